@@ -1,0 +1,10 @@
+# The libraries untangle uses, found through pkg-config (Debian ships a .pc file for each).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(OPENCL REQUIRED IMPORTED_TARGET OpenCL)
+pkg_check_modules(CLBLAST REQUIRED IMPORTED_TARGET clblast)
+pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
+pkg_check_modules(JPEG REQUIRED IMPORTED_TARGET libjpeg)
+find_package(Threads REQUIRED)
+if(UNTANGLE_TESTS)
+  pkg_check_modules(CHECK REQUIRED IMPORTED_TARGET check)
+endif()

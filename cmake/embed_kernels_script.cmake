@@ -1,0 +1,18 @@
+# Run by ut_embed_kernels at build time (cmake -P). Writes each source as a byte array, which
+# has no length limit and needs no escaping, terminated by a zero byte.
+set(body "/* Generated from the files of cl/ by cmake/embed_kernels_script.cmake. Do not edit. */\n")
+string(APPEND body "#include \"runtime_internal.h\"\n\n")
+set(table "")
+set(count 0)
+foreach(src IN LISTS SOURCES)
+  get_filename_component(name ${src} NAME_WE)
+  file(READ ${src} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND body "static const char source_${name}[] = {${bytes}0x00};\n")
+  string(APPEND table "  {\"${name}\", source_${name}},\n")
+  math(EXPR count "${count} + 1")
+endforeach()
+string(APPEND body "\nconst ut_kernel_source ut_kernel_sources[] = {\n${table}};\n")
+string(APPEND body "const int ut_kernel_source_count = ${count};\n")
+file(WRITE ${OUTPUT}.tmp "${body}")
+file(RENAME ${OUTPUT}.tmp ${OUTPUT})

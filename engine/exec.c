@@ -1,0 +1,144 @@
+/* Running a plan: uploads, the schedule itself, reads, and the per-launch profile. A run
+ * enqueues every launch back to back and waits once at the end. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "schedule.h"
+
+#include <clblast_c.h>
+
+static ut_status check_member(ut_plan *p, const ut_tensor *t, const char *what) {
+  if (!t || t->g != p->g || t->id >= p->n_nodes || !p->in_plan[t->id])
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: tensor '%s' is not part of this plan", what, t ? t->name : "(null)");
+  return UT_OK;
+}
+
+ut_status ut_upload(ut_plan *p, ut_tensor *input, const void *src) {
+  ut_status st = check_member(p, input, "ut_upload");
+  if (st != UT_OK) return st;
+  if (input->op != &ut_op_input) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_upload: '%s' is not an input", input->name);
+  ut_loc l = p->loc[input->id];
+  st = ut_runtime_write(p->rt, l.buf, l.off * sizeof(float), (size_t)ut_shape_numel(input->shape) * 4, src);
+  if (st != UT_OK) ut_error_prefix("uploading input '%s'", input->name);
+  return st;
+}
+
+ut_status ut_read(ut_plan *p, ut_tensor *t, float *dst) {
+  ut_status st = check_member(p, t, "ut_read");
+  if (st != UT_OK) return st;
+  if (!p->readable[t->id])
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_read: '%s' is an intermediate whose memory is reused; list it in ut_plan_cfg.outputs",
+                   t->name);
+  ut_loc l = p->loc[t->id];
+  st = ut_runtime_read(p->rt, l.buf, l.off * sizeof(float), (size_t)ut_shape_numel(t->shape) * sizeof(float), dst);
+  if (st != UT_OK) ut_error_prefix("reading '%s'", t->name);
+  return st;
+}
+
+static ut_status enqueue_gemm(ut_plan *p, ut_launch *l, cl_event *ev) {
+  const ut_gemm_args *a = &l->gemm;
+  CLBlastStatusCode s = CLBlastSgemmWithTempBuffer(
+      CLBlastLayoutRowMajor, a->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+      a->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, a->m, a->n, a->k, a->alpha, a->a.buf, a->a.off, a->lda,
+      a->b.buf, a->b.off, a->ldb, a->beta, a->c.buf, a->c.off, a->ldc, &p->rt->queue, ev, p->gemm_temp);
+  if (s == CLBlastSuccess) return UT_OK;
+  return ut_fail(s > -1000 ? s : UT_ERR_BLAS, "CLBlast SGEMM %zux%zux%zu failed: %s (%d) in node '%s'", a->m, a->n, a->k,
+                 ut_status_name(s), (int)s, l->node->name);
+}
+
+ut_status ut_schedule_run(ut_plan *p) {
+  for (int i = 0; i < p->n_counters; i++) (*p->counters[i])++;
+  int timing = p->rt->profiling;
+  for (int i = 0; i < p->n_launches; i++) {
+    ut_launch *l = &p->launches[i];
+    if (l->prepare) l->prepare(l, l->node);
+    cl_event *ev = timing ? &l->event : NULL;
+    if (l->kind == UT_LAUNCH_GEMM) {
+      ut_status st = enqueue_gemm(p, l, ev);
+      if (st != UT_OK) return st;
+      continue;
+    }
+    cl_int err = clEnqueueNDRangeKernel(p->rt->queue, l->kernel, l->dims, NULL, l->global, l->local_set ? l->local : NULL,
+                                        0, NULL, ev);
+    if (err != CL_SUCCESS)
+      return ut_fail_cl(err, "clEnqueueNDRangeKernel", "kernel '%s' of node '%s' (%s)", l->kernel_name, l->node->name,
+                        l->node->op->name);
+  }
+  cl_int err = clFinish(p->rt->queue);
+  if (err != CL_SUCCESS) return ut_fail_cl(err, "clFinish", "after a run of %d launches on %s", p->n_launches, p->rt->info.name);
+  if (timing)
+    for (int i = 0; i < p->n_launches; i++) {
+      ut_launch *l = &p->launches[i];
+      cl_ulong t0 = 0, t1 = 0;
+      if (!l->event) continue;
+      if (clGetEventProfilingInfo(l->event, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) == CL_SUCCESS &&
+          clGetEventProfilingInfo(l->event, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS) {
+        l->total_ms += (double)(t1 - t0) * 1e-6;
+        l->timed_runs++;
+      }
+      clReleaseEvent(l->event);
+      l->event = NULL;
+    }
+  return UT_OK;
+}
+
+ut_status ut_plan_run(ut_plan *p) {
+  if (!p) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_plan_run: no plan");
+  return ut_schedule_run(p);
+}
+
+/* ---- profile table ---------------------------------------------------------------------------- */
+
+typedef struct {
+  char *s;
+  size_t len, cap;
+} text;
+
+static void append(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void append(text *t, const char *fmt, ...) {
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (t->s && t->len + (size_t)n < t->cap) {
+      t->len += (size_t)n;
+      return;
+    }
+    size_t cap = (t->cap + (size_t)n + 1) * 2;
+    char *grown = realloc(t->s, cap);
+    if (!grown) return;
+    t->s = grown;
+    t->cap = cap;
+  }
+}
+
+ut_status ut_plan_profile_table(ut_plan *p, char **table_out) {
+  if (!p->rt->profiling)
+    return ut_fail(UT_ERR_STATE, "profiling is off: open the runtime with .profiling = 1");
+  double total = 0;
+  int runs = 0;
+  for (int i = 0; i < p->n_launches; i++) {
+    total += p->launches[i].total_ms;
+    if (p->launches[i].timed_runs > runs) runs = p->launches[i].timed_runs;
+  }
+  if (runs == 0) return ut_fail(UT_ERR_STATE, "no timed run yet: run the plan first");
+  text t = { 0 };
+  append(&t, "%-32s %-16s %-22s %-18s %10s %7s\n", "node", "op", "shape", "kernel", "ms/run", "share");
+  for (int i = 0; i < p->n_launches; i++) {
+    ut_launch *l = &p->launches[i];
+    char shape[64];
+    double ms = l->timed_runs ? l->total_ms / l->timed_runs : 0;
+    append(&t, "%-32.32s %-16.16s %-22.22s %-18.18s %10.4f %6.1f%%\n", l->node->name, l->node->op->name,
+           ut_shape_str(l->node->shape, shape, sizeof shape), l->kernel_name, ms,
+           total > 0 ? 100.0 * l->total_ms / total : 0.0);
+  }
+  append(&t, "%-32s %-16s %-22s %-18s %10.4f %6.1f%%\n", "total", "", "", "", total / runs, 100.0);
+  if (!t.s) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the profile table");
+  *table_out = t.s;
+  return UT_OK;
+}

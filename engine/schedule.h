@@ -1,0 +1,50 @@
+/* The compiled form of a plan, shared by plan.c (which builds it) and exec.c (which runs it). */
+#ifndef UT_SCHEDULE_H
+#define UT_SCHEDULE_H
+
+#include "plan_internal.h"
+
+#define UT_MAX_KERNEL_ARGS 32
+
+typedef enum { UT_LAUNCH_KERNEL, UT_LAUNCH_GEMM } ut_launch_kind;
+
+struct ut_launch {
+  ut_launch_kind kind;
+  ut_plan *plan;
+  ut_tensor *node;
+  char kernel_name[64];
+  cl_kernel kernel;
+  int n_args;
+  cl_uint dims;
+  size_t global[2], local[2];
+  int local_set;
+  ut_launch_prepare_fn prepare;
+  ut_gemm_args gemm;
+  ut_status status; /* first failure while setting it up */
+  cl_event event;   /* profiling: this run's event */
+  double total_ms;  /* profiling: device time summed over runs */
+  int timed_runs;
+};
+
+struct ut_plan {
+  ut_graph *g;
+  ut_runtime *rt;
+  int n_nodes;       /* graph nodes covered (those that existed at compile time) */
+  ut_loc *loc;       /* per node id; buf NULL for nodes outside the schedule */
+  unsigned char *in_plan, *readable;
+  ut_launch *launches;
+  int n_launches, cap_launches;
+  cl_mem arena;
+  cl_mem gemm_temp;
+  size_t gemm_temp_bytes;
+  int64_t **counters; /* distinct counters bumped once per run */
+  int n_counters;
+  ut_plan_stats stats;
+  ut_status status; /* first launch set-up failure */
+  ut_launch spare;  /* handed out when the schedule cannot grow; never run */
+};
+
+/* Bumps the counters, refreshes per-run arguments, enqueues every launch and waits. */
+ut_status ut_schedule_run(ut_plan *p);
+
+#endif

@@ -1,0 +1,347 @@
+/* untangle: a graph engine for training image-translation models on any OpenCL device.
+ *
+ * Define once, run many times:
+ *
+ *   ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = "best" });
+ *   ut_store   *st = ut_store_new(rt, 1234);
+ *   ut_graph   *g  = ut_graph_new(rt, st);
+ *   ut_tensor  *x  = ut_input(g, "x", UT_F32, UT_SHAPE(B, 2));
+ *   ut_tensor  *h  = ut_linear(g, x, "mlp.fc1", 32);
+ *   ut_tensor  *l  = ut_mse(g, h, ut_input(g, "y", UT_F32, UT_SHAPE(B, 32)));
+ *   ut_backward(g, l, ut_params(g, "mlp."));
+ *   ut_adam(g, ut_params(g, "mlp."), &(ut_adam_cfg){ .lr = 1e-3f });
+ *   ut_plan    *p  = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = (ut_tensor *[]){ l }, .n_outputs = 1 });
+ *   for (...) { ut_upload(p, x, batch); ut_plan_run(p); ut_read(p, l, &loss); }
+ *
+ * Every call that can fail returns a status (UT_OK is 0) or NULL, and ut_last_error() then
+ * describes the failure in words: the OpenCL error's name, the call, and the node or kernel.
+ * Graph-building calls accept NULL inputs and return NULL, so a model can be built in one go
+ * and checked once; the graph remembers its first error and ut_plan_compile reports it.
+ */
+#ifndef UNTANGLE_H
+#define UNTANGLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes. OpenCL's own codes (0 and negative, down to about -72) pass through unchanged;
+ * untangle's own codes sit in a separate range from -3001 down, clear of CLBlast's (-1004..-2050), so a raw cl_int is also a status.
+ */
+typedef int ut_status;
+enum {
+  UT_OK = 0,
+  UT_ERR_INVALID_ARGUMENT = -3001, /* a caller passed something the call cannot use */
+  UT_ERR_SHAPE = -3002,            /* tensor shapes do not fit the op */
+  UT_ERR_NO_DEVICE = -3003,        /* no OpenCL device matches the selection */
+  UT_ERR_BUILD = -3004,            /* an OpenCL program failed to build (log in the message) */
+  UT_ERR_IO = -3005,               /* a file could not be read or written */
+  UT_ERR_FORMAT = -3006,           /* a file is corrupt, truncated or not what it should be */
+  UT_ERR_MISMATCH = -3007,         /* a file is valid but does not match what is loaded */
+  UT_ERR_HOST_MEMORY = -3008,      /* malloc failed */
+  UT_ERR_NOT_FOUND = -3009,        /* a named thing does not exist */
+  UT_ERR_BLAS = -3010,             /* CLBlast reported an error of its own */
+  UT_ERR_STATE = -3011,            /* the call does not fit the object's state */
+};
+
+/* The description of the last failure on this thread (never NULL; "" when there was none).
+ * Thread-local like errno, so that a failed ut_runtime_open can still explain itself. */
+const char *ut_last_error(void);
+
+/* The symbolic name of a status: "CL_OUT_OF_RESOURCES", "UT_ERR_SHAPE", ... */
+const char *ut_status_name(ut_status s);
+
+/* ---------------------------------------------------------------------------------------------
+ * Devices and the runtime.
+ */
+typedef enum { UT_DEVICE_CPU = 1, UT_DEVICE_GPU = 2, UT_DEVICE_ACCELERATOR = 4, UT_DEVICE_OTHER = 8 } ut_device_type;
+
+typedef struct {
+  int index;                 /* position in the flat list over all platforms */
+  char platform[128];
+  char platform_version[128];
+  char name[128];
+  char vendor[128];
+  char driver_version[64];
+  char device_version[64];   /* "OpenCL 3.0 ..." */
+  char opencl_c_version[64]; /* "OpenCL C 1.2 ..." */
+  ut_device_type type;
+  unsigned compute_units;
+  unsigned clock_mhz;
+  uint64_t global_mem_bytes;
+  uint64_t local_mem_bytes;
+  uint64_t max_alloc_bytes;
+  size_t max_work_group_size;
+  int fp16;
+  int fp64;
+} ut_device_info;
+
+/* Lists every device of every OpenCL platform into a malloc'd array (*out, free with free()).
+ * A machine with no OpenCL platform yields 0 devices and UT_OK. */
+ut_status ut_devices_list(ut_device_info **out, int *count);
+
+const char *ut_device_type_name(ut_device_type t);
+
+typedef struct {
+  /* NULL or "best": the GPU with most compute units, else the first CPU, else device 0.
+   * "gpu" / "cpu": the first device of that kind. A decimal number: that index of the flat
+   * list. Anything else: the first device whose name or platform contains it (any case). */
+  const char *select;
+  /* Where compiled programs are cached; NULL means $XDG_CACHE_HOME/untangle or
+   * ~/.cache/untangle. The empty string disables the cache. */
+  const char *cache_dir;
+  int profiling; /* create the queue with profiling so plans can time every launch */
+} ut_device_query;
+
+typedef struct ut_runtime ut_runtime;
+
+/* Opens the selected device: context, in-order queue, CLBlast. NULL on failure. */
+ut_runtime *ut_runtime_open(const ut_device_query *query);
+void ut_runtime_close(ut_runtime *rt);
+const ut_device_info *ut_runtime_device(const ut_runtime *rt);
+
+typedef struct {
+  unsigned programs_built;     /* compiled from source in this runtime */
+  unsigned programs_cached;    /* loaded from the on-disk cache */
+  unsigned cache_rejected;     /* cache entries found corrupt and rebuilt */
+} ut_runtime_stats;
+ut_runtime_stats ut_runtime_get_stats(const ut_runtime *rt);
+
+/* Waits until the device has finished all queued work. */
+ut_status ut_runtime_finish(ut_runtime *rt);
+
+/* ---------------------------------------------------------------------------------------------
+ * Shapes and tensors.
+ */
+#define UT_MAX_RANK 4
+typedef enum { UT_F32 = 0, UT_I32 = 1 } ut_dtype;
+typedef struct {
+  int rank;
+  int64_t d[UT_MAX_RANK];
+} ut_shape;
+#define UT_SHAPE_N_(...) (sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
+#define UT_SHAPE(...) ((ut_shape){ .rank = (int)UT_SHAPE_N_(__VA_ARGS__), .d = { __VA_ARGS__ } })
+
+int64_t ut_shape_numel(ut_shape s);
+/* Writes "[2, 3, 4]" into buf (always terminated) and returns buf. */
+char *ut_shape_str(ut_shape s, char *buf, size_t size);
+int ut_shape_equal(ut_shape a, ut_shape b);
+
+/* ---------------------------------------------------------------------------------------------
+ * The store: named persistent tensors (parameters, embeddings, optimizer moments) and named
+ * 64-bit counters (optimizer steps, random streams), shared by every graph and plan of one
+ * runtime. Checkpoints are safetensors files.
+ */
+typedef struct ut_store ut_store;
+typedef struct ut_store_tensor ut_store_tensor;
+
+/* `seed` drives every parameter initialisation, so a seed gives the same model on any device. */
+ut_store *ut_store_new(ut_runtime *rt, uint64_t seed);
+void ut_store_free(ut_store *st);
+uint64_t ut_store_seed(const ut_store *st);
+
+typedef enum {
+  UT_INIT_ZERO = 0,
+  UT_INIT_CONST,          /* every element = a */
+  UT_INIT_UNIFORM,        /* U(a, b) */
+  UT_INIT_NORMAL,         /* N(a, b^2) */
+  UT_INIT_FAN_IN_UNIFORM, /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = numel / d[0]
+                             (PyTorch's default for Linear and Conv weights); a = fan_in
+                             when non-zero (biases take the fan-in of their weight) */
+} ut_init_kind;
+typedef struct {
+  ut_init_kind kind;
+  float a, b;
+} ut_init;
+
+/* Finds the named tensor, or creates and initialises it. Creating it again with another
+ * shape fails. Initial values come from Philox keyed by (store seed, name). */
+ut_store_tensor *ut_store_tensor_get(ut_store *st, const char *name, ut_shape shape, ut_init init);
+ut_store_tensor *ut_store_find(ut_store *st, const char *name);
+int ut_store_count(const ut_store *st);
+ut_store_tensor *ut_store_at(ut_store *st, int i);
+const char *ut_store_tensor_name(const ut_store_tensor *t);
+ut_shape ut_store_tensor_shape(const ut_store_tensor *t);
+ut_status ut_store_tensor_read(ut_store *st, const ut_store_tensor *t, float *dst);
+ut_status ut_store_tensor_write(ut_store *st, ut_store_tensor *t, const float *src);
+
+/* Named counters, created at 0 on first use. The pointer stays valid for the store's life. */
+int64_t *ut_store_counter(ut_store *st, const char *name);
+
+/* Free-form string metadata saved into and loaded from a checkpoint's __metadata__ (model
+ * config, epoch). Setting NULL removes a key. */
+ut_status ut_store_set_meta(ut_store *st, const char *key, const char *value);
+const char *ut_store_get_meta(const ut_store *st, const char *key);
+
+/* Writes every tensor, counter and metadata entry to `path` atomically: a temporary file in
+ * the same folder is written, flushed, synced and renamed over `path`. */
+ut_status ut_store_save(ut_store *st, const char *path);
+
+/* Loads a checkpoint. Every tensor already in the store must be in the file with the same
+ * shape; tensors only in the file are added. On any failure (truncated, corrupt, mismatched)
+ * the error names the file, the tensor and what was expected, and the store is unchanged. */
+ut_status ut_store_load(ut_store *st, const char *path);
+
+/* ---------------------------------------------------------------------------------------------
+ * Graphs. A tensor is a node of a DAG; node order is a topological order.
+ */
+typedef struct ut_graph ut_graph;
+typedef struct ut_tensor ut_tensor;
+typedef struct {
+  int n;
+  ut_tensor **t;
+} ut_tensor_list; /* owned by the graph */
+
+ut_graph *ut_graph_new(ut_runtime *rt, ut_store *st);
+void ut_graph_free(ut_graph *g);
+ut_runtime *ut_graph_runtime(const ut_graph *g);
+ut_store *ut_graph_store(const ut_graph *g);
+/* The first error met while building, or UT_OK. */
+ut_status ut_graph_status(const ut_graph *g);
+
+ut_shape ut_tensor_shape(const ut_tensor *t);
+const char *ut_tensor_name(const ut_tensor *t);
+const char *ut_tensor_op(const ut_tensor *t);
+/* Names a node for error messages and profiles; returns t. */
+ut_tensor *ut_name(ut_tensor *t, const char *name);
+
+/* Sources. An input is uploaded before each run; a constant is uploaded once at compile time;
+ * a parameter is a store tensor (created with `init` if the store lacks it). */
+ut_tensor *ut_input(ut_graph *g, const char *name, ut_dtype dtype, ut_shape shape);
+ut_tensor *ut_constant(ut_graph *g, ut_shape shape, const float *values);
+ut_tensor *ut_scalar(ut_graph *g, float value); /* a [1] constant */
+ut_tensor *ut_param(ut_graph *g, const char *name, ut_shape shape, ut_init init);
+/* Every parameter of this graph whose name starts with prefix, in creation order. */
+ut_tensor_list ut_params(ut_graph *g, const char *prefix);
+/* Concatenation of two lists (a new graph-owned list). */
+ut_tensor_list ut_params_join(ut_graph *g, ut_tensor_list a, ut_tensor_list b);
+
+/* Elementwise, with broadcasting: shapes are aligned at their last dimension (NumPy rules),
+ * and a dimension of 1 stretches to the other's size. */
+ut_tensor *ut_add(ut_graph *g, ut_tensor *a, ut_tensor *b);
+ut_tensor *ut_sub(ut_graph *g, ut_tensor *a, ut_tensor *b);
+ut_tensor *ut_mul(ut_graph *g, ut_tensor *a, ut_tensor *b);
+ut_tensor *ut_div(ut_graph *g, ut_tensor *a, ut_tensor *b);
+ut_tensor *ut_scale(ut_graph *g, ut_tensor *x, float s);  /* x * s */
+ut_tensor *ut_shift(ut_graph *g, ut_tensor *x, float s);  /* x + s */
+ut_tensor *ut_neg(ut_graph *g, ut_tensor *x);
+ut_tensor *ut_abs(ut_graph *g, ut_tensor *x);
+ut_tensor *ut_sign(ut_graph *g, ut_tensor *x);            /* -1, 0 or 1; gradient 0 */
+ut_tensor *ut_exp(ut_graph *g, ut_tensor *x);
+ut_tensor *ut_log(ut_graph *g, ut_tensor *x);
+ut_tensor *ut_sqrt(ut_graph *g, ut_tensor *x);
+ut_tensor *ut_square(ut_graph *g, ut_tensor *x);
+ut_tensor *ut_relu(ut_graph *g, ut_tensor *x);
+ut_tensor *ut_leaky_relu(ut_graph *g, ut_tensor *x, float slope);
+ut_tensor *ut_tanh(ut_graph *g, ut_tensor *x);
+ut_tensor *ut_sigmoid(ut_graph *g, ut_tensor *x);
+/* 1 where x > 0, `below` elsewhere: the derivative of relu (below = 0) and leaky relu. */
+ut_tensor *ut_step(ut_graph *g, ut_tensor *x, float below);
+
+/* Shape: a view of the same memory with another shape of the same element count. */
+ut_tensor *ut_reshape(ut_graph *g, ut_tensor *x, ut_shape shape);
+/* Materialises a broadcast of x to `shape` (the gradient of a reduction). */
+ut_tensor *ut_broadcast(ut_graph *g, ut_tensor *x, ut_shape shape);
+
+/* Reductions. `axes` is a bit mask of the dimensions to reduce (bit i = dimension i); the
+ * reduced dimensions stay with size 1. ut_sum_all / ut_mean_all give a [1] tensor. */
+ut_tensor *ut_sum(ut_graph *g, ut_tensor *x, unsigned axes);
+ut_tensor *ut_mean(ut_graph *g, ut_tensor *x, unsigned axes);
+ut_tensor *ut_sum_all(ut_graph *g, ut_tensor *x);
+ut_tensor *ut_mean_all(ut_graph *g, ut_tensor *x);
+/* Sums x down to `shape` over the dimensions that broadcasting stretched. */
+ut_tensor *ut_sum_to(ut_graph *g, ut_tensor *x, ut_shape shape);
+
+/* Matrix product of 2-D tensors: op(a) [M,K] x op(b) [K,N], op = transpose when asked. */
+ut_tensor *ut_matmul(ut_graph *g, ut_tensor *a, ut_tensor *b, int transpose_a, int transpose_b);
+/* x [B, in] -> [B, out] with parameters `prefix`.w [out, in] and `prefix`.b [out], initialised
+ * as PyTorch's nn.Linear. */
+ut_tensor *ut_linear(ut_graph *g, ut_tensor *x, const char *prefix, int64_t out_features);
+
+/* Losses, as [1] tensors. */
+ut_tensor *ut_l1_loss(ut_graph *g, ut_tensor *a, ut_tensor *b);  /* mean |a - b| */
+ut_tensor *ut_mse_loss(ut_graph *g, ut_tensor *a, ut_tensor *b); /* mean (a - b)^2 */
+
+/* Random numbers from Philox 4x32-10, fresh every run: element i of run r uses the counter
+ * (i, r) under a key from (store seed, name), so a seed gives the same noise on every device.
+ * The run count is the store counter "rng.<name>", saved with checkpoints. */
+ut_tensor *ut_random_uniform(ut_graph *g, const char *name, ut_shape shape);
+ut_tensor *ut_random_normal(ut_graph *g, const char *name, ut_shape shape);
+
+/* ---------------------------------------------------------------------------------------------
+ * Autograd and optimizers.
+ */
+/* Appends nodes computing d(loss)/d(p) for every p in params; loss must have one element.
+ * Parameters outside `params` get no gradient. Backward nodes are ordinary differentiable
+ * nodes, so ut_backward can run again over a graph that already holds gradients. */
+ut_status ut_backward(ut_graph *g, ut_tensor *loss, ut_tensor_list params);
+/* The gradient of p from the last ut_backward that covered it, or NULL. */
+ut_tensor *ut_grad(ut_graph *g, ut_tensor *p);
+
+/* A learning rate the host may change between runs (schedules). */
+typedef struct ut_hparam ut_hparam;
+ut_hparam *ut_hparam_new(ut_graph *g, const char *name, float value);
+void ut_hparam_set(ut_hparam *h, float value);
+float ut_hparam_get(const ut_hparam *h);
+
+typedef struct {
+  float lr;            /* used when lr_param is NULL */
+  ut_hparam *lr_param; /* a changeable learning rate */
+  float beta1, beta2;  /* 0 means the defaults 0.9 and 0.999 */
+  float eps;           /* 0 means 1e-8 */
+  float weight_decay;  /* L2 added to the gradient, as torch.optim.Adam */
+  const char *name;    /* names the step counter and moments; default "adam" */
+} ut_adam_cfg;
+/* Adds one Adam update per parameter (moments in the store as "<param>.<name>.m" / ".v",
+ * the step count in counter "<name>.step"). Needs ut_backward over these params first. */
+ut_status ut_adam(ut_graph *g, ut_tensor_list params, const ut_adam_cfg *cfg);
+
+typedef struct {
+  float lr;
+  ut_hparam *lr_param;
+  float momentum;     /* 0: plain SGD */
+  float weight_decay;
+  const char *name;   /* names the momentum buffers; default "sgd" */
+} ut_sgd_cfg;
+ut_status ut_sgd(ut_graph *g, ut_tensor_list params, const ut_sgd_cfg *cfg);
+
+/* ---------------------------------------------------------------------------------------------
+ * Plans: a compiled, flat schedule of launches over one memory arena.
+ */
+typedef struct ut_plan ut_plan;
+typedef struct {
+  ut_tensor **outputs; /* tensors the host will read after a run; kept alive to the end */
+  int n_outputs;
+  int no_memory_reuse; /* give every intermediate its own memory (for tests and debugging) */
+} ut_plan_cfg;
+
+ut_plan *ut_plan_compile(ut_graph *g, const ut_plan_cfg *cfg);
+void ut_plan_free(ut_plan *p);
+
+typedef struct {
+  size_t arena_peak_bytes;      /* the arena's size */
+  size_t intermediate_bytes;    /* what the intermediates would take without reuse */
+  int launches;                 /* kernel and GEMM launches per run */
+  int nodes;                    /* graph nodes in the schedule */
+} ut_plan_stats;
+ut_plan_stats ut_plan_get_stats(const ut_plan *p);
+
+/* Copies host data into an input (count = the input's element count). */
+ut_status ut_upload(ut_plan *p, ut_tensor *input, const void *src);
+/* Runs the schedule once and waits for it. */
+ut_status ut_plan_run(ut_plan *p);
+/* Reads a plan output, an input or a parameter into host memory. */
+ut_status ut_read(ut_plan *p, ut_tensor *t, float *dst);
+
+/* With profiling on (the runtime opened with .profiling = 1), the next runs record per-launch
+ * device times; the table lists node, op, shape, ms and share of the step. */
+ut_status ut_plan_profile_table(ut_plan *p, char **table_out /* malloc'd */);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
