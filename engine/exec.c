@@ -40,10 +40,16 @@ ut_status ut_read(ut_plan *p, ut_tensor *t, float *dst) {
 
 static ut_status enqueue_gemm(ut_plan *p, ut_launch *l, cl_event *ev) {
   const ut_gemm_args *a = &l->gemm;
-  CLBlastStatusCode s = CLBlastSgemmWithTempBuffer(
-      CLBlastLayoutRowMajor, a->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-      a->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, a->m, a->n, a->k, a->alpha, a->a.buf, a->a.off, a->lda,
-      a->b.buf, a->b.off, a->ldb, a->beta, a->c.buf, a->c.off, a->ldc, &p->rt->queue, ev, p->gemm_temp);
+  CLBlastTranspose ta = a->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+  CLBlastTranspose tb = a->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+  CLBlastStatusCode s =
+      a->batch > 1
+          ? CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, a->m, a->n, a->k, a->alpha, a->a.buf, a->a.off, a->lda,
+                                       a->stride_a, a->b.buf, a->b.off, a->ldb, a->stride_b, a->beta, a->c.buf, a->c.off,
+                                       a->ldc, a->stride_c, a->batch, &p->rt->queue, ev)
+          : CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, a->m, a->n, a->k, a->alpha, a->a.buf, a->a.off,
+                                       a->lda, a->b.buf, a->b.off, a->ldb, a->beta, a->c.buf, a->c.off, a->ldc,
+                                       &p->rt->queue, ev, p->gemm_temp);
   if (s == CLBlastSuccess) return UT_OK;
   return ut_fail(s > -1000 ? s : UT_ERR_BLAS, "CLBlast SGEMM %zux%zux%zu failed: %s (%d) in node '%s'", a->m, a->n, a->k,
                  ut_status_name(s), (int)s, l->node->name);

@@ -183,6 +183,7 @@ ut_status ut_plan_gemm(ut_plan *p, ut_tensor *n, const ut_gemm_args *a) {
   if (!l) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the schedule");
   l->gemm = *a;
   snprintf(l->kernel_name, sizeof l->kernel_name, "clblast_sgemm");
+  if (a->batch > 1) return UT_OK; /* the batched routine takes no scratch buffer */
   size_t temp = 0;
   CLBlastStatusCode s = CLBlastSGemmTempBufferSize(
       CLBlastLayoutRowMajor, a->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,

@@ -43,13 +43,17 @@ void ut_launch_set_uint(ut_launch *l, int index, unsigned v);
 /* The index the next ut_arg_* call will fill (to remember per-run arguments). */
 int ut_launch_next_arg(const ut_launch *l);
 
-/* Appends C = alpha * op(A) * op(B) + beta * C, row-major, through CLBlast. */
+/* Appends C = alpha * op(A) * op(B) + beta * C, row-major, through CLBlast. With batch > 1
+ * it computes `batch` such products whose matrices start stride_* elements apart (a stride of
+ * 0 reuses one matrix for every product). */
 typedef struct {
   int trans_a, trans_b;
   size_t m, n, k;
   float alpha, beta;
   ut_loc a, b, c;
   size_t lda, ldb, ldc;
+  size_t batch; /* 0 or 1: a single product */
+  size_t stride_a, stride_b, stride_c;
 } ut_gemm_args;
 ut_status ut_plan_gemm(ut_plan *p, ut_tensor *n, const ut_gemm_args *args);
 

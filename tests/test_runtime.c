@@ -1,0 +1,211 @@
+/* The runtime: device listing and selection, the on-disk program cache, build failures. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime_internal.h"
+#include "test_support.h"
+
+static const char *source_ok = "__kernel void twice(__global float *x) { x[get_global_id(0)] *= 2.0f; }\n";
+
+/* A cache folder of its own, so the counts below do not depend on earlier runs. */
+static const char *fresh_cache(const char *name) {
+  static char dir[4096];
+  snprintf(dir, sizeof dir, "%s", test_tmp_path(name));
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+  return dir;
+}
+
+static int count_entries(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));) n += strstr(e->d_name, ".bin") != NULL;
+  closedir(d);
+  return n;
+}
+
+static ut_runtime *open_with_cache(const char *dir) {
+  const char *sel = getenv("UNTANGLE_TEST_DEVICE");
+  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = sel ? sel : "best", .cache_dir = dir });
+  ck_assert_ut_ptr(rt);
+  return rt;
+}
+
+START_TEST(test_devices_listed) {
+  ut_device_info *list = NULL;
+  int n = 0;
+  ck_assert_ut_ok(ut_devices_list(&list, &n));
+  ck_assert_int_ge(n, 1);
+  for (int i = 0; i < n; i++) {
+    ck_assert_int_eq(list[i].index, i);
+    ck_assert_str_ne(list[i].name, "");
+    ck_assert_uint_gt(list[i].compute_units, 0);
+    ck_assert_uint_gt(list[i].global_mem_bytes, 0);
+    ck_assert_uint_gt(list[i].max_alloc_bytes, 0);
+  }
+  free(list);
+}
+END_TEST
+
+START_TEST(test_select_by_kind_index_and_name) {
+  ut_device_info *list = NULL;
+  int n = 0;
+  ck_assert_ut_ok(ut_devices_list(&list, &n));
+  ut_runtime *by_index = ut_runtime_open(&(ut_device_query){ .select = "0", .cache_dir = "" });
+  ck_assert_ut_ptr(by_index);
+  ck_assert_str_eq(ut_runtime_device(by_index)->name, list[0].name);
+  /* A name substring in another case still finds it. */
+  char part[8] = { 0 };
+  memcpy(part, list[0].name, sizeof part - 1);
+  for (char *c = part; *c; c++) *c = (char)((*c >= 'a' && *c <= 'z') ? *c - 32 : (*c >= 'A' && *c <= 'Z') ? *c + 32 : *c);
+  ut_runtime *by_name = ut_runtime_open(&(ut_device_query){ .select = part, .cache_dir = "" });
+  ck_assert_ut_ptr(by_name);
+  ck_assert_str_eq(ut_runtime_device(by_name)->name, list[0].name);
+  /* "best" prefers a GPU; where none exists it takes a CPU. */
+  ut_runtime *best = ut_runtime_open(&(ut_device_query){ .select = "best", .cache_dir = "" });
+  ck_assert_ut_ptr(best);
+  int have_gpu = 0;
+  for (int i = 0; i < n; i++) have_gpu |= list[i].type == UT_DEVICE_GPU;
+  ck_assert_int_eq(ut_runtime_device(best)->type, have_gpu ? UT_DEVICE_GPU : UT_DEVICE_CPU);
+  ut_runtime_close(by_index);
+  ut_runtime_close(by_name);
+  ut_runtime_close(best);
+  free(list);
+}
+END_TEST
+
+START_TEST(test_unknown_device_names_selection) {
+  ck_assert_ptr_null(ut_runtime_open(&(ut_device_query){ .select = "no-such-device-xyz" }));
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "no-such-device-xyz"));
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "0: ")); /* and lists what exists */
+  ck_assert_ptr_null(ut_runtime_open(&(ut_device_query){ .select = "999" }));
+}
+END_TEST
+
+START_TEST(test_second_run_builds_no_program) {
+  const char *dir = fresh_cache("cache-hit");
+  ut_runtime *first = open_with_cache(dir);
+  cl_program prog;
+  ck_assert_ut_ok(ut_runtime_build(first, "twice", source_ok, "", &prog));
+  ck_assert_ut_ok(ut_runtime_program(first, "elementwise", "-cl-std=CL1.2", &prog));
+  ut_runtime_stats s1 = ut_runtime_get_stats(first);
+  ck_assert_uint_eq(s1.programs_built, 2);
+  ck_assert_uint_eq(s1.programs_cached, 0);
+  ut_runtime_close(first);
+  ck_assert_int_eq(count_entries(dir), 2);
+
+  ut_runtime *second = open_with_cache(dir);
+  ck_assert_ut_ok(ut_runtime_build(second, "twice", source_ok, "", &prog));
+  ck_assert_ut_ok(ut_runtime_program(second, "elementwise", "-cl-std=CL1.2", &prog));
+  ut_runtime_stats s2 = ut_runtime_get_stats(second);
+  ck_assert_uint_eq(s2.programs_built, 0);
+  ck_assert_uint_eq(s2.programs_cached, 2);
+  /* The cached program works: run its kernel. */
+  cl_int err;
+  cl_kernel k = clCreateKernel(prog, "unary_scale", &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  clReleaseKernel(k);
+  /* Other options are another entry, built anew. */
+  ck_assert_ut_ok(ut_runtime_build(second, "twice", source_ok, "-cl-fast-relaxed-math", &prog));
+  ck_assert_uint_eq(ut_runtime_get_stats(second).programs_built, 1);
+  ut_runtime_close(second);
+}
+END_TEST
+
+static void corrupt_every_entry(const char *dir, long at) {
+  DIR *d = opendir(dir);
+  ck_assert_ptr_nonnull(d);
+  for (struct dirent *e; (e = readdir(d));) {
+    if (!strstr(e->d_name, ".bin")) continue;
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, at < 0 ? size + at : at, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, at < 0 ? size + at : at, SEEK_SET);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+  }
+  closedir(d);
+}
+
+START_TEST(test_corrupt_entry_is_rebuilt) {
+  const long places[] = { 0, 20, -12, -1 }; /* magic, key, binary, checksum */
+  for (int i = 0; i < 4; i++) {
+    const char *dir = fresh_cache("cache-corrupt");
+    ut_runtime *rt = open_with_cache(dir);
+    cl_program prog;
+    ck_assert_ut_ok(ut_runtime_build(rt, "twice", source_ok, "", &prog));
+    ut_runtime_close(rt);
+    corrupt_every_entry(dir, places[i]);
+    rt = open_with_cache(dir);
+    ck_assert_ut_ok(ut_runtime_build(rt, "twice", source_ok, "", &prog));
+    ut_runtime_stats s = ut_runtime_get_stats(rt);
+    ck_assert_msg(s.cache_rejected == 1 && s.programs_built == 1 && s.programs_cached == 0,
+                  "damage at %ld: rejected %u built %u cached %u", places[i], s.cache_rejected, s.programs_built,
+                  s.programs_cached);
+    ut_runtime_close(rt);
+    /* The rebuilt entry replaced the damaged one and is trusted again. */
+    rt = open_with_cache(dir);
+    ck_assert_ut_ok(ut_runtime_build(rt, "twice", source_ok, "", &prog));
+    ck_assert_uint_eq(ut_runtime_get_stats(rt).programs_cached, 1);
+    ut_runtime_close(rt);
+  }
+}
+END_TEST
+
+START_TEST(test_build_failure_shows_log) {
+  ut_runtime *rt = test_runtime();
+  cl_program prog;
+  ut_status st = ut_runtime_build(rt, "broken", "__kernel void broken(__global float *x) { x[0] = undeclared_thing; }\n", "", &prog);
+  ck_assert_int_eq(st, UT_ERR_BUILD);
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "broken"));
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "CL_BUILD_PROGRAM_FAILURE"));
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "undeclared_thing")); /* from the compiler's log */
+}
+END_TEST
+
+START_TEST(test_status_names) {
+  ck_assert_str_eq(ut_status_name(-5), "CL_OUT_OF_RESOURCES");
+  ck_assert_str_eq(ut_status_name(-4), "CL_MEM_OBJECT_ALLOCATION_FAILURE");
+  ck_assert_str_eq(ut_status_name(UT_ERR_SHAPE), "UT_ERR_SHAPE");
+  ck_assert_str_eq(ut_status_name(-2046), "CLBLAST_INVALID_LOCAL_MEM_USAGE");
+}
+END_TEST
+
+START_TEST(test_allocation_beyond_device_limit_explains) {
+  ut_runtime *rt = test_runtime();
+  cl_mem m;
+  size_t too_big = (size_t)ut_runtime_device(rt)->max_alloc_bytes + 4096;
+  ut_status st = ut_runtime_alloc(rt, too_big, "a test tensor", &m);
+  ck_assert_int_ne(st, UT_OK);
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "a test tensor"));
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), ut_runtime_device(rt)->name));
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "smaller batch"));
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("runtime");
+  TCase *tc = tcase_create("runtime");
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, test_devices_listed);
+  tcase_add_test(tc, test_select_by_kind_index_and_name);
+  tcase_add_test(tc, test_unknown_device_names_selection);
+  tcase_add_test(tc, test_second_run_builds_no_program);
+  tcase_add_test(tc, test_corrupt_entry_is_rebuilt);
+  tcase_add_test(tc, test_build_failure_shows_log);
+  tcase_add_test(tc, test_status_names);
+  tcase_add_test(tc, test_allocation_beyond_device_limit_explains);
+  suite_add_tcase(s, tc);
+  return test_run_suite(s);
+}
