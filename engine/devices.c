@@ -1,4 +1,5 @@
 /* Enumerates every device of every OpenCL platform into plain structs. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,16 +15,32 @@ const char *ut_device_type_name(ut_device_type t) {
   }
 }
 
+/* Drivers refuse a buffer shorter than the whole string (PoCL's version string is long), so
+ * fetch it whole and keep what fits. */
 static void device_string(cl_device_id d, cl_device_info what, char *dst, size_t size) {
   dst[0] = '\0';
-  if (clGetDeviceInfo(d, what, size, dst, NULL) != CL_SUCCESS) dst[0] = '\0';
-  dst[size - 1] = '\0';
+  size_t n = 0;
+  if (clGetDeviceInfo(d, what, 0, NULL, &n) != CL_SUCCESS || n == 0) return;
+  char *whole = malloc(n + 1);
+  if (!whole) return;
+  if (clGetDeviceInfo(d, what, n, whole, NULL) == CL_SUCCESS) {
+    whole[n] = '\0';
+    snprintf(dst, size, "%s", whole);
+  }
+  free(whole);
 }
 
 static void platform_string(cl_platform_id p, cl_platform_info what, char *dst, size_t size) {
   dst[0] = '\0';
-  if (clGetPlatformInfo(p, what, size, dst, NULL) != CL_SUCCESS) dst[0] = '\0';
-  dst[size - 1] = '\0';
+  size_t n = 0;
+  if (clGetPlatformInfo(p, what, 0, NULL, &n) != CL_SUCCESS || n == 0) return;
+  char *whole = malloc(n + 1);
+  if (!whole) return;
+  if (clGetPlatformInfo(p, what, n, whole, NULL) == CL_SUCCESS) {
+    whole[n] = '\0';
+    snprintf(dst, size, "%s", whole);
+  }
+  free(whole);
 }
 
 static int has_extension(cl_device_id d, const char *ext) {

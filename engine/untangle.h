@@ -55,6 +55,13 @@ const char *ut_last_error(void);
 /* The symbolic name of a status: "CL_OUT_OF_RESOURCES", "UT_ERR_SHAPE", ... */
 const char *ut_status_name(ut_status s);
 
+/* Sets this thread's last-error message (printf-style) and returns `status`, so code built on
+ * the engine (models, apps) reports failures the same way: `return ut_fail(UT_ERR_IO, ...)`. */
+ut_status ut_fail(ut_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prepends "prefix: " to the last-error message, to add the file or step to a lower error. */
+void ut_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* ---------------------------------------------------------------------------------------------
  * Devices and the runtime.
  */
@@ -271,6 +278,32 @@ ut_tensor *ut_mse_loss(ut_graph *g, ut_tensor *a, ut_tensor *b); /* mean (a - b)
  * The run count is the store counter "rng.<name>", saved with checkpoints. */
 ut_tensor *ut_random_uniform(ut_graph *g, const char *name, ut_shape shape);
 ut_tensor *ut_random_normal(ut_graph *g, const char *name, ut_shape shape);
+
+/* ---------------------------------------------------------------------------------------------
+ * Convolution.
+ */
+typedef enum {
+  UT_PAD_ZERO = 0,    /* zeros outside the image (nn.Conv2d's padding) */
+  UT_PAD_REFLECT = 1, /* the image mirrored at its border pixel, as nn.ReflectionPad2d; pad < H, W */
+} ut_pad_mode;
+/* Square stride and padding; the kernel size comes from the weight. A stride of 0 means 1, so
+ * a zeroed struct is an unpadded stride-1 convolution. */
+typedef struct {
+  int stride, pad;
+  ut_pad_mode pad_mode;
+} ut_conv_cfg;
+#define UT_CONV(stride_, pad_) ((ut_conv_cfg){ .stride = (stride_), .pad = (pad_), .pad_mode = UT_PAD_ZERO })
+#define UT_CONV_REFLECT(stride_, pad_) ((ut_conv_cfg){ .stride = (stride_), .pad = (pad_), .pad_mode = UT_PAD_REFLECT })
+
+/* 2-D cross-correlation as nn.Conv2d: x [B, C, H, W], w [O, C, kh, kw], bias [O] or NULL give
+ * [B, O, (H + 2 pad - kh) / stride + 1, (W + 2 pad - kw) / stride + 1]. Computed as im2col
+ * into an intermediate and one GEMM over the whole batch (a 1x1, stride-1, unpadded
+ * convolution multiplies x directly); differentiable in x, w and bias, to any order. */
+ut_tensor *ut_conv2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *bias, ut_conv_cfg cfg);
+/* A convolution layer with parameters `prefix`.w [out_channels, C, kernel, kernel] and, when
+ * with_bias, `prefix`.b [out_channels], initialised as PyTorch's nn.Conv2d. */
+ut_tensor *ut_conv2d_layer(ut_graph *g, ut_tensor *x, const char *prefix, int64_t out_channels, int kernel,
+                           ut_conv_cfg cfg, int with_bias);
 
 /* ---------------------------------------------------------------------------------------------
  * Autograd and optimizers.

@@ -1,0 +1,103 @@
+/* Shared command-line plumbing for the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "untangle %s: ", cmd);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\nTry 'untangle help %s'.\n", cmd);
+  va_end(ap);
+  return CLI_USAGE;
+}
+
+int cli_option_error(const char *cmd, int c, char *const argv[]) {
+  /* getopt leaves optind just past the element it choked on, and optopt holds a short
+   * option's letter (0 for a long option). */
+  const char *arg = optind > 0 ? argv[optind - 1] : "?";
+  if (c == ':') {
+    if (optopt && optopt != '-' && arg[0] == '-' && arg[1] != '-')
+      return cli_usage_error(cmd, "option '-%c' needs a value", optopt);
+    return cli_usage_error(cmd, "option '%s' needs a value", arg);
+  }
+  if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+    return cli_usage_error(cmd, "unknown option '-%c'", optopt);
+  return cli_usage_error(cmd, "unknown option '%s'", arg);
+}
+
+void cli_getopt_reset(void) { optind = 0; }
+
+int cli_parse_i64(const char *cmd, const char *option, const char *text, int64_t min, int64_t max, int64_t *out) {
+  char *end = NULL;
+  errno = 0;
+  long long v = text && *text ? strtoll(text, &end, 10) : 0;
+  if (!text || !*text || *end || errno == ERANGE || v < min || v > max)
+    return cli_usage_error(cmd, "%s expects a whole number from %lld to %lld, not '%s'", option, (long long)min,
+                           (long long)max, text ? text : "");
+  *out = (int64_t)v;
+  return CLI_OK;
+}
+
+int cli_parse_u64(const char *cmd, const char *option, const char *text, uint64_t max, uint64_t *out) {
+  char *end = NULL;
+  errno = 0;
+  /* strtoull accepts "-1" as a huge number; a seed is never negative. */
+  int ok = text && *text && text[0] != '-' && text[0] != '+';
+  unsigned long long v = ok ? strtoull(text, &end, 10) : 0;
+  if (!ok || *end || errno == ERANGE || v > max)
+    return cli_usage_error(cmd, "%s expects a whole number from 0 to %llu, not '%s'", option, (unsigned long long)max,
+                           text ? text : "");
+  *out = (uint64_t)v;
+  return CLI_OK;
+}
+
+int cli_mkdirs(const char *path) {
+  size_t len = strlen(path);
+  char *buf = malloc(len + 1);
+  if (!buf) return -1;
+  memcpy(buf, path, len + 1);
+  /* Create each parent in turn; one that exists already is fine, anything else stops. */
+  for (size_t i = 1; i <= len; i++) {
+    if (buf[i] != '/' && buf[i] != '\0') continue;
+    char keep = buf[i];
+    buf[i] = '\0';
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+      free(buf);
+      return -1;
+    }
+    buf[i] = keep;
+  }
+  struct stat sb;
+  int ok = stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode);
+  free(buf);
+  if (!ok) errno = ENOTDIR;
+  return ok ? 0 : -1;
+}
+
+double cli_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+char *cli_format_bytes(uint64_t bytes, char *buf, size_t size) {
+  static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+  double v = (double)bytes;
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    u++;
+  }
+  if (u == 0)
+    snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+  else
+    snprintf(buf, size, v < 100 && v != (double)(uint64_t)v ? "%.1f %s" : "%.0f %s", v, units[u]);
+  return buf;
+}

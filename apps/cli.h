@@ -1,0 +1,38 @@
+/* What every subcommand of the `untangle` program shares: exit codes, option errors that
+ * name the option and what it expects, number parsing, folders and the clock. */
+#ifndef UNTANGLE_APPS_CLI_H
+#define UNTANGLE_APPS_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* 0: done; 1: the work failed (device, file, training); 2: the command line was wrong. */
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+
+/* Prints "untangle CMD: <message>" and a pointer to the command's help on stderr, and
+ * returns CLI_USAGE, so a parser reads `return cli_usage_error("train", "...", ...);`. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Explains what getopt_long (run with opterr = 0 and an optstring starting with ':') just
+ * rejected: an unknown option or one missing its value. Returns CLI_USAGE. */
+int cli_option_error(const char *cmd, int c, char *const argv[]);
+
+/* Resets getopt for a new argument vector. glibc needs 0 to forget its internal state. */
+void cli_getopt_reset(void);
+
+/* Parses a whole decimal number in [min, max]; on failure prints which option wanted what and
+ * returns CLI_USAGE. */
+int cli_parse_i64(const char *cmd, const char *option, const char *text, int64_t min, int64_t max, int64_t *out);
+int cli_parse_u64(const char *cmd, const char *option, const char *text, uint64_t max, uint64_t *out);
+
+/* Creates a folder and its missing parents (mode 0777 less the umask). 0, or -1 with errno. */
+int cli_mkdirs(const char *path);
+
+/* Seconds on a monotonic clock. */
+double cli_now(void);
+
+/* "12.5 GiB", "512 KiB", "64 B" into buf; returns buf. */
+char *cli_format_bytes(uint64_t bytes, char *buf, size_t size);
+
+#endif
