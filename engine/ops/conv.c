@@ -1,0 +1,323 @@
+/* 2-D convolution as im2col + one CLBlast GEMM over the whole batch (cl/conv.cl describes the
+ * layouts). The convolution itself is not an op: ut_conv2d composes four small ops with
+ * ut_matmul, so its gradients, and their gradients (R1 needs second order), come from the
+ * backward builders of those pieces:
+ *
+ *   im2col         x [B, C, H, W]       -> col [C*kh*kw, B*OH*OW]   adjoint: col2im
+ *   col2im         col                  -> x-shaped gather-sum      adjoint: im2col
+ *   channel_major  y [B, O, OH, OW]     -> t [O, B*OH*OW]           adjoint: batch_major
+ *   batch_major    t (+ bias [O])       -> y [B, O, OH, OW]         adjoint: channel_major, sum
+ *
+ * and y = batch_major(matmul(w as [O, C*kh*kw], col), bias). The matmul's backward gives
+ * dW = dt x col^T (one GEMM whose inner dimension runs over batch and pixels, so the sum over
+ * the batch costs nothing extra) and dcol = W^T x dt (one GEMM), then col2im gives dx.
+ *
+ * With a batch of one the reorderings are plain reshapes, and a 1x1, stride-1, unpadded
+ * convolution needs no im2col: its col is x itself in channel-major order. */
+#include <stdio.h>
+
+#include "error.h"
+#include "plan_internal.h"
+
+typedef struct {
+  int64_t b, c, h, w;   /* the image batch */
+  int64_t kh, kw;       /* kernel */
+  int64_t stride, pad;
+  int reflect;
+  int64_t oh, ow;       /* output size */
+} conv_geom;
+
+/* The integer attributes of im2col and col2im: the geometry minus C, which the tensors give. */
+enum { A_KH, A_KW, A_STRIDE, A_PAD, A_REFLECT, A_B, A_H, A_W, N_GEOM_ATTRS };
+
+/* Fills in the output size and checks that the geometry makes sense; the message names `op`
+ * and the image and kernel shapes. */
+static ut_status geom_check(const char *op, conv_geom *gm) {
+  char what[160];
+  snprintf(what, sizeof what, "image [%lld, %lld, %lld, %lld], kernel %lldx%lld, stride %lld, %s pad %lld",
+           (long long)gm->b, (long long)gm->c, (long long)gm->h, (long long)gm->w, (long long)gm->kh, (long long)gm->kw,
+           (long long)gm->stride, gm->reflect ? "reflect" : "zero", (long long)gm->pad);
+  if (gm->kh < 1 || gm->kw < 1 || gm->stride < 1 || gm->pad < 0)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: %s: kernel and stride must be positive, pad not negative", op, what);
+  if (gm->reflect && (gm->pad >= gm->h || gm->pad >= gm->w))
+    return ut_fail(UT_ERR_SHAPE, "%s: %s: reflect padding must be smaller than the image's height and width", op, what);
+  if (gm->h + 2 * gm->pad < gm->kh || gm->w + 2 * gm->pad < gm->kw)
+    return ut_fail(UT_ERR_SHAPE, "%s: %s: the kernel is larger than the padded image", op, what);
+  /* The kernels index with 32-bit ints. */
+  if (gm->h + 2 * gm->pad > INT32_MAX / 2 || gm->w + 2 * gm->pad > INT32_MAX / 2 || gm->kh * gm->kw > INT32_MAX / 2)
+    return ut_fail(UT_ERR_SHAPE, "%s: %s: too large for 32-bit indexing", op, what);
+  gm->oh = (gm->h + 2 * gm->pad - gm->kh) / gm->stride + 1;
+  gm->ow = (gm->w + 2 * gm->pad - gm->kw) / gm->stride + 1;
+  return UT_OK;
+}
+
+static conv_geom geom_from_attrs(const ut_tensor *n, int64_t channels) {
+  const int64_t *a = n->iattr;
+  return (conv_geom){ .b = a[A_B], .c = channels, .h = a[A_H], .w = a[A_W], .kh = a[A_KH], .kw = a[A_KW],
+                      .stride = a[A_STRIDE], .pad = a[A_PAD], .reflect = (int)a[A_REFLECT] };
+}
+
+static void geom_to_attrs(const conv_geom *gm, int64_t a[N_GEOM_ATTRS]) {
+  a[A_KH] = gm->kh, a[A_KW] = gm->kw, a[A_STRIDE] = gm->stride, a[A_PAD] = gm->pad, a[A_REFLECT] = gm->reflect;
+  a[A_B] = gm->b, a[A_H] = gm->h, a[A_W] = gm->w;
+}
+
+static ut_status require_f32(const ut_tensor *n) {
+  for (int i = 0; i < n->n_in; i++)
+    if (n->in[i]->dtype != UT_F32)
+      return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: input '%s' is not f32", n->op->name, n->in[i]->name);
+  return UT_OK;
+}
+
+/* The arguments every im2col/col2im launch shares, after the two tensors. */
+static void geom_args(ut_launch *l, const conv_geom *gm, size_t count) {
+  int bchw[4] = { (int)gm->b, (int)gm->c, (int)gm->h, (int)gm->w };
+  int ksp[4] = { (int)gm->kh, (int)gm->kw, (int)gm->stride, (int)gm->pad };
+  ut_arg_int4(l, bchw);
+  ut_arg_int4(l, ksp);
+  ut_arg_int(l, (int)gm->oh);
+  ut_arg_int(l, (int)gm->ow);
+  ut_arg_int(l, gm->reflect);
+  ut_arg_uint(l, (unsigned)count);
+  ut_launch_range(l, count, 0);
+}
+
+/* ---- im2col and col2im ------------------------------------------------------------------------- */
+
+static ut_tensor *im2col(ut_graph *g, ut_tensor *x, const conv_geom *gm);
+static ut_tensor *col2im(ut_graph *g, ut_tensor *col, const conv_geom *gm);
+
+static ut_status im2col_shape(ut_tensor *n) {
+  ut_tensor *x = n->in[0];
+  ut_status st = require_f32(n);
+  if (st != UT_OK) return st;
+  char s[64];
+  if (x->shape.rank != 4)
+    return ut_fail(UT_ERR_SHAPE, "im2col: '%s' must be [B, C, H, W], got %s", x->name, ut_shape_str(x->shape, s, sizeof s));
+  conv_geom gm = geom_from_attrs(n, x->shape.d[1]);
+  if (gm.b != x->shape.d[0] || gm.h != x->shape.d[2] || gm.w != x->shape.d[3])
+    return ut_fail(UT_ERR_SHAPE, "im2col: '%s' has shape %s, the op was made for [%lld, C, %lld, %lld]", x->name,
+                   ut_shape_str(x->shape, s, sizeof s), (long long)gm.b, (long long)gm.h, (long long)gm.w);
+  if ((st = geom_check("im2col", &gm)) != UT_OK) return st;
+  n->shape = UT_SHAPE(gm.c * gm.kh * gm.kw, gm.b * gm.oh * gm.ow);
+  return UT_OK;
+}
+
+static ut_status im2col_forward(ut_plan *p, ut_tensor *n) {
+  conv_geom gm = geom_from_attrs(n, n->in[0]->shape.d[1]);
+  ut_status st = geom_check("im2col", &gm);
+  if (st != UT_OK) return st;
+  ut_launch *l = ut_plan_kernel(p, n, "conv", "im2col");
+  ut_arg_tensor(l, n);
+  ut_arg_tensor(l, n->in[0]);
+  geom_args(l, &gm, (size_t)(gm.c * gm.b * gm.oh * gm.ow));
+  return UT_OK;
+}
+
+static ut_status im2col_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
+  conv_geom gm = geom_from_attrs(n, n->in[0]->shape.d[1]);
+  grad_in[0] = col2im(g, grad, &gm);
+  return UT_OK;
+}
+
+static ut_status col2im_shape(ut_tensor *n) {
+  ut_tensor *col = n->in[0];
+  ut_status st = require_f32(n);
+  if (st != UT_OK) return st;
+  int64_t taps = n->iattr[A_KH] * n->iattr[A_KW];
+  conv_geom gm = geom_from_attrs(n, taps > 0 && col->shape.rank == 2 ? col->shape.d[0] / taps : 0);
+  if ((st = geom_check("col2im", &gm)) != UT_OK) return st;
+  char s[64];
+  if (col->shape.rank != 2 || col->shape.d[0] % taps || col->shape.d[1] != gm.b * gm.oh * gm.ow)
+    return ut_fail(UT_ERR_SHAPE, "col2im: '%s' of shape %s is no [C*%lld, %lld] column matrix", col->name,
+                   ut_shape_str(col->shape, s, sizeof s), (long long)taps, (long long)(gm.b * gm.oh * gm.ow));
+  n->shape = UT_SHAPE(gm.b, col->shape.d[0] / taps, gm.h, gm.w);
+  return UT_OK;
+}
+
+static ut_status col2im_forward(ut_plan *p, ut_tensor *n) {
+  conv_geom gm = geom_from_attrs(n, n->shape.d[1]);
+  ut_status st = geom_check("col2im", &gm);
+  if (st != UT_OK) return st;
+  ut_launch *l = ut_plan_kernel(p, n, "conv", "col2im");
+  ut_arg_tensor(l, n);
+  ut_arg_tensor(l, n->in[0]);
+  geom_args(l, &gm, (size_t)ut_shape_numel(n->shape));
+  return UT_OK;
+}
+
+static ut_status col2im_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
+  conv_geom gm = geom_from_attrs(n, n->shape.d[1]);
+  grad_in[0] = im2col(g, grad, &gm);
+  return UT_OK;
+}
+
+static const ut_op_def op_im2col = { "im2col", 0, im2col_shape, im2col_forward, im2col_backward };
+static const ut_op_def op_col2im = { "col2im", 0, col2im_shape, col2im_forward, col2im_backward };
+
+static ut_tensor *im2col(ut_graph *g, ut_tensor *x, const conv_geom *gm) {
+  int64_t a[N_GEOM_ATTRS];
+  geom_to_attrs(gm, a);
+  return ut_node_new(g, &op_im2col, 1, &x, a, N_GEOM_ATTRS, NULL, 0);
+}
+
+static ut_tensor *col2im(ut_graph *g, ut_tensor *col, const conv_geom *gm) {
+  int64_t a[N_GEOM_ATTRS];
+  geom_to_attrs(gm, a);
+  return ut_node_new(g, &op_col2im, 1, &col, a, N_GEOM_ATTRS, NULL, 0);
+}
+
+/* ---- channel-major <-> batch-major --------------------------------------------------------------- */
+
+/* batch_major's attributes: the batch and the output's height and width. */
+enum { A_NB, A_OH, A_OW, N_LAYOUT_ATTRS };
+
+static ut_tensor *to_channel_major(ut_graph *g, ut_tensor *y);
+static ut_tensor *to_batch_major(ut_graph *g, ut_tensor *t, ut_tensor *bias, int64_t nb, int64_t oh, int64_t ow);
+
+static ut_status channel_major_shape(ut_tensor *n) {
+  ut_tensor *y = n->in[0];
+  ut_status st = require_f32(n);
+  if (st != UT_OK) return st;
+  char s[64];
+  if (y->shape.rank != 4)
+    return ut_fail(UT_ERR_SHAPE, "channel_major: '%s' must be [B, C, H, W], got %s", y->name, ut_shape_str(y->shape, s, sizeof s));
+  n->shape = UT_SHAPE(y->shape.d[1], y->shape.d[0] * y->shape.d[2] * y->shape.d[3]);
+  return UT_OK;
+}
+
+static ut_status channel_major_forward(ut_plan *p, ut_tensor *n) {
+  const ut_shape ys = n->in[0]->shape;
+  size_t count = (size_t)ut_shape_numel(ys);
+  ut_launch *l = ut_plan_kernel(p, n, "conv", "channel_major");
+  ut_arg_tensor(l, n);
+  ut_arg_tensor(l, n->in[0]);
+  ut_arg_uint(l, (unsigned)ys.d[0]);
+  ut_arg_uint(l, (unsigned)ys.d[1]);
+  ut_arg_uint(l, (unsigned)(ys.d[2] * ys.d[3]));
+  ut_arg_uint(l, (unsigned)count);
+  ut_launch_range(l, count, 0);
+  return UT_OK;
+}
+
+static ut_status channel_major_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
+  const ut_shape ys = n->in[0]->shape;
+  grad_in[0] = to_batch_major(g, grad, NULL, ys.d[0], ys.d[2], ys.d[3]);
+  return UT_OK;
+}
+
+static ut_status batch_major_shape(ut_tensor *n) {
+  ut_tensor *t = n->in[0];
+  ut_status st = require_f32(n);
+  if (st != UT_OK) return st;
+  int64_t nb = n->iattr[A_NB], oh = n->iattr[A_OH], ow = n->iattr[A_OW];
+  char s[64], sb[64];
+  if (nb < 1 || oh < 1 || ow < 1 || t->shape.rank != 2 || t->shape.d[1] != nb * oh * ow)
+    return ut_fail(UT_ERR_SHAPE, "batch_major: '%s' of shape %s is no [O, %lld*%lld*%lld] matrix", t->name,
+                   ut_shape_str(t->shape, s, sizeof s), (long long)nb, (long long)oh, (long long)ow);
+  if (n->n_in > 1 && (n->in[1]->shape.rank != 1 || n->in[1]->shape.d[0] != t->shape.d[0]))
+    return ut_fail(UT_ERR_SHAPE, "batch_major: bias '%s' of shape %s does not fit %lld channels (from %s)", n->in[1]->name,
+                   ut_shape_str(n->in[1]->shape, sb, sizeof sb), (long long)t->shape.d[0], ut_shape_str(t->shape, s, sizeof s));
+  n->shape = UT_SHAPE(nb, t->shape.d[0], oh, ow);
+  return UT_OK;
+}
+
+static ut_status batch_major_forward(ut_plan *p, ut_tensor *n) {
+  size_t count = (size_t)ut_shape_numel(n->shape);
+  int has_bias = n->n_in > 1;
+  ut_launch *l = ut_plan_kernel(p, n, "conv", "batch_major");
+  ut_arg_tensor(l, n);
+  ut_arg_tensor(l, n->in[0]);
+  ut_arg_tensor(l, has_bias ? n->in[1] : n->in[0]); /* any valid buffer when there is no bias */
+  ut_arg_uint(l, (unsigned)n->shape.d[0]);
+  ut_arg_uint(l, (unsigned)n->shape.d[1]);
+  ut_arg_uint(l, (unsigned)(n->shape.d[2] * n->shape.d[3]));
+  ut_arg_int(l, has_bias);
+  ut_arg_uint(l, (unsigned)count);
+  ut_launch_range(l, count, 0);
+  return UT_OK;
+}
+
+static ut_status batch_major_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
+  grad_in[0] = to_channel_major(g, grad);
+  if (n->n_in > 1) grad_in[1] = ut_reshape(g, ut_sum(g, grad, 1u | 4u | 8u), n->in[1]->shape); /* over B, OH, OW */
+  return UT_OK;
+}
+
+static const ut_op_def op_channel_major = { "channel_major", 0, channel_major_shape, channel_major_forward,
+                                            channel_major_backward };
+static const ut_op_def op_batch_major = { "batch_major", 0, batch_major_shape, batch_major_forward, batch_major_backward };
+
+/* With a batch of one both layouts hold the same bytes, so a view replaces the copy. */
+static ut_tensor *to_channel_major(ut_graph *g, ut_tensor *y) {
+  if (!y) return ut_graph_fail(g, ut_graph_status(g));
+  if (y->shape.rank == 4 && y->shape.d[0] == 1)
+    return ut_reshape(g, y, UT_SHAPE(y->shape.d[1], y->shape.d[2] * y->shape.d[3]));
+  return ut_node_new(g, &op_channel_major, 1, &y, NULL, 0, NULL, 0);
+}
+
+static ut_tensor *to_batch_major(ut_graph *g, ut_tensor *t, ut_tensor *bias, int64_t nb, int64_t oh, int64_t ow) {
+  if (!t) return ut_graph_fail(g, ut_graph_status(g));
+  if (nb == 1 && !bias && t->shape.rank == 2) return ut_reshape(g, t, UT_SHAPE(1, t->shape.d[0], oh, ow));
+  ut_tensor *in[2] = { t, bias };
+  int64_t a[N_LAYOUT_ATTRS] = { [A_NB] = nb, [A_OH] = oh, [A_OW] = ow };
+  return ut_node_new(g, &op_batch_major, bias ? 2 : 1, in, a, N_LAYOUT_ATTRS, NULL, 0);
+}
+
+/* ---- the public calls -------------------------------------------------------------------------- */
+
+ut_tensor *ut_conv2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *bias, ut_conv_cfg cfg) {
+  if (!g) return NULL;
+  if (!x || !w) return ut_graph_fail(g, ut_graph_status(g));
+  char sx[64], sw[64], sb[64];
+  ut_shape xs = x->shape, ws = w->shape;
+  if (xs.rank != 4 || ws.rank != 4 || ws.d[1] != xs.d[1]) {
+    ut_fail(UT_ERR_SHAPE, "conv2d: input '%s' %s and weight '%s' %s must be [B, C, H, W] and [O, C, kh, kw]", x->name,
+            ut_shape_str(xs, sx, sizeof sx), w->name, ut_shape_str(ws, sw, sizeof sw));
+    return ut_graph_fail(g, UT_ERR_SHAPE);
+  }
+  if (bias && (bias->shape.rank != 1 || bias->shape.d[0] != ws.d[0])) {
+    ut_fail(UT_ERR_SHAPE, "conv2d: bias '%s' %s does not fit weight '%s' %s (needs [%lld])", bias->name,
+            ut_shape_str(bias->shape, sb, sizeof sb), w->name, ut_shape_str(ws, sw, sizeof sw), (long long)ws.d[0]);
+    return ut_graph_fail(g, UT_ERR_SHAPE);
+  }
+  if (cfg.pad_mode != UT_PAD_ZERO && cfg.pad_mode != UT_PAD_REFLECT) {
+    ut_fail(UT_ERR_INVALID_ARGUMENT, "conv2d: unknown pad mode %d for input '%s'", (int)cfg.pad_mode, x->name);
+    return ut_graph_fail(g, UT_ERR_INVALID_ARGUMENT);
+  }
+  conv_geom gm = { .b = xs.d[0], .c = xs.d[1], .h = xs.d[2], .w = xs.d[3], .kh = ws.d[2], .kw = ws.d[3],
+                   .stride = cfg.stride ? cfg.stride : 1, .pad = cfg.pad, .reflect = cfg.pad_mode == UT_PAD_REFLECT };
+  ut_status st = geom_check("conv2d", &gm);
+  if (st != UT_OK) {
+    ut_error_prefix("input '%s', weight '%s'", x->name, w->name);
+    return ut_graph_fail(g, st);
+  }
+  int direct = gm.kh == 1 && gm.kw == 1 && gm.stride == 1 && gm.pad == 0;
+  ut_tensor *col = direct ? to_channel_major(g, x) : im2col(g, x, &gm);
+  ut_tensor *w2 = ut_reshape(g, w, UT_SHAPE(ws.d[0], gm.c * gm.kh * gm.kw));
+  ut_tensor *t = ut_matmul(g, w2, col, 0, 0); /* [O, B*OH*OW] */
+  return to_batch_major(g, t, bias, gm.b, gm.oh, gm.ow);
+}
+
+ut_tensor *ut_conv2d_layer(ut_graph *g, ut_tensor *x, const char *prefix, int64_t out_channels, int kernel, ut_conv_cfg cfg,
+                           int with_bias) {
+  if (!g) return NULL;
+  if (!x) return ut_graph_fail(g, ut_graph_status(g));
+  if (!prefix || x->shape.rank != 4 || out_channels < 1 || kernel < 1) {
+    char s[64];
+    ut_fail(UT_ERR_INVALID_ARGUMENT, "conv2d layer '%s': input '%s' %s must be [B, C, H, W], with %lld output channels and kernel %d",
+            prefix ? prefix : "(null)", x->name, ut_shape_str(x->shape, s, sizeof s), (long long)out_channels, kernel);
+    return ut_graph_fail(g, UT_ERR_INVALID_ARGUMENT);
+  }
+  int64_t fan_in = x->shape.d[1] * kernel * kernel;
+  char wname[128], bname[128];
+  snprintf(wname, sizeof wname, "%s.w", prefix);
+  snprintf(bname, sizeof bname, "%s.b", prefix);
+  ut_tensor *w = ut_param(g, wname, UT_SHAPE(out_channels, x->shape.d[1], kernel, kernel), (ut_init){ UT_INIT_FAN_IN_UNIFORM, 0, 0 });
+  ut_tensor *b = NULL;
+  if (with_bias) {
+    b = ut_param(g, bname, UT_SHAPE(out_channels), (ut_init){ UT_INIT_FAN_IN_UNIFORM, (float)fan_in, 0 });
+    if (!b) return ut_graph_fail(g, ut_graph_status(g));
+  }
+  return ut_conv2d(g, x, w, b, cfg);
+}
