@@ -87,7 +87,10 @@ ut_status ut_graph_status(const ut_graph *g) { return g ? g->status : UT_ERR_INV
 
 ut_tensor *ut_graph_fail(ut_graph *g, ut_status s) {
   if (s == UT_OK) s = ut_fail(UT_ERR_INVALID_ARGUMENT, "a NULL tensor was passed to a graph call");
-  if (g && g->status == UT_OK) g->status = s;
+  if (g && g->status == UT_OK) {
+    g->status = s;
+    snprintf(g->first_error, sizeof g->first_error, "%s", ut_last_error());
+  }
   return NULL;
 }
 

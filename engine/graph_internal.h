@@ -59,6 +59,7 @@ struct ut_graph {
   ut_tensor **nodes;
   int n_nodes, cap_nodes;
   ut_status status; /* first build error */
+  char first_error[1024]; /* its message, kept because later calls overwrite ut_last_error() */
   ut_hparam *hparams;
   void **owned; /* lists and buffers freed with the graph */
   int n_owned, cap_owned;

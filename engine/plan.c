@@ -7,7 +7,8 @@
  *   parameters and optimizer state live in their store buffers;
  *   views (reshape) share the memory of the tensor they view, which stays live as long as any
  *   of its views;
- *   inputs and constants are live from the start of the step; outputs to its end;
+ *   inputs and constants are live for the whole step (uploaded before it, readable after it);
+ *   outputs live to its end;
  *   a node's result is placed before the inputs that die at that node are freed, so no op
  *   ever writes over its own inputs. */
 #include <stdio.h>
@@ -268,8 +269,9 @@ static ut_status place_tensors(ut_plan *p, const ut_plan_cfg *cfg, size_t **offs
     if (last_use[r] < i) last_use[r] = i;
   }
   for (int i = 0; i < cfg->n_outputs; i++) last_use[storage_root(cfg->outputs[i])->id] = n; /* to the end */
+  /* Constants are uploaded once, and inputs stay readable after a run: neither is reused. */
   for (int i = 0; i < n; i++)
-    if (p->in_plan[i] && (g->nodes[i]->op == &ut_op_constant)) last_use[i] = n; /* uploaded once */
+    if (p->in_plan[i] && (g->nodes[i]->op == &ut_op_constant || g->nodes[i]->op == &ut_op_input)) last_use[i] = n;
 
   size_t total = 0;
   /* Inputs and constants are written before the step starts, so they are placed first. */
@@ -312,7 +314,7 @@ static ut_status place_tensors(ut_plan *p, const ut_plan_cfg *cfg, size_t **offs
 static ut_status compile(ut_plan *p, const ut_plan_cfg *cfg) {
   ut_graph *g = p->g;
   if (g->status != UT_OK)
-    return ut_fail(g->status, "the graph has a build error: %s", ut_last_error());
+    return ut_fail(g->status, "the graph has a build error: %s", g->first_error);
   for (int i = 0; i < cfg->n_outputs; i++)
     if (!cfg->outputs[i] || cfg->outputs[i]->g != g)
       return ut_fail(UT_ERR_INVALID_ARGUMENT, "plan output %d is NULL or from another graph", i);
