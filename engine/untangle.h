@@ -374,6 +374,88 @@ ut_status ut_read(ut_plan *p, ut_tensor *t, float *dst);
  * device times; the table lists node, op, shape, ms and share of the step. */
 ut_status ut_plan_profile_table(ut_plan *p, char **table_out /* malloc'd */);
 
+/* ---------------------------------------------------------------------------------------------
+ * Op library: embeddings, resampling, normalization, concat, classification and GAN losses.
+ */
+
+/* An int32 constant (fixed indices or labels known when the graph is built), uploaded once at
+ * compile time like ut_constant. Useful wherever ut_embedding, ut_one_hot or ut_cross_entropy
+ * take indices that do not change between runs. */
+ut_tensor *ut_constant_i32(ut_graph *g, ut_shape shape, const int32_t *values);
+
+/* Rows of table [N, D] (usually a parameter) picked by indices (an int32 [B] input):
+ * out[b] = table[indices[b]], shape [B, D], as nn.Embedding. The gradient with respect to the
+ * table is dense [N, D] (zero in rows no index picked, so Adam updates every row as LORD's
+ * PyTorch code does) and repeated indices add up; it is computed without atomics, in a fixed
+ * order, so runs are bit-reproducible. Indices are checked only on the device: one outside
+ * [0, N) reads a zero row and adds nothing to the gradient; nothing out of bounds is touched. */
+ut_tensor *ut_embedding(ut_graph *g, ut_tensor *table, ut_tensor *indices);
+
+/* Nearest-neighbour upsampling by two, as nn.Upsample(scale_factor=2): x [B, C, H, W] ->
+ * [B, C, 2H, 2W], each pixel copied into a 2x2 block. Its gradient is the 2x2 window sum. */
+ut_tensor *ut_upsample_nearest2x(ut_graph *g, ut_tensor *x);
+/* Average pooling over 2x2 windows with stride 2, as nn.AvgPool2d(2): x [B, C, H, W] ->
+ * [B, C, H/2, W/2] rounded down, so an odd last row or column is dropped (and gets a zero
+ * gradient). H and W must be at least 2. */
+ut_tensor *ut_avg_pool2x2(ut_graph *g, ut_tensor *x);
+/* The mean over H and W: x [B, C, H, W] -> [B, C, 1, 1], as nn.AdaptiveAvgPool2d(1); reshape
+ * to [B, C] for a linear layer. */
+ut_tensor *ut_global_avg_pool(ut_graph *g, ut_tensor *x);
+
+/* Instance normalization, as nn.InstanceNorm2d: each (sample, channel) plane of x [B, C, H, W]
+ * becomes (x - mean) / sqrt(var + eps) with the biased variance over H, W (PyTorch uses
+ * eps = 1e-5), then times weight and plus bias, each an optional [C] tensor (NULL: no affine
+ * part). Built from elementwise ops and reductions, so it is differentiable to any order. */
+ut_tensor *ut_instance_norm(ut_graph *g, ut_tensor *x, ut_tensor *weight, ut_tensor *bias, float eps);
+/* Adaptive instance normalization: instance-normalized x [B, C, H, W] times scale [B, C] plus
+ * bias [B, C], per sample and channel (the scale and bias usually come from an MLP on a code).
+ * With eps = 1e-5 this equals LORD's PyTorch AdaIN, which runs F.batch_norm in training mode
+ * over the (1, B*C, H, W) view (biased variance, eps inside the root). */
+ut_tensor *ut_adain(ut_graph *g, ut_tensor *x, ut_tensor *scale, ut_tensor *bias, float eps);
+/* Layer normalization over every dimension but the batch (C, H, W of [B, C, H, W], or F of
+ * [B, F]) with the biased variance and eps inside the root (F.layer_norm; DMIT's variant),
+ * then an optional per-channel [C] weight and bias along dimension 1 (MUNIT/UNIT decoders).
+ * UNIT's own variant (unbiased std, eps added to the std) is not this one. */
+ut_tensor *ut_layer_norm(ut_graph *g, ut_tensor *x, ut_tensor *weight, ut_tensor *bias, float eps);
+
+/* Concatenation along dimension 1 (channels of [B, C, H, W], features of [B, F]); a and b
+ * must agree in every other dimension. Its gradient is two slices. */
+ut_tensor *ut_concat(ut_graph *g, ut_tensor *a, ut_tensor *b);
+/* Channels [start, start + count) of x along dimension 1 (a copy, not a view). Asking for all
+ * of x returns x itself. Its gradient places the slice in zeros (ut_pad_channels). */
+ut_tensor *ut_slice_channels(ut_graph *g, ut_tensor *x, int64_t start, int64_t count);
+/* Places x at channels [start, start + C) of a zero tensor with `total` channels along
+ * dimension 1: the adjoint of ut_slice_channels. total == C with start 0 returns x. */
+ut_tensor *ut_pad_channels(ut_graph *g, ut_tensor *x, int64_t start, int64_t total);
+
+/* log(1 + exp(x)) elementwise, computed without overflow; its derivative is sigmoid(x). The
+ * non-saturating GAN losses are means of softplus(-D) and softplus(D). */
+ut_tensor *ut_softplus(ut_graph *g, ut_tensor *x);
+/* labels (int32 [B]) -> [B, classes] f32 with 1 at each label and 0 elsewhere; a label
+ * outside [0, classes) gives a row of zeros. Not differentiable (nothing to differentiate). */
+ut_tensor *ut_one_hot(ut_graph *g, ut_tensor *labels, int64_t classes);
+
+/* Losses, as [1] tensors holding a mean over all elements. */
+/* Binary cross-entropy on logits, as F.binary_cross_entropy_with_logits: mean of
+ * max(x, 0) - x y + log(1 + exp(-|x|)), stable for any x; targets has the logits' shape. */
+ut_tensor *ut_bce_with_logits(ut_graph *g, ut_tensor *logits, ut_tensor *targets);
+/* The same against one target value for every element (1 for real, 0 for fake). */
+ut_tensor *ut_bce_with_logits_const(ut_graph *g, ut_tensor *logits, float target);
+/* Least-squares GAN losses on discriminator outputs d: mean (d - 1)^2 (real, or the
+ * generator's loss) and mean d^2 (fake). */
+ut_tensor *ut_lsgan_real_loss(ut_graph *g, ut_tensor *d);
+ut_tensor *ut_lsgan_fake_loss(ut_graph *g, ut_tensor *d);
+/* Hinge GAN losses: mean relu(1 - d) for real and mean relu(1 + d) for fake samples in the
+ * discriminator's step, and -mean d for the generator's step. */
+ut_tensor *ut_hinge_real_loss(ut_graph *g, ut_tensor *d);
+ut_tensor *ut_hinge_fake_loss(ut_graph *g, ut_tensor *d);
+ut_tensor *ut_hinge_gen_loss(ut_graph *g, ut_tensor *d);
+/* Cross-entropy of logits [B, K] against integer labels (int32 [B]), as F.cross_entropy with
+ * mean reduction: mean over b of logsumexp(logits[b]) - logits[b, labels[b]]. The
+ * log-sum-exp subtracts each row's max for stability; that max is a constant to autograd,
+ * which is exact to any order because log-sum-exp does not depend on the shift. */
+ut_tensor *ut_cross_entropy(ut_graph *g, ut_tensor *logits, ut_tensor *labels);
+
 #ifdef __cplusplus
 }
 #endif

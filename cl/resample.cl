@@ -1,0 +1,31 @@
+/* Resampling by two: nearest-neighbour upsampling and 2x2 sum pooling, each the other's
+ * adjoint, both with a constant factor so that average pooling (0.25) and its gradient need no
+ * extra pass.
+ *
+ * Layout: NCHW, row-major; the batch and channel dimensions merge into planes = B*C. One
+ * work-item per output element; the global range is rounded up to the work-group size and
+ * the overhang returns at once.
+ *
+ * upsample2x: in [planes, h, w] -> out [planes, oh, ow] with oh in {2h, 2h+1} (likewise ow),
+ *   out[y][x] = s * in[y/2][x/2], and 0 on an extra last row/column (y/2 == h), which exists
+ *   only as the gradient of pooling an odd size.
+ * pool2x2: in [planes, h, w] -> out [planes, h/2, w/2] (floor, as nn.AvgPool2d(2)),
+ *   out[y][x] = s * (sum of the 2x2 window at (2y, 2x)). */
+
+__kernel void upsample2x(__global float *out, uint o_off, __global const float *in, uint i_off, uint count,
+                         uint h, uint w, uint oh, uint ow, float s) {
+  uint i = get_global_id(0);
+  if (i >= count) return;
+  uint x = i % ow, y = (i / ow) % oh, plane = i / (ow * oh);
+  uint sy = y / 2, sx = x / 2;
+  out[o_off + i] = (sy < h && sx < w) ? s * in[i_off + (plane * h + sy) * w + sx] : 0.0f;
+}
+
+__kernel void pool2x2(__global float *out, uint o_off, __global const float *in, uint i_off, uint count,
+                      uint h, uint w, uint oh, uint ow, float s) {
+  uint i = get_global_id(0);
+  if (i >= count) return;
+  uint x = i % ow, y = (i / ow) % oh, plane = i / (ow * oh);
+  uint base = i_off + (plane * h + 2 * y) * w + 2 * x;
+  out[o_off + i] = s * ((in[base] + in[base + 1]) + (in[base + w] + in[base + w + 1]));
+}
