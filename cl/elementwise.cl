@@ -30,17 +30,6 @@ UNARY(step, v > 0.0f ? 1.0f : p)
 UNARY(scale, v * p)
 UNARY(shift, v + p)
 
-/* Index of output element i in an operand with strides s, for output dims d. */
-inline uint bcast_index(uint i, int4 d, int4 s) {
-  uint i3 = i % (uint)d.w;
-  i /= (uint)d.w;
-  uint i2 = i % (uint)d.z;
-  i /= (uint)d.z;
-  uint i1 = i % (uint)d.y;
-  uint i0 = i / (uint)d.y;
-  return i0 * (uint)s.x + i1 * (uint)s.y + i2 * (uint)s.z + i3 * (uint)s.w;
-}
-
 #define BINARY(name, expr)                                                                               \
   __kernel void binary_##name##_same(__global float *y, uint y_off, __global const float *a, uint a_off, \
                                      __global const float *b, uint b_off, uint n) {                      \
@@ -54,7 +43,7 @@ inline uint bcast_index(uint i, int4 d, int4 s) {
                                       int4 bs) {                                                          \
     uint i = get_global_id(0);                                                                           \
     if (i >= n) return;                                                                                  \
-    float u = a[a_off + bcast_index(i, dims, as)], v = b[b_off + bcast_index(i, dims, bs)];              \
+    float u = a[a_off + index4(i, dims, as)], v = b[b_off + index4(i, dims, bs)];              \
     y[y_off + i] = (expr);                                                                               \
   }
 
@@ -68,5 +57,5 @@ __kernel void broadcast_copy(__global float *y, uint y_off, __global const float
                              int4 dims, int4 xs) {
   uint i = get_global_id(0);
   if (i >= n) return;
-  y[y_off + i] = x[x_off + bcast_index(i, dims, xs)];
+  y[y_off + i] = x[x_off + index4(i, dims, xs)];
 }

@@ -6,16 +6,6 @@
  * the output's dims (1 where reduced); `red` the reduced dims (1 where kept). An output index
  * o and a reduction index r each decompose over their dims; the input index is the sum. */
 
-inline uint index4(uint i, int4 d, int4 s) {
-  uint i3 = i % (uint)d.w;
-  i /= (uint)d.w;
-  uint i2 = i % (uint)d.z;
-  i /= (uint)d.z;
-  uint i1 = i % (uint)d.y;
-  uint i0 = i / (uint)d.y;
-  return i0 * (uint)s.x + i1 * (uint)s.y + i2 * (uint)s.z + i3 * (uint)s.w;
-}
-
 __kernel void reduce_sum(__global float *y, uint y_off, __global const float *x, uint x_off, uint n_red,
                          int4 keep, int4 red, int4 xs, __local float *partial) {
   uint o = get_group_id(0), lid = get_local_id(0), lsize = get_local_size(0);

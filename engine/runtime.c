@@ -251,10 +251,28 @@ ut_status ut_runtime_build(ut_runtime *rt, const char *label, const char *source
   return UT_OK;
 }
 
-ut_status ut_runtime_program(ut_runtime *rt, const char *name, const char *options, cl_program *out) {
+static const char *embedded_source(const char *name) {
   for (int i = 0; i < ut_kernel_source_count; i++)
-    if (!strcmp(ut_kernel_sources[i].name, name)) return ut_runtime_build(rt, name, ut_kernel_sources[i].source, options, out);
-  return ut_fail(UT_ERR_NOT_FOUND, "no embedded OpenCL source 'cl/%s.cl'", name);
+    if (!strcmp(ut_kernel_sources[i].name, name)) return ut_kernel_sources[i].source;
+  return NULL;
+}
+
+ut_status ut_runtime_program(ut_runtime *rt, const char *name, const char *options, cl_program *out) {
+  for (ut_program_entry *e = rt->programs; e; e = e->next)
+    if (!strcmp(e->label, name) && !strcmp(e->options, options ? options : "")) {
+      *out = e->program;
+      return UT_OK;
+    }
+  const char *source = embedded_source(name), *common = embedded_source("common");
+  if (!source || !common) return ut_fail(UT_ERR_NOT_FOUND, "no embedded OpenCL source 'cl/%s.cl'", source ? "common" : name);
+  /* Every family is built with the shared helpers of cl/common.cl in front of it. */
+  size_t n = strlen(common) + strlen(source) + 2;
+  char *whole = malloc(n);
+  if (!whole) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory building cl/%s.cl", name);
+  snprintf(whole, n, "%s\n%s", common, source);
+  ut_status st = ut_runtime_build(rt, name, whole, options, out);
+  free(whole);
+  return st;
 }
 
 ut_status ut_runtime_kernel(ut_runtime *rt, const char *source_name, const char *kernel_name, cl_kernel *out) {
