@@ -16,6 +16,24 @@ int64_t gc_numel(ut_shape s) {
   return n;
 }
 
+float *gc_random_values(uint64_t seed, int64_t n, float lo, float hi) {
+  float *x = malloc((size_t)n * sizeof *x);
+  uint64_t s = seed;
+  if (x) test_fill_uniform(&s, x, n, lo, hi);
+  return x;
+}
+
+ut_tensor *gc_build_grad_of(ut_graph *g, ut_tensor **in, void *ctx) {
+  const gc_second_order *so = ctx;
+  ut_tensor *y = so->inner(g, in, so->ctx);
+  if (!y) return NULL;
+  float *v = gc_random_values(77, gc_numel(ut_tensor_shape(y)), -1, 1);
+  ut_tensor *l = ut_sum_all(g, ut_mul(g, ut_square(g, y), ut_constant(g, ut_tensor_shape(y), v)));
+  free(v);
+  if (ut_backward(g, l, (ut_tensor_list){ so->n_inputs, in }) != UT_OK) return NULL;
+  return ut_grad(g, in[0]);
+}
+
 static gc_result gc_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static gc_result gc_failf(const char *fmt, ...) {
   gc_result r = { .ok = 0, .worst_ratio = INFINITY };

@@ -89,4 +89,17 @@ gc_result gc_forward(const gc_case *c);
 /* A product of the first `rank` dimensions (ut_shape_numel without the engine, for hosts). */
 int64_t gc_numel(ut_shape s);
 
+/* n uniform values in [lo, hi) from a fixed seed, malloc'd (the caller frees them). */
+float *gc_random_values(uint64_t seed, int64_t n, float lo, float hi);
+
+/* Gradient of a gradient. With a gc_second_order as ctx, gc_build_grad_of builds
+ * d/d(in[0]) of sum(inner(in)^2 * V) for a fixed V, so that a checker run on it exercises the
+ * backward ops' own backward. */
+typedef struct {
+  gc_build_fn inner;
+  void *ctx;
+  int n_inputs;
+} gc_second_order;
+ut_tensor *gc_build_grad_of(ut_graph *g, ut_tensor **in, void *ctx);
+
 #endif

@@ -10,33 +10,6 @@
 
 #include "gradcheck.h"
 
-static float *rand_vec(uint64_t seed, int64_t n, float lo, float hi) {
-  float *x = malloc((size_t)n * sizeof *x);
-  uint64_t s = seed;
-  test_fill_uniform(&s, x, n, lo, hi);
-  return x;
-}
-
-/* Gradient of a gradient: the builder's output is d/d(in[0]) of sum(inner(in) * V) for a fixed
- * V, so the checker's finite differences exercise the backward ops' own backward. */
-typedef struct {
-  gc_build_fn inner;
-  void *ctx;
-  int n_inputs;
-} second_order;
-
-static ut_tensor *build_grad_of(ut_graph *g, ut_tensor **in, void *ctx) {
-  const second_order *so = ctx;
-  ut_tensor *y = so->inner(g, in, so->ctx);
-  if (!y) return NULL;
-  int64_t n = gc_numel(ut_tensor_shape(y));
-  float *v = rand_vec(77, n, -1, 1);
-  ut_tensor *l = ut_sum_all(g, ut_mul(g, ut_square(g, y), ut_constant(g, ut_tensor_shape(y), v)));
-  free(v);
-  if (ut_backward(g, l, (ut_tensor_list){ so->n_inputs, in }) != UT_OK) return NULL;
-  return ut_grad(g, in[0]);
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Embedding.
  */
@@ -52,7 +25,7 @@ static ut_tensor *build_embed(ut_graph *g, ut_tensor **in, void *ctx) {
 
 static void check_embedding(const embed_case *e, int max_samples) {
   int64_t nt = (int64_t)e->n_rows * e->dim, no = (int64_t)e->batch * e->dim;
-  float *table = rand_vec(11 + (uint64_t)e->batch, nt, -1, 1), *w = rand_vec(12, no, 0.1f, 1);
+  float *table = gc_random_values(11 + (uint64_t)e->batch, nt, -1, 1), *w = gc_random_values(12, no, 0.1f, 1);
   float *ref = calloc((size_t)no, sizeof *ref), *gref = calloc((size_t)nt, sizeof *gref);
   double *gacc = calloc((size_t)nt, sizeof *gacc);
   for (int b = 0; b < e->batch; b++) {
@@ -192,7 +165,7 @@ START_TEST(test_resample) {
   ut_shape s = rs_shapes[_i % N_RS_SHAPES];
   if (k == RS_POOL && s.d[2] < 2) return; /* pooling needs a 2x2 window: see test_resample_errors */
   int64_t n = gc_numel(s), no = n * 4 + 16;
-  float *x = rand_vec(40 + (uint64_t)_i, n, -2, 2), *w = rand_vec(41 + (uint64_t)_i, no, 0.1f, 1);
+  float *x = gc_random_values(40 + (uint64_t)_i, n, -2, 2), *w = gc_random_values(41 + (uint64_t)_i, no, 0.1f, 1);
   float *out = malloc((size_t)no * sizeof *out), *grad = malloc((size_t)n * sizeof *grad);
   ut_shape os;
   rs_reference(k, s, x, w, &os, out, grad);
@@ -213,10 +186,10 @@ START_TEST(test_resample_second_order) {
   for (int kk = 0; kk < 2; kk++) {
     rs_kind k = (rs_kind)kk;
     ut_shape s = UT_SHAPE(1, 3, 3, 5);
-    float *x = rand_vec(50 + (uint64_t)kk, gc_numel(s), -1, 1);
-    second_order so = { build_rs, &k, 1 };
+    float *x = gc_random_values(50 + (uint64_t)kk, gc_numel(s), -1, 1);
+    gc_second_order so = { build_rs, &k, 1 };
     gc_assert_gradcheck(&(gc_case){ .label = kk ? "avg_pool2x2 second order" : "upsample second order", .n_inputs = 1,
-                                    .shapes = &s, .values = (const float *[]){ x }, .build = build_grad_of, .ctx = &so,
+                                    .shapes = &s, .values = (const float *[]){ x }, .build = gc_build_grad_of, .ctx = &so,
                                     .max_samples = 16 });
     free(x);
   }
@@ -276,8 +249,8 @@ START_TEST(test_channels) {
   ut_shape os = c->a;
   os.d[1] = c->kind == CC_CONCAT ? c->a.d[1] + c->b.d[1] : c->count;
   int64_t no = gc_numel(os), po = no / B;
-  float *a = rand_vec(60 + (uint64_t)_i, na, -1, 1), *b = rand_vec(61 + (uint64_t)_i, nb ? nb : 1, -1, 1);
-  float *w = rand_vec(62 + (uint64_t)_i, no, 0.1f, 1), *ref = malloc((size_t)no * sizeof *ref);
+  float *a = gc_random_values(60 + (uint64_t)_i, na, -1, 1), *b = gc_random_values(61 + (uint64_t)_i, nb ? nb : 1, -1, 1);
+  float *w = gc_random_values(62 + (uint64_t)_i, no, 0.1f, 1), *ref = malloc((size_t)no * sizeof *ref);
   float *ga = calloc((size_t)na, sizeof *ga), *gb = calloc((size_t)(nb ? nb : 1), sizeof *gb);
   for (int64_t r = 0; r < B; r++)
     for (int64_t j = 0; j < po; j++) {
@@ -303,9 +276,9 @@ START_TEST(test_channels) {
                                   .expect = ref, .fwd_abs_tol = 1e-30, .fwd_rel_tol = 1e-30, .expect_shape = os,
                                   .expect_grad = (const float *[]){ ga, gb }, .max_samples = 24 });
   /* the gradient ops' own gradients */
-  second_order so = { build_cc, (void *)c, c->kind == CC_CONCAT ? 2 : 1 };
+  gc_second_order so = { build_cc, (void *)c, c->kind == CC_CONCAT ? 2 : 1 };
   gc_assert_gradcheck(&(gc_case){ .label = label, .n_inputs = so.n_inputs, .shapes = shapes,
-                                  .values = (const float *[]){ a, b }, .build = build_grad_of, .ctx = &so, .max_samples = 12 });
+                                  .values = (const float *[]){ a, b }, .build = gc_build_grad_of, .ctx = &so, .max_samples = 12 });
   free(a);
   free(b);
   free(w);

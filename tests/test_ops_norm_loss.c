@@ -10,32 +10,6 @@
 
 #include "gradcheck.h"
 
-static float *rand_vec(uint64_t seed, int64_t n, float lo, float hi) {
-  float *x = malloc((size_t)n * sizeof *x);
-  uint64_t s = seed;
-  test_fill_uniform(&s, x, n, lo, hi);
-  return x;
-}
-
-/* Gradient of a gradient: the output is d/d(in[0]) of sum(inner(in)^2 * V) for a fixed V. */
-typedef struct {
-  gc_build_fn inner;
-  void *ctx;
-  int n_inputs;
-} second_order;
-
-static ut_tensor *build_grad_of(ut_graph *g, ut_tensor **in, void *ctx) {
-  const second_order *so = ctx;
-  ut_tensor *y = so->inner(g, in, so->ctx);
-  if (!y) return NULL;
-  int64_t n = gc_numel(ut_tensor_shape(y));
-  float *v = rand_vec(77, n, -1, 1);
-  ut_tensor *l = ut_sum_all(g, ut_mul(g, ut_square(g, y), ut_constant(g, ut_tensor_shape(y), v)));
-  free(v);
-  if (ut_backward(g, l, (ut_tensor_list){ so->n_inputs, in }) != UT_OK) return NULL;
-  return ut_grad(g, in[0]);
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Normalization.
  */
@@ -100,8 +74,8 @@ START_TEST(test_norm) {
   int affine = k == NK_INSTANCE_AFFINE || k == NK_ADAIN || k == NK_LAYER_AFFINE;
   ut_shape ps = k == NK_ADAIN ? UT_SHAPE(B, C) : UT_SHAPE(C);
   int64_t np = gc_numel(ps);
-  float *x = rand_vec(80 + (uint64_t)_i, n, -2, 3), *w = rand_vec(81 + (uint64_t)_i, np, 0.5f, 1.5f);
-  float *b = rand_vec(82 + (uint64_t)_i, np, -1, 1), *ref = malloc((size_t)n * sizeof *ref);
+  float *x = gc_random_values(80 + (uint64_t)_i, n, -2, 3), *w = gc_random_values(81 + (uint64_t)_i, np, 0.5f, 1.5f);
+  float *b = gc_random_values(82 + (uint64_t)_i, np, -1, 1), *ref = malloc((size_t)n * sizeof *ref);
   norm_reference(k, s, x, w, b, ref);
   ut_shape shapes[3] = { s, ps, ps };
   char label[96], sh[64];
@@ -124,14 +98,14 @@ START_TEST(test_norm_second_order) {
   for (int i = 0; i < 2; i++) {
     norm_kind k = kinds[i];
     ut_shape s = UT_SHAPE(2, 3, 2, 3), ps = k == NK_ADAIN ? UT_SHAPE(2, 3) : UT_SHAPE(3);
-    float *x = rand_vec(90 + (uint64_t)i, gc_numel(s), -2, 2), *w = rand_vec(91, gc_numel(ps), 0.5f, 1.5f);
-    float *b = rand_vec(92, gc_numel(ps), -1, 1);
-    second_order so = { build_norm, &k, 3 };
+    float *x = gc_random_values(90 + (uint64_t)i, gc_numel(s), -2, 2), *w = gc_random_values(91, gc_numel(ps), 0.5f, 1.5f);
+    float *b = gc_random_values(92, gc_numel(ps), -1, 1);
+    gc_second_order so = { build_norm, &k, 3 };
     ut_shape shapes[3] = { s, ps, ps };
     char label[64];
     snprintf(label, sizeof label, "%s second order", norm_names[k]);
     gc_assert_gradcheck(&(gc_case){ .label = label, .n_inputs = 3, .shapes = shapes, .values = (const float *[]){ x, w, b },
-                                    .build = build_grad_of, .ctx = &so, .h = 5e-3, .rel_tol = 3e-2, .abs_tol = 3e-3,
+                                    .build = gc_build_grad_of, .ctx = &so, .h = 5e-3, .rel_tol = 3e-2, .abs_tol = 3e-3,
                                     .max_samples = 12 });
     free(x);
     free(w);
@@ -202,7 +176,7 @@ START_TEST(test_loss) {
   loss_kind k = (loss_kind)_i;
   const ut_shape s = UT_SHAPE(3, 1, 5, 7); /* 105 elements */
   int64_t n = gc_numel(s);
-  float *x = rand_vec(100 + (uint64_t)_i, n, -3, 3), *y = rand_vec(101, n, 0, 1);
+  float *x = gc_random_values(100 + (uint64_t)_i, n, -3, 3), *y = gc_random_values(101, n, 0, 1);
   /* large logits (BCE and softplus must neither overflow nor lose the tail) */
   if (k <= LK_BCE_CONST0) {
     x[0] = 90.0f, x[1] = -90.0f, x[2] = 0.0f, x[3] = 17.5f, x[4] = -17.5f;
@@ -223,7 +197,7 @@ START_TEST(test_loss) {
     gy[i] = (float)(-w * x[i] / (double)n);
   }
   if (!mean) { /* softplus is elementwise: weights per element */
-    wv = rand_vec(102, n, 0.1f, 1);
+    wv = gc_random_values(102, n, 0.1f, 1);
     for (int64_t i = 0; i < n; i++) {
       double v, d;
       loss_elem(k, x[i], 0, &v, &d);
@@ -261,7 +235,7 @@ static ut_tensor *build_ce(ut_graph *g, ut_tensor **in, void *ctx) {
 
 static void check_ce(const ce_case *c, float shift, uint64_t seed) {
   int64_t n = (int64_t)c->b * c->k;
-  float *x = rand_vec(seed, n, -3, 3), *gref = malloc((size_t)n * sizeof *gref);
+  float *x = gc_random_values(seed, n, -3, 3), *gref = malloc((size_t)n * sizeof *gref);
   for (int64_t i = 0; i < n; i++) x[i] += shift * (float)(i % c->k == 0 ? 1 : -1) + shift;
   double total = 0;
   const float w = 1.25f;
@@ -300,10 +274,10 @@ END_TEST
 START_TEST(test_cross_entropy_second_order) {
   static const int32_t labels[] = { 1, 0, 3 };
   ce_case c = { 3, 4, labels };
-  float *x = rand_vec(120, 12, -2, 2);
-  second_order so = { build_ce, &c, 1 };
+  float *x = gc_random_values(120, 12, -2, 2);
+  gc_second_order so = { build_ce, &c, 1 };
   gc_assert_gradcheck(&(gc_case){ .label = "cross_entropy second order", .n_inputs = 1, .shapes = &UT_SHAPE(3, 4),
-                                  .values = (const float *[]){ x }, .build = build_grad_of, .ctx = &so, .h = 5e-3 });
+                                  .values = (const float *[]){ x }, .build = gc_build_grad_of, .ctx = &so, .h = 5e-3 });
   free(x);
 }
 END_TEST
