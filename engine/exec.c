@@ -91,6 +91,16 @@ ut_status ut_schedule_run(ut_plan *p) {
   return UT_OK;
 }
 
+ut_status ut_schedule_warm_gemms(ut_plan *p) {
+  for (int i = 0; i < p->n_launches; i++)
+    if (p->launches[i].kind == UT_LAUNCH_GEMM) {
+      ut_status st = enqueue_gemm(p, &p->launches[i], NULL);
+      if (st != UT_OK) return st;
+    }
+  cl_int err = clFinish(p->rt->queue);
+  return err == CL_SUCCESS ? UT_OK : ut_fail_cl(err, "clFinish", "after warming the plan's GEMMs");
+}
+
 ut_status ut_plan_run(ut_plan *p) {
   if (!p) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_plan_run: no plan");
   return ut_schedule_run(p);

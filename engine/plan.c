@@ -351,6 +351,7 @@ static ut_status compile(ut_plan *p, const ut_plan_cfg *cfg) {
     }
   }
   if (st == UT_OK && p->gemm_temp_bytes) st = ut_runtime_alloc(p->rt, p->gemm_temp_bytes, "GEMM scratch", &p->gemm_temp);
+  if (st == UT_OK) st = ut_schedule_warm_gemms(p);
   p->stats.launches = p->n_launches;
   return st;
 }

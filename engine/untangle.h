@@ -95,7 +95,7 @@ const char *ut_device_type_name(ut_device_type t);
 
 typedef struct {
   /* NULL or "best": the GPU with most compute units, else the first CPU, else device 0.
-   * "gpu" / "cpu": the first device of that kind. A decimal number: that index of the flat
+   * "gpu" / "cpu": the device of that kind with most compute units. A decimal number: that index of the flat
    * list. Anything else: the first device whose name or platform contains it (any case). */
   const char *select;
   /* Where compiled programs are cached; NULL means $XDG_CACHE_HOME/untangle or
