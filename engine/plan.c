@@ -238,7 +238,7 @@ static ut_status check_update_order(ut_plan *p) {
     for (int k = i + 1; k < p->n_nodes; k++) {
       if (!p->in_plan[k]) continue;
       for (int j = 0; j < g->nodes[k]->n_in; j++)
-        if (g->nodes[k]->in[j]->store && g->nodes[k]->in[j] == u->in[0] && !(g->nodes[k]->op->flags & UT_OP_UPDATE))
+        if (g->nodes[k]->in[j] == u->in[0] && !(g->nodes[k]->op->flags & UT_OP_UPDATE))
           return ut_fail(UT_ERR_STATE, "node '%s' reads '%s' after its optimizer update; build the update last",
                          g->nodes[k]->name, u->in[0]->name);
     }

@@ -205,13 +205,16 @@ static cl_program from_cache(ut_runtime *rt, const char *key, const char *option
   return NULL;
 }
 
+/* A program this runtime already built under this label and these options, or NULL. */
+static cl_program built_program(const ut_runtime *rt, const char *label, const char *options) {
+  for (const ut_program_entry *e = rt->programs; e; e = e->next)
+    if (!strcmp(e->label, label) && !strcmp(e->options, options)) return e->program;
+  return NULL;
+}
+
 ut_status ut_runtime_build(ut_runtime *rt, const char *label, const char *source, const char *options, cl_program *out) {
   options = options ? options : "";
-  for (ut_program_entry *e = rt->programs; e; e = e->next)
-    if (!strcmp(e->label, label) && !strcmp(e->options, options)) {
-      *out = e->program;
-      return UT_OK;
-    }
+  if ((*out = built_program(rt, label, options))) return UT_OK;
   char *key = rt->cache_dir ? cache_key(rt, source, options) : NULL;
   cl_program prog = key ? from_cache(rt, key, options) : NULL;
   if (prog) {
@@ -258,11 +261,8 @@ static const char *embedded_source(const char *name) {
 }
 
 ut_status ut_runtime_program(ut_runtime *rt, const char *name, const char *options, cl_program *out) {
-  for (ut_program_entry *e = rt->programs; e; e = e->next)
-    if (!strcmp(e->label, name) && !strcmp(e->options, options ? options : "")) {
-      *out = e->program;
-      return UT_OK;
-    }
+  /* Checked here too so that a hit (every launch of a plan asks) skips joining the sources. */
+  if ((*out = built_program(rt, name, options ? options : ""))) return UT_OK;
   const char *source = embedded_source(name), *common = embedded_source("common");
   if (!source || !common) return ut_fail(UT_ERR_NOT_FOUND, "no embedded OpenCL source 'cl/%s.cl'", source ? "common" : name);
   /* Every family is built with the shared helpers of cl/common.cl in front of it. */
