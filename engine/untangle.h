@@ -456,6 +456,27 @@ ut_tensor *ut_hinge_gen_loss(ut_graph *g, ut_tensor *d);
  * which is exact to any order because log-sum-exp does not depend on the shift. */
 ut_tensor *ut_cross_entropy(ut_graph *g, ut_tensor *logits, ut_tensor *labels);
 
+/* ---------------------------------------------------------------------------------------------
+ * Op library: transposed convolution, bilinear upsampling, max pooling.
+ */
+
+/* Max pooling over kernel x kernel windows with the given stride, no padding, as
+ * nn.MaxPool2d(kernel, stride): x [B, C, H, W] -> [B, C, (H - kernel) / stride + 1, ...].
+ * The gradient goes to the first maximum of each window (ties: the lowest index). */
+ut_tensor *ut_max_pool2d(ut_graph *g, ut_tensor *x, int kernel, int stride);
+
+/* ---------------------------------------------------------------------------------------------
+ * Op library: batch statistics, dropout, noise and distributions, Gram matrices.
+ */
+
+/* ---------------------------------------------------------------------------------------------
+ * Op library: style-based generator and GAN discriminator pieces.
+ */
+
+/* ---------------------------------------------------------------------------------------------
+ * Op library: geometric transforms (OverLORD's T).
+ */
+
 #ifdef __cplusplus
 }
 #endif
