@@ -460,6 +460,13 @@ ut_tensor *ut_cross_entropy(ut_graph *g, ut_tensor *logits, ut_tensor *labels);
  * Op library: transposed convolution, bilinear upsampling, max pooling.
  */
 
+/* Transposed 2-D convolution as nn.ConvTranspose2d (groups 1, dilation 1): x [B, C, H, W],
+ * w [C, O, kh, kw] (PyTorch's layout, input channels first), bias [O] or NULL give
+ * [B, O, (H - 1) * stride - 2 * pad + kh + output_padding, (W - 1) * stride - 2 * pad + kw +
+ * output_padding]. It is the adjoint of ut_conv2d with the same weight: one GEMM and a col2im. */
+ut_tensor *ut_conv_transpose2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *bias, int stride, int pad,
+                               int output_padding);
+
 /* Max pooling over kernel x kernel windows with the given stride, no padding, as
  * nn.MaxPool2d(kernel, stride): x [B, C, H, W] -> [B, C, (H - kernel) / stride + 1, ...].
  * The gradient goes to the first maximum of each window (ties: the lowest index). */
