@@ -133,16 +133,49 @@ static void append(text *t, const char *fmt, ...) {
   }
 }
 
-ut_status ut_plan_profile_table(ut_plan *p, char **table_out) {
+/* Checks that there are times to report; *runs gets the number of timed runs. */
+static ut_status profile_ready(const ut_plan *p, double *total_ms, int *runs) {
   if (!p->rt->profiling)
     return ut_fail(UT_ERR_STATE, "profiling is off: open the runtime with .profiling = 1");
+  *total_ms = 0;
+  *runs = 0;
+  for (int i = 0; i < p->n_launches; i++) {
+    *total_ms += p->launches[i].total_ms;
+    if (p->launches[i].timed_runs > *runs) *runs = p->launches[i].timed_runs;
+  }
+  return *runs ? UT_OK : ut_fail(UT_ERR_STATE, "no timed run yet: run the plan first");
+}
+
+ut_status ut_plan_profile(ut_plan *p, ut_profile_entry **entries, int *count) {
   double total = 0;
   int runs = 0;
+  ut_status st = profile_ready(p, &total, &runs);
+  if (st != UT_OK) return st;
+  ut_profile_entry *e = calloc((size_t)p->n_launches + 1, sizeof *e);
+  if (!e) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the profile");
   for (int i = 0; i < p->n_launches; i++) {
-    total += p->launches[i].total_ms;
-    if (p->launches[i].timed_runs > runs) runs = p->launches[i].timed_runs;
+    const ut_launch *l = &p->launches[i];
+    e[i] = (ut_profile_entry){ .node = l->node->name, .op = l->node->op->name, .kernel = l->kernel_name,
+                               .shape = l->node->shape, .node_index = l->node->id,
+                               .ms = l->timed_runs ? l->total_ms / l->timed_runs : 0 };
   }
-  if (runs == 0) return ut_fail(UT_ERR_STATE, "no timed run yet: run the plan first");
+  *entries = e;
+  *count = p->n_launches;
+  return UT_OK;
+}
+
+void ut_plan_profile_reset(ut_plan *p) {
+  for (int i = 0; i < p->n_launches; i++) {
+    p->launches[i].total_ms = 0;
+    p->launches[i].timed_runs = 0;
+  }
+}
+
+ut_status ut_plan_profile_table(ut_plan *p, char **table_out) {
+  double total = 0;
+  int runs = 0;
+  ut_status st = profile_ready(p, &total, &runs);
+  if (st != UT_OK) return st;
   text t = { 0 };
   append(&t, "%-32s %-16s %-22s %-18s %10s %7s\n", "node", "op", "shape", "kernel", "ms/run", "share");
   for (int i = 0; i < p->n_launches; i++) {

@@ -84,6 +84,7 @@ void ut_graph_free(ut_graph *g) {
 ut_runtime *ut_graph_runtime(const ut_graph *g) { return g->rt; }
 ut_store *ut_graph_store(const ut_graph *g) { return g->st; }
 ut_status ut_graph_status(const ut_graph *g) { return g ? g->status : UT_ERR_INVALID_ARGUMENT; }
+int ut_graph_node_count(const ut_graph *g) { return g ? g->n_nodes : 0; }
 
 ut_tensor *ut_graph_fail(ut_graph *g, ut_status s) {
   if (s == UT_OK) s = ut_fail(UT_ERR_INVALID_ARGUMENT, "a NULL tensor was passed to a graph call");

@@ -374,6 +374,22 @@ ut_status ut_read(ut_plan *p, ut_tensor *t, float *dst);
  * device times; the table lists node, op, shape, ms and share of the step. */
 ut_status ut_plan_profile_table(ut_plan *p, char **table_out /* malloc'd */);
 
+/* The same per-launch record as data, for benchmarks: one entry per launch in schedule order.
+ * The strings belong to the plan. `node_index` is the node's position in its graph (creation
+ * order), so nodes made by ut_backward can be told from the forward ones. */
+typedef struct {
+  const char *node, *op, *kernel; /* kernel: the OpenCL kernel's name, or "clblast_sgemm" */
+  ut_shape shape;
+  int node_index;
+  double ms; /* device time per run, averaged over the timed runs */
+} ut_profile_entry;
+/* *entries is malloc'd (free with free()); fails when profiling is off or nothing was timed. */
+ut_status ut_plan_profile(ut_plan *p, ut_profile_entry **entries, int *count);
+/* Forgets the times recorded so far (to leave warm-up runs out). */
+void ut_plan_profile_reset(ut_plan *p);
+/* The number of nodes in the graph so far; the next node made gets this index. */
+int ut_graph_node_count(const ut_graph *g);
+
 /* ---------------------------------------------------------------------------------------------
  * Op library: embeddings, resampling, normalization, concat, classification and GAN losses.
  */

@@ -283,6 +283,22 @@ START_TEST(test_profile_table) {
   }
   ck_assert_msg(strstr(table, "[64, 64]") != NULL, "no shapes in the profile table:\n%s", table);
   free(table);
+
+  /* The same record as data: one entry per launch, each naming a chain node by its index. */
+  ut_profile_entry *e = NULL;
+  int n = 0;
+  ck_assert_ut_ok(ut_plan_profile(p, &e, &n));
+  ck_assert_int_eq(n, ut_plan_get_stats(p).launches);
+  for (int i = 0; i < n; i++) {
+    ck_assert_msg(e[i].ms >= 0, "launch %d has a negative time", i);
+    ck_assert_int_lt(e[i].node_index, ut_graph_node_count(c->g));
+    ck_assert_msg(e[i].node[0] && e[i].op[0] && e[i].kernel[0], "launch %d has an empty name", i);
+  }
+  ck_assert_str_eq(e[n - 1].node, ut_tensor_name(last));
+  ck_assert_int_eq(ut_shape_equal(e[n - 1].shape, ut_tensor_shape(last)), 1);
+  free(e);
+  ut_plan_profile_reset(p);
+  ck_assert_int_eq(ut_plan_profile(p, &e, &n), UT_ERR_STATE);
   ut_plan_free(p);
   chain_free(c);
 }
