@@ -9,8 +9,8 @@
  *   bwd_data     the launches ut_backward adds for dL/dx, where L = sum(y * G)
  *   bwd_weight   the launches ut_backward adds for dL/dw and dL/db
  * The backward plans also hold the forward pass and the seed gradient of L (G itself, one
- * elementwise pass over y); only nodes made by ut_backward count, and the one elementwise op
- * that forms the seed is reported apart as "seed" and left out of the pass.
+ * elementwise pass over y); only nodes made by ut_backward count, and the broadcast and multiply
+ * that form the seed are left out (--verbose lists what each figure sums).
  *
  *   untangle-bench-conv [--device D] [--batch 32,128] [--set lord,vgg] [--repeats N]
  *                       [--warmup N] [--json FILE] [--verbose]
@@ -68,9 +68,12 @@ static int verbose; /* --verbose: list the launches each figure sums */
 
 static int is_im2col(const char *kernel) { return !strcmp(kernel, "im2col") || !strcmp(kernel, "col2im"); }
 
+/* The seed gradient of L = sum(y * G) with respect to y: the broadcast one times G. */
+static int is_seed_op(const char *op) { return !strcmp(op, "broadcast") || !strcmp(op, "mul"); }
+
 /* Runs the plan warmup + repeats times and times the launches of nodes with index >= first
- * (skipping the op named `skip_op`, the seed gradient). */
-static timing time_plan(ut_plan *p, int first, const char *skip_op, int warmup, int repeats) {
+ * (skipping the seed gradient when skip_seed is set). */
+static timing time_plan(ut_plan *p, int first, int skip_seed, int warmup, int repeats) {
   timing t = { 0 };
   double *ms = calloc((size_t)repeats, sizeof *ms), *rel = calloc((size_t)repeats, sizeof *rel);
   double *sorted = calloc((size_t)repeats, sizeof *sorted);
@@ -84,7 +87,7 @@ static timing time_plan(ut_plan *p, int first, const char *skip_op, int warmup, 
     int n;
     if (ut_plan_profile(p, &e, &n) != UT_OK) goto done;
     for (int i = 0; i < n; i++) {
-      if (e[i].node_index < first || (skip_op && !strcmp(e[i].op, skip_op))) continue;
+      if (e[i].node_index < first || (skip_seed && is_seed_op(e[i].op))) continue;
       ms[r] += e[i].ms;
       if (is_im2col(e[i].kernel)) rel[r] += e[i].ms;
       if (verbose && r == 0) fprintf(stderr, "    %-24s %-14s %-16s %.4f ms\n", e[i].node, e[i].op, e[i].kernel, e[i].ms);
@@ -128,9 +131,8 @@ static timing time_conv_pass(ut_runtime *rt, const conv_case *c, int batch, int 
   ut_tensor *w = ut_param(g, "w", UT_SHAPE(c->o, c->c, c->k, c->k), (ut_init){ UT_INIT_FAN_IN_UNIFORM, 0, 0 });
   ut_tensor *b = ut_param(g, "b", UT_SHAPE(c->o), (ut_init){ UT_INIT_FAN_IN_UNIFORM, (float)(c->c * c->k * c->k), 0 });
   ut_tensor *y = ut_conv2d(g, x, w, b, UT_CONV(c->stride, c->pad));
-  ut_tensor *gy = NULL, *out = y;
+  ut_tensor *gy = NULL, *out = y; /* the loss, in the backward passes */
   int first = 0;
-  const char *skip = NULL;
   if (pass != PASS_FWD) {
     gy = ut_input(g, "G", UT_F32, ut_tensor_shape(y));
     out = ut_sum_all(g, ut_mul(g, y, gy));
@@ -138,14 +140,18 @@ static timing time_conv_pass(ut_runtime *rt, const conv_case *c, int batch, int 
     ut_tensor *wb[2] = { w, b };
     ut_tensor_list wrt = pass == PASS_BWD_DATA ? (ut_tensor_list){ 1, &x } : (ut_tensor_list){ 2, wb };
     if (ut_backward(g, out, wrt) != UT_OK) goto out;
-    skip = "mul"; /* d(sum(y * G))/dy = G times the broadcast one: the seed, not the convolution */
   }
-  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &out, .n_outputs = 1 });
+  /* The backward plans' outputs are the gradients, so the planner keeps just what they need. */
+  ut_tensor *outs[2] = { out, NULL };
+  int n_outs = 1;
+  if (pass == PASS_BWD_DATA) outs[0] = ut_grad(g, x);
+  if (pass == PASS_BWD_WEIGHT) outs[0] = ut_grad(g, w), outs[1] = ut_grad(g, b), n_outs = 2;
+  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = outs, .n_outputs = n_outs });
   if (!p) goto out;
   float *xv = pass == PASS_BWD_DATA ? NULL : random_values(ut_shape_numel(xs), 1);
   float *gv = gy ? random_values(ut_shape_numel(ut_tensor_shape(gy)), 2) : NULL;
   if ((xv && ut_upload(p, x, xv) == UT_OK) || !xv)
-    if (!gy || ut_upload(p, gy, gv) == UT_OK) fail = time_plan(p, first, skip, warmup, repeats);
+    if (!gy || ut_upload(p, gy, gv) == UT_OK) fail = time_plan(p, first, pass != PASS_FWD, warmup, repeats);
   free(xv);
   free(gv);
   ut_plan_free(p);
@@ -166,7 +172,7 @@ static timing time_gemm(ut_runtime *rt, int64_t m, int64_t n, int64_t k, int war
   ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &c, .n_outputs = 1 });
   if (p) {
     float *av = random_values(m * k, 3), *bv = random_values(k * n, 4);
-    if (av && bv && ut_upload(p, a, av) == UT_OK && ut_upload(p, b, bv) == UT_OK) t = time_plan(p, 0, NULL, warmup, repeats);
+    if (av && bv && ut_upload(p, a, av) == UT_OK && ut_upload(p, b, bv) == UT_OK) t = time_plan(p, 0, 0, warmup, repeats);
     free(av);
     free(bv);
     ut_plan_free(p);
