@@ -46,6 +46,8 @@ struct ut_store {
   int n_counters, cap_counters;
   store_meta *meta;
   int n_meta, cap_meta;
+  char **external; /* name prefixes of tensors that checkpoints leave out */
+  int n_external;
 };
 
 /* Grows *arr to hold at least `need` items of `size` bytes; 0 when out of memory. */
@@ -84,6 +86,8 @@ static void tensor_free(ut_store_tensor *t) {
 
 void ut_store_free(ut_store *st) {
   if (!st) return;
+  for (int i = 0; i < st->n_external; i++) free(st->external[i]);
+  free(st->external);
   for (int i = 0; i < st->n_tensors; i++) tensor_free(st->tensors[i]);
   for (int i = 0; i < st->n_counters; i++) {
     free(st->counters[i]->name);
@@ -329,9 +333,30 @@ ut_status ut_store_set_meta(ut_store *st, const char *key, const char *value) {
  * next to "untangle.format" and the user's own keys.
  */
 
+static int is_external(const ut_store *st, const char *name) {
+  for (int i = 0; i < st->n_external; i++)
+    if (strncmp(name, st->external[i], strlen(st->external[i])) == 0) return 1;
+  return 0;
+}
+
+ut_status ut_store_set_external(ut_store *st, const char *prefix) {
+  if (!st || !prefix || !*prefix) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_store_set_external: no store or no prefix");
+  char **grown = realloc(st->external, (size_t)(st->n_external + 1) * sizeof *grown);
+  if (!grown) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  st->external = grown;
+  if (!(st->external[st->n_external] = strdup(prefix))) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  st->n_external++;
+  return UT_OK;
+}
+
+typedef struct {
+  ut_store *st;
+  const int *index; /* file tensor -> store tensor */
+} save_source;
+
 static ut_status fill_from_store(void *user, int index, float *dst) {
-  ut_store *st = user;
-  return ut_store_tensor_read(st, st->tensors[index], dst);
+  save_source *src = user;
+  return ut_store_tensor_read(src->st, src->st->tensors[src->index[index]], dst);
 }
 
 ut_status ut_store_save(ut_store *st, const char *path) {
@@ -342,8 +367,14 @@ ut_status ut_store_save(ut_store *st, const char *path) {
   char(*values)[24] = malloc((size_t)(st->n_counters + 1) * sizeof *values);
   char fmt_key[] = UT_META_FORMAT, fmt_value[] = UT_FORMAT_VERSION;
   ut_status s = desc && pairs && values ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", path);
+  /* index[] maps the file's tensors to the store's, external ones left out. */
+  int *index = malloc((size_t)(st->n_tensors + 1) * sizeof *index), n_saved = 0;
+  if (!index) s = ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", path);
   for (int i = 0; s == UT_OK && i < st->n_tensors; i++)
-    desc[i] = (ut_st_desc){ st->tensors[i]->name, st->tensors[i]->shape };
+    if (!is_external(st, st->tensors[i]->name)) {
+      index[n_saved] = i;
+      desc[n_saved++] = (ut_st_desc){ st->tensors[i]->name, st->tensors[i]->shape };
+    }
   if (s == UT_OK) pairs[0] = (ut_st_pair){ fmt_key, fmt_value };
   for (int i = 0; s == UT_OK && i < st->n_counters; i++) {
     const store_counter *c = st->counters[i];
@@ -359,11 +390,13 @@ ut_status ut_store_save(ut_store *st, const char *path) {
   }
   for (int i = 0; s == UT_OK && i < st->n_meta; i++)
     pairs[1 + st->n_counters + i] = (ut_st_pair){ st->meta[i].key, st->meta[i].value };
-  if (s == UT_OK) s = ut_st_write(path, desc, st->n_tensors, pairs, n_pairs, fill_from_store, st);
+  save_source src = { st, index };
+  if (s == UT_OK) s = ut_st_write(path, desc, n_saved, pairs, n_pairs, fill_from_store, &src);
   for (int i = 0; pairs && i < st->n_counters; i++) free(pairs[1 + i].key);
   free(values);
   free(pairs);
   free(desc);
+  free(index);
   return s;
 }
 
@@ -400,12 +433,13 @@ static const ut_st_entry *file_find(const ut_st_file *f, const char *name) {
   return NULL;
 }
 
-/* Every tensor of the store must come back from the file, with its shape. */
+/* Every tensor of the store but the external ones must come back from the file, with its shape. */
 static ut_status check_against_store(const ut_store *st, const char *path, const ut_st_file *f) {
   char a[128], b[128];
   for (int i = 0; i < st->n_tensors; i++) {
     const ut_store_tensor *t = st->tensors[i];
     const ut_st_entry *e = file_find(f, t->name);
+    if (!e && is_external(st, t->name)) continue;
     if (!e)
       return ut_fail(UT_ERR_MISMATCH, "%s: tensor '%s' (shape %s) is missing from the file", path, t->name,
                      ut_shape_str(t->shape, a, sizeof a));
@@ -541,6 +575,49 @@ ut_status ut_store_load(ut_store *st, const char *path) {
   if (s == UT_OK) s = stage_tensors(st, path, &f, &g);
   if (s == UT_OK) commit(st, &f, &g);
   stage_free(&g, &f);
+  ut_st_file_free(&f);
+  return s;
+}
+
+ut_status ut_store_import(ut_store *st, const char *path, const char *prefix) {
+  if (!st || !path || !*path || !prefix) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_store_import: no store, path or prefix");
+  ut_st_file f;
+  ut_status s = ut_st_read(path, &f);
+  if (s != UT_OK) return s;
+  load_stage g = { 0 };
+  char **names = calloc((size_t)f.n_tensors + 1, sizeof *names);
+  g.added = calloc((size_t)f.n_tensors + 1, sizeof *g.added);
+  if (!names || !g.added) s = ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", path);
+  for (int i = 0; s == UT_OK && i < f.n_tensors; i++) {
+    size_t len = strlen(prefix) + strlen(f.tensors[i].name) + 1;
+    if (!(names[i] = malloc(len))) {
+      s = ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", path);
+      break;
+    }
+    snprintf(names[i], len, "%s%s", prefix, f.tensors[i].name);
+    const ut_store_tensor *t = ut_store_find(st, names[i]);
+    char a[128], b[128];
+    if (t && !ut_shape_equal(t->shape, f.tensors[i].shape))
+      s = ut_fail(UT_ERR_MISMATCH, "%s: tensor '%s': shape %s in the file, the model expects %s", path,
+                  f.tensors[i].name, ut_shape_str(f.tensors[i].shape, a, sizeof a), ut_shape_str(t->shape, b, sizeof b));
+  }
+  /* Staging renames the entries so the shared code creates and fills the prefixed tensors. */
+  for (int i = 0; s == UT_OK && i < f.n_tensors; i++) {
+    char *file_name = f.tensors[i].name;
+    f.tensors[i].name = names[i];
+    names[i] = file_name;
+  }
+  if (s == UT_OK) s = stage_tensors(st, path, &f, &g);
+  if (s == UT_OK)
+    for (int i = 0; i < f.n_tensors; i++)
+      if (g.added[i]) {
+        st->tensors[st->n_tensors++] = g.added[i];
+        g.added[i] = NULL;
+      }
+  for (int i = 0; g.added && i < f.n_tensors; i++) tensor_free(g.added[i]);
+  free(g.added);
+  for (int i = 0; names && i < f.n_tensors; i++) free(names[i]);
+  free(names);
   ut_st_file_free(&f);
   return s;
 }

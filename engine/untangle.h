@@ -193,6 +193,17 @@ ut_status ut_store_save(ut_store *st, const char *path);
  * the error names the file, the tensor and what was expected, and the store is unchanged. */
 ut_status ut_store_load(ut_store *st, const char *path);
 
+/* Marks every tensor whose name starts with `prefix` as external: data the store uses but does
+ * not own, such as pretrained VGG weights. Checkpoints leave external tensors out, and loading
+ * one does not require them. */
+ut_status ut_store_set_external(ut_store *st, const char *prefix);
+
+/* Reads every tensor of a safetensors file (f32) into the store under "<prefix><name>",
+ * creating tensors the store lacks; a tensor it has must have the file's shape. Counters and
+ * metadata of the file are ignored. On failure the error names the file and the tensor, and
+ * no tensor has been created or changed unless the device failed while values were written. */
+ut_status ut_store_import(ut_store *st, const char *path, const char *prefix);
+
 /* ---------------------------------------------------------------------------------------------
  * Graphs. A tensor is a node of a DAG; node order is a topological order.
  */

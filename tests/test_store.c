@@ -520,6 +520,55 @@ START_TEST(mismatched_files) {
 }
 END_TEST
 
+/* Pretrained weights come in with a name prefix and stay out of checkpoints. */
+START_TEST(import_and_external) {
+  const float wv[6] = { 1, 2, 3, 4, 5, 6 }, bv[2] = { -1, 0.5f };
+  ut_store *src = new_store(1);
+  ck_assert_ut_ok(ut_store_tensor_write(src, ut_store_tensor_get(src, "features.0.weight", UT_SHAPE(2, 3), ZERO), wv));
+  ck_assert_ut_ok(ut_store_tensor_write(src, ut_store_tensor_get(src, "features.0.bias", UT_SHAPE(2), ZERO), bv));
+  char weights[256];
+  snprintf(weights, sizeof weights, "%s", test_tmp_path("import-weights.safetensors"));
+  ck_assert_ut_ok(ut_store_save(src, weights));
+
+  ut_store *st = new_store(2);
+  ut_store_tensor_get(st, "model.w", UT_SHAPE(4), (ut_init){ UT_INIT_CONST, 3, 0 });
+  ck_assert_ut_ok(ut_store_import(st, weights, "vgg."));
+  float *w = read_all(st, "vgg.features.0.weight", 6), *b = read_all(st, "vgg.features.0.bias", 2);
+  ck_assert_mem_eq(w, wv, sizeof wv);
+  ck_assert_mem_eq(b, bv, sizeof bv);
+  free(w);
+  free(b);
+  ck_assert_ptr_null(ut_store_find(st, "features.0.weight"));
+
+  /* A checkpoint leaves the external tensors out and loads back without them. */
+  ck_assert_ut_ok(ut_store_set_external(st, "vgg."));
+  char ckpt[256];
+  snprintf(ckpt, sizeof ckpt, "%s", test_tmp_path("external-ckpt.safetensors"));
+  ck_assert_ut_ok(ut_store_save(st, ckpt));
+  ut_store *check = new_store(3);
+  ck_assert_ut_ok(ut_store_load(check, ckpt));
+  ck_assert_int_eq(ut_store_count(check), 1);
+  ck_assert_ptr_nonnull(ut_store_find(check, "model.w"));
+  ck_assert_ut_ok(ut_store_load(st, ckpt));
+  ck_assert_ptr_nonnull(ut_store_find(st, "vgg.features.0.bias"));
+
+  /* A shape that disagrees is refused by name, and nothing is created. */
+  ut_store *other = new_store(4);
+  ut_store_tensor_get(other, "vgg.features.0.bias", UT_SHAPE(3), ZERO);
+  ck_assert_int_eq(ut_store_import(other, weights, "vgg."), UT_ERR_MISMATCH);
+  ck_assert_msg(strstr(ut_last_error(), "features.0.bias") != NULL, "%s", ut_last_error());
+  ck_assert_int_eq(ut_store_count(other), 1);
+  ck_assert_int_eq(ut_store_import(other, "/nonexistent/weights.safetensors", "vgg."), UT_ERR_NOT_FOUND);
+
+  unlink(weights);
+  unlink(ckpt);
+  ut_store_free(other);
+  ut_store_free(check);
+  ut_store_free(st);
+  ut_store_free(src);
+}
+END_TEST
+
 static Suite *store_suite(void) {
   Suite *s = suite_create("store");
   TCase *t = tcase_create("store");
@@ -532,6 +581,7 @@ static Suite *store_suite(void) {
   tcase_add_test(t, save_failures_leave_nothing);
   tcase_add_test(t, damaged_saved_files);
   tcase_add_test(t, mismatched_files);
+  tcase_add_test(t, import_and_external);
   suite_add_tcase(s, t);
   return s;
 }
