@@ -66,9 +66,10 @@ inline int conv_preimages(int v, int size, int p, int reflect, int q[3]) {
 
 /* One work-item per image element (b, c, y, x) of the gradient; n = B * C * H * W. For each
  * padded coordinate py that reads row y and each kernel row ki, the output row is
- * oy = (py - ki) / s when that divides and lies in [0, OH); likewise for columns. */
-__kernel void col2im(__global float *x, uint x_off, __global const float *col, uint col_off, int4 bchw, int4 ksp,
-                     int oh, int ow, int reflect, uint n) {
+ * oy = (py - ki) / s when that divides and lies in [0, OH); likewise for columns. With
+ * has_bias, bias[c] is added (the transposed convolution's bias rides on this pass). */
+__kernel void col2im(__global float *x, uint x_off, __global const float *col, uint col_off, __global const float *bias,
+                     uint bias_off, int has_bias, int4 bchw, int4 ksp, int oh, int ow, int reflect, uint n) {
   uint i = get_global_id(0);
   if (i >= n) return;
   const int C = bchw.y, H = bchw.z, W = bchw.w, kh = ksp.x, kw = ksp.y, s = ksp.z, p = ksp.w;
@@ -95,7 +96,7 @@ __kernel void col2im(__global float *x, uint x_off, __global const float *col, u
           acc += rows[(uint)(ki * kw + kj) * bn + (uint)(oy * ow + ox)];
         }
     }
-  x[x_off + i] = acc;
+  x[x_off + i] = has_bias ? acc + bias[bias_off + c] : acc;
 }
 
 /* y[b, o, q] = t[o, b * nq + q] (+ bias[o]): the GEMM's channel-major result to the batch-major

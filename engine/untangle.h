@@ -494,10 +494,34 @@ ut_tensor *ut_cross_entropy(ut_graph *g, ut_tensor *logits, ut_tensor *labels);
 ut_tensor *ut_conv_transpose2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *bias, int stride, int pad,
                                int output_padding);
 
+/* A transposed convolution layer with parameters `prefix`.w [C, out_channels, kernel, kernel]
+ * and, when with_bias, `prefix`.b [out_channels], initialised as PyTorch's nn.ConvTranspose2d
+ * (uniform within 1/sqrt(out_channels * kernel^2) for both, PyTorch's fan-in of that layout). */
+ut_tensor *ut_conv_transpose2d_layer(ut_graph *g, ut_tensor *x, const char *prefix, int64_t out_channels, int kernel,
+                                     int stride, int pad, int output_padding, int with_bias);
+
 /* Max pooling over kernel x kernel windows with the given stride, no padding, as
  * nn.MaxPool2d(kernel, stride): x [B, C, H, W] -> [B, C, (H - kernel) / stride + 1, ...].
- * The gradient goes to the first maximum of each window (ties: the lowest index). */
+ * A stride of 0 means the kernel size (PyTorch's default); H and W must be at least kernel.
+ * The gradient goes to the first maximum of each window (ties: the lowest index in row-major
+ * window order; a NaN counts as the maximum, as PyTorch propagates it). Differentiable to any
+ * order: the gradient is a scatter to the chosen elements, whose own gradient is a gather. */
 ut_tensor *ut_max_pool2d(ut_graph *g, ut_tensor *x, int kernel, int stride);
+
+/* Average pooling as nn.AvgPool2d(kernel, stride, pad, ceil_mode=False, count_include_pad):
+ * x [B, C, H, W] -> [B, C, (H + 2 pad - kernel) / stride + 1, ...], each output the window's
+ * sum divided by kernel^2 (count_include_pad != 0) or by the number of image elements in the
+ * window (0; UNIT's and DMIT's AvgPool2d(3, 2, 1, count_include_pad=False) between
+ * discriminator scales). A stride of 0 means the kernel size; pad must be at most kernel / 2,
+ * as PyTorch requires. Linear, with its adjoint as gradient, so differentiable to any order. */
+ut_tensor *ut_avg_pool2d(ut_graph *g, ut_tensor *x, int kernel, int stride, int pad, int count_include_pad);
+
+/* Bilinear upsampling by two, as nn.Upsample(scale_factor=2, mode='bilinear',
+ * align_corners=False) (F.interpolate likewise): x [B, C, H, W] -> [B, C, 2H, 2W], each output
+ * a 0.75/0.25 mix of its two nearest source pixels per axis, the border pixel repeated at the
+ * edges. Its gradient is the adjoint map written as a gather (deterministic); differentiable
+ * to any order. */
+ut_tensor *ut_upsample_bilinear2x(ut_graph *g, ut_tensor *x);
 
 /* ---------------------------------------------------------------------------------------------
  * Op library: batch statistics, dropout, noise and distributions, Gram matrices.

@@ -4,7 +4,7 @@
  * backward builders of those pieces:
  *
  *   im2col         x [B, C, H, W]       -> col [C*kh*kw, B*OH*OW]   adjoint: col2im
- *   col2im         col                  -> x-shaped gather-sum      adjoint: im2col
+ *   col2im         col (+ bias [C])     -> x-shaped gather-sum      adjoint: im2col, sum
  *   channel_major  y [B, O, OH, OW]     -> t [O, B*OH*OW]           adjoint: batch_major
  *   batch_major    t (+ bias [O])       -> y [B, O, OH, OW]         adjoint: channel_major, sum
  *
@@ -13,26 +13,21 @@
  * the batch costs nothing extra) and dcol = W^T x dt (one GEMM), then col2im gives dx.
  *
  * With a batch of one the reorderings are plain reshapes, and a 1x1, stride-1, unpadded
- * convolution needs no im2col: its col is x itself in channel-major order. */
+ * convolution needs no im2col: its col is x itself in channel-major order.
+ *
+ * conv_internal.h shares these pieces with the transposed convolution (conv_transpose.c). */
 #include <stdio.h>
 
+#include "conv_internal.h"
 #include "error.h"
 #include "plan_internal.h"
-
-typedef struct {
-  int64_t b, c, h, w;   /* the image batch */
-  int64_t kh, kw;       /* kernel */
-  int64_t stride, pad;
-  int reflect;
-  int64_t oh, ow;       /* output size */
-} conv_geom;
 
 /* The integer attributes of im2col and col2im: the geometry minus C, which the tensors give. */
 enum { A_KH, A_KW, A_STRIDE, A_PAD, A_REFLECT, A_B, A_H, A_W, N_GEOM_ATTRS };
 
 /* Fills in the output size and checks that the geometry makes sense; the message names `op`
  * and the image and kernel shapes. */
-static ut_status geom_check(const char *op, conv_geom *gm) {
+ut_status ut_conv_geom_check(const char *op, ut_conv_geom *gm) {
   char what[160];
   snprintf(what, sizeof what, "image [%lld, %lld, %lld, %lld], kernel %lldx%lld, stride %lld, %s pad %lld",
            (long long)gm->b, (long long)gm->c, (long long)gm->h, (long long)gm->w, (long long)gm->kh, (long long)gm->kw,
@@ -51,13 +46,13 @@ static ut_status geom_check(const char *op, conv_geom *gm) {
   return UT_OK;
 }
 
-static conv_geom geom_from_attrs(const ut_tensor *n, int64_t channels) {
+static ut_conv_geom geom_from_attrs(const ut_tensor *n, int64_t channels) {
   const int64_t *a = n->iattr;
-  return (conv_geom){ .b = a[A_B], .c = channels, .h = a[A_H], .w = a[A_W], .kh = a[A_KH], .kw = a[A_KW],
-                      .stride = a[A_STRIDE], .pad = a[A_PAD], .reflect = (int)a[A_REFLECT] };
+  return (ut_conv_geom){ .b = a[A_B], .c = channels, .h = a[A_H], .w = a[A_W], .kh = a[A_KH], .kw = a[A_KW],
+                         .stride = a[A_STRIDE], .pad = a[A_PAD], .reflect = (int)a[A_REFLECT] };
 }
 
-static void geom_to_attrs(const conv_geom *gm, int64_t a[N_GEOM_ATTRS]) {
+static void geom_to_attrs(const ut_conv_geom *gm, int64_t a[N_GEOM_ATTRS]) {
   a[A_KH] = gm->kh, a[A_KW] = gm->kw, a[A_STRIDE] = gm->stride, a[A_PAD] = gm->pad, a[A_REFLECT] = gm->reflect;
   a[A_B] = gm->b, a[A_H] = gm->h, a[A_W] = gm->w;
 }
@@ -69,8 +64,8 @@ static ut_status require_f32(const ut_tensor *n) {
   return UT_OK;
 }
 
-/* The arguments every im2col/col2im launch shares, after the two tensors. */
-static void geom_args(ut_launch *l, const conv_geom *gm, size_t count) {
+/* The arguments every im2col/col2im launch shares, after the tensors. */
+static void geom_args(ut_launch *l, const ut_conv_geom *gm, size_t count) {
   int bchw[4] = { (int)gm->b, (int)gm->c, (int)gm->h, (int)gm->w };
   int ksp[4] = { (int)gm->kh, (int)gm->kw, (int)gm->stride, (int)gm->pad };
   ut_arg_int4(l, bchw);
@@ -84,9 +79,6 @@ static void geom_args(ut_launch *l, const conv_geom *gm, size_t count) {
 
 /* ---- im2col and col2im ------------------------------------------------------------------------- */
 
-static ut_tensor *im2col(ut_graph *g, ut_tensor *x, const conv_geom *gm);
-static ut_tensor *col2im(ut_graph *g, ut_tensor *col, const conv_geom *gm);
-
 static ut_status im2col_shape(ut_tensor *n) {
   ut_tensor *x = n->in[0];
   ut_status st = require_f32(n);
@@ -94,18 +86,18 @@ static ut_status im2col_shape(ut_tensor *n) {
   char s[64];
   if (x->shape.rank != 4)
     return ut_fail(UT_ERR_SHAPE, "im2col: '%s' must be [B, C, H, W], got %s", x->name, ut_shape_str(x->shape, s, sizeof s));
-  conv_geom gm = geom_from_attrs(n, x->shape.d[1]);
+  ut_conv_geom gm = geom_from_attrs(n, x->shape.d[1]);
   if (gm.b != x->shape.d[0] || gm.h != x->shape.d[2] || gm.w != x->shape.d[3])
     return ut_fail(UT_ERR_SHAPE, "im2col: '%s' has shape %s, the op was made for [%lld, C, %lld, %lld]", x->name,
                    ut_shape_str(x->shape, s, sizeof s), (long long)gm.b, (long long)gm.h, (long long)gm.w);
-  if ((st = geom_check("im2col", &gm)) != UT_OK) return st;
+  if ((st = ut_conv_geom_check("im2col", &gm)) != UT_OK) return st;
   n->shape = UT_SHAPE(gm.c * gm.kh * gm.kw, gm.b * gm.oh * gm.ow);
   return UT_OK;
 }
 
 static ut_status im2col_forward(ut_plan *p, ut_tensor *n) {
-  conv_geom gm = geom_from_attrs(n, n->in[0]->shape.d[1]);
-  ut_status st = geom_check("im2col", &gm);
+  ut_conv_geom gm = geom_from_attrs(n, n->in[0]->shape.d[1]);
+  ut_status st = ut_conv_geom_check("im2col", &gm);
   if (st != UT_OK) return st;
   ut_launch *l = ut_plan_kernel(p, n, "conv", "im2col");
   ut_arg_tensor(l, n);
@@ -115,8 +107,8 @@ static ut_status im2col_forward(ut_plan *p, ut_tensor *n) {
 }
 
 static ut_status im2col_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
-  conv_geom gm = geom_from_attrs(n, n->in[0]->shape.d[1]);
-  grad_in[0] = col2im(g, grad, &gm);
+  ut_conv_geom gm = geom_from_attrs(n, n->in[0]->shape.d[1]);
+  grad_in[0] = ut_conv_col2im(g, grad, NULL, &gm);
   return UT_OK;
 }
 
@@ -125,55 +117,60 @@ static ut_status col2im_shape(ut_tensor *n) {
   ut_status st = require_f32(n);
   if (st != UT_OK) return st;
   int64_t taps = n->iattr[A_KH] * n->iattr[A_KW];
-  conv_geom gm = geom_from_attrs(n, taps > 0 && col->shape.rank == 2 ? col->shape.d[0] / taps : 0);
-  if ((st = geom_check("col2im", &gm)) != UT_OK) return st;
+  ut_conv_geom gm = geom_from_attrs(n, taps > 0 && col->shape.rank == 2 ? col->shape.d[0] / taps : 0);
+  if ((st = ut_conv_geom_check("col2im", &gm)) != UT_OK) return st;
   char s[64];
   if (col->shape.rank != 2 || col->shape.d[0] % taps || col->shape.d[1] != gm.b * gm.oh * gm.ow)
     return ut_fail(UT_ERR_SHAPE, "col2im: '%s' of shape %s is no [C*%lld, %lld] column matrix", col->name,
                    ut_shape_str(col->shape, s, sizeof s), (long long)taps, (long long)(gm.b * gm.oh * gm.ow));
+  if (n->n_in > 1 && (n->in[1]->shape.rank != 1 || n->in[1]->shape.d[0] != col->shape.d[0] / taps))
+    return ut_fail(UT_ERR_SHAPE, "col2im: bias '%s' of shape %s does not fit %lld channels", n->in[1]->name,
+                   ut_shape_str(n->in[1]->shape, s, sizeof s), (long long)(col->shape.d[0] / taps));
   n->shape = UT_SHAPE(gm.b, col->shape.d[0] / taps, gm.h, gm.w);
   return UT_OK;
 }
 
 static ut_status col2im_forward(ut_plan *p, ut_tensor *n) {
-  conv_geom gm = geom_from_attrs(n, n->shape.d[1]);
-  ut_status st = geom_check("col2im", &gm);
+  ut_conv_geom gm = geom_from_attrs(n, n->shape.d[1]);
+  ut_status st = ut_conv_geom_check("col2im", &gm);
   if (st != UT_OK) return st;
+  int has_bias = n->n_in > 1;
   ut_launch *l = ut_plan_kernel(p, n, "conv", "col2im");
   ut_arg_tensor(l, n);
   ut_arg_tensor(l, n->in[0]);
+  ut_arg_tensor(l, n->in[has_bias]); /* any valid buffer when there is no bias */
+  ut_arg_int(l, has_bias);
   geom_args(l, &gm, (size_t)ut_shape_numel(n->shape));
   return UT_OK;
 }
 
 static ut_status col2im_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
-  conv_geom gm = geom_from_attrs(n, n->shape.d[1]);
-  grad_in[0] = im2col(g, grad, &gm);
+  ut_conv_geom gm = geom_from_attrs(n, n->shape.d[1]);
+  grad_in[0] = ut_conv_im2col(g, grad, &gm);
+  if (n->n_in > 1) grad_in[1] = ut_reshape(g, ut_sum(g, grad, 1u | 4u | 8u), n->in[1]->shape); /* over B, H, W */
   return UT_OK;
 }
 
 static const ut_op_def op_im2col = { "im2col", 0, im2col_shape, im2col_forward, im2col_backward };
 static const ut_op_def op_col2im = { "col2im", 0, col2im_shape, col2im_forward, col2im_backward };
 
-static ut_tensor *im2col(ut_graph *g, ut_tensor *x, const conv_geom *gm) {
+ut_tensor *ut_conv_im2col(ut_graph *g, ut_tensor *x, const ut_conv_geom *gm) {
   int64_t a[N_GEOM_ATTRS];
   geom_to_attrs(gm, a);
   return ut_node_new(g, &op_im2col, 1, &x, a, N_GEOM_ATTRS, NULL, 0);
 }
 
-static ut_tensor *col2im(ut_graph *g, ut_tensor *col, const conv_geom *gm) {
+ut_tensor *ut_conv_col2im(ut_graph *g, ut_tensor *col, ut_tensor *bias, const ut_conv_geom *gm) {
   int64_t a[N_GEOM_ATTRS];
   geom_to_attrs(gm, a);
-  return ut_node_new(g, &op_col2im, 1, &col, a, N_GEOM_ATTRS, NULL, 0);
+  ut_tensor *in[2] = { col, bias };
+  return ut_node_new(g, &op_col2im, bias ? 2 : 1, in, a, N_GEOM_ATTRS, NULL, 0);
 }
 
 /* ---- channel-major <-> batch-major --------------------------------------------------------------- */
 
 /* batch_major's attributes: the batch and the output's height and width. */
 enum { A_NB, A_OH, A_OW, N_LAYOUT_ATTRS };
-
-static ut_tensor *to_channel_major(ut_graph *g, ut_tensor *y);
-static ut_tensor *to_batch_major(ut_graph *g, ut_tensor *t, ut_tensor *bias, int64_t nb, int64_t oh, int64_t ow);
 
 static ut_status channel_major_shape(ut_tensor *n) {
   ut_tensor *y = n->in[0];
@@ -202,7 +199,7 @@ static ut_status channel_major_forward(ut_plan *p, ut_tensor *n) {
 
 static ut_status channel_major_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
   const ut_shape ys = n->in[0]->shape;
-  grad_in[0] = to_batch_major(g, grad, NULL, ys.d[0], ys.d[2], ys.d[3]);
+  grad_in[0] = ut_conv_to_batch_major(g, grad, NULL, ys.d[0], ys.d[2], ys.d[3]);
   return UT_OK;
 }
 
@@ -239,7 +236,7 @@ static ut_status batch_major_forward(ut_plan *p, ut_tensor *n) {
 }
 
 static ut_status batch_major_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
-  grad_in[0] = to_channel_major(g, grad);
+  grad_in[0] = ut_conv_to_channel_major(g, grad);
   if (n->n_in > 1) grad_in[1] = ut_reshape(g, ut_sum(g, grad, 1u | 4u | 8u), n->in[1]->shape); /* over B, OH, OW */
   return UT_OK;
 }
@@ -249,14 +246,14 @@ static const ut_op_def op_channel_major = { "channel_major", 0, channel_major_sh
 static const ut_op_def op_batch_major = { "batch_major", 0, batch_major_shape, batch_major_forward, batch_major_backward };
 
 /* With a batch of one both layouts hold the same bytes, so a view replaces the copy. */
-static ut_tensor *to_channel_major(ut_graph *g, ut_tensor *y) {
+ut_tensor *ut_conv_to_channel_major(ut_graph *g, ut_tensor *y) {
   if (!y) return ut_graph_fail(g, ut_graph_status(g));
   if (y->shape.rank == 4 && y->shape.d[0] == 1)
     return ut_reshape(g, y, UT_SHAPE(y->shape.d[1], y->shape.d[2] * y->shape.d[3]));
   return ut_node_new(g, &op_channel_major, 1, &y, NULL, 0, NULL, 0);
 }
 
-static ut_tensor *to_batch_major(ut_graph *g, ut_tensor *t, ut_tensor *bias, int64_t nb, int64_t oh, int64_t ow) {
+ut_tensor *ut_conv_to_batch_major(ut_graph *g, ut_tensor *t, ut_tensor *bias, int64_t nb, int64_t oh, int64_t ow) {
   if (!t) return ut_graph_fail(g, ut_graph_status(g));
   if (nb == 1 && !bias && t->shape.rank == 2) return ut_reshape(g, t, UT_SHAPE(1, t->shape.d[0], oh, ow));
   ut_tensor *in[2] = { t, bias };
@@ -285,18 +282,18 @@ ut_tensor *ut_conv2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *bias, u
     ut_fail(UT_ERR_INVALID_ARGUMENT, "conv2d: unknown pad mode %d for input '%s'", (int)cfg.pad_mode, x->name);
     return ut_graph_fail(g, UT_ERR_INVALID_ARGUMENT);
   }
-  conv_geom gm = { .b = xs.d[0], .c = xs.d[1], .h = xs.d[2], .w = xs.d[3], .kh = ws.d[2], .kw = ws.d[3],
-                   .stride = cfg.stride ? cfg.stride : 1, .pad = cfg.pad, .reflect = cfg.pad_mode == UT_PAD_REFLECT };
-  ut_status st = geom_check("conv2d", &gm);
+  ut_conv_geom gm = { .b = xs.d[0], .c = xs.d[1], .h = xs.d[2], .w = xs.d[3], .kh = ws.d[2], .kw = ws.d[3],
+                      .stride = cfg.stride ? cfg.stride : 1, .pad = cfg.pad, .reflect = cfg.pad_mode == UT_PAD_REFLECT };
+  ut_status st = ut_conv_geom_check("conv2d", &gm);
   if (st != UT_OK) {
     ut_error_prefix("input '%s', weight '%s'", x->name, w->name);
     return ut_graph_fail(g, st);
   }
   int direct = gm.kh == 1 && gm.kw == 1 && gm.stride == 1 && gm.pad == 0;
-  ut_tensor *col = direct ? to_channel_major(g, x) : im2col(g, x, &gm);
+  ut_tensor *col = direct ? ut_conv_to_channel_major(g, x) : ut_conv_im2col(g, x, &gm);
   ut_tensor *w2 = ut_reshape(g, w, UT_SHAPE(ws.d[0], gm.c * gm.kh * gm.kw));
   ut_tensor *t = ut_matmul(g, w2, col, 0, 0); /* [O, B*OH*OW] */
-  return to_batch_major(g, t, bias, gm.b, gm.oh, gm.ow);
+  return ut_conv_to_batch_major(g, t, bias, gm.b, gm.oh, gm.ow);
 }
 
 ut_tensor *ut_conv2d_layer(ut_graph *g, ut_tensor *x, const char *prefix, int64_t out_channels, int kernel, ut_conv_cfg cfg,
