@@ -1,0 +1,347 @@
+/* The LORD model (lord.h): its store, its four plans and checkpoints. Each plan has its own
+ * graph over the one store, so a parameter made by any of them is the same tensor. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lord_internal.h"
+
+#define CONFIG_KEY "lord.config"
+#define MODEL_KEY "model"
+#define STAGE2_CODE_WEIGHT 10.0f /* lord-pytorch's weight of each code's MSE in stage 2 */
+
+typedef struct {
+  ut_graph *g;
+  ut_plan *p;
+  ut_tensor *images, *image_ids, *class_ids, *loss;
+  ut_hparam *lr[2];
+  float lr0[2];
+} step_plan;
+
+/* Generation (codes -> images) or encoding (images -> codes) over a fixed chunk of samples. */
+typedef struct {
+  ut_graph *g;
+  ut_plan *p;
+  ut_tensor *in[2], *out[2];
+  int64_t chunk;
+} infer_plan;
+
+struct lord_model {
+  ut_runtime *rt;
+  ut_store *st;
+  lord_cfg cfg;
+  step_plan step[2];
+  infer_plan gen, enc;
+};
+
+static const ut_init EMBEDDING_INIT = { UT_INIT_UNIFORM, -0.05f, 0.05f }; /* LatentModel.weights_init */
+
+lord_model *lord_new(ut_runtime *rt, const lord_cfg *cfg, const char *vgg_weights) {
+  if (!rt || !cfg) {
+    ut_fail(UT_ERR_INVALID_ARGUMENT, "lord_new: no runtime or configuration");
+    return NULL;
+  }
+  if (lord_cfg_check(cfg) != UT_OK) return NULL;
+  if (cfg->recon == LORD_RECON_VGG && (!vgg_weights || !*vgg_weights)) {
+    ut_fail(UT_ERR_INVALID_ARGUMENT, "the VGG loss needs a weight file (--vgg FILE)");
+    return NULL;
+  }
+  lord_model *m = calloc(1, sizeof *m);
+  if (!m) {
+    ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+    return NULL;
+  }
+  m->rt = rt;
+  m->cfg = *cfg;
+  m->st = ut_store_new(rt, cfg->seed);
+  ut_status s = m->st ? ut_store_set_external(m->st, LORD_VGG_PREFIX) : UT_ERR_HOST_MEMORY;
+  if (s == UT_OK && cfg->recon == LORD_RECON_VGG) s = ut_store_import(m->st, vgg_weights, LORD_VGG_PREFIX);
+  if (s != UT_OK) {
+    lord_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+static void step_plan_free(step_plan *s) {
+  ut_plan_free(s->p);
+  ut_graph_free(s->g);
+}
+
+static void infer_plan_free(infer_plan *p) {
+  ut_plan_free(p->p);
+  ut_graph_free(p->g);
+}
+
+void lord_free(lord_model *m) {
+  if (!m) return;
+  for (int i = 0; i < 2; i++) step_plan_free(&m->step[i]);
+  infer_plan_free(&m->gen);
+  infer_plan_free(&m->enc);
+  ut_store_free(m->st);
+  free(m);
+}
+
+const lord_cfg *lord_config(const lord_model *m) { return &m->cfg; }
+ut_store *lord_store(lord_model *m) { return m->st; }
+
+static ut_shape image_shape(const lord_cfg *c, int64_t b) { return UT_SHAPE(b, c->channels, c->size, c->size); }
+
+/* Inputs and code tables shared by both stages. */
+static void step_inputs(lord_model *m, step_plan *s, ut_tensor **content_table, ut_tensor **class_table) {
+  const lord_cfg *c = &m->cfg;
+  s->images = ut_input(s->g, "images", UT_F32, image_shape(c, c->batch));
+  s->image_ids = ut_input(s->g, "image_ids", UT_I32, UT_SHAPE(c->batch));
+  s->class_ids = ut_input(s->g, "class_ids", UT_I32, UT_SHAPE(c->batch));
+  *content_table = ut_param(s->g, "lord.content_emb", UT_SHAPE(c->n_images, c->content_dim), EMBEDDING_INIT);
+  *class_table = ut_param(s->g, "lord.class_emb", UT_SHAPE(c->n_classes, c->class_dim), EMBEDDING_INIT);
+}
+
+static ut_status adam_group(ut_graph *g, ut_tensor_list params, step_plan *s, int slot, float lr, const char *name) {
+  s->lr0[slot] = lr;
+  s->lr[slot] = ut_hparam_new(g, name, lr);
+  return ut_adam(g, params, &(ut_adam_cfg){ .lr_param = s->lr[slot], .beta1 = 0.5f, .beta2 = 0.999f, .name = name });
+}
+
+/* Stage 1: loss = recon(G(content + noise, class), x) + decay * mean_b sum_d (content + noise)^2,
+ * one Adam (betas 0.5, 0.999) with the generator and modulation at lr_gen and the two
+ * embeddings at lr_emb. */
+static ut_status build_stage1(lord_model *m, step_plan *s) {
+  const lord_cfg *c = &m->cfg;
+  ut_graph *g = s->g;
+  ut_tensor *content_table, *class_table;
+  step_inputs(m, s, &content_table, &class_table);
+  ut_tensor *content = ut_embedding(g, content_table, s->image_ids);
+  ut_tensor *class_code = ut_embedding(g, class_table, s->class_ids);
+  if (c->content_std > 0) {
+    ut_tensor *noise = ut_random_normal(g, "lord.content_noise", UT_SHAPE(c->batch, c->content_dim));
+    content = ut_add(g, content, ut_scale(g, noise, c->content_std));
+  }
+  ut_tensor *generated = lord_generator(g, c, content, class_code);
+  ut_tensor *decay = ut_scale(g, ut_sum_all(g, ut_square(g, content)), c->content_decay / (float)c->batch);
+  s->loss = ut_add(g, lord_reconstruction_loss(g, c, generated, s->images), decay);
+  ut_tensor_list net = ut_params_join(g, ut_params(g, "lord.gen."), ut_params(g, "lord.mod."));
+  ut_tensor_list codes = ut_params_join(g, ut_params(g, "lord.content_emb"), ut_params(g, "lord.class_emb"));
+  ut_status st = ut_graph_status(g);
+  if (st == UT_OK) st = ut_backward(g, s->loss, ut_params_join(g, net, codes));
+  if (st == UT_OK) st = adam_group(g, net, s, 0, c->lr_gen, "lord.adam1");
+  if (st == UT_OK) st = adam_group(g, codes, s, 1, c->lr_emb, "lord.adam1_codes");
+  return st;
+}
+
+/* Stage 2: loss = recon(G(E_content(x), E_class(x)), x) + 10 MSE(E_content(x), content code)
+ * + 10 MSE(E_class(x), class code), the codes taken from the embeddings without noise; the
+ * encoders, generator and modulation train with a fresh Adam at lr_enc. */
+static ut_status build_stage2(lord_model *m, step_plan *s) {
+  const lord_cfg *c = &m->cfg;
+  ut_graph *g = s->g;
+  ut_tensor *content_table, *class_table;
+  step_inputs(m, s, &content_table, &class_table);
+  ut_tensor *content = lord_encoder(g, c, s->images, "content", c->content_dim);
+  ut_tensor *class_code = lord_encoder(g, c, s->images, "class", c->class_dim);
+  ut_tensor *generated = lord_generator(g, c, content, class_code);
+  ut_tensor *codes = ut_add(g, ut_mse_loss(g, content, ut_embedding(g, content_table, s->image_ids)),
+                            ut_mse_loss(g, class_code, ut_embedding(g, class_table, s->class_ids)));
+  s->loss = ut_add(g, lord_reconstruction_loss(g, c, generated, s->images), ut_scale(g, codes, STAGE2_CODE_WEIGHT));
+  ut_tensor_list params = ut_params_join(g, ut_params(g, "lord.enc_"),
+                                         ut_params_join(g, ut_params(g, "lord.gen."), ut_params(g, "lord.mod.")));
+  ut_status st = ut_graph_status(g);
+  if (st == UT_OK) st = ut_backward(g, s->loss, params);
+  if (st == UT_OK) st = adam_group(g, params, s, 0, c->lr_enc, "lord.adam2");
+  return st;
+}
+
+static ut_status ensure_step(lord_model *m, int stage) {
+  step_plan *s = &m->step[stage - 1];
+  if (s->p) return UT_OK;
+  step_plan_free(s);
+  *s = (step_plan){ .g = ut_graph_new(m->rt, m->st) };
+  if (!s->g) return UT_ERR_HOST_MEMORY;
+  ut_status st = stage == 1 ? build_stage1(m, s) : build_stage2(m, s);
+  if (st == UT_OK) {
+    s->p = ut_plan_compile(s->g, &(ut_plan_cfg){ .outputs = &s->loss, .n_outputs = 1 });
+    if (!s->p) st = UT_ERR_STATE;
+  }
+  if (st != UT_OK) ut_error_prefix("LORD stage %d", stage);
+  return st;
+}
+
+ut_plan *lord_step_plan(lord_model *m, int stage) {
+  if (stage != 1 && stage != 2) return NULL;
+  return ensure_step(m, stage) == UT_OK ? m->step[stage - 1].p : NULL;
+}
+
+/* CosineAnnealingLR stepped every step: lr_min + (lr0 - lr_min) (1 + cos(pi t)) / 2. */
+static float cosine_lr(float lr0, float lr_min, double progress) {
+  if (progress < 0) progress = 0;
+  if (progress > 1) progress = 1;
+  return (float)(lr_min + (lr0 - lr_min) * 0.5 * (1.0 + cos(3.14159265358979323846 * progress)));
+}
+
+static ut_status run_step(lord_model *m, int stage, const float *images, const int32_t *image_ids,
+                          const int32_t *class_ids, double progress, float *loss) {
+  ut_status st = ensure_step(m, stage);
+  if (st != UT_OK) return st;
+  step_plan *s = &m->step[stage - 1];
+  for (int i = 0; i < 2; i++)
+    if (s->lr[i]) ut_hparam_set(s->lr[i], cosine_lr(s->lr0[i], m->cfg.lr_min, progress));
+  if ((st = ut_upload(s->p, s->images, images)) != UT_OK || (st = ut_upload(s->p, s->image_ids, image_ids)) != UT_OK ||
+      (st = ut_upload(s->p, s->class_ids, class_ids)) != UT_OK || (st = ut_plan_run(s->p)) != UT_OK)
+    return st;
+  return loss ? ut_read(s->p, s->loss, loss) : UT_OK;
+}
+
+ut_status lord_stage1_step(lord_model *m, const float *images, const int32_t *image_ids, const int32_t *class_ids,
+                           double progress, float *loss) {
+  return run_step(m, 1, images, image_ids, class_ids, progress, loss);
+}
+
+ut_status lord_stage2_step(lord_model *m, const float *images, const int32_t *image_ids, const int32_t *class_ids,
+                           double progress, float *loss) {
+  return run_step(m, 2, images, image_ids, class_ids, progress, loss);
+}
+
+/* ---- inference -------------------------------------------------------------------------------- */
+
+static int64_t infer_chunk(const lord_cfg *c) { return c->batch < 64 ? c->batch : 64; }
+
+static ut_status ensure_infer(lord_model *m, infer_plan *p, int generate) {
+  if (p->p) return UT_OK;
+  const lord_cfg *c = &m->cfg;
+  infer_plan_free(p);
+  *p = (infer_plan){ .g = ut_graph_new(m->rt, m->st), .chunk = infer_chunk(c) };
+  if (!p->g) return UT_ERR_HOST_MEMORY;
+  int n_out = generate ? 1 : 2;
+  if (generate) {
+    p->in[0] = ut_input(p->g, "content", UT_F32, UT_SHAPE(p->chunk, c->content_dim));
+    p->in[1] = ut_input(p->g, "class", UT_F32, UT_SHAPE(p->chunk, c->class_dim));
+    p->out[0] = lord_generator(p->g, c, p->in[0], p->in[1]);
+  } else {
+    p->in[0] = ut_input(p->g, "images", UT_F32, image_shape(c, p->chunk));
+    p->out[0] = lord_encoder(p->g, c, p->in[0], "content", c->content_dim);
+    p->out[1] = lord_encoder(p->g, c, p->in[0], "class", c->class_dim);
+  }
+  ut_status st = ut_graph_status(p->g);
+  if (st == UT_OK && !(p->p = ut_plan_compile(p->g, &(ut_plan_cfg){ .outputs = p->out, .n_outputs = n_out })))
+    st = UT_ERR_STATE;
+  return st;
+}
+
+/* Runs p over n samples in chunks, padding the last one with copies of its first sample.
+ * in_size / out_size are per-sample element counts; a NULL output is skipped. */
+static ut_status run_chunks(infer_plan *p, int n_in, const float *const in[2], const int64_t in_size[2], int n_out,
+                            float *const out[2], const int64_t out_size[2], int64_t n) {
+  ut_status st = UT_OK;
+  float *buf[2] = { NULL, NULL }, *res[2] = { NULL, NULL };
+  for (int i = 0; i < n_in; i++)
+    if (!(buf[i] = malloc((size_t)(p->chunk * in_size[i]) * sizeof(float)))) st = UT_ERR_HOST_MEMORY;
+  for (int i = 0; i < n_out; i++)
+    if (!(res[i] = malloc((size_t)(p->chunk * out_size[i]) * sizeof(float)))) st = UT_ERR_HOST_MEMORY;
+  if (st != UT_OK) ut_fail(st, "out of host memory");
+  for (int64_t at = 0; st == UT_OK && at < n; at += p->chunk) {
+    int64_t take = n - at < p->chunk ? n - at : p->chunk;
+    for (int i = 0; i < n_in; i++) {
+      memcpy(buf[i], in[i] + at * in_size[i], (size_t)(take * in_size[i]) * sizeof(float));
+      for (int64_t k = take; k < p->chunk; k++)
+        memcpy(buf[i] + k * in_size[i], buf[i], (size_t)in_size[i] * sizeof(float));
+      if (st == UT_OK) st = ut_upload(p->p, p->in[i], buf[i]);
+    }
+    if (st == UT_OK) st = ut_plan_run(p->p);
+    for (int i = 0; st == UT_OK && i < n_out; i++) {
+      if (!out[i]) continue;
+      if ((st = ut_read(p->p, p->out[i], res[i])) == UT_OK)
+        memcpy(out[i] + at * out_size[i], res[i], (size_t)(take * out_size[i]) * sizeof(float));
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    free(buf[i]);
+    free(res[i]);
+  }
+  return st;
+}
+
+ut_status lord_generate(lord_model *m, const float *content, const float *class_codes, int64_t n, float *images) {
+  ut_status st = ensure_infer(m, &m->gen, 1);
+  if (st != UT_OK) return st;
+  const lord_cfg *c = &m->cfg;
+  return run_chunks(&m->gen, 2, (const float *const[2]){ content, class_codes },
+                    (const int64_t[2]){ c->content_dim, c->class_dim }, 1, (float *const[2]){ images, NULL },
+                    (const int64_t[2]){ (int64_t)c->channels * c->size * c->size, 0 }, n);
+}
+
+ut_status lord_encode(lord_model *m, const float *images, int64_t n, float *content, float *class_codes) {
+  ut_status st = ensure_infer(m, &m->enc, 0);
+  if (st != UT_OK) return st;
+  const lord_cfg *c = &m->cfg;
+  return run_chunks(&m->enc, 1, (const float *const[2]){ images, NULL },
+                    (const int64_t[2]){ (int64_t)c->channels * c->size * c->size, 0 }, 2,
+                    (float *const[2]){ content, class_codes }, (const int64_t[2]){ c->content_dim, c->class_dim }, n);
+}
+
+/* Rows of a table picked by ids, read through the host (a handful of grid rows or eval codes). */
+static ut_status gather_rows(lord_model *m, const char *name, int64_t rows, int64_t dim, const int32_t *ids,
+                             int64_t n, float *out) {
+  ut_store_tensor *t = ut_store_tensor_get(m->st, name, UT_SHAPE(rows, dim), EMBEDDING_INIT);
+  if (!t) return UT_ERR_STATE;
+  float *all = malloc((size_t)(rows * dim) * sizeof *all);
+  if (!all) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for %s", name);
+  ut_status st = ut_store_tensor_read(m->st, t, all);
+  for (int64_t i = 0; st == UT_OK && i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= rows)
+      st = ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: index %d outside [0, %lld)", name, ids[i], (long long)rows);
+    else memcpy(out + i * dim, all + (int64_t)ids[i] * dim, (size_t)dim * sizeof *out);
+  }
+  free(all);
+  return st;
+}
+
+ut_status lord_embedded_codes(lord_model *m, const int32_t *image_ids, const int32_t *class_ids, int64_t n,
+                              float *content, float *class_codes) {
+  const lord_cfg *c = &m->cfg;
+  ut_status st = UT_OK;
+  if (content) st = gather_rows(m, "lord.content_emb", c->n_images, c->content_dim, image_ids, n, content);
+  if (st == UT_OK && class_codes)
+    st = gather_rows(m, "lord.class_emb", c->n_classes, c->class_dim, class_ids, n, class_codes);
+  return st;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------------ */
+
+ut_status lord_save(lord_model *m, const char *path) {
+  char *json = lord_cfg_to_json(&m->cfg);
+  if (!json) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the configuration");
+  ut_status st = ut_store_set_meta(m->st, MODEL_KEY, "lord");
+  if (st == UT_OK) st = ut_store_set_meta(m->st, CONFIG_KEY, json);
+  free(json);
+  return st == UT_OK ? ut_store_save(m->st, path) : st;
+}
+
+ut_status lord_read_config(ut_runtime *rt, const char *path, lord_cfg *cfg) {
+  /* A scratch store reads the file through the checks of a real load. */
+  ut_store *scratch = ut_store_new(rt, 0);
+  if (!scratch) return UT_ERR_HOST_MEMORY;
+  ut_status st = ut_store_load(scratch, path);
+  if (st == UT_OK) {
+    const char *model = ut_store_get_meta(scratch, MODEL_KEY), *json = ut_store_get_meta(scratch, CONFIG_KEY);
+    if (!model || strcmp(model, "lord") || !json)
+      st = ut_fail(UT_ERR_FORMAT, "%s is not a LORD checkpoint (its metadata has model = %s)", path,
+                   model ? model : "nothing");
+    else if ((st = lord_cfg_from_json(json, cfg)) != UT_OK)
+      ut_error_prefix("%s", path);
+  }
+  ut_store_free(scratch);
+  return st;
+}
+
+ut_status lord_load(lord_model *m, const char *path) {
+  lord_cfg saved;
+  ut_status st = lord_read_config(m->rt, path, &saved);
+  if (st != UT_OK) return st;
+  saved.epochs1 = m->cfg.epochs1; /* how long to train may change between runs; the model may not */
+  saved.epochs2 = m->cfg.epochs2;
+  char why[256];
+  if (lord_cfg_differs(&saved, &m->cfg, why, sizeof why))
+    return ut_fail(UT_ERR_MISMATCH, "%s was trained with another LORD configuration: its %s as in this model", path,
+                   why);
+  return ut_store_load(m->st, path);
+}

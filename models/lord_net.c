@@ -1,0 +1,70 @@
+/* LORD's networks as graphs (MODELS.md 1a): the modulation MLP, the AdaIN generator, the two
+ * encoders and the reconstruction loss. Parameter names are fixed here, so every plan of a
+ * model (the two training steps, generation, encoding) shares the same store tensors. */
+#include <stdio.h>
+
+#include "lord_internal.h"
+#include "vgg.h"
+
+#define LEAK 0.01f /* nn.LeakyReLU()'s default slope, which lord-pytorch uses everywhere */
+#define ADAIN_EPS 1e-5f
+
+static ut_tensor *lrelu(ut_graph *g, ut_tensor *x) { return ut_leaky_relu(g, x, LEAK); }
+
+/* lord-pytorch's Modulation is one Linear(class_dim -> 2 C) per AdaIN layer whose output is
+ * read as interleaved (bias, scale) pairs. Two Linear layers per AdaIN layer, one for the scale
+ * and one for the bias, compute the same family of functions with the same initialisation
+ * (PyTorch's per-element fan-in uniform), without a strided slice. */
+static void modulation(ut_graph *g, const lord_cfg *c, ut_tensor *class_code, int layer, ut_tensor **scale,
+                       ut_tensor **bias) {
+  char name[64];
+  snprintf(name, sizeof name, "lord.mod.%d.scale", layer);
+  *scale = ut_linear(g, class_code, name, c->gen_channels);
+  snprintf(name, sizeof name, "lord.mod.%d.bias", layer);
+  *bias = ut_linear(g, class_code, name, c->gen_channels);
+}
+
+ut_tensor *lord_generator(ut_graph *g, const lord_cfg *c, ut_tensor *content, ut_tensor *class_code) {
+  int64_t b = ut_tensor_shape(content).d[0], start = c->size / 16, area = start * start;
+  ut_tensor *h = lrelu(g, ut_linear(g, content, "lord.gen.fc1", area * (c->gen_channels / 8)));
+  h = lrelu(g, ut_linear(g, h, "lord.gen.fc2", area * (c->gen_channels / 4)));
+  h = lrelu(g, ut_linear(g, h, "lord.gen.fc3", area * c->gen_channels));
+  h = ut_reshape(g, h, UT_SHAPE(b, c->gen_channels, start, start));
+  for (int i = 0; i < LORD_ADAIN_LAYERS; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "lord.gen.up%d", i);
+    h = ut_upsample_nearest2x(g, h);
+    h = lrelu(g, ut_conv2d_layer(g, h, name, c->gen_channels, 3, UT_CONV(1, 1), 1));
+    ut_tensor *scale, *bias;
+    modulation(g, c, class_code, i, &scale, &bias);
+    h = ut_adain(g, h, scale, bias, ADAIN_EPS);
+  }
+  h = lrelu(g, ut_conv2d_layer(g, h, "lord.gen.c1", c->head_channels, 5, UT_CONV(1, 2), 1));
+  return ut_sigmoid(g, ut_conv2d_layer(g, h, "lord.gen.c2", c->channels, 7, UT_CONV(1, 3), 1));
+}
+
+ut_tensor *lord_encoder(ut_graph *g, const lord_cfg *c, ut_tensor *images, const char *which, int code_dim) {
+  char name[80];
+  int64_t b = ut_tensor_shape(images).d[0];
+  snprintf(name, sizeof name, "lord.enc_%s.stem", which);
+  ut_tensor *h = lrelu(g, ut_conv2d_layer(g, images, name, c->enc_channels, 7, UT_CONV(1, 3), 1));
+  /* 64 -> 128 -> 256 -> 256 -> 256 in the official model: doubling twice, then flat. */
+  static const int width_factor[4] = { 2, 4, 4, 4 };
+  for (int i = 0; i < 4; i++) {
+    snprintf(name, sizeof name, "lord.enc_%s.down%d", which, i);
+    h = lrelu(g, ut_conv2d_layer(g, h, name, (int64_t)c->enc_channels * width_factor[i], 4, UT_CONV(2, 1), 1));
+  }
+  int64_t side = c->size / 16;
+  h = ut_reshape(g, h, UT_SHAPE(b, (int64_t)c->enc_channels * 4 * side * side));
+  snprintf(name, sizeof name, "lord.enc_%s.fc1", which);
+  h = lrelu(g, ut_linear(g, h, name, c->enc_hidden));
+  snprintf(name, sizeof name, "lord.enc_%s.fc2", which);
+  h = lrelu(g, ut_linear(g, h, name, c->enc_hidden));
+  snprintf(name, sizeof name, "lord.enc_%s.fc3", which);
+  return ut_linear(g, h, name, code_dim);
+}
+
+ut_tensor *lord_reconstruction_loss(ut_graph *g, const lord_cfg *c, ut_tensor *generated, ut_tensor *images) {
+  if (c->recon == LORD_RECON_L1) return ut_l1_loss(g, generated, images);
+  return vgg16_distance(g, generated, images, LORD_VGG_PREFIX);
+}
