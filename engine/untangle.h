@@ -527,6 +527,75 @@ ut_tensor *ut_upsample_bilinear2x(ut_graph *g, ut_tensor *x);
  * Op library: batch statistics, dropout, noise and distributions, Gram matrices.
  */
 
+/* Batch normalization settings; a zeroed struct (or NULL) is nn.BatchNorm2d's default in
+ * training mode: affine, eps 1e-5, momentum 0.1. */
+typedef struct {
+  int eval;       /* 0: training mode; 1: evaluation mode (the running statistics, no update) */
+  int no_affine;  /* 1: no weight and bias (affine=False) */
+  float eps;      /* added to the variance inside the root; 0 means 1e-5 */
+  float momentum; /* weight of the new batch in the running averages; 0 means 0.1 */
+} ut_batch_norm_cfg;
+/* Batch normalization as nn.BatchNorm1d/2d: x [B, C], [B, C, L] or [B, C, H, W] is normalized
+ * per channel (dimension 1) with statistics over every other dimension, then times weight
+ * `prefix`.w and plus bias `prefix`.b (parameters [C], initialised to 1 and 0; none with
+ * no_affine). Training mode uses the batch's mean and biased variance, (x - mean) /
+ * sqrt(var + eps), and adds an update node that, once per plan run, sets the store tensors
+ * `prefix`.running_mean and `prefix`.running_var ([C], created as 0 and 1; not parameters, so
+ * ut_params skips them, but checkpoints keep them) to (1 - momentum) running + momentum *
+ * batch statistic, with the unbiased variance (times n / (n - 1), n = B*H*W) for running_var,
+ * exactly as PyTorch; it needs more than one value per channel. Evaluation mode computes
+ * x * a + (b - running_mean * a) with a = w / sqrt(running_var + eps), as PyTorch's inference
+ * kernel. Built from elementwise ops and reductions, so it is differentiable to any order in x,
+ * w and b (the running statistics get no gradient). Use one mode per prefix in a graph: a node
+ * that reads the running statistics after their update in the same graph is refused. */
+ut_tensor *ut_batch_norm(ut_graph *g, ut_tensor *x, const char *prefix, const ut_batch_norm_cfg *cfg);
+
+/* Dropout in training mode, as nn.Dropout(p): each element of x is zeroed with probability p
+ * and the others are scaled by 1 / (1 - p), so the expectation is x. The mask is
+ * ut_random_uniform(g, name, shape of x) > p: a fresh Philox draw every run, reproducible from
+ * the store seed, `name` and the run counter "rng.<name>" (give each layer its own name: two
+ * calls with one name draw the same mask). Its gradient is the same mask and scale applied to
+ * the incoming gradient. There is no evaluation mode: a model in evaluation simply does not
+ * call it (nn.Dropout is the identity there). p = 0 returns x; p = 1 gives zeros; p outside
+ * [0, 1] is an error. */
+ut_tensor *ut_dropout(ut_graph *g, ut_tensor *x, const char *name, float p);
+
+/* Additive Gaussian noise: x + sigma * z with z = ut_random_normal(g, name, shape of x), fresh
+ * every run (LORD's content noise with sigma 1, OverLORD's with 0.1 / 0.01, UNIT's
+ * GaussianNoiseLayer with 1); as with dropout, one name is one draw. The gradient with
+ * respect to x passes straight through. Call it in training only; sigma = 0 returns x. */
+ut_tensor *ut_gaussian_noise(ut_graph *g, ut_tensor *x, const char *name, float sigma);
+
+/* The VAE reparameterization z = mu + exp(0.5 logvar) * eps, eps = ut_random_normal(g, name,
+ * shape of mu), fresh every run (DMIT's style encoder, CMI-VAE's z1). mu and logvar have the
+ * same shape; z is differentiable in both (eps is a constant of each run). */
+ut_tensor *ut_reparameterize(ut_graph *g, ut_tensor *mu, ut_tensor *logvar, const char *name);
+
+/* KL(N(mu, exp(logvar)) || N(0, I)) = -0.5 * sum(1 + logvar - mu^2 - exp(logvar)), summed over
+ * every dimension but the first and averaged over the batch (dimension 0), as a [1] tensor:
+ * the usual VAE loss per sample. DMIT's KL term sums over the batch as well, so it is B times
+ * this one (ut_scale by B to match it exactly). mu and logvar have the same shape. */
+ut_tensor *ut_kl_normal(ut_graph *g, ut_tensor *mu, ut_tensor *logvar);
+/* UNIT's "reduced" KL for a code with its variance fixed to 1: mean(mu^2) over all elements,
+ * as a [1] tensor (UNIT applies it to the code after the noise is added). */
+ut_tensor *ut_kl_unit_variance(ut_graph *g, ut_tensor *mu);
+
+/* Batched matrix product: op(a[i]) x op(b[i]) for each i of the first dimension, with a
+ * [B, M, K] (or [B, K, M] with transpose_a), b [B, K, N] (or [B, N, K] with transpose_b), giving
+ * [B, M, N], as torch.bmm (with transposes). One strided-batched CLBlast GEMM; differentiable
+ * in a and b, to any order. */
+ut_tensor *ut_batched_matmul(ut_graph *g, ut_tensor *a, ut_tensor *b, int transpose_a, int transpose_b);
+/* Gram matrices of feature maps: x [B, C, H, W] (or [B, C, N]) -> [B, C, C] with
+ * G[b] = F F^T / (C * H * W), F = x[b] viewed as [C, H*W], the per-image normalization of
+ * Gatys-style style losses (the PyTorch neural-transfer tutorial's gram_matrix for one image,
+ * which divides by B*C*H*W). Differentiable to any order. */
+ut_tensor *ut_gram(ut_graph *g, ut_tensor *x);
+
+/* Batch entries [start, start + count) of x (rank 1 to 4) along dimension 0, as a copy, e.g.
+ * the two domains of a concatenated batch. Asking for all of x returns x itself. Its gradient
+ * places the slice in zeros of x's shape. */
+ut_tensor *ut_slice_batch(ut_graph *g, ut_tensor *x, int64_t start, int64_t count);
+
 /* ---------------------------------------------------------------------------------------------
  * Op library: style-based generator and GAN discriminator pieces.
  */
