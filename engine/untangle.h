@@ -608,3 +608,48 @@ ut_tensor *ut_slice_batch(ut_graph *g, ut_tensor *x, int64_t start, int64_t coun
 }
 #endif
 #endif
+/* Affine bilinear resampling: x [B, C, H, W] sampled through theta, one row-major 2x3 matrix
+ * per sample as [B, 2, 3] or [B, 6] in normalized coordinates, gives [B, C, H, W]; exactly
+ * F.grid_sample(x, F.affine_grid(theta, x.shape, align_corners=False), mode='bilinear',
+ * padding_mode='zeros', align_corners=False). Output pixel (i, j) at xn = (2j + 1) / W - 1,
+ * yn = (2i + 1) / H - 1 reads x at (theta[0] xn + theta[1] yn + theta[2], theta[3] xn + ...);
+ * points outside the image read zeros. The identity, a mirror (theta[0] = -1) and quarter turns
+ * copy pixels exactly. Differentiable in x (the adjoint, computed as a gather without atomics,
+ * to any order) and in theta (first order: second derivatives through theta's gradient are not
+ * computed). The adjoint's cost per input pixel grows as (2 / scale + 1)^2 for a zoom by
+ * `scale`, up to the whole image for a singular theta. */
+ut_tensor *ut_affine_grid_sample(ut_graph *g, ut_tensor *x, ut_tensor *theta);
+/* The same with an output of out_h x out_w pixels (F.affine_grid's size [B, C, out_h, out_w]);
+ * with the identity theta this is F.interpolate(x, (out_h, out_w), mode='bilinear',
+ * align_corners=False) without antialiasing. */
+ut_tensor *ut_affine_grid_sample_to(ut_graph *g, ut_tensor *x, ut_tensor *theta, int64_t out_h, int64_t out_w);
+/* The matrix of "sample with first, then sample the result with second": each 2x3 matrix
+ * extended by the row (0, 0, 1), out[b] = first[b] x second[b], as [B, 2, 3]. Sampling x with it
+ * equals the two samplings in sequence wherever no resampling or border loss intervenes
+ * (exactly for flips and quarter turns). Built from elementwise ops and a sum, differentiable. */
+ut_tensor *ut_affine_compose(ut_graph *g, ut_tensor *first, ut_tensor *second);
+/* angle [B] or [B, 1] in radians -> [B, 2, 3] with rows (cos, -sin, 0), (sin, cos, 0): sampled
+ * with ut_affine_grid_sample it turns a square image counter-clockwise by the angle about its
+ * centre, as torchvision's rotate (pi/2 gives torch.rot90(x, 1, (2, 3)) up to the rounding of
+ * cos(pi/2) in f32; theta (0, -1, 0; 1, 0, 0) gives it exactly). Differentiable. */
+ut_tensor *ut_rotation_theta(ut_graph *g, ut_tensor *angle);
+/* A fresh random crop matrix [B, 2, 3] per run from the Philox stream `name` (see
+ * ut_random_uniform): torchvision's RandomResizedCrop(size, scale=(scale_min, scale_max),
+ * ratio=(1, 1)) followed, when flip is non-zero, by RandomHorizontalFlip(0.5), for square
+ * images (OverLORD's AugmentedDataset: scale [0.6, 1] or [0.8, 1], flip on). The area fraction
+ * is U(scale_min, scale_max), the crop's side its square root r, its centre uniform over the
+ * positions that keep it inside the image; theta = (+-r, 0, cx; 0, r, cy). Unlike torchvision
+ * the crop is not rounded to whole pixels, and where it touches the image's edge the outermost
+ * output pixels take a weight of up to (1 - r) / 2 from the zero padding of
+ * ut_affine_grid_sample, where torchvision repeats the edge. 0 < scale_min <= scale_max <= 1. */
+ut_tensor *ut_random_resized_crop_theta(ut_graph *g, const char *name, int64_t batch, float scale_min, float scale_max,
+                                        int flip);
+/* A fresh random rotation matrix [B, 2, 3] per run (as ut_rotation_theta) by an angle uniform
+ * in [-degrees, +degrees] from the Philox stream `name`, as torchvision's
+ * RandomRotation(degrees) with zero fill. Combine with a crop by ut_affine_compose(rotation,
+ * crop) (rotate the image, then crop the rotated image). */
+ut_tensor *ut_random_rotation_theta(ut_graph *g, const char *name, int64_t batch, float degrees);
+/* Masking (OverLORD's localized correlation, image times hair mask) needs no op of its own:
+ * ut_mul(g, x [B, C, H, W], mask [B, 1, H, W]) broadcasts the mask over the channels, and its
+ * gradient sums back over them (x * mask in PyTorch). */
+
