@@ -600,6 +600,104 @@ ut_tensor *ut_slice_batch(ut_graph *g, ut_tensor *x, int64_t start, int64_t coun
  * Op library: style-based generator and GAN discriminator pieces.
  */
 
+/* FIR resampling, as StyleGAN2's upfirdn2d (rosinality's op/upfirdn2d.py, square case). */
+typedef struct {
+  const float *kernel; /* 1-D taps, at most 7; NULL: StyleGAN2's [1, 3, 3, 1] */
+  int taps;            /* how many (ignored when kernel is NULL) */
+  int up, down;        /* integer factors; 0 means 1 */
+  int pad0, pad1;      /* zeros before and after each row and column of the upsampled image; < 0 crops */
+  float gain;          /* factor of the normalised 2-D kernel (up^2 after upsampling); 0 means 1 */
+} ut_fir_cfg;
+/* Depthwise FIR filtering of x [B, C, H, W]: every plane is upsampled by inserting up - 1 zeros
+ * after each pixel, padded by pad0 / pad1, convolved (a true convolution, kernel flipped) with
+ * gain * outer(k, k) / sum(k)^2 and decimated by down, giving [B, C, OH, OW] with
+ * OH = (H * up + pad0 + pad1 - taps) / down + 1 (likewise OW). Matches
+ * upfirdn2d(x, make_kernel(k) * gain, up, down, (pad0, pad1)) of rosinality's stylegan2-pytorch,
+ * so Blur(k, pad, upsample_factor) is { k, pad0, pad1, gain = factor^2 }. Its gradient is the
+ * same filter with the kernel flipped and the factors exchanged (the adjoint), differentiable
+ * again. */
+ut_tensor *ut_upfirdn2d(ut_graph *g, ut_tensor *x, ut_fir_cfg cfg);
+/* StyleGAN2's Upsample([1, 3, 3, 1], factor 2): [B, C, H, W] -> [B, C, 2H, 2W], up 2, pads
+ * (2, 1), gain 4 (the ToRGB skip path). */
+ut_tensor *ut_fir_upsample2x(ut_graph *g, ut_tensor *x);
+/* StyleGAN2's Downsample([1, 3, 3, 1], factor 2): [B, C, H, W] -> [B, C, H/2, W/2] (H, W even;
+ * odd sizes round down), down 2, pads (1, 1). */
+ut_tensor *ut_fir_downsample2x(ut_graph *g, ut_tensor *x);
+
+typedef struct {
+  int demodulate; /* divide by sqrt(sum of the sample's modulated weights^2 + 1e-8) per output channel */
+  int up;         /* stride-2 transposed convolution then the [1, 3, 3, 1] blur: output 2H x 2W */
+} ut_modconv_cfg;
+/* StyleGAN2's modulated convolution (rosinality's ModulatedConv2d without its own weight
+ * scale: pass the effective weight): x [B, C, H, W], w [O, C, k, k], style [B, C]. Sample b is
+ * convolved with w[o, c] * style[b, c] (times 1 / sqrt(sum_{c,i,j} (w[o, c, i, j] style[b, c])^2
+ * + 1e-8) when demodulating), with padding k / 2 and stride 1, giving [B, O, H, W] for odd k;
+ * with up, conv_transpose2d(stride 2, padding 0) with that weight in [C, O, k, k] layout
+ * followed by upfirdn2d with [1, 3, 3, 1], gain 4 and pads ((p + 1) / 2 + 1, p / 2 + 1),
+ * p = 3 - k (floor division), giving [B, O, 2H, 2W]. Computed exactly without per-sample
+ * weights: the input is scaled by the style, one shared-weight convolution runs over the
+ * batch, and the demodulation factor is sum_c style^2 * sum_ij w^2 as one matmul. Differentiable
+ * in x, w and style to any order. */
+ut_tensor *ut_modulated_conv2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *style, ut_modconv_cfg cfg);
+/* The same with its parameters, as rosinality's ModulatedConv2d: weight `prefix`.w
+ * [out_channels, C, kernel, kernel] ~ N(0, 1) used times 1 / sqrt(C kernel^2), and the style
+ * from ut_equal_linear(latent [B, D], "`prefix`.mod", C) with bias_init 1. No bias or
+ * activation (StyledConv adds ut_fused_leaky_relu, ToRGB a bias). */
+ut_tensor *ut_modulated_conv2d_layer(ut_graph *g, ut_tensor *x, ut_tensor *latent, const char *prefix,
+                                     int64_t out_channels, int kernel, ut_modconv_cfg cfg);
+
+/* Equalized learning rate (StyleGAN2's EqualLinear / EqualConv2d / ConvLayer). */
+typedef struct {
+  float lr_mul;    /* 0 means 1 */
+  float bias_init; /* the bias's initial value */
+  int no_bias;     /* no bias at all */
+  int activate;    /* the bias goes into ut_fused_leaky_relu instead of being added */
+} ut_equal_cfg;
+/* x [B, in] -> [B, out_features] with weight `prefix`.w [out, in] initialised N(0, 1 / lr_mul^2)
+ * and used times lr_mul / sqrt(in), and bias `prefix`.b [out] initialised to bias_init and used
+ * times lr_mul; with activate, fused_leaky_relu(x W^T, b lr_mul), else x W^T + b lr_mul. As
+ * rosinality's EqualLinear(in, out, bias, bias_init, lr_mul, activation="fused_lrelu" or None). */
+ut_tensor *ut_equal_linear(ut_graph *g, ut_tensor *x, const char *prefix, int64_t out_features, ut_equal_cfg cfg);
+/* The convolution counterpart: weight `prefix`.w [out, C, kernel, kernel] ~ N(0, 1 / lr_mul^2)
+ * used times lr_mul / sqrt(C kernel^2), bias `prefix`.b [out]; `conv` gives stride and padding.
+ * With activate it is rosinality's ConvLayer(activate=True) without the downsampling blur
+ * (apply ut_upfirdn2d first): conv without bias, then ut_fused_leaky_relu with the bias. */
+ut_tensor *ut_equal_conv2d(ut_graph *g, ut_tensor *x, const char *prefix, int64_t out_channels, int kernel,
+                           ut_conv_cfg conv, ut_equal_cfg cfg);
+/* StyleGAN2's fused_leaky_relu: leaky_relu(x + bias, 0.2) * sqrt(2), the bias [C] (or NULL)
+ * added along dimension 1 of x [B, C] or [B, C, H, W]. Differentiable to any order. */
+ut_tensor *ut_fused_leaky_relu(ut_graph *g, ut_tensor *x, ut_tensor *bias);
+/* Minibatch standard deviation, as rosinality's Discriminator: x [B, C, H, W] is split into
+ * G = min(group, B) groups of B / G samples (sample b in group b / (B / G); B must divide by
+ * G), the biased std over the G group members of each (b % (B / G), feature, channel, pixel)
+ * is taken as sqrt(var + 1e-8), averaged over the C / features channels of each feature and
+ * over H, W, and appended as `features` channels: [B, C + features, H, W]. OverLORD uses group
+ * 4 and 1 feature. Differentiable to any order (R1 penalties pass through it). */
+ut_tensor *ut_minibatch_stddev(ut_graph *g, ut_tensor *x, int group, int features);
+
+/* Spectral normalization, as torch.nn.utils.spectral_norm with one power iteration. */
+typedef struct {
+  int dim;    /* the weight dimension of the matrix's rows: 0 (Linear, Conv2d) or 1 (ConvTranspose2d) */
+  int frozen; /* no power iteration and no update (PyTorch's eval mode): sigma from the stored u, v */
+  float eps;  /* normalisation floor, 0 means 1e-12 */
+} ut_sn_cfg;
+/* w / sigma for a weight w (rank 2 to 4) read as the matrix W [d_dim, numel / d_dim]. The
+ * vectors u [d_dim] and v [numel / d_dim] live in the store as "`prefix`.u" and "`prefix`.v"
+ * (created N(0, 1) and normalised). Each run first does one power iteration,
+ * v = normalize(W^T u), u = normalize(W v), written back to the store at the end of the run by
+ * an update node, then sigma = u . (W v); unless frozen, when the stored u, v are used as they
+ * are. As in PyTorch, u and v are constants to the gradient: d sigma / dW = u v^T. Calling it
+ * again in the same graph with the same prefix returns the first result, so u is updated once
+ * per run. */
+ut_tensor *ut_spectral_norm(ut_graph *g, ut_tensor *w, const char *prefix, ut_sn_cfg cfg);
+
+/* DMIT's CBIN (models/modules/cbin.py, num_con > 0, affine False): instance_norm(x, eps 1e-5)
+ * + tanh(code W^T + b) broadcast over H and W, for x [B, C, H, W] and code [B, n]. The linear
+ * layer's weight `prefix`.w [C, n] ~ N(0, 0.02) and bias `prefix`.b [C] = 0 follow DMIT's
+ * "gaussian" init; with sn non-NULL the weight is spectrally normalised (DMIT wraps it in
+ * spectral_norm) with u, v stored under `prefix`; NULL means a plain linear layer. */
+ut_tensor *ut_cbin(ut_graph *g, ut_tensor *x, ut_tensor *code, const char *prefix, const ut_sn_cfg *sn);
+
 /* ---------------------------------------------------------------------------------------------
  * Op library: geometric transforms (OverLORD's T).
  */
