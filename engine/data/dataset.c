@@ -1,0 +1,534 @@
+/* The preprocessed data set file: written once by an importer, memory-mapped by training.
+ *
+ * Layout (all integers little-endian; every section starts at a multiple of 64 bytes so a
+ * reader can map it straight into aligned arrays):
+ *
+ *   offset 0   8 bytes  magic "UTDATAST"
+ *   offset 8   uint32   format version (1)
+ *   offset 12  uint32   header length L in bytes; 16 + L is a multiple of 64
+ *   offset 16  L bytes  a UTF-8 JSON object, padded with spaces:
+ *                {"format": "untangle-dataset", "version": 1, "count": N,
+ *                 "height": H, "width": W, "channels": C (1 or 3),
+ *                 "n_classes": K, "class_names": [K strings],
+ *                 "has_contents": bool, "n_contents": M (0 when has_contents is false),
+ *                 "source": {free-form object: importer, folder, synth config, ...},
+ *                 "images_offset": I, "classes_offset": J, "contents_offset": P}
+ *   offset I = 16 + L        N * H * W * C bytes: uint8 images, each HWC, rows top to bottom
+ *   offset J = align64(I + N*H*W*C)   N int32: class ids in 0 .. K-1
+ *   offset P = align64(J + 4N)        N int32: content ids in 0 .. M-1, or all -1 without
+ *                                     content labels
+ *   the file ends at P + 4N exactly.
+ *
+ * The offsets are stored although they follow from the rest, so that other tools (numpy's
+ * memmap) can read the file from the header alone; the reader checks they agree.
+ *
+ * The writer does not know N in advance (an import skips unreadable files), so it reserves
+ * a header large enough for any count, streams the images into the temporary file, keeps
+ * only the 8-byte labels per image in memory, and writes labels and header at the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "data_internal.h"
+
+#define MAGIC "UTDATAST"
+enum { FORMAT_VERSION = 1, PREAMBLE = 16, ALIGN = 64 };
+/* Header text beyond this is surely not ours; it also bounds what a corrupt file makes us parse. */
+#define MAX_HEADER (64u << 20)
+#define MAX_SIDE 65536
+#define MAX_IMAGES INT32_MAX
+#define MAX_IMAGE_BYTES (1ull << 50)
+
+static uint64_t align64(uint64_t x) { return (x + ALIGN - 1) & ~(uint64_t)(ALIGN - 1); }
+
+static void put_le32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get_le32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Offsets of the three sections for n images of `image_bytes` after a header of hlen bytes. */
+typedef struct {
+  uint64_t images, classes, contents, end;
+} layout;
+
+static layout layout_for(uint64_t hlen, uint64_t n, uint64_t image_bytes) {
+  layout l;
+  l.images = PREAMBLE + hlen;
+  l.classes = align64(l.images + n * image_bytes);
+  l.contents = align64(l.classes + 4 * n);
+  l.end = l.contents + 4 * n;
+  return l;
+}
+
+/* The header object; `count` and the offsets vary, the rest comes from the description. */
+static json_t *header_json(const ut_dataset_desc *d, char **names, json_t *source, int64_t count, const layout *l) {
+  json_t *h = json_object();
+  json_t *arr = json_array();
+  for (int i = 0; i < d->n_classes; i++) json_array_append_new(arr, json_string(names[i]));
+  json_object_set_new(h, "format", json_string("untangle-dataset"));
+  json_object_set_new(h, "version", json_integer(FORMAT_VERSION));
+  json_object_set_new(h, "count", json_integer(count));
+  json_object_set_new(h, "height", json_integer(d->height));
+  json_object_set_new(h, "width", json_integer(d->width));
+  json_object_set_new(h, "channels", json_integer(d->channels));
+  json_object_set_new(h, "n_classes", json_integer(d->n_classes));
+  json_object_set_new(h, "class_names", arr);
+  json_object_set_new(h, "has_contents", json_boolean(d->n_contents > 0));
+  json_object_set_new(h, "n_contents", json_integer(d->n_contents));
+  json_object_set(h, "source", source);
+  json_object_set_new(h, "images_offset", json_integer((json_int_t)l->images));
+  json_object_set_new(h, "classes_offset", json_integer((json_int_t)l->classes));
+  json_object_set_new(h, "contents_offset", json_integer((json_int_t)l->contents));
+  return h;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+struct ut_dataset_writer {
+  char *path, *tmp;
+  FILE *fp;
+  ut_dataset_desc desc; /* class_names and source_json point at the copies below */
+  char **names;
+  json_t *source;
+  uint64_t header_len; /* reserved; the final header is padded to exactly this */
+  uint64_t image_bytes;
+  int32_t *labels; /* class, content per image */
+  int64_t count, cap;
+};
+
+static void writer_free(ut_dataset_writer *w) {
+  if (!w) return;
+  if (w->names)
+    for (int i = 0; i < w->desc.n_classes; i++) free(w->names[i]);
+  free(w->names);
+  json_decref(w->source);
+  free(w->labels);
+  free(w->path);
+  free(w->tmp);
+  free(w);
+}
+
+static ut_status check_desc(const char *path, const ut_dataset_desc *d) {
+  if (!d) return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: no data set description", path);
+  if (d->height < 1 || d->height > MAX_SIDE || d->width < 1 || d->width > MAX_SIDE)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: image size %d x %d, expected sides from 1 to %d", path, d->height,
+                   d->width, MAX_SIDE);
+  if (d->channels != 1 && d->channels != 3)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: %d channels, expected 1 (gray) or 3 (RGB)", path, d->channels);
+  if (d->n_classes < 1 || d->n_contents < 0)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: %d classes and %d contents, expected at least 1 class", path,
+                   d->n_classes, d->n_contents);
+  return UT_OK;
+}
+
+ut_dataset_writer *ut_dataset_writer_open(const char *path, const ut_dataset_desc *desc) {
+  if (!path || !*path) {
+    ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_dataset_writer_open: no path");
+    return NULL;
+  }
+  if (check_desc(path, desc) != UT_OK) return NULL;
+  ut_dataset_writer *w = calloc(1, sizeof *w);
+  if (!w) goto oom;
+  w->desc = *desc;
+  w->path = strdup(path);
+  w->names = calloc((size_t)desc->n_classes, sizeof *w->names);
+  if (!w->path || !w->names) goto oom;
+  for (int i = 0; i < desc->n_classes; i++) {
+    char fallback[32];
+    snprintf(fallback, sizeof fallback, "class-%d", i);
+    const char *name = desc->class_names && desc->class_names[i] ? desc->class_names[i] : fallback;
+    if (!(w->names[i] = strdup(name))) goto oom;
+    json_t *probe = json_string(name); /* jansson takes only valid UTF-8 */
+    if (!probe) {
+      ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: class name %d is not valid UTF-8", path, i);
+      writer_free(w);
+      return NULL;
+    }
+    json_decref(probe);
+  }
+  if (desc->source_json) {
+    json_error_t jerr;
+    w->source = json_loads(desc->source_json, 0, &jerr);
+    if (!json_is_object(w->source)) {
+      ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: source is not a JSON object: %s", path,
+              w->source ? "another JSON value" : jerr.text);
+      writer_free(w);
+      return NULL;
+    }
+  } else {
+    w->source = json_object();
+  }
+  w->image_bytes = (uint64_t)desc->height * (uint64_t)desc->width * (uint64_t)desc->channels;
+
+  /* Reserve room for the largest count and offsets any file can have; padding fills the rest. */
+  layout big = { INT64_MAX, INT64_MAX, INT64_MAX, 0 };
+  json_t *h = header_json(desc, w->names, w->source, MAX_IMAGES, &big);
+  char *text = json_dumps(h, JSON_COMPACT);
+  json_decref(h);
+  if (!text) {
+    ut_fail(UT_ERR_HOST_MEMORY, "%s: cannot format the header", path);
+    writer_free(w);
+    return NULL;
+  }
+  w->header_len = align64(PREAMBLE + strlen(text)) - PREAMBLE;
+  free(text);
+  if (w->header_len > MAX_HEADER) {
+    ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: the header (class names, source) would take %llu bytes, at most %u", path,
+            (unsigned long long)w->header_len, MAX_HEADER);
+    writer_free(w);
+    return NULL;
+  }
+
+  int fd = ut_data_temp_file(path, &w->tmp);
+  if (fd < 0) {
+    writer_free(w);
+    return NULL;
+  }
+  w->fp = fdopen(fd, "wb");
+  if (!w->fp || fseeko(w->fp, (off_t)(PREAMBLE + w->header_len), SEEK_SET) != 0) {
+    ut_fail(UT_ERR_IO, "%s: cannot write: %s", w->tmp, strerror(errno));
+    if (w->fp)
+      fclose(w->fp);
+    else
+      close(fd);
+    unlink(w->tmp);
+    writer_free(w);
+    return NULL;
+  }
+  return w;
+oom:
+  ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", path);
+  writer_free(w);
+  return NULL;
+}
+
+ut_status ut_dataset_writer_add(ut_dataset_writer *w, const uint8_t *image, int class_id, int content_id) {
+  if (!w || !image) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_dataset_writer_add: no writer or image");
+  if (class_id < 0 || class_id >= w->desc.n_classes)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: class id %d, expected 0 .. %d", w->path, class_id,
+                   w->desc.n_classes - 1);
+  if (w->desc.n_contents > 0 ? content_id < 0 || content_id >= w->desc.n_contents : content_id != -1)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: content id %d, expected %s%d", w->path, content_id,
+                   w->desc.n_contents > 0 ? "0 .. " : "", w->desc.n_contents > 0 ? w->desc.n_contents - 1 : -1);
+  /* Bounding the image bytes keeps every offset far inside int64 (and the header's reserve). */
+  if (w->count >= MAX_IMAGES || (uint64_t)(w->count + 1) * w->image_bytes > MAX_IMAGE_BYTES)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: a data set holds at most %d images and %llu bytes of them", w->path,
+                   MAX_IMAGES, (unsigned long long)MAX_IMAGE_BYTES);
+  if (w->count == w->cap) {
+    int64_t cap = w->cap ? 2 * w->cap : 1024;
+    int32_t *l = realloc(w->labels, (size_t)cap * 2 * sizeof *l);
+    if (!l) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", w->path);
+    w->labels = l;
+    w->cap = cap;
+  }
+  if (fwrite(image, 1, w->image_bytes, w->fp) != w->image_bytes)
+    return ut_fail(UT_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
+  w->labels[2 * w->count] = class_id;
+  w->labels[2 * w->count + 1] = content_id;
+  w->count++;
+  return UT_OK;
+}
+
+int64_t ut_dataset_writer_count(const ut_dataset_writer *w) { return w ? w->count : 0; }
+
+void ut_dataset_writer_abort(ut_dataset_writer *w) {
+  if (!w) return;
+  fclose(w->fp);
+  unlink(w->tmp);
+  writer_free(w);
+}
+
+static ut_status write_zeros(ut_dataset_writer *w, uint64_t from, uint64_t to) {
+  static const uint8_t zeros[ALIGN];
+  if (to > from && fwrite(zeros, 1, to - from, w->fp) != to - from)
+    return ut_fail(UT_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
+  return UT_OK;
+}
+
+/* One label column (0: classes, 1: contents) as little-endian int32. */
+static ut_status write_labels(ut_dataset_writer *w, int column) {
+  uint8_t buf[4096];
+  size_t used = 0;
+  for (int64_t i = 0; i < w->count; i++) {
+    put_le32(buf + used, (uint32_t)w->labels[2 * i + column]);
+    used += 4;
+    if (used == sizeof buf || i + 1 == w->count) {
+      if (fwrite(buf, 1, used, w->fp) != used) return ut_fail(UT_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
+      used = 0;
+    }
+  }
+  return UT_OK;
+}
+
+static ut_status finish_file(ut_dataset_writer *w) {
+  if (w->count == 0) return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: no images to write", w->path);
+  layout l = layout_for(w->header_len, (uint64_t)w->count, w->image_bytes);
+  ut_status s = write_zeros(w, l.images + (uint64_t)w->count * w->image_bytes, l.classes);
+  if (s == UT_OK) s = write_labels(w, 0);
+  if (s == UT_OK) s = write_zeros(w, l.classes + 4 * (uint64_t)w->count, l.contents);
+  if (s == UT_OK) s = write_labels(w, 1);
+  if (s != UT_OK) return s;
+
+  json_t *h = header_json(&w->desc, w->names, w->source, w->count, &l);
+  char *text = json_dumps(h, JSON_COMPACT);
+  json_decref(h);
+  size_t tlen = text ? strlen(text) : 0;
+  if (!text || tlen > w->header_len) {
+    free(text);
+    return ut_fail(UT_ERR_HOST_MEMORY, "%s: cannot format the header", w->path);
+  }
+  uint8_t *pre = malloc(PREAMBLE + w->header_len);
+  if (!pre) {
+    free(text);
+    return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", w->path);
+  }
+  memcpy(pre, MAGIC, 8);
+  put_le32(pre + 8, FORMAT_VERSION);
+  put_le32(pre + 12, (uint32_t)w->header_len);
+  memset(pre + PREAMBLE, ' ', w->header_len);
+  memcpy(pre + PREAMBLE, text, tlen);
+  free(text);
+  if (fseeko(w->fp, 0, SEEK_SET) != 0 || fwrite(pre, 1, PREAMBLE + w->header_len, w->fp) != PREAMBLE + w->header_len)
+    s = ut_fail(UT_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
+  free(pre);
+  if (s == UT_OK && fflush(w->fp) != 0) s = ut_fail(UT_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
+  if (s == UT_OK && fsync(fileno(w->fp)) != 0) s = ut_fail(UT_ERR_IO, "%s: fsync failed: %s", w->tmp, strerror(errno));
+  return s;
+}
+
+ut_status ut_dataset_writer_finish(ut_dataset_writer *w) {
+  if (!w) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_dataset_writer_finish: no writer");
+  ut_status s = finish_file(w);
+  if (fclose(w->fp) != 0 && s == UT_OK) s = ut_fail(UT_ERR_IO, "%s: close failed: %s", w->tmp, strerror(errno));
+  if (s == UT_OK && rename(w->tmp, w->path) != 0)
+    s = ut_fail(UT_ERR_IO, "%s: cannot rename %s over it: %s", w->path, w->tmp, strerror(errno));
+  if (s != UT_OK)
+    unlink(w->tmp);
+  else
+    ut_data_sync_parent(w->path);
+  writer_free(w);
+  return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+struct ut_dataset {
+  char *path;
+  const uint8_t *base;
+  size_t len;
+  int mapped; /* base is our mmap */
+  int32_t count;
+  int height, width, channels, n_classes, n_contents;
+  char **names;
+  char *source;
+  layout l;
+};
+
+void ut_dataset_close(ut_dataset *ds) {
+  if (!ds) return;
+  if (ds->mapped) munmap((void *)ds->base, ds->len);
+  if (ds->names)
+    for (int i = 0; i < ds->n_classes; i++) free(ds->names[i]);
+  free(ds->names);
+  free(ds->source);
+  free(ds->path);
+  free(ds);
+}
+
+/* An integer field in [lo, hi]; the error says which field and what was there. */
+static ut_status get_int(const char *name, json_t *h, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+  json_t *v = json_object_get(h, key);
+  if (!json_is_integer(v))
+    return ut_fail(UT_ERR_FORMAT, "%s: header field '%s': expected an integer, found %s", name, key,
+                   v ? "another JSON type" : "nothing");
+  json_int_t x = json_integer_value(v);
+  if (x < lo || x > hi)
+    return ut_fail(UT_ERR_FORMAT, "%s: header field '%s' is %lld, expected %lld .. %lld", name, key, (long long)x,
+                   (long long)lo, (long long)hi);
+  *out = x;
+  return UT_OK;
+}
+
+static ut_status parse_header(ut_dataset *ds, json_t *h) {
+  const char *name = ds->path;
+  if (!json_is_object(h)) return ut_fail(UT_ERR_FORMAT, "%s: the header is not a JSON object", name);
+  const char *fmt = json_string_value(json_object_get(h, "format"));
+  if (!fmt || strcmp(fmt, "untangle-dataset") != 0)
+    return ut_fail(UT_ERR_FORMAT, "%s: header field 'format': expected \"untangle-dataset\"", name);
+  int64_t v[8] = { 0 };
+  ut_status s;
+  if ((s = get_int(name, h, "version", FORMAT_VERSION, FORMAT_VERSION, &v[0])) ||
+      (s = get_int(name, h, "count", 1, MAX_IMAGES, &v[1])) || (s = get_int(name, h, "height", 1, MAX_SIDE, &v[2])) ||
+      (s = get_int(name, h, "width", 1, MAX_SIDE, &v[3])) || (s = get_int(name, h, "channels", 1, 3, &v[4])) ||
+      (s = get_int(name, h, "n_classes", 1, INT32_MAX, &v[5])) ||
+      (s = get_int(name, h, "n_contents", 0, INT32_MAX, &v[6])))
+    return s;
+  if (v[4] == 2) return ut_fail(UT_ERR_FORMAT, "%s: header field 'channels' is 2, expected 1 or 3", name);
+  ds->count = (int32_t)v[1];
+  ds->height = (int)v[2];
+  ds->width = (int)v[3];
+  ds->channels = (int)v[4];
+  ds->n_classes = (int)v[5];
+  ds->n_contents = (int)v[6];
+  json_t *has = json_object_get(h, "has_contents");
+  if (!json_is_boolean(has)) return ut_fail(UT_ERR_FORMAT, "%s: header field 'has_contents': expected true or false", name);
+  if (json_is_true(has) != (ds->n_contents > 0))
+    return ut_fail(UT_ERR_FORMAT, "%s: header field 'has_contents' is %s but 'n_contents' is %d", name,
+                   json_is_true(has) ? "true" : "false", ds->n_contents);
+  json_t *names = json_object_get(h, "class_names");
+  if (!json_is_array(names) || json_array_size(names) != (size_t)ds->n_classes)
+    return ut_fail(UT_ERR_FORMAT, "%s: header field 'class_names': expected an array of %d strings", name,
+                   ds->n_classes);
+  if (!(ds->names = calloc((size_t)ds->n_classes, sizeof *ds->names)))
+    return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
+  for (int i = 0; i < ds->n_classes; i++) {
+    const char *cn = json_string_value(json_array_get(names, (size_t)i));
+    if (!cn) return ut_fail(UT_ERR_FORMAT, "%s: header field 'class_names'[%d]: expected a string", name, i);
+    if (!(ds->names[i] = strdup(cn))) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
+  }
+  json_t *src = json_object_get(h, "source");
+  if (!json_is_object(src)) return ut_fail(UT_ERR_FORMAT, "%s: header field 'source': expected a JSON object", name);
+  if (!(ds->source = json_dumps(src, JSON_COMPACT))) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
+
+  uint64_t hlen = get_le32(ds->base + 12);
+  uint64_t image_bytes = (uint64_t)ds->height * (uint64_t)ds->width * (uint64_t)ds->channels;
+  /* Checked before multiplying: count x image bytes could pass 2^64 for a forged header. */
+  if (image_bytes > ds->len / (uint64_t)ds->count)
+    return ut_fail(UT_ERR_FORMAT, "%s: %d images of %d x %d x %d need more than the file's %zu bytes (truncated?)", name,
+                   ds->count, ds->height, ds->width, ds->channels, ds->len);
+  ds->l = layout_for(hlen, (uint64_t)ds->count, image_bytes);
+  static const char *const keys[3] = { "images_offset", "classes_offset", "contents_offset" };
+  const uint64_t want[3] = { ds->l.images, ds->l.classes, ds->l.contents };
+  for (int i = 0; i < 3; i++) {
+    if ((s = get_int(name, h, keys[i], 0, INT64_MAX, &v[7]))) return s;
+    if ((uint64_t)v[7] != want[i])
+      return ut_fail(UT_ERR_FORMAT, "%s: header field '%s' is %lld, expected %llu for %d images of %d x %d x %d", name,
+                     keys[i], (long long)v[7], (unsigned long long)want[i], ds->count, ds->height, ds->width,
+                     ds->channels);
+  }
+  if (ds->l.end != ds->len)
+    return ut_fail(UT_ERR_FORMAT, "%s: the file has %llu bytes, expected %llu for %d images of %d x %d x %d%s", name,
+                   (unsigned long long)ds->len, (unsigned long long)ds->l.end, ds->count, ds->height, ds->width,
+                   ds->channels, ds->len < ds->l.end ? " (truncated?)" : "");
+  return UT_OK;
+}
+
+static ut_status check_labels(const ut_dataset *ds) {
+  for (int32_t i = 0; i < ds->count; i++) {
+    int32_t c = (int32_t)get_le32(ds->base + ds->l.classes + 4 * (uint64_t)i);
+    if (c < 0 || c >= ds->n_classes)
+      return ut_fail(UT_ERR_FORMAT, "%s: image %d has class id %d, expected 0 .. %d", ds->path, i, c, ds->n_classes - 1);
+    int32_t k = (int32_t)get_le32(ds->base + ds->l.contents + 4 * (uint64_t)i);
+    if (ds->n_contents > 0 ? k < 0 || k >= ds->n_contents : k != -1)
+      return ut_fail(UT_ERR_FORMAT, "%s: image %d has content id %d, expected %s%d", ds->path, i, k,
+                     ds->n_contents > 0 ? "0 .. " : "", ds->n_contents > 0 ? ds->n_contents - 1 : -1);
+  }
+  return UT_OK;
+}
+
+static ut_status validate(ut_dataset *ds) {
+  const char *name = ds->path;
+  if (ds->len < PREAMBLE)
+    return ut_fail(UT_ERR_FORMAT, "%s: %zu bytes, too short for a data set (a %d-byte preamble comes first)", name,
+                   ds->len, PREAMBLE);
+  if (memcmp(ds->base, MAGIC, 8) != 0)
+    return ut_fail(UT_ERR_FORMAT, "%s: not an untangle data set (magic is not \"%s\")", name, MAGIC);
+  uint32_t version = get_le32(ds->base + 8), hlen = get_le32(ds->base + 12);
+  if (version != FORMAT_VERSION)
+    return ut_fail(UT_ERR_FORMAT, "%s: format version %u, this build reads version %d", name, version, FORMAT_VERSION);
+  if (hlen == 0 || hlen > MAX_HEADER || (PREAMBLE + (uint64_t)hlen) % ALIGN != 0 || PREAMBLE + (uint64_t)hlen > ds->len)
+    return ut_fail(UT_ERR_FORMAT,
+                   "%s: header length %u, expected 1 .. %u with 16 + length a multiple of 64, inside the file (%zu bytes)",
+                   name, hlen, MAX_HEADER, ds->len);
+  json_error_t jerr;
+  json_t *h = json_loadb((const char *)ds->base + PREAMBLE, hlen, 0, &jerr);
+  if (!h) return ut_fail(UT_ERR_FORMAT, "%s: the header is not valid JSON: %s (at byte %d)", name, jerr.text, jerr.position);
+  ut_status s = parse_header(ds, h);
+  json_decref(h);
+  return s == UT_OK ? check_labels(ds) : s;
+}
+
+ut_dataset *ut_dataset_from_memory(const void *buf, size_t len, const char *name) {
+  ut_dataset *ds = calloc(1, sizeof *ds);
+  if (!ds || !(ds->path = strdup(name ? name : "(memory)"))) {
+    free(ds);
+    ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name ? name : "(memory)");
+    return NULL;
+  }
+  ds->base = buf;
+  ds->len = len;
+  if (validate(ds) != UT_OK) {
+    ut_dataset_close(ds);
+    return NULL;
+  }
+  return ds;
+}
+
+ut_dataset *ut_dataset_open(const char *path) {
+  if (!path) {
+    ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_dataset_open: no path");
+    return NULL;
+  }
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) {
+    ut_fail(UT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return NULL;
+  }
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    ut_fail(UT_ERR_IO, "%s: not a regular file", path);
+    close(fd);
+    return NULL;
+  }
+  size_t len = (size_t)sb.st_size;
+  void *base = NULL;
+  if (len >= PREAMBLE) {
+    base = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (base == MAP_FAILED) {
+      ut_fail(UT_ERR_IO, "%s: cannot map %zu bytes: %s", path, len, strerror(errno));
+      close(fd);
+      return NULL;
+    }
+  }
+  close(fd);
+  static const uint8_t nothing[1];
+  ut_dataset *ds = ut_dataset_from_memory(base ? base : nothing, len, path);
+  if (!ds) {
+    if (base) munmap(base, len);
+    return NULL;
+  }
+  ds->mapped = 1;
+  return ds;
+}
+
+int32_t ut_dataset_count(const ut_dataset *ds) { return ds->count; }
+int ut_dataset_height(const ut_dataset *ds) { return ds->height; }
+int ut_dataset_width(const ut_dataset *ds) { return ds->width; }
+int ut_dataset_channels(const ut_dataset *ds) { return ds->channels; }
+int ut_dataset_n_classes(const ut_dataset *ds) { return ds->n_classes; }
+int ut_dataset_n_contents(const ut_dataset *ds) { return ds->n_contents; }
+const char *ut_dataset_source_json(const ut_dataset *ds) { return ds->source; }
+const char *ut_dataset_path(const ut_dataset *ds) { return ds->path; }
+
+const char *ut_dataset_class_name(const ut_dataset *ds, int class_id) {
+  return class_id >= 0 && class_id < ds->n_classes ? ds->names[class_id] : NULL;
+}
+
+const uint8_t *ut_dataset_image(const ut_dataset *ds, int32_t i) {
+  return ds->base + ds->l.images + (uint64_t)i * (uint64_t)ds->height * (uint64_t)ds->width * (uint64_t)ds->channels;
+}
+
+int32_t ut_dataset_class(const ut_dataset *ds, int32_t i) { return (int32_t)get_le32(ds->base + ds->l.classes + 4 * (uint64_t)i); }
+
+int32_t ut_dataset_content(const ut_dataset *ds, int32_t i) {
+  return (int32_t)get_le32(ds->base + ds->l.contents + 4 * (uint64_t)i);
+}
