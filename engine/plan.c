@@ -323,6 +323,18 @@ static ut_status compile(ut_plan *p, const ut_plan_cfg *cfg) {
   if (st != UT_OK) return st;
   size_t *off = NULL;
   if ((st = place_tensors(p, cfg, &off)) != UT_OK) return st;
+  /* Kernels address the arena with 32-bit element offsets, and one buffer cannot exceed the
+   * device's largest allocation: refuse the plan clearly rather than let a kernel run past. */
+  uint64_t max_alloc = p->rt->info.max_alloc_bytes, addressable = (uint64_t)UINT32_MAX * sizeof(float);
+  uint64_t limit = max_alloc && max_alloc < addressable ? max_alloc : addressable;
+  if ((uint64_t)p->stats.arena_peak_bytes > limit) {
+    free(off);
+    return ut_fail(CL_MEM_OBJECT_ALLOCATION_FAILURE,
+                   "the plan needs %.2f GiB of intermediate memory in one arena, more than %s allows (%.2f GiB: %s); use "
+                   "a smaller batch", (double)p->stats.arena_peak_bytes / (1u << 30), p->rt->info.name,
+                   (double)limit / (1u << 30),
+                   limit == max_alloc ? "its largest single allocation" : "32-bit element offsets");
+  }
   st = ut_runtime_alloc(p->rt, p->stats.arena_peak_bytes, "the plan's arena", &p->arena);
   for (int i = 0; st == UT_OK && i < p->n_nodes; i++) {
     ut_tensor *t = g->nodes[i];
@@ -389,6 +401,7 @@ void ut_plan_free(ut_plan *p) {
   for (int i = 0; i < p->n_launches; i++) {
     if (p->launches[i].kernel) clReleaseKernel(p->launches[i].kernel);
     if (p->launches[i].event) clReleaseEvent(p->launches[i].event);
+    if (p->launches[i].start_event) clReleaseEvent(p->launches[i].start_event);
   }
   if (p->arena) clReleaseMemObject(p->arena);
   if (p->gemm_temp) clReleaseMemObject(p->gemm_temp);

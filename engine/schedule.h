@@ -22,6 +22,10 @@ struct ut_launch {
   ut_gemm_args gemm;
   ut_status status; /* first failure while setting it up */
   cl_event event;   /* profiling: this run's event */
+  /* profiling, GEMMs only: a marker enqueued just before. CLBlast may run several kernels for
+   * one GEMM (padding, transposes, then the GEMM) and its event covers only the last, so a
+   * GEMM's time runs from the end of this marker to the end of `event`. */
+  cl_event start_event;
   double total_ms;  /* profiling: device time summed over runs */
   int timed_runs;
 };
