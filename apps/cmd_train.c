@@ -12,6 +12,8 @@ typedef struct {
 } trainer;
 
 static const trainer trainers[] = {
+  { "lord", "LORD: class and content codes by latent optimisation, then encoders (one-shot translation)",
+    train_lord, help_train_lord },
   { "spirals", "a small MLP that tells two interleaved spirals apart (a first check of a device)", train_spirals,
     help_train_spirals },
 };
@@ -37,7 +39,7 @@ static int unknown_model(const char *name) {
 }
 
 int cmd_train(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("train", "expects a model name first (spirals)");
+  if (argc < 2) return cli_usage_error("train", "expects a model name first (lord, spirals)");
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     help_train(stdout);
     return CLI_OK;

@@ -11,8 +11,22 @@ void help_devices(FILE *out);
 int cmd_train(int argc, char **argv);
 void help_train(FILE *out);
 
+/* `untangle data import|idx|synth|info ...`; argv[0] is "data". */
+int cmd_data(int argc, char **argv);
+void help_data(FILE *out);
+
 /* `untangle train spirals ...`; argv[0] is "spirals". */
 int train_spirals(int argc, char **argv);
 void help_train_spirals(FILE *out);
+
+/* One-shot translation with a trained LORD run (cmd_translate.c). */
+int cmd_translate(int argc, char **argv);
+void help_translate(FILE *out);
+int cmd_grid(int argc, char **argv);
+void help_grid(FILE *out);
+
+/* `untangle train lord ...`; argv[0] is "lord". */
+int train_lord(int argc, char **argv);
+void help_train_lord(FILE *out);
 
 #endif

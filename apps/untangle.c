@@ -18,7 +18,10 @@ typedef struct {
 
 static const command commands[] = {
   { "devices", "list the OpenCL devices this machine offers", cmd_devices, help_devices },
-  { "train", "train a model (now: spirals, the two-spirals toy MLP)", cmd_train, help_train },
+  { "train", "train a model (lord, or spirals: the two-spirals toy MLP)", cmd_train, help_train },
+  { "translate", "draw one image's content in another's class with a trained LORD run", cmd_translate, help_translate },
+  { "grid", "a translation grid of given images with a trained LORD run", cmd_grid, help_grid },
+  { "data", "make data set files (image folders, IDX, rendered) and describe them", cmd_data, help_data },
 };
 enum { command_count = (int)(sizeof commands / sizeof commands[0]) };
 

@@ -1,0 +1,249 @@
+/* `untangle train lord`: LORD's two stages on a data set file (models/lord_train.h), with a
+ * progress line per stage, a checkpoint and a sample grid after every epoch, and --resume. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "lord_train.h"
+#include "progress.h"
+
+#define CMD "train lord"
+
+void help_train_lord(FILE *out) {
+  fprintf(out,
+          "Usage: untangle train lord --data FILE --out RUN [OPTIONS]\n"
+          "\n"
+          "Trains LORD (latent optimisation of class and content codes, then amortised encoders) on a\n"
+          "data set file from 'untangle data'. After every epoch RUN/" LORD_CHECKPOINT " is written\n"
+          "atomically, losses are appended to RUN/losses.tsv, and RUN/grid.jpg shows translations\n"
+          "(first row: content sources, first column: class sources).\n"
+          "\n"
+          "Options:\n"
+          "      --data FILE        the data set (required)\n"
+          "  -o, --out RUN          the run folder, created if missing (required)\n"
+          "  -d, --device D         an index from 'untangle devices', gpu, cpu, best or part of a name\n"
+          "                         (default: $UNTANGLE_DEVICE, else best)\n"
+          "      --preset P         default (the official widths: content 128, class 256, 256-channel\n"
+          "                         generator, batch 128) or small (content 32, class 64, 32 channels,\n"
+          "                         batch 32); default on a GPU, small otherwise. The image size is the\n"
+          "                         data's (a multiple of 16).\n"
+          "      --epochs N         epochs of each stage (default: the preset's, 200 or 60/30)\n"
+          "      --epochs1 N, --epochs2 N   epochs of one stage\n"
+          "  -b, --batch B          images per step (default: the preset's)\n"
+          "      --stage S          1 or 2: train only that stage (default both)\n"
+          "      --recon R          l1 (pixel L1), vgg (pixel L1 + VGG16 features, needs --vgg) or\n"
+          "                         vgg-random (the VGG computation with untrained weights, for timing)\n"
+          "      --vgg FILE         torchvision vgg16 weights as safetensors (features.N.weight/bias);\n"
+          "                         implies --recon vgg\n"
+          "      --test-classes N   classes held out of training for one-shot evaluation (default: a\n"
+          "                         tenth of the classes, none below 5 classes)\n"
+          "  -s, --seed S           seed of parameters, noise, batches and the split (default 1)\n"
+          "  -r, --resume           continue RUN from its checkpoint with its own settings\n"
+          "  -h, --help             show this help\n");
+}
+
+typedef struct {
+  const char *data, *out, *device, *vgg;
+  int preset; /* -1: by device type */
+  int64_t epochs1, epochs2, batch, stage, test_classes, recon;
+  uint64_t seed;
+  int resume;
+} options;
+
+enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_EPOCHS1, OPT_EPOCHS2, OPT_STAGE, OPT_RECON, OPT_VGG, OPT_TEST };
+
+static int parse_options(int argc, char **argv, options *o, int *done) {
+  static const struct option long_options[] = {
+    { "data", required_argument, NULL, OPT_DATA },       { "out", required_argument, NULL, 'o' },
+    { "device", required_argument, NULL, 'd' },          { "preset", required_argument, NULL, OPT_PRESET },
+    { "epochs", required_argument, NULL, OPT_EPOCHS },   { "epochs1", required_argument, NULL, OPT_EPOCHS1 },
+    { "epochs2", required_argument, NULL, OPT_EPOCHS2 }, { "batch", required_argument, NULL, 'b' },
+    { "stage", required_argument, NULL, OPT_STAGE },     { "recon", required_argument, NULL, OPT_RECON },
+    { "vgg", required_argument, NULL, OPT_VGG },         { "test-classes", required_argument, NULL, OPT_TEST },
+    { "seed", required_argument, NULL, 's' },            { "resume", no_argument, NULL, 'r' },
+    { "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
+  };
+  const char *env_device = getenv("UNTANGLE_DEVICE");
+  *o = (options){ .device = env_device && *env_device ? env_device : "best", .preset = -1, .epochs1 = -1,
+                  .epochs2 = -1, .batch = -1, .test_classes = -1, .recon = -1, .seed = 1 };
+  *done = 1;
+  cli_getopt_reset();
+  opterr = 0;
+  int rc = CLI_OK;
+  for (int c; rc == CLI_OK && (c = getopt_long(argc, argv, ":o:d:b:s:rh", long_options, NULL)) != -1;) {
+    switch (c) {
+    case OPT_DATA: o->data = optarg; break;
+    case 'o': o->out = optarg; break;
+    case 'd': o->device = optarg; break;
+    case OPT_PRESET:
+      if (!strcmp(optarg, "default")) o->preset = LORD_PRESET_DEFAULT;
+      else if (!strcmp(optarg, "small")) o->preset = LORD_PRESET_SMALL;
+      else rc = cli_usage_error(CMD, "--preset expects default or small, not '%s'", optarg);
+      break;
+    case OPT_EPOCHS:
+      rc = cli_parse_i64(CMD, "--epochs", optarg, 0, 1 << 20, &o->epochs1);
+      o->epochs2 = o->epochs1;
+      break;
+    case OPT_EPOCHS1: rc = cli_parse_i64(CMD, "--epochs1", optarg, 0, 1 << 20, &o->epochs1); break;
+    case OPT_EPOCHS2: rc = cli_parse_i64(CMD, "--epochs2", optarg, 0, 1 << 20, &o->epochs2); break;
+    case 'b': rc = cli_parse_i64(CMD, "--batch", optarg, 1, 65536, &o->batch); break;
+    case OPT_STAGE: rc = cli_parse_i64(CMD, "--stage", optarg, 1, 2, &o->stage); break;
+    case OPT_RECON:
+      if (!strcmp(optarg, "l1")) o->recon = LORD_RECON_L1;
+      else if (!strcmp(optarg, "vgg")) o->recon = LORD_RECON_VGG;
+      else if (!strcmp(optarg, "vgg-random")) o->recon = LORD_RECON_VGG_RANDOM;
+      else rc = cli_usage_error(CMD, "--recon expects l1, vgg or vgg-random, not '%s'", optarg);
+      break;
+    case OPT_VGG: o->vgg = optarg; break;
+    case OPT_TEST: rc = cli_parse_i64(CMD, "--test-classes", optarg, 0, INT32_MAX, &o->test_classes); break;
+    case 's': rc = cli_parse_u64(CMD, "--seed", optarg, UINT64_MAX, &o->seed); break;
+    case 'r': o->resume = 1; break;
+    case 'h': help_train_lord(stdout); return CLI_OK;
+    default: return cli_option_error(CMD, c, argv);
+    }
+  }
+  if (rc != CLI_OK) return rc;
+  if (optind < argc) return cli_usage_error(CMD, "takes no arguments, got '%s'", argv[optind]);
+  if (!o->data) return cli_usage_error(CMD, "needs --data FILE (make one with 'untangle data synth' or 'data import')");
+  if (!o->out || !*o->out) return cli_usage_error(CMD, "needs --out RUN, the run folder");
+  if (o->vgg && o->recon == -1) o->recon = LORD_RECON_VGG;
+  if (o->recon == LORD_RECON_VGG && !o->vgg) return cli_usage_error(CMD, "--recon vgg needs --vgg FILE");
+  *done = 0;
+  return CLI_OK;
+}
+
+typedef struct {
+  progress bar;
+  int stage;
+} progress_state;
+
+static void on_step(void *user, const lord_progress *p) {
+  progress_state *s = user;
+  if (s->stage != p->stage) {
+    char label[32];
+    snprintf(label, sizeof label, "stage %d", p->stage);
+    progress_begin(&s->bar, stderr, label, p->step - 1, p->steps);
+    s->stage = p->stage;
+  }
+  char metrics[96];
+  snprintf(metrics, sizeof metrics, "epoch %lld/%lld loss %.4f %.0f img/s", (long long)p->epoch + 1,
+           (long long)p->epochs, (double)p->loss, p->images_per_second);
+  if (p->step == p->steps) progress_end(&s->bar, p->step, metrics);
+  else progress_update(&s->bar, p->step, metrics);
+}
+
+/* The configuration: the checkpoint's when resuming, else the preset with the data's sizes and
+ * the options. */
+static int choose_config(ut_runtime *rt, const options *o, const ut_dataset *ds, const char *ckpt, lord_cfg *cfg) {
+  if (o->resume) {
+    if (access(ckpt, R_OK) != 0) {
+      fprintf(stderr, "untangle " CMD ": cannot resume: no readable checkpoint at %s (%s)\n", ckpt, strerror(errno));
+      return CLI_FAILED;
+    }
+    if (lord_read_config(rt, ckpt, cfg) != UT_OK) {
+      fprintf(stderr, "untangle " CMD ": cannot resume: %s\n", ut_last_error());
+      return CLI_FAILED;
+    }
+  } else {
+    int preset = o->preset;
+    if (preset < 0) preset = ut_runtime_device(rt)->type == UT_DEVICE_GPU ? LORD_PRESET_DEFAULT : LORD_PRESET_SMALL;
+    *cfg = lord_preset((lord_preset_kind)preset, ut_dataset_channels(ds), ut_dataset_count(ds), ut_dataset_n_classes(ds));
+    cfg->size = ut_dataset_height(ds);
+    cfg->seed = o->seed;
+    if (o->recon >= 0) cfg->recon = (lord_recon)o->recon;
+    if (o->batch > 0) cfg->batch = (int)o->batch;
+    printf("preset %s%s\n", lord_preset_name((lord_preset_kind)preset), o->preset < 0 ? " (chosen by device type)" : "");
+  }
+  if (o->epochs1 >= 0) cfg->epochs1 = (int)o->epochs1;
+  if (o->epochs2 >= 0) cfg->epochs2 = (int)o->epochs2;
+  if (ut_dataset_width(ds) != ut_dataset_height(ds)) {
+    fprintf(stderr, "untangle " CMD ": %s holds %dx%d images; LORD needs square ones\n", o->data,
+            ut_dataset_width(ds), ut_dataset_height(ds));
+    return CLI_FAILED;
+  }
+  if (lord_cfg_check(cfg) != UT_OK) {
+    fprintf(stderr, "untangle " CMD ": %s: %s\n", o->data, ut_last_error());
+    return CLI_FAILED;
+  }
+  return CLI_OK;
+}
+
+static int run(const options *o) {
+  int rc = CLI_FAILED;
+  lord_model *m = NULL;
+  ut_dataset *ds = NULL;
+  char *ckpt = malloc(strlen(o->out) + sizeof "/" LORD_CHECKPOINT);
+  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = o->device });
+  if (!rt) {
+    fprintf(stderr, "untangle " CMD ": cannot open the OpenCL device '%s': %s\n", o->device, ut_last_error());
+    goto done;
+  }
+  sprintf(ckpt, "%s/" LORD_CHECKPOINT, o->out);
+  const ut_device_info *dev = ut_runtime_device(rt);
+  printf("device %d: %s (%s, %s)\n", dev->index, dev->name, ut_device_type_name(dev->type), dev->platform);
+  if (!(ds = ut_dataset_open(o->data))) {
+    fprintf(stderr, "untangle " CMD ": %s\n", ut_last_error());
+    goto done;
+  }
+  lord_cfg cfg;
+  if ((rc = choose_config(rt, o, ds, ckpt, &cfg)) != CLI_OK) goto done;
+  rc = CLI_FAILED;
+  if (!(m = lord_new(rt, &cfg, o->vgg))) {
+    fprintf(stderr, "untangle " CMD ": cannot build the model: %s\n", ut_last_error());
+    goto done;
+  }
+  int test_classes = o->test_classes >= 0 ? (int)o->test_classes : cfg.n_classes >= 5 ? (int)(cfg.n_classes / 10) : 0;
+  if (test_classes < 1 && o->test_classes < 0 && cfg.n_classes >= 5) test_classes = 1;
+  double test_ratio = 0;
+  if (o->resume) {
+    if (lord_load(m, ckpt) != UT_OK) {
+      fprintf(stderr, "untangle " CMD ": cannot resume: %s\n", ut_last_error());
+      goto done;
+    }
+    const char *split = ut_store_get_meta(lord_store(m), "lord.split");
+    if (split && sscanf(split, "%d %lf", &test_classes, &test_ratio) != 2) {
+      fprintf(stderr, "untangle " CMD ": %s: metadata lord.split '%s' is not '<classes> <ratio>'\n", ckpt, split);
+      goto done;
+    }
+    printf("resuming %s: stage %s, %s epochs done\n", ckpt, ut_store_get_meta(lord_store(m), "lord.stage"),
+           ut_store_get_meta(lord_store(m), "lord.epoch"));
+  }
+  if (cli_mkdirs(o->out) != 0) {
+    fprintf(stderr, "untangle " CMD ": cannot create the folder %s: %s\n", o->out, strerror(errno));
+    goto done;
+  }
+  printf("LORD %dx%dx%d: %lld images of %lld classes (%d held out), content %d, class %d, generator %d channels, "
+         "batch %d, epochs %d + %d, reconstruction %s, seed %llu\n",
+         cfg.channels, cfg.size, cfg.size, (long long)cfg.n_images, (long long)cfg.n_classes, test_classes,
+         cfg.content_dim, cfg.class_dim, cfg.gen_channels, cfg.batch, cfg.epochs1, cfg.epochs2,
+         lord_recon_name(cfg.recon), (unsigned long long)cfg.seed);
+  fflush(stdout);
+  progress_state ps = { .stage = 0 };
+  lord_train_opts opts = { .run_dir = o->out, .first_stage = o->stage ? (int)o->stage : 1,
+                           .last_stage = o->stage ? (int)o->stage : 2, .test_classes = test_classes,
+                           .test_ratio = test_ratio, .on_step = on_step, .user = &ps };
+  double t0 = cli_now();
+  if (lord_train(m, ds, &opts) != UT_OK) {
+    fprintf(stderr, "\nuntangle " CMD ": %s\n", ut_last_error());
+    goto done;
+  }
+  printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", cli_now() - t0, ckpt, o->out);
+  rc = CLI_OK;
+done:
+  lord_free(m);
+  ut_dataset_close(ds);
+  ut_runtime_close(rt);
+  free(ckpt);
+  return rc;
+}
+
+int train_lord(int argc, char **argv) {
+  options o;
+  int done;
+  int rc = parse_options(argc, argv, &o, &done);
+  if (done) return rc;
+  return run(&o);
+}

@@ -1,0 +1,234 @@
+/* The LORD training loop over a data set file (lord_train.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "lord_train.h"
+
+#define GRID_SIDE 6
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+ut_status lord_run_split(const ut_dataset *ds, const lord_cfg *cfg, int test_classes, double test_ratio,
+                         ut_dataset_split *split) {
+  return ut_dataset_split_compute(ds, test_classes, test_ratio, cfg->seed, split);
+}
+
+/* Image i of the data set as float [C, S, S] in [0, 1]. */
+static void image_chw(const ut_dataset *ds, int32_t i, float *out) {
+  int h = ut_dataset_height(ds), w = ut_dataset_width(ds), c = ut_dataset_channels(ds);
+  const uint8_t *px = ut_dataset_image(ds, i);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      for (int k = 0; k < c; k++) out[((int64_t)k * h + y) * w + x] = px[((int64_t)y * w + x) * c + k] / 255.0f;
+}
+
+/* Up to n images of distinct classes first (in list order), then any others. */
+static int pick_sources(const ut_dataset *ds, const int32_t *ids, int32_t n_ids, int n, int32_t *out) {
+  int got = 0;
+  for (int32_t i = 0; i < n_ids && got < n; i++) {
+    int seen = 0;
+    for (int k = 0; k < got; k++) seen |= ut_dataset_class(ds, out[k]) == ut_dataset_class(ds, ids[i]);
+    if (!seen) out[got++] = ids[i];
+  }
+  for (int32_t i = 0; i < n_ids && got < n; i++) {
+    int seen = 0;
+    for (int k = 0; k < got; k++) seen |= out[k] == ids[i];
+    if (!seen) out[got++] = ids[i];
+  }
+  return got;
+}
+
+ut_status lord_grid_write(lord_model *m, const float *images, const float *content, const float *klass, int n,
+                          const char *path) {
+  const lord_cfg *c = lord_config(m);
+  int64_t per = (int64_t)c->channels * c->size * c->size;
+  int side = n + 1;
+  if (n < 1) return ut_fail(UT_ERR_INVALID_ARGUMENT, "no images to draw a grid from");
+  float *tiles = calloc((size_t)(side * side * per), sizeof *tiles);
+  float *pair_content = malloc((size_t)n * n * c->content_dim * sizeof *pair_content);
+  float *pair_class = malloc((size_t)n * n * c->class_dim * sizeof *pair_class);
+  float *out = malloc((size_t)(n * n * per) * sizeof *out);
+  ut_status st = tiles && pair_content && pair_class && out ? UT_OK
+                                                            : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the grid");
+  /* Row r: class of source r; column k: content of source k. */
+  for (int r = 0; st == UT_OK && r < n; r++)
+    for (int k = 0; k < n; k++) {
+      memcpy(pair_content + ((int64_t)r * n + k) * c->content_dim, content + (int64_t)k * c->content_dim,
+             (size_t)c->content_dim * sizeof(float));
+      memcpy(pair_class + ((int64_t)r * n + k) * c->class_dim, klass + (int64_t)r * c->class_dim,
+             (size_t)c->class_dim * sizeof(float));
+    }
+  if (st == UT_OK) st = lord_generate(m, pair_content, pair_class, (int64_t)n * n, out);
+  if (st == UT_OK) {
+    for (int64_t i = 0; i < per; i++) tiles[i] = 1.0f; /* the corner stays white */
+    for (int k = 0; k < n; k++) memcpy(tiles + (1 + k) * per, images + k * per, (size_t)per * sizeof(float));
+    for (int r = 0; r < n; r++) {
+      memcpy(tiles + (int64_t)(1 + r) * side * per, images + r * per, (size_t)per * sizeof(float));
+      for (int k = 0; k < n; k++)
+        memcpy(tiles + ((int64_t)(1 + r) * side + 1 + k) * per, out + ((int64_t)r * n + k) * per,
+               (size_t)per * sizeof(float));
+    }
+    st = ut_grid_write_jpeg(path, tiles, side * side, c->channels, c->size, c->size, side, 92);
+  }
+  free(tiles);
+  free(pair_content);
+  free(pair_class);
+  free(out);
+  return st;
+}
+
+ut_status lord_write_grid(lord_model *m, const ut_dataset *ds, const int32_t *ids, int32_t n_ids, int n, int stage,
+                          const char *path) {
+  const lord_cfg *c = lord_config(m);
+  int64_t per = (int64_t)c->channels * c->size * c->size;
+  int32_t src[GRID_SIDE * 2], classes[GRID_SIDE * 2];
+  if (n > GRID_SIDE * 2) n = GRID_SIDE * 2;
+  n = pick_sources(ds, ids, n_ids, n, src);
+  if (n < 1) return ut_fail(UT_ERR_INVALID_ARGUMENT, "no images to draw a grid from");
+  float *images = malloc((size_t)(n * per) * sizeof *images);
+  float *content = malloc((size_t)n * c->content_dim * sizeof *content);
+  float *klass = malloc((size_t)n * c->class_dim * sizeof *klass);
+  ut_status st = images && content && klass ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the grid");
+  for (int i = 0; st == UT_OK && i < n; i++) {
+    image_chw(ds, src[i], images + i * per);
+    classes[i] = ut_dataset_class(ds, src[i]);
+  }
+  if (st == UT_OK)
+    st = stage == 1 ? lord_embedded_codes(m, src, classes, n, content, klass) : lord_encode(m, images, n, content, klass);
+  if (st == UT_OK) st = lord_grid_write(m, images, content, klass, n, path);
+  free(images);
+  free(content);
+  free(klass);
+  return st;
+}
+
+static int64_t meta_int(ut_store *st, const char *key) {
+  const char *v = ut_store_get_meta(st, key);
+  return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static ut_status set_meta_int(ut_store *st, const char *key, int64_t value) {
+  char v[24];
+  snprintf(v, sizeof v, "%lld", (long long)value);
+  return ut_store_set_meta(st, key, v);
+}
+
+static char *join_path(const char *dir, const char *name) {
+  size_t len = strlen(dir) + strlen(name) + 2;
+  char *p = malloc(len);
+  if (p) snprintf(p, len, "%s/%s", dir, name);
+  return p;
+}
+
+/* Appends the epoch's losses to losses.tsv (after its checkpoint, so the two agree). */
+static ut_status append_losses(const char *dir, int stage, int64_t epoch, int64_t first_step, const float *losses,
+                               int64_t n) {
+  char *path = join_path(dir, "losses.tsv");
+  if (!path) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  FILE *f = fopen(path, "a");
+  ut_status st = f ? UT_OK : ut_fail(UT_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
+  for (int64_t i = 0; f && i < n; i++)
+    fprintf(f, "%d\t%lld\t%lld\t%.7g\n", stage, (long long)epoch, (long long)(first_step + i), (double)losses[i]);
+  if (f && fclose(f) != 0) st = ut_fail(UT_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  free(path);
+  return st;
+}
+
+static ut_status train_stage(lord_model *m, const ut_dataset *ds, const lord_train_opts *o, const ut_dataset_split *sp,
+                             int stage, int64_t first_epoch) {
+  const lord_cfg *c = lord_config(m);
+  int64_t epochs = stage == 1 ? c->epochs1 : c->epochs2;
+  ut_loader *loader = ut_loader_new(ds, &(ut_loader_cfg){ .indices = sp->train, .n_indices = sp->n_train,
+                                                          .batch = c->batch, .seed = c->seed + (uint64_t)stage,
+                                                          .drop_last = 1 });
+  if (!loader) return UT_ERR_INVALID_ARGUMENT;
+  int64_t per_epoch = ut_loader_batches_per_epoch(loader), total = epochs * per_epoch;
+  float *losses = malloc((size_t)(per_epoch + 1) * sizeof *losses);
+  char *ckpt = join_path(o->run_dir, LORD_CHECKPOINT), *grid = join_path(o->run_dir, "grid.jpg");
+  char *samples = join_path(o->run_dir, "samples");
+  ut_status st = losses && ckpt && grid && samples ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  if (st == UT_OK && mkdir(samples, 0777) != 0 && errno != EEXIST)
+    st = ut_fail(UT_ERR_IO, "cannot create %s: %s", samples, strerror(errno));
+  if (st == UT_OK && first_epoch < epochs) st = ut_loader_seek(loader, first_epoch, 0);
+  lord_progress pr = { .stage = stage, .epochs = epochs, .steps = total };
+  for (int64_t e = first_epoch; st == UT_OK && e < epochs; e++) {
+    for (int64_t b = 0; st == UT_OK && b < per_epoch; b++) {
+      const ut_batch *batch;
+      double t0 = now_seconds();
+      if ((st = ut_loader_next(loader, &batch)) != UT_OK) break;
+      int64_t step = e * per_epoch + b;
+      double progress = (double)step / (double)total;
+      st = stage == 1 ? lord_stage1_step(m, batch->images, batch->indices, batch->classes, progress, &losses[b])
+                      : lord_stage2_step(m, batch->images, batch->indices, batch->classes, progress, &losses[b]);
+      if (st == UT_OK && !(losses[b] == losses[b] && losses[b] < 1e30f))
+        st = ut_fail(UT_ERR_STATE, "stage %d: the loss became %g at step %lld (epoch %lld); the checkpoint of the last "
+                     "finished epoch is kept", stage, (double)losses[b], (long long)step, (long long)e);
+      pr.epoch = e;
+      pr.step = step + 1;
+      pr.loss = losses[b];
+      pr.images_per_second = batch->n / (now_seconds() - t0);
+      if (st == UT_OK && o->on_step) o->on_step(o->user, &pr);
+    }
+    if (st != UT_OK) break;
+    /* Checkpoint first: the grid and the log describe what the checkpoint holds. */
+    ut_store *store = lord_store(m);
+    pr.epoch = e + 1;
+    st = set_meta_int(store, "lord.stage", stage);
+    if (st == UT_OK) st = set_meta_int(store, "lord.epoch", e + 1);
+    if (st == UT_OK) st = lord_save(m, ckpt);
+    if (st == UT_OK) st = append_losses(o->run_dir, stage, e, e * per_epoch, losses, per_epoch);
+    char name[64];
+    snprintf(name, sizeof name, "stage%d-epoch%04lld.jpg", stage, (long long)(e + 1));
+    char *sample = join_path(samples, name);
+    if (st == UT_OK) st = sample ? lord_write_grid(m, ds, sp->train, sp->n_train, GRID_SIDE, stage, sample) : UT_ERR_HOST_MEMORY;
+    if (st == UT_OK) st = lord_write_grid(m, ds, sp->train, sp->n_train, GRID_SIDE, stage, grid);
+    if (st == UT_OK && o->on_epoch) o->on_epoch(o->user, &pr, grid);
+    free(sample);
+  }
+  ut_loader_free(loader);
+  free(losses);
+  free(ckpt);
+  free(grid);
+  free(samples);
+  return st;
+}
+
+ut_status lord_train(lord_model *m, const ut_dataset *ds, const lord_train_opts *o) {
+  const lord_cfg *c = lord_config(m);
+  if (ut_dataset_channels(ds) != c->channels || ut_dataset_height(ds) != c->size || ut_dataset_width(ds) != c->size)
+    return ut_fail(UT_ERR_MISMATCH, "%s holds %dx%d images with %d channels; the model wants %dx%d with %d",
+                   ut_dataset_path(ds), ut_dataset_width(ds), ut_dataset_height(ds), ut_dataset_channels(ds), c->size,
+                   c->size, c->channels);
+  if (ut_dataset_count(ds) != c->n_images || ut_dataset_n_classes(ds) != c->n_classes)
+    return ut_fail(UT_ERR_MISMATCH, "%s has %d images of %d classes; the model was made for %lld of %lld",
+                   ut_dataset_path(ds), ut_dataset_count(ds), ut_dataset_n_classes(ds), (long long)c->n_images,
+                   (long long)c->n_classes);
+  ut_dataset_split sp;
+  ut_status st = lord_run_split(ds, c, o->test_classes, o->test_ratio, &sp);
+  if (st != UT_OK) return st;
+  if (sp.n_train < c->batch)
+    st = ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: %d training images are fewer than one batch of %d; use a smaller --batch",
+                 ut_dataset_path(ds), sp.n_train, c->batch);
+  ut_store *store = lord_store(m);
+  char split_desc[64];
+  snprintf(split_desc, sizeof split_desc, "%d %.17g", o->test_classes, o->test_ratio);
+  if (st == UT_OK) st = ut_store_set_meta(store, "lord.split", split_desc);
+  int64_t done_stage = meta_int(store, "lord.stage"), done_epoch = meta_int(store, "lord.epoch");
+  for (int stage = o->first_stage; st == UT_OK && stage <= o->last_stage; stage++) {
+    int64_t epochs = stage == 1 ? c->epochs1 : c->epochs2, first = 0;
+    if (stage < done_stage) continue;
+    if (stage == done_stage) first = done_epoch < epochs ? done_epoch : epochs;
+    if (stage > done_stage && done_stage) first = 0;
+    st = train_stage(m, ds, o, &sp, stage, first);
+  }
+  ut_dataset_split_free(&sp);
+  return st;
+}
