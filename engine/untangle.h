@@ -702,10 +702,6 @@ ut_tensor *ut_cbin(ut_graph *g, ut_tensor *x, ut_tensor *code, const char *prefi
  * Op library: geometric transforms (OverLORD's T).
  */
 
-#ifdef __cplusplus
-}
-#endif
-#endif
 /* Affine bilinear resampling: x [B, C, H, W] sampled through theta, one row-major 2x3 matrix
  * per sample as [B, 2, 3] or [B, 6] in normalized coordinates, gives [B, C, H, W]; exactly
  * F.grid_sample(x, F.affine_grid(theta, x.shape, align_corners=False), mode='bilinear',
@@ -751,3 +747,7 @@ ut_tensor *ut_random_rotation_theta(ut_graph *g, const char *name, int64_t batch
  * ut_mul(g, x [B, C, H, W], mask [B, 1, H, W]) broadcasts the mask over the channels, and its
  * gradient sums back over them (x * mask in PyTorch). */
 
+#ifdef __cplusplus
+}
+#endif
+#endif
