@@ -323,9 +323,10 @@ static ut_status compile(ut_plan *p, const ut_plan_cfg *cfg) {
   if (st != UT_OK) return st;
   size_t *off = NULL;
   if ((st = place_tensors(p, cfg, &off)) != UT_OK) return st;
-  /* Kernels address the arena with 32-bit element offsets, and one buffer cannot exceed the
-   * device's largest allocation: refuse the plan clearly rather than let a kernel run past. */
-  uint64_t max_alloc = p->rt->info.max_alloc_bytes, addressable = (uint64_t)UINT32_MAX * sizeof(float);
+  /* Kernels index the arena with signed 32-bit element offsets (im2col of a 13 GB column
+   * matrix crashed the H100's queue), and one buffer cannot exceed the device's largest
+   * allocation: refuse the plan clearly rather than let a kernel run past. */
+  uint64_t max_alloc = p->rt->info.max_alloc_bytes, addressable = (uint64_t)INT32_MAX * sizeof(float);
   uint64_t limit = max_alloc && max_alloc < addressable ? max_alloc : addressable;
   if ((uint64_t)p->stats.arena_peak_bytes > limit) {
     free(off);
@@ -333,7 +334,7 @@ static ut_status compile(ut_plan *p, const ut_plan_cfg *cfg) {
                    "the plan needs %.2f GiB of intermediate memory in one arena, more than %s allows (%.2f GiB: %s); use "
                    "a smaller batch", (double)p->stats.arena_peak_bytes / (1u << 30), p->rt->info.name,
                    (double)limit / (1u << 30),
-                   limit == max_alloc ? "its largest single allocation" : "32-bit element offsets");
+                   limit == max_alloc ? "its largest single allocation" : "32-bit element indices");
   }
   st = ut_runtime_alloc(p->rt, p->stats.arena_peak_bytes, "the plan's arena", &p->arena);
   for (int i = 0; st == UT_OK && i < p->n_nodes; i++) {
