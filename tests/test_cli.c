@@ -12,101 +12,46 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "test_support.h"
-
-typedef struct {
-  int status; /* exit status, or -1 when it did not exit normally */
-  char *out, *err;
-} result;
-
-static const char *program(void) {
-  static char path[PATH_MAX];
-  const char *env = getenv("UNTANGLE_EXE");
-  if (env && *env) return env;
-  char self[PATH_MAX - 32]; /* leaves room for the suffix below */
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  ck_assert_msg(n > 0, "cannot find this test's own path; set UNTANGLE_EXE");
-  self[n] = '\0';
-  char *slash = strrchr(self, '/');
-  *slash = '\0';
-  snprintf(path, sizeof path, "%s/../apps/untangle", self);
-  ck_assert_msg(access(path, X_OK) == 0, "no program at %s (build it, or set UNTANGLE_EXE)", path);
-  return path;
-}
-
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != NULL, "cannot read %s", path);
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  for (size_t got; (got = fread(buf + len, 1, cap - len - 1, f)) > 0;) {
-    len += got;
-    if (cap - len < 1024) buf = realloc(buf, cap *= 2);
-  }
-  buf[len] = '\0';
-  fclose(f);
-  return buf;
-}
-
-/* Runs `untangle <args>` (args is shell text) and captures both streams. */
-static result run(const char *args) {
-  char out_path[4096], err_path[4096], cmd[16384];
-  snprintf(out_path, sizeof out_path, "%s", test_tmp_path("cli.out"));
-  snprintf(err_path, sizeof err_path, "%s", test_tmp_path("cli.err"));
-  snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", program(), args, out_path, err_path);
-  int w = system(cmd);
-  result r = { .status = WIFEXITED(w) ? WEXITSTATUS(w) : -1, .out = slurp(out_path), .err = slurp(err_path) };
-  unlink(out_path);
-  unlink(err_path);
-  return r;
-}
-
-static void result_free(result *r) {
-  free(r->out);
-  free(r->err);
-}
-
-#define assert_contains(text, what) \
-  ck_assert_msg(strstr((text), (what)) != NULL, "expected \"%s\" in:\n%s", (what), (text))
+#include "cli_runner.h"
 
 START_TEST(test_help_and_version) {
-  result r = run("--help");
+  cli_result r = cli_run("--help");
   ck_assert_msg(r.status == 0, "--help exited %d: %s", r.status, r.err);
   assert_contains(r.out, "Usage: untangle");
   assert_contains(r.out, "devices");
   assert_contains(r.out, "train");
-  result_free(&r);
+  cli_result_free(&r);
 
-  r = run("--version");
+  r = cli_run("--version");
   ck_assert_int_eq(r.status, 0);
   assert_contains(r.out, "untangle ");
-  result_free(&r);
+  cli_result_free(&r);
 
-  r = run("help train");
+  r = cli_run("help train");
   ck_assert_int_eq(r.status, 0);
   assert_contains(r.out, "--steps");
   assert_contains(r.out, "--resume");
-  result_free(&r);
+  cli_result_free(&r);
 
-  r = run("help train spirals");
+  r = cli_run("help train spirals");
   ck_assert_int_eq(r.status, 0);
   assert_contains(r.out, "--save-every");
-  result_free(&r);
+  cli_result_free(&r);
 
-  r = run("train spirals --help");
+  r = cli_run("train spirals --help");
   ck_assert_int_eq(r.status, 0);
   assert_contains(r.out, "--save-every");
-  result_free(&r);
+  cli_result_free(&r);
 
-  r = run("devices -h");
+  r = cli_run("devices -h");
   ck_assert_int_eq(r.status, 0);
   assert_contains(r.out, "--json");
-  result_free(&r);
+  cli_result_free(&r);
 
-  r = run("");
+  r = cli_run("");
   ck_assert_msg(r.status == 2, "no command exited %d", r.status);
   assert_contains(r.err, "Usage: untangle");
-  result_free(&r);
+  cli_result_free(&r);
 }
 END_TEST
 
@@ -135,16 +80,16 @@ START_TEST(test_usage_errors) {
     { "train spirals --out ''", { "--out", NULL } },
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    result r = run(cases[i].args);
+    cli_result r = cli_run(cases[i].args);
     ck_assert_msg(r.status == 2, "'untangle %s' exited %d, not 2; stderr:\n%s", cases[i].args, r.status, r.err);
     for (int k = 0; k < 2 && cases[i].says[k]; k++) assert_contains(r.err, cases[i].says[k]);
-    result_free(&r);
+    cli_result_free(&r);
   }
 }
 END_TEST
 
 START_TEST(test_devices_json) {
-  result r = run("devices --json");
+  cli_result r = cli_run("devices --json");
   ck_assert_msg(r.status == 0, "devices --json exited %d: %s", r.status, r.err);
   json_error_t err;
   json_t *arr = json_loads(r.out, 0, &err);
@@ -161,12 +106,12 @@ START_TEST(test_devices_json) {
     ck_assert_msg(json_is_boolean(json_object_get(dev, "fp64")), "device %zu lacks fp64", i);
   }
   json_decref(arr);
-  result_free(&r);
+  cli_result_free(&r);
 
-  r = run("devices");
+  r = cli_run("devices");
   ck_assert_int_eq(r.status, 0);
   assert_contains(r.out, "OpenCL C");
-  result_free(&r);
+  cli_result_free(&r);
 }
 END_TEST
 
@@ -179,34 +124,34 @@ START_TEST(test_train_and_resume) {
   if (dev && *dev) setenv("UNTANGLE_DEVICE", dev, 1);
 
   snprintf(args, sizeof args, "train spirals --steps 30 --batch 64 --save-every 10 --out '%s'", dir);
-  result r = run(args);
+  cli_result r = cli_run(args);
   ck_assert_msg(r.status == 0, "training exited %d:\n%s%s", r.status, r.out, r.err);
   assert_contains(r.out, "accuracy at step 30");
   assert_contains(r.out, "ms per step");
   assert_contains(r.out, "program cache");
   assert_contains(r.err, "step 30/30");
   ck_assert_msg(access(ckpt, R_OK) == 0, "no checkpoint at %s", ckpt);
-  result_free(&r);
+  cli_result_free(&r);
 
   snprintf(args, sizeof args, "train spirals --steps 40 --resume --out '%s'", dir);
-  r = run(args);
+  r = cli_run(args);
   ck_assert_msg(r.status == 0, "resuming exited %d:\n%s%s", r.status, r.out, r.err);
   assert_contains(r.out, "at step 30");
   assert_contains(r.out, "batch 64 points");
   assert_contains(r.out, "accuracy at step 40");
-  result_free(&r);
+  cli_result_free(&r);
 
   snprintf(args, sizeof args, "train spirals --steps 50 --resume --seed 9 --out '%s'", dir);
-  r = run(args);
+  r = cli_run(args);
   ck_assert_msg(r.status == 2, "resuming with another seed exited %d:\n%s", r.status, r.err);
   assert_contains(r.err, "--seed 9");
-  result_free(&r);
+  cli_result_free(&r);
 
   snprintf(args, sizeof args, "train spirals --resume --out '%s/nothing-here'", dir);
-  r = run(args);
+  r = cli_run(args);
   ck_assert_msg(r.status == 1, "resuming without a checkpoint exited %d:\n%s", r.status, r.err);
   assert_contains(r.err, "cannot resume");
-  result_free(&r);
+  cli_result_free(&r);
 
   unlink(ckpt);
   rmdir(dir);

@@ -14,87 +14,33 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "test_support.h"
+#include "cli_runner.h"
 #include "untangle_data.h"
 
-typedef struct {
-  int status;
-  char *out, *err;
-} result;
-
-static const char *program(void) {
-  static char path[PATH_MAX];
-  const char *env = getenv("UNTANGLE_EXE");
-  if (env && *env) return env;
-  char self[PATH_MAX - 32];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  ck_assert_msg(n > 0, "cannot find this test's own path; set UNTANGLE_EXE");
-  self[n] = '\0';
-  *strrchr(self, '/') = '\0';
-  snprintf(path, sizeof path, "%s/../apps/untangle", self);
-  ck_assert_msg(access(path, X_OK) == 0, "no program at %s (build it, or set UNTANGLE_EXE)", path);
-  return path;
-}
-
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != NULL, "cannot read %s", path);
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  for (size_t got; (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-    n += got;
-    if (cap - n < 1024) buf = realloc(buf, cap *= 2);
-  }
-  buf[n] = '\0';
-  fclose(f);
-  if (len) *len = n;
-  return buf;
-}
-
-static result run(const char *args) {
-  char out_path[4096], err_path[4096], cmd[16384];
-  snprintf(out_path, sizeof out_path, "%s", test_tmp_path("data-cli.out"));
-  snprintf(err_path, sizeof err_path, "%s", test_tmp_path("data-cli.err"));
-  snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", program(), args, out_path, err_path);
-  int w = system(cmd);
-  result r = { .status = WIFEXITED(w) ? WEXITSTATUS(w) : -1, .out = slurp(out_path, NULL), .err = slurp(err_path, NULL) };
-  unlink(out_path);
-  unlink(err_path);
-  return r;
-}
-
-static void result_free(result *r) {
-  free(r->out);
-  free(r->err);
-}
-
-#define assert_contains(text, what) \
-  ck_assert_msg(strstr((text), (what)) != NULL, "expected \"%s\" in:\n%s", (what), (text))
-
 START_TEST(test_help) {
-  result r = run("--help");
+  cli_result r = cli_run("--help");
   ck_assert_int_eq(r.status, 0);
   assert_contains(r.out, "data");
-  result_free(&r);
+  cli_result_free(&r);
   static const char *const asks[] = { "data --help", "help data" };
   for (int i = 0; i < 2; i++) {
-    r = run(asks[i]);
+    r = cli_run(asks[i]);
     ck_assert_msg(r.status == 0, "'%s' exited %d", asks[i], r.status);
     assert_contains(r.out, "untangle data import DIR --size S [--gray] -o OUT");
     assert_contains(r.out, "untangle data idx IMAGES LABELS");
     assert_contains(r.out, "untangle data synth");
     assert_contains(r.out, "untangle data info FILE");
-    result_free(&r);
+    cli_result_free(&r);
   }
   static const struct {
     const char *args, *says;
   } subs[] = { { "data import --help", "--gray" }, { "data idx -h", "--names" },
                { "data synth --help", "--views" }, { "data info --help", "--json" } };
   for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
-    r = run(subs[i].args);
+    r = cli_run(subs[i].args);
     ck_assert_msg(r.status == 0, "'%s' exited %d", subs[i].args, r.status);
     assert_contains(r.out, subs[i].says);
-    result_free(&r);
+    cli_result_free(&r);
   }
 }
 END_TEST
@@ -119,10 +65,10 @@ START_TEST(test_usage_errors) {
     { "data info", { "expects 1 file", NULL } },
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    result r = run(cases[i].args);
+    cli_result r = cli_run(cases[i].args);
     ck_assert_msg(r.status == 2, "'untangle %s' exited %d, not 2; stderr:\n%s", cases[i].args, r.status, r.err);
     for (int k = 0; k < 2 && cases[i].says[k]; k++) assert_contains(r.err, cases[i].says[k]);
-    result_free(&r);
+    cli_result_free(&r);
   }
 }
 END_TEST
@@ -154,35 +100,35 @@ START_TEST(test_import_and_info) {
   fclose(f);
 
   snprintf(args, sizeof args, "data import '%s' --size 16 -o '%s'", root, out);
-  result r = run(args);
+  cli_result r = cli_run(args);
   ck_assert_msg(r.status == 0, "import exited %d:\n%s%s", r.status, r.out, r.err);
   assert_contains(r.out, "3 images of 16 x 16 RGB, 2 classes; skipped 1 files");
   assert_contains(r.err, "readme.txt: not a JPEG");
   assert_contains(r.err, "import step 4/4");
-  result_free(&r);
+  cli_result_free(&r);
 
   snprintf(args, sizeof args, "data info '%s'", out);
-  r = run(args);
+  r = cli_run(args);
   ck_assert_msg(r.status == 0, "info exited %d:\n%s", r.status, r.err);
   assert_contains(r.out, "3 of 16 x 16 RGB");
   assert_contains(r.out, "apples (2), pears (1)");
   assert_contains(r.out, "contents  none");
-  result_free(&r);
+  cli_result_free(&r);
 
   /* A failed import (no such folder; a folder without classes) keeps the previous file. */
   size_t before_len, after_len;
-  char *before = slurp(out, &before_len);
+  char *before = cli_slurp(out, &before_len);
   snprintf(args, sizeof args, "data import '%s/apples' --gray -o '%s'", root, out);
-  r = run(args);
+  r = cli_run(args);
   ck_assert_msg(r.status == 1, "import of a folder without classes exited %d", r.status);
   assert_contains(r.err, "no class folders");
-  result_free(&r);
+  cli_result_free(&r);
   snprintf(args, sizeof args, "data import '%s/nothing' -o '%s'", root, out);
-  r = run(args);
+  r = cli_run(args);
   ck_assert_int_eq(r.status, 1);
   assert_contains(r.err, "is not a folder");
-  result_free(&r);
-  char *after = slurp(out, &after_len);
+  cli_result_free(&r);
+  char *after = cli_slurp(out, &after_len);
   ck_assert_uint_eq(before_len, after_len);
   ck_assert_mem_eq(before, after, before_len);
   free(after);
@@ -194,11 +140,11 @@ START_TEST(test_import_and_info) {
   fclose(f);
   free(before);
   snprintf(args, sizeof args, "data info '%s'", p);
-  r = run(args);
+  r = cli_run(args);
   ck_assert_int_eq(r.status, 1);
   assert_contains(r.err, "damaged.dat");
   assert_contains(r.err, "truncated");
-  result_free(&r);
+  cli_result_free(&r);
   unlink(p);
 
   for (int i = 0; i < 3; i++) {
@@ -220,12 +166,12 @@ START_TEST(test_synth_and_json) {
   char out[4096], args[8192];
   snprintf(out, sizeof out, "%s", test_tmp_path("cli-synth.dat"));
   snprintf(args, sizeof args, "data synth --classes 3 --views 4 --size 8 --seed 5 -o '%s'", out);
-  result r = run(args);
+  cli_result r = cli_run(args);
   ck_assert_msg(r.status == 0, "synth exited %d:\n%s%s", r.status, r.out, r.err);
   assert_contains(r.out, "12 images of 8 x 8 RGB, 3 classes x 4 views (seed 5)");
-  result_free(&r);
+  cli_result_free(&r);
   snprintf(args, sizeof args, "data info --json '%s'", out);
-  r = run(args);
+  r = cli_run(args);
   ck_assert_msg(r.status == 0, "info exited %d:\n%s", r.status, r.err);
   json_error_t err;
   json_t *j = json_loads(r.out, 0, &err);
@@ -239,7 +185,7 @@ START_TEST(test_synth_and_json) {
   ck_assert_int_eq(json_integer_value(json_object_get(src, "seed")), 5);
   ck_assert_int_eq(json_integer_value(json_object_get(src, "views")), 4);
   json_decref(j);
-  result_free(&r);
+  cli_result_free(&r);
 
   /* The file holds exactly what the renderer draws: content id = view, class-major order. */
   ut_dataset *ds = ut_dataset_open(out);
@@ -268,10 +214,10 @@ START_TEST(test_fashion_mnist) {
   }
   snprintf(out, sizeof out, "%s", test_tmp_path("cli-fmnist.dat"));
   snprintf(args, sizeof args, "data idx '%s' '%s' --size 32 -o '%s'", images, labels, out);
-  result r = run(args);
+  cli_result r = cli_run(args);
   ck_assert_msg(r.status == 0, "idx exited %d:\n%s%s", r.status, r.out, r.err);
   assert_contains(r.out, "10000 images of 32 x 32 gray, 10 classes");
-  result_free(&r);
+  cli_result_free(&r);
   ut_dataset *ds = ut_dataset_open(out);
   ck_assert_ut_ptr(ds);
   int per[10] = { 0 };
