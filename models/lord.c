@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint_config.h"
 #include "lord_internal.h"
 
 #define CONFIG_KEY "lord.config"
-#define MODEL_KEY "model"
 #define STAGE2_CODE_WEIGHT 10.0f /* lord-pytorch's weight of each code's MSE in stage 2 */
 
 typedef struct {
@@ -310,26 +310,17 @@ ut_status lord_embedded_codes(lord_model *m, const int32_t *image_ids, const int
 ut_status lord_save(lord_model *m, const char *path) {
   char *json = lord_cfg_to_json(&m->cfg);
   if (!json) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the configuration");
-  ut_status st = ut_store_set_meta(m->st, MODEL_KEY, "lord");
+  ut_status st = ut_store_set_meta(m->st, CHECKPOINT_MODEL_KEY, "lord");
   if (st == UT_OK) st = ut_store_set_meta(m->st, CONFIG_KEY, json);
   free(json);
   return st == UT_OK ? ut_store_save(m->st, path) : st;
 }
 
 ut_status lord_read_config(ut_runtime *rt, const char *path, lord_cfg *cfg) {
-  /* A scratch store reads the file through the checks of a real load. */
-  ut_store *scratch = ut_store_new(rt, 0);
-  if (!scratch) return UT_ERR_HOST_MEMORY;
-  ut_status st = ut_store_load(scratch, path);
-  if (st == UT_OK) {
-    const char *model = ut_store_get_meta(scratch, MODEL_KEY), *json = ut_store_get_meta(scratch, CONFIG_KEY);
-    if (!model || strcmp(model, "lord") || !json)
-      st = ut_fail(UT_ERR_FORMAT, "%s is not a LORD checkpoint (its metadata has model = %s)", path,
-                   model ? model : "nothing");
-    else if ((st = lord_cfg_from_json(json, cfg)) != UT_OK)
-      ut_error_prefix("%s", path);
-  }
-  ut_store_free(scratch);
+  char *json = NULL;
+  ut_status st = checkpoint_config_json(rt, path, "lord", CONFIG_KEY, &json);
+  if (st == UT_OK && (st = lord_cfg_from_json(json, cfg)) != UT_OK) ut_error_prefix("%s", path);
+  free(json);
   return st;
 }
 

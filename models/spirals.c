@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint_config.h"
 #include "spirals_internal.h"
 
 /* splitmix64's finaliser: a good 64-bit mix, so (seed, index) pairs make independent streams
@@ -232,7 +233,7 @@ ut_status spirals_save(spirals_trainer *t, const char *path) {
   if (!t || !path) return ut_fail(UT_ERR_INVALID_ARGUMENT, "spirals_save: no trainer or path");
   char *json = spirals_cfg_to_json(&t->cfg);
   if (!json) return ut_fail(UT_ERR_HOST_MEMORY, "spirals: out of host memory for the configuration");
-  ut_status s = ut_store_set_meta(t->st, "model", "spirals");
+  ut_status s = ut_store_set_meta(t->st, CHECKPOINT_MODEL_KEY, "spirals");
   if (s == UT_OK) s = ut_store_set_meta(t->st, SPIRALS_CONFIG_KEY, json);
   free(json);
   if (s == UT_OK) s = ut_store_save(t->st, path);
@@ -241,21 +242,10 @@ ut_status spirals_save(spirals_trainer *t, const char *path) {
 
 ut_status spirals_read_config(ut_runtime *rt, const char *path, spirals_cfg *cfg) {
   if (!rt || !path || !cfg) return ut_fail(UT_ERR_INVALID_ARGUMENT, "spirals_read_config: bad arguments");
-  /* A scratch store reads the file through the same code as a real load, and leaves the
-   * caller's store untouched if the file turns out to belong to another run. */
-  ut_store *scratch = ut_store_new(rt, 0);
-  if (!scratch) return UT_ERR_HOST_MEMORY;
-  ut_status s = ut_store_load(scratch, path);
-  if (s == UT_OK) {
-    const char *model = ut_store_get_meta(scratch, "model");
-    const char *json = ut_store_get_meta(scratch, SPIRALS_CONFIG_KEY);
-    if (!model || strcmp(model, "spirals") != 0 || !json)
-      s = ut_fail(UT_ERR_FORMAT, "%s is not a spirals checkpoint (its metadata has model = %s)", path,
-                  model ? model : "nothing");
-    else if ((s = spirals_cfg_from_json(json, cfg)) != UT_OK)
-      ut_error_prefix("%s", path);
-  }
-  ut_store_free(scratch);
+  char *json = NULL;
+  ut_status s = checkpoint_config_json(rt, path, "spirals", SPIRALS_CONFIG_KEY, &json);
+  if (s == UT_OK && (s = spirals_cfg_from_json(json, cfg)) != UT_OK) ut_error_prefix("%s", path);
+  free(json);
   return s;
 }
 
