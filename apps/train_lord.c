@@ -195,8 +195,9 @@ static int run(const options *o) {
     fprintf(stderr, "untangle " CMD ": cannot build the model: %s\n", ut_last_error());
     goto done;
   }
-  int test_classes = o->test_classes >= 0 ? (int)o->test_classes : cfg.n_classes >= 5 ? (int)(cfg.n_classes / 10) : 0;
-  if (test_classes < 1 && o->test_classes < 0 && cfg.n_classes >= 5) test_classes = 1;
+  /* By default a tenth of the classes (at least one) is held out, none below 5 classes. */
+  int test_classes = (int)o->test_classes;
+  if (test_classes < 0) test_classes = cfg.n_classes < 5 ? 0 : cfg.n_classes < 20 ? 1 : (int)(cfg.n_classes / 10);
   double test_ratio = 0;
   if (o->resume) {
     if (lord_load(m, ckpt) != UT_OK) {

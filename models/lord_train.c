@@ -226,7 +226,6 @@ ut_status lord_train(lord_model *m, const ut_dataset *ds, const lord_train_opts 
     int64_t epochs = stage == 1 ? c->epochs1 : c->epochs2, first = 0;
     if (stage < done_stage) continue;
     if (stage == done_stage) first = done_epoch < epochs ? done_epoch : epochs;
-    if (stage > done_stage && done_stage) first = 0;
     st = train_stage(m, ds, o, &sp, stage, first);
   }
   ut_dataset_split_free(&sp);
