@@ -30,19 +30,34 @@ static void image_chw(const ut_dataset *ds, int32_t i, float *out) {
       for (int k = 0; k < c; k++) out[((int64_t)k * h + y) * w + x] = px[((int64_t)y * w + x) * c + k] / 255.0f;
 }
 
-/* Up to n images of distinct classes first (in list order), then any others. */
+static int64_t gcd64(int64_t a, int64_t b) { return b ? gcd64(b, a % b) : a; }
+
+/* Whether image id shares what `pass` compares with one of out[0 .. got): pass 0 its class
+ * or its content label, pass 1 its class, pass 2 the image itself. */
+static int clashes(const ut_dataset *ds, const int32_t *out, int got, int32_t id, int pass) {
+  for (int k = 0; k < got; k++) {
+    if (out[k] == id) return 1;
+    if (pass < 2 && ut_dataset_class(ds, out[k]) == ut_dataset_class(ds, id)) return 1;
+    if (pass == 0 && ut_dataset_content(ds, id) >= 0 && ut_dataset_content(ds, out[k]) == ut_dataset_content(ds, id))
+      return 1;
+  }
+  return 0;
+}
+
+/* Up to n grid sources: images of different classes and, where the data has content labels,
+ * different contents, so both the rows and the columns of a grid vary. The list is visited with
+ * a stride coprime to its length: taking the first image of each class would give the same
+ * pose everywhere in a data set stored class by class, and a grid of identical columns. */
 static int pick_sources(const ut_dataset *ds, const int32_t *ids, int32_t n_ids, int n, int32_t *out) {
+  if (n_ids < 1) return 0;
+  int64_t step = n_ids / n + 1;
+  while (gcd64(step, n_ids) != 1) step++;
   int got = 0;
-  for (int32_t i = 0; i < n_ids && got < n; i++) {
-    int seen = 0;
-    for (int k = 0; k < got; k++) seen |= ut_dataset_class(ds, out[k]) == ut_dataset_class(ds, ids[i]);
-    if (!seen) out[got++] = ids[i];
-  }
-  for (int32_t i = 0; i < n_ids && got < n; i++) {
-    int seen = 0;
-    for (int k = 0; k < got; k++) seen |= out[k] == ids[i];
-    if (!seen) out[got++] = ids[i];
-  }
+  for (int pass = 0; pass < 3; pass++)
+    for (int64_t i = 0; i < n_ids && got < n; i++) {
+      int32_t id = ids[(i * step) % n_ids];
+      if (!clashes(ds, out, got, id, pass)) out[got++] = id;
+    }
   return got;
 }
 
