@@ -45,6 +45,17 @@ int cli_parse_i64(const char *cmd, const char *option, const char *text, int64_t
   return CLI_OK;
 }
 
+int cli_parse_double(const char *cmd, const char *option, const char *text, double min, double max, double *out) {
+  char *end = NULL;
+  errno = 0;
+  double v = text && *text ? strtod(text, &end) : 0;
+  /* !(v >= min) also rejects NaN. */
+  if (!text || !*text || *end || errno == ERANGE || !(v >= min) || !(v <= max))
+    return cli_usage_error(cmd, "%s expects a number from %g to %g, not '%s'", option, min, max, text ? text : "");
+  *out = v;
+  return CLI_OK;
+}
+
 int cli_parse_u64(const char *cmd, const char *option, const char *text, uint64_t max, uint64_t *out) {
   char *end = NULL;
   errno = 0;

@@ -25,6 +25,8 @@ void cli_getopt_reset(void);
  * returns CLI_USAGE. */
 int cli_parse_i64(const char *cmd, const char *option, const char *text, int64_t min, int64_t max, int64_t *out);
 int cli_parse_u64(const char *cmd, const char *option, const char *text, uint64_t max, uint64_t *out);
+/* The same for a decimal number (strtod's syntax) in [min, max]. */
+int cli_parse_double(const char *cmd, const char *option, const char *text, double min, double max, double *out);
 
 /* Creates a folder and its missing parents (mode 0777 less the umask). 0, or -1 with errno. */
 int cli_mkdirs(const char *path);

@@ -25,27 +25,6 @@ void help_grid(FILE *out) {
           "the class of its row, with the stage-2 encoders of RUN/" LORD_CHECKPOINT ".\n");
 }
 
-/* Opens RUN's model on the device; NULL with a message on failure. */
-static lord_model *open_run(const char *cmd, ut_runtime *rt, const char *run_dir) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/" LORD_CHECKPOINT, run_dir);
-  lord_cfg cfg;
-  lord_model *m = NULL;
-  if (lord_read_config(rt, path, &cfg) != UT_OK || !(m = lord_new(rt, &cfg, NULL)) || lord_load(m, path) != UT_OK) {
-    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
-    lord_free(m);
-    return NULL;
-  }
-  const char *stage = ut_store_get_meta(lord_store(m), "lord.stage");
-  if (!stage || strcmp(stage, "2") != 0) {
-    fprintf(stderr, "untangle %s: %s has no trained encoders yet (stage %s); train stage 2 first\n", cmd, path,
-            stage ? stage : "none");
-    lord_free(m);
-    return NULL;
-  }
-  return m;
-}
-
 /* Parses RUN, -o, -d and the image options shared by both commands. */
 typedef struct {
   const char *run, *out, *device, *class_from, *content_from;
@@ -123,7 +102,10 @@ static int run(const char *cmd, const options *o, int grid) {
     fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, o->device, ut_last_error());
     return CLI_FAILED;
   }
-  if (!(m = open_run(cmd, rt, o->run))) goto done;
+  if (!(m = lord_open_run(rt, o->run, 2, NULL))) {
+    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
+    goto done;
+  }
   const lord_cfg *c = lord_config(m);
   if (grid) {
     if (encode_files(cmd, m, o->images, o->n_images, &images, &content, &klass) != CLI_OK) goto done;

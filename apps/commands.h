@@ -25,6 +25,10 @@ void help_translate(FILE *out);
 int cmd_grid(int argc, char **argv);
 void help_grid(FILE *out);
 
+/* `untangle eval RUN --data FILE`: LORD's evaluation (cmd_eval.c). */
+int cmd_eval(int argc, char **argv);
+void help_eval(FILE *out);
+
 /* `untangle train lord ...`; argv[0] is "lord". */
 int train_lord(int argc, char **argv);
 void help_train_lord(FILE *out);

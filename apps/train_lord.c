@@ -40,6 +40,11 @@ void help_train_lord(FILE *out) {
           "                         implies --recon vgg\n"
           "      --test-classes N   classes held out of training for one-shot evaluation (default: a\n"
           "                         tenth of the classes, none below 5 classes)\n"
+          "      --content-noise S  standard deviation of the Gaussian noise added to content codes in\n"
+          "                         stage 1 (default 1)\n"
+          "      --content-decay W  weight of the activation decay on content codes (default 1e-4);\n"
+          "                         --content-noise 0 --content-decay 0 trains the plain autoencoder\n"
+          "                         baseline the paper compares against\n"
           "  -s, --seed S           seed of parameters, noise, batches and the split (default 1)\n"
           "  -r, --resume           continue RUN from its checkpoint with its own settings\n"
           "  -h, --help             show this help\n");
@@ -49,11 +54,12 @@ typedef struct {
   const char *data, *out, *device, *vgg;
   int preset; /* -1: by device type */
   int64_t epochs1, epochs2, batch, stage, test_classes, recon;
+  double content_noise, content_decay; /* negative: the preset's */
   uint64_t seed;
   int resume;
 } options;
 
-enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_EPOCHS1, OPT_EPOCHS2, OPT_STAGE, OPT_RECON, OPT_VGG, OPT_TEST };
+enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_EPOCHS1, OPT_EPOCHS2, OPT_STAGE, OPT_RECON, OPT_VGG, OPT_TEST, OPT_NOISE, OPT_DECAY };
 
 static int parse_options(int argc, char **argv, options *o, int *done) {
   static const struct option long_options[] = {
@@ -63,12 +69,14 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     { "epochs2", required_argument, NULL, OPT_EPOCHS2 }, { "batch", required_argument, NULL, 'b' },
     { "stage", required_argument, NULL, OPT_STAGE },     { "recon", required_argument, NULL, OPT_RECON },
     { "vgg", required_argument, NULL, OPT_VGG },         { "test-classes", required_argument, NULL, OPT_TEST },
+    { "content-noise", required_argument, NULL, OPT_NOISE }, { "content-decay", required_argument, NULL, OPT_DECAY },
     { "seed", required_argument, NULL, 's' },            { "resume", no_argument, NULL, 'r' },
     { "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
   };
   const char *env_device = getenv("UNTANGLE_DEVICE");
   *o = (options){ .device = env_device && *env_device ? env_device : "best", .preset = -1, .epochs1 = -1,
-                  .epochs2 = -1, .batch = -1, .test_classes = -1, .recon = -1, .seed = 1 };
+                  .epochs2 = -1, .batch = -1, .test_classes = -1, .recon = -1, .content_noise = -1,
+                  .content_decay = -1, .seed = 1 };
   *done = 1;
   cli_getopt_reset();
   opterr = 0;
@@ -99,6 +107,8 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
       break;
     case OPT_VGG: o->vgg = optarg; break;
     case OPT_TEST: rc = cli_parse_i64(CMD, "--test-classes", optarg, 0, INT32_MAX, &o->test_classes); break;
+    case OPT_NOISE: rc = cli_parse_double(CMD, "--content-noise", optarg, 0, 100, &o->content_noise); break;
+    case OPT_DECAY: rc = cli_parse_double(CMD, "--content-decay", optarg, 0, 100, &o->content_decay); break;
     case 's': rc = cli_parse_u64(CMD, "--seed", optarg, UINT64_MAX, &o->seed); break;
     case 'r': o->resume = 1; break;
     case 'h': help_train_lord(stdout); return CLI_OK;
@@ -155,6 +165,8 @@ static int choose_config(ut_runtime *rt, const options *o, const ut_dataset *ds,
     cfg->seed = o->seed;
     if (o->recon >= 0) cfg->recon = (lord_recon)o->recon;
     if (o->batch > 0) cfg->batch = (int)o->batch;
+    if (o->content_noise >= 0) cfg->content_std = (float)o->content_noise;
+    if (o->content_decay >= 0) cfg->content_decay = (float)o->content_decay;
     printf("preset %s%s\n", lord_preset_name((lord_preset_kind)preset), o->preset < 0 ? " (chosen by device type)" : "");
   }
   if (o->epochs1 >= 0) cfg->epochs1 = (int)o->epochs1;
@@ -217,10 +229,10 @@ static int run(const options *o) {
     goto done;
   }
   printf("LORD %dx%dx%d: %lld images of %lld classes (%d held out), content %d, class %d, generator %d channels, "
-         "batch %d, epochs %d + %d, reconstruction %s, seed %llu\n",
+         "batch %d, epochs %d + %d, content noise %g decay %g, reconstruction %s, seed %llu\n",
          cfg.channels, cfg.size, cfg.size, (long long)cfg.n_images, (long long)cfg.n_classes, test_classes,
          cfg.content_dim, cfg.class_dim, cfg.gen_channels, cfg.batch, cfg.epochs1, cfg.epochs2,
-         lord_recon_name(cfg.recon), (unsigned long long)cfg.seed);
+         (double)cfg.content_std, (double)cfg.content_decay, lord_recon_name(cfg.recon), (unsigned long long)cfg.seed);
   fflush(stdout);
   progress_state ps = { .stage = 0 };
   lord_train_opts opts = { .run_dir = o->out, .first_stage = o->stage ? (int)o->stage : 1,

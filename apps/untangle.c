@@ -21,6 +21,7 @@ static const command commands[] = {
   { "train", "train a model (lord, or spirals: the two-spirals toy MLP)", cmd_train, help_train },
   { "translate", "draw one image's content in another's class with a trained LORD run", cmd_translate, help_translate },
   { "grid", "a translation grid of given images with a trained LORD run", cmd_grid, help_grid },
+  { "eval", "measure a trained LORD run's disentanglement (writes RUN/eval.json)", cmd_eval, help_eval },
   { "data", "make data set files (image folders, IDX, rendered) and describe them", cmd_data, help_data },
 };
 enum { command_count = (int)(sizeof commands / sizeof commands[0]) };

@@ -98,6 +98,10 @@ const char *ut_dataset_class_name(const ut_dataset *ds, int class_id); /* NULL w
 int ut_dataset_n_contents(const ut_dataset *ds);                       /* 0: no content labels */
 /* Image i: height * width * channels bytes, HWC. i must be in 0 .. count - 1. */
 const uint8_t *ut_dataset_image(const ut_dataset *ds, int32_t i);
+/* Image i as float [channels, height, width] in [0, 1], the layout the models take. */
+void ut_dataset_image_chw(const ut_dataset *ds, int32_t i, float *chw);
+/* HWC bytes of an image of `pixels` pixels and `channels` channels to CHW floats in [0, 1]. */
+void ut_image_bytes_to_chw(const uint8_t *hwc, size_t pixels, int channels, float *chw);
 int32_t ut_dataset_class(const ut_dataset *ds, int32_t i);
 int32_t ut_dataset_content(const ut_dataset *ds, int32_t i); /* -1 without content labels */
 /* The "source" object as compact JSON text (for a rendered set: the ut_synth_cfg used). */
@@ -167,6 +171,10 @@ ut_status ut_loader_next(ut_loader *l, const ut_batch **out);
 
 /* Stops and joins the thread and frees everything. */
 void ut_loader_free(ut_loader *l);
+
+/* Writes `len` bytes to `path` atomically: a temporary file next to it, fsync, rename, then a
+ * best-effort fsync of the folder. On failure `path` is unchanged and the error names it. */
+ut_status ut_data_write_atomic(const char *path, const void *data, size_t len);
 
 /* ---------------------------------------------------------------------------------------------
  * JPEG in and out (libjpeg-turbo), and the square crop every importer applies.

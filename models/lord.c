@@ -330,6 +330,7 @@ ut_status lord_load(lord_model *m, const char *path) {
   if (st != UT_OK) return st;
   saved.epochs1 = m->cfg.epochs1; /* how long to train may change between runs; the model may not */
   saved.epochs2 = m->cfg.epochs2;
+  saved.recon = m->cfg.recon; /* the loss is not part of the model: inference opens VGG runs without VGG */
   char why[256];
   if (lord_cfg_differs(&saved, &m->cfg, why, sizeof why))
     return ut_fail(UT_ERR_MISMATCH, "%s was trained with another LORD configuration: its %s as in this model", path,

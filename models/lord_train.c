@@ -21,15 +21,6 @@ ut_status lord_run_split(const ut_dataset *ds, const lord_cfg *cfg, int test_cla
   return ut_dataset_split_compute(ds, test_classes, test_ratio, cfg->seed, split);
 }
 
-/* Image i of the data set as float [C, S, S] in [0, 1]. */
-static void image_chw(const ut_dataset *ds, int32_t i, float *out) {
-  int h = ut_dataset_height(ds), w = ut_dataset_width(ds), c = ut_dataset_channels(ds);
-  const uint8_t *px = ut_dataset_image(ds, i);
-  for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++)
-      for (int k = 0; k < c; k++) out[((int64_t)k * h + y) * w + x] = px[((int64_t)y * w + x) * c + k] / 255.0f;
-}
-
 static int64_t gcd64(int64_t a, int64_t b) { return b ? gcd64(b, a % b) : a; }
 
 /* Whether image id shares what `pass` compares with one of out[0 .. got): pass 0 its class
@@ -113,7 +104,7 @@ ut_status lord_write_grid(lord_model *m, const ut_dataset *ds, const int32_t *id
   float *klass = malloc((size_t)n * c->class_dim * sizeof *klass);
   ut_status st = images && content && klass ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the grid");
   for (int i = 0; st == UT_OK && i < n; i++) {
-    image_chw(ds, src[i], images + i * per);
+    ut_dataset_image_chw(ds, src[i], images + i * per);
     classes[i] = ut_dataset_class(ds, src[i]);
   }
   if (st == UT_OK)
@@ -155,6 +146,33 @@ static ut_status append_losses(const char *dir, int stage, int64_t epoch, int64_
   if (f && fclose(f) != 0) st = ut_fail(UT_ERR_IO, "cannot write %s: %s", path, strerror(errno));
   free(path);
   return st;
+}
+
+lord_model *lord_open_run(ut_runtime *rt, const char *run_dir, int min_stage, int *stage) {
+  char *path = join_path(run_dir, LORD_CHECKPOINT);
+  if (!path) {
+    ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+    return NULL;
+  }
+  lord_cfg cfg;
+  lord_model *m = NULL;
+  int reached = 0, ok = lord_read_config(rt, path, &cfg) == UT_OK;
+  if (ok) {
+    cfg.recon = LORD_RECON_L1;
+    ok = (m = lord_new(rt, &cfg, NULL)) && lord_load(m, path) == UT_OK;
+  }
+  if (ok && (reached = (int)meta_int(lord_store(m), "lord.stage")) < min_stage) {
+    ut_fail(UT_ERR_STATE, "%s has %s; train stage %d first (untangle train lord --resume)", path,
+            reached ? "only stage 1 trained" : "no trained stage", min_stage);
+    ok = 0;
+  }
+  if (!ok) {
+    lord_free(m);
+    m = NULL;
+  }
+  if (stage) *stage = reached;
+  free(path);
+  return m;
 }
 
 static ut_status train_stage(lord_model *m, const ut_dataset *ds, const lord_train_opts *o, const ut_dataset_split *sp,

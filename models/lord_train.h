@@ -39,6 +39,12 @@ typedef struct {
 ut_status lord_run_split(const ut_dataset *ds, const lord_cfg *cfg, int test_classes, double test_ratio,
                          ut_dataset_split *split);
 
+/* Opens the trained model of run folder `run_dir` for inference: its checkpoint's configuration
+ * with the pixel L1 loss (no VGG weights needed) and its parameters. *stage gets the last stage
+ * trained (1 or 2). NULL when there is no LORD checkpoint or it has fewer than `min_stage`
+ * stages, with an error that says what to train. */
+lord_model *lord_open_run(ut_runtime *rt, const char *run_dir, int min_stage, int *stage);
+
 /* Trains m (fresh, or loaded from the run's checkpoint by the caller when resuming; the stage
  * and epoch to go on from are read from the store's metadata) on ds. */
 ut_status lord_train(lord_model *m, const ut_dataset *ds, const lord_train_opts *opts);

@@ -12,10 +12,14 @@ static void close_shared_runtime(void) {
   shared_runtime = NULL;
 }
 
+const char *test_device_select(void) {
+  const char *sel = getenv("UNTANGLE_TEST_DEVICE");
+  return sel && *sel ? sel : "best";
+}
+
 ut_runtime *test_runtime(void) {
   if (!shared_runtime) {
-    const char *sel = getenv("UNTANGLE_TEST_DEVICE");
-    shared_runtime = ut_runtime_open(&(ut_device_query){ .select = sel ? sel : "best", .profiling = 1 });
+    shared_runtime = ut_runtime_open(&(ut_device_query){ .select = test_device_select(), .profiling = 1 });
     ck_assert_msg(shared_runtime != NULL, "cannot open a device: %s", ut_last_error());
     atexit(close_shared_runtime);
   }

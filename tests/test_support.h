@@ -11,6 +11,8 @@
 /* The runtime every test in this process shares, opened on first use on the device named by
  * $UNTANGLE_TEST_DEVICE (default "best"). Fails the test with ut_last_error() if it cannot. */
 ut_runtime *test_runtime(void);
+/* The device the suites run on: $UNTANGLE_TEST_DEVICE, or "best" (for --device of the program). */
+const char *test_device_select(void);
 
 /* Uniform values in [lo, hi) from a fixed-seed generator local to the caller's state. */
 void test_fill_uniform(uint64_t *state, float *x, int64_t n, float lo, float hi);

@@ -35,10 +35,6 @@ ut_dataset *ut_dataset_from_memory(const void *buf, size_t len, const char *name
  * than `max_bytes` fail with UT_ERR_FORMAT. Errors name the file. */
 ut_status ut_data_read_file(const char *path, size_t max_bytes, uint8_t **buf, size_t *len);
 
-/* Writes `len` bytes to `path` atomically: temporary file next to it, fsync, rename, then a
- * best-effort fsync of the folder. On failure `path` is unchanged. */
-ut_status ut_data_write_atomic(const char *path, const void *data, size_t len);
-
 /* Creates a temporary file "<path>.tmp-XXXXXX" (mode 0644); *tmp is malloc'd. -1 on failure
  * with the error set. */
 int ut_data_temp_file(const char *path, char **tmp);

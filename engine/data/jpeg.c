@@ -283,9 +283,7 @@ ut_status ut_jpeg_read_float(const char *path, int channels, int size, float *ch
   uint8_t *hwc = malloc(hw * (size_t)(channels == 1 ? 1 : 3));
   if (!hwc) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", path ? path : "(null)");
   ut_status s = ut_jpeg_load_square(path, channels, size, hwc);
-  if (s == UT_OK)
-    for (int c = 0; c < channels; c++)
-      for (size_t p = 0; p < hw; p++) chw[(size_t)c * hw + p] = hwc[p * (size_t)channels + (size_t)c] * (1.0f / 255.0f);
+  if (s == UT_OK) ut_image_bytes_to_chw(hwc, hw, channels, chw);
   free(hwc);
   return s;
 }

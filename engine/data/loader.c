@@ -154,11 +154,7 @@ static void fill_slot(ut_loader *l, slot *s, int64_t epoch, int64_t b) {
     s->indices[i] = idx;
     s->classes[i] = ut_dataset_class(ds, idx);
     s->contents[i] = ut_dataset_content(ds, idx);
-    const uint8_t *src = ut_dataset_image(ds, idx);
-    float *dst = s->images + (size_t)i * (size_t)C * hw;
-    /* HWC bytes to CHW floats: one pass per channel keeps the writes sequential. */
-    for (int c = 0; c < C; c++)
-      for (size_t p = 0; p < hw; p++) dst[(size_t)c * hw + p] = (float)src[p * (size_t)C + (size_t)c] * (1.0f / 255.0f);
+    ut_image_bytes_to_chw(ut_dataset_image(ds, idx), hw, C, s->images + (size_t)i * (size_t)C * hw);
   }
   s->view = (ut_batch){ .images = s->images, .indices = s->indices, .classes = s->classes, .contents = s->contents,
                         .n = n, .epoch = epoch, .batch = b };
