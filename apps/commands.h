@@ -33,4 +33,8 @@ void help_eval(FILE *out);
 int train_lord(int argc, char **argv);
 void help_train_lord(FILE *out);
 
+/* `untangle bench ...` and `untangle bench report ...` (cmd_bench.c, benchmarks/bench.h). */
+int cmd_bench(int argc, char **argv);
+void help_bench(FILE *out);
+
 #endif

@@ -23,6 +23,7 @@ static const command commands[] = {
   { "grid", "a translation grid of given images with a trained LORD run", cmd_grid, help_grid },
   { "eval", "measure a trained LORD run's disentanglement (writes RUN/eval.json)", cmd_eval, help_eval },
   { "data", "make data set files (image folders, IDX, rendered) and describe them", cmd_data, help_data },
+  { "bench", "time peak FMA/bandwidth, GEMM, ops and training steps per device; report", cmd_bench, help_bench },
 };
 enum { command_count = (int)(sizeof commands / sizeof commands[0]) };
 

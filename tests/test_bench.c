@@ -1,0 +1,203 @@
+/* `untangle bench` as a user meets it: help, command-line errors with exit status 2, then a
+ * smoke run of every suite at the tiny sizes whose every JSON line is checked (fields, types,
+ * min <= median <= max, GFLOP/s consistent with the GEMM shape and the time, the model
+ * figures present), the report's HTML and markdown, a bad line named by file and line, and
+ * the ratio to a PyTorch reference line.
+ *
+ * The device is $UNTANGLE_TEST_DEVICE when it is cpu, gpu or an index, else the CPU. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli_runner.h"
+
+START_TEST(test_help) {
+  static const char *const asks[] = { "bench --help", "help bench" };
+  for (int i = 0; i < 2; i++) {
+    cli_result r = cli_run(asks[i]);
+    ck_assert_msg(r.status == 0, "'%s' exited %d", asks[i], r.status);
+    assert_contains(r.out, "untangle bench [--devices D]");
+    assert_contains(r.out, "untangle bench report RESULTS.jsonl");
+    assert_contains(r.out, "--quick");
+    cli_result_free(&r);
+  }
+}
+END_TEST
+
+START_TEST(test_usage_errors) {
+  static const struct {
+    const char *args, *says;
+    int status;
+  } cases[] = {
+    { "bench --suite peak,frob", "unknown suite 'frob'", 2 },
+    { "bench --repeats 0", "--repeats expects a whole number from 1", 2 },
+    { "bench --frob", "unknown option '--frob'", 2 },
+    { "bench extra", "takes no arguments", 2 },
+    { "bench --devices x1 --suite peak", "'x1' is not all, gpu, cpu or a device index", 2 },
+    { "bench --devices 999 --suite peak", "no device 999", 1 },
+    { "bench report", "expects one or more RESULTS.jsonl files", 2 },
+    { "bench report /nonexistent/r.jsonl", "cannot read /nonexistent/r.jsonl", 1 },
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cli_result r = cli_run(cases[i].args);
+    ck_assert_msg(r.status == cases[i].status, "'%s' exited %d, expected %d; stderr:\n%s", cases[i].args, r.status,
+                  cases[i].status, r.err);
+    assert_contains(r.err, cases[i].says);
+    cli_result_free(&r);
+  }
+}
+END_TEST
+
+static const char *device_choice(void) {
+  const char *d = getenv("UNTANGLE_TEST_DEVICE");
+  if (d && (!strcmp(d, "cpu") || !strcmp(d, "gpu") || (*d && strspn(d, "0123456789") == strlen(d)))) return d;
+  return "cpu";
+}
+
+static double num(json_t *o, const char *key) {
+  json_t *v = json_object_get(o, key);
+  ck_assert_msg(json_is_number(v), "field '%s' is not a number", key);
+  return json_number_value(v);
+}
+
+/* Checks one line and returns its suite's bit. */
+static unsigned check_line(json_t *o, const char *text) {
+  static const char *const strings[] = { "schema", "framework", "device", "device_type", "driver", "platform",
+                                         "clblast", "suite", "case", "shape", "timing" };
+  for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+    ck_assert_msg(json_is_string(json_object_get(o, strings[i])), "no string '%s' in %s", strings[i], text);
+  ck_assert_str_eq(json_string_value(json_object_get(o, "schema")), "untangle-bench/1");
+  json_t *ms = json_object_get(o, "ms");
+  double med = num(ms, "median"), lo = num(ms, "min"), hi = num(ms, "max");
+  ck_assert_msg(lo > 0 && lo <= med && med <= hi, "ms not ordered in %s", text);
+  static const char *const nullable[] = { "gflops", "gbps", "pct_peak" };
+  for (size_t i = 0; i < 3; i++) {
+    json_t *v = json_object_get(o, nullable[i]);
+    ck_assert_msg(v && (json_is_null(v) || (json_is_number(v) && json_number_value(v) >= 0)), "bad '%s' in %s",
+                  nullable[i], text);
+  }
+  const char *suite = json_string_value(json_object_get(o, "suite")), *name = json_string_value(json_object_get(o, "case"));
+  const char *shape = json_string_value(json_object_get(o, "shape"));
+  if (!strcmp(suite, "gemm")) {
+    long long m, n, k;
+    ck_assert_msg(sscanf(shape, "%lldx%lldx%lld", &m, &n, &k) == 3, "gemm shape '%s'", shape);
+    double expect = 2.0 * m * n * k / (med * 1e6), got = num(o, "gflops");
+    ck_assert_msg(fabs(got - expect) <= 1e-3 * expect, "%s: %g GFLOP/s, the shape and time give %g", name, got, expect);
+    ck_assert_msg(json_is_number(json_object_get(o, "pct_peak")), "%s: no pct_peak though peak ran first", name);
+    return 2;
+  }
+  if (!strcmp(suite, "peak")) {
+    ck_assert_msg(num(o, !strncmp(name, "fma", 3) ? "gflops" : "gbps") > 0, "%s has no throughput", name);
+    return 1;
+  }
+  if (!strcmp(suite, "ops")) return 4;
+  ck_assert_str_eq(suite, "models");
+  ck_assert_msg(num(o, "images_per_s") > 0 && num(o, "arena_peak_bytes") > 0, "%s: no images/s or arena", name);
+  ck_assert_msg(num(o, "cold_start_s") > 0 && num(o, "warm_start_s") > 0, "%s: no start times", name);
+  json_t *share = json_object_get(o, "op_share");
+  double sum = 0;
+  const char *k;
+  json_t *v;
+  json_object_foreach(share, k, v) sum += json_number_value(v);
+  ck_assert_msg(fabs(sum - 1) < 1e-3, "%s: op shares sum to %g", name, sum);
+  return 8;
+}
+
+/* Writes `text` to a fresh file under the test folder and returns its path (malloc'd). */
+static char *write_file(const char *name, const char *text) {
+  char *path = strdup(test_tmp_path(name));
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(text, f);
+  fclose(f);
+  return path;
+}
+
+START_TEST(test_smoke_and_report) {
+  char *results = strdup(test_tmp_path("bench.jsonl")), *html = strdup(test_tmp_path("bench.html"));
+  char *md = strdup(test_tmp_path("bench.md")), args[8192];
+  snprintf(args, sizeof args, "bench --devices %s --suite peak,gemm,ops,models --tiny -o '%s'", device_choice(), results);
+  cli_result r = cli_run(args);
+  ck_assert_msg(r.status == 0, "'%s' exited %d:\n%s", args, r.status, r.err);
+  assert_contains(r.err, "bench step");         /* the progress line */
+  assert_contains(r.out, "| gemm | sgemm.square |"); /* the table printed after the run */
+  cli_result_free(&r);
+
+  char *text = cli_slurp(results, NULL), *save = NULL, *first_model = NULL;
+  unsigned seen = 0;
+  int lines = 0;
+  for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
+    json_error_t err;
+    json_t *o = json_loads(line, 0, &err);
+    ck_assert_msg(o != NULL, "line %d is not JSON (%s): %s", lines + 1, err.text, line);
+    unsigned bit = check_line(o, line);
+    if (bit == 8 && !first_model) first_model = strdup(line);
+    seen |= bit;
+    json_decref(o);
+  }
+  ck_assert_msg(seen == 15, "suites seen: mask %u of 15", seen);
+  free(text);
+
+  snprintf(args, sizeof args, "bench report '%s' -o '%s' --markdown '%s'", results, html, md);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "'%s' exited %d:\n%s", args, r.status, r.err);
+  assert_contains(r.out, "| models | lord.stage1.small |");
+  cli_result_free(&r);
+  char *page = cli_slurp(html, NULL), *table = cli_slurp(md, NULL);
+  assert_contains(page, "<svg");
+  assert_contains(page, "sgemm.square");
+  assert_contains(page, "lord.stage2.small");
+  ck_assert_msg(!strstr(page, "<script") && !strstr(page, "<link") && !strstr(page, "src=") && !strstr(page, "href="),
+                "the page must be self-contained");
+  assert_contains(table, "| ops | conv.lord.gen.up4.conv3.bwd_weight |");
+  assert_contains(table, "| peak | triad |");
+  free(page);
+  free(table);
+
+  /* A PyTorch line twice as slow as untangle's first model figure gives the ratio 0.50. */
+  json_t *ref = json_loads(first_model, 0, NULL);
+  json_object_set_new(ref, "framework", json_string("pytorch 1.13"));
+  json_t *ms = json_object_get(ref, "ms");
+  const char *parts[3] = { "median", "min", "max" };
+  for (int i = 0; i < 3; i++) json_object_set_new(ms, parts[i], json_real(2 * num(ms, parts[i])));
+  char *ref_line = json_dumps(ref, JSON_COMPACT);
+  json_decref(ref);
+  char *ref_path = write_file("ref.jsonl", ref_line);
+  snprintf(args, sizeof args, "bench report '%s' '%s'", results, ref_path);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "'%s' exited %d:\n%s", args, r.status, r.err);
+  assert_contains(r.out, "(pytorch 1.13)");
+  assert_contains(r.out, "| 0.50 |");
+  cli_result_free(&r);
+
+  /* A bad second line is named by file, line and field. */
+  char bad[16384];
+  snprintf(bad, sizeof bad, "%s\n{\"schema\":\"untangle-bench/1\",\"ms\":\"fast\"}\n", ref_line);
+  char *bad_path = write_file("bad.jsonl", bad);
+  snprintf(args, sizeof args, "bench report '%s' -o '%s'", bad_path, html);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 1);
+  snprintf(bad, sizeof bad, "%s:2: field 'framework'", bad_path);
+  assert_contains(r.err, bad);
+  cli_result_free(&r);
+
+  unlink(results), unlink(html), unlink(md), unlink(ref_path), unlink(bad_path);
+  free(results), free(html), free(md), free(ref_path), free(bad_path), free(first_model), free(ref_line);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("bench");
+  TCase *cli = tcase_create("cli");
+  tcase_add_test(cli, test_help);
+  tcase_add_test(cli, test_usage_errors);
+  suite_add_tcase(s, cli);
+  TCase *smoke = tcase_create("smoke");
+  tcase_set_timeout(smoke, 600);
+  tcase_add_test(smoke, test_smoke_and_report);
+  suite_add_tcase(s, smoke);
+  return test_run_suite(s);
+}
