@@ -183,8 +183,9 @@ ut_status ut_plan_gemm(ut_plan *p, ut_tensor *n, const ut_gemm_args *a) {
   ut_launch *l = new_launch(p, n, UT_LAUNCH_GEMM);
   if (!l) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the schedule");
   l->gemm = *a;
-  snprintf(l->kernel_name, sizeof l->kernel_name, "clblast_sgemm");
-  if (a->batch > 1) return UT_OK; /* the batched routine takes no scratch buffer */
+  snprintf(l->kernel_name, sizeof l->kernel_name, p->rt->host_gemm ? "openblas_sgemm" : "clblast_sgemm");
+  /* The batched routine takes no scratch buffer, nor does a GEMM on the host (host_gemm.c). */
+  if (a->batch > 1 || p->rt->host_gemm) return UT_OK;
   size_t temp = 0;
   CLBlastStatusCode s = CLBlastSGemmTempBufferSize(
       CLBlastLayoutRowMajor, a->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,

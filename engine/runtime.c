@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "host_gemm.h"
 #include "runtime_internal.h"
 
 struct ut_program_entry {
@@ -119,6 +120,10 @@ ut_runtime *ut_runtime_open(const ut_device_query *query) {
     return NULL;
   }
   rt->cache_dir = q.cache_dir ? (q.cache_dir[0] ? strdup(q.cache_dir) : NULL) : default_cache_dir();
+  if (ut_host_gemm_choose(rt) != UT_OK) {
+    ut_runtime_close(rt);
+    return NULL;
+  }
   return rt;
 }
 

@@ -19,6 +19,7 @@ struct ut_runtime {
   cl_command_queue queue;
   ut_device_info info;
   int profiling;
+  int host_gemm; /* GEMMs run on the host with OpenBLAS (host_gemm.c) */
   char *cache_dir; /* NULL: no disk cache */
   ut_runtime_stats stats;
   ut_program_entry *programs; /* built programs of this runtime, by source name and options */

@@ -51,8 +51,8 @@ struct ut_plan {
 /* Bumps the counters, refreshes per-run arguments, enqueues every launch and waits. */
 ut_status ut_schedule_run(ut_plan *p);
 
-/* Runs every GEMM launch once, so CLBlast builds its kernels while the plan compiles rather
- * than inside the first step. Their results land in the arena, which holds nothing yet that
+/* Runs every CLBlast GEMM launch once, so CLBlast builds its kernels while the plan compiles
+ * rather than inside the first step, and checks the arguments of host GEMMs (host_gemm.h). Their results land in the arena, which holds nothing yet that
  * a GEMM's output could overlap (constants are never shared), so this changes no result. */
 ut_status ut_schedule_warm_gemms(ut_plan *p);
 

@@ -389,7 +389,9 @@ ut_status ut_plan_profile_table(ut_plan *p, char **table_out /* malloc'd */);
  * The strings belong to the plan. `node_index` is the node's position in its graph (creation
  * order), so nodes made by ut_backward can be told from the forward ones. */
 typedef struct {
-  const char *node, *op, *kernel; /* kernel: the OpenCL kernel's name, or "clblast_sgemm" */
+  /* kernel: the OpenCL kernel's name, "clblast_sgemm", or "openblas_sgemm" (a CPU device's
+   * GEMMs on the host) */
+  const char *node, *op, *kernel;
   ut_shape shape;
   int node_index;
   double ms; /* device time per run, averaged over the timed runs */
