@@ -11,3 +11,16 @@ build_dir=${BUILD_DIR:-build}
 cd "$root"
 echo "test: running the test suites in $build_dir" >&2
 ctest --test-dir "$build_dir" --output-on-failure
+
+# Hardening (UNTANGLE_CI_HARDENING=0 skips it): a subset of the suites under ASan + UBSan, then
+# every fuzz target for 30 s. See scripts/test-sanitized.sh and scripts/fuzz.sh. The subset is
+# everything that parses files or runs the program, plus the engine's own host code (runtime,
+# plan, autograd, a whole MLP); the op suites are left out because under ASan PoCL's kernel
+# compiles with a cold cache take most of the time (about 10 minutes for all suites on 2
+# cores), and their host code is the same launch path test_mlp exercises. ASAN_TESTS=. runs all.
+hardening_suites='^test_(bad_input|crash_safety|store|dataset|jpeg|data_cli|cli|runtime|plan|autograd|mlp|errors|synth)$'
+if [[ ${UNTANGLE_CI_HARDENING:-1} != 0 ]]; then
+  UNTANGLE_HARDENING_TOOLS=1 BUILD_DIR="$build_dir" "$root/scripts/setup.sh"
+  ASAN_TESTS=${ASAN_TESTS:-$hardening_suites} "$root/scripts/test-sanitized.sh"
+  "$root/scripts/fuzz.sh" 30
+fi

@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *program(void) {
+const char *cli_program(void) {
   static char path[PATH_MAX];
   const char *env = getenv("UNTANGLE_EXE");
   if (env && *env) return env;
@@ -40,7 +40,7 @@ cli_result cli_run(const char *args) {
   char out_path[4096], err_path[4096], cmd[16384];
   snprintf(out_path, sizeof out_path, "%s", test_tmp_path("cli.out"));
   snprintf(err_path, sizeof err_path, "%s", test_tmp_path("cli.err"));
-  snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", program(), args, out_path, err_path);
+  snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", cli_program(), args, out_path, err_path);
   int w = system(cmd);
   cli_result r = { .status = WIFEXITED(w) ? WEXITSTATUS(w) : -1, .out = cli_slurp(out_path, NULL),
                    .err = cli_slurp(err_path, NULL) };

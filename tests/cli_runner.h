@@ -14,6 +14,10 @@ typedef struct {
   char *out, *err;
 } cli_result;
 
+/* The program's path: $UNTANGLE_EXE, else ../apps/untangle next to the test (fails the test
+ * when it is not there). */
+const char *cli_program(void);
+
 /* Runs `untangle <args>` (args is shell text) and captures stdout and stderr. */
 cli_result cli_run(const char *args);
 void cli_result_free(cli_result *r);

@@ -1,0 +1,42 @@
+/* The preprocessed data set reader (engine/data/dataset.c) on any bytes, through the same
+ * validation ut_dataset_open runs after mmap. Whatever it accepts must be safe to read whole:
+ * every image, label and class name is touched, so ASan sees any access outside the buffer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "data_internal.h"
+#include "fuzz_support.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static volatile unsigned sink; /* keeps the reads below from being optimised away */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  /* A copy of exactly `size` bytes, so reading one past the end is an ASan report. */
+  uint8_t *copy = malloc(size ? size : 1);
+  FUZZ_CHECK(copy != NULL);
+  if (size) memcpy(copy, data, size);
+  ut_dataset *ds = ut_dataset_from_memory(copy, size, "fuzz.dat");
+  if (!ds) {
+    FUZZ_CHECK(ut_last_error()[0] != '\0');
+    free(copy);
+    return 0;
+  }
+  int32_t n = ut_dataset_count(ds);
+  size_t bytes = (size_t)ut_dataset_height(ds) * (size_t)ut_dataset_width(ds) * (size_t)ut_dataset_channels(ds);
+  FUZZ_CHECK(n > 0 && (uint64_t)n * bytes <= size);
+  unsigned sum = 0;
+  for (int32_t i = 0; i < n; i++) {
+    const uint8_t *img = ut_dataset_image(ds, i);
+    sum += img[0] + img[bytes - 1];
+    int32_t c = ut_dataset_class(ds, i), k = ut_dataset_content(ds, i);
+    FUZZ_CHECK(c >= 0 && c < ut_dataset_n_classes(ds));
+    FUZZ_CHECK(ut_dataset_n_contents(ds) > 0 ? k >= 0 && k < ut_dataset_n_contents(ds) : k == -1);
+  }
+  for (int c = 0; c < ut_dataset_n_classes(ds); c++) sum += (unsigned)strlen(ut_dataset_class_name(ds, c));
+  FUZZ_CHECK(ut_dataset_source_json(ds)[0] == '{');
+  ut_dataset_close(ds);
+  free(copy);
+  sink = sum;
+  return 0;
+}
