@@ -77,6 +77,7 @@ void help_data(FILE *out) {
   help_idx(out);
   help_synth(out);
   help_info(out);
+  help_data_cluster(out);
   fprintf(out,
           "\n"
           "Options of every subcommand that writes: -o, --out OUT (required); -h, --help.\n"
@@ -351,15 +352,16 @@ static const subcommand subcommands[] = {
   { "idx", data_idx },
   { "synth", data_synth },
   { "info", data_info },
+  { "cluster", data_cluster },
 };
 
 int cmd_data(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("data", "expects a subcommand: import, idx, synth or info");
+  if (argc < 2) return cli_usage_error("data", "expects a subcommand: import, idx, synth, info or cluster");
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     help_data(stdout);
     return CLI_OK;
   }
   for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
     if (strcmp(argv[1], subcommands[i].name) == 0) return subcommands[i].run(argc - 1, argv + 1);
-  return cli_usage_error("data", "unknown subcommand '%s' (import, idx, synth, info)", argv[1]);
+  return cli_usage_error("data", "unknown subcommand '%s' (import, idx, synth, info, cluster)", argv[1]);
 }

@@ -15,6 +15,10 @@ void help_train(FILE *out);
 int cmd_data(int argc, char **argv);
 void help_data(FILE *out);
 
+/* `untangle data cluster ...`; argv[0] is "cluster" (data_cluster.c). */
+int data_cluster(int argc, char **argv);
+void help_data_cluster(FILE *out);
+
 /* `untangle train spirals ...`; argv[0] is "spirals". */
 int train_spirals(int argc, char **argv);
 void help_train_spirals(FILE *out);

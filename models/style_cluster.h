@@ -19,6 +19,7 @@
 #define UNTANGLE_MODELS_STYLE_CLUSTER_H
 
 #include "untangle.h"
+#include "untangle_data.h"
 
 #define STYLE_CHANNELS 64
 #define STYLE_FEATURES (STYLE_CHANNELS * (STYLE_CHANNELS + 1) / 2)
@@ -52,6 +53,14 @@ ut_status style_cluster(ut_runtime *rt, const float *images, int64_t n, int64_t 
 ut_status style_cluster_cfg(ut_runtime *rt, const float *images, int64_t n, int64_t c, int64_t h, int64_t w, int k,
                             uint64_t seed, const float *conv_w, const float *conv_b, const style_cfg *cfg,
                             int32_t *labels_out, style_cluster_report *report);
+
+/* Writes a copy of data set ds to out_path (atomically) whose classes are k style clusters of
+ * its images, named "style-000", ...; images and content labels are kept, and the source
+ * object records k, the seed and the layer. The convolution as in style_cluster (conv_w NULL:
+ * the seed's random layer). Features are computed a chunk of images at a time, so memory holds
+ * n x STYLE_FEATURES floats but not the images. report may be NULL. */
+ut_status style_cluster_dataset(ut_runtime *rt, const ut_dataset *ds, int k, uint64_t seed, const float *conv_w,
+                                const float *conv_b, const char *out_path, style_cluster_report *report);
 
 /* The two halves, for tests and for callers that want the features themselves.
  * style_random_conv writes the seed's random layer (w [64, c, 3, 3], b [64]).

@@ -194,6 +194,40 @@ START_TEST(test_planted_styles) {
 }
 END_TEST
 
+/* A data set relabelled by clusters: the same images and content labels, and the labels that
+ * style_cluster gives the same images with the same seed and random layer. */
+START_TEST(test_relabelled_dataset) {
+  const char *src = test_tmp_path("style-src.dat"), *dst = test_tmp_path("style-dst.dat");
+  ut_synth_cfg sc = { .classes = 3, .views = 5, .size = 8, .seed = 2 };
+  ck_assert_ut_ok(ut_synth_write_dataset(&sc, src, 1, NULL, NULL));
+  ut_dataset *in = ut_dataset_open(src);
+  ck_assert_ut_ptr(in);
+  style_cluster_report rep;
+  ck_assert_ut_ok(style_cluster_dataset(test_runtime(), in, 3, 4, NULL, NULL, dst, &rep));
+  ut_dataset *out = ut_dataset_open(dst);
+  ck_assert_ut_ptr(out);
+  int32_t n = ut_dataset_count(in);
+  ck_assert_int_eq(ut_dataset_count(out), n);
+  ck_assert_int_eq(ut_dataset_n_classes(out), 3);
+  ck_assert_str_eq(ut_dataset_class_name(out, 2), "style-002");
+  float *images = malloc((size_t)n * 3 * 64 * sizeof *images);
+  int32_t *expected = malloc((size_t)n * sizeof *expected);
+  for (int32_t i = 0; i < n; i++) {
+    ck_assert(memcmp(ut_dataset_image(in, i), ut_dataset_image(out, i), 3 * 64) == 0);
+    ck_assert_int_eq(ut_dataset_content(out, i), ut_dataset_content(in, i));
+    ut_dataset_image_chw(in, i, images + (int64_t)i * 3 * 64);
+  }
+  ck_assert_ut_ok(style_cluster(test_runtime(), images, n, 3, 8, 8, 3, 4, NULL, NULL, expected, NULL));
+  for (int32_t i = 0; i < n; i++) ck_assert_int_eq(ut_dataset_class(out, i), expected[i]);
+  ck_assert_int_eq(style_cluster_dataset(test_runtime(), in, 16, 4, NULL, NULL, dst, NULL), UT_ERR_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "16 clusters"));
+  free(images);
+  free(expected);
+  ut_dataset_close(in);
+  ut_dataset_close(out);
+}
+END_TEST
+
 static Suite *style_suite(void) {
   Suite *s = suite_create("style_cluster");
   TCase *tc = tcase_create("style_cluster");
@@ -201,6 +235,7 @@ static Suite *style_suite(void) {
   tcase_add_test(tc, test_features_match_host);
   tcase_add_test(tc, test_kmeans);
   tcase_add_test(tc, test_planted_styles);
+  tcase_add_test(tc, test_relabelled_dataset);
   suite_add_tcase(s, tc);
   return s;
 }
