@@ -1,7 +1,7 @@
 /* LORD's evaluation end to end on a tiny rendered set: `untangle train lord` then `untangle
  * eval` through the program as a user runs them, the report's JSON, its numbers' ranges, the
- * same report twice in-process, and the refusals (a different data set, a stage-1 run for the
- * encoders). */
+ * same report twice in-process, a stage-1 evaluation (no one-shot transfer), a data set without
+ * content labels (no true translations), and the refusal of a different data set. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include "lord_train.h"
 #include "untangle_data.h"
 
-/* 4 objects x 8 poses at 16x16: the smallest set LORD trains on with a held-out class. */
+/* `classes` objects x 8 poses at 16x16: a set LORD trains on in seconds, one class held out. */
 static const char *tiny_synth(const char *name, int classes) {
   const char *path = test_tmp_path(name);
   ut_synth_cfg sc = { .classes = classes, .views = 8, .size = 16, .seed = 3 };
