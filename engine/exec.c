@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "host_gemm.h"
+#include "host_map.h"
 #include "schedule.h"
 
 #include <clblast_c.h>
@@ -40,8 +42,8 @@ ut_status ut_read(ut_plan *p, ut_tensor *t, float *dst) {
   return st;
 }
 
-/* A host GEMM's failure (its message already set), named by its node. */
-static ut_status host_gemm_failure(const ut_launch *l, ut_status st) {
+/* A host launch's failure (its message already set), named by its node. */
+static ut_status host_failure(const ut_launch *l, ut_status st) {
   if (st != UT_OK) ut_error_prefix("node '%s'", l->node->name);
   return st;
 }
@@ -63,6 +65,28 @@ static ut_status enqueue_gemm(ut_plan *p, ut_launch *l, cl_event *ev) {
                  ut_status_name(s), (int)s, l->node->name);
 }
 
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+/* A host launch (ut_plan_host): maps its operands, runs it, unmaps; *ms gets the host time of
+ * the function alone, without the wait for earlier launches. */
+static ut_status run_host(ut_plan *p, ut_launch *l, double *ms) {
+  ut_host_map m;
+  char what[96];
+  snprintf(what, sizeof what, "host launch '%s'", l->kernel_name);
+  ut_status st = ut_host_map_begin(p->rt, &m, l->host_ops, l->n_host_ops, what);
+  if (st == UT_OK) {
+    double t0 = now_ms();
+    st = l->host_fn(l->host_args, m.ptr);
+    *ms = now_ms() - t0;
+    st = ut_host_map_end(p->rt, &m, st);
+  }
+  return st;
+}
+
 ut_status ut_schedule_run(ut_plan *p) {
   for (int i = 0; i < p->n_counters; i++) (*p->counters[i])++;
   int timing = p->rt->profiling;
@@ -70,12 +94,12 @@ ut_status ut_schedule_run(ut_plan *p) {
     ut_launch *l = &p->launches[i];
     if (l->prepare) l->prepare(l, l->node);
     cl_event *ev = timing ? &l->event : NULL;
-    if (l->kind == UT_LAUNCH_GEMM && p->rt->host_gemm) {
+    if (l->kind == UT_LAUNCH_HOST || (l->kind == UT_LAUNCH_GEMM && p->rt->host_gemm)) {
       double ms;
-      ut_status st = ut_host_gemm_run(p->rt, &l->gemm, &ms);
-      if (st != UT_OK) return host_gemm_failure(l, st);
-      /* Profiling: a host GEMM has no OpenCL event, so its host time (the product alone, not
-       * the wait for earlier launches) goes straight into the sums the profile reads; its
+      ut_status st = l->kind == UT_LAUNCH_HOST ? run_host(p, l, &ms) : ut_host_gemm_run(p->rt, &l->gemm, &ms);
+      if (st != UT_OK) return host_failure(l, st);
+      /* Profiling: host work has no OpenCL event, so its host time (the work alone, not the
+       * wait for earlier launches) goes straight into the sums the profile reads; its
        * `event` stays NULL, so the loop over events after the run passes it by. */
       if (timing) {
         l->total_ms += ms;
@@ -126,7 +150,7 @@ ut_status ut_schedule_warm_gemms(ut_plan *p) {
   for (int i = 0; i < p->n_launches; i++)
     if (p->launches[i].kind == UT_LAUNCH_GEMM) {
       /* A host GEMM has no kernels to build; checking its arguments is all there is to do. */
-      ut_status st = p->rt->host_gemm ? host_gemm_failure(&p->launches[i], ut_host_gemm_check(&p->launches[i].gemm))
+      ut_status st = p->rt->host_gemm ? host_failure(&p->launches[i], ut_host_gemm_check(&p->launches[i].gemm))
                                        : enqueue_gemm(p, &p->launches[i], NULL);
       if (st != UT_OK) return st;
     }

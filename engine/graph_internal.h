@@ -28,11 +28,17 @@ struct ut_tensor {
   int64_t *counter;            /* random and optimizer nodes: a store counter bumped per run */
   ut_hparam *hparam;           /* optimizer nodes: a changeable learning rate */
   ut_tensor *grad;             /* param nodes: gradient from the last ut_backward */
+  size_t workspace;            /* floats of scratch the launches need while the node runs, set by
+                                  the shape rule (it may depend on the device); the plan places it
+                                  in the arena (ut_plan_workspace) */
 };
 
 /* A node that writes store tensors in place has no output of its own (flag UT_OP_UPDATE);
- * a view shares its input's memory (UT_OP_VIEW); a source needs no launch (UT_OP_SOURCE). */
-enum { UT_OP_VIEW = 1, UT_OP_UPDATE = 2, UT_OP_SOURCE = 4 };
+ * a view shares its input's memory (UT_OP_VIEW); a source needs no launch (UT_OP_SOURCE).
+ * UT_OP_INPLACE: each output element is computed from the inputs' elements at its own index
+ * (and from broadcast operands), by the work-item that writes it, so the planner may give
+ * the output the memory of an input with as many elements that dies at this node. */
+enum { UT_OP_VIEW = 1, UT_OP_UPDATE = 2, UT_OP_SOURCE = 4, UT_OP_INPLACE = 8 };
 
 struct ut_op_def {
   const char *name;

@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "host_gemm.h"
+#include "host_map.h"
 
 ut_status ut_host_gemm_choose(ut_runtime *rt) {
   rt->host_gemm = 0;
@@ -70,28 +71,10 @@ ut_status ut_host_gemm_check(const ut_gemm_args *a) {
   return UT_OK;
 }
 
-/* One map per distinct buffer, over the floats [lo, hi) that the operands in it span, so two
- * operands in one buffer (the plan's arena, usually) never make overlapping maps. */
-typedef struct {
-  cl_mem buf;
-  size_t lo, hi;
-  cl_map_flags flags;
-  float *ptr;
-} span;
-
 static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-static ut_status unmap_all(ut_runtime *rt, span *sp, int n, ut_status st) {
-  for (int j = 0; j < n; j++) {
-    if (!sp[j].ptr) continue;
-    cl_int err = clEnqueueUnmapMemObject(rt->queue, sp[j].buf, sp[j].ptr, 0, NULL, NULL);
-    if (err != CL_SUCCESS && st == UT_OK) st = ut_fail_cl(err, "clEnqueueUnmapMemObject", "after a host SGEMM");
-  }
-  return st;
 }
 
 ut_status ut_host_gemm_run(ut_runtime *rt, const ut_gemm_args *a, double *ms) {
@@ -101,42 +84,17 @@ ut_status ut_host_gemm_run(ut_runtime *rt, const ut_gemm_args *a, double *ms) {
   size_t batch = batch_count(a);
   stored s[3];
   operands(a, s);
-  span sp[3] = { 0 };
-  int n_spans = 0, which[3];
-  for (int i = 0; i < 3; i++) {
-    size_t len = extent(&s[i], batch), lo = s[i].loc->off;
-    cl_map_flags flags = i == 2 ? CL_MAP_READ | CL_MAP_WRITE : CL_MAP_READ; /* C is read too when beta != 0 */
-    which[i] = -1;
-    if (len == 0) continue; /* k == 0: A and B are never read */
-    int j = 0;
-    while (j < n_spans && sp[j].buf != s[i].loc->buf) j++;
-    if (j == n_spans) sp[n_spans++] = (span){ s[i].loc->buf, lo, lo + len, flags, NULL };
-    if (lo < sp[j].lo) sp[j].lo = lo;
-    if (lo + len > sp[j].hi) sp[j].hi = lo + len;
-    sp[j].flags |= flags;
-    which[i] = j;
-  }
-  for (int j = 0; j < n_spans; j++) {
-    cl_int err;
-    sp[j].ptr = clEnqueueMapBuffer(rt->queue, sp[j].buf, CL_TRUE, sp[j].flags, sp[j].lo * sizeof(float),
-                                   (sp[j].hi - sp[j].lo) * sizeof(float), 0, NULL, NULL, &err);
-    if (err != CL_SUCCESS) {
-      sp[j].ptr = NULL;
-      st = ut_fail_cl(err, "clEnqueueMapBuffer", "of floats %zu to %zu for a host SGEMM %zux%zux%zu", sp[j].lo,
-                      sp[j].hi, a->m, a->n, a->k);
-      return unmap_all(rt, sp, n_spans, st);
-    }
-  }
-  float unused = 0; /* stands in for an empty A or B, which OpenBLAS does not read */
-  float *base[3];
-  for (int i = 0; i < 3; i++)
-    base[i] = which[i] < 0 ? &unused : sp[which[i]].ptr + (s[i].loc->off - sp[which[i]].lo);
+  ut_host_operand ops[3];
+  for (int i = 0; i < 3; i++) /* k == 0: A and B are empty, never read; C is read too when beta != 0 */
+    ops[i] = (ut_host_operand){ *s[i].loc, extent(&s[i], batch), i == 2 };
+  ut_host_map m;
+  if ((st = ut_host_map_begin(rt, &m, ops, 3, "a host SGEMM")) != UT_OK) return st;
   double t0 = now_ms();
   for (size_t b = 0; b < batch; b++)
     cblas_sgemm(CblasRowMajor, a->trans_a ? CblasTrans : CblasNoTrans, a->trans_b ? CblasTrans : CblasNoTrans,
-                (int)a->m, (int)a->n, (int)a->k, a->alpha, base[0] + (which[0] < 0 ? 0 : b * a->stride_a),
-                (int)(a->lda ? a->lda : 1), base[1] + (which[1] < 0 ? 0 : b * a->stride_b),
-                (int)(a->ldb ? a->ldb : 1), a->beta, base[2] + b * a->stride_c, (int)a->ldc);
+                (int)a->m, (int)a->n, (int)a->k, a->alpha, m.ptr[0] + (ops[0].floats ? b * a->stride_a : 0),
+                (int)(a->lda ? a->lda : 1), m.ptr[1] + (ops[1].floats ? b * a->stride_b : 0),
+                (int)(a->ldb ? a->ldb : 1), a->beta, m.ptr[2] + b * a->stride_c, (int)a->ldc);
   *ms = now_ms() - t0;
-  return unmap_all(rt, sp, n_spans, UT_OK);
+  return ut_host_map_end(rt, &m, UT_OK);
 }

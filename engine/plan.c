@@ -10,7 +10,9 @@
  *   inputs and constants are live for the whole step (uploaded before it, readable after it);
  *   outputs live to its end;
  *   a node's result is placed before the inputs that die at that node are freed, so no op
- *   ever writes over its own inputs. */
+ *   writes over its own inputs, except an elementwise op (UT_OP_INPLACE), whose result takes
+ *   the memory of an input of its size that dies there: ggml's allocator does the same, and
+ *   it is what keeps a chain of activations and their gradients at one buffer each. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +140,15 @@ void ut_arg_tensor(ut_launch *l, const ut_tensor *t) {
   set_arg(l, sizeof(cl_mem), &loc.buf);
   set_arg(l, sizeof off, &off);
 }
+void ut_arg_loc(ut_launch *l, ut_loc loc) {
+  if (l == &l->plan->spare) return;
+  cl_uint off = (cl_uint)loc.off;
+  set_arg(l, sizeof(cl_mem), &loc.buf);
+  set_arg(l, sizeof off, &off);
+}
+
+ut_loc ut_plan_workspace(ut_plan *p, const ut_tensor *n) { return (ut_loc){ p->arena, p->workspace_off[n->id] }; }
+
 void ut_arg_int(ut_launch *l, int v) { cl_int x = v; set_arg(l, sizeof x, &x); }
 void ut_arg_uint(ut_launch *l, unsigned v) { cl_uint x = v; set_arg(l, sizeof x, &x); }
 void ut_arg_float(ut_launch *l, float v) { cl_float x = v; set_arg(l, sizeof x, &x); }
@@ -198,6 +209,24 @@ ut_status ut_plan_gemm(ut_plan *p, ut_tensor *n, const ut_gemm_args *a) {
   return UT_OK;
 }
 
+ut_status ut_plan_host(ut_plan *p, ut_tensor *n, const char *name, ut_host_fn fn, const void *args, size_t args_bytes,
+                       const ut_host_operand *ops, int n_ops) {
+  if (n_ops > UT_HOST_MAP_MAX) return ut_fail(UT_ERR_INVALID_ARGUMENT, "host launch '%s': %d operands, at most %d", name, n_ops, UT_HOST_MAP_MAX);
+  void *copy = malloc(args_bytes ? args_bytes : 1);
+  ut_launch *l = copy ? new_launch(p, n, UT_LAUNCH_HOST) : NULL;
+  if (!l) {
+    free(copy);
+    return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the schedule");
+  }
+  memcpy(copy, args, args_bytes);
+  snprintf(l->kernel_name, sizeof l->kernel_name, "%s", name);
+  l->host_fn = fn;
+  l->host_args = copy;
+  memcpy(l->host_ops, ops, (size_t)n_ops * sizeof *ops);
+  l->n_host_ops = n_ops;
+  return UT_OK;
+}
+
 /* ---- compile ------------------------------------------------------------------------------------- */
 
 static ut_tensor *storage_root(ut_tensor *t) {
@@ -247,6 +276,20 @@ static ut_status check_update_order(ut_plan *p) {
   return UT_OK;
 }
 
+/* The input whose memory elementwise node t (at index i) may take: an arena tensor of t's
+ * element count whose last reader is t; -1 if none. */
+static int inplace_donor(const ut_tensor *t, const int *last_use, const unsigned char *placed, int i) {
+  if (!(t->op->flags & UT_OP_INPLACE)) return -1;
+  for (int j = 0; j < t->n_in; j++) {
+    const ut_tensor *r = storage_root(t->in[j]);
+    if (last_use[r->id] == i && placed[r->id] && !lives_in_store(r) && r->op != &ut_op_input &&
+        r->op != &ut_op_constant && r->dtype == t->dtype && ut_shape_numel(t->in[j]->shape) == ut_shape_numel(t->shape) &&
+        tensor_floats(r) == tensor_floats(t))
+      return r->id;
+  }
+  return -1;
+}
+
 static ut_status place_tensors(ut_plan *p, const ut_plan_cfg *cfg, size_t **offsets_out) {
   ut_graph *g = p->g;
   int n = p->n_nodes;
@@ -284,13 +327,30 @@ static ut_status place_tensors(ut_plan *p, const ut_plan_cfg *cfg, size_t **offs
       if (!lives_in_store(t) && !(t->op->flags & (UT_OP_VIEW | UT_OP_UPDATE))) {
         size_t len = tensor_floats(t);
         total += len;
-        if (cfg->no_memory_reuse) {
+        int donor = cfg->no_memory_reuse ? -1 : inplace_donor(t, last_use, placed, i);
+        if (donor >= 0) {
+          off[i] = off[donor];
+          last_use[donor] = -2; /* its memory is this node's now: not freed below */
+        } else if (cfg->no_memory_reuse) {
           off[i] = a.top;
           a.top += len;
         } else {
           arena_take(&a, len, &off[i]);
         }
         placed[i] = 1;
+      }
+      /* Scratch that lives only while this node runs: taken after its result (so it overlaps
+       * neither that nor the inputs, which are still held) and given back at once. */
+      size_t ws = pass == 1 ? t->workspace : 0;
+      if (ws) {
+        ws = round_up(ws, ARENA_ALIGN_FLOATS);
+        if (cfg->no_memory_reuse) {
+          p->workspace_off[i] = a.top;
+          a.top += ws;
+        } else if (arena_take(&a, ws, &p->workspace_off[i]) != 0 || arena_give(&a, p->workspace_off[i], ws) != 0) {
+          free(last_use), free(placed), free(a.free), free(off);
+          return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory compiling a plan");
+        }
       }
       if (pass == 0 || cfg->no_memory_reuse) continue;
       /* Free what dies here, after this node's own result is placed. */
@@ -312,6 +372,53 @@ static ut_status place_tensors(ut_plan *p, const ut_plan_cfg *cfg, size_t **offs
   return UT_OK;
 }
 
+/* The refusal of a plan whose arena exceeds `limit` bytes: the three largest tensors it holds
+ * and, when the graph has a batched input, the batch that would about fit (the arena grows
+ * about linearly with the batch). */
+static ut_status too_large(ut_plan *p, uint64_t limit, const char *why) {
+  const ut_tensor *big[3] = { 0 };
+  int64_t batch = 0;
+  for (int i = 0; i < p->n_nodes; i++) {
+    const ut_tensor *t = p->g->nodes[i];
+    if (!p->in_plan[i] || lives_in_store(t) || (t->op->flags & (UT_OP_VIEW | UT_OP_UPDATE))) continue;
+    if (t->op == &ut_op_input && !batch && t->shape.rank >= 2) batch = t->shape.d[0];
+    for (int k = 0; k < 3; k++)
+      if (!big[k] || ut_shape_numel(t->shape) > ut_shape_numel(big[k]->shape)) {
+        memmove(&big[k + 1], &big[k], (size_t)(2 - k) * sizeof big[0]);
+        big[k] = t;
+        break;
+      }
+  }
+  char list[600] = "", shape[64];
+  for (int k = 0; k < 3 && big[k]; k++) {
+    size_t len = strlen(list);
+    snprintf(list + len, sizeof list - len, "%s'%s' %s (%.2f GiB)", k ? ", " : "", big[k]->name,
+             ut_shape_str(big[k]->shape, shape, sizeof shape), (double)ut_shape_numel(big[k]->shape) * 4 / (1u << 30));
+  }
+  char hint[96] = "use a smaller batch";
+  int64_t fits = batch ? (int64_t)((double)batch * (double)limit / (double)p->stats.arena_peak_bytes) : 0;
+  if (batch > 1 && fits >= 1) snprintf(hint, sizeof hint, "a smaller batch, about %lld instead of %lld, would fit", (long long)fits, (long long)batch);
+  return ut_fail(CL_MEM_OBJECT_ALLOCATION_FAILURE,
+                 "the plan needs %.2f GiB of intermediate memory in one arena, more than %s allows (%.2f GiB: %s); its "
+                 "largest tensors: %s; %s",
+                 (double)p->stats.arena_peak_bytes / (1u << 30), p->rt->info.name, (double)limit / (1u << 30), why, list,
+                 hint);
+}
+
+/* A tensor beyond the kernels' signed 32-bit element offsets cannot be indexed at all. */
+static ut_status check_tensor_sizes(ut_plan *p) {
+  for (int i = 0; i < p->n_nodes; i++) {
+    const ut_tensor *t = p->g->nodes[i];
+    char shape[64];
+    if (p->in_plan[i] && ut_shape_numel(t->shape) > INT32_MAX)
+      return ut_fail(CL_MEM_OBJECT_ALLOCATION_FAILURE,
+                     "tensor '%s' %s has %lld elements, more than the %d that kernels can index with 32-bit offsets; "
+                     "use a smaller batch", t->name, ut_shape_str(t->shape, shape, sizeof shape),
+                     (long long)ut_shape_numel(t->shape), INT32_MAX);
+  }
+  return UT_OK;
+}
+
 static ut_status compile(ut_plan *p, const ut_plan_cfg *cfg) {
   ut_graph *g = p->g;
   if (g->status != UT_OK)
@@ -321,6 +428,7 @@ static ut_status compile(ut_plan *p, const ut_plan_cfg *cfg) {
       return ut_fail(UT_ERR_INVALID_ARGUMENT, "plan output %d is NULL or from another graph", i);
   mark_needed(p, cfg);
   ut_status st = check_update_order(p);
+  if (st == UT_OK) st = check_tensor_sizes(p);
   if (st != UT_OK) return st;
   size_t *off = NULL;
   if ((st = place_tensors(p, cfg, &off)) != UT_OK) return st;
@@ -331,11 +439,7 @@ static ut_status compile(ut_plan *p, const ut_plan_cfg *cfg) {
   uint64_t limit = max_alloc && max_alloc < addressable ? max_alloc : addressable;
   if ((uint64_t)p->stats.arena_peak_bytes > limit) {
     free(off);
-    return ut_fail(CL_MEM_OBJECT_ALLOCATION_FAILURE,
-                   "the plan needs %.2f GiB of intermediate memory in one arena, more than %s allows (%.2f GiB: %s); use "
-                   "a smaller batch", (double)p->stats.arena_peak_bytes / (1u << 30), p->rt->info.name,
-                   (double)limit / (1u << 30),
-                   limit == max_alloc ? "its largest single allocation" : "32-bit element indices");
+    return too_large(p, limit, limit == max_alloc ? "its largest single allocation" : "32-bit element indices");
   }
   st = ut_runtime_alloc(p->rt, p->stats.arena_peak_bytes, "the plan's arena", &p->arena);
   for (int i = 0; st == UT_OK && i < p->n_nodes; i++) {
@@ -384,8 +488,9 @@ ut_plan *ut_plan_compile(ut_graph *g, const ut_plan_cfg *cfg) {
     p->loc = calloc((size_t)g->n_nodes + 1, sizeof *p->loc);
     p->in_plan = calloc((size_t)g->n_nodes + 1, 1);
     p->readable = calloc((size_t)g->n_nodes + 1, 1);
+    p->workspace_off = calloc((size_t)g->n_nodes + 1, sizeof *p->workspace_off);
   }
-  if (!p || !p->loc || !p->in_plan || !p->readable) {
+  if (!p || !p->loc || !p->in_plan || !p->readable || !p->workspace_off) {
     ut_plan_free(p);
     ut_fail(UT_ERR_HOST_MEMORY, "out of host memory compiling a plan");
     return NULL;
@@ -404,6 +509,7 @@ void ut_plan_free(ut_plan *p) {
     if (p->launches[i].kernel) clReleaseKernel(p->launches[i].kernel);
     if (p->launches[i].event) clReleaseEvent(p->launches[i].event);
     if (p->launches[i].start_event) clReleaseEvent(p->launches[i].start_event);
+    free(p->launches[i].host_args);
   }
   if (p->arena) clReleaseMemObject(p->arena);
   if (p->gemm_temp) clReleaseMemObject(p->gemm_temp);
@@ -412,6 +518,7 @@ void ut_plan_free(ut_plan *p) {
   free(p->loc);
   free(p->in_plan);
   free(p->readable);
+  free(p->workspace_off);
   free(p);
 }
 

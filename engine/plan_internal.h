@@ -57,6 +57,29 @@ typedef struct {
 } ut_gemm_args;
 ut_status ut_plan_gemm(ut_plan *p, ut_tensor *n, const ut_gemm_args *args);
 
+/* Appends `fn`, run on the host between the launches before and after it (host_map.h: the
+ * operands are mapped, fn gets a pointer to the first float of each, then they are unmapped).
+ * For CPU devices whose memory is host memory, where host code with OpenBLAS beats the
+ * device's own kernels. `args` (args_bytes, copied) is fn's to read; `name` is the profile's
+ * kernel column. */
+#define UT_HOST_MAP_MAX 8
+typedef struct {
+  ut_loc loc;
+  size_t floats;
+  int write;
+} ut_host_operand;
+typedef ut_status (*ut_host_fn)(const void *args, float *const *ptr);
+ut_status ut_plan_host(ut_plan *p, ut_tensor *n, const char *name, ut_host_fn fn, const void *args, size_t args_bytes,
+                       const ut_host_operand *ops, int n_ops);
+
+/* A kernel argument at an explicit location (two arguments: buffer, uint offset), for memory
+ * that is no tensor: a node's workspace. */
+void ut_arg_loc(ut_launch *l, ut_loc loc);
+
+/* The node's scratch memory, of the size its op's `workspace` rule asked for: a range of the
+ * arena that is free while the node runs and reused by other tensors before and after. */
+ut_loc ut_plan_workspace(ut_plan *p, const ut_tensor *n);
+
 /* The work-group size the engine uses for 1-D elementwise kernels on this device. */
 size_t ut_plan_local_size(ut_plan *p);
 

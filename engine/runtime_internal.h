@@ -19,7 +19,8 @@ struct ut_runtime {
   cl_command_queue queue;
   ut_device_info info;
   int profiling;
-  int host_gemm; /* GEMMs run on the host with OpenBLAS (host_gemm.c) */
+  int host_gemm; /* GEMMs (and convolutions) run on the host with OpenBLAS (host_gemm.c) */
+  int conv_chunk_images; /* > 0: at most this many images per convolution chunk (tests) */
   char *cache_dir; /* NULL: no disk cache */
   ut_runtime_stats stats;
   ut_program_entry *programs; /* built programs of this runtime, by source name and options */

@@ -6,7 +6,7 @@
 
 #define UT_MAX_KERNEL_ARGS 32
 
-typedef enum { UT_LAUNCH_KERNEL, UT_LAUNCH_GEMM } ut_launch_kind;
+typedef enum { UT_LAUNCH_KERNEL, UT_LAUNCH_GEMM, UT_LAUNCH_HOST } ut_launch_kind;
 
 struct ut_launch {
   ut_launch_kind kind;
@@ -20,6 +20,10 @@ struct ut_launch {
   int local_set;
   ut_launch_prepare_fn prepare;
   ut_gemm_args gemm;
+  ut_host_fn host_fn; /* host launches: the function, its own copy of its arguments, operands */
+  void *host_args;
+  ut_host_operand host_ops[UT_HOST_MAP_MAX];
+  int n_host_ops;
   ut_status status; /* first failure while setting it up */
   cl_event event;   /* profiling: this run's event */
   /* profiling, GEMMs only: a marker enqueued just before. CLBlast may run several kernels for
@@ -39,6 +43,7 @@ struct ut_plan {
   ut_launch *launches;
   int n_launches, cap_launches;
   cl_mem arena;
+  size_t *workspace_off; /* per node id: its workspace's offset in the arena */
   cl_mem gemm_temp;
   size_t gemm_temp_bytes;
   int64_t **counters; /* distinct counters bumped once per run */

@@ -287,42 +287,6 @@ START_TEST(test_conv_layer) {
 }
 END_TEST
 
-/* The launches a convolution costs: a 1x1 stride-1 unpadded convolution of a single image is
- * the GEMM alone; a batch adds the two reorderings (the bias rides on the second); any other
- * geometry adds im2col. */
-START_TEST(test_conv_launches) {
-  static const struct {
-    conv_case k;
-    int launches;
-  } expect[] = {
-    { { 1, 5, 3, 5, 4, 1, 1, 1, 0, 0, 0 }, 1 },
-    { { 1, 5, 3, 5, 4, 1, 1, 1, 0, 0, 1 }, 2 },
-    { { 2, 5, 3, 5, 4, 1, 1, 1, 0, 0, 1 }, 3 },
-    { { 1, 5, 3, 5, 4, 3, 3, 1, 1, 1, 0 }, 2 },
-    { { 2, 5, 3, 5, 4, 3, 3, 2, 1, 0, 1 }, 3 },
-  };
-  ut_store *st = ut_store_new(test_runtime(), 1);
-  for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
-    const conv_case *k = &expect[i].k;
-    ut_graph *g = ut_graph_new(test_runtime(), st);
-    ut_tensor *x = ut_input(g, "x", UT_F32, x_shape(k));
-    ut_tensor *w = ut_input(g, "w", UT_F32, w_shape(k));
-    ut_tensor *b = k->bias ? ut_input(g, "b", UT_F32, UT_SHAPE(k->o)) : NULL;
-    ut_tensor *y = ut_conv2d(g, x, w, b, cfg_of(k));
-    ck_assert_ut_ptr(y);
-    ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &y, .n_outputs = 1 });
-    ck_assert_ut_ptr(p);
-    char label[160];
-    case_str(k, label, sizeof label);
-    ck_assert_msg(ut_plan_get_stats(p).launches == expect[i].launches, "%s: %d launches, expected %d", label,
-                  ut_plan_get_stats(p).launches, expect[i].launches);
-    ut_plan_free(p);
-    ut_graph_free(g);
-  }
-  ut_store_free(st);
-}
-END_TEST
-
 /* Shapes that do not fit fail with UT_ERR_SHAPE and a message naming conv2d and the input. */
 START_TEST(test_conv_bad_shapes) {
   ut_store *st = ut_store_new(test_runtime(), 1);
@@ -362,7 +326,6 @@ static Suite *conv_suite(void) {
   tcase_add_loop_test(tc, test_conv_forward, 0, N_CASES);
   tcase_add_test(tc, test_conv_layer);
   tcase_add_test(tc, test_conv_bad_shapes);
-  tcase_add_test(tc, test_conv_launches);
   suite_add_tcase(s, tc);
   tc = tcase_create("gradient");
   tcase_set_timeout(tc, 600);

@@ -3,8 +3,8 @@
  * geometries the models use (k3 s2 p1 op1 and k1 s1 in UNIT, k4 s2 p1 in DMIT) and odd ones
  * (batch 1, a 1x1 input, C = 3, O = 5, H != W, non-square kernels, stride 3, a 1x1 kernel with
  * stride 2); the gradients of x, w and bias against the host's exact adjoint (every element)
- * and central finite differences (a sample); a second-order gradient; the layer helper; the
- * launches a 1x1 transposed convolution costs; and the argument errors. */
+ * and central finite differences (a sample); a second-order gradient; the layer helper; and
+ * the argument errors. test_ops_conv_paths checks its launch paths against the reference. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,42 +264,6 @@ START_TEST(test_tconv_layer) {
 }
 END_TEST
 
-/* Launches: a 1x1 stride-1 transposed convolution of one image without bias is the GEMM
- * alone; a bias or a batch adds one reordering; any other geometry adds the col2im (which
- * carries the bias), and a batch the reordering of x in front of the GEMM. */
-START_TEST(test_tconv_launches) {
-  static const struct {
-    tconv_case k;
-    int launches;
-  } expect[] = {
-    { { 1, 5, 3, 5, 4, 1, 1, 1, 0, 0, 0 }, 1 },
-    { { 1, 5, 3, 5, 4, 1, 1, 1, 0, 0, 1 }, 2 },
-    { { 2, 5, 3, 5, 4, 1, 1, 1, 0, 0, 1 }, 3 },
-    { { 1, 5, 3, 5, 4, 3, 3, 2, 1, 1, 1 }, 2 },
-    { { 2, 5, 3, 5, 4, 4, 4, 2, 1, 0, 1 }, 3 },
-  };
-  ut_store *st = ut_store_new(test_runtime(), 1);
-  for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
-    const tconv_case *k = &expect[i].k;
-    ut_graph *g = ut_graph_new(test_runtime(), st);
-    ut_tensor *x = ut_input(g, "x", UT_F32, x_shape(k));
-    ut_tensor *w = ut_input(g, "w", UT_F32, w_shape(k));
-    ut_tensor *b = k->bias ? ut_input(g, "b", UT_F32, UT_SHAPE(k->o)) : NULL;
-    ut_tensor *y = ut_conv_transpose2d(g, x, w, b, k->stride, k->pad, k->opad);
-    ck_assert_ut_ptr(y);
-    ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &y, .n_outputs = 1 });
-    ck_assert_ut_ptr(p);
-    char label[160];
-    case_str(k, label, sizeof label);
-    ck_assert_msg(ut_plan_get_stats(p).launches == expect[i].launches, "%s: %d launches, expected %d", label,
-                  ut_plan_get_stats(p).launches, expect[i].launches);
-    ut_plan_free(p);
-    ut_graph_free(g);
-  }
-  ut_store_free(st);
-}
-END_TEST
-
 /* Bad arguments fail with a status and a message naming conv_transpose2d and what is wrong. */
 START_TEST(test_tconv_errors) {
   ut_store *st = ut_store_new(test_runtime(), 1);
@@ -340,7 +304,6 @@ static Suite *tconv_suite(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, test_tconv_forward, 0, N_CASES);
   tcase_add_test(tc, test_tconv_layer);
-  tcase_add_test(tc, test_tconv_launches);
   tcase_add_test(tc, test_tconv_errors);
   suite_add_tcase(s, tc);
   tc = tcase_create("gradient");

@@ -1,32 +1,27 @@
-/* 2-D convolution as im2col + one CLBlast GEMM over the whole batch (cl/conv.cl describes the
- * layouts). The convolution itself is not an op: ut_conv2d composes four small ops with
- * ut_matmul, so its gradients, and their gradients (R1 needs second order), come from the
- * backward builders of those pieces:
+/* 2-D convolution as three ops (conv_internal.h): the forward pass, the input gradient and the
+ * weight gradient. Written as matrices per image b, with col_b = im2col(x_b) [C*kh*kw, OH*OW]:
  *
- *   im2col         x [B, C, H, W]       -> col [C*kh*kw, B*OH*OW]   adjoint: col2im
- *   col2im         col (+ bias [C])     -> x-shaped gather-sum      adjoint: im2col, sum
- *   channel_major  y [B, O, OH, OW]     -> t [O, B*OH*OW]           adjoint: batch_major
- *   batch_major    t (+ bias [O])       -> y [B, O, OH, OW]         adjoint: channel_major, sum
+ *   forward       y_b  = W col_b + bias                  W as [O, C*kh*kw]
+ *   grad input    dx_b = col2im(W^T dy_b) + bias          (+ bias: the transposed convolution's)
+ *   grad weight   dW   = sum_b dy_b col_b^T
  *
- * and y = batch_major(matmul(w as [O, C*kh*kw], col), bias). The matmul's backward gives
- * dW = dt x col^T (one GEMM whose inner dimension runs over batch and pixels, so the sum over
- * the batch costs nothing extra) and dcol = W^T x dt (one GEMM), then col2im gives dx.
+ * All three are linear in each input, and the adjoint of each is made of the three:
  *
- * With a batch of one the reorderings are plain reshapes, and a 1x1, stride-1, unpadded
- * convolution needs no im2col: its col is x itself in channel-major order.
+ *   conv2d(x, w):           dx = grad_input(dy, w)   dw = grad_weight(dy, x)   db = sum dy
+ *   grad_input(dy, w):      d dy = conv2d(g, w)      dw = grad_weight(dy, g)   db = sum g
+ *   grad_weight(dy, x):     d dy = conv2d(x, G)      dx = grad_input(dy, G)
  *
- * conv_internal.h shares these pieces with the transposed convolution (conv_transpose.c). */
+ * (g, G: the incoming gradients of dx and dW), so any order of derivative is again these ops.
+ *
+ * Attributes, the same for all three: kh, kw, stride, pad, reflect, and the image's H and W
+ * (which the input gradient cannot infer from dy). B, C and O come from the tensors. */
 #include <stdio.h>
 
 #include "conv_internal.h"
 #include "error.h"
-#include "plan_internal.h"
 
-/* The integer attributes of im2col and col2im: the geometry minus C, which the tensors give. */
-enum { A_KH, A_KW, A_STRIDE, A_PAD, A_REFLECT, A_B, A_H, A_W, N_GEOM_ATTRS };
+enum { A_KH, A_KW, A_STRIDE, A_PAD, A_REFLECT, A_H, A_W, N_ATTRS };
 
-/* Fills in the output size and checks that the geometry makes sense; the message names `op`
- * and the image and kernel shapes. */
 ut_status ut_conv_geom_check(const char *op, ut_conv_geom *gm) {
   char what[160];
   snprintf(what, sizeof what, "image [%lld, %lld, %lld, %lld], kernel %lldx%lld, stride %lld, %s pad %lld",
@@ -46,219 +41,161 @@ ut_status ut_conv_geom_check(const char *op, ut_conv_geom *gm) {
   return UT_OK;
 }
 
-static ut_conv_geom geom_from_attrs(const ut_tensor *n, int64_t channels) {
+/* The geometry of node n from its attributes and the batch and image channels given. */
+static ut_conv_geom geom_of(const ut_tensor *n, int64_t b, int64_t c) {
   const int64_t *a = n->iattr;
-  return (ut_conv_geom){ .b = a[A_B], .c = channels, .h = a[A_H], .w = a[A_W], .kh = a[A_KH], .kw = a[A_KW],
-                         .stride = a[A_STRIDE], .pad = a[A_PAD], .reflect = (int)a[A_REFLECT] };
+  ut_conv_geom gm = { .b = b, .c = c, .h = a[A_H], .w = a[A_W], .kh = a[A_KH], .kw = a[A_KW], .stride = a[A_STRIDE],
+                      .pad = a[A_PAD], .reflect = (int)a[A_REFLECT] };
+  gm.oh = (gm.h + 2 * gm.pad - gm.kh) / gm.stride + 1;
+  gm.ow = (gm.w + 2 * gm.pad - gm.kw) / gm.stride + 1;
+  return gm;
 }
 
-static void geom_to_attrs(const ut_conv_geom *gm, int64_t a[N_GEOM_ATTRS]) {
-  a[A_KH] = gm->kh, a[A_KW] = gm->kw, a[A_STRIDE] = gm->stride, a[A_PAD] = gm->pad, a[A_REFLECT] = gm->reflect;
-  a[A_B] = gm->b, a[A_H] = gm->h, a[A_W] = gm->w;
+static ut_tensor *make(ut_graph *g, const ut_op_def *op, int n_in, ut_tensor **in, const ut_conv_geom *gm) {
+  int64_t a[N_ATTRS] = { [A_KH] = gm->kh, [A_KW] = gm->kw, [A_STRIDE] = gm->stride, [A_PAD] = gm->pad,
+                         [A_REFLECT] = gm->reflect, [A_H] = gm->h, [A_W] = gm->w };
+  return ut_node_new(g, op, n_in, in, a, N_ATTRS, NULL, 0);
 }
 
-static ut_status require_f32(const ut_tensor *n) {
-  for (int i = 0; i < n->n_in; i++)
-    if (n->in[i]->dtype != UT_F32)
-      return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: input '%s' is not f32", n->op->name, n->in[i]->name);
+/* Checks that tensor t of node n has shape `want`; the message names the op, t and the geometry. */
+static ut_status expect_shape(const ut_tensor *n, const ut_tensor *t, const char *role, ut_shape want, const ut_conv_geom *gm) {
+  if (t->dtype == UT_F32 && ut_shape_equal(t->shape, want)) return UT_OK;
+  char got[64], exp[64];
+  return ut_fail(UT_ERR_SHAPE, "%s: %s '%s' is %s %s; the geometry (kernel %lldx%lld, stride %lld, pad %lld, image %lldx%lld) "
+                 "needs f32 %s", n->op->name, role, t->name, t->dtype == UT_F32 ? "f32" : "not f32",
+                 ut_shape_str(t->shape, got, sizeof got), (long long)gm->kh, (long long)gm->kw, (long long)gm->stride,
+                 (long long)gm->pad, (long long)gm->h, (long long)gm->w, ut_shape_str(want, exp, sizeof exp));
+}
+
+static int64_t rank4_dim(const ut_tensor *t, int i) { return t->shape.rank == 4 ? t->shape.d[i] : -1; }
+
+/* ---- forward: (x [B, C, H, W], w [O, C, kh, kw], bias [O]?) -> y [B, O, OH, OW] ---------------- */
+
+static ut_status forward_shape(ut_tensor *n) {
+  ut_tensor *x = n->in[0], *w = n->in[1];
+  ut_conv_geom gm = geom_of(n, rank4_dim(x, 0), rank4_dim(x, 1));
+  ut_status st = ut_conv_geom_check("conv2d", &gm);
+  int64_t o = rank4_dim(w, 0);
+  if (st == UT_OK) st = expect_shape(n, x, "input", UT_SHAPE(gm.b, gm.c, gm.h, gm.w), &gm);
+  if (st == UT_OK) st = expect_shape(n, w, "weight", UT_SHAPE(o, gm.c, gm.kh, gm.kw), &gm);
+  if (st == UT_OK && n->n_in > 2) st = expect_shape(n, n->in[2], "bias", UT_SHAPE(o), &gm);
+  if (st == UT_OK) n->shape = UT_SHAPE(gm.b, o, gm.oh, gm.ow);
+  if (st == UT_OK) n->workspace = ut_conv_chunks(n->g->rt, &gm, o).workspace;
+  return st;
+}
+
+/* ---- input gradient: (dy [B, O, OH, OW], w [O, C, kh, kw], bias [C]?) -> dx [B, C, H, W] -------- */
+
+static ut_status grad_input_shape(ut_tensor *n) {
+  ut_tensor *dy = n->in[0], *w = n->in[1];
+  ut_conv_geom gm = geom_of(n, rank4_dim(dy, 0), rank4_dim(w, 1));
+  ut_status st = ut_conv_geom_check("conv2d_grad_input", &gm);
+  int64_t o = rank4_dim(w, 0);
+  if (st == UT_OK) st = expect_shape(n, w, "weight", UT_SHAPE(o, gm.c, gm.kh, gm.kw), &gm);
+  if (st == UT_OK) st = expect_shape(n, dy, "output gradient", UT_SHAPE(gm.b, o, gm.oh, gm.ow), &gm);
+  if (st == UT_OK && n->n_in > 2) st = expect_shape(n, n->in[2], "bias", UT_SHAPE(gm.c), &gm);
+  if (st == UT_OK) n->shape = UT_SHAPE(gm.b, gm.c, gm.h, gm.w);
+  if (st == UT_OK) n->workspace = ut_conv_chunks(n->g->rt, &gm, o).workspace;
+  return st;
+}
+
+/* ---- weight gradient: (dy [B, O, OH, OW], x [B, C, H, W]) -> dw [O, C, kh, kw] ----------------- */
+
+static ut_status grad_weight_shape(ut_tensor *n) {
+  ut_tensor *dy = n->in[0], *x = n->in[1];
+  ut_conv_geom gm = geom_of(n, rank4_dim(x, 0), rank4_dim(x, 1));
+  ut_status st = ut_conv_geom_check("conv2d_grad_weight", &gm);
+  int64_t o = rank4_dim(dy, 1);
+  if (st == UT_OK) st = expect_shape(n, x, "input", UT_SHAPE(gm.b, gm.c, gm.h, gm.w), &gm);
+  if (st == UT_OK) st = expect_shape(n, dy, "output gradient", UT_SHAPE(gm.b, o, gm.oh, gm.ow), &gm);
+  if (st == UT_OK) n->shape = UT_SHAPE(o, gm.c, gm.kh, gm.kw);
+  if (st == UT_OK) n->workspace = ut_conv_chunks(n->g->rt, &gm, o).workspace;
+  return st;
+}
+
+/* ---- launches and workspace ------------------------------------------------------------------- */
+
+/* A node's pass, geometry and output channels from its tensors. */
+static ut_conv_pass pass_of(const ut_tensor *n, ut_conv_geom *gm, int64_t *o);
+
+static ut_status conv_forward(ut_plan *p, ut_tensor *n) {
+  ut_conv_geom gm;
+  int64_t o;
+  ut_conv_pass pass = pass_of(n, &gm, &o);
+  if (ut_conv_chunks(ut_plan_runtime(p), &gm, o).workspace > n->workspace)
+    return ut_fail(UT_ERR_STATE, "%s: the runtime's convolution settings changed after the graph was built", n->op->name);
+  return ut_plan_runtime(p)->host_gemm ? ut_conv_launch_host(p, n, pass, &gm, o) : ut_conv_launch_device(p, n, pass, &gm, o);
+}
+
+/* ---- gradients ---------------------------------------------------------------------------------- */
+
+/* The sum of t [B, K, H, W] over B, H and W, as [K]. */
+static ut_tensor *channel_sum(ut_graph *g, ut_tensor *t) {
+  return ut_reshape(g, ut_sum(g, t, 1u | 4u | 8u), UT_SHAPE(t->shape.d[1]));
+}
+
+static ut_status forward_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
+  ut_conv_geom gm;
+  int64_t o;
+  pass_of(n, &gm, &o);
+  grad_in[0] = ut_conv_grad_input_node(g, grad, n->in[1], NULL, &gm);
+  grad_in[1] = ut_conv_grad_weight_node(g, grad, n->in[0], &gm);
+  if (n->n_in > 2) grad_in[2] = channel_sum(g, grad);
   return UT_OK;
 }
 
-/* The arguments every im2col/col2im launch shares, after the tensors. */
-static void geom_args(ut_launch *l, const ut_conv_geom *gm, size_t count) {
-  int bchw[4] = { (int)gm->b, (int)gm->c, (int)gm->h, (int)gm->w };
-  int ksp[4] = { (int)gm->kh, (int)gm->kw, (int)gm->stride, (int)gm->pad };
-  ut_arg_int4(l, bchw);
-  ut_arg_int4(l, ksp);
-  ut_arg_int(l, (int)gm->oh);
-  ut_arg_int(l, (int)gm->ow);
-  ut_arg_int(l, gm->reflect);
-  ut_arg_uint(l, (unsigned)count);
-  ut_launch_range(l, count, 0);
-}
-
-/* ---- im2col and col2im ------------------------------------------------------------------------- */
-
-static ut_status im2col_shape(ut_tensor *n) {
-  ut_tensor *x = n->in[0];
-  ut_status st = require_f32(n);
-  if (st != UT_OK) return st;
-  char s[64];
-  if (x->shape.rank != 4)
-    return ut_fail(UT_ERR_SHAPE, "im2col: '%s' must be [B, C, H, W], got %s", x->name, ut_shape_str(x->shape, s, sizeof s));
-  ut_conv_geom gm = geom_from_attrs(n, x->shape.d[1]);
-  if (gm.b != x->shape.d[0] || gm.h != x->shape.d[2] || gm.w != x->shape.d[3])
-    return ut_fail(UT_ERR_SHAPE, "im2col: '%s' has shape %s, the op was made for [%lld, C, %lld, %lld]", x->name,
-                   ut_shape_str(x->shape, s, sizeof s), (long long)gm.b, (long long)gm.h, (long long)gm.w);
-  if ((st = ut_conv_geom_check("im2col", &gm)) != UT_OK) return st;
-  n->shape = UT_SHAPE(gm.c * gm.kh * gm.kw, gm.b * gm.oh * gm.ow);
+static ut_status grad_input_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
+  ut_conv_geom gm;
+  int64_t o;
+  pass_of(n, &gm, &o);
+  grad_in[0] = ut_conv_forward_node(g, grad, n->in[1], NULL, &gm);
+  grad_in[1] = ut_conv_grad_weight_node(g, n->in[0], grad, &gm);
+  if (n->n_in > 2) grad_in[2] = channel_sum(g, grad);
   return UT_OK;
 }
 
-static ut_status im2col_forward(ut_plan *p, ut_tensor *n) {
-  ut_conv_geom gm = geom_from_attrs(n, n->in[0]->shape.d[1]);
-  ut_status st = ut_conv_geom_check("im2col", &gm);
-  if (st != UT_OK) return st;
-  ut_launch *l = ut_plan_kernel(p, n, "conv", "im2col");
-  ut_arg_tensor(l, n);
-  ut_arg_tensor(l, n->in[0]);
-  geom_args(l, &gm, (size_t)(gm.c * gm.b * gm.oh * gm.ow));
+static ut_status grad_weight_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
+  ut_conv_geom gm;
+  int64_t o;
+  pass_of(n, &gm, &o);
+  grad_in[0] = ut_conv_forward_node(g, n->in[1], grad, NULL, &gm);
+  grad_in[1] = ut_conv_grad_input_node(g, n->in[0], grad, NULL, &gm);
   return UT_OK;
 }
 
-static ut_status im2col_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
-  ut_conv_geom gm = geom_from_attrs(n, n->in[0]->shape.d[1]);
-  grad_in[0] = ut_conv_col2im(g, grad, NULL, &gm);
-  return UT_OK;
+static const ut_op_def op_forward = { "conv2d", 0, forward_shape, conv_forward, forward_backward };
+static const ut_op_def op_grad_input = { "conv2d_grad_input", 0, grad_input_shape, conv_forward, grad_input_backward };
+static const ut_op_def op_grad_weight = { "conv2d_grad_weight", 0, grad_weight_shape, conv_forward, grad_weight_backward };
+
+static ut_conv_pass pass_of(const ut_tensor *n, ut_conv_geom *gm, int64_t *o) {
+  if (n->op == &op_forward) {
+    *gm = geom_of(n, n->in[0]->shape.d[0], n->in[0]->shape.d[1]);
+    *o = n->in[1]->shape.d[0];
+    return UT_CONV_FORWARD;
+  }
+  if (n->op == &op_grad_input) {
+    *gm = geom_of(n, n->in[0]->shape.d[0], n->in[1]->shape.d[1]);
+    *o = n->in[1]->shape.d[0];
+    return UT_CONV_GRAD_INPUT;
+  }
+  *gm = geom_of(n, n->in[1]->shape.d[0], n->in[1]->shape.d[1]);
+  *o = n->in[0]->shape.d[1];
+  return UT_CONV_GRAD_WEIGHT;
 }
 
-static ut_status col2im_shape(ut_tensor *n) {
-  ut_tensor *col = n->in[0];
-  ut_status st = require_f32(n);
-  if (st != UT_OK) return st;
-  int64_t taps = n->iattr[A_KH] * n->iattr[A_KW];
-  ut_conv_geom gm = geom_from_attrs(n, taps > 0 && col->shape.rank == 2 ? col->shape.d[0] / taps : 0);
-  if ((st = ut_conv_geom_check("col2im", &gm)) != UT_OK) return st;
-  char s[64];
-  if (col->shape.rank != 2 || col->shape.d[0] % taps || col->shape.d[1] != gm.b * gm.oh * gm.ow)
-    return ut_fail(UT_ERR_SHAPE, "col2im: '%s' of shape %s is no [C*%lld, %lld] column matrix", col->name,
-                   ut_shape_str(col->shape, s, sizeof s), (long long)taps, (long long)(gm.b * gm.oh * gm.ow));
-  if (n->n_in > 1 && (n->in[1]->shape.rank != 1 || n->in[1]->shape.d[0] != col->shape.d[0] / taps))
-    return ut_fail(UT_ERR_SHAPE, "col2im: bias '%s' of shape %s does not fit %lld channels", n->in[1]->name,
-                   ut_shape_str(n->in[1]->shape, s, sizeof s), (long long)(col->shape.d[0] / taps));
-  n->shape = UT_SHAPE(gm.b, col->shape.d[0] / taps, gm.h, gm.w);
-  return UT_OK;
+ut_tensor *ut_conv_forward_node(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *bias, const ut_conv_geom *gm) {
+  ut_tensor *in[3] = { x, w, bias };
+  return make(g, &op_forward, bias ? 3 : 2, in, gm);
 }
 
-static ut_status col2im_forward(ut_plan *p, ut_tensor *n) {
-  ut_conv_geom gm = geom_from_attrs(n, n->shape.d[1]);
-  ut_status st = ut_conv_geom_check("col2im", &gm);
-  if (st != UT_OK) return st;
-  int has_bias = n->n_in > 1;
-  ut_launch *l = ut_plan_kernel(p, n, "conv", "col2im");
-  ut_arg_tensor(l, n);
-  ut_arg_tensor(l, n->in[0]);
-  ut_arg_tensor(l, n->in[has_bias]); /* any valid buffer when there is no bias */
-  ut_arg_int(l, has_bias);
-  geom_args(l, &gm, (size_t)ut_shape_numel(n->shape));
-  return UT_OK;
+ut_tensor *ut_conv_grad_input_node(ut_graph *g, ut_tensor *dy, ut_tensor *w, ut_tensor *bias, const ut_conv_geom *gm) {
+  ut_tensor *in[3] = { dy, w, bias };
+  return make(g, &op_grad_input, bias ? 3 : 2, in, gm);
 }
 
-static ut_status col2im_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
-  ut_conv_geom gm = geom_from_attrs(n, n->shape.d[1]);
-  grad_in[0] = ut_conv_im2col(g, grad, &gm);
-  if (n->n_in > 1) grad_in[1] = ut_reshape(g, ut_sum(g, grad, 1u | 4u | 8u), n->in[1]->shape); /* over B, H, W */
-  return UT_OK;
-}
-
-static const ut_op_def op_im2col = { "im2col", 0, im2col_shape, im2col_forward, im2col_backward };
-static const ut_op_def op_col2im = { "col2im", 0, col2im_shape, col2im_forward, col2im_backward };
-
-ut_tensor *ut_conv_im2col(ut_graph *g, ut_tensor *x, const ut_conv_geom *gm) {
-  int64_t a[N_GEOM_ATTRS];
-  geom_to_attrs(gm, a);
-  return ut_node_new(g, &op_im2col, 1, &x, a, N_GEOM_ATTRS, NULL, 0);
-}
-
-ut_tensor *ut_conv_col2im(ut_graph *g, ut_tensor *col, ut_tensor *bias, const ut_conv_geom *gm) {
-  int64_t a[N_GEOM_ATTRS];
-  geom_to_attrs(gm, a);
-  ut_tensor *in[2] = { col, bias };
-  return ut_node_new(g, &op_col2im, bias ? 2 : 1, in, a, N_GEOM_ATTRS, NULL, 0);
-}
-
-/* ---- channel-major <-> batch-major --------------------------------------------------------------- */
-
-/* batch_major's attributes: the batch and the output's height and width. */
-enum { A_NB, A_OH, A_OW, N_LAYOUT_ATTRS };
-
-static ut_status channel_major_shape(ut_tensor *n) {
-  ut_tensor *y = n->in[0];
-  ut_status st = require_f32(n);
-  if (st != UT_OK) return st;
-  char s[64];
-  if (y->shape.rank != 4)
-    return ut_fail(UT_ERR_SHAPE, "channel_major: '%s' must be [B, C, H, W], got %s", y->name, ut_shape_str(y->shape, s, sizeof s));
-  n->shape = UT_SHAPE(y->shape.d[1], y->shape.d[0] * y->shape.d[2] * y->shape.d[3]);
-  return UT_OK;
-}
-
-static ut_status channel_major_forward(ut_plan *p, ut_tensor *n) {
-  const ut_shape ys = n->in[0]->shape;
-  size_t count = (size_t)ut_shape_numel(ys);
-  ut_launch *l = ut_plan_kernel(p, n, "conv", "channel_major");
-  ut_arg_tensor(l, n);
-  ut_arg_tensor(l, n->in[0]);
-  ut_arg_uint(l, (unsigned)ys.d[0]);
-  ut_arg_uint(l, (unsigned)ys.d[1]);
-  ut_arg_uint(l, (unsigned)(ys.d[2] * ys.d[3]));
-  ut_arg_uint(l, (unsigned)count);
-  ut_launch_range(l, count, 0);
-  return UT_OK;
-}
-
-static ut_status channel_major_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
-  const ut_shape ys = n->in[0]->shape;
-  grad_in[0] = ut_conv_to_batch_major(g, grad, NULL, ys.d[0], ys.d[2], ys.d[3]);
-  return UT_OK;
-}
-
-static ut_status batch_major_shape(ut_tensor *n) {
-  ut_tensor *t = n->in[0];
-  ut_status st = require_f32(n);
-  if (st != UT_OK) return st;
-  int64_t nb = n->iattr[A_NB], oh = n->iattr[A_OH], ow = n->iattr[A_OW];
-  char s[64], sb[64];
-  if (nb < 1 || oh < 1 || ow < 1 || t->shape.rank != 2 || t->shape.d[1] != nb * oh * ow)
-    return ut_fail(UT_ERR_SHAPE, "batch_major: '%s' of shape %s is no [O, %lld*%lld*%lld] matrix", t->name,
-                   ut_shape_str(t->shape, s, sizeof s), (long long)nb, (long long)oh, (long long)ow);
-  if (n->n_in > 1 && (n->in[1]->shape.rank != 1 || n->in[1]->shape.d[0] != t->shape.d[0]))
-    return ut_fail(UT_ERR_SHAPE, "batch_major: bias '%s' of shape %s does not fit %lld channels (from %s)", n->in[1]->name,
-                   ut_shape_str(n->in[1]->shape, sb, sizeof sb), (long long)t->shape.d[0], ut_shape_str(t->shape, s, sizeof s));
-  n->shape = UT_SHAPE(nb, t->shape.d[0], oh, ow);
-  return UT_OK;
-}
-
-static ut_status batch_major_forward(ut_plan *p, ut_tensor *n) {
-  size_t count = (size_t)ut_shape_numel(n->shape);
-  int has_bias = n->n_in > 1;
-  ut_launch *l = ut_plan_kernel(p, n, "conv", "batch_major");
-  ut_arg_tensor(l, n);
-  ut_arg_tensor(l, n->in[0]);
-  ut_arg_tensor(l, has_bias ? n->in[1] : n->in[0]); /* any valid buffer when there is no bias */
-  ut_arg_uint(l, (unsigned)n->shape.d[0]);
-  ut_arg_uint(l, (unsigned)n->shape.d[1]);
-  ut_arg_uint(l, (unsigned)(n->shape.d[2] * n->shape.d[3]));
-  ut_arg_int(l, has_bias);
-  ut_arg_uint(l, (unsigned)count);
-  ut_launch_range(l, count, 0);
-  return UT_OK;
-}
-
-static ut_status batch_major_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
-  grad_in[0] = ut_conv_to_channel_major(g, grad);
-  if (n->n_in > 1) grad_in[1] = ut_reshape(g, ut_sum(g, grad, 1u | 4u | 8u), n->in[1]->shape); /* over B, OH, OW */
-  return UT_OK;
-}
-
-static const ut_op_def op_channel_major = { "channel_major", 0, channel_major_shape, channel_major_forward,
-                                            channel_major_backward };
-static const ut_op_def op_batch_major = { "batch_major", 0, batch_major_shape, batch_major_forward, batch_major_backward };
-
-/* With a batch of one both layouts hold the same bytes, so a view replaces the copy. */
-ut_tensor *ut_conv_to_channel_major(ut_graph *g, ut_tensor *y) {
-  if (!y) return ut_graph_fail(g, ut_graph_status(g));
-  if (y->shape.rank == 4 && y->shape.d[0] == 1)
-    return ut_reshape(g, y, UT_SHAPE(y->shape.d[1], y->shape.d[2] * y->shape.d[3]));
-  return ut_node_new(g, &op_channel_major, 1, &y, NULL, 0, NULL, 0);
-}
-
-ut_tensor *ut_conv_to_batch_major(ut_graph *g, ut_tensor *t, ut_tensor *bias, int64_t nb, int64_t oh, int64_t ow) {
-  if (!t) return ut_graph_fail(g, ut_graph_status(g));
-  if (nb == 1 && !bias && t->shape.rank == 2) return ut_reshape(g, t, UT_SHAPE(1, t->shape.d[0], oh, ow));
-  ut_tensor *in[2] = { t, bias };
-  int64_t a[N_LAYOUT_ATTRS] = { [A_NB] = nb, [A_OH] = oh, [A_OW] = ow };
-  return ut_node_new(g, &op_batch_major, bias ? 2 : 1, in, a, N_LAYOUT_ATTRS, NULL, 0);
+ut_tensor *ut_conv_grad_weight_node(ut_graph *g, ut_tensor *dy, ut_tensor *x, const ut_conv_geom *gm) {
+  ut_tensor *in[2] = { dy, x };
+  return make(g, &op_grad_weight, 2, in, gm);
 }
 
 /* ---- the public calls -------------------------------------------------------------------------- */
@@ -289,11 +226,7 @@ ut_tensor *ut_conv2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *bias, u
     ut_error_prefix("input '%s', weight '%s'", x->name, w->name);
     return ut_graph_fail(g, st);
   }
-  int direct = gm.kh == 1 && gm.kw == 1 && gm.stride == 1 && gm.pad == 0;
-  ut_tensor *col = direct ? ut_conv_to_channel_major(g, x) : ut_conv_im2col(g, x, &gm);
-  ut_tensor *w2 = ut_reshape(g, w, UT_SHAPE(ws.d[0], gm.c * gm.kh * gm.kw));
-  ut_tensor *t = ut_matmul(g, w2, col, 0, 0); /* [O, B*OH*OW] */
-  return ut_conv_to_batch_major(g, t, bias, gm.b, gm.oh, gm.ow);
+  return ut_conv_forward_node(g, x, w, bias, &gm);
 }
 
 ut_tensor *ut_conv2d_layer(ut_graph *g, ut_tensor *x, const char *prefix, int64_t out_channels, int kernel, ut_conv_cfg cfg,

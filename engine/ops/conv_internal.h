@@ -1,15 +1,27 @@
-/* The pieces ut_conv2d is built from (engine/ops/conv.c), shared with the transposed
- * convolution (engine/ops/conv_transpose.c), which is the same pieces in adjoint order. Each
- * maker returns a graph node (or a view) whose backward builder emits the adjoint piece, so
- * anything composed of them differentiates to any order. Layouts are described in cl/conv.cl. */
+/* Convolution inside the engine (conv.c defines the ops):
+ *
+ *   conv2d              (x, w, bias?)  -> y    the forward pass
+ *   conv2d_grad_input   (dy, w, bias?) -> dx   also the transposed convolution
+ *   conv2d_grad_weight  (dy, x)        -> dw
+ *
+ * Each works through the batch in chunks, with the column matrix of one chunk in a workspace
+ * that lives only while the node runs, so no whole-batch column matrix is ever kept; the
+ * weight gradient recomputes its columns from x. The three are closed under differentiation
+ * (each one's gradient is made of the three), so they differentiate to any order.
+ *
+ * Their launches come in two forms: OpenCL kernels and CLBlast GEMMs per chunk
+ * (conv_launch.c, any device), and one host function per node with OpenBLAS on CPU devices
+ * whose memory is host memory (conv_host.c). conv_reference.c keeps the engine's first
+ * convolution, a composite of small ops, as the reference for tests. */
 #ifndef UT_CONV_INTERNAL_H
 #define UT_CONV_INTERNAL_H
 
 #include "graph_internal.h"
+#include "plan_internal.h"
 
-/* One convolution's geometry, seen from the image side: the image [b, c, h, w] that im2col
- * reads and col2im writes, the kernel, stride and padding, and the output size (oh, ow) that
- * ut_conv_geom_check fills in. */
+/* One convolution's geometry, seen from the image side: the image [b, c, h, w] that the
+ * forward pass reads and the input gradient writes, the kernel, stride and padding, and the
+ * output size (oh, ow) that ut_conv_geom_check fills in. */
 typedef struct {
   int64_t b, c, h, w;   /* the image batch */
   int64_t kh, kw;       /* kernel */
@@ -22,6 +34,32 @@ typedef struct {
  * (naming `op`, the image and the kernel) and returns its status. */
 ut_status ut_conv_geom_check(const char *op, ut_conv_geom *gm);
 
+/* The three ops (geometry gm; o output channels from the tensors). */
+ut_tensor *ut_conv_forward_node(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *bias, const ut_conv_geom *gm);
+ut_tensor *ut_conv_grad_input_node(ut_graph *g, ut_tensor *dy, ut_tensor *w, ut_tensor *bias, const ut_conv_geom *gm);
+ut_tensor *ut_conv_grad_weight_node(ut_graph *g, ut_tensor *dy, ut_tensor *x, const ut_conv_geom *gm);
+
+/* Which pass a launcher emits. */
+typedef enum { UT_CONV_FORWARD, UT_CONV_GRAD_INPUT, UT_CONV_GRAD_WEIGHT } ut_conv_pass;
+
+/* How a pass splits the batch: `images` per chunk, and the workspace floats one chunk needs
+ * (its column matrix, then its channel-major output at `t_offset`). */
+typedef struct {
+  int64_t images;
+  size_t col_floats, t_offset, workspace;
+} ut_conv_chunking;
+ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t o);
+
+/* The launches of one node: n is the node, whose inputs are as listed above. */
+ut_status ut_conv_launch_device(ut_plan *p, ut_tensor *n, ut_conv_pass pass, const ut_conv_geom *gm, int64_t o);
+ut_status ut_conv_launch_host(ut_plan *p, ut_tensor *n, ut_conv_pass pass, const ut_conv_geom *gm, int64_t o);
+
+/* The arguments every im2col/col2im kernel launch shares, after the tensors (cl/conv.cl), and
+ * its range: `count` work-items. */
+void ut_conv_geom_args(ut_launch *l, const ut_conv_geom *gm, size_t count);
+
+/* ---- the reference (conv_reference.c) ---- */
+
 /* x [B, C, H, W] -> col [C*kh*kw, B*OH*OW]. */
 ut_tensor *ut_conv_im2col(ut_graph *g, ut_tensor *x, const ut_conv_geom *gm);
 /* col [C*kh*kw, B*OH*OW] -> [B, C, H, W], the adjoint of im2col as a deterministic gather, plus
@@ -31,5 +69,10 @@ ut_tensor *ut_conv_col2im(ut_graph *g, ut_tensor *col, ut_tensor *bias, const ut
 ut_tensor *ut_conv_to_channel_major(ut_graph *g, ut_tensor *y);
 /* t [C, nb*oh*ow] (+ bias [C]) -> [nb, C, oh, ow] (a view when nb is 1 and there is no bias). */
 ut_tensor *ut_conv_to_batch_major(ut_graph *g, ut_tensor *t, ut_tensor *bias, int64_t nb, int64_t oh, int64_t ow);
+/* The whole convolution and transposed convolution as composites of the pieces above, for a
+ * checked geometry (for the transposed one: that of the convolution whose input gradient it
+ * is, with gm->c its output channels). */
+ut_tensor *ut_conv2d_reference(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *bias, const ut_conv_geom *gm);
+ut_tensor *ut_conv_transpose2d_reference(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *bias, const ut_conv_geom *gm);
 
 #endif

@@ -1,25 +1,11 @@
-/* Transposed 2-D convolution (nn.ConvTranspose2d) as the adjoint of ut_conv2d, built from the
- * same pieces (conv_internal.h) in the opposite order:
- *
- *   t   = channel_major(x)                      [C, B*H*W]        (a view for a batch of one)
- *   col = (w as [C, O*kh*kw])^T t               [O*kh*kw, B*H*W]  one GEMM over the batch
- *   y   = col2im(col) + bias                    [B, O, OH, OW]    deterministic gather
+/* Transposed 2-D convolution (nn.ConvTranspose2d): the input gradient of a convolution, so it
+ * is the conv2d_grad_input op of conv.c with the bias added, and differentiates like it.
  *
  * The geometry is that of the convolution whose input gradient this is: an "image" of
  * [B, O, OH, OW] read with kernel kh x kw, stride s and zero padding p gives H x W outputs,
  * because OH = (H - 1) s - 2p + kh + op with 0 <= op < s. output_padding only adds rows and
- * columns at the bottom and right that no input reaches (they hold the bias alone), which the
- * gather handles by finding no contribution there.
- *
- * No new op is needed: the backward builders of col2im (im2col), of the GEMM (two GEMMs) and
- * of the reordering give grad x = channel-to-batch(w2 im2col(dy)) (a convolution of dy with
- * w), grad w = t im2col(dy)^T (one GEMM whose inner dimension runs over the batch and the
- * pixels), and grad bias = the sum of dy over B, H, W; each of those is again made of
- * differentiable pieces, so the transposed convolution differentiates to any order.
- *
- * A 1x1 stride-1 unpadded transposed convolution needs no col2im: col is already the output
- * in channel-major order, so one reordering (fused with the bias) or, for a batch of one
- * without bias, a view finishes it. */
+ * columns at the bottom and right that no input reaches (they hold the bias alone). The
+ * weight [C, O, kh, kw] is that convolution's weight: C of its outputs, O of its inputs. */
 #include <stdio.h>
 
 #include "conv_internal.h"
@@ -54,7 +40,7 @@ ut_tensor *ut_conv_transpose2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tenso
             stride, pad, output_padding);
     return fail(g, UT_ERR_INVALID_ARGUMENT, x, w);
   }
-  const int64_t B = xs.d[0], C = xs.d[1], H = xs.d[2], W = xs.d[3], O = ws.d[1], kh = ws.d[2], kw = ws.d[3];
+  const int64_t B = xs.d[0], H = xs.d[2], W = xs.d[3], O = ws.d[1], kh = ws.d[2], kw = ws.d[3];
   const int64_t oh = (H - 1) * stride - 2 * (int64_t)pad + kh + output_padding;
   const int64_t ow = (W - 1) * stride - 2 * (int64_t)pad + kw + output_padding;
   if (oh < 1 || ow < 1) {
@@ -72,11 +58,7 @@ ut_tensor *ut_conv_transpose2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tenso
             (long long)gm.ow, (long long)H, (long long)W);
     return fail(g, UT_ERR_SHAPE, x, w);
   }
-  ut_tensor *t = ut_conv_to_channel_major(g, x);
-  ut_tensor *w2 = ut_reshape(g, w, UT_SHAPE(C, O * kh * kw));
-  ut_tensor *col = ut_matmul(g, w2, t, 1, 0); /* [O*kh*kw, B*H*W] */
-  if (kh == 1 && kw == 1 && stride == 1 && pad == 0) return ut_conv_to_batch_major(g, col, bias, B, H, W);
-  return ut_conv_col2im(g, col, bias, &gm);
+  return ut_conv_grad_input_node(g, x, w, bias, &gm);
 }
 
 ut_tensor *ut_conv_transpose2d_layer(ut_graph *g, ut_tensor *x, const char *prefix, int64_t out_channels, int kernel,

@@ -1,0 +1,250 @@
+/* The convolution ops (engine/ops/conv.c) against the reference composite they replaced
+ * (conv_reference.c), on both of their launch paths and with the batch split into chunks:
+ *
+ *   - host: one host function per node with OpenBLAS (CPU devices with host memory);
+ *   - device: OpenCL kernels and CLBlast GEMMs per chunk (any device; forced here by turning
+ *     the runtime's host GEMM off, so CLBlast runs on the CPU device too);
+ *   - chunks of the automatic size, and of one image, so a batch of three runs three chunks
+ *     and the weight gradient accumulates across them.
+ *
+ * For each case: the output, the gradients of x, w and bias of a quadratic loss, and the
+ * gradients of a loss of those gradients (second order: every op's backward is made of the
+ * three ops, so this runs all three inside each other). Then what the chunks are for: the
+ * launch structure, and an arena that no longer holds a whole-batch column matrix. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "ops/conv_internal.h"
+#include "runtime_internal.h"
+
+typedef struct {
+  int transpose; /* 0: conv2d; 1: conv_transpose2d (w is [C, O, kh, kw]) */
+  int b, c, o, h, w, k, stride, pad, reflect_or_opad, bias;
+} path_case;
+
+static const path_case cases[] = {
+  /* t  b  c  o  h  w  k  s  p  refl/opad bias */
+  { 0, 3, 3, 4, 7, 5, 3, 1, 1, 0, 1 },
+  { 0, 3, 3, 4, 7, 5, 3, 1, 1, 1, 1 },  /* reflect */
+  { 0, 3, 5, 3, 8, 9, 3, 2, 1, 1, 0 },  /* stride 2, reflect, no bias */
+  { 0, 3, 4, 5, 6, 7, 1, 1, 0, 0, 1 },  /* 1x1: no column matrix for a chunk of one */
+  { 0, 3, 3, 2, 9, 8, 4, 2, 1, 0, 1 },  /* DCGAN-style down-sampling */
+  { 0, 3, 2, 3, 8, 9, 7, 1, 3, 1, 1 },  /* LORD's 7x7 head with reflection */
+  { 1, 3, 4, 3, 4, 5, 4, 2, 1, 0, 1 },  /* transposed, x2 up-sampling */
+  { 1, 3, 3, 2, 3, 4, 3, 2, 1, 1, 1 },  /* transposed, output padding 1 */
+  { 1, 3, 4, 5, 5, 4, 1, 1, 0, 0, 0 },  /* transposed 1x1 */
+};
+#define N_CASES ((int)(sizeof cases / sizeof cases[0]))
+
+static int tconv_out(int size, const path_case *k) { return (size - 1) * k->stride - 2 * k->pad + k->k + k->reflect_or_opad; }
+
+static ut_shape x_shape(const path_case *k) { return UT_SHAPE(k->b, k->c, k->h, k->w); }
+static ut_shape w_shape(const path_case *k) {
+  return k->transpose ? UT_SHAPE(k->c, k->o, k->k, k->k) : UT_SHAPE(k->o, k->c, k->k, k->k);
+}
+
+static void case_str(const path_case *k, char *buf, size_t size) {
+  snprintf(buf, size, "%s x[%d,%d,%d,%d] o %d k %d s %d p %d %s %d%s", k->transpose ? "conv_transpose2d" : "conv2d", k->b,
+           k->c, k->h, k->w, k->o, k->k, k->stride, k->pad, k->transpose ? "opad" : "reflect", k->reflect_or_opad,
+           k->bias ? " +bias" : "");
+}
+
+/* The convolution of the case, through the public calls or through the reference. */
+static ut_tensor *build(ut_graph *g, const path_case *k, ut_tensor *x, ut_tensor *w, ut_tensor *b, int reference) {
+  if (!k->transpose) {
+    ut_conv_cfg cfg = { .stride = k->stride, .pad = k->pad, .pad_mode = k->reflect_or_opad ? UT_PAD_REFLECT : UT_PAD_ZERO };
+    if (!reference) return ut_conv2d(g, x, w, b, cfg);
+    ut_conv_geom gm = { .b = k->b, .c = k->c, .h = k->h, .w = k->w, .kh = k->k, .kw = k->k, .stride = k->stride,
+                        .pad = k->pad, .reflect = k->reflect_or_opad };
+    ck_assert_ut_ok(ut_conv_geom_check("test", &gm));
+    return ut_conv2d_reference(g, x, w, b, &gm);
+  }
+  if (!reference) return ut_conv_transpose2d(g, x, w, b, k->stride, k->pad, k->reflect_or_opad);
+  ut_conv_geom gm = { .b = k->b, .c = k->o, .h = tconv_out(k->h, k), .w = tconv_out(k->w, k), .kh = k->k, .kw = k->k,
+                      .stride = k->stride, .pad = k->pad };
+  ck_assert_ut_ok(ut_conv_geom_check("test", &gm));
+  return ut_conv_transpose2d_reference(g, x, w, b, &gm);
+}
+
+static ut_tensor *weighted_square_sum(ut_graph *g, ut_tensor *t, uint64_t seed) {
+  float *v = gc_random_values(seed, gc_numel(ut_tensor_shape(t)), -1, 1);
+  ut_tensor *l = ut_sum_all(g, ut_mul(g, ut_square(g, t), ut_constant(g, ut_tensor_shape(t), v)));
+  free(v);
+  return l;
+}
+
+enum { R_Y, R_GX, R_GW, R_GB, R_HX, R_HW, N_RESULTS };
+static const char *result_names[N_RESULTS] = { "output", "dL/dx", "dL/dw", "dL/dbias", "d(second)/dx", "d(second)/dw" };
+
+typedef struct {
+  float *v[N_RESULTS];
+  int64_t n[N_RESULTS];
+} results;
+
+/* Runs the case and reads the six results. */
+static results run_case(const path_case *k, int reference, uint64_t seed) {
+  ut_store *st = ut_store_new(test_runtime(), 1);
+  ut_graph *g = ut_graph_new(test_runtime(), st);
+  ut_tensor *in[3] = { ut_input(g, "x", UT_F32, x_shape(k)), ut_input(g, "w", UT_F32, w_shape(k)),
+                       k->bias ? ut_input(g, "b", UT_F32, UT_SHAPE(k->o)) : NULL };
+  ut_tensor *y = build(g, k, in[0], in[1], in[2], reference);
+  ck_assert_ut_ptr(y);
+  int n_in = k->bias ? 3 : 2;
+  ck_assert_ut_ok(ut_backward(g, weighted_square_sum(g, y, 5), (ut_tensor_list){ n_in, in }));
+  ut_tensor *out[N_RESULTS] = { y, ut_grad(g, in[0]), ut_grad(g, in[1]), k->bias ? ut_grad(g, in[2]) : NULL };
+  ut_tensor *second = ut_add(g, weighted_square_sum(g, out[R_GX], 6), weighted_square_sum(g, out[R_GW], 7));
+  ck_assert_ut_ok(ut_backward(g, second, (ut_tensor_list){ 2, in }));
+  out[R_HX] = ut_grad(g, in[0]);
+  out[R_HW] = ut_grad(g, in[1]);
+  ut_tensor *listed[N_RESULTS];
+  int n_out = 0;
+  for (int i = 0; i < N_RESULTS; i++)
+    if (out[i]) listed[n_out++] = out[i];
+  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = listed, .n_outputs = n_out });
+  ck_assert_ut_ptr(p);
+  uint64_t rng = seed;
+  for (int i = 0; i < n_in; i++) {
+    int64_t n = gc_numel(ut_tensor_shape(in[i]));
+    float *v = malloc((size_t)n * sizeof *v);
+    test_fill_uniform(&rng, v, n, -1, 1);
+    ck_assert_ut_ok(ut_upload(p, in[i], v));
+    free(v);
+  }
+  ck_assert_ut_ok(ut_plan_run(p));
+  results r = { 0 };
+  for (int i = 0; i < N_RESULTS; i++) {
+    if (!out[i]) continue;
+    r.n[i] = gc_numel(ut_tensor_shape(out[i]));
+    r.v[i] = malloc((size_t)r.n[i] * sizeof(float));
+    ck_assert_ut_ok(ut_read(p, out[i], r.v[i]));
+  }
+  ut_plan_free(p);
+  ut_graph_free(g);
+  ut_store_free(st);
+  return r;
+}
+
+static void free_results(results *r) {
+  for (int i = 0; i < N_RESULTS; i++) free(r->v[i]);
+}
+
+/* Both paths x both chunk sizes; `_i` runs over cases x 4 settings. */
+START_TEST(test_paths_match_reference) {
+  const path_case *k = &cases[_i / 4];
+  int device_path = (_i / 2) % 2, one_image_chunks = _i % 2;
+  ut_runtime *rt = test_runtime();
+  int saved_host = rt->host_gemm;
+  if (device_path) rt->host_gemm = 0;
+  else if (!rt->host_gemm) { /* a GPU has only the device path */
+    return;
+  }
+  rt->conv_chunk_images = one_image_chunks;
+  char label[200];
+  case_str(k, label, sizeof label);
+  results ref = run_case(k, 1, 42), got = run_case(k, 0, 42);
+  rt->host_gemm = saved_host;
+  rt->conv_chunk_images = 0;
+  for (int i = 0; i < N_RESULTS; i++) {
+    if (!ref.v[i]) continue;
+    ck_assert_int_eq(ref.n[i], got.n[i]);
+    /* f32 sums of hundreds to thousands of products in different orders (chunks, CLBlast's
+     * tiles, OpenBLAS's blocking), with cancellation: the tolerance scales with the largest
+     * magnitude of the result. */
+    double scale = 0;
+    for (int64_t j = 0; j < ref.n[i]; j++) scale = fmax(scale, fabs(ref.v[i][j]));
+    int64_t at = 0;
+    double worst = test_compare(got.v[i], ref.v[i], ref.n[i], 1e-5 + 1e-4 * scale, 1e-4, &at);
+    ck_assert_msg(worst <= 1, "%s, %s path, %s chunks: %s[%lld] = %.9g, reference %.9g", label,
+                  device_path ? "device" : "host", one_image_chunks ? "one-image" : "automatic", result_names[i],
+                  (long long)at, got.v[i][at], ref.v[i][at]);
+  }
+  free_results(&ref);
+  free_results(&got);
+}
+END_TEST
+
+static int launches_of(const path_case *k) {
+  ut_store *st = ut_store_new(test_runtime(), 1);
+  ut_graph *g = ut_graph_new(test_runtime(), st);
+  ut_tensor *y = build(g, k, ut_input(g, "x", UT_F32, x_shape(k)), ut_input(g, "w", UT_F32, w_shape(k)), NULL, 0);
+  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &y, .n_outputs = 1 });
+  ck_assert_ut_ptr(p);
+  int n = ut_plan_get_stats(p).launches;
+  ut_plan_free(p);
+  ut_graph_free(g);
+  ut_store_free(st);
+  return n;
+}
+
+/* The host path is one launch per node; the device path three per chunk (im2col, GEMM,
+ * reordering for the forward pass; reordering, GEMM, col2im for the transposed one). */
+START_TEST(test_launch_structure) {
+  ut_runtime *rt = test_runtime();
+  int saved_host = rt->host_gemm;
+  const path_case *conv = &cases[0], *tconv = &cases[6];
+  if (saved_host) {
+    ck_assert_int_eq(launches_of(conv), 1);
+    ck_assert_int_eq(launches_of(tconv), 1);
+  }
+  rt->host_gemm = 0;
+  rt->conv_chunk_images = 1;
+  int chunked_conv = launches_of(conv), chunked_tconv = launches_of(tconv);
+  rt->conv_chunk_images = 0;
+  int whole_conv = launches_of(conv);
+  rt->host_gemm = saved_host;
+  ck_assert_int_eq(chunked_conv, 3 * conv->b);
+  ck_assert_int_eq(chunked_tconv, 3 * tconv->b);
+  ck_assert_int_eq(whole_conv, 3);
+}
+END_TEST
+
+/* Arena of a training step through one convolution layer of a batch of 16, for the new ops
+ * and for the reference: the reference keeps the batch's column matrix (C*k*k x B*OH*OW) from
+ * the forward pass to the weight gradient; the chunked ops hold one chunk's at a time. */
+static size_t step_arena(int reference) {
+  const path_case k = { 0, 16, 16, 8, 32, 32, 5, 1, 2, 0, 1 };
+  ut_store *st = ut_store_new(test_runtime(), 1);
+  ut_graph *g = ut_graph_new(test_runtime(), st);
+  ut_tensor *x = ut_input(g, "x", UT_F32, x_shape(&k));
+  ut_tensor *w = ut_param(g, "conv.w", w_shape(&k), (ut_init){ UT_INIT_FAN_IN_UNIFORM, 0, 0 });
+  ut_tensor *y = build(g, &k, x, w, NULL, reference);
+  ck_assert_ut_ok(ut_backward(g, ut_mean(g, ut_square(g, y), 0xf), ut_params(g, "conv.")));
+  ut_tensor *gw = ut_grad(g, w);
+  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &gw, .n_outputs = 1 });
+  ck_assert_ut_ptr(p);
+  size_t bytes = ut_plan_get_stats(p).arena_peak_bytes;
+  ut_plan_free(p);
+  ut_graph_free(g);
+  ut_store_free(st);
+  return bytes;
+}
+
+START_TEST(test_chunks_save_memory) {
+  ut_runtime *rt = test_runtime();
+  rt->conv_chunk_images = 2;
+  size_t chunked = step_arena(0), reference = step_arena(1);
+  rt->conv_chunk_images = 0;
+  /* The column matrix is 16*5*5 x 16*32*32 floats = 26 MB; the rest of the step is a few MB. */
+  size_t col_bytes = (size_t)16 * 25 * 16 * 32 * 32 * sizeof(float);
+  ck_assert_msg(reference > col_bytes, "the reference arena (%zu bytes) should hold the column matrix (%zu)", reference,
+                col_bytes);
+  ck_assert_msg(chunked < reference - col_bytes / 2, "chunked arena %zu bytes, reference %zu: no column matrix saved",
+                chunked, reference);
+}
+END_TEST
+
+static Suite *paths_suite(void) {
+  Suite *s = suite_create("ops_conv_paths");
+  TCase *tc = tcase_create("paths");
+  tcase_set_timeout(tc, 900);
+  tcase_add_loop_test(tc, test_paths_match_reference, 0, 4 * N_CASES);
+  tcase_add_test(tc, test_launch_structure);
+  tcase_add_test(tc, test_chunks_save_memory);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return test_run_suite(paths_suite()); }
