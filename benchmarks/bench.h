@@ -23,7 +23,7 @@
 
 #include "untangle.h"
 
-enum { BENCH_PEAK = 1, BENCH_GEMM = 2, BENCH_OPS = 4, BENCH_MODELS = 8, BENCH_ALL = 15 };
+enum { BENCH_PEAK = 1, BENCH_GEMM = 2, BENCH_OPS = 4, BENCH_MODELS = 8, BENCH_MEMORY = 16, BENCH_ALL = 31 };
 
 /* The schema tag of every line; the report refuses lines of another schema. */
 #define BENCH_SCHEMA "untangle-bench/1"
@@ -36,7 +36,7 @@ typedef enum {
 
 typedef struct {
   const char *devices; /* "all", "gpu", "cpu" or indices "0,2" of `untangle devices`; NULL: all */
-  unsigned suites;     /* BENCH_* bits; run in the order peak, gemm, ops, models */
+  unsigned suites;     /* BENCH_* bits; run in the order peak, gemm, ops, models, memory */
   bench_size size;
   int repeats, warmup; /* timed and untimed runs per figure; < 0: the size's default */
   FILE *out;           /* JSON lines go here, one flushed line per figure */
@@ -45,7 +45,7 @@ typedef struct {
   void *user;
 } bench_cfg;
 
-/* Parses "peak,gemm,ops,models" (any subset, any order; "all") into BENCH_* bits. UT_OK, or
+/* Parses "peak,gemm,ops,models,memory" (any subset, any order; "all") into BENCH_* bits. UT_OK, or
  * UT_ERR_INVALID_ARGUMENT naming the word it does not know. */
 ut_status bench_parse_suites(const char *text, unsigned *suites);
 

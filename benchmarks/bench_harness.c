@@ -12,12 +12,12 @@
 #define STR(x) STR_(x)
 #define CLBLAST_VERSION_TEXT STR(CLBLAST_VERSION_MAJOR) "." STR(CLBLAST_VERSION_MINOR) "." STR(CLBLAST_VERSION_PATCH)
 
-static const char *const suite_names[] = { "peak", "gemm", "ops", "models" };
-enum { N_SUITES = 4 };
+static const char *const suite_names[] = { "peak", "gemm", "ops", "models", "memory" };
+enum { N_SUITES = 5 };
 
 ut_status bench_parse_suites(const char *text, unsigned *suites) {
   *suites = 0;
-  if (!text || !*text) return ut_fail(UT_ERR_INVALID_ARGUMENT, "--suite expects peak, gemm, ops, models or all");
+  if (!text || !*text) return ut_fail(UT_ERR_INVALID_ARGUMENT, "--suite expects peak, gemm, ops, models, memory or all");
   const char *p = text;
   while (*p) {
     size_t n = strcspn(p, ",");
@@ -26,7 +26,7 @@ ut_status bench_parse_suites(const char *text, unsigned *suites) {
     for (int i = 0; i < N_SUITES && !found; i++)
       if (strlen(suite_names[i]) == n && !strncmp(p, suite_names[i], n)) *suites |= 1u << i, found = 1;
     if (!found)
-      return ut_fail(UT_ERR_INVALID_ARGUMENT, "--suite: unknown suite '%.*s' (expected peak, gemm, ops, models or all)",
+      return ut_fail(UT_ERR_INVALID_ARGUMENT, "--suite: unknown suite '%.*s' (expected peak, gemm, ops, models, memory or all)",
                      (int)n, p);
     p += n;
     if (*p == ',') p++;
@@ -123,7 +123,8 @@ typedef struct {
 static const suite suites[N_SUITES] = { { bench_peak_count, bench_peak_run },
                                         { bench_gemm_count, bench_gemm_run },
                                         { bench_ops_count, bench_ops_run },
-                                        { bench_models_count, bench_models_run } };
+                                        { bench_models_count, bench_models_run },
+                                        { bench_memory_count, bench_memory_run } };
 
 ut_status bench_run(const bench_cfg *cfg) {
   if (!cfg || !cfg->out || !(cfg->suites & BENCH_ALL))

@@ -77,5 +77,7 @@ int bench_ops_count(const bench_ctx *c);
 ut_status bench_ops_run(bench_ctx *c);
 int bench_models_count(const bench_ctx *c);
 ut_status bench_models_run(bench_ctx *c);
+int bench_memory_count(const bench_ctx *c);
+ut_status bench_memory_run(bench_ctx *c);
 
 #endif

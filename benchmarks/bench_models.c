@@ -2,7 +2,10 @@
  * it, at the small preset (32x32, batch 32) and, in full runs, at the official widths at 64x64
  * with batch 32 and 128 (the official batch; skipped with a note when its plan does not fit the
  * device). The loss is LORD's: pixel L1 plus VGG16 features, VGG frozen, here with untrained
- * VGG weights (vgg-random: the same computation and cost as the pretrained ones).
+ * VGG weights (vgg-random: the same computation and cost as the pretrained ones). The small
+ * preset is also timed with the pixel-L1 loss alone (cases "lord.stageN.small.l1"), because
+ * that is what the main job trains; the VGG cases keep their names without a suffix so older
+ * result files still pair with new ones.
  *
  * ms is the wall clock of a whole step (upload the batch, run the plan, read the loss), the
  * median over the timed steps after warm-up; device_ms_mean is the sum of its launches'
@@ -26,25 +29,24 @@
 typedef struct {
   lord_preset_kind preset;
   int batch;
-  int optional; /* a plan too large for the device is a note, not a failure */
+  lord_recon recon; /* LORD_RECON_VGG_RANDOM or LORD_RECON_L1 */
+  int optional;     /* a plan too large for the device is a note, not a failure */
 } model_case;
 
-enum { N_IMAGES = 10000, N_CLASSES = 100, TOP_OPS = 8 };
+enum { N_IMAGES = 10000, N_CLASSES = 100, TOP_OPS = 8, MAX_CASES = 4 };
 
 static int cases(bench_size size, model_case *out) {
-  if (size == BENCH_SIZE_TINY) {
-    out[0] = (model_case){ LORD_PRESET_SMALL, 4, 0 };
-    return 1;
-  }
-  out[0] = (model_case){ LORD_PRESET_SMALL, 32, 0 };
-  if (size == BENCH_SIZE_QUICK) return 1;
-  out[1] = (model_case){ LORD_PRESET_DEFAULT, 32, 0 };
-  out[2] = (model_case){ LORD_PRESET_DEFAULT, 128, 1 };
-  return 3;
+  int small_batch = size == BENCH_SIZE_TINY ? 4 : 32;
+  out[0] = (model_case){ LORD_PRESET_SMALL, small_batch, LORD_RECON_VGG_RANDOM, 0 };
+  out[1] = (model_case){ LORD_PRESET_SMALL, small_batch, LORD_RECON_L1, 0 };
+  if (size != BENCH_SIZE_FULL) return 2;
+  out[2] = (model_case){ LORD_PRESET_DEFAULT, 32, LORD_RECON_VGG_RANDOM, 0 };
+  out[3] = (model_case){ LORD_PRESET_DEFAULT, 128, LORD_RECON_VGG_RANDOM, 1 };
+  return 4;
 }
 
 int bench_models_count(const bench_ctx *c) {
-  model_case mc[3];
+  model_case mc[MAX_CASES];
   return 2 * cases(c->cfg->size, mc);
 }
 
@@ -140,10 +142,11 @@ static json_t *op_shares(ut_plan *p, double *device_ms) {
 static void run_case(bench_ctx *c, const model_case *mc, int stage) {
   batch_data d = { .cfg = lord_preset(mc->preset, 3, N_IMAGES, N_CLASSES) };
   d.cfg.batch = mc->batch;
-  d.cfg.recon = LORD_RECON_VGG_RANDOM;
+  d.cfg.recon = mc->recon;
   if (c->cfg->size == BENCH_SIZE_TINY) d.cfg.n_images = 16, d.cfg.n_classes = 4;
   char name[64], shape[64], what[160];
-  snprintf(name, sizeof name, "lord.stage%d.%s", stage, lord_preset_name(mc->preset));
+  snprintf(name, sizeof name, "lord.stage%d.%s%s", stage, lord_preset_name(mc->preset),
+           mc->recon == LORD_RECON_L1 ? ".l1" : "");
   snprintf(shape, sizeof shape, "%dx%dx%dx%d", d.cfg.batch, d.cfg.channels, d.cfg.size, d.cfg.size);
   snprintf(what, sizeof what, "models %s %s", name, shape);
   bench_step(c, what);
@@ -206,7 +209,7 @@ static void run_case(bench_ctx *c, const model_case *mc, int stage) {
 }
 
 ut_status bench_models_run(bench_ctx *c) {
-  model_case mc[3];
+  model_case mc[MAX_CASES];
   int n = cases(c->cfg->size, mc);
   for (int i = 0; i < n; i++)
     for (int stage = 1; stage <= 2; stage++) run_case(c, &mc[i], stage);

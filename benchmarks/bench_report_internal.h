@@ -12,6 +12,7 @@ typedef struct {
   int group;     /* rows of one (suite, case, shape) share a group, numbered by first appearance */
   int reference; /* written by another framework (PyTorch) */
   double ratio;  /* untangle ms / the reference's ms for this case; < 0: no reference */
+  int compile_only; /* "timed": "compile" (memory suite): ms is a plan's compile, no step ran */
 } report_row;
 
 /* A device's label in tables and charts: "name" or "name (framework)". */

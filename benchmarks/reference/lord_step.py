@@ -7,6 +7,10 @@ layers, both encoders, LORD's VGG16 distance (pixel L1 plus relu1_2, relu2_2, re
 and pool5, no input normalisation), the content noise and decay of stage 1, the code MSEs of
 stage 2, Adam with betas (0.5, 0.999) and the learning rates of the preset.
 
+--recon vgg (the default) uses that VGG distance; --recon l1 the pixel L1 alone (mean |G - x|, as
+ut_l1_loss), the loss the main job trains with, and no VGG network is built. The case names
+are the harness's: "lord.stageN.PRESET" for vgg, "lord.stageN.PRESET.l1" for l1.
+
 VGG16 is frozen (requires_grad False) and its weights are random, as untangle's vgg-random:
 the cost of a step does not depend on the weights' values. lord-pytorch itself leaves VGG's
 requires_grad on, so its step also computes unused VGG weight gradients; this script does not,
@@ -18,6 +22,7 @@ untangle's models suite times a step). Output: JSON lines in the harness's schem
 `untangle bench report untangle.jsonl this.jsonl` prints untangle / PyTorch per case.
 
   python3 benchmarks/reference/lord_step.py --preset small --stage 1,2 -o ref.jsonl
+  python3 benchmarks/reference/lord_step.py --preset small --stage 1,2 --recon l1 -o ref_l1.jsonl
   python3 benchmarks/reference/lord_step.py --device cuda --preset default --batch 128 -o ref.jsonl
 """
 import argparse
@@ -130,9 +135,15 @@ class VGGDistance(nn.Module):
         return loss
 
 
-def make_step(stage, p, batch, channels, device):
+def pixel_l1(a, b):
+    """lord_reconstruction_loss() with LORD_RECON_L1: ut_l1_loss, the mean of |a - b|."""
+    return (a - b).abs().mean()
+
+
+def make_step(stage, p, batch, channels, device, recon):
     gen = Generator(p, channels).to(device)
-    vgg = VGGDistance().to(device)
+    # Built only when used, so the L1 step neither allocates nor initialises VGG's weights.
+    recon_loss = VGGDistance().to(device) if recon == "vgg" else pixel_l1
     content_emb = nn.Embedding(N_IMAGES, p["content_dim"]).to(device)
     class_emb = nn.Embedding(N_CLASSES, p["class_dim"]).to(device)
     for e in (content_emb, class_emb):
@@ -150,7 +161,7 @@ def make_step(stage, p, batch, channels, device):
             opt.zero_grad(set_to_none=True)
             content = content_emb(ids)
             content = content + torch.randn_like(content)  # content_std 1
-            loss = vgg(gen(content, class_emb(classes)), images) + 1e-4 * (content ** 2).sum(1).mean()
+            loss = recon_loss(gen(content, class_emb(classes)), images) + 1e-4 * (content ** 2).sum(1).mean()
             loss.backward()
             opt.step()
             return loss.item()
@@ -166,7 +177,7 @@ def make_step(stage, p, batch, channels, device):
             opt.zero_grad(set_to_none=True)
             c, k = enc_content(images), enc_class(images)
             codes = F.mse_loss(c, content_emb(ids)) + F.mse_loss(k, class_emb(classes))
-            loss = vgg(gen(c, k), images) + 10 * codes
+            loss = recon_loss(gen(c, k), images) + 10 * codes
             loss.backward()
             opt.step()
             return loss.item()
@@ -193,6 +204,9 @@ def main():
     ap.add_argument("--batch", type=int, default=0, help="images per step (default: the preset's; the harness "
                     "uses 32 for small and 32 and 128 for default)")
     ap.add_argument("--stage", default="1,2", help="1, 2 or 1,2 (default 1,2)")
+    ap.add_argument("--recon", default="vgg", choices=["vgg", "l1"],
+                    help="reconstruction loss: vgg (pixel L1 + VGG16 taps, random frozen VGG; default) or l1 "
+                    "(pixel L1 alone, as the main job trains)")
     ap.add_argument("--channels", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
@@ -211,7 +225,7 @@ def main():
         p = dict(PRESETS[preset], name=preset)
         batch = a.batch or (32 if preset == "small" else p["batch"])
         for stage in [int(s) for s in a.stage.split(",")]:
-            step = make_step(stage, p, batch, a.channels, device)
+            step = make_step(stage, p, batch, a.channels, device, a.recon)
             for _ in range(a.warmup):
                 step()
             times = []
@@ -224,10 +238,11 @@ def main():
             med = sorted(times)[(len(times) - 1) // 2]  # the lower median, as the harness
             line = {"schema": "untangle-bench/1", "framework": f"pytorch {torch.__version__}", "device": name,
                     "device_type": dtype, "driver": driver, "platform": plat, "suite": "models",
-                    "case": f"lord.stage{stage}.{preset}", "shape": f"{batch}x{a.channels}x{p['size']}x{p['size']}",
+                    "case": f"lord.stage{stage}.{preset}" + (".l1" if a.recon == "l1" else ""), "shape": f"{batch}x{a.channels}x{p['size']}x{p['size']}",
                     "size": "reference", "ms": {"median": med, "min": min(times), "max": max(times)},
                     "timing": "wall", "repeats": a.repeats, "gflops": None, "gbps": None, "pct_peak": None,
-                    "images_per_s": batch / (med * 1e-3), "batch": batch, "preset": preset, "recon": "vgg-random",
+                    "images_per_s": batch / (med * 1e-3), "batch": batch, "preset": preset,
+                    "recon": "vgg-random" if a.recon == "vgg" else "l1",
                     "tf32": False, "mean_ms": statistics.mean(times)}
             out.write(json.dumps(line) + "\n")
             out.flush()
