@@ -189,6 +189,60 @@ START_TEST(test_outputs_and_no_reuse) {
 }
 END_TEST
 
+/* Elementwise ops take the memory of an input that dies at them: a chain of ten unary ops
+ * after the input runs in one buffer beside the input's (without in-place reuse the chain
+ * would alternate between two), and gives the same bits as a plan without any reuse. */
+START_TEST(test_inplace_chain) {
+  ut_store *st = ut_store_new(test_runtime(), 1);
+  ut_graph *g = ut_graph_new(test_runtime(), st);
+  ut_tensor *x = ut_input(g, "x", UT_F32, UT_SHAPE(CH_R, CH_C));
+  ut_tensor *t = ut_scale(g, x, 0.5f);
+  for (int i = 0; i < 9; i++) t = i % 3 == 0 ? ut_tanh(g, t) : i % 3 == 1 ? ut_add(g, t, x) : ut_leaky_relu(g, t, 0.2f);
+  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &t, .n_outputs = 1 });
+  ut_plan *q = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &t, .n_outputs = 1, .no_memory_reuse = 1 });
+  ck_assert_ut_ptr(p);
+  ck_assert_ut_ptr(q);
+  const size_t one = CH_N * sizeof(float);
+  ck_assert_msg(ut_plan_get_stats(p).arena_peak_bytes == 2 * one, "arena %zu bytes, expected the input and one buffer (%zu)",
+                ut_plan_get_stats(p).arena_peak_bytes, 2 * one);
+  float *xv = gc_random_values(3, CH_N, -2, 2), *a = malloc(one), *b = malloc(one);
+  ck_assert_ut_ok(ut_upload(p, x, xv));
+  ck_assert_ut_ok(ut_upload(q, x, xv));
+  ck_assert_ut_ok(ut_plan_run(p));
+  ck_assert_ut_ok(ut_plan_run(q));
+  ck_assert_ut_ok(ut_read(p, t, a));
+  ck_assert_ut_ok(ut_read(q, t, b));
+  ck_assert_msg(memcmp(a, b, one) == 0, "in-place reuse changed the result");
+  free(xv), free(a), free(b);
+  ut_plan_free(p);
+  ut_plan_free(q);
+  ut_graph_free(g);
+  ut_store_free(st);
+}
+END_TEST
+
+/* A plan beyond the 32-bit arena names its largest tensors and a batch that would about fit;
+ * a single tensor beyond 32-bit element indices is refused by name. Neither allocates. */
+START_TEST(test_too_large_explains) {
+  ut_store *st = ut_store_new(test_runtime(), 1);
+  ut_graph *g = ut_graph_new(test_runtime(), st);
+  ut_tensor *x = ut_input(g, "huge_images", UT_F32, UT_SHAPE(2, 1 << 29)); /* 4 GiB */
+  ut_tensor *y = ut_scale(g, x, 2.0f);                                      /* and 4 more */
+  ck_assert_ptr_null(ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &y, .n_outputs = 1 }));
+  const char *msg = ut_last_error();
+  ck_assert_msg(strstr(msg, "'huge_images'") && strstr(msg, "smaller batch") && strstr(msg, "about 1 instead of 2"),
+                "message: %s", msg);
+  ut_graph_free(g);
+  g = ut_graph_new(test_runtime(), st);
+  x = ut_input(g, "wide", UT_F32, UT_SHAPE(3, 1 << 30));
+  ck_assert_ptr_null(ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &x, .n_outputs = 1 }));
+  msg = ut_last_error();
+  ck_assert_msg(strstr(msg, "'wide'") && strstr(msg, "3221225472") && strstr(msg, "2147483647"), "message: %s", msg);
+  ut_graph_free(g);
+  ut_store_free(st);
+}
+END_TEST
+
 /* ut_read reads inputs too, so an input's memory must survive the run; and a second run
  * without a new upload then computes the same thing again. */
 START_TEST(test_input_survives_run) {
@@ -501,6 +555,8 @@ static Suite *plan_suite(void) {
   tcase_add_test(tc, test_arena_reuse);
   tcase_add_test(tc, test_outputs_and_no_reuse);
   tcase_add_test(tc, test_input_survives_run);
+  tcase_add_test(tc, test_inplace_chain);
+  tcase_add_test(tc, test_too_large_explains);
   tcase_add_test(tc, test_training_step_no_reuse);
   tcase_add_test(tc, test_profile_table);
   suite_add_tcase(s, tc);

@@ -10,7 +10,11 @@
  *   - col2im is a scatter-add in a fixed order (deterministic, no atomics on one thread).
  *
  * Loops that know the stride is 1 and the padding zero copy whole runs of a row (memcpy); the
- * general loops handle strides and reflection. */
+ * general loops handle strides and reflection. The copies are split by (image, channel) plane
+ * over the device's compute units, as OpenBLAS splits the products: one thread alone cannot
+ * fill a column matrix as fast as two cores multiply it. Every plane has one writer, so the
+ * results do not depend on the split. */
+#include <pthread.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -23,9 +27,11 @@ typedef struct {
   ut_conv_pass pass;
   ut_conv_chunking ch;
   int has_bias;
+  int threads;
 } host_conv;
 
 enum { OP_FIRST, OP_SECOND, OP_BIAS, OP_OUT, OP_WORKSPACE, N_OPS }; /* the operands, in map order */
+enum { MAX_THREADS = 64 };
 
 /* The image coordinate read at shifted padded coordinate q, or -1 for a zero pad. */
 static int src_coord(int64_t q, int64_t size, int reflect) {
@@ -41,79 +47,128 @@ static void inside(const ut_conv_geom *gm, int64_t kj, int64_t *lo, int64_t *hi)
   if (*hi < *lo) *hi = *lo;
 }
 
-/* col rows (c, ki, kj), `ld` floats apart, columns q of one image = im2col(img). */
-static void im2col_image(float *col, size_t ld, const float *img, const ut_conv_geom *gm) {
+/* The col rows (c, ki, kj) of channel c, `ld` floats apart, columns q of one image. */
+static void im2col_plane(float *col, size_t ld, const float *img, int64_t c, const ut_conv_geom *gm) {
   const int64_t ow = gm->ow, simple = gm->stride == 1 && !gm->reflect;
-  for (int64_t c = 0; c < gm->c; c++)
-    for (int64_t ki = 0; ki < gm->kh; ki++)
-      for (int64_t kj = 0; kj < gm->kw; kj++) {
-        float *row = col + (size_t)((c * gm->kh + ki) * gm->kw + kj) * ld;
-        int64_t lo = 0, hi = 0;
-        if (simple) inside(gm, kj, &lo, &hi);
-        for (int64_t oy = 0; oy < gm->oh; oy++) {
-          float *dst = row + oy * ow;
-          int iy = src_coord(oy * gm->stride + ki - gm->pad, gm->h, gm->reflect);
-          if (iy < 0) {
-            memset(dst, 0, (size_t)ow * sizeof *dst);
-            continue;
-          }
-          const float *src = img + (size_t)(c * gm->h + iy) * (size_t)gm->w;
-          if (simple) {
-            memset(dst, 0, (size_t)lo * sizeof *dst);
-            memcpy(dst + lo, src + lo + kj - gm->pad, (size_t)(hi - lo) * sizeof *dst);
-            memset(dst + hi, 0, (size_t)(ow - hi) * sizeof *dst);
-            continue;
-          }
-          for (int64_t ox = 0; ox < ow; ox++) {
-            int ix = src_coord(ox * gm->stride + kj - gm->pad, gm->w, gm->reflect);
-            dst[ox] = ix < 0 ? 0.0f : src[ix];
-          }
+  for (int64_t ki = 0; ki < gm->kh; ki++)
+    for (int64_t kj = 0; kj < gm->kw; kj++) {
+      float *row = col + (size_t)((c * gm->kh + ki) * gm->kw + kj) * ld;
+      int64_t lo = 0, hi = 0;
+      if (simple) inside(gm, kj, &lo, &hi);
+      for (int64_t oy = 0; oy < gm->oh; oy++) {
+        float *dst = row + oy * ow;
+        int iy = src_coord(oy * gm->stride + ki - gm->pad, gm->h, gm->reflect);
+        if (iy < 0) {
+          memset(dst, 0, (size_t)ow * sizeof *dst);
+          continue;
+        }
+        const float *src = img + (size_t)(c * gm->h + iy) * (size_t)gm->w;
+        if (simple) {
+          memset(dst, 0, (size_t)lo * sizeof *dst);
+          memcpy(dst + lo, src + lo + kj - gm->pad, (size_t)(hi - lo) * sizeof *dst);
+          memset(dst + hi, 0, (size_t)(ow - hi) * sizeof *dst);
+          continue;
+        }
+        for (int64_t ox = 0; ox < ow; ox++) {
+          int ix = src_coord(ox * gm->stride + kj - gm->pad, gm->w, gm->reflect);
+          dst[ox] = ix < 0 ? 0.0f : src[ix];
         }
       }
-}
-
-/* img += col2im(col): each column entry added to the pixel it was read from. */
-static void col2im_image(float *img, const float *col, size_t ld, const ut_conv_geom *gm) {
-  const int64_t ow = gm->ow, simple = gm->stride == 1 && !gm->reflect;
-  for (int64_t c = 0; c < gm->c; c++)
-    for (int64_t ki = 0; ki < gm->kh; ki++)
-      for (int64_t kj = 0; kj < gm->kw; kj++) {
-        const float *row = col + (size_t)((c * gm->kh + ki) * gm->kw + kj) * ld;
-        int64_t lo = 0, hi = 0;
-        if (simple) inside(gm, kj, &lo, &hi);
-        for (int64_t oy = 0; oy < gm->oh; oy++) {
-          int iy = src_coord(oy * gm->stride + ki - gm->pad, gm->h, gm->reflect);
-          if (iy < 0) continue;
-          float *dst = img + (size_t)(c * gm->h + iy) * (size_t)gm->w;
-          const float *src = row + oy * ow;
-          if (simple) {
-            float *d = dst + kj - gm->pad;
-            for (int64_t ox = lo; ox < hi; ox++) d[ox] += src[ox];
-            continue;
-          }
-          for (int64_t ox = 0; ox < ow; ox++) {
-            int ix = src_coord(ox * gm->stride + kj - gm->pad, gm->w, gm->reflect);
-            if (ix >= 0) dst[ix] += src[ox];
-          }
-        }
-      }
-}
-
-/* planes [nb][k][q] (+ bias[k]) <-> matrix [k][nb*q]. */
-static void to_batch_major(float *y, const float *t, const float *bias, int64_t nb, int64_t k, int64_t q) {
-  for (int64_t b = 0; b < nb; b++)
-    for (int64_t i = 0; i < k; i++) {
-      float *dst = y + (size_t)(b * k + i) * (size_t)q;
-      const float *src = t + (size_t)i * (size_t)(nb * q) + (size_t)(b * q);
-      float add = bias ? bias[i] : 0.0f;
-      for (int64_t j = 0; j < q; j++) dst[j] = src[j] + add;
     }
 }
 
-static void to_channel_major(float *t, const float *y, int64_t nb, int64_t k, int64_t q) {
-  for (int64_t b = 0; b < nb; b++)
-    for (int64_t i = 0; i < k; i++)
-      memcpy(t + (size_t)i * (size_t)(nb * q) + (size_t)(b * q), y + (size_t)(b * k + i) * (size_t)q, (size_t)q * sizeof *t);
+/* Channel c of img = bias + col2im(col): each column entry added to the pixel it was read from,
+ * in a fixed order. */
+static void col2im_plane(float *img, const float *col, size_t ld, int64_t c, float bias, const ut_conv_geom *gm) {
+  const int64_t ow = gm->ow, simple = gm->stride == 1 && !gm->reflect, plane = gm->h * gm->w;
+  float *out = img + c * plane;
+  for (int64_t j = 0; j < plane; j++) out[j] = bias;
+  for (int64_t ki = 0; ki < gm->kh; ki++)
+    for (int64_t kj = 0; kj < gm->kw; kj++) {
+      const float *row = col + (size_t)((c * gm->kh + ki) * gm->kw + kj) * ld;
+      int64_t lo = 0, hi = 0;
+      if (simple) inside(gm, kj, &lo, &hi);
+      for (int64_t oy = 0; oy < gm->oh; oy++) {
+        int iy = src_coord(oy * gm->stride + ki - gm->pad, gm->h, gm->reflect);
+        if (iy < 0) continue;
+        float *dst = out + iy * gm->w;
+        const float *src = row + oy * ow;
+        if (simple) {
+          float *d = dst + kj - gm->pad;
+          for (int64_t ox = lo; ox < hi; ox++) d[ox] += src[ox];
+          continue;
+        }
+        for (int64_t ox = 0; ox < ow; ox++) {
+          int ix = src_coord(ox * gm->stride + kj - gm->pad, gm->w, gm->reflect);
+          if (ix >= 0) dst[ix] += src[ox];
+        }
+      }
+    }
+}
+
+/* ---- the plane copies of one chunk, split over threads ----------------------------------------- */
+
+typedef enum { IM2COL, COL2IM, TO_BATCH_MAJOR, TO_CHANNEL_MAJOR } copy_kind;
+
+/* One copy over the planes (image i of the chunk, channel k): `images` by `planes` items. */
+typedef struct {
+  copy_kind kind;
+  const ut_conv_geom *gm;
+  int64_t images, planes, q; /* q: the floats of one plane of the channel-major side */
+  float *dst;
+  const float *src, *bias;
+  int64_t lo, hi; /* this share's items */
+} copy_job;
+
+static void copy_items(const copy_job *j) {
+  const size_t ld = (size_t)(j->images * j->q); /* the channel-major side's row length */
+  for (int64_t it = j->lo; it < j->hi; it++) {
+    int64_t i = it / j->planes, k = it % j->planes;
+    float bias = j->bias ? j->bias[k] : 0.0f;
+    switch (j->kind) {
+    case IM2COL: /* src: the chunk's images; dst: col */
+      im2col_plane(j->dst + i * j->q, ld, j->src + i * j->planes * j->gm->h * j->gm->w, k, j->gm);
+      break;
+    case COL2IM: /* src: col; dst: the chunk's images */
+      col2im_plane(j->dst + i * j->planes * j->gm->h * j->gm->w, j->src + i * j->q, ld, k, bias, j->gm);
+      break;
+    case TO_BATCH_MAJOR: { /* src: t [planes, images*q]; dst: [images, planes, q] */
+      float *d = j->dst + (i * j->planes + k) * j->q;
+      const float *s = j->src + (size_t)k * ld + (size_t)(i * j->q);
+      for (int64_t x = 0; x < j->q; x++) d[x] = s[x] + bias;
+      break;
+    }
+    case TO_CHANNEL_MAJOR: /* the inverse, without bias */
+      memcpy(j->dst + (size_t)k * ld + (size_t)(i * j->q), j->src + (i * j->planes + k) * j->q, (size_t)j->q * sizeof(float));
+      break;
+    }
+  }
+}
+
+static void *copy_thread(void *arg) {
+  copy_items(arg);
+  return NULL;
+}
+
+/* Runs the job's items in `threads` contiguous shares, the last on this thread; a thread that
+ * cannot start leaves its share to this one. */
+static void copy_parallel(copy_job job, int threads) {
+  int64_t n = job.images * job.planes;
+  if (threads > n) threads = (int)n;
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  copy_job share[MAX_THREADS];
+  pthread_t tid[MAX_THREADS];
+  int started[MAX_THREADS] = { 0 };
+  for (int t = 0; t < threads; t++) {
+    share[t] = job;
+    share[t].lo = n * t / threads;
+    share[t].hi = n * (t + 1) / threads;
+    if (t < threads - 1) started[t] = pthread_create(&tid[t], NULL, copy_thread, &share[t]) == 0;
+  }
+  for (int t = 0; t < threads; t++)
+    if (!started[t]) copy_items(&share[t]);
+  for (int t = 0; t < threads - 1; t++)
+    if (started[t]) pthread_join(tid[t], NULL);
 }
 
 static void add_plane_bias(float *y, const float *bias, int64_t k, int64_t q) {
@@ -136,39 +191,42 @@ static ut_status run(const void *args, float *const *ptr) {
   float *dst = ptr[OP_OUT], *col = ptr[OP_WORKSPACE], *t = ptr[OP_WORKSPACE] + hc->ch.t_offset;
   for (int64_t b0 = 0; b0 < gm->b; b0 += hc->ch.images) {
     const int64_t nb = gm->b - b0 < hc->ch.images ? gm->b - b0 : hc->ch.images, cols = nb * q;
+    const copy_job chunk = { .gm = gm, .images = nb, .q = q };
+    copy_job job = chunk;
     if (hc->pass == UT_CONV_FORWARD) { /* in0 = x, in1 = w */
       const float *c = direct && nb == 1 ? in0 + b0 * img : col;
-      if (c == col)
-        for (int64_t i = 0; i < nb; i++) im2col_image(col + i * q, (size_t)cols, in0 + (b0 + i) * img, gm);
+      job.kind = IM2COL, job.planes = gm->c, job.dst = col, job.src = in0 + b0 * img;
+      if (c == col) copy_parallel(job, hc->threads);
       if (nb == 1) {
         sgemm(0, 0, o, q, k, in1, k, c, q, 0.0f, dst + b0 * out, q);
         if (bias) add_plane_bias(dst + b0 * out, bias, o, q);
       } else {
         sgemm(0, 0, o, cols, k, in1, k, c, cols, 0.0f, t, cols);
-        to_batch_major(dst + b0 * out, t, bias, nb, o, q);
+        job = chunk;
+        job.kind = TO_BATCH_MAJOR, job.planes = o, job.dst = dst + b0 * out, job.src = t, job.bias = bias;
+        copy_parallel(job, hc->threads);
       }
     } else if (hc->pass == UT_CONV_GRAD_INPUT) { /* in0 = dy, in1 = w */
       const float *dyt = nb == 1 ? in0 + b0 * out : t;
-      if (nb > 1) to_channel_major(t, in0 + b0 * out, nb, o, q);
+      job.kind = TO_CHANNEL_MAJOR, job.planes = o, job.dst = t, job.src = in0 + b0 * out;
+      if (nb > 1) copy_parallel(job, hc->threads);
       if (direct && nb == 1) {
         sgemm(1, 0, k, q, o, in1, k, dyt, q, 0.0f, dst + b0 * img, q);
         if (bias) add_plane_bias(dst + b0 * img, bias, gm->c, q);
         continue;
       }
       sgemm(1, 0, k, cols, o, in1, k, dyt, cols, 0.0f, col, cols);
-      for (int64_t i = 0; i < nb; i++) {
-        float *dx = dst + (b0 + i) * img;
-        const int64_t plane = gm->h * gm->w;
-        for (int64_t c = 0; c < gm->c; c++)
-          for (int64_t j = 0; j < plane; j++) dx[c * plane + j] = bias ? bias[c] : 0.0f;
-        col2im_image(dx, col + i * q, (size_t)cols, gm);
-      }
+      job = chunk;
+      job.kind = COL2IM, job.planes = gm->c, job.dst = dst + b0 * img, job.src = col, job.bias = bias;
+      copy_parallel(job, hc->threads);
     } else { /* in0 = dy, in1 = x */
       const float *c = direct && nb == 1 ? in1 + b0 * img : col;
-      if (c == col)
-        for (int64_t i = 0; i < nb; i++) im2col_image(col + i * q, (size_t)cols, in1 + (b0 + i) * img, gm);
+      job.kind = IM2COL, job.planes = gm->c, job.dst = col, job.src = in1 + b0 * img;
+      if (c == col) copy_parallel(job, hc->threads);
       const float *dyt = nb == 1 ? in0 + b0 * out : t;
-      if (nb > 1) to_channel_major(t, in0 + b0 * out, nb, o, q);
+      job = chunk;
+      job.kind = TO_CHANNEL_MAJOR, job.planes = o, job.dst = t, job.src = in0 + b0 * out;
+      if (nb > 1) copy_parallel(job, hc->threads);
       sgemm(0, 1, o, k, cols, dyt, cols, c, cols, b0 ? 1.0f : 0.0f, dst, k);
     }
   }
@@ -176,7 +234,9 @@ static ut_status run(const void *args, float *const *ptr) {
 }
 
 ut_status ut_conv_launch_host(ut_plan *p, ut_tensor *n, ut_conv_pass pass, const ut_conv_geom *gm, int64_t o) {
-  host_conv hc = { .gm = *gm, .o = o, .pass = pass, .ch = ut_conv_chunks(ut_plan_runtime(p), gm, o), .has_bias = n->n_in > 2 };
+  ut_runtime *rt = ut_plan_runtime(p);
+  host_conv hc = { .gm = *gm, .o = o, .pass = pass, .ch = ut_conv_chunks(rt, gm, o), .has_bias = n->n_in > 2,
+                   .threads = rt->info.compute_units ? (int)rt->info.compute_units : 1 };
   ut_host_operand ops[N_OPS] = {
     [OP_FIRST] = { ut_plan_loc(p, n->in[0]), (size_t)ut_shape_numel(n->in[0]->shape), 0 },
     [OP_SECOND] = { ut_plan_loc(p, n->in[1]), (size_t)ut_shape_numel(n->in[1]->shape), 0 },

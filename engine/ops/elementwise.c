@@ -69,7 +69,7 @@ static ut_status back_scale(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor 
 }
 static ut_status back_shift(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in) { G_IN(0) = gr; return UT_OK; }
 
-#define UNARY_OP(name, back) static const ut_op_def op_##name = { #name, 0, same_shape, unary_forward, back };
+#define UNARY_OP(name, back) static const ut_op_def op_##name = { #name, UT_OP_INPLACE, same_shape, unary_forward, back };
 UNARY_OP(neg, back_neg)
 UNARY_OP(abs, back_abs)
 UNARY_OP(sign, NULL) /* piecewise constant: no gradient flows */
@@ -160,10 +160,10 @@ static ut_status back_div(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **
   return UT_OK;
 }
 
-static const ut_op_def op_add = { "add", 0, binary_shape, binary_forward, back_add };
-static const ut_op_def op_sub = { "sub", 0, binary_shape, binary_forward, back_sub };
-static const ut_op_def op_mul = { "mul", 0, binary_shape, binary_forward, back_mul };
-static const ut_op_def op_div = { "div", 0, binary_shape, binary_forward, back_div };
+static const ut_op_def op_add = { "add", UT_OP_INPLACE, binary_shape, binary_forward, back_add };
+static const ut_op_def op_sub = { "sub", UT_OP_INPLACE, binary_shape, binary_forward, back_sub };
+static const ut_op_def op_mul = { "mul", UT_OP_INPLACE, binary_shape, binary_forward, back_mul };
+static const ut_op_def op_div = { "div", UT_OP_INPLACE, binary_shape, binary_forward, back_div };
 
 static ut_tensor *binary(ut_graph *g, const ut_op_def *op, ut_tensor *a, ut_tensor *b) {
   ut_tensor *in[2] = { a, b };
