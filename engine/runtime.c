@@ -124,6 +124,7 @@ ut_runtime *ut_runtime_open(const ut_device_query *query) {
     ut_runtime_close(rt);
     return NULL;
   }
+  rt->conv_direct = 1;
   return rt;
 }
 

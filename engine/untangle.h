@@ -307,9 +307,11 @@ typedef struct {
 #define UT_CONV_REFLECT(stride_, pad_) ((ut_conv_cfg){ .stride = (stride_), .pad = (pad_), .pad_mode = UT_PAD_REFLECT })
 
 /* 2-D cross-correlation as nn.Conv2d: x [B, C, H, W], w [O, C, kh, kw], bias [O] or NULL give
- * [B, O, (H + 2 pad - kh) / stride + 1, (W + 2 pad - kw) / stride + 1]. Computed as im2col
- * into an intermediate and one GEMM over the whole batch (a 1x1, stride-1, unpadded
- * convolution multiplies x directly); differentiable in x, w and bias, to any order. */
+ * [B, O, (H + 2 pad - kh) / stride + 1, (W + 2 pad - kw) / stride + 1]. Computed a chunk of
+ * the batch at a time as im2col into a scratch area that lives only while the op runs and a
+ * GEMM (on CPU devices with host memory: on the host with OpenBLAS); the weight gradient
+ * recomputes the columns instead of keeping them. Differentiable in x, w and bias, to any
+ * order. */
 ut_tensor *ut_conv2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *bias, ut_conv_cfg cfg);
 /* A convolution layer with parameters `prefix`.w [out_channels, C, kernel, kernel] and, when
  * with_bias, `prefix`.b [out_channels], initialised as PyTorch's nn.Conv2d. */
@@ -434,7 +436,8 @@ ut_tensor *ut_global_avg_pool(ut_graph *g, ut_tensor *x);
 /* Instance normalization, as nn.InstanceNorm2d: each (sample, channel) plane of x [B, C, H, W]
  * becomes (x - mean) / sqrt(var + eps) with the biased variance over H, W (PyTorch uses
  * eps = 1e-5), then times weight and plus bias, each an optional [C] tensor (NULL: no affine
- * part). Built from elementwise ops and reductions, so it is differentiable to any order. */
+ * part). One fused kernel per (sample, channel) plane forward and backward; differentiable to
+ * any order. */
 ut_tensor *ut_instance_norm(ut_graph *g, ut_tensor *x, ut_tensor *weight, ut_tensor *bias, float eps);
 /* Adaptive instance normalization: instance-normalized x [B, C, H, W] times scale [B, C] plus
  * bias [B, C], per sample and channel (the scale and bias usually come from an MLP on a code).
@@ -492,7 +495,8 @@ ut_tensor *ut_cross_entropy(ut_graph *g, ut_tensor *logits, ut_tensor *labels);
 /* Transposed 2-D convolution as nn.ConvTranspose2d (groups 1, dilation 1): x [B, C, H, W],
  * w [C, O, kh, kw] (PyTorch's layout, input channels first), bias [O] or NULL give
  * [B, O, (H - 1) * stride - 2 * pad + kh + output_padding, (W - 1) * stride - 2 * pad + kw +
- * output_padding]. It is the adjoint of ut_conv2d with the same weight: one GEMM and a col2im. */
+ * output_padding]. It is the adjoint of ut_conv2d with the same weight: the convolution's
+ * input-gradient op (a GEMM and a col2im per chunk), plus the bias. */
 ut_tensor *ut_conv_transpose2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *bias, int stride, int pad,
                                int output_padding);
 

@@ -1,7 +1,8 @@
 /* The convolution ops (engine/ops/conv.c) against the reference composite they replaced
  * (conv_reference.c), on both of their launch paths and with the batch split into chunks:
  *
- *   - host: one host function per node with OpenBLAS (CPU devices with host memory);
+ *   - host: one host function per node with OpenBLAS (CPU devices with host memory), and its
+ *     direct loops for layers of 4 or fewer channels (on, and off so im2col + GEMM runs);
  *   - device: OpenCL kernels and CLBlast GEMMs per chunk (any device; forced here by turning
  *     the runtime's host GEMM off, so CLBlast runs on the CPU device too);
  *   - chunks of the automatic size, and of one image, so a batch of three runs three chunks
@@ -36,6 +37,11 @@ static const path_case cases[] = {
   { 1, 3, 4, 3, 4, 5, 4, 2, 1, 0, 1 },  /* transposed, x2 up-sampling */
   { 1, 3, 3, 2, 3, 4, 3, 2, 1, 1, 1 },  /* transposed, output padding 1 */
   { 1, 3, 4, 5, 5, 4, 1, 1, 0, 0, 0 },  /* transposed 1x1 */
+  /* 5 or more channels on both sides: im2col + GEMM even where direct loops are on */
+  { 0, 3, 6, 5, 7, 5, 3, 1, 1, 1, 1 },
+  { 0, 3, 5, 6, 8, 9, 3, 2, 1, 0, 1 },
+  { 0, 3, 5, 5, 6, 7, 1, 1, 0, 0, 1 },
+  { 1, 3, 6, 5, 4, 5, 4, 2, 1, 0, 1 },
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -131,22 +137,36 @@ static void free_results(results *r) {
   for (int i = 0; i < N_RESULTS; i++) free(r->v[i]);
 }
 
-/* Both paths x both chunk sizes; `_i` runs over cases x 4 settings. */
+/* The settings each case runs under. */
+static const struct {
+  int device_path, direct, one_image_chunks;
+  const char *name;
+} settings[] = {
+  { 0, 1, 0, "host path (direct loops on)" },
+  { 0, 0, 0, "host path, im2col + GEMM" },
+  { 0, 0, 1, "host path, im2col + GEMM, one-image chunks" },
+  { 1, 0, 0, "device path" },
+  { 1, 0, 1, "device path, one-image chunks" },
+};
+#define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
+
 START_TEST(test_paths_match_reference) {
-  const path_case *k = &cases[_i / 4];
-  int device_path = (_i / 2) % 2, one_image_chunks = _i % 2;
+  const path_case *k = &cases[_i / N_SETTINGS];
+  const int s = _i % N_SETTINGS;
   ut_runtime *rt = test_runtime();
   int saved_host = rt->host_gemm;
-  if (device_path) rt->host_gemm = 0;
+  if (settings[s].device_path) rt->host_gemm = 0;
   else if (!rt->host_gemm) { /* a GPU has only the device path */
     return;
   }
-  rt->conv_chunk_images = one_image_chunks;
+  rt->conv_chunk_images = settings[s].one_image_chunks;
+  rt->conv_direct = settings[s].direct;
   char label[200];
   case_str(k, label, sizeof label);
   results ref = run_case(k, 1, 42), got = run_case(k, 0, 42);
   rt->host_gemm = saved_host;
   rt->conv_chunk_images = 0;
+  rt->conv_direct = 1;
   for (int i = 0; i < N_RESULTS; i++) {
     if (!ref.v[i]) continue;
     ck_assert_int_eq(ref.n[i], got.n[i]);
@@ -157,8 +177,7 @@ START_TEST(test_paths_match_reference) {
     for (int64_t j = 0; j < ref.n[i]; j++) scale = fmax(scale, fabs(ref.v[i][j]));
     int64_t at = 0;
     double worst = test_compare(got.v[i], ref.v[i], ref.n[i], 1e-5 + 1e-4 * scale, 1e-4, &at);
-    ck_assert_msg(worst <= 1, "%s, %s path, %s chunks: %s[%lld] = %.9g, reference %.9g", label,
-                  device_path ? "device" : "host", one_image_chunks ? "one-image" : "automatic", result_names[i],
+    ck_assert_msg(worst <= 1, "%s, %s: %s[%lld] = %.9g, reference %.9g", label, settings[s].name, result_names[i],
                   (long long)at, got.v[i][at], ref.v[i][at]);
   }
   free_results(&ref);
@@ -240,7 +259,7 @@ static Suite *paths_suite(void) {
   Suite *s = suite_create("ops_conv_paths");
   TCase *tc = tcase_create("paths");
   tcase_set_timeout(tc, 900);
-  tcase_add_loop_test(tc, test_paths_match_reference, 0, 4 * N_CASES);
+  tcase_add_loop_test(tc, test_paths_match_reference, 0, N_SETTINGS * N_CASES);
   tcase_add_test(tc, test_launch_structure);
   tcase_add_test(tc, test_chunks_save_memory);
   suite_add_tcase(s, tc);

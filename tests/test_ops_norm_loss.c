@@ -1,7 +1,8 @@
 /* Normalization layers (instance norm, AdaIN, layer norm) and the classification and GAN
  * losses: forward against plain C references computed in double on the host, gradients
  * against central finite differences (and, for the losses, the host derivative on every
- * element), gradients of gradients through the composites. Shapes include batch 1, 1x1
+ * element), gradients of gradients (test_ops_norm_fused compares the fused instance norm and
+ * AdaIN with the composites they replaced). Shapes include batch 1, 1x1
  * spatial and channel counts that are no multiple of 4; logits include large magnitudes. */
 #include <math.h>
 #include <stdio.h>

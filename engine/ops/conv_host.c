@@ -19,7 +19,7 @@
 
 #include <cblas.h>
 
-#include "conv_internal.h"
+#include "conv_direct.h"
 
 typedef struct {
   ut_conv_geom gm;
@@ -184,6 +184,9 @@ static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
 
 static ut_status run(const void *args, float *const *ptr) {
   const host_conv *hc = args;
+  if (hc->ch.direct)
+    return ut_conv_direct_run(&hc->gm, hc->o, hc->pass, ptr[OP_FIRST], ptr[OP_SECOND], hc->has_bias ? ptr[OP_BIAS] : NULL,
+                              ptr[OP_OUT], hc->threads);
   const ut_conv_geom *gm = &hc->gm;
   const int64_t o = hc->o, q = gm->oh * gm->ow, k = gm->c * gm->kh * gm->kw, img = gm->c * gm->h * gm->w, out = o * q;
   const int direct = gm->kh == 1 && gm->kw == 1 && gm->stride == 1 && gm->pad == 0;

@@ -43,8 +43,10 @@ ut_tensor *ut_conv_grad_weight_node(ut_graph *g, ut_tensor *dy, ut_tensor *x, co
 typedef enum { UT_CONV_FORWARD, UT_CONV_GRAD_INPUT, UT_CONV_GRAD_WEIGHT } ut_conv_pass;
 
 /* How a pass splits the batch: `images` per chunk, and the workspace floats one chunk needs
- * (its column matrix, then its channel-major output at `t_offset`). */
+ * (its column matrix, then its channel-major output at `t_offset`); or, on the host for few
+ * channels, `direct` loops that need no workspace (conv_direct.c). */
 typedef struct {
+  int direct;
   int64_t images;
   size_t col_floats, t_offset, workspace;
 } ut_conv_chunking;

@@ -1,0 +1,200 @@
+/* Direct convolution on the host for layers with few input or output channels (conv_host.c
+ * decides when): the RGB head of a generator (16 -> 3, 7x7) and the stem of an encoder
+ * (3 -> 16, 7x7). Through im2col their column matrix is kh*kw times the image (49 times for a
+ * 7x7 kernel), and the GEMM has a dimension of 3 that fills no tile, so moving the columns
+ * costs more than the arithmetic. Here each (image, channel) plane is padded once into a small
+ * buffer, and every kernel tap becomes a multiply-add of one shifted plane into another, whose
+ * inner loop runs along a row and vectorises.
+ *
+ *   forward       y[o] += w[o, c, i, j] * xp[c] shifted by (i, j)        threads over images
+ *   grad input    dxp[c] += w[o, c, i, j] * dy[o] shifted back; dx = fold(dxp)   over images
+ *   grad weight   dw[o, c, i, j] = sum over images and pixels of dy[o] * xp[c] shifted
+ *                                                                    threads over (o, c)
+ *
+ * xp is the plane with its padding materialised (zeros or the reflection); fold is the
+ * adjoint of that padding (a border value returns to the pixel it was copied from). Every
+ * output element has one writer and a fixed order of sums, so results do not depend on the
+ * thread count. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_direct.h"
+#include "error.h"
+
+enum { MAX_THREADS = 64 };
+
+typedef struct {
+  const ut_conv_geom *gm;
+  int64_t o;
+  ut_conv_pass pass;
+  const float *in0, *in1, *bias;
+  float *out;
+  int64_t lo, hi; /* this thread's images (forward, grad input) or (o, c) pairs (grad weight) */
+  float *pad;     /* this thread's padded planes (C or 1 of hp * wp floats), then ow floats */
+  int failed;
+} job;
+
+static int64_t padded_h(const ut_conv_geom *gm) { return gm->h + 2 * gm->pad; }
+static int64_t padded_w(const ut_conv_geom *gm) { return gm->w + 2 * gm->pad; }
+
+/* The image coordinate that padded coordinate q (0-based in the padded plane) shows. */
+static int64_t source(int64_t q, int64_t pad, int64_t size, int reflect) {
+  int64_t v = q - pad;
+  if (v >= 0 && v < size) return v;
+  if (!reflect) return -1;
+  return v < 0 ? -v : 2 * (size - 1) - v;
+}
+
+/* xp = the padded plane of one image channel. */
+static void pad_plane(float *xp, const float *x, const ut_conv_geom *gm) {
+  const int64_t hp = padded_h(gm), wp = padded_w(gm);
+  for (int64_t r = 0; r < hp; r++) {
+    int64_t sr = source(r, gm->pad, gm->h, gm->reflect);
+    for (int64_t c = 0; c < wp; c++) {
+      int64_t sc = source(c, gm->pad, gm->w, gm->reflect);
+      xp[r * wp + c] = sr < 0 || sc < 0 ? 0.0f : x[sr * gm->w + sc];
+    }
+  }
+}
+
+/* dx = fold(dxp): each padded value added to the pixel it shows (none for a zero pad). */
+static void fold_plane(float *dx, const float *dxp, float bias, const ut_conv_geom *gm) {
+  const int64_t hp = padded_h(gm), wp = padded_w(gm);
+  for (int64_t i = 0; i < gm->h * gm->w; i++) dx[i] = bias;
+  for (int64_t r = 0; r < hp; r++) {
+    int64_t sr = source(r, gm->pad, gm->h, gm->reflect);
+    if (sr < 0) continue;
+    for (int64_t c = 0; c < wp; c++) {
+      int64_t sc = source(c, gm->pad, gm->w, gm->reflect);
+      if (sc >= 0) dx[sr * gm->w + sc] += dxp[r * wp + c];
+    }
+  }
+}
+
+static void forward_images(job *j) {
+  const ut_conv_geom *gm = j->gm;
+  const int64_t hp = padded_h(gm), wp = padded_w(gm), s = gm->stride, q = gm->oh * gm->ow;
+  for (int64_t b = j->lo; b < j->hi; b++) {
+    for (int64_t c = 0; c < gm->c; c++) pad_plane(j->pad + c * hp * wp, j->in0 + (b * gm->c + c) * gm->h * gm->w, gm);
+    for (int64_t o = 0; o < j->o; o++) {
+      float *y = j->out + (b * j->o + o) * q;
+      for (int64_t i = 0; i < q; i++) y[i] = j->bias ? j->bias[o] : 0.0f;
+      for (int64_t c = 0; c < gm->c; c++)
+        for (int64_t ki = 0; ki < gm->kh; ki++)
+          for (int64_t kj = 0; kj < gm->kw; kj++) {
+            const float w = j->in1[((o * gm->c + c) * gm->kh + ki) * gm->kw + kj];
+            const float *xp = j->pad + c * hp * wp + ki * wp + kj;
+            for (int64_t oy = 0; oy < gm->oh; oy++) {
+              float *yr = y + oy * gm->ow;
+              const float *xr = xp + oy * s * wp;
+              if (s == 1)
+                for (int64_t ox = 0; ox < gm->ow; ox++) yr[ox] += w * xr[ox];
+              else
+                for (int64_t ox = 0; ox < gm->ow; ox++) yr[ox] += w * xr[ox * s];
+            }
+          }
+    }
+  }
+}
+
+static void grad_input_images(job *j) {
+  const ut_conv_geom *gm = j->gm;
+  const int64_t hp = padded_h(gm), wp = padded_w(gm), s = gm->stride, q = gm->oh * gm->ow;
+  for (int64_t b = j->lo; b < j->hi; b++)
+    for (int64_t c = 0; c < gm->c; c++) {
+      float *dxp = j->pad; /* one padded gradient plane at a time */
+      memset(dxp, 0, (size_t)(hp * wp) * sizeof *dxp);
+      for (int64_t o = 0; o < j->o; o++) {
+        const float *dy = j->in0 + (b * j->o + o) * q;
+        for (int64_t ki = 0; ki < gm->kh; ki++)
+          for (int64_t kj = 0; kj < gm->kw; kj++) {
+            const float w = j->in1[((o * gm->c + c) * gm->kh + ki) * gm->kw + kj];
+            float *dp = dxp + ki * wp + kj;
+            for (int64_t oy = 0; oy < gm->oh; oy++) {
+              float *dr = dp + oy * s * wp;
+              const float *gr = dy + oy * gm->ow;
+              if (s == 1)
+                for (int64_t ox = 0; ox < gm->ow; ox++) dr[ox] += w * gr[ox];
+              else
+                for (int64_t ox = 0; ox < gm->ow; ox++) dr[ox * s] += w * gr[ox];
+            }
+          }
+      }
+      fold_plane(j->out + (b * gm->c + c) * gm->h * gm->w, dxp, j->bias ? j->bias[c] : 0.0f, gm);
+    }
+}
+
+/* Items are (o, c) pairs: each thread owns whole kernels dw[o, c] and sums over the batch in
+ * order. The per-tap sum runs along rows into `acc` (ow floats) so that it vectorises like the
+ * other passes; the row sums are added up at the end of each image. */
+static void grad_weight_pairs(job *j) {
+  const ut_conv_geom *gm = j->gm;
+  const int64_t wp = padded_w(gm), s = gm->stride, q = gm->oh * gm->ow, taps = gm->kh * gm->kw;
+  float *xp = j->pad, *acc = j->pad + padded_h(gm) * wp;
+  for (int64_t it = j->lo; it < j->hi; it++) {
+    const int64_t o = it / gm->c, c = it % gm->c;
+    float *dw = j->out + (o * gm->c + c) * taps;
+    for (int64_t t = 0; t < taps; t++) dw[t] = 0.0f;
+    for (int64_t b = 0; b < gm->b; b++) {
+      pad_plane(xp, j->in1 + (b * gm->c + c) * gm->h * gm->w, gm);
+      const float *dy = j->in0 + (b * j->o + o) * q;
+      for (int64_t ki = 0; ki < gm->kh; ki++)
+        for (int64_t kj = 0; kj < gm->kw; kj++) {
+          const float *x0 = xp + ki * wp + kj;
+          memset(acc, 0, (size_t)gm->ow * sizeof *acc);
+          for (int64_t oy = 0; oy < gm->oh; oy++) {
+            const float *xr = x0 + oy * s * wp, *gr = dy + oy * gm->ow;
+            if (s == 1)
+              for (int64_t ox = 0; ox < gm->ow; ox++) acc[ox] += gr[ox] * xr[ox];
+            else
+              for (int64_t ox = 0; ox < gm->ow; ox++) acc[ox] += gr[ox] * xr[ox * s];
+          }
+          float sum = 0.0f;
+          for (int64_t ox = 0; ox < gm->ow; ox++) sum += acc[ox];
+          dw[ki * gm->kw + kj] += sum;
+        }
+    }
+  }
+}
+
+static void *run_job(void *arg) {
+  job *j = arg;
+  size_t planes = j->pass == UT_CONV_FORWARD ? (size_t)j->gm->c : 1;
+  j->pad = malloc((planes * (size_t)(padded_h(j->gm) * padded_w(j->gm)) + (size_t)j->gm->ow) * sizeof(float));
+  if (!j->pad) {
+    j->failed = 1;
+    return NULL;
+  }
+  if (j->pass == UT_CONV_FORWARD) forward_images(j);
+  else if (j->pass == UT_CONV_GRAD_INPUT) grad_input_images(j);
+  else grad_weight_pairs(j);
+  free(j->pad);
+  return NULL;
+}
+
+int ut_conv_direct_suits(const ut_conv_geom *gm, int64_t o) { return gm->c <= 4 || o <= 4; }
+
+ut_status ut_conv_direct_run(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass, const float *in0, const float *in1,
+                             const float *bias, float *out, int threads) {
+  int64_t items = pass == UT_CONV_GRAD_WEIGHT ? o * gm->c : gm->b;
+  if (threads > items) threads = (int)items;
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  if (threads < 1) threads = 1;
+  job jobs[MAX_THREADS];
+  pthread_t tid[MAX_THREADS];
+  int started[MAX_THREADS] = { 0 };
+  for (int t = 0; t < threads; t++) {
+    jobs[t] = (job){ .gm = gm, .o = o, .pass = pass, .in0 = in0, .in1 = in1, .bias = bias, .out = out,
+                     .lo = items * t / threads, .hi = items * (t + 1) / threads };
+    if (t < threads - 1) started[t] = pthread_create(&tid[t], NULL, run_job, &jobs[t]) == 0;
+  }
+  for (int t = 0; t < threads; t++)
+    if (!started[t]) run_job(&jobs[t]);
+  int failed = 0;
+  for (int t = 0; t < threads; t++) {
+    if (t < threads - 1 && started[t]) pthread_join(tid[t], NULL);
+    failed |= jobs[t].failed;
+  }
+  return failed ? ut_fail(UT_ERR_HOST_MEMORY, "direct convolution: out of host memory for a padded plane") : UT_OK;
+}

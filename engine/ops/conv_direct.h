@@ -1,0 +1,15 @@
+/* Direct host convolution for layers with few channels (conv_direct.c). */
+#ifndef UT_CONV_DIRECT_H
+#define UT_CONV_DIRECT_H
+
+#include "conv_internal.h"
+
+/* Whether the direct loops beat im2col + GEMM: 4 or fewer input or output channels. */
+int ut_conv_direct_suits(const ut_conv_geom *gm, int64_t o);
+
+/* One pass over the whole batch on `threads` threads, operands as conv_host.c maps them:
+ * forward (x, w, bias) -> y; grad input (dy, w, bias) -> dx; grad weight (dy, x) -> dw. */
+ut_status ut_conv_direct_run(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass, const float *in0, const float *in1,
+                             const float *bias, float *out, int threads);
+
+#endif
