@@ -17,8 +17,10 @@ ctest --test-dir "$build_dir" --output-on-failure
 # everything that parses files or runs the program, plus the engine's own host code (runtime,
 # plan, autograd, a whole MLP); the op suites are left out because under ASan PoCL's kernel
 # compiles with a cold cache take most of the time (about 10 minutes for all suites on 2
-# cores), and their host code is the same launch path test_mlp exercises. ASAN_TESTS=. runs all.
-hardening_suites='^test_(bad_input|crash_safety|store|dataset|jpeg|data_cli|cli|runtime|plan|autograd|mlp|errors|synth)$'
+# cores), and their host code is the same launch path test_mlp exercises; except the
+# convolution paths and the fused norms, whose host code (the host convolution, its threads)
+# is their own. ASAN_TESTS=. runs all.
+hardening_suites='^test_(bad_input|crash_safety|store|dataset|jpeg|data_cli|cli|runtime|plan|autograd|mlp|errors|synth|ops_conv_paths|ops_norm_fused)$'
 if [[ ${UNTANGLE_CI_HARDENING:-1} != 0 ]]; then
   UNTANGLE_HARDENING_TOOLS=1 BUILD_DIR="$build_dir" "$root/scripts/setup.sh"
   ASAN_TESTS=${ASAN_TESTS:-$hardening_suites} "$root/scripts/test-sanitized.sh"
