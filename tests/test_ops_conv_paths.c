@@ -185,17 +185,22 @@ START_TEST(test_paths_match_reference) {
 }
 END_TEST
 
-static int launches_of(const path_case *k) {
-  ut_store *st = ut_store_new(test_runtime(), 1);
-  ut_graph *g = ut_graph_new(test_runtime(), st);
-  ut_tensor *y = build(g, k, ut_input(g, "x", UT_F32, x_shape(k)), ut_input(g, "w", UT_F32, w_shape(k)), NULL, 0);
-  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &y, .n_outputs = 1 });
+/* The statistics of a plan computing `out` of graph g; frees the graph and its store. */
+static ut_plan_stats stats_of(ut_graph *g, ut_tensor *out) {
+  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &out, .n_outputs = 1 });
   ck_assert_ut_ptr(p);
-  int n = ut_plan_get_stats(p).launches;
+  ut_plan_stats s = ut_plan_get_stats(p);
+  ut_store *st = ut_graph_store(g);
   ut_plan_free(p);
   ut_graph_free(g);
   ut_store_free(st);
-  return n;
+  return s;
+}
+
+static int launches_of(const path_case *k) {
+  ut_graph *g = ut_graph_new(test_runtime(), ut_store_new(test_runtime(), 1));
+  ut_tensor *y = build(g, k, ut_input(g, "x", UT_F32, x_shape(k)), ut_input(g, "w", UT_F32, w_shape(k)), NULL, 0);
+  return stats_of(g, y).launches;
 }
 
 /* The host path is one launch per node; the device path three per chunk (im2col, GEMM,
@@ -225,20 +230,12 @@ END_TEST
  * the forward pass to the weight gradient; the chunked ops hold one chunk's at a time. */
 static size_t step_arena(int reference) {
   const path_case k = { 0, 16, 16, 8, 32, 32, 5, 1, 2, 0, 1 };
-  ut_store *st = ut_store_new(test_runtime(), 1);
-  ut_graph *g = ut_graph_new(test_runtime(), st);
+  ut_graph *g = ut_graph_new(test_runtime(), ut_store_new(test_runtime(), 1));
   ut_tensor *x = ut_input(g, "x", UT_F32, x_shape(&k));
   ut_tensor *w = ut_param(g, "conv.w", w_shape(&k), (ut_init){ UT_INIT_FAN_IN_UNIFORM, 0, 0 });
   ut_tensor *y = build(g, &k, x, w, NULL, reference);
   ck_assert_ut_ok(ut_backward(g, ut_mean(g, ut_square(g, y), 0xf), ut_params(g, "conv.")));
-  ut_tensor *gw = ut_grad(g, w);
-  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &gw, .n_outputs = 1 });
-  ck_assert_ut_ptr(p);
-  size_t bytes = ut_plan_get_stats(p).arena_peak_bytes;
-  ut_plan_free(p);
-  ut_graph_free(g);
-  ut_store_free(st);
-  return bytes;
+  return stats_of(g, ut_grad(g, w)).arena_peak_bytes;
 }
 
 START_TEST(test_chunks_save_memory) {
