@@ -271,6 +271,13 @@ static const shape_pair bin_pairs[] = {
   { UT_SHAPE(5), UT_SHAPE(4, 5) },
   { UT_SHAPE(3, 1), UT_SHAPE(1, 4) },             /* both stretch */
   { UT_SHAPE(3, 5, 7, 11), UT_SHAPE(1) },         /* a [1] scalar */
+  { UT_SHAPE(3, 5, 7, 11), UT_SHAPE(3, 5, 1, 1) }, /* per plane, batch > 1 */
+  { UT_SHAPE(3, 5, 7, 11), UT_SHAPE(5, 1, 1) },   /* per channel, rank 3 */
+  { UT_SHAPE(2, 3, 1, 7), UT_SHAPE(2, 3, 1, 1) }, /* a size-1 dim inside the plane */
+  { UT_SHAPE(2, 3, 5, 7), UT_SHAPE(1, 3, 5, 7) }, /* all but the batch */
+  { UT_SHAPE(2, 3, 5, 7), UT_SHAPE(2, 3, 5, 1) }, /* per row */
+  { UT_SHAPE(2, 3, 5, 7), UT_SHAPE(2, 1, 5, 1) }, /* no 2-D view: the general kernel */
+  { UT_SHAPE(3, 1, 5), UT_SHAPE(1, 4, 1) },       /* likewise, both stretch */
 };
 #define N_PAIRS ((int)(sizeof bin_pairs / sizeof bin_pairs[0]))
 
@@ -329,6 +336,145 @@ START_TEST(test_binary) {
   free(gb);
   free(gaf);
   free(gbf);
+}
+END_TEST
+
+/* Which kernel each pair of bin_pairs runs (cl/elementwise.c: same, rows or bcast), and its
+ * result bit for bit against the host, on sizes that are no multiple of a work-group. */
+START_TEST(test_binary_paths) {
+  static const char *const expect[] = { "same", "same", "rows", "rows", "rows", "rows", "rows", "rows", "rows",
+                                        "rows", "rows", "rows", "rows", "rows", "rows", "bcast", "bcast" };
+  ck_assert_int_eq((int)(sizeof expect / sizeof expect[0]), N_PAIRS);
+  const shape_pair *sp = &bin_pairs[_i];
+  const ut_shape os = host_broadcast(sp->a, sp->b);
+  const int64_t na = gc_numel(sp->a), nb = gc_numel(sp->b), no = gc_numel(os);
+  float *a = malloc((size_t)na * sizeof(float)), *b = malloc((size_t)nb * sizeof(float));
+  float *out = malloc((size_t)no * sizeof(float)), *ref = malloc((size_t)no * sizeof(float));
+  uint64_t rng = 600 + (uint64_t)_i;
+  test_fill_uniform(&rng, a, na, -2, 2);
+  test_fill_uniform(&rng, b, nb, -2, 2);
+  int64_t da[4], db[4], dout[4], o[4], flat = 0;
+  pad4(sp->a, da);
+  pad4(sp->b, db);
+  pad4(os, dout);
+  for (o[0] = 0; o[0] < dout[0]; o[0]++)
+    for (o[1] = 0; o[1] < dout[1]; o[1]++)
+      for (o[2] = 0; o[2] < dout[2]; o[2]++)
+        for (o[3] = 0; o[3] < dout[3]; o[3]++, flat++) ref[flat] = a[bindex(da, o)] - b[bindex(db, o)];
+  ut_store *st = ut_store_new(test_runtime(), 1);
+  ut_graph *g = ut_graph_new(test_runtime(), st);
+  ut_tensor *ta = ut_input(g, "a", UT_F32, sp->a), *tb = ut_input(g, "b", UT_F32, sp->b);
+  ut_tensor *y = ut_sub(g, ta, tb);
+  ck_assert_ut_ptr(y);
+  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &y, .n_outputs = 1 });
+  ck_assert_ut_ptr(p);
+  ck_assert_ut_ok(ut_upload(p, ta, a));
+  ck_assert_ut_ok(ut_upload(p, tb, b));
+  ck_assert_ut_ok(ut_plan_run(p));
+  ck_assert_ut_ok(ut_read(p, y, out));
+  ut_profile_entry *e = NULL;
+  int ne = 0;
+  ck_assert_ut_ok(ut_plan_profile(p, &e, &ne));
+  char kernel[64], s1[48], s2[48];
+  snprintf(kernel, sizeof kernel, "binary_sub_%s", expect[_i]);
+  ck_assert_msg(ne == 1 && !strcmp(e[0].kernel, kernel), "sub(%s, %s) ran %s, expected %s", ut_shape_str(sp->a, s1, sizeof s1),
+                ut_shape_str(sp->b, s2, sizeof s2), ne ? e[0].kernel : "nothing", kernel);
+  free(e);
+  for (int64_t i = 0; i < no; i++)
+    ck_assert_msg(out[i] == ref[i], "sub(%s, %s)[%lld] = %.9g, host %.9g", ut_shape_str(sp->a, s1, sizeof s1),
+                  ut_shape_str(sp->b, s2, sizeof s2), (long long)i, out[i], ref[i]);
+  ut_plan_free(p);
+  ut_graph_free(g);
+  ut_store_free(st);
+  free(a);
+  free(b);
+  free(out);
+  free(ref);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Fused activation gradients: ReLU, leaky ReLU, sigmoid and tanh differentiate to one kernel
+ * each. Their result must keep the bits of the op chains they replaced, and their own gradient
+ * (second order) must agree with central differences.
+ */
+typedef struct {
+  const char *name, *kernel;
+  int op;       /* index in unary_ops */
+} act_case;
+static const act_case act_cases[] = {
+  { "relu", "leaky_relu_grad", 9 },
+  { "leaky_relu", "leaky_relu_grad", 10 },
+  { "tanh", "tanh_grad", 11 },
+  { "sigmoid", "sigmoid_grad", 12 },
+};
+#define N_ACT ((int)(sizeof act_cases / sizeof act_cases[0]))
+
+/* The gradient as the engine built it before the fused kernels, from the same ops. */
+static ut_tensor *chain_grad(ut_graph *g, const act_case *c, ut_tensor *x, ut_tensor *y, ut_tensor *dy) {
+  const unary_op *op = &unary_ops[c->op];
+  if (c->op == 9 || c->op == 10) return ut_mul(g, dy, ut_step(g, x, op->a));
+  if (c->op == 11) return ut_mul(g, dy, ut_shift(g, ut_neg(g, ut_square(g, y)), 1.0f));
+  return ut_mul(g, dy, ut_mul(g, y, ut_shift(g, ut_neg(g, y), 1.0f)));
+}
+
+START_TEST(test_act_grad_bits) {
+  const act_case *c = &act_cases[_i];
+  const unary_op *op = &unary_ops[c->op];
+  ck_assert_str_eq(op->name, c->name);
+  const ut_shape shape = UT_SHAPE(3, 5, 7, 11);
+  const int64_t n = gc_numel(shape);
+  float *x = malloc((size_t)n * sizeof(float)), *w = malloc((size_t)n * sizeof(float));
+  float *fused = malloc((size_t)n * sizeof(float)), *chain = malloc((size_t)n * sizeof(float));
+  uint64_t rng = 700 + (uint64_t)_i;
+  fill_range(&rng, x, n, op->range, op->hi);
+  x[n / 2] = 0.0f; /* the kink itself: both sides must pick the same value */
+  test_fill_uniform(&rng, w, n, -1, 1);
+  ut_store *st = ut_store_new(test_runtime(), 1);
+  ut_graph *g = ut_graph_new(test_runtime(), st);
+  ut_tensor *px = ut_param(g, "x", shape, (ut_init){ UT_INIT_ZERO, 0, 0 });
+  ck_assert_ut_ok(ut_store_tensor_write(st, ut_store_find(st, "x"), x));
+  ut_tensor *dy = ut_constant(g, shape, w);
+  ut_tensor *y = op->make(g, px, op->a);
+  ut_tensor *loss = ut_sum_all(g, ut_mul(g, y, dy));
+  ck_assert_ut_ok(ut_backward(g, loss, (ut_tensor_list){ 1, &px }));
+  ut_tensor *outs[2] = { ut_grad(g, px), chain_grad(g, c, px, y, dy) };
+  ck_assert_ut_ptr(outs[0]);
+  ck_assert_ut_ptr(outs[1]);
+  ck_assert_str_eq(ut_tensor_op(outs[0]), c->kernel);
+  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = outs, .n_outputs = 2 });
+  ck_assert_ut_ptr(p);
+  ck_assert_ut_ok(ut_plan_run(p));
+  ck_assert_ut_ok(ut_read(p, outs[0], fused));
+  ck_assert_ut_ok(ut_read(p, outs[1], chain));
+  for (int64_t i = 0; i < n; i++)
+    ck_assert_msg(!memcmp(&fused[i], &chain[i], sizeof(float)), "%s: element %lld (x = %.9g): fused %.9g, chain %.9g",
+                  c->name, (long long)i, x[i], fused[i], chain[i]);
+  ut_plan_free(p);
+  ut_graph_free(g);
+  ut_store_free(st);
+  free(x);
+  free(w);
+  free(fused);
+  free(chain);
+}
+END_TEST
+
+/* d/dx of sum(f'(x) stuff): gc_build_grad_of differentiates the fused node again (through dy
+ * for all four, through y for sigmoid and tanh). */
+START_TEST(test_act_grad_second_order) {
+  const act_case *c = &act_cases[_i];
+  const unary_op *op = &unary_ops[c->op];
+  const ut_shape shape = UT_SHAPE(3, 5, 7);
+  float x[105];
+  uint64_t rng = 800 + (uint64_t)_i;
+  fill_range(&rng, x, 105, op->range, op->range == RANGE_ANY ? 2.0f : op->hi);
+  gc_second_order so = { build_unary, (void *)op, 1 };
+  char label[64];
+  snprintf(label, sizeof label, "second order %s", c->name);
+  gc_assert_gradcheck(&(gc_case){ .label = label, .n_inputs = 1, .shapes = &shape, .values = (const float *[]){ x },
+                                  .build = gc_build_grad_of, .ctx = &so, .h = 1e-2, .rel_tol = 5e-3, .abs_tol = 1e-3,
+                                  .max_samples = 32, .seed = 850 + (uint64_t)_i });
 }
 END_TEST
 
@@ -394,7 +540,13 @@ static Suite *elementwise_suite(void) {
   tc = tcase_create("binary");
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, test_binary, 0, N_BIN * N_PAIRS);
+  tcase_add_loop_test(tc, test_binary_paths, 0, N_PAIRS);
   tcase_add_test(tc, test_binary_bad_broadcast);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("activation_gradients");
+  tcase_set_timeout(tc, 600);
+  tcase_add_loop_test(tc, test_act_grad_bits, 0, N_ACT);
+  tcase_add_loop_test(tc, test_act_grad_second_order, 0, N_ACT);
   suite_add_tcase(s, tc);
   tc = tcase_create("checkers");
   tcase_set_timeout(tc, 600);

@@ -155,6 +155,143 @@ START_TEST(test_reduce_long) {
 END_TEST
 
 /* ---------------------------------------------------------------------------------------------
+ * The sum's launch paths (cl/reduce.cl): rows (a contiguous inner block, one stage or two),
+ * cols (outer dims, inner runs under 8) and the general one, each with its CPU (work-item) and
+ * GPU (work-group) form forced through UNTANGLE_REDUCE. Every case checks the path taken (from
+ * the profile), the result against the host in double, and that a second run gives the same
+ * bits; the smaller ones also check the gradient.
+ */
+typedef struct {
+  ut_shape shape;
+  unsigned axes;
+  const char *kernel;        /* the first launch's kernel with work-items (CPUs) */
+  const char *group_kernel;  /* ... with work-groups (GPUs) */
+  int stages;                /* launches; 0: not checked */
+} path_case;
+
+static const path_case path_cases[] = {
+  { UT_SHAPE(1000000), 0x1, "reduce_rows", "reduce_rows_group", 2 },        /* a full sum of 10^6 over every unit */
+  { UT_SHAPE(1, 1, 1, 1000003), 0xF, "reduce_rows", "reduce_rows_group", 2 }, /* odd length: a scalar tail */
+  { UT_SHAPE(3, 333333), 0x2, "reduce_rows", "reduce_rows_group", 2 },      /* fewer outputs than compute units */
+  { UT_SHAPE(64, 3, 64, 64), 0xD, "reduce_rows", "reduce_rows_group", 2 },  /* (B, H, W): parts cut rows mid-way */
+  { UT_SHAPE(2, 3, 5, 9), 0xD, "reduce_rows", "reduce_rows_group", 1 },     /* (B, H, W), short */
+  { UT_SHAPE(4, 6, 16, 16), 0xC, "reduce_rows", "reduce_rows_group", 1 },   /* (H, W): one output per plane */
+  { UT_SHAPE(2000, 50), 0x2, "reduce_rows", "reduce_rows_group", 1 },       /* more outputs than compute units */
+  { UT_SHAPE(7, 1, 3, 1), 0x5, "reduce_rows", "reduce_rows_group", 1 },     /* size-1 dims: one full sum */
+  { UT_SHAPE(5, 1, 3), 0x2, "reduce_rows", "reduce_cols", 1 },              /* sums of one element each */
+  { UT_SHAPE(1), 0x1, "reduce_rows", "reduce_cols", 1 },
+  { UT_SHAPE(400, 3), 0x2, "reduce_rows", "reduce_cols", 0 },               /* rows shorter than a vector */
+  { UT_SHAPE(4096, 33), 0x1, "reduce_cols", "reduce_cols", 2 },             /* few long columns, a tail block */
+  { UT_SHAPE(32, 64), 0x1, "reduce_cols", "reduce_cols", 1 },               /* a linear layer's bias gradient */
+  { UT_SHAPE(300, 6, 2, 2), 0xD, "reduce_cols", "reduce_cols", 2 },         /* (B, H, W) over 2x2 planes */
+  { UT_SHAPE(7, 1, 5), 0x3, "reduce_cols", "reduce_cols", 0 },              /* a size-1 dim merges */
+  { UT_SHAPE(2, 3, 5, 7), 0xA, "reduce_sum", "reduce_sum", 1 },             /* kept dims on both sides */
+  { UT_SHAPE(6, 1, 5, 3), 0x4, "reduce_sum", "reduce_sum", 1 },
+};
+#define N_PATH ((int)(sizeof path_cases / sizeof path_cases[0]))
+static const char *const path_variants[3] = { NULL, "items", "groups" };
+
+static ut_tensor *build_path_sum(ut_graph *g, ut_tensor **in, void *ctx) {
+  return ut_sum(g, in[0], ((const path_case *)ctx)->axes);
+}
+
+/* loop index: case x variant (default, items, groups) */
+START_TEST(test_reduce_paths) {
+  const path_case *pc = &path_cases[_i / 3];
+  const char *variant = path_variants[_i % 3];
+  if (variant) setenv("UNTANGLE_REDUCE", variant, 1);
+  else unsetenv("UNTANGLE_REDUCE");
+  const ut_shape rs = reduced_shape(pc->shape, pc->axes);
+  const int64_t n = gc_numel(pc->shape), nr = gc_numel(rs), count = n / nr;
+  float *x = fmalloc(n), *ref = fmalloc(nr), *out = fmalloc(nr), *again = fmalloc(nr);
+  double *y = malloc((size_t)nr * sizeof *y);
+  uint64_t rng = 900 + (uint64_t)_i;
+  test_fill_uniform(&rng, x, n, 0, 1); /* one sign: a relative tolerance means something */
+  host_sum_to(pc->shape, x, rs, y);
+  for (int64_t i = 0; i < nr; i++) ref[i] = (float)y[i];
+
+  ut_store *st = ut_store_new(test_runtime(), 1);
+  ut_graph *g = ut_graph_new(test_runtime(), st);
+  ut_tensor *in = ut_input(g, "x", UT_F32, pc->shape);
+  ut_tensor *s = ut_sum(g, in, pc->axes);
+  ck_assert_ut_ptr(s);
+  ck_assert(ut_shape_equal(ut_tensor_shape(s), rs));
+  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &s, .n_outputs = 1 });
+  ck_assert_ut_ptr(p);
+  ck_assert_ut_ok(ut_upload(p, in, x));
+  ck_assert_ut_ok(ut_plan_run(p));
+  ck_assert_ut_ok(ut_read(p, s, out));
+  ck_assert_ut_ok(ut_plan_run(p));
+  ck_assert_ut_ok(ut_read(p, s, again));
+
+  char label[96], sh[48];
+  snprintf(label, sizeof label, "sum(%s, axes 0x%x, %s)", ut_shape_str(pc->shape, sh, sizeof sh), pc->axes,
+           variant ? variant : "default");
+  ut_profile_entry *e = NULL;
+  int ne = 0;
+  ck_assert_ut_ok(ut_plan_profile(p, &e, &ne));
+  int groups = variant ? !strcmp(variant, "groups") : ut_runtime_device(test_runtime())->type != UT_DEVICE_CPU;
+  const char *want = groups ? pc->group_kernel : pc->kernel;
+  ck_assert_msg(ne >= 1 && !strcmp(e[0].kernel, want), "%s: ran %s, expected %s", label, ne ? e[0].kernel : "nothing", want);
+  if (pc->stages) {
+    ck_assert_msg(ne == pc->stages, "%s: %d launches, expected %d", label, ne, pc->stages);
+    if (ne == 2) ck_assert_str_eq(e[1].kernel, "reduce_finish");
+  }
+  free(e);
+  ck_assert_msg(!memcmp(out, again, (size_t)nr * sizeof *out), "%s: a second run gave other bits", label);
+  int64_t at = 0;
+  /* Values in [0, 1): the sum's f32 rounding grows at most with the length of the shortest
+   * run of additions; 1e-6 relative leaves room for a chain of 8-wide partial sums. */
+  double r = test_compare(out, ref, nr, 1e-6, 1e-6 + 1e-9 * (double)count, &at);
+  ck_assert_msg(r <= 1, "%s: output %lld = %.9g, host %.9g", label, (long long)at, out[at], ref[at]);
+  ut_plan_free(p);
+  ut_graph_free(g);
+  ut_store_free(st);
+
+  if (n <= 20000) {
+    float *w = fmalloc(nr), *gref = fmalloc(n);
+    test_fill_uniform(&rng, w, nr, -1, 1);
+    host_broadcast(rs, w, pc->shape, gref);
+    gc_assert_gradcheck(&(gc_case){ .label = label, .n_inputs = 1, .shapes = &pc->shape, .values = (const float *[]){ x },
+                                    .build = build_path_sum, .ctx = (void *)pc, .weights = w, .expect = ref,
+                                    .expect_shape = rs, .fwd_rel_tol = 1e-5, .fwd_abs_tol = 1e-6,
+                                    .expect_grad = (const float *[]){ gref }, .grad_rel_tol = 1e-7, .grad_abs_tol = 1e-12,
+                                    .h = 0.25, .rel_tol = 1e-3, .abs_tol = 1e-3, .max_samples = 16, .seed = 950 + (uint64_t)_i });
+    free(w);
+    free(gref);
+  }
+  unsetenv("UNTANGLE_REDUCE");
+  free(x);
+  free(ref);
+  free(out);
+  free(again);
+  free(y);
+}
+END_TEST
+
+/* The gradient of a sum through a sum: the broadcast's own backward is a sum_to, so a second
+ * order check runs the fast paths on the way back. */
+static ut_tensor *build_sum_square(ut_graph *g, ut_tensor **in, void *ctx) {
+  return ut_mul(g, ut_sum(g, in[0], *(const unsigned *)ctx), ut_sum(g, in[0], *(const unsigned *)ctx));
+}
+
+START_TEST(test_reduce_second_order) {
+  static const unsigned masks[3] = { 0xD, 0x1, 0xF };
+  const ut_shape shape = UT_SHAPE(3, 4, 5, 6);
+  unsigned axes = masks[_i];
+  float x[360];
+  uint64_t rng = 990 + (uint64_t)_i;
+  test_fill_uniform(&rng, x, 360, -1, 1);
+  gc_second_order so = { build_sum_square, &axes, 1 };
+  char label[64];
+  snprintf(label, sizeof label, "d/dx of sum(x, 0x%x)^2", axes);
+  gc_assert_gradcheck(&(gc_case){ .label = label, .n_inputs = 1, .shapes = &shape, .values = (const float *[]){ x },
+                                  .build = gc_build_grad_of, .ctx = &so, .h = 0.01, .rel_tol = 2e-3, .abs_tol = 2e-3,
+                                  .max_samples = 16, .seed = 995 + (uint64_t)_i });
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
  * sum_to, broadcast, reshape.
  */
 typedef struct {
@@ -475,6 +612,8 @@ static Suite *reduce_suite(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, test_reduce, 0, 2 * N_REDUCE);
   tcase_add_test(tc, test_reduce_long);
+  tcase_add_loop_test(tc, test_reduce_paths, 0, 3 * N_PATH);
+  tcase_add_loop_test(tc, test_reduce_second_order, 0, 3);
   suite_add_tcase(s, tc);
   tc = tcase_create("shape");
   tcase_set_timeout(tc, 600);

@@ -32,6 +32,71 @@ static ut_tensor *unary(ut_graph *g, const ut_op_def *op, ut_tensor *x, float p)
 }
 
 #define G_IN(i) grad_in[i]
+
+/* ---- activation gradients ------------------------------------------------------------------ */
+
+/* dx = f'(.) dy in one kernel, for an activation's input t (leaky ReLU, ReLU) or output (sigmoid,
+ * tanh) and dy of the same shape: one pass over memory where mul(dy, chain of unary ops) took
+ * two to five. Their own gradients are graph ops, so a second ut_backward goes through them. */
+static ut_status act_grad_shape(ut_tensor *n) {
+  ut_tensor *t = n->in[0], *d = n->in[1];
+  if (t->dtype != UT_F32 || d->dtype != UT_F32)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: inputs must be f32 ('%s', '%s')", n->op->name, t->name, d->name);
+  if (!ut_shape_equal(t->shape, d->shape)) {
+    char st[64], sd[64];
+    return ut_fail(UT_ERR_SHAPE, "%s: activation %s ('%s') and gradient %s ('%s') differ", n->op->name,
+                   ut_shape_str(t->shape, st, sizeof st), t->name, ut_shape_str(d->shape, sd, sizeof sd), d->name);
+  }
+  n->shape = t->shape;
+  return UT_OK;
+}
+
+static ut_status act_grad_forward(ut_plan *p, ut_tensor *n) {
+  ut_launch *l = ut_plan_kernel(p, n, "elementwise", n->op->name);
+  size_t count = (size_t)ut_shape_numel(n->shape);
+  ut_arg_tensor(l, n);
+  ut_arg_tensor(l, n->in[0]);
+  ut_arg_tensor(l, n->in[1]);
+  ut_arg_uint(l, (unsigned)count);
+  ut_arg_float(l, n->fattr[0]);
+  ut_launch_range(l, count, 0);
+  return UT_OK;
+}
+
+static ut_tensor *act_grad(ut_graph *g, const ut_op_def *op, ut_tensor *t, ut_tensor *dy, float p) {
+  ut_tensor *in[2] = { t, dy };
+  return ut_node_new(g, op, 2, in, NULL, 0, &p, 1);
+}
+
+static ut_status back_leaky_relu_grad(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in);
+static ut_status back_sigmoid_grad(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in);
+static ut_status back_tanh_grad(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in);
+static const ut_op_def op_leaky_relu_grad = { "leaky_relu_grad", UT_OP_INPLACE, act_grad_shape, act_grad_forward,
+                                              back_leaky_relu_grad };
+static const ut_op_def op_sigmoid_grad = { "sigmoid_grad", UT_OP_INPLACE, act_grad_shape, act_grad_forward,
+                                           back_sigmoid_grad };
+static const ut_op_def op_tanh_grad = { "tanh_grad", UT_OP_INPLACE, act_grad_shape, act_grad_forward, back_tanh_grad };
+
+/* Linear in dy with the same factor; piecewise constant in x (no gradient flows to it). */
+static ut_status back_leaky_relu_grad(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in) {
+  G_IN(1) = act_grad(g, &op_leaky_relu_grad, n->in[0], gr, n->fattr[0]);
+  return UT_OK;
+}
+/* d/dy [dy y (1 - y)] = dy (1 - 2y) */
+static ut_status back_sigmoid_grad(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in) {
+  G_IN(0) = ut_mul(g, ut_mul(g, gr, n->in[1]), ut_shift(g, ut_scale(g, n->in[0], -2.0f), 1.0f));
+  G_IN(1) = act_grad(g, &op_sigmoid_grad, n->in[0], gr, 0.0f);
+  return UT_OK;
+}
+/* d/dy [dy (1 - y^2)] = -2 y dy */
+static ut_status back_tanh_grad(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in) {
+  G_IN(0) = ut_mul(g, ut_mul(g, gr, n->in[1]), ut_scale(g, n->in[0], -2.0f));
+  G_IN(1) = act_grad(g, &op_tanh_grad, n->in[0], gr, 0.0f);
+  return UT_OK;
+}
+
+/* ---- unary gradients and op table ---------------------------------------------------------- */
+
 static ut_status back_neg(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in) { G_IN(0) = ut_neg(g, gr); return UT_OK; }
 static ut_status back_abs(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in) {
   G_IN(0) = ut_mul(g, gr, ut_sign(g, n->in[0]));
@@ -48,19 +113,19 @@ static ut_status back_square(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor
   return UT_OK;
 }
 static ut_status back_relu(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in) {
-  G_IN(0) = ut_mul(g, gr, ut_step(g, n->in[0], 0.0f));
+  G_IN(0) = act_grad(g, &op_leaky_relu_grad, n->in[0], gr, 0.0f);
   return UT_OK;
 }
 static ut_status back_leaky_relu(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in) {
-  G_IN(0) = ut_mul(g, gr, ut_step(g, n->in[0], n->fattr[0]));
+  G_IN(0) = act_grad(g, &op_leaky_relu_grad, n->in[0], gr, n->fattr[0]);
   return UT_OK;
 }
 static ut_status back_tanh(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in) {
-  G_IN(0) = ut_mul(g, gr, ut_shift(g, ut_neg(g, ut_square(g, n)), 1.0f)); /* 1 - y^2 */
+  G_IN(0) = act_grad(g, &op_tanh_grad, n, gr, 0.0f); /* dy (1 - y^2) */
   return UT_OK;
 }
 static ut_status back_sigmoid(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in) {
-  G_IN(0) = ut_mul(g, gr, ut_mul(g, n, ut_shift(g, ut_neg(g, n), 1.0f))); /* y (1 - y) */
+  G_IN(0) = act_grad(g, &op_sigmoid_grad, n, gr, 0.0f); /* dy y (1 - y) */
   return UT_OK;
 }
 static ut_status back_scale(ut_graph *g, ut_tensor *n, ut_tensor *gr, ut_tensor **grad_in) {
@@ -114,16 +179,38 @@ static ut_status binary_shape(ut_tensor *n) {
   return UT_OK;
 }
 
+/* A power of two no larger than `max` or than n (at least 1). */
+static size_t pow2_upto(size_t n, size_t max) {
+  size_t l = 1;
+  while (l * 2 <= max && l * 2 <= n) l *= 2;
+  return l;
+}
+
 static ut_status binary_forward(ut_plan *p, ut_tensor *n) {
   ut_tensor *a = n->in[0], *b = n->in[1];
   int same = ut_shape_numel(a->shape) == ut_shape_numel(n->shape) && ut_shape_numel(b->shape) == ut_shape_numel(n->shape);
+  int ra[4], rb[4], split = same ? -1 : ut_bcast_rows(a->shape, b->shape, n->shape, ra, rb);
   char kernel[64];
-  snprintf(kernel, sizeof kernel, "binary_%s_%s", n->op->name, same ? "same" : "bcast");
+  snprintf(kernel, sizeof kernel, "binary_%s_%s", n->op->name, same ? "same" : split >= 0 ? "rows" : "bcast");
   ut_launch *l = ut_plan_kernel(p, n, "elementwise", kernel);
   size_t count = (size_t)ut_shape_numel(n->shape);
   ut_arg_tensor(l, n);
   ut_arg_tensor(l, a);
   ut_arg_tensor(l, b);
+  if (split >= 0) {
+    int dims[4];
+    size_t cols = 1;
+    ut_dims4(n->shape, dims);
+    for (int i = split; i < 4; i++) cols *= (size_t)dims[i];
+    size_t rows = count / cols, group = ut_plan_local_size(p);
+    size_t local0 = pow2_upto(cols, group), local1 = pow2_upto(rows, group / local0);
+    ut_arg_uint(l, (unsigned)rows);
+    ut_arg_uint(l, (unsigned)cols);
+    ut_arg_int4(l, ra);
+    ut_arg_int4(l, rb);
+    ut_launch_range2(l, cols, rows, local0, local1);
+    return UT_OK;
+  }
   ut_arg_uint(l, (unsigned)count);
   if (!same) {
     int dims[4], as[4], bs[4];
