@@ -133,18 +133,14 @@ static void set_arg(ut_launch *l, size_t size, const void *value) {
   l->n_args++;
 }
 
-void ut_arg_tensor(ut_launch *l, const ut_tensor *t) {
-  if (l == &l->plan->spare) return;
-  ut_loc loc = ut_plan_loc(l->plan, t);
-  cl_uint off = (cl_uint)loc.off;
-  set_arg(l, sizeof(cl_mem), &loc.buf);
-  set_arg(l, sizeof off, &off);
-}
 void ut_arg_loc(ut_launch *l, ut_loc loc) {
   if (l == &l->plan->spare) return;
   cl_uint off = (cl_uint)loc.off;
   set_arg(l, sizeof(cl_mem), &loc.buf);
   set_arg(l, sizeof off, &off);
+}
+void ut_arg_tensor(ut_launch *l, const ut_tensor *t) {
+  if (l != &l->plan->spare) ut_arg_loc(l, ut_plan_loc(l->plan, t));
 }
 
 ut_loc ut_plan_workspace(ut_plan *p, const ut_tensor *n) { return (ut_loc){ p->arena, p->workspace_off[n->id] }; }

@@ -15,14 +15,12 @@
  * adjoint of that padding (a border value returns to the pixel it was copied from). Every
  * output element has one writer and a fixed order of sums, so results do not depend on the
  * thread count. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conv_direct.h"
 #include "error.h"
-
-enum { MAX_THREADS = 64 };
+#include "host_threads.h"
 
 /* The loops below are plain C that the compiler vectorises; built for the x86-64 baseline they
  * get 4-float SSE2 vectors. On x86-64 a second copy for Haswell's AVX2 and FMA is chosen at
@@ -39,29 +37,20 @@ typedef struct {
   ut_conv_pass pass;
   const float *in0, *in1, *bias;
   float *out;
-  int64_t lo, hi; /* this thread's images (forward, grad input) or (o, c) pairs (grad weight) */
-  float *pad;     /* this thread's padded planes (C or 1 of hp * wp floats), then ow floats */
-  int failed;
+  int64_t lo, hi; /* this share's images (forward, grad input) or (o, c) pairs (grad weight) */
+  float *pad;     /* this share's padded planes (C or 1 of hp * wp floats), then ow floats */
 } job;
 
 static int64_t padded_h(const ut_conv_geom *gm) { return gm->h + 2 * gm->pad; }
 static int64_t padded_w(const ut_conv_geom *gm) { return gm->w + 2 * gm->pad; }
 
-/* The image coordinate that padded coordinate q (0-based in the padded plane) shows. */
-static int64_t source(int64_t q, int64_t pad, int64_t size, int reflect) {
-  int64_t v = q - pad;
-  if (v >= 0 && v < size) return v;
-  if (!reflect) return -1;
-  return v < 0 ? -v : 2 * (size - 1) - v;
-}
-
 /* xp = the padded plane of one image channel. */
 static void pad_plane(float *xp, const float *x, const ut_conv_geom *gm) {
   const int64_t hp = padded_h(gm), wp = padded_w(gm);
   for (int64_t r = 0; r < hp; r++) {
-    int64_t sr = source(r, gm->pad, gm->h, gm->reflect);
+    int64_t sr = ut_conv_source(r - gm->pad, gm->h, gm->reflect);
     for (int64_t c = 0; c < wp; c++) {
-      int64_t sc = source(c, gm->pad, gm->w, gm->reflect);
+      int64_t sc = ut_conv_source(c - gm->pad, gm->w, gm->reflect);
       xp[r * wp + c] = sr < 0 || sc < 0 ? 0.0f : x[sr * gm->w + sc];
     }
   }
@@ -72,10 +61,10 @@ static void fold_plane(float *dx, const float *dxp, float bias, const ut_conv_ge
   const int64_t hp = padded_h(gm), wp = padded_w(gm);
   for (int64_t i = 0; i < gm->h * gm->w; i++) dx[i] = bias;
   for (int64_t r = 0; r < hp; r++) {
-    int64_t sr = source(r, gm->pad, gm->h, gm->reflect);
+    int64_t sr = ut_conv_source(r - gm->pad, gm->h, gm->reflect);
     if (sr < 0) continue;
     for (int64_t c = 0; c < wp; c++) {
-      int64_t sc = source(c, gm->pad, gm->w, gm->reflect);
+      int64_t sc = ut_conv_source(c - gm->pad, gm->w, gm->reflect);
       if (sc >= 0) dx[sr * gm->w + sc] += dxp[r * wp + c];
     }
   }
@@ -167,43 +156,27 @@ VECTOR_CLONES static void grad_weight_pairs(job *j) {
   }
 }
 
-static void *run_job(void *arg) {
-  job *j = arg;
-  size_t planes = j->pass == UT_CONV_FORWARD ? (size_t)j->gm->c : 1;
-  j->pad = malloc((planes * (size_t)(padded_h(j->gm) * padded_w(j->gm)) + (size_t)j->gm->ow) * sizeof(float));
-  if (!j->pad) {
-    j->failed = 1;
-    return NULL;
-  }
-  if (j->pass == UT_CONV_FORWARD) forward_images(j);
-  else if (j->pass == UT_CONV_GRAD_INPUT) grad_input_images(j);
-  else grad_weight_pairs(j);
-  free(j->pad);
-  return NULL;
+/* One share of the pass: its own padded planes, then the loops over its items. */
+static int run_share(void *ctx, int64_t lo, int64_t hi) {
+  job j = *(const job *)ctx;
+  j.lo = lo, j.hi = hi;
+  size_t planes = j.pass == UT_CONV_FORWARD ? (size_t)j.gm->c : 1;
+  j.pad = malloc((planes * (size_t)(padded_h(j.gm) * padded_w(j.gm)) + (size_t)j.gm->ow) * sizeof(float));
+  if (!j.pad) return 1;
+  if (j.pass == UT_CONV_FORWARD) forward_images(&j);
+  else if (j.pass == UT_CONV_GRAD_INPUT) grad_input_images(&j);
+  else grad_weight_pairs(&j);
+  free(j.pad);
+  return 0;
 }
 
 int ut_conv_direct_suits(const ut_conv_geom *gm, int64_t o) { return gm->c <= 4 || o <= 4; }
 
 ut_status ut_conv_direct_run(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass, const float *in0, const float *in1,
                              const float *bias, float *out, int threads) {
+  job all = { .gm = gm, .o = o, .pass = pass, .in0 = in0, .in1 = in1, .bias = bias, .out = out };
   int64_t items = pass == UT_CONV_GRAD_WEIGHT ? o * gm->c : gm->b;
-  if (threads > items) threads = (int)items;
-  if (threads > MAX_THREADS) threads = MAX_THREADS;
-  if (threads < 1) threads = 1;
-  job jobs[MAX_THREADS];
-  pthread_t tid[MAX_THREADS];
-  int started[MAX_THREADS] = { 0 };
-  for (int t = 0; t < threads; t++) {
-    jobs[t] = (job){ .gm = gm, .o = o, .pass = pass, .in0 = in0, .in1 = in1, .bias = bias, .out = out,
-                     .lo = items * t / threads, .hi = items * (t + 1) / threads };
-    if (t < threads - 1) started[t] = pthread_create(&tid[t], NULL, run_job, &jobs[t]) == 0;
-  }
-  for (int t = 0; t < threads; t++)
-    if (!started[t]) run_job(&jobs[t]);
-  int failed = 0;
-  for (int t = 0; t < threads; t++) {
-    if (t < threads - 1 && started[t]) pthread_join(tid[t], NULL);
-    failed |= jobs[t].failed;
-  }
-  return failed ? ut_fail(UT_ERR_HOST_MEMORY, "direct convolution: out of host memory for a padded plane") : UT_OK;
+  if (ut_host_parallel(threads, items, run_share, &all))
+    return ut_fail(UT_ERR_HOST_MEMORY, "direct convolution: out of host memory for a padded plane");
+  return UT_OK;
 }

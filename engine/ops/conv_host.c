@@ -14,12 +14,12 @@
  * over the device's compute units, as OpenBLAS splits the products: one thread alone cannot
  * fill a column matrix as fast as two cores multiply it. Every plane has one writer, so the
  * results do not depend on the split. */
-#include <pthread.h>
 #include <string.h>
 
 #include <cblas.h>
 
 #include "conv_direct.h"
+#include "host_threads.h"
 
 typedef struct {
   ut_conv_geom gm;
@@ -31,14 +31,6 @@ typedef struct {
 } host_conv;
 
 enum { OP_FIRST, OP_SECOND, OP_BIAS, OP_OUT, OP_WORKSPACE, N_OPS }; /* the operands, in map order */
-enum { MAX_THREADS = 64 };
-
-/* The image coordinate read at shifted padded coordinate q, or -1 for a zero pad. */
-static int src_coord(int64_t q, int64_t size, int reflect) {
-  if (q >= 0 && q < size) return (int)q;
-  if (!reflect) return -1;
-  return (int)(q < 0 ? -q : 2 * (size - 1) - q);
-}
 
 /* The output columns [lo, hi) whose tap kj reads inside the row, for stride 1 and zero pad. */
 static void inside(const ut_conv_geom *gm, int64_t kj, int64_t *lo, int64_t *hi) {
@@ -57,7 +49,7 @@ static void im2col_plane(float *col, size_t ld, const float *img, int64_t c, con
       if (simple) inside(gm, kj, &lo, &hi);
       for (int64_t oy = 0; oy < gm->oh; oy++) {
         float *dst = row + oy * ow;
-        int iy = src_coord(oy * gm->stride + ki - gm->pad, gm->h, gm->reflect);
+        int iy = ut_conv_source(oy * gm->stride + ki - gm->pad, gm->h, gm->reflect);
         if (iy < 0) {
           memset(dst, 0, (size_t)ow * sizeof *dst);
           continue;
@@ -70,7 +62,7 @@ static void im2col_plane(float *col, size_t ld, const float *img, int64_t c, con
           continue;
         }
         for (int64_t ox = 0; ox < ow; ox++) {
-          int ix = src_coord(ox * gm->stride + kj - gm->pad, gm->w, gm->reflect);
+          int ix = ut_conv_source(ox * gm->stride + kj - gm->pad, gm->w, gm->reflect);
           dst[ox] = ix < 0 ? 0.0f : src[ix];
         }
       }
@@ -89,7 +81,7 @@ static void col2im_plane(float *img, const float *col, size_t ld, int64_t c, flo
       int64_t lo = 0, hi = 0;
       if (simple) inside(gm, kj, &lo, &hi);
       for (int64_t oy = 0; oy < gm->oh; oy++) {
-        int iy = src_coord(oy * gm->stride + ki - gm->pad, gm->h, gm->reflect);
+        int iy = ut_conv_source(oy * gm->stride + ki - gm->pad, gm->h, gm->reflect);
         if (iy < 0) continue;
         float *dst = out + iy * gm->w;
         const float *src = row + oy * ow;
@@ -99,7 +91,7 @@ static void col2im_plane(float *img, const float *col, size_t ld, int64_t c, flo
           continue;
         }
         for (int64_t ox = 0; ox < ow; ox++) {
-          int ix = src_coord(ox * gm->stride + kj - gm->pad, gm->w, gm->reflect);
+          int ix = ut_conv_source(ox * gm->stride + kj - gm->pad, gm->w, gm->reflect);
           if (ix >= 0) dst[ix] += src[ox];
         }
       }
@@ -117,12 +109,12 @@ typedef struct {
   int64_t images, planes, q; /* q: the floats of one plane of the channel-major side */
   float *dst;
   const float *src, *bias;
-  int64_t lo, hi; /* this share's items */
 } copy_job;
 
-static void copy_items(const copy_job *j) {
+static int copy_items(void *ctx, int64_t lo, int64_t hi) {
+  const copy_job *j = ctx;
   const size_t ld = (size_t)(j->images * j->q); /* the channel-major side's row length */
-  for (int64_t it = j->lo; it < j->hi; it++) {
+  for (int64_t it = lo; it < hi; it++) {
     int64_t i = it / j->planes, k = it % j->planes;
     float bias = j->bias ? j->bias[k] : 0.0f;
     switch (j->kind) {
@@ -143,33 +135,10 @@ static void copy_items(const copy_job *j) {
       break;
     }
   }
+  return 0;
 }
 
-static void *copy_thread(void *arg) {
-  copy_items(arg);
-  return NULL;
-}
-
-/* Runs the job's items in `threads` contiguous shares, the last on this thread; a thread that
- * cannot start leaves its share to this one. */
-static void copy_parallel(copy_job job, int threads) {
-  int64_t n = job.images * job.planes;
-  if (threads > n) threads = (int)n;
-  if (threads > MAX_THREADS) threads = MAX_THREADS;
-  copy_job share[MAX_THREADS];
-  pthread_t tid[MAX_THREADS];
-  int started[MAX_THREADS] = { 0 };
-  for (int t = 0; t < threads; t++) {
-    share[t] = job;
-    share[t].lo = n * t / threads;
-    share[t].hi = n * (t + 1) / threads;
-    if (t < threads - 1) started[t] = pthread_create(&tid[t], NULL, copy_thread, &share[t]) == 0;
-  }
-  for (int t = 0; t < threads; t++)
-    if (!started[t]) copy_items(&share[t]);
-  for (int t = 0; t < threads - 1; t++)
-    if (started[t]) pthread_join(tid[t], NULL);
-}
+static void copy_parallel(copy_job job, int threads) { ut_host_parallel(threads, job.images * job.planes, copy_items, &job); }
 
 static void add_plane_bias(float *y, const float *bias, int64_t k, int64_t q) {
   for (int64_t i = 0; i < k; i++)

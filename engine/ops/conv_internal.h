@@ -30,6 +30,15 @@ typedef struct {
   int64_t oh, ow;       /* output size */
 } ut_conv_geom;
 
+/* The image coordinate that a shifted padded coordinate q (q = o * stride + k - pad) reads:
+ * q itself inside the image, else -1 for a zero pad or the reflection (nn.ReflectionPad2d,
+ * pad < size). cl/conv.cl's conv_src is the kernels' copy. */
+static inline int ut_conv_source(int64_t q, int64_t size, int reflect) {
+  if (q >= 0 && q < size) return (int)q;
+  if (!reflect) return -1;
+  return (int)(q < 0 ? -q : 2 * (size - 1) - q);
+}
+
 /* Fills in oh and ow and checks that the geometry makes sense; on failure sets the last error
  * (naming `op`, the image and the kernel) and returns its status. */
 ut_status ut_conv_geom_check(const char *op, ut_conv_geom *gm);

@@ -22,8 +22,8 @@
 
 ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t o) {
   size_t q = (size_t)(gm->oh * gm->ow), col_img = (size_t)(gm->c * gm->kh * gm->kw) * q, t_img = (size_t)o * q;
-  size_t budget = rt->host_gemm ? HOST_WORKSPACE_FLOATS : DEVICE_WORKSPACE_FLOATS;
   if (rt->host_gemm && rt->conv_direct && ut_conv_direct_suits(gm, o)) return (ut_conv_chunking){ .direct = 1, .images = gm->b };
+  size_t budget = rt->host_gemm ? HOST_WORKSPACE_FLOATS : DEVICE_WORKSPACE_FLOATS;
   int64_t nb = (int64_t)(budget / (col_img + t_img ? col_img + t_img : 1));
   if (nb > gm->b) nb = gm->b;
   if (rt->conv_chunk_images > 0 && nb > rt->conv_chunk_images) nb = rt->conv_chunk_images;
