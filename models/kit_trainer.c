@@ -1,0 +1,200 @@
+/* The kit's training loop (kit_trainer.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "kit_trainer.h"
+
+#define STEP_KEY "train.step"
+#define LOSSES_FILE "losses.tsv"
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+char *kit_path(const char *dir, const char *name) {
+  size_t len = strlen(dir) + strlen(name) + 2;
+  char *p = malloc(len);
+  if (p) snprintf(p, len, "%s/%s", dir, name);
+  else ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  return p;
+}
+
+int64_t kit_steps_done(ut_store *st) {
+  const char *v = ut_store_get_meta(st, STEP_KEY);
+  return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* Every tensor of the store finite, or an error naming the first that is not. */
+static ut_status check_finite(const kit_model *m, int64_t step) {
+  ut_status st = UT_OK;
+  float *buf = NULL;
+  size_t cap = 0;
+  for (int i = 0; st == UT_OK && i < ut_store_count(m->store); i++) {
+    ut_store_tensor *t = ut_store_at(m->store, i);
+    size_t n = (size_t)ut_shape_numel(ut_store_tensor_shape(t));
+    if (n > cap) {
+      float *grown = realloc(buf, n * sizeof *buf);
+      if (!grown) {
+        st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory checking the parameters");
+        break;
+      }
+      buf = grown;
+      cap = n;
+    }
+    if ((st = ut_store_tensor_read(m->store, t, buf)) != UT_OK) break;
+    for (size_t k = 0; k < n; k++)
+      if (!isfinite(buf[k])) {
+        st = ut_fail(UT_ERR_STATE, "%s: '%s' holds %g at element %zu after step %lld; the checkpoint of the last "
+                     "good state is kept (try a lower learning rate)", m->name, ut_store_tensor_name(t),
+                     (double)buf[k], k, (long long)step);
+        break;
+      }
+  }
+  free(buf);
+  return st;
+}
+
+/* Keeps the header and the lines of steps before `steps` (a run resumed after a crash that
+ * followed a checkpoint but preceded later lines), or creates the file with its header. */
+static ut_status prepare_losses(const kit_model *m, const char *path, int64_t steps) {
+  FILE *f = fopen(path, "r");
+  char *kept = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&kept, &len);
+  if (!mem) {
+    if (f) fclose(f);
+    return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  }
+  fprintf(mem, "epoch\tstep");
+  for (int i = 0; i < m->n_losses; i++) fprintf(mem, "\t%s", m->loss_names[i]);
+  fprintf(mem, "\n");
+  char line[1024];
+  int first = 1;
+  while (f && fgets(line, sizeof line, f)) {
+    long long epoch, step;
+    if (first) { /* the old header */
+      first = 0;
+      continue;
+    }
+    if (sscanf(line, "%lld\t%lld", &epoch, &step) == 2 && step < steps) fputs(line, mem);
+  }
+  if (f) fclose(f);
+  fclose(mem);
+  ut_status st = ut_data_write_atomic(path, kept, len);
+  free(kept);
+  return st;
+}
+
+static ut_status append_losses(const char *path, const float *losses, int n_losses, int64_t first_step,
+                               int64_t n_steps, int64_t per_epoch) {
+  FILE *f = fopen(path, "a");
+  if (!f) return ut_fail(UT_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
+  for (int64_t s = 0; s < n_steps; s++) {
+    int64_t step = first_step + s;
+    fprintf(f, "%lld\t%lld", (long long)(step / per_epoch), (long long)step);
+    for (int i = 0; i < n_losses; i++) fprintf(f, "\t%.7g", (double)losses[s * n_losses + i]);
+    fprintf(f, "\n");
+  }
+  if (fclose(f) != 0) return ut_fail(UT_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  return UT_OK;
+}
+
+typedef struct {
+  ut_loader *loaders[KIT_MAX_STREAMS];
+  float *pending;         /* losses of the steps since the last checkpoint */
+  int64_t pending_from;   /* the step of pending's first row */
+  char *ckpt, *losses, *grid, *samples;
+} trainer;
+
+static ut_status checkpoint(const kit_model *m, trainer *t, int64_t steps, int64_t per_epoch) {
+  char v[24];
+  snprintf(v, sizeof v, "%lld", (long long)steps);
+  ut_status st = check_finite(m, steps);
+  if (st == UT_OK) st = ut_store_set_meta(m->store, STEP_KEY, v);
+  if (st == UT_OK) st = m->save(m->model, t->ckpt);
+  if (st == UT_OK)
+    st = append_losses(t->losses, t->pending, m->n_losses, t->pending_from, steps - t->pending_from, per_epoch);
+  t->pending_from = steps;
+  return st;
+}
+
+static void trainer_free(trainer *t, int n) {
+  for (int i = 0; i < n; i++) ut_loader_free(t->loaders[i]);
+  free(t->pending);
+  free(t->ckpt);
+  free(t->losses);
+  free(t->grid);
+  free(t->samples);
+}
+
+ut_status kit_train(const kit_model *m, const kit_train_opts *o) {
+  if (!m || !o || o->n_streams < 1 || o->n_streams > KIT_MAX_STREAMS || m->n_losses < 1 || m->n_losses > KIT_MAX_LOSSES)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "kit_train: bad model or options");
+  trainer t = { 0 };
+  ut_status st = UT_OK;
+  int64_t per_epoch = INT64_MAX;
+  for (int i = 0; st == UT_OK && i < o->n_streams; i++) {
+    if (!(t.loaders[i] = ut_loader_new(o->ds, &o->streams[i]))) st = UT_ERR_INVALID_ARGUMENT;
+    else if (ut_loader_batches_per_epoch(t.loaders[i]) < per_epoch) per_epoch = ut_loader_batches_per_epoch(t.loaders[i]);
+  }
+  int64_t save_every = o->save_every > 0 ? o->save_every : per_epoch;
+  if (st == UT_OK) {
+    t.pending = malloc((size_t)((save_every < per_epoch ? save_every : per_epoch) + 1) * m->n_losses * sizeof(float));
+    t.ckpt = kit_path(o->run_dir, KIT_CHECKPOINT);
+    t.losses = kit_path(o->run_dir, LOSSES_FILE);
+    t.grid = kit_path(o->run_dir, "grid.jpg");
+    t.samples = kit_path(o->run_dir, "samples");
+    if (!t.pending || !t.ckpt || !t.losses || !t.grid || !t.samples) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  }
+  if (st == UT_OK && mkdir(t.samples, 0777) != 0 && errno != EEXIST)
+    st = ut_fail(UT_ERR_IO, "cannot create %s: %s", t.samples, strerror(errno));
+  int64_t done = kit_steps_done(m->store), total = o->epochs * per_epoch;
+  if (st == UT_OK) st = prepare_losses(m, t.losses, done);
+  t.pending_from = done;
+  kit_progress pr = { .epochs = o->epochs, .steps = total };
+  for (int64_t step = done; st == UT_OK && step < total; step++) {
+    const ut_batch *batches[KIT_MAX_STREAMS];
+    double t0 = now_seconds();
+    int images = 0;
+    /* A stream with more batches per epoch than the shortest would run on into its own epoch;
+     * every epoch starts each stream at its (epoch, 0), so a resumed run sees the same. */
+    if (step == done || step % per_epoch == 0)
+      for (int i = 0; st == UT_OK && i < o->n_streams; i++)
+        st = ut_loader_seek(t.loaders[i], step / per_epoch, step % per_epoch);
+    for (int i = 0; st == UT_OK && i < o->n_streams; i++) {
+      st = ut_loader_next(t.loaders[i], &batches[i]);
+      if (st == UT_OK) images += batches[i]->n;
+    }
+    float *losses = t.pending + (step - t.pending_from) * m->n_losses;
+    if (st == UT_OK) st = m->step(m->model, batches, losses);
+    for (int i = 0; st == UT_OK && i < m->n_losses; i++)
+      if (!isfinite(losses[i]))
+        st = ut_fail(UT_ERR_STATE, "%s: the %s loss became %g at step %lld (epoch %lld); the checkpoint of step %lld is "
+                     "kept (try a lower learning rate)", m->name, m->loss_names[i], (double)losses[i],
+                     (long long)step, (long long)(step / per_epoch), (long long)t.pending_from);
+    if (st != UT_OK) break;
+    pr = (kit_progress){ .epoch = step / per_epoch, .epochs = o->epochs, .step = step + 1, .steps = total,
+                         .losses = losses, .images_per_second = images / (now_seconds() - t0) };
+    if (o->on_step) o->on_step(o->user, &pr);
+    int epoch_end = (step + 1) % per_epoch == 0;
+    if (epoch_end || (step + 1 - t.pending_from) >= save_every) st = checkpoint(m, &t, step + 1, per_epoch);
+    if (st == UT_OK && epoch_end && m->write_grid) {
+      char name[48];
+      snprintf(name, sizeof name, "epoch-%04lld.jpg", (long long)((step + 1) / per_epoch));
+      char *sample = kit_path(t.samples, name);
+      st = sample ? m->write_grid(m->model, sample) : UT_ERR_HOST_MEMORY;
+      if (st == UT_OK) st = m->write_grid(m->model, t.grid);
+      free(sample);
+      if (st == UT_OK && o->on_epoch) o->on_epoch(o->user, &pr, t.grid);
+    }
+  }
+  trainer_free(&t, o->n_streams);
+  return st;
+}
