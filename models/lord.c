@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "checkpoint_config.h"
+#include "kit_infer.h"
 #include "lord_internal.h"
 
 #define CONFIG_KEY "lord.config"
@@ -18,20 +19,13 @@ typedef struct {
   float lr0[2];
 } step_plan;
 
-/* Generation (codes -> images) or encoding (images -> codes) over a fixed chunk of samples. */
-typedef struct {
-  ut_graph *g;
-  ut_plan *p;
-  ut_tensor *in[2], *out[2];
-  int64_t chunk;
-} infer_plan;
 
 struct lord_model {
   ut_runtime *rt;
   ut_store *st;
   lord_cfg cfg;
   step_plan step[2];
-  infer_plan gen, enc;
+  kit_infer gen, enc; /* codes -> images, images -> codes */
 };
 
 static const ut_init EMBEDDING_INIT = { UT_INIT_UNIFORM, -0.05f, 0.05f }; /* LatentModel.weights_init */
@@ -68,16 +62,11 @@ static void step_plan_free(step_plan *s) {
   ut_graph_free(s->g);
 }
 
-static void infer_plan_free(infer_plan *p) {
-  ut_plan_free(p->p);
-  ut_graph_free(p->g);
-}
-
 void lord_free(lord_model *m) {
   if (!m) return;
   for (int i = 0; i < 2; i++) step_plan_free(&m->step[i]);
-  infer_plan_free(&m->gen);
-  infer_plan_free(&m->enc);
+  kit_infer_free(&m->gen);
+  kit_infer_free(&m->enc);
   ut_store_free(m->st);
   free(m);
 }
@@ -205,77 +194,38 @@ ut_status lord_stage2_step(lord_model *m, const float *images, const int32_t *im
 
 static int64_t infer_chunk(const lord_cfg *c) { return c->batch < 64 ? c->batch : 64; }
 
-static ut_status ensure_infer(lord_model *m, infer_plan *p, int generate) {
-  if (p->p) return UT_OK;
+static ut_status ensure_infer(lord_model *m, kit_infer *f, int generate) {
+  if (kit_infer_ready(f)) return UT_OK;
   const lord_cfg *c = &m->cfg;
-  infer_plan_free(p);
-  *p = (infer_plan){ .g = ut_graph_new(m->rt, m->st), .chunk = infer_chunk(c) };
-  if (!p->g) return UT_ERR_HOST_MEMORY;
-  int n_out = generate ? 1 : 2;
+  int64_t chunk = infer_chunk(c);
+  kit_infer_free(f);
+  if (!(f->g = ut_graph_new(m->rt, m->st))) return UT_ERR_HOST_MEMORY;
   if (generate) {
-    p->in[0] = ut_input(p->g, "content", UT_F32, UT_SHAPE(p->chunk, c->content_dim));
-    p->in[1] = ut_input(p->g, "class", UT_F32, UT_SHAPE(p->chunk, c->class_dim));
-    p->out[0] = lord_generator(p->g, c, p->in[0], p->in[1]);
+    f->in[0] = ut_input(f->g, "content", UT_F32, UT_SHAPE(chunk, c->content_dim));
+    f->in[1] = ut_input(f->g, "class", UT_F32, UT_SHAPE(chunk, c->class_dim));
+    f->out[0] = lord_generator(f->g, c, f->in[0], f->in[1]);
+    f->n_in = 2;
+    f->n_out = 1;
   } else {
-    p->in[0] = ut_input(p->g, "images", UT_F32, image_shape(c, p->chunk));
-    p->out[0] = lord_encoder(p->g, c, p->in[0], "content", c->content_dim);
-    p->out[1] = lord_encoder(p->g, c, p->in[0], "class", c->class_dim);
+    f->in[0] = ut_input(f->g, "images", UT_F32, image_shape(c, chunk));
+    f->out[0] = lord_encoder(f->g, c, f->in[0], "content", c->content_dim);
+    f->out[1] = lord_encoder(f->g, c, f->in[0], "class", c->class_dim);
+    f->n_in = 1;
+    f->n_out = 2;
   }
-  ut_status st = ut_graph_status(p->g);
-  if (st == UT_OK && !(p->p = ut_plan_compile(p->g, &(ut_plan_cfg){ .outputs = p->out, .n_outputs = n_out })))
-    st = UT_ERR_STATE;
-  return st;
-}
-
-/* Runs p over n samples in chunks, padding the last one with copies of its first sample.
- * in_size / out_size are per-sample element counts; a NULL output is skipped. */
-static ut_status run_chunks(infer_plan *p, int n_in, const float *const in[2], const int64_t in_size[2], int n_out,
-                            float *const out[2], const int64_t out_size[2], int64_t n) {
-  ut_status st = UT_OK;
-  float *buf[2] = { NULL, NULL }, *res[2] = { NULL, NULL };
-  for (int i = 0; i < n_in; i++)
-    if (!(buf[i] = malloc((size_t)(p->chunk * in_size[i]) * sizeof(float)))) st = UT_ERR_HOST_MEMORY;
-  for (int i = 0; i < n_out; i++)
-    if (!(res[i] = malloc((size_t)(p->chunk * out_size[i]) * sizeof(float)))) st = UT_ERR_HOST_MEMORY;
-  if (st != UT_OK) ut_fail(st, "out of host memory");
-  for (int64_t at = 0; st == UT_OK && at < n; at += p->chunk) {
-    int64_t take = n - at < p->chunk ? n - at : p->chunk;
-    for (int i = 0; i < n_in; i++) {
-      memcpy(buf[i], in[i] + at * in_size[i], (size_t)(take * in_size[i]) * sizeof(float));
-      for (int64_t k = take; k < p->chunk; k++)
-        memcpy(buf[i] + k * in_size[i], buf[i], (size_t)in_size[i] * sizeof(float));
-      if (st == UT_OK) st = ut_upload(p->p, p->in[i], buf[i]);
-    }
-    if (st == UT_OK) st = ut_plan_run(p->p);
-    for (int i = 0; st == UT_OK && i < n_out; i++) {
-      if (!out[i]) continue;
-      if ((st = ut_read(p->p, p->out[i], res[i])) == UT_OK)
-        memcpy(out[i] + at * out_size[i], res[i], (size_t)(take * out_size[i]) * sizeof(float));
-    }
-  }
-  for (int i = 0; i < 2; i++) {
-    free(buf[i]);
-    free(res[i]);
-  }
-  return st;
+  return kit_infer_compile(f);
 }
 
 ut_status lord_generate(lord_model *m, const float *content, const float *class_codes, int64_t n, float *images) {
   ut_status st = ensure_infer(m, &m->gen, 1);
-  if (st != UT_OK) return st;
-  const lord_cfg *c = &m->cfg;
-  return run_chunks(&m->gen, 2, (const float *const[2]){ content, class_codes },
-                    (const int64_t[2]){ c->content_dim, c->class_dim }, 1, (float *const[2]){ images, NULL },
-                    (const int64_t[2]){ (int64_t)c->channels * c->size * c->size, 0 }, n);
+  return st == UT_OK ? kit_infer_run(&m->gen, (const float *const[]){ content, class_codes }, (float *const[]){ images }, n)
+                     : st;
 }
 
 ut_status lord_encode(lord_model *m, const float *images, int64_t n, float *content, float *class_codes) {
   ut_status st = ensure_infer(m, &m->enc, 0);
-  if (st != UT_OK) return st;
-  const lord_cfg *c = &m->cfg;
-  return run_chunks(&m->enc, 1, (const float *const[2]){ images, NULL },
-                    (const int64_t[2]){ (int64_t)c->channels * c->size * c->size, 0 }, 2,
-                    (float *const[2]){ content, class_codes }, (const int64_t[2]){ c->content_dim, c->class_dim }, n);
+  return st == UT_OK ? kit_infer_run(&m->enc, (const float *const[]){ images }, (float *const[]){ content, class_codes }, n)
+                     : st;
 }
 
 /* Rows of a table picked by ids, read through the host (a handful of grid rows or eval codes). */
