@@ -173,7 +173,7 @@ ut_status kit_train(const kit_model *m, const kit_train_opts *o) {
       if (st == UT_OK) images += batches[i]->n;
     }
     float *losses = t.pending + (step - t.pending_from) * m->n_losses;
-    if (st == UT_OK) st = m->step(m->model, batches, losses);
+    if (st == UT_OK) st = m->step(m->model, batches, step, total, losses);
     for (int i = 0; st == UT_OK && i < m->n_losses; i++)
       if (!isfinite(losses[i]))
         st = ut_fail(UT_ERR_STATE, "%s: the %s loss became %g at step %lld (epoch %lld); the checkpoint of step %lld is "

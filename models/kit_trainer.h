@@ -31,8 +31,9 @@ typedef struct {
   ut_store *store;                /* the model's store: parameters checked, "train.step" kept */
   int n_losses;                   /* 1 .. KIT_MAX_LOSSES */
   const char *const *loss_names;  /* column names of losses.tsv */
-  /* One training step on one batch of each stream; losses[n_losses] get the step's losses. */
-  ut_status (*step)(void *model, const ut_batch *const *batches, float *losses);
+  /* One training step on one batch of each stream; losses[n_losses] get the step's losses. `step`
+   * counts from 0 over the whole run of `steps` (for learning-rate schedules). */
+  ut_status (*step)(void *model, const ut_batch *const *batches, int64_t step, int64_t steps, float *losses);
   /* Writes the model's checkpoint (with its configuration) to path, atomically. */
   ut_status (*save)(void *model, const char *path);
   /* Draws the sample grid into path; may be NULL. */

@@ -24,7 +24,7 @@ typedef struct {
   int grids;
 } fake;
 
-static ut_status fake_step(void *user, const ut_batch *const *batches, float *losses) {
+static ut_status fake_step(void *user, const ut_batch *const *batches, int64_t step, int64_t steps, float *losses) {
   fake *f = user;
   float w[2];
   ut_status st = ut_store_tensor_read(f->st, f->w, w);
@@ -33,7 +33,8 @@ static ut_status fake_step(void *user, const ut_batch *const *batches, float *lo
     for (int i = 0; i < batches[s]->n * SIDE * SIDE; i++) mean[s] += batches[s]->images[i];
     mean[s] /= batches[s]->n * SIDE * SIDE;
   }
-  int64_t step = f->start + f->steps;
+  ck_assert_int_eq(step, f->start + f->steps);
+  ck_assert_int_eq(steps % 3, 0);
   w[0] = 0.5f * w[0] + (float)mean[0];
   w[1] = 0.5f * w[1] + (float)mean[1];
   if (step == f->inf_param_at) w[1] = INFINITY;
