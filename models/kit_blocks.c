@@ -111,6 +111,15 @@ ut_status kit_multiscale(ut_graph *g, ut_tensor *x, const char *scope, int scale
   return UT_OK;
 }
 
+ut_tensor *kit_adain(ut_graph *g, ut_tensor *x, ut_tensor *code, const char *scope, float eps) {
+  if (!x || !code) return NULL;
+  int64_t ch = ut_tensor_shape(x).d[1];
+  char s[KIT_SCOPE_MAX], b[KIT_SCOPE_MAX];
+  ut_tensor *scale = ut_linear(g, code, kit_scope(s, scope, "scale"), ch);
+  ut_tensor *bias = ut_linear(g, code, kit_scope(b, scope, "bias"), ch);
+  return ut_adain(g, x, scale, bias, eps);
+}
+
 ut_tensor *kit_to_signed(ut_graph *g, ut_tensor *x) { return ut_shift(g, ut_scale(g, x, 2.0f), -1.0f); }
 
 ut_tensor *kit_to_unit(ut_graph *g, ut_tensor *x) { return ut_scale(g, ut_shift(g, x, 1.0f), 0.5f); }

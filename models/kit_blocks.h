@@ -78,6 +78,11 @@ typedef ut_tensor *(*kit_discriminator_fn)(ut_graph *g, ut_tensor *x, const char
 ut_status kit_multiscale(ut_graph *g, ut_tensor *x, const char *scope, int scales, kit_discriminator_fn one,
                          const void *user, ut_tensor **outs);
 
+/* Adaptive instance norm driven by a code [B, D]: a per-channel scale and bias computed from it
+ * by two linear layers ("<scope>.scale", "<scope>.bias", PyTorch's default initialisation),
+ * then ut_adain (LORD's and MUNIT's decoders). */
+ut_tensor *kit_adain(ut_graph *g, ut_tensor *x, ut_tensor *code, const char *scope, float eps);
+
 /* "<scope>.<name>" into buf (KIT_SCOPE_MAX bytes); returns buf. */
 char *kit_scope(char *buf, const char *scope, const char *name);
 /* "<scope>.<index>" into buf; returns buf. */

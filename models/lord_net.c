@@ -1,8 +1,10 @@
-/* LORD's networks as graphs (MODELS.md 1a): the modulation MLP, the AdaIN generator, the two
- * encoders and the reconstruction loss. Parameter names are fixed here, so every plan of a
- * model (the two training steps, generation, encoding) shares the same store tensors. */
+/* LORD's networks as graphs (MODELS.md 1a) in the kit's blocks: the AdaIN generator with its
+ * modulation, the two encoders and the reconstruction loss. Parameter names are fixed here, so
+ * every plan of a model (the two training steps, generation, encoding) shares the same store
+ * tensors, and checkpoints written before the kit still open. */
 #include <stdio.h>
 
+#include "kit_blocks.h"
 #include "lord_internal.h"
 #include "vgg.h"
 
@@ -11,48 +13,47 @@
 
 static ut_tensor *lrelu(ut_graph *g, ut_tensor *x) { return ut_leaky_relu(g, x, LEAK); }
 
-/* lord-pytorch's Modulation is one Linear(class_dim -> 2 C) per AdaIN layer whose output is
- * read as interleaved (bias, scale) pairs. Two Linear layers per AdaIN layer, one for the scale
- * and one for the bias, compute the same family of functions with the same initialisation
- * (PyTorch's per-element fan-in uniform), without a strided slice. */
-static void modulation(ut_graph *g, const lord_cfg *c, ut_tensor *class_code, int layer, ut_tensor **scale,
-                       ut_tensor **bias) {
-  char name[64];
-  snprintf(name, sizeof name, "lord.mod.%d.scale", layer);
-  *scale = ut_linear(g, class_code, name, c->gen_channels);
-  snprintf(name, sizeof name, "lord.mod.%d.bias", layer);
-  *bias = ut_linear(g, class_code, name, c->gen_channels);
+static kit_conv leaky(int kernel, int stride, int pad) {
+  kit_conv c = KIT_CONV(kernel, stride, pad);
+  c.act = KIT_ACT_LEAKY;
+  c.slope = LEAK;
+  return c;
 }
 
+/* lord-pytorch's Modulation is one Linear(class_dim -> 2 C) per AdaIN layer whose output is
+ * read as interleaved (bias, scale) pairs. kit_adain's two Linear layers, one for the scale
+ * and one for the bias ("lord.mod.<i>.scale", ".bias"), compute the same family of functions
+ * with the same initialisation (PyTorch's per-element fan-in uniform), without a strided
+ * slice. */
 ut_tensor *lord_generator(ut_graph *g, const lord_cfg *c, ut_tensor *content, ut_tensor *class_code) {
   int64_t b = ut_tensor_shape(content).d[0], start = c->size / 16, area = start * start;
   ut_tensor *h = lrelu(g, ut_linear(g, content, "lord.gen.fc1", area * (c->gen_channels / 8)));
   h = lrelu(g, ut_linear(g, h, "lord.gen.fc2", area * (c->gen_channels / 4)));
   h = lrelu(g, ut_linear(g, h, "lord.gen.fc3", area * c->gen_channels));
   h = ut_reshape(g, h, UT_SHAPE(b, c->gen_channels, start, start));
+  kit_conv up = leaky(3, 1, 1), head = leaky(5, 1, 2), out = KIT_CONV(7, 1, 3);
+  out.act = KIT_ACT_SIGMOID;
   for (int i = 0; i < LORD_ADAIN_LAYERS; i++) {
-    char name[64];
-    snprintf(name, sizeof name, "lord.gen.up%d", i);
-    h = ut_upsample_nearest2x(g, h);
-    h = lrelu(g, ut_conv2d_layer(g, h, name, c->gen_channels, 3, UT_CONV(1, 1), 1));
-    ut_tensor *scale, *bias;
-    modulation(g, c, class_code, i, &scale, &bias);
-    h = ut_adain(g, h, scale, bias, ADAIN_EPS);
+    char conv[64], mod[64];
+    snprintf(conv, sizeof conv, "lord.gen.up%d", i);
+    snprintf(mod, sizeof mod, "lord.mod.%d", i);
+    h = kit_adain(g, kit_upsample_conv_block(g, h, conv, c->gen_channels, &up), class_code, mod, ADAIN_EPS);
   }
-  h = lrelu(g, ut_conv2d_layer(g, h, "lord.gen.c1", c->head_channels, 5, UT_CONV(1, 2), 1));
-  return ut_sigmoid(g, ut_conv2d_layer(g, h, "lord.gen.c2", c->channels, 7, UT_CONV(1, 3), 1));
+  h = kit_conv_block(g, h, "lord.gen.c1", c->head_channels, &head);
+  return kit_conv_block(g, h, "lord.gen.c2", c->channels, &out);
 }
 
 ut_tensor *lord_encoder(ut_graph *g, const lord_cfg *c, ut_tensor *images, const char *which, int code_dim) {
   char name[80];
   int64_t b = ut_tensor_shape(images).d[0];
+  kit_conv stem = leaky(7, 1, 3), down = leaky(4, 2, 1);
   snprintf(name, sizeof name, "lord.enc_%s.stem", which);
-  ut_tensor *h = lrelu(g, ut_conv2d_layer(g, images, name, c->enc_channels, 7, UT_CONV(1, 3), 1));
+  ut_tensor *h = kit_conv_block(g, images, name, c->enc_channels, &stem);
   /* 64 -> 128 -> 256 -> 256 -> 256 in the official model: doubling twice, then flat. */
   static const int width_factor[4] = { 2, 4, 4, 4 };
   for (int i = 0; i < 4; i++) {
     snprintf(name, sizeof name, "lord.enc_%s.down%d", which, i);
-    h = lrelu(g, ut_conv2d_layer(g, h, name, (int64_t)c->enc_channels * width_factor[i], 4, UT_CONV(2, 1), 1));
+    h = kit_conv_block(g, h, name, (int64_t)c->enc_channels * width_factor[i], &down);
   }
   int64_t side = c->size / 16;
   h = ut_reshape(g, h, UT_SHAPE(b, (int64_t)c->enc_channels * 4 * side * side));
