@@ -59,6 +59,13 @@ struct ut_hparam {
   ut_hparam *next;
 };
 
+/* One ut_adam / ut_sgd call on a graph: the parameters it lists (memory of the graph). */
+typedef struct ut_graph_optimizer {
+  const char *kind, *name;
+  ut_tensor_list params;
+  struct ut_graph_optimizer *next;
+} ut_graph_optimizer;
+
 struct ut_graph {
   ut_runtime *rt;
   ut_store *st;
@@ -67,6 +74,7 @@ struct ut_graph {
   ut_status status; /* first build error */
   char first_error[1024]; /* its message, kept because later calls overwrite ut_last_error() */
   ut_hparam *hparams;
+  ut_graph_optimizer *optimizers; /* engine/optim.c: so one parameter gets one optimiser */
   void **owned; /* lists and buffers freed with the graph */
   int n_owned, cap_owned;
 };
@@ -97,5 +105,9 @@ extern const ut_op_def ut_op_param, ut_op_state, ut_op_input, ut_op_constant;
 #endif
 #include <CL/cl.h>
 cl_mem ut_store_tensor_buffer(const ut_store_tensor *t);
+/* Store internals used by the optimisers: a slot that engine/optim.c fills with its registry of
+ * optimiser names (kind and parameter set per name), kept for the store's life and released by
+ * free_fn when the store is freed. Checkpoints do not carry it. */
+void **ut_store_optimizer_slot(ut_store *st, void (*free_fn)(void *));
 
 #endif

@@ -48,6 +48,8 @@ struct ut_store {
   int n_meta, cap_meta;
   char **external; /* name prefixes of tensors that checkpoints leave out */
   int n_external;
+  void *optimizers; /* engine/optim.c's registry of optimiser names (not saved) */
+  void (*optimizers_free)(void *);
 };
 
 /* Grows *arr to hold at least `need` items of `size` bytes; 0 when out of memory. */
@@ -86,6 +88,7 @@ static void tensor_free(ut_store_tensor *t) {
 
 void ut_store_free(ut_store *st) {
   if (!st) return;
+  if (st->optimizers_free) st->optimizers_free(st->optimizers);
   for (int i = 0; i < st->n_external; i++) free(st->external[i]);
   free(st->external);
   for (int i = 0; i < st->n_tensors; i++) tensor_free(st->tensors[i]);
@@ -104,6 +107,11 @@ void ut_store_free(ut_store *st) {
 }
 
 uint64_t ut_store_seed(const ut_store *st) { return st ? st->seed : 0; }
+
+void **ut_store_optimizer_slot(ut_store *st, void (*free_fn)(void *)) {
+  st->optimizers_free = free_fn;
+  return &st->optimizers;
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Tensors.

@@ -286,7 +286,11 @@ ut_tensor *ut_mse_loss(ut_graph *g, ut_tensor *a, ut_tensor *b); /* mean (a - b)
 
 /* Random numbers from Philox 4x32-10, fresh every run: element i of run r uses the counter
  * (i, r) under a key from (store seed, name), so a seed gives the same noise on every device.
- * The run count is the store counter "rng.<name>", saved with checkpoints. */
+ * The run count is the store counter "rng.<name>", saved with checkpoints. A name is one use
+ * per graph: a second random node of the same name in one graph (directly or through
+ * ut_dropout, ut_gaussian_noise, ut_reparameterize, the random theta ops) would draw the same
+ * sample, so it is refused (UT_ERR_INVALID_ARGUMENT naming the stream). Graphs over one store
+ * may share a name, to see the same noise in two plans. */
 ut_tensor *ut_random_uniform(ut_graph *g, const char *name, ut_shape shape);
 ut_tensor *ut_random_normal(ut_graph *g, const char *name, ut_shape shape);
 
@@ -343,7 +347,14 @@ typedef struct {
   const char *name;    /* names the step counter and moments; default "adam" */
 } ut_adam_cfg;
 /* Adds one Adam update per parameter (moments in the store as "<param>.<name>.m" / ".v",
- * the step count in counter "<name>.step"). Needs ut_backward over these params first. */
+ * the step count in counter "<name>.step"). Needs ut_backward over these params first.
+ * One name is one optimiser per store: the store remembers the kind and the parameter set of
+ * the first call with a name, and a later call with that name, in any graph over the store,
+ * must list the same set (rebuilding a plan, or after a checkpoint load, keeps working and
+ * continues the step count); otherwise it is refused (UT_ERR_INVALID_ARGUMENT naming the
+ * optimiser and the first parameter that differs: give each optimiser a distinct name). Also
+ * refused: a parameter listed twice, and a parameter already listed by another optimiser of
+ * this graph. A refusal also fails the graph. */
 ut_status ut_adam(ut_graph *g, ut_tensor_list params, const ut_adam_cfg *cfg);
 
 typedef struct {
@@ -353,6 +364,9 @@ typedef struct {
   float weight_decay;
   const char *name;   /* names the momentum buffers; default "sgd" */
 } ut_sgd_cfg;
+/* Adds one SGD update per parameter (momentum in the store as "<param>.<name>.momentum"), under
+ * the same rules as ut_adam: one kind and one parameter set per name and store, each parameter
+ * listed once and by one optimiser per graph. */
 ut_status ut_sgd(ut_graph *g, ut_tensor_list params, const ut_sgd_cfg *cfg);
 
 /* ---------------------------------------------------------------------------------------------
@@ -559,22 +573,24 @@ ut_tensor *ut_batch_norm(ut_graph *g, ut_tensor *x, const char *prefix, const ut
 /* Dropout in training mode, as nn.Dropout(p): each element of x is zeroed with probability p
  * and the others are scaled by 1 / (1 - p), so the expectation is x. The mask is
  * ut_random_uniform(g, name, shape of x) > p: a fresh Philox draw every run, reproducible from
- * the store seed, `name` and the run counter "rng.<name>" (give each layer its own name: two
- * calls with one name draw the same mask). Its gradient is the same mask and scale applied to
- * the incoming gradient. There is no evaluation mode: a model in evaluation simply does not
- * call it (nn.Dropout is the identity there). p = 0 returns x; p = 1 gives zeros; p outside
- * [0, 1] is an error. */
+ * the store seed, `name` and the run counter "rng.<name>" (give each layer its own name: a
+ * second call with one name in a graph is refused, as it would draw the same mask). Its
+ * gradient is the same mask and scale applied to the incoming gradient. There is no
+ * evaluation mode: a model in evaluation simply does not call it (nn.Dropout is the identity
+ * there). p = 0 returns x; p = 1 gives zeros; p outside [0, 1] is an error. */
 ut_tensor *ut_dropout(ut_graph *g, ut_tensor *x, const char *name, float p);
 
 /* Additive Gaussian noise: x + sigma * z with z = ut_random_normal(g, name, shape of x), fresh
  * every run (LORD's content noise with sigma 1, OverLORD's with 0.1 / 0.01, UNIT's
- * GaussianNoiseLayer with 1); as with dropout, one name is one draw. The gradient with
- * respect to x passes straight through. Call it in training only; sigma = 0 returns x. */
+ * GaussianNoiseLayer with 1); as with dropout, one name is one draw and one use per graph.
+ * The gradient with respect to x passes straight through. Call it in training only; sigma = 0
+ * returns x. */
 ut_tensor *ut_gaussian_noise(ut_graph *g, ut_tensor *x, const char *name, float sigma);
 
 /* The VAE reparameterization z = mu + exp(0.5 logvar) * eps, eps = ut_random_normal(g, name,
- * shape of mu), fresh every run (DMIT's style encoder, CMI-VAE's z1). mu and logvar have the
- * same shape; z is differentiable in both (eps is a constant of each run). */
+ * shape of mu), fresh every run (DMIT's style encoder, CMI-VAE's z1); one name per use in a
+ * graph, as ut_random_normal. mu and logvar have the same shape; z is differentiable in both
+ * (eps is a constant of each run). */
 ut_tensor *ut_reparameterize(ut_graph *g, ut_tensor *mu, ut_tensor *logvar, const char *name);
 
 /* KL(N(mu, exp(logvar)) || N(0, I)) = -0.5 * sum(1 + logvar - mu^2 - exp(logvar)), summed over

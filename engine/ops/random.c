@@ -4,8 +4,9 @@
  * The stream of node "<name>" has key hash64(name, store seed) and its run number is the store
  * counter "rng.<name>", which the plan bumps once at the start of every run (the first run sees
  * 1; store initialisation uses run 0, so a parameter of the same name never repeats it) and
- * which checkpoints save. Two random nodes with one name share their numbers on purpose: that is
- * how two plans (a D step and a G step) can see the same noise. */
+ * which checkpoints save. Within one graph a name is one use: a second random node of that name is
+ * refused (it would draw the same sample). Graphs over one store may share a name on purpose:
+ * that is how two plans (a D step and a G step) can see the same noise. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,17 @@ static ut_tensor *random_node(ut_graph *g, const ut_op_def *op, const char *name
   int64_t *counter = ut_store_counter(ut_graph_store(g), counter_name);
   free(counter_name);
   if (!counter) return ut_graph_fail(g, UT_ERR_HOST_MEMORY);
+  /* One stream per use: a second node of the same name would draw the very same sample (same
+   * key, same run counter), which a model almost never means (two dropout layers, two noise
+   * terms). Across graphs a shared name stays allowed: two plans may see the same noise. */
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ut_tensor *o = g->nodes[i];
+    if (o->counter == counter && (o->op == &op_random_uniform || o->op == &op_random_normal)) {
+      ut_fail(UT_ERR_INVALID_ARGUMENT, "%s '%s': this graph already draws from stream 'rng.%s' (node %s '%s'), so both "
+              "would get the same sample; give each use its own name", op->name, name, name, o->op->name, o->name);
+      return ut_graph_fail(g, UT_ERR_INVALID_ARGUMENT);
+    }
+  }
 
   int64_t a[N_ATTRS] = { 0 };
   a[ATTR_RANK] = shape.rank;
