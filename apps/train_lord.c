@@ -45,6 +45,7 @@ void help_train_lord(FILE *out) {
           "      --content-decay W  weight of the activation decay on content codes (default 1e-4);\n"
           "                         --content-noise 0 --content-decay 0 trains the plain autoencoder\n"
           "                         baseline the paper compares against\n"
+          "      --save-every N     also write the checkpoint every N steps (default: every epoch)\n"
           "  -s, --seed S           seed of parameters, noise, batches and the split (default 1)\n"
           "  -r, --resume           continue RUN from its checkpoint with its own settings\n"
           "  -h, --help             show this help\n");
@@ -53,13 +54,14 @@ void help_train_lord(FILE *out) {
 typedef struct {
   const char *data, *out, *device, *vgg;
   int preset; /* -1: by device type */
-  int64_t epochs1, epochs2, batch, stage, test_classes, recon;
+  int64_t epochs1, epochs2, batch, stage, test_classes, recon, save_every;
   double content_noise, content_decay; /* negative: the preset's */
   uint64_t seed;
   int resume;
 } options;
 
-enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_EPOCHS1, OPT_EPOCHS2, OPT_STAGE, OPT_RECON, OPT_VGG, OPT_TEST, OPT_NOISE, OPT_DECAY };
+enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_EPOCHS1, OPT_EPOCHS2, OPT_STAGE, OPT_RECON, OPT_VGG, OPT_TEST, OPT_NOISE, OPT_DECAY,
+       OPT_SAVE_EVERY };
 
 static int parse_options(int argc, char **argv, options *o, int *done) {
   static const struct option long_options[] = {
@@ -70,6 +72,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     { "stage", required_argument, NULL, OPT_STAGE },     { "recon", required_argument, NULL, OPT_RECON },
     { "vgg", required_argument, NULL, OPT_VGG },         { "test-classes", required_argument, NULL, OPT_TEST },
     { "content-noise", required_argument, NULL, OPT_NOISE }, { "content-decay", required_argument, NULL, OPT_DECAY },
+    { "save-every", required_argument, NULL, OPT_SAVE_EVERY },
     { "seed", required_argument, NULL, 's' },            { "resume", no_argument, NULL, 'r' },
     { "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
   };
@@ -109,6 +112,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     case OPT_TEST: rc = cli_parse_i64(CMD, "--test-classes", optarg, 0, INT32_MAX, &o->test_classes); break;
     case OPT_NOISE: rc = cli_parse_double(CMD, "--content-noise", optarg, 0, 100, &o->content_noise); break;
     case OPT_DECAY: rc = cli_parse_double(CMD, "--content-decay", optarg, 0, 100, &o->content_decay); break;
+    case OPT_SAVE_EVERY: rc = cli_parse_i64(CMD, "--save-every", optarg, 1, INT64_MAX / 2, &o->save_every); break;
     case 's': rc = cli_parse_u64(CMD, "--seed", optarg, UINT64_MAX, &o->seed); break;
     case 'r': o->resume = 1; break;
     case 'h': help_train_lord(stdout); return CLI_OK;
@@ -221,8 +225,12 @@ static int run(const options *o) {
       fprintf(stderr, "untangle " CMD ": %s: metadata lord.split '%s' is not '<classes> <ratio>'\n", ckpt, split);
       goto done;
     }
-    printf("resuming %s: stage %s, %s epochs done\n", ckpt, ut_store_get_meta(lord_store(m), "lord.stage"),
-           ut_store_get_meta(lord_store(m), "lord.epoch"));
+    const char *stage_done = ut_store_get_meta(lord_store(m), "lord.stage");
+    char key[32];
+    snprintf(key, sizeof key, "lord.stage%s.step", stage_done ? stage_done : "1");
+    const char *steps = ut_store_get_meta(lord_store(m), key);
+    printf("resuming %s: stage %s, %s epochs (%s steps) done\n", ckpt, stage_done ? stage_done : "1",
+           ut_store_get_meta(lord_store(m), "lord.epoch"), steps ? steps : "?");
   }
   if (cli_mkdirs(o->out) != 0) {
     fprintf(stderr, "untangle " CMD ": cannot create the folder %s: %s\n", o->out, strerror(errno));
@@ -237,7 +245,7 @@ static int run(const options *o) {
   progress_state ps = { .stage = 0 };
   lord_train_opts opts = { .run_dir = o->out, .first_stage = o->stage ? (int)o->stage : 1,
                            .last_stage = o->stage ? (int)o->stage : 2, .test_classes = test_classes,
-                           .test_ratio = test_ratio, .on_step = on_step, .user = &ps };
+                           .test_ratio = test_ratio, .save_every = o->save_every, .on_step = on_step, .user = &ps };
   double t0 = cli_now();
   if (lord_train(m, ds, &opts) != UT_OK) {
     fprintf(stderr, "\nuntangle " CMD ": %s\n", ut_last_error());

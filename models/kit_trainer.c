@@ -9,7 +9,6 @@
 
 #include "kit_trainer.h"
 
-#define STEP_KEY "train.step"
 #define LOSSES_FILE "losses.tsv"
 
 static double now_seconds(void) {
@@ -26,9 +25,15 @@ char *kit_path(const char *dir, const char *name) {
   return p;
 }
 
-int64_t kit_steps_done(ut_store *st) {
-  const char *v = ut_store_get_meta(st, STEP_KEY);
+int64_t kit_steps_done(ut_store *st, const char *key) {
+  const char *v = ut_store_get_meta(st, key ? key : KIT_STEP_KEY);
   return v ? strtoll(v, NULL, 10) : 0;
+}
+
+ut_status kit_set_steps_done(ut_store *st, const char *key, int64_t steps) {
+  char v[24];
+  snprintf(v, sizeof v, "%lld", (long long)steps);
+  return ut_store_set_meta(st, key ? key : KIT_STEP_KEY, v);
 }
 
 /* Every tensor of the store finite, or an error naming the first that is not. */
@@ -61,9 +66,10 @@ static ut_status check_finite(const kit_model *m, int64_t step) {
   return st;
 }
 
-/* Keeps the header and the lines of steps before `steps` (a run resumed after a crash that
- * followed a checkpoint but preceded later lines), or creates the file with its header. */
-static ut_status prepare_losses(const kit_model *m, const char *path, int64_t steps) {
+/* Rewrites losses.tsv with a fresh header and the lines worth keeping: other phases' lines,
+ * and this phase's lines of steps before `steps` (a run resumed after a crash may have logged
+ * past its checkpoint). A first line that does not start with a digit is the old header. */
+static ut_status prepare_losses(const kit_model *m, const kit_train_opts *o, const char *path, int64_t steps) {
   FILE *f = fopen(path, "r");
   char *kept = NULL;
   size_t len = 0;
@@ -72,18 +78,18 @@ static ut_status prepare_losses(const kit_model *m, const char *path, int64_t st
     if (f) fclose(f);
     return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
   }
+  if (o->phase_column) fprintf(mem, "%s\t", o->phase_column);
   fprintf(mem, "epoch\tstep");
   for (int i = 0; i < m->n_losses; i++) fprintf(mem, "\t%s", m->loss_names[i]);
   fprintf(mem, "\n");
   char line[1024];
-  int first = 1;
-  while (f && fgets(line, sizeof line, f)) {
-    long long epoch, step;
-    if (first) { /* the old header */
-      first = 0;
-      continue;
-    }
-    if (sscanf(line, "%lld\t%lld", &epoch, &step) == 2 && step < steps) fputs(line, mem);
+  for (int first = 1; f && fgets(line, sizeof line, f); first = 0) {
+    if (first && !(line[0] >= '0' && line[0] <= '9')) continue;
+    char phase[64] = "";
+    long long step = -1;
+    int ok = o->phase_column ? sscanf(line, "%63[^\t]\t%*d\t%lld", phase, &step) == 2
+                             : sscanf(line, "%*d\t%lld", &step) == 1;
+    if (ok && ((o->phase_column && strcmp(phase, o->phase) != 0) || step < steps)) fputs(line, mem);
   }
   if (f) fclose(f);
   fclose(mem);
@@ -92,12 +98,13 @@ static ut_status prepare_losses(const kit_model *m, const char *path, int64_t st
   return st;
 }
 
-static ut_status append_losses(const char *path, const float *losses, int n_losses, int64_t first_step,
-                               int64_t n_steps, int64_t per_epoch) {
+static ut_status append_losses(const char *path, const char *phase, const float *losses, int n_losses,
+                               int64_t first_step, int64_t n_steps, int64_t per_epoch) {
   FILE *f = fopen(path, "a");
   if (!f) return ut_fail(UT_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
   for (int64_t s = 0; s < n_steps; s++) {
     int64_t step = first_step + s;
+    if (phase) fprintf(f, "%s\t", phase);
     fprintf(f, "%lld\t%lld", (long long)(step / per_epoch), (long long)step);
     for (int i = 0; i < n_losses; i++) fprintf(f, "\t%.7g", (double)losses[s * n_losses + i]);
     fprintf(f, "\n");
@@ -113,14 +120,13 @@ typedef struct {
   char *ckpt, *losses, *grid, *samples;
 } trainer;
 
-static ut_status checkpoint(const kit_model *m, trainer *t, int64_t steps, int64_t per_epoch) {
-  char v[24];
-  snprintf(v, sizeof v, "%lld", (long long)steps);
+static ut_status checkpoint(const kit_model *m, const kit_train_opts *o, trainer *t, int64_t steps, int64_t per_epoch) {
   ut_status st = check_finite(m, steps);
-  if (st == UT_OK) st = ut_store_set_meta(m->store, STEP_KEY, v);
+  if (st == UT_OK) st = kit_set_steps_done(m->store, o->step_key, steps);
   if (st == UT_OK) st = m->save(m->model, t->ckpt);
   if (st == UT_OK)
-    st = append_losses(t->losses, t->pending, m->n_losses, t->pending_from, steps - t->pending_from, per_epoch);
+    st = append_losses(t->losses, o->phase_column ? o->phase : NULL, t->pending, m->n_losses, t->pending_from,
+                       steps - t->pending_from, per_epoch);
   t->pending_from = steps;
   return st;
 }
@@ -135,7 +141,7 @@ static void trainer_free(trainer *t, int n) {
 }
 
 ut_status kit_train(const kit_model *m, const kit_train_opts *o) {
-  if (!m || !o || o->n_streams < 1 || o->n_streams > KIT_MAX_STREAMS || m->n_losses < 1 || m->n_losses > KIT_MAX_LOSSES)
+  if (!m || !o || (o->phase_column && !o->phase) || o->n_streams < 1 || o->n_streams > KIT_MAX_STREAMS || m->n_losses < 1 || m->n_losses > KIT_MAX_LOSSES)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "kit_train: bad model or options");
   trainer t = { 0 };
   ut_status st = UT_OK;
@@ -155,8 +161,8 @@ ut_status kit_train(const kit_model *m, const kit_train_opts *o) {
   }
   if (st == UT_OK && mkdir(t.samples, 0777) != 0 && errno != EEXIST)
     st = ut_fail(UT_ERR_IO, "cannot create %s: %s", t.samples, strerror(errno));
-  int64_t done = kit_steps_done(m->store), total = o->epochs * per_epoch;
-  if (st == UT_OK) st = prepare_losses(m, t.losses, done);
+  int64_t done = kit_steps_done(m->store, o->step_key), total = o->epochs * per_epoch;
+  if (st == UT_OK) st = prepare_losses(m, o, t.losses, done);
   t.pending_from = done;
   kit_progress pr = { .epochs = o->epochs, .steps = total };
   for (int64_t step = done; st == UT_OK && step < total; step++) {
@@ -176,7 +182,7 @@ ut_status kit_train(const kit_model *m, const kit_train_opts *o) {
     if (st == UT_OK) st = m->step(m->model, batches, step, total, losses);
     for (int i = 0; st == UT_OK && i < m->n_losses; i++)
       if (!isfinite(losses[i]))
-        st = ut_fail(UT_ERR_STATE, "%s: the %s loss became %g at step %lld (epoch %lld); the checkpoint of step %lld is "
+        st = ut_fail(UT_ERR_STATE, "%s: loss '%s' became %g at step %lld (epoch %lld); the checkpoint of step %lld is "
                      "kept (try a lower learning rate)", m->name, m->loss_names[i], (double)losses[i],
                      (long long)step, (long long)(step / per_epoch), (long long)t.pending_from);
     if (st != UT_OK) break;
@@ -184,10 +190,11 @@ ut_status kit_train(const kit_model *m, const kit_train_opts *o) {
                          .losses = losses, .images_per_second = images / (now_seconds() - t0) };
     if (o->on_step) o->on_step(o->user, &pr);
     int epoch_end = (step + 1) % per_epoch == 0;
-    if (epoch_end || (step + 1 - t.pending_from) >= save_every) st = checkpoint(m, &t, step + 1, per_epoch);
+    if (epoch_end || (step + 1 - t.pending_from) >= save_every) st = checkpoint(m, o, &t, step + 1, per_epoch);
     if (st == UT_OK && epoch_end && m->write_grid) {
-      char name[48];
-      snprintf(name, sizeof name, "epoch-%04lld.jpg", (long long)((step + 1) / per_epoch));
+      char name[128];
+      snprintf(name, sizeof name, "%.64sepoch%04lld.jpg", o->sample_prefix ? o->sample_prefix : "",
+               (long long)((step + 1) / per_epoch));
       char *sample = kit_path(t.samples, name);
       st = sample ? m->write_grid(m->model, sample) : UT_ERR_HOST_MEMORY;
       if (st == UT_OK) st = m->write_grid(m->model, t.grid);

@@ -7,9 +7,10 @@
  *    stream, so batches of a paired data set never see the pairing);
  *  - a checkpoint after every epoch and every `save_every` steps, written atomically, with the
  *    number of steps done in its metadata ("train.step");
- *  - losses.tsv: a header line, then one line per step (epoch, step, each loss), appended after
- *    the checkpoint it belongs to; a resumed run first drops lines past its checkpoint;
- *  - a sample grid after every epoch (samples/epoch-NNNN.jpg and grid.jpg);
+ *  - losses.tsv: a header line, then one line per step ([phase,] epoch, step, each loss),
+ *    appended after the checkpoint it belongs to; a resumed run first drops its phase's lines
+ *    past its checkpoint (a model trained in phases, as LORD's two stages, keeps one log);
+ *  - a sample grid after every epoch (samples/[prefix]epochNNNN.jpg and grid.jpg);
  *  - resuming from the checkpoint continues bit for bit: the batches follow from (seed,
  *    epoch, position) and every random stream and optimiser state is in the store;
  *  - a non-finite loss stops the run at once, and a non-finite parameter stops it at the next
@@ -54,17 +55,24 @@ typedef struct {
   ut_loader_cfg streams[KIT_MAX_STREAMS]; /* each with its own seed */
   int64_t epochs;                 /* an epoch is as many steps as the shortest stream has batches */
   int64_t save_every;             /* > 0: a checkpoint every that many steps as well */
+  const char *step_key;           /* metadata key of the steps done; NULL: "train.step" */
+  const char *phase_column;       /* a first column of losses.tsv ("stage"), or NULL for none */
+  const char *phase;              /* this run's value in that column ("1") */
+  const char *sample_prefix;      /* before "epochNNNN.jpg" in samples/; NULL: none */
   void (*on_step)(void *user, const kit_progress *p);
   void (*on_epoch)(void *user, const kit_progress *p, const char *grid_path);
   void *user;
 } kit_train_opts;
 
-/* Trains from the step recorded in the store ("train.step": 0 for a fresh model, the
+/* Trains from the step recorded in the store (o->step_key: 0 for a fresh model, the
  * checkpoint's for one loaded from it) to the end of the last epoch. */
 ut_status kit_train(const kit_model *m, const kit_train_opts *o);
 
-/* Steps done according to the store's metadata. */
-int64_t kit_steps_done(ut_store *st);
+#define KIT_STEP_KEY "train.step"
+/* Steps done according to the store's metadata `key` (NULL: KIT_STEP_KEY). */
+int64_t kit_steps_done(ut_store *st, const char *key);
+/* Records `steps` under `key` (NULL: KIT_STEP_KEY) in the store's metadata. */
+ut_status kit_set_steps_done(ut_store *st, const char *key, int64_t steps);
 
 /* "<dir>/<name>", malloc'd (NULL with an error when out of memory). */
 char *kit_path(const char *dir, const char *name);

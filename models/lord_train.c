@@ -1,20 +1,12 @@
 /* The LORD training loop over a data set file (lord_train.h). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
+#include "kit_trainer.h"
 #include "lord_train.h"
 
 #define GRID_SIDE 6
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 ut_status lord_run_split(const ut_dataset *ds, const lord_cfg *cfg, int test_classes, double test_ratio,
                          ut_dataset_split *split) {
@@ -127,33 +119,9 @@ static ut_status set_meta_int(ut_store *st, const char *key, int64_t value) {
   return ut_store_set_meta(st, key, v);
 }
 
-static char *join_path(const char *dir, const char *name) {
-  size_t len = strlen(dir) + strlen(name) + 2;
-  char *p = malloc(len);
-  if (p) snprintf(p, len, "%s/%s", dir, name);
-  return p;
-}
-
-/* Appends the epoch's losses to losses.tsv (after its checkpoint, so the two agree). */
-static ut_status append_losses(const char *dir, int stage, int64_t epoch, int64_t first_step, const float *losses,
-                               int64_t n) {
-  char *path = join_path(dir, "losses.tsv");
-  if (!path) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
-  FILE *f = fopen(path, "a");
-  ut_status st = f ? UT_OK : ut_fail(UT_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
-  for (int64_t i = 0; f && i < n; i++)
-    fprintf(f, "%d\t%lld\t%lld\t%.7g\n", stage, (long long)epoch, (long long)(first_step + i), (double)losses[i]);
-  if (f && fclose(f) != 0) st = ut_fail(UT_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-  free(path);
-  return st;
-}
-
 lord_model *lord_open_run(ut_runtime *rt, const char *run_dir, int min_stage, int *stage) {
-  char *path = join_path(run_dir, LORD_CHECKPOINT);
-  if (!path) {
-    ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
-    return NULL;
-  }
+  char *path = kit_path(run_dir, LORD_CHECKPOINT);
+  if (!path) return NULL;
   lord_cfg cfg;
   lord_model *m = NULL;
   int reached = 0, ok = lord_read_config(rt, path, &cfg) == UT_OK;
@@ -175,63 +143,76 @@ lord_model *lord_open_run(ut_runtime *rt, const char *run_dir, int min_stage, in
   return m;
 }
 
+/* One stage as the kit trains it: its own step count ("lord.stage<S>.step"), its lines in
+ * losses.tsv (first column the stage) and its sample grids (samples/stage<S>-epochNNNN.jpg).
+ * "lord.stage" and "lord.epoch" keep saying what the checkpoint holds, as before the kit. */
+typedef struct {
+  lord_model *m;
+  const ut_dataset *ds;
+  const lord_train_opts *o;
+  const ut_dataset_split *sp;
+  int stage;
+  int64_t per_epoch;
+  int64_t steps_done;
+} stage_ctx;
+
+static ut_status stage_step(void *user, const ut_batch *const *batches, int64_t step, int64_t steps, float *losses) {
+  stage_ctx *s = user;
+  const ut_batch *b = batches[0];
+  double progress = (double)step / (double)steps;
+  s->steps_done = step + 1;
+  return s->stage == 1 ? lord_stage1_step(s->m, b->images, b->indices, b->classes, progress, losses)
+                       : lord_stage2_step(s->m, b->images, b->indices, b->classes, progress, losses);
+}
+
+static ut_status stage_save(void *user, const char *path) {
+  stage_ctx *s = user;
+  ut_store *store = lord_store(s->m);
+  ut_status st = set_meta_int(store, "lord.stage", s->stage);
+  if (st == UT_OK) st = set_meta_int(store, "lord.epoch", s->steps_done / s->per_epoch);
+  return st == UT_OK ? lord_save(s->m, path) : st;
+}
+
+static ut_status stage_grid(void *user, const char *path) {
+  stage_ctx *s = user;
+  return lord_write_grid(s->m, s->ds, s->sp->train, s->sp->n_train, GRID_SIDE, s->stage, path);
+}
+
+static void stage_on_step(void *user, const kit_progress *p) {
+  stage_ctx *s = user;
+  lord_progress pr = { .stage = s->stage, .epoch = p->epoch, .epochs = p->epochs, .step = p->step, .steps = p->steps,
+                       .loss = p->losses[0], .images_per_second = p->images_per_second };
+  s->o->on_step(s->o->user, &pr);
+}
+
+static void stage_on_epoch(void *user, const kit_progress *p, const char *grid) {
+  stage_ctx *s = user;
+  lord_progress pr = { .stage = s->stage, .epoch = p->epoch + 1, .epochs = p->epochs, .step = p->step,
+                       .steps = p->steps, .loss = p->losses[0], .images_per_second = p->images_per_second };
+  s->o->on_epoch(s->o->user, &pr, grid);
+}
+
+static const char *const loss_names[] = { "loss" };
+
 static ut_status train_stage(lord_model *m, const ut_dataset *ds, const lord_train_opts *o, const ut_dataset_split *sp,
-                             int stage, int64_t first_epoch) {
+                             int stage) {
   const lord_cfg *c = lord_config(m);
-  int64_t epochs = stage == 1 ? c->epochs1 : c->epochs2;
-  ut_loader *loader = ut_loader_new(ds, &(ut_loader_cfg){ .indices = sp->train, .n_indices = sp->n_train,
-                                                          .batch = c->batch, .seed = c->seed + (uint64_t)stage,
-                                                          .drop_last = 1 });
-  if (!loader) return UT_ERR_INVALID_ARGUMENT;
-  int64_t per_epoch = ut_loader_batches_per_epoch(loader), total = epochs * per_epoch;
-  float *losses = malloc((size_t)(per_epoch + 1) * sizeof *losses);
-  char *ckpt = join_path(o->run_dir, LORD_CHECKPOINT), *grid = join_path(o->run_dir, "grid.jpg");
-  char *samples = join_path(o->run_dir, "samples");
-  ut_status st = losses && ckpt && grid && samples ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
-  if (st == UT_OK && mkdir(samples, 0777) != 0 && errno != EEXIST)
-    st = ut_fail(UT_ERR_IO, "cannot create %s: %s", samples, strerror(errno));
-  if (st == UT_OK && first_epoch < epochs) st = ut_loader_seek(loader, first_epoch, 0);
-  lord_progress pr = { .stage = stage, .epochs = epochs, .steps = total };
-  for (int64_t e = first_epoch; st == UT_OK && e < epochs; e++) {
-    for (int64_t b = 0; st == UT_OK && b < per_epoch; b++) {
-      const ut_batch *batch;
-      double t0 = now_seconds();
-      if ((st = ut_loader_next(loader, &batch)) != UT_OK) break;
-      int64_t step = e * per_epoch + b;
-      double progress = (double)step / (double)total;
-      st = stage == 1 ? lord_stage1_step(m, batch->images, batch->indices, batch->classes, progress, &losses[b])
-                      : lord_stage2_step(m, batch->images, batch->indices, batch->classes, progress, &losses[b]);
-      if (st == UT_OK && !(losses[b] == losses[b] && losses[b] < 1e30f))
-        st = ut_fail(UT_ERR_STATE, "stage %d: the loss became %g at step %lld (epoch %lld); the checkpoint of the last "
-                     "finished epoch is kept", stage, (double)losses[b], (long long)step, (long long)e);
-      pr.epoch = e;
-      pr.step = step + 1;
-      pr.loss = losses[b];
-      pr.images_per_second = batch->n / (now_seconds() - t0);
-      if (st == UT_OK && o->on_step) o->on_step(o->user, &pr);
-    }
-    if (st != UT_OK) break;
-    /* Checkpoint first: the grid and the log describe what the checkpoint holds. */
-    ut_store *store = lord_store(m);
-    pr.epoch = e + 1;
-    st = set_meta_int(store, "lord.stage", stage);
-    if (st == UT_OK) st = set_meta_int(store, "lord.epoch", e + 1);
-    if (st == UT_OK) st = lord_save(m, ckpt);
-    if (st == UT_OK) st = append_losses(o->run_dir, stage, e, e * per_epoch, losses, per_epoch);
-    char name[64];
-    snprintf(name, sizeof name, "stage%d-epoch%04lld.jpg", stage, (long long)(e + 1));
-    char *sample = join_path(samples, name);
-    if (st == UT_OK) st = sample ? lord_write_grid(m, ds, sp->train, sp->n_train, GRID_SIDE, stage, sample) : UT_ERR_HOST_MEMORY;
-    if (st == UT_OK) st = lord_write_grid(m, ds, sp->train, sp->n_train, GRID_SIDE, stage, grid);
-    if (st == UT_OK && o->on_epoch) o->on_epoch(o->user, &pr, grid);
-    free(sample);
-  }
-  ut_loader_free(loader);
-  free(losses);
-  free(ckpt);
-  free(grid);
-  free(samples);
-  return st;
+  char key[32], phase[8], prefix[16], name[16];
+  snprintf(key, sizeof key, "lord.stage%d.step", stage);
+  snprintf(phase, sizeof phase, "%d", stage);
+  snprintf(prefix, sizeof prefix, "stage%d-", stage);
+  snprintf(name, sizeof name, "LORD stage %d", stage);
+  stage_ctx ctx = { .m = m, .ds = ds, .o = o, .sp = sp, .stage = stage,
+                    .per_epoch = sp->n_train / c->batch, .steps_done = kit_steps_done(lord_store(m), key) };
+  kit_model km = { .name = name, .model = &ctx, .store = lord_store(m), .n_losses = 1, .loss_names = loss_names,
+                   .step = stage_step, .save = stage_save, .write_grid = stage_grid };
+  kit_train_opts to = { .run_dir = o->run_dir, .ds = ds, .n_streams = 1, .epochs = stage == 1 ? c->epochs1 : c->epochs2,
+                        .save_every = o->save_every, .step_key = key, .phase_column = "stage", .phase = phase, .sample_prefix = prefix,
+                        .on_step = o->on_step ? stage_on_step : NULL, .on_epoch = o->on_epoch ? stage_on_epoch : NULL,
+                        .user = &ctx };
+  to.streams[0] = (ut_loader_cfg){ .indices = sp->train, .n_indices = sp->n_train, .batch = c->batch,
+                                   .seed = c->seed + (uint64_t)stage, .drop_last = 1 };
+  return kit_train(&km, &to);
 }
 
 ut_status lord_train(lord_model *m, const ut_dataset *ds, const lord_train_opts *o) {
@@ -254,12 +235,20 @@ ut_status lord_train(lord_model *m, const ut_dataset *ds, const lord_train_opts 
   char split_desc[64];
   snprintf(split_desc, sizeof split_desc, "%d %.17g", o->test_classes, o->test_ratio);
   if (st == UT_OK) st = ut_store_set_meta(store, "lord.split", split_desc);
+  /* A checkpoint from before the kit has no per-stage step counts: its stages before
+   * "lord.stage" are complete, and that stage has "lord.epoch" epochs done. */
   int64_t done_stage = meta_int(store, "lord.stage"), done_epoch = meta_int(store, "lord.epoch");
+  int64_t per_epoch = sp.n_train / (c->batch > 0 ? c->batch : 1);
+  for (int stage = 1; st == UT_OK && stage <= 2; stage++) {
+    char key[32];
+    snprintf(key, sizeof key, "lord.stage%d.step", stage);
+    if (ut_store_get_meta(store, key) || stage > done_stage) continue;
+    int64_t epochs = stage == 1 ? c->epochs1 : c->epochs2;
+    st = kit_set_steps_done(store, key, (stage < done_stage ? epochs : done_epoch) * per_epoch);
+  }
   for (int stage = o->first_stage; st == UT_OK && stage <= o->last_stage; stage++) {
-    int64_t epochs = stage == 1 ? c->epochs1 : c->epochs2, first = 0;
     if (stage < done_stage) continue;
-    if (stage == done_stage) first = done_epoch < epochs ? done_epoch : epochs;
-    st = train_stage(m, ds, o, &sp, stage, first);
+    st = train_stage(m, ds, o, &sp, stage);
   }
   ut_dataset_split_free(&sp);
   return st;

@@ -1,8 +1,10 @@
-/* Training LORD on a data set file into a run folder, both stages, resumable.
+/* Training LORD on a data set file into a run folder, both stages, resumable, with the kit's
+ * trainer (kit_trainer.h), each stage a phase of it.
  *
- * The run folder holds checkpoint.safetensors (written atomically after every epoch, with the
- * stage and epoch reached), losses.tsv (one line per step, appended after each checkpoint so
- * it always matches it), grid.jpg (the latest sample grid: first row content sources, first
+ * The run folder holds checkpoint.safetensors (written atomically after every epoch and every
+ * save_every steps, with the stage, epoch and steps reached), losses.tsv (a header, then one
+ * line per step: stage, epoch, step, loss; appended after each checkpoint so it always
+ * matches it), grid.jpg (the latest sample grid: first row content sources, first
  * column class sources, each cell the generator's translation, as the paper's Fig. 2) and
  * samples/stage<S>-epoch<E>.jpg (every grid). A run resumed after a kill repeats the epoch
  * it was in and computes the same losses as an uninterrupted one on the same device: the
@@ -30,6 +32,7 @@ typedef struct {
   int first_stage, last_stage; /* 1..2 */
   int test_classes;            /* classes held out of training (for one-shot evaluation) */
   double test_ratio;           /* share of the other classes' images held out */
+  int64_t save_every;          /* > 0: a checkpoint every that many steps as well as every epoch */
   void (*on_step)(void *user, const lord_progress *p);
   void (*on_epoch)(void *user, const lord_progress *p, const char *grid_path);
   void *user;
