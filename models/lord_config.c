@@ -1,9 +1,7 @@
 /* LORD's configuration: the two presets, validation, and JSON for checkpoints (lord.h). */
-#include <jansson.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include <stddef.h>
 
+#include "kit_config.h"
 #include "lord.h"
 
 lord_cfg lord_preset(lord_preset_kind kind, int channels, int64_t n_images, int64_t n_classes) {
@@ -35,10 +33,10 @@ lord_cfg lord_preset(lord_preset_kind kind, int channels, int64_t n_images, int6
 
 const char *lord_preset_name(lord_preset_kind kind) { return kind == LORD_PRESET_SMALL ? "small" : "default"; }
 
-static const char *recon_names[] = { "l1", "vgg", "vgg-random" };
+static const char *const recon_names[] = { "l1", "vgg", "vgg-random", NULL };
 
 const char *lord_recon_name(lord_recon r) {
-  return (unsigned)r < sizeof recon_names / sizeof recon_names[0] ? recon_names[r] : "?";
+  return (unsigned)r < sizeof recon_names / sizeof recon_names[0] - 1 ? recon_names[r] : "?";
 }
 
 ut_status lord_cfg_check(const lord_cfg *c) {
@@ -64,89 +62,44 @@ ut_status lord_cfg_check(const lord_cfg *c) {
   return UT_OK;
 }
 
-char *lord_cfg_to_json(const lord_cfg *c) {
-  /* The seed is a full 64-bit value; JSON integers are signed, so it travels as a string. */
-  char seed[24];
-  snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
-  json_t *o = json_pack("{s:i,s:i,s:I,s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:s,s:s}",
-                        "size", c->size, "channels", c->channels, "n_images", (json_int_t)c->n_images, "n_classes",
-                        (json_int_t)c->n_classes, "content_dim", c->content_dim, "class_dim", c->class_dim,
-                        "gen_channels", c->gen_channels, "head_channels", c->head_channels, "enc_channels",
-                        c->enc_channels, "enc_hidden", c->enc_hidden, "content_std", (double)c->content_std,
-                        "content_decay", (double)c->content_decay, "batch", c->batch, "epochs1", c->epochs1,
-                        "epochs2", c->epochs2, "lr_gen", (double)c->lr_gen, "lr_emb", (double)c->lr_emb, "lr_enc",
-                        (double)c->lr_enc, "lr_min", (double)c->lr_min, "recon", lord_recon_name(c->recon), "seed",
-                        seed);
-  if (!o) return NULL;
-  char *s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
-  json_decref(o);
-  return s;
-}
+/* One row per field of lord_cfg; the JSON in checkpoints follows it (kit_config.h). */
+_Static_assert(sizeof(lord_recon) == sizeof(int), "recon travels as a KIT_FIELD_ENUM, an int");
+static const kit_field lord_fields[] = {
+  { "size", KIT_FIELD_INT, offsetof(lord_cfg, size), NULL, 0 },
+  { "channels", KIT_FIELD_INT, offsetof(lord_cfg, channels), NULL, 0 },
+  { "n_images", KIT_FIELD_I64, offsetof(lord_cfg, n_images), NULL, 0 },
+  { "n_classes", KIT_FIELD_I64, offsetof(lord_cfg, n_classes), NULL, 0 },
+  { "content_dim", KIT_FIELD_INT, offsetof(lord_cfg, content_dim), NULL, 0 },
+  { "class_dim", KIT_FIELD_INT, offsetof(lord_cfg, class_dim), NULL, 0 },
+  { "gen_channels", KIT_FIELD_INT, offsetof(lord_cfg, gen_channels), NULL, 0 },
+  { "head_channels", KIT_FIELD_INT, offsetof(lord_cfg, head_channels), NULL, 0 },
+  { "enc_channels", KIT_FIELD_INT, offsetof(lord_cfg, enc_channels), NULL, 0 },
+  { "enc_hidden", KIT_FIELD_INT, offsetof(lord_cfg, enc_hidden), NULL, 0 },
+  { "content_std", KIT_FIELD_F32, offsetof(lord_cfg, content_std), NULL, 0 },
+  { "content_decay", KIT_FIELD_F32, offsetof(lord_cfg, content_decay), NULL, 0 },
+  { "batch", KIT_FIELD_INT, offsetof(lord_cfg, batch), NULL, 0 },
+  { "epochs1", KIT_FIELD_INT, offsetof(lord_cfg, epochs1), NULL, 0 },
+  { "epochs2", KIT_FIELD_INT, offsetof(lord_cfg, epochs2), NULL, 0 },
+  { "lr_gen", KIT_FIELD_F32, offsetof(lord_cfg, lr_gen), NULL, 0 },
+  { "lr_emb", KIT_FIELD_F32, offsetof(lord_cfg, lr_emb), NULL, 0 },
+  { "lr_enc", KIT_FIELD_F32, offsetof(lord_cfg, lr_enc), NULL, 0 },
+  { "lr_min", KIT_FIELD_F32, offsetof(lord_cfg, lr_min), NULL, 0 },
+  { "recon", KIT_FIELD_ENUM, offsetof(lord_cfg, recon), recon_names, 0 },
+  { "seed", KIT_FIELD_SEED, offsetof(lord_cfg, seed), NULL, 0 },
+};
+static const kit_config_table lord_table = { "LORD configuration", lord_fields,
+                                             (int)(sizeof lord_fields / sizeof lord_fields[0]) };
+
+char *lord_cfg_to_json(const lord_cfg *c) { return kit_config_to_json(&lord_table, c); }
 
 ut_status lord_cfg_from_json(const char *text, lord_cfg *out) {
-  json_error_t err;
-  json_t *o = json_loads(text, 0, &err);
-  if (!o) return ut_fail(UT_ERR_FORMAT, "LORD configuration: not JSON (%s at line %d)", err.text, err.line);
-  lord_cfg c;
-  json_int_t n_images = 0, n_classes = 0;
-  double std = 0, decay = 0, lr_gen = 0, lr_emb = 0, lr_enc = 0, lr_min = 0;
-  const char *recon = NULL, *seed = NULL;
-  int rc = json_unpack_ex(o, &err, JSON_STRICT,
-                          "{s:i,s:i,s:I,s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:F,s:F,s:i,s:i,s:i,s:F,s:F,s:F,s:F,s:s,s:s}", "size",
-                          &c.size, "channels", &c.channels, "n_images", &n_images, "n_classes", &n_classes,
-                          "content_dim", &c.content_dim, "class_dim", &c.class_dim, "gen_channels", &c.gen_channels,
-                          "head_channels", &c.head_channels, "enc_channels", &c.enc_channels, "enc_hidden",
-                          &c.enc_hidden, "content_std", &std, "content_decay", &decay, "batch", &c.batch, "epochs1",
-                          &c.epochs1, "epochs2", &c.epochs2, "lr_gen", &lr_gen, "lr_emb", &lr_emb, "lr_enc", &lr_enc,
-                          "lr_min", &lr_min, "recon", &recon, "seed", &seed);
-  ut_status st = UT_OK;
-  if (rc != 0) {
-    st = ut_fail(UT_ERR_FORMAT, "LORD configuration: %s", err.text);
-  } else {
-    c.n_images = n_images;
-    c.n_classes = n_classes;
-    c.content_std = (float)std;
-    c.content_decay = (float)decay;
-    c.lr_gen = (float)lr_gen;
-    c.lr_emb = (float)lr_emb;
-    c.lr_enc = (float)lr_enc;
-    c.lr_min = (float)lr_min;
-    c.recon = (lord_recon)-1;
-    for (int i = 0; i < 3; i++)
-      if (!strcmp(recon, recon_names[i])) c.recon = (lord_recon)i;
-    char *end;
-    c.seed = strtoull(seed, &end, 10);
-    if (*end || !*seed) st = ut_fail(UT_ERR_FORMAT, "LORD configuration: seed '%s' is not a decimal number", seed);
-    else if (c.recon == (lord_recon)-1)
-      st = ut_fail(UT_ERR_FORMAT, "LORD configuration: recon '%s' is not l1, vgg or vgg-random", recon);
-    else st = lord_cfg_check(&c);
-  }
-  json_decref(o);
+  lord_cfg c = { 0 }; /* every field is required: nothing of the caller's struct survives */
+  ut_status st = kit_config_from_json(&lord_table, text, &c);
+  if (st == UT_OK) st = lord_cfg_check(&c);
   if (st == UT_OK) *out = c;
   return st;
 }
 
 int lord_cfg_differs(const lord_cfg *a, const lord_cfg *b, char *why, size_t size) {
-  char *ja = lord_cfg_to_json(a), *jb = lord_cfg_to_json(b);
-  json_t *oa = ja ? json_loads(ja, 0, NULL) : NULL, *ob = jb ? json_loads(jb, 0, NULL) : NULL;
-  int differs = !oa || !ob;
-  if (differs) snprintf(why, size, "out of host memory");
-  const char *key;
-  json_t *va;
-  if (!differs)
-    json_object_foreach(oa, key, va) {
-      json_t *vb = json_object_get(ob, key);
-      if (vb && json_equal(va, vb)) continue;
-      char *sa = json_dumps(va, JSON_ENCODE_ANY), *sb = vb ? json_dumps(vb, JSON_ENCODE_ANY) : NULL;
-      snprintf(why, size, "%s is %s, not %s", key, sa ? sa : "?", sb ? sb : "?");
-      free(sa);
-      free(sb);
-      differs = 1;
-      break;
-    }
-  json_decref(oa);
-  json_decref(ob);
-  free(ja);
-  free(jb);
-  return differs;
+  return kit_config_differs(&lord_table, a, b, why, size);
 }

@@ -1,34 +1,34 @@
 /* The spirals configuration: defaults, checks, and its JSON form in checkpoint metadata. One
  * table of fields drives writing, reading and comparing, so a new setting is one line. */
-#include <jansson.h>
 #include <math.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
+#include "kit_config.h"
 #include "spirals.h"
 #include "spirals_internal.h"
 
-typedef enum { FIELD_I64, FIELD_INT, FIELD_F32, FIELD_SEED, FIELD_ACT } field_kind;
-
-static const struct {
-  const char *name;
-  field_kind kind;
-  size_t offset;
-} fields[] = {
-  { "n_train", FIELD_I64, offsetof(spirals_cfg, n_train) },
-  { "n_test", FIELD_I64, offsetof(spirals_cfg, n_test) },
-  { "batch", FIELD_I64, offsetof(spirals_cfg, batch) },
-  { "turns", FIELD_F32, offsetof(spirals_cfg, turns) },
-  { "noise", FIELD_F32, offsetof(spirals_cfg, noise) },
-  { "depth", FIELD_INT, offsetof(spirals_cfg, depth) },
-  { "width", FIELD_I64, offsetof(spirals_cfg, width) },
-  { "activation", FIELD_ACT, offsetof(spirals_cfg, act) },
-  { "lr", FIELD_F32, offsetof(spirals_cfg, lr) },
-  { "seed", FIELD_SEED, offsetof(spirals_cfg, seed) },
+static const char *const activation_names[] = {
+  [MLP_ACT_NONE] = "none", [MLP_ACT_RELU] = "relu",       [MLP_ACT_LEAKY_RELU] = "leaky_relu",
+  [MLP_ACT_TANH] = "tanh", [MLP_ACT_SIGMOID] = "sigmoid", [MLP_ACT_SIGMOID + 1] = NULL,
 };
-enum { field_count = (int)(sizeof fields / sizeof fields[0]) };
+_Static_assert(sizeof(mlp_activation) == sizeof(int), "the activation travels as a KIT_FIELD_ENUM, an int");
+
+/* The seed travels as a JSON integer here (spirals checkpoints always wrote it so), not as the
+ * kit's decimal string: KIT_FIELD_I64 over the uint64_t member, which spirals_cfg_check keeps at
+ * most INT64_MAX (int64_t and uint64_t share their representation there). */
+static const kit_field fields[] = {
+  { "n_train", KIT_FIELD_I64, offsetof(spirals_cfg, n_train), NULL, 0 },
+  { "n_test", KIT_FIELD_I64, offsetof(spirals_cfg, n_test), NULL, 0 },
+  { "batch", KIT_FIELD_I64, offsetof(spirals_cfg, batch), NULL, 0 },
+  { "turns", KIT_FIELD_F32, offsetof(spirals_cfg, turns), NULL, 0 },
+  { "noise", KIT_FIELD_F32, offsetof(spirals_cfg, noise), NULL, 0 },
+  { "depth", KIT_FIELD_INT, offsetof(spirals_cfg, depth), NULL, 0 },
+  { "width", KIT_FIELD_I64, offsetof(spirals_cfg, width), NULL, 0 },
+  { "activation", KIT_FIELD_ENUM, offsetof(spirals_cfg, act), activation_names, 0 },
+  { "lr", KIT_FIELD_F32, offsetof(spirals_cfg, lr), NULL, 0 },
+  { "seed", KIT_FIELD_I64, offsetof(spirals_cfg, seed), NULL, 0 },
+};
+static const kit_config_table table = { SPIRALS_CONFIG_KEY, fields, (int)(sizeof fields / sizeof fields[0]) };
 
 spirals_cfg spirals_default_cfg(void) {
   return (spirals_cfg){
@@ -76,112 +76,15 @@ mlp_cfg spirals_mlp_cfg(const spirals_cfg *cfg) {
   return m;
 }
 
-static size_t field_size(field_kind kind) {
-  switch (kind) {
-  case FIELD_I64: return sizeof(int64_t);
-  case FIELD_INT: return sizeof(int);
-  case FIELD_F32: return sizeof(float);
-  case FIELD_SEED: return sizeof(uint64_t);
-  case FIELD_ACT: return sizeof(mlp_activation);
-  }
-  return 0;
-}
-
-static void *field_ptr(spirals_cfg *cfg, int i) { return (char *)cfg + fields[i].offset; }
-static const void *field_cptr(const spirals_cfg *cfg, int i) { return (const char *)cfg + fields[i].offset; }
-
-/* The field as text, for messages: floats with enough digits to tell two apart. */
-static void field_text(const spirals_cfg *cfg, int i, char *buf, size_t size) {
-  const void *p = field_cptr(cfg, i);
-  switch (fields[i].kind) {
-  case FIELD_I64: snprintf(buf, size, "%lld", (long long)*(const int64_t *)p); break;
-  case FIELD_INT: snprintf(buf, size, "%d", *(const int *)p); break;
-  case FIELD_F32: snprintf(buf, size, "%.9g", (double)*(const float *)p); break;
-  case FIELD_SEED: snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)p); break;
-  case FIELD_ACT: {
-    const char *name = mlp_activation_name(*(const mlp_activation *)p);
-    snprintf(buf, size, "%s", name ? name : "?");
-    break;
-  }
-  }
-}
-
-/* The shortest decimal that reads back as f, so the file says "lr": 0.01 rather than
- * 0.0099999997764825821; 9 significant digits always suffice for a float. */
-static double shortest_decimal(float f) {
-  char buf[32];
-  for (int digits = 1; digits < 9; digits++) {
-    snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
-    if ((float)strtod(buf, NULL) == f) return strtod(buf, NULL);
-  }
-  return (double)f;
-}
-
-char *spirals_cfg_to_json(const spirals_cfg *cfg) {
-  json_t *obj = json_object();
-  if (!obj) return NULL;
-  for (int i = 0; i < field_count; i++) {
-    const void *p = field_cptr(cfg, i);
-    json_t *v = NULL;
-    switch (fields[i].kind) {
-    case FIELD_I64: v = json_integer((json_int_t)*(const int64_t *)p); break;
-    case FIELD_INT: v = json_integer(*(const int *)p); break;
-    case FIELD_F32: v = json_real(shortest_decimal(*(const float *)p)); break;
-    case FIELD_SEED: v = json_integer((json_int_t)*(const uint64_t *)p); break;
-    case FIELD_ACT: v = json_string(mlp_activation_name(*(const mlp_activation *)p)); break;
-    }
-    if (!v || json_object_set_new(obj, fields[i].name, v) != 0) {
-      json_decref(obj);
-      return NULL;
-    }
-  }
-  char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
-  json_decref(obj);
-  return text;
-}
+char *spirals_cfg_to_json(const spirals_cfg *cfg) { return kit_config_to_json(&table, cfg); }
 
 ut_status spirals_cfg_from_json(const char *text, spirals_cfg *out) {
-  json_error_t err;
-  json_t *obj = json_loads(text, 0, &err);
-  if (!obj || !json_is_object(obj)) {
-    json_decref(obj);
-    return ut_fail(UT_ERR_FORMAT, "spirals.config is not a JSON object (%s)", obj ? "another JSON value" : err.text);
-  }
   spirals_cfg cfg = spirals_default_cfg();
-  ut_status s = UT_OK;
-  for (int i = 0; i < field_count && s == UT_OK; i++) {
-    json_t *v = json_object_get(obj, fields[i].name);
-    void *p = field_ptr(&cfg, i);
-    int ok = v != NULL;
-    switch (fields[i].kind) {
-    case FIELD_I64: ok = ok && json_is_integer(v); if (ok) *(int64_t *)p = json_integer_value(v); break;
-    case FIELD_INT: ok = ok && json_is_integer(v); if (ok) *(int *)p = (int)json_integer_value(v); break;
-    case FIELD_F32: ok = ok && json_is_number(v); if (ok) *(float *)p = (float)json_number_value(v); break;
-    case FIELD_SEED: ok = ok && json_is_integer(v); if (ok) *(uint64_t *)p = (uint64_t)json_integer_value(v); break;
-    case FIELD_ACT: {
-      int act = ok && json_is_string(v) ? mlp_activation_parse(json_string_value(v)) : -1;
-      ok = act >= 0;
-      if (ok) *(mlp_activation *)p = (mlp_activation)act;
-      break;
-    }
-    }
-    if (!ok) s = ut_fail(UT_ERR_FORMAT, "spirals.config lacks a valid \"%s\"", fields[i].name);
-  }
-  json_decref(obj);
+  ut_status s = kit_config_from_json(&table, text, &cfg);
   if (s == UT_OK) *out = cfg;
   return s;
 }
 
 int spirals_cfg_diff(const spirals_cfg *a, const spirals_cfg *b, char *why, size_t size) {
-  for (int i = 0; i < field_count; i++) {
-    char ta[64], tb[64];
-    field_text(a, i, ta, sizeof ta);
-    field_text(b, i, tb, sizeof tb);
-    /* Floats compare by their bits: "the same configuration" means the same computation. */
-    if (memcmp(field_cptr(a, i), field_cptr(b, i), field_size(fields[i].kind)) != 0) {
-      snprintf(why, size, "%s = %s, not %s", fields[i].name, ta, tb);
-      return 1;
-    }
-  }
-  return 0;
+  return kit_config_differs(&table, a, b, why, size);
 }
