@@ -30,6 +30,18 @@ ut_tensor *kit_norm_act(ut_graph *g, ut_tensor *x, const char *scope, const kit_
                                   : ut_instance_norm(g, x, scale, shift, 1e-5f);
     break;
   }
+  case KIT_NORM_LAYER_MUNIT: {
+    ut_shape sh = ut_tensor_shape(x);
+    int64_t per_sample = ut_shape_numel(sh) / sh.d[0];
+    unsigned axes = 0xe; /* C, H, W */
+    ut_tensor *centred = ut_sub(g, x, ut_mean(g, x, axes));
+    ut_tensor *var = ut_scale(g, ut_sum(g, ut_square(g, centred), axes), 1.0f / (float)(per_sample > 1 ? per_sample - 1 : 1));
+    x = ut_div(g, centred, ut_shift(g, ut_sqrt(g, var), 1e-5f));
+    ut_tensor *scale = ut_param(g, w, UT_SHAPE(ch), (ut_init){ UT_INIT_UNIFORM, 0, 1 });
+    ut_tensor *shift = ut_param(g, b, UT_SHAPE(ch), (ut_init){ UT_INIT_ZERO, 0, 0 });
+    x = ut_add(g, ut_mul(g, x, ut_reshape(g, scale, UT_SHAPE(1, ch, 1, 1))), ut_reshape(g, shift, UT_SHAPE(1, ch, 1, 1)));
+    break;
+  }
   case KIT_NORM_BATCH: {
     char prefix[KIT_SCOPE_MAX];
     x = ut_batch_norm(g, x, kit_scope(prefix, scope, "norm"), &(ut_batch_norm_cfg){ .eval = c->eval });

@@ -23,7 +23,11 @@ typedef enum {
   KIT_NORM_NONE = 0,
   KIT_NORM_INSTANCE,        /* per (sample, channel) plane, no affine (nn.InstanceNorm2d) */
   KIT_NORM_INSTANCE_AFFINE, /* the same with a learned scale (1) and bias (0) per channel */
-  KIT_NORM_LAYER,           /* per sample over C, H, W with a per-channel scale and bias (MUNIT's LayerNorm) */
+  KIT_NORM_LAYER,           /* per sample over C, H, W, biased variance inside the root (F.layer_norm,
+                               DMIT's), then a per-channel scale (1) and bias (0) */
+  KIT_NORM_LAYER_MUNIT,     /* MUNIT's and UNIT master's LayerNorm: (x - mean) / (std + eps) per sample
+                               with the unbiased std, eps 1e-5, then a per-channel scale drawn from
+                               U(0, 1) and a bias (0) */
   KIT_NORM_BATCH,           /* batch statistics with running averages (ut_batch_norm) */
 } kit_norm;
 

@@ -102,6 +102,42 @@ START_TEST(res_block_matches_ops) {
 }
 END_TEST
 
+/* MUNIT's LayerNorm against its definition in C: per sample, mean and unbiased std over
+ * C, H, W, (x - mean) / (std + 1e-5), then the per-channel scale and bias. */
+START_TEST(munit_layer_norm_matches_definition) {
+  enum { B = 2, C = 3, H = 4, W = 5, PER = C * H * W };
+  ut_store *st = ut_store_new(test_runtime(), 8);
+  ut_graph *g = ut_graph_new(test_runtime(), st);
+  ut_tensor *x = ut_input(g, "x", UT_F32, UT_SHAPE(B, C, H, W));
+  kit_conv c = { .norm = KIT_NORM_LAYER_MUNIT };
+  ut_tensor *y = kit_norm_act(g, x, "ln", &c);
+  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &y, .n_outputs = 1 });
+  ck_assert_ut_ptr(p);
+  float in[B * PER], out[B * PER], gamma[C];
+  uint64_t rng = 5;
+  test_fill_uniform(&rng, in, B * PER, -2, 3);
+  ck_assert_ut_ok(ut_upload(p, x, in));
+  ck_assert_ut_ok(ut_plan_run(p));
+  ck_assert_ut_ok(ut_read(p, y, out));
+  ck_assert_ut_ok(ut_store_tensor_read(st, ut_store_find(st, "ln.norm.w"), gamma));
+  for (int k = 0; k < C; k++) ck_assert_msg(gamma[k] >= 0 && gamma[k] <= 1, "scale %g outside U(0, 1)", (double)gamma[k]);
+  for (int b = 0; b < B; b++) {
+    double mean = 0, ss = 0;
+    for (int i = 0; i < PER; i++) mean += in[b * PER + i];
+    mean /= PER;
+    for (int i = 0; i < PER; i++) ss += (in[b * PER + i] - mean) * (in[b * PER + i] - mean);
+    double sd = sqrt(ss / (PER - 1));
+    for (int i = 0; i < PER; i++) {
+      double want = (in[b * PER + i] - mean) / (sd + 1e-5) * gamma[i / (H * W)];
+      ck_assert_msg(fabs(out[b * PER + i] - want) < 1e-5, "y[%d][%d] = %g, want %g", b, i, (double)out[b * PER + i], want);
+    }
+  }
+  ut_plan_free(p);
+  ut_graph_free(g);
+  ut_store_free(st);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("kit_blocks");
   TCase *tc = tcase_create("kit_blocks");
@@ -110,6 +146,7 @@ int main(void) {
   tcase_add_test(tc, shapes);
   tcase_add_test(tc, normal_init);
   tcase_add_test(tc, res_block_matches_ops);
+  tcase_add_test(tc, munit_layer_norm_matches_definition);
   suite_add_tcase(s, tc);
   return test_run_suite(s);
 }
