@@ -1,9 +1,10 @@
 /* `untangle bench` as a user meets it: help, command-line errors with exit status 2, then a
  * smoke run of every suite at the tiny sizes whose every JSON line is checked (fields, types,
  * min <= median <= max, GFLOP/s consistent with the GEMM shape and the time, the model
- * figures present for both losses, the memory suite's plan that fits and steps and its plan
- * that cannot fit and is recorded, not fatal), the report's HTML and markdown, a bad line
- * named by file and line, and the ratio to a PyTorch reference line for every model case.
+ * figures present for both of LORD's losses and for UNIT's iteration, the memory suite's plan
+ * that fits and steps and its plan that cannot fit and is recorded, not fatal), the report's
+ * HTML and markdown, a bad line named by file and line, and the ratio to a PyTorch reference
+ * line for every model case.
  *
  * The device is $UNTANGLE_TEST_DEVICE when it is cpu, gpu or an index, else the CPU. */
 #include <jansson.h>
@@ -129,9 +130,22 @@ static unsigned check_line(json_t *o, const char *text) {
   if (!strcmp(suite, "ops")) return 4;
   if (!strcmp(suite, "memory")) return check_memory_line(o, text);
   ck_assert_str_eq(suite, "models");
-  /* The pixel-L1 step is named after its loss; the VGG cases keep their old names. */
-  int l1 = strlen(name) > 3 && !strcmp(name + strlen(name) - 3, ".l1");
-  ck_assert_str_eq(json_string_value(json_object_get(o, "recon")), l1 ? "l1" : "vgg-random");
+  if (!strncmp(name, "unit.", 5)) {
+    /* A UNIT iteration: both plans' halves, two domains of `batch` images each. */
+    ck_assert_str_eq(name, "unit.small");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "model")), "unit");
+    ck_assert_msg(num(o, "domains") == 2 && num(o, "batch") >= 1, "%s: no domains or batch", name);
+    json_t *half = json_object_get(o, "plan_arena_peak_bytes");
+    ck_assert_msg(json_integer_value(json_object_get(half, "dis")) > 0 &&
+                      json_integer_value(json_object_get(half, "gen")) > 0 &&
+                      num(o, "arena_peak_bytes") == (double)(json_integer_value(json_object_get(half, "dis")) +
+                                                             json_integer_value(json_object_get(half, "gen"))),
+                  "%s: the arena is not the sum of the halves' in %s", name, text);
+  } else {
+    /* The pixel-L1 step is named after its loss; the VGG cases keep their old names. */
+    int l1 = strlen(name) > 3 && !strcmp(name + strlen(name) - 3, ".l1");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "recon")), l1 ? "l1" : "vgg-random");
+  }
   ck_assert_msg(num(o, "images_per_s") > 0 && num(o, "arena_peak_bytes") > 0, "%s: no images/s or arena", name);
   ck_assert_msg(num(o, "cold_start_s") > 0 && num(o, "warm_start_s") > 0, "%s: no start times", name);
   json_t *share = json_object_get(o, "op_share");
@@ -189,7 +203,7 @@ START_TEST(test_smoke_and_report) {
     json_decref(o);
   }
   ck_assert_msg(seen == 31, "suites seen: mask %u of 31", seen);
-  ck_assert_int_eq(models, 4); /* stage 1 and 2, VGG and L1 */
+  ck_assert_int_eq(models, 5); /* LORD's stage 1 and 2, VGG and L1; UNIT's small iteration */
   ck_assert_int_eq(memory, 2);
   free(text);
 
@@ -199,6 +213,7 @@ START_TEST(test_smoke_and_report) {
   assert_contains(r.out, "| models | lord.stage1.small |");
   assert_contains(r.out, "| models | lord.stage1.small.l1 |");
   assert_contains(r.out, "| models | lord.stage2.small.l1 |");
+  assert_contains(r.out, "| models | unit.small | 2x3x32x32 |");
   assert_contains(r.out, "| memory | lord.stage1.small | 4x3x32x32 |");
   assert_contains(r.out, "| memory | lord.stage1.small | 65536x3x32x32 |");
   assert_contains(r.out, "(compile only, no step) |");
@@ -215,7 +230,7 @@ START_TEST(test_smoke_and_report) {
   free(table);
 
   /* PyTorch lines twice as slow as untangle's model figures give the ratio 0.50 on each of
-   * the four model rows (a case the report failed to pair would have none). */
+   * the five model rows (a case the report failed to pair would have none). */
   char *ref_path = write_file("ref.jsonl", refs);
   snprintf(args, sizeof args, "bench report '%s' '%s'", results, ref_path);
   r = cli_run(args);
@@ -223,7 +238,7 @@ START_TEST(test_smoke_and_report) {
   assert_contains(r.out, "(pytorch 1.13)");
   int ratios = 0;
   for (const char *p = strstr(r.out, "| 0.50 |\n"); p; p = strstr(p + 1, "| 0.50 |\n")) ratios++; /* the last column */
-  ck_assert_msg(ratios == 4, "%d model rows have the ratio 0.50, expected 4:\n%s", ratios, r.out);
+  ck_assert_msg(ratios == 5, "%d model rows have the ratio 0.50, expected 5:\n%s", ratios, r.out);
   cli_result_free(&r);
   char *ref_line = strdup(strtok_r(refs, "\n", &save));
   free(refs);
