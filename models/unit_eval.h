@@ -13,10 +13,11 @@
  *  domain judge an image_classifier trained on real training images of both domains, labelled
  *               by domain: its held-out accuracy, and the share of translations it judges as
  *               the target domain, next to the same share for the copy and the colour-matched
- *               baseline (a judge fooled by colour alone passes the colour-matched input).
+ *               baseline (a judge fooled by colour alone passes the colour-matched input) and,
+ *               with pairs, for the true images (what a perfect translation would score).
  *  class judge  (data sets with 2+ classes) an image_classifier trained on the same real images,
  *               labelled by class: the share of translations whose input's class it still
- *               recognises, next to the same share for both baselines.
+ *               recognises, next to the same share for both baselines and the true images.
  * A judge whose held-out accuracy is below UNIT_EVAL_RELIABLE_ACCURACY (or unknown) is marked
  * unreliable in the report, the JSON and the summary; its figures are still given, flagged.
  * Every random choice follows from cfg.seed, so the same run, data and device give the same
@@ -74,10 +75,13 @@ typedef struct {
   double colour_matched_l1; /* the colour-matched input against the true image */
   double cycle_l1;         /* from -> to -> from against the input */
   double recon_l1;         /* from -> from against the input */
-  /* Shares the domain judge gives the target domain. */
+  /* Shares the domain judge gives the target domain: of the translations, of both baselines,
+   * and of the true images (what a perfect translation scores; NAN when not paired). */
   double judged_target_domain, copy_judged_target_domain, colour_matched_judged_target_domain;
-  /* Shares in which the class judge recognises the input's class (NAN without a class judge). */
-  double class_kept, copy_class_kept, colour_matched_class_kept;
+  double true_judged_target_domain;
+  /* Shares in which the class judge recognises the input's class, for the same four sets of
+   * images (NAN without a class judge). */
+  double class_kept, copy_class_kept, colour_matched_class_kept, true_class_kept;
 } unit_eval_direction;
 
 typedef struct {

@@ -22,9 +22,11 @@ static json_t *direction(const unit_eval_direction *d) {
   json_object_set_new(o, "judged_target_domain", number(d->judged_target_domain));
   json_object_set_new(o, "copy_judged_target_domain", number(d->copy_judged_target_domain));
   json_object_set_new(o, "colour_matched_judged_target_domain", number(d->colour_matched_judged_target_domain));
+  json_object_set_new(o, "true_image_judged_target_domain", number(d->true_judged_target_domain));
   json_object_set_new(o, "class_kept", number(d->class_kept));
   json_object_set_new(o, "copy_class_kept", number(d->copy_class_kept));
   json_object_set_new(o, "colour_matched_class_kept", number(d->colour_matched_class_kept));
+  json_object_set_new(o, "true_image_class_kept", number(d->true_class_kept));
   return o;
 }
 
@@ -110,9 +112,10 @@ static void judge_note(FILE *out, const unit_eval_judge *j) {
     fprintf(out, "  (judge's held-out accuracy %.3f%s)\n", j->heldout_accuracy, j->reliable ? "" : ": UNRELIABLE");
 }
 
-static void judged_rows(FILE *out, const unit_eval_judge *j, const char *const names[3], const double ab[3],
-                        const double ba[3]) {
-  for (int k = 0; k < 3; k++) {
+static void judged_rows(FILE *out, const unit_eval_judge *j, const char *const names[4], const double ab[4],
+                        const double ba[4]) {
+  for (int k = 0; k < 4; k++) {
+    if (k == 3 && !isfinite(ab[k]) && !isfinite(ba[k])) break; /* no true images without pairs */
     row(out, names[k], ab[k], ba[k]);
     judge_note(out, j);
   }
@@ -145,11 +148,14 @@ void unit_eval_print(FILE *out, const unit_eval_report *r) {
   row(out, "within the domain", ab->recon_l1, ba->recon_l1);
   fprintf(out, "\n");
 
-  static const char *const names[3] = { "model", "baseline: copy of the input", "baseline: colour-matched input" };
+  static const char *const names[4] = { "model", "baseline: copy of the input", "baseline: colour-matched input",
+                                        "reference: the true image" };
   fprintf(out, "domain judge: share judged as the target domain (higher is better; chance 0.5):\n");
   if (r->domain_judge.measured) {
-    double a[3] = { ab->judged_target_domain, ab->copy_judged_target_domain, ab->colour_matched_judged_target_domain };
-    double b[3] = { ba->judged_target_domain, ba->copy_judged_target_domain, ba->colour_matched_judged_target_domain };
+    double a[4] = { ab->judged_target_domain, ab->copy_judged_target_domain, ab->colour_matched_judged_target_domain,
+                    ab->true_judged_target_domain };
+    double b[4] = { ba->judged_target_domain, ba->copy_judged_target_domain, ba->colour_matched_judged_target_domain,
+                    ba->true_judged_target_domain };
     judged_rows(out, &r->domain_judge, names, a, b);
     if (!r->domain_judge.reliable) fprintf(out, "  WARNING: the domain judge is %s\n", r->domain_judge.note);
   } else {
@@ -158,8 +164,8 @@ void unit_eval_print(FILE *out, const unit_eval_report *r) {
   if (r->class_judge.measured) {
     fprintf(out, "class judge: share in which the input's class is still recognised (higher is better; chance %.3f):\n",
             r->class_chance);
-    double a[3] = { ab->class_kept, ab->copy_class_kept, ab->colour_matched_class_kept };
-    double b[3] = { ba->class_kept, ba->copy_class_kept, ba->colour_matched_class_kept };
+    double a[4] = { ab->class_kept, ab->copy_class_kept, ab->colour_matched_class_kept, ab->true_class_kept };
+    double b[4] = { ba->class_kept, ba->copy_class_kept, ba->colour_matched_class_kept, ba->true_class_kept };
     judged_rows(out, &r->class_judge, names, a, b);
     if (!r->class_judge.reliable) fprintf(out, "  WARNING: the class judge is %s\n", r->class_judge.note);
   } else {

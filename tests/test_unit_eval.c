@@ -73,8 +73,9 @@ static unit_eval_report sample_report(void) {
     r.dir[d] = (unit_eval_direction){ .from = d, .to = 1 - d, .n_images = 8, .n_paired = 8, .translation_l1 = 0.11,
                                       .copy_l1 = 0.2, .colour_matched_l1 = 0.15, .cycle_l1 = 0.05, .recon_l1 = 0.04,
                                       .judged_target_domain = 0.75, .copy_judged_target_domain = 0.125,
-                                      .colour_matched_judged_target_domain = 0.5, .class_kept = 0.625,
-                                      .copy_class_kept = 0.875, .colour_matched_class_kept = 0.75 };
+                                      .colour_matched_judged_target_domain = 0.5, .true_judged_target_domain = 0.875,
+                                      .class_kept = 0.625, .copy_class_kept = 0.875, .colour_matched_class_kept = 0.75,
+                                      .true_class_kept = 1.0 };
   }
   r.domain_judge = (unit_eval_judge){ .measured = 1, .classes = 2, .n_train = 44, .n_heldout = 4,
                                       .heldout_accuracy = 1.0, .reliable = 1 };
@@ -93,8 +94,9 @@ static double real_at(json_t *o, const char *key) {
 static const char *const direction_keys[] = { "images", "paired_images", "translation_l1", "copy_l1",
                                               "colour_matched_l1", "cycle_l1", "reconstruction_l1",
                                               "judged_target_domain", "copy_judged_target_domain",
-                                              "colour_matched_judged_target_domain", "class_kept", "copy_class_kept",
-                                              "colour_matched_class_kept" };
+                                              "colour_matched_judged_target_domain", "true_image_judged_target_domain",
+                                              "class_kept", "copy_class_kept", "colour_matched_class_kept",
+                                              "true_image_class_kept" };
 
 START_TEST(json_shape) {
   unit_eval_report r = sample_report();
@@ -142,6 +144,7 @@ START_TEST(json_shape) {
     r.dir[d].n_paired = 0;
     r.dir[d].translation_l1 = r.dir[d].copy_l1 = r.dir[d].colour_matched_l1 = NAN;
     r.dir[d].class_kept = r.dir[d].copy_class_kept = r.dir[d].colour_matched_class_kept = NAN;
+    r.dir[d].true_judged_target_domain = r.dir[d].true_class_kept = NAN;
   }
   r.n_classes = 1;
   r.class_chance = NAN;
@@ -157,6 +160,7 @@ START_TEST(json_shape) {
   ck_assert(json_is_null(json_object_get(ab, "translation_l1")));
   ck_assert(json_is_null(json_object_get(ab, "copy_l1")));
   ck_assert(json_is_null(json_object_get(ab, "class_kept")));
+  ck_assert(json_is_null(json_object_get(ab, "true_image_judged_target_domain")));
   ck_assert_double_eq_tol(real_at(ab, "cycle_l1"), 0.05, 1e-9);
   ck_assert_double_eq_tol(real_at(ab, "judged_target_domain"), 0.75, 1e-9);
   cj = json_object_get(root, "class_judge");
@@ -192,25 +196,28 @@ START_TEST(summary_text) {
   assert_contains(s, "A -> B");
   assert_contains(s, "baseline: copy of the input");
   assert_contains(s, "baseline: colour-matched input");
+  assert_contains(s, "reference: the true image");
   assert_contains(s, "  0.1100");
   assert_contains(s, "judge's held-out accuracy 1.000)");
   assert_contains(s, "judge's held-out accuracy 0.500: UNRELIABLE)");
   assert_contains(s, "WARNING: the class judge is unreliable");
   ck_assert_msg(!strstr(s, "WARNING: the domain judge"), "a reliable judge is flagged:\n%s", s);
-  /* Every judged line carries its judge's accuracy: 3 per judge and direction pair. */
+  /* Every judged line carries its judge's accuracy: 4 per judge (both directions on a line). */
   int lines = 0;
   for (const char *p = s; (p = strstr(p, "judge's held-out accuracy")); p++) lines++;
-  ck_assert_int_eq(lines, 6);
+  ck_assert_int_eq(lines, 8);
   free(s);
 
   r.paired = 0;
   snprintf(r.why_no_translation, sizeof r.why_no_translation, "the domains are not paired");
   r.dir[0].n_paired = r.dir[1].n_paired = 0;
+  r.dir[0].true_judged_target_domain = r.dir[1].true_judged_target_domain = NAN;
   r.class_judge = (unit_eval_judge){ .heldout_accuracy = NAN };
   snprintf(r.class_judge.note, sizeof r.class_judge.note, "the data set has 1 class");
   s = printed(&r);
   assert_contains(s, "not measured: the domains are not paired");
   assert_contains(s, "class judge: not measured: the data set has 1 class");
+  ck_assert_msg(!strstr(s, "reference: the true image"), "true images without pairs:\n%s", s);
   free(s);
 }
 END_TEST
