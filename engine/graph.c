@@ -156,6 +156,7 @@ ut_tensor *ut_node_new(ut_graph *g, const ut_op_def *op, int n_in, ut_tensor *co
 }
 
 ut_shape ut_tensor_shape(const ut_tensor *t) { return t ? t->shape : (ut_shape){ 0 }; }
+ut_dtype ut_tensor_dtype(const ut_tensor *t) { return t ? t->dtype : UT_F32; }
 const char *ut_tensor_name(const ut_tensor *t) { return t ? t->name : "(null)"; }
 const char *ut_tensor_op(const ut_tensor *t) { return t ? t->op->name : "(null)"; }
 

@@ -20,6 +20,9 @@
  *
  * This header holds the core (errors, devices, runtime, shapes, store, graphs and sources,
  * autograd, optimisers, plans); the ops are declared in untangle_ops.h, included at its end.
+ * Layers that own parameters of one paper's design (equalized learning rate, modulated
+ * convolution, batch normalization, CBIN) and the GAN and KL losses live in the model kit
+ * (models/kit_layers.h, models/kit_losses.h), written with this API alone.
  */
 #ifndef UNTANGLE_H
 #define UNTANGLE_H
@@ -223,8 +226,16 @@ ut_runtime *ut_graph_runtime(const ut_graph *g);
 ut_store *ut_graph_store(const ut_graph *g);
 /* The first error met while building, or UT_OK. */
 ut_status ut_graph_status(const ut_graph *g);
+/* Records a build failure in the graph (the first one is kept, with the message ut_last_error()
+ * holds at that moment) and returns NULL, so code that composes ops (the model kit) refuses its
+ * arguments the way the ops do: `ut_fail(UT_ERR_SHAPE, "..."); return ut_graph_fail(g,
+ * UT_ERR_SHAPE);`. With UT_OK it stands for "an input was NULL": the graph's earlier error is
+ * kept, or, when there was none, an invalid-argument error saying so is recorded. */
+ut_tensor *ut_graph_fail(ut_graph *g, ut_status s);
 
 ut_shape ut_tensor_shape(const ut_tensor *t);
+/* The element type of a node: UT_F32, or UT_I32 for indices and labels. */
+ut_dtype ut_tensor_dtype(const ut_tensor *t);
 const char *ut_tensor_name(const ut_tensor *t);
 const char *ut_tensor_op(const ut_tensor *t);
 /* Names a node for error messages and profiles; returns t. */
@@ -244,6 +255,11 @@ ut_tensor_list ut_params_join(ut_graph *g, ut_tensor_list a, ut_tensor_list b);
  * compile time like ut_constant. Useful wherever ut_embedding, ut_one_hot or ut_cross_entropy
  * take indices that do not change between runs. */
 ut_tensor *ut_constant_i32(ut_graph *g, ut_shape shape, const int32_t *values);
+/* A source over a store tensor that is not a parameter (running statistics, optimizer moments):
+ * ut_params does not list it, so it gets no gradient and no optimiser, and only update nodes
+ * (such as ut_running_average) write it; checkpoints keep it. A NULL `t` (a failed
+ * ut_store_tensor_get, whose message is set) gives NULL without failing the graph. */
+ut_tensor *ut_state(ut_graph *g, ut_store_tensor *t);
 
 /* ---------------------------------------------------------------------------------------------
  * Autograd and optimizers.

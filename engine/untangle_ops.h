@@ -197,28 +197,14 @@ ut_tensor *ut_adain(ut_graph *g, ut_tensor *x, ut_tensor *scale, ut_tensor *bias
  * UNIT's own variant (unbiased std, eps added to the std) is not this one. */
 ut_tensor *ut_layer_norm(ut_graph *g, ut_tensor *x, ut_tensor *weight, ut_tensor *bias, float eps);
 
-/* Batch normalization settings; a zeroed struct (or NULL) is nn.BatchNorm2d's default in
- * training mode: affine, eps 1e-5, momentum 0.1. */
-typedef struct {
-  int eval;       /* 0: training mode; 1: evaluation mode (the running statistics, no update) */
-  int no_affine;  /* 1: no weight and bias (affine=False) */
-  float eps;      /* added to the variance inside the root; 0 means 1e-5 */
-  float momentum; /* weight of the new batch in the running averages; 0 means 0.1 */
-} ut_batch_norm_cfg;
-/* Batch normalization as nn.BatchNorm1d/2d: x [B, C], [B, C, L] or [B, C, H, W] is normalized
- * per channel (dimension 1) with statistics over every other dimension, then times weight
- * `prefix`.w and plus bias `prefix`.b (parameters [C], initialised to 1 and 0; none with
- * no_affine). Training mode uses the batch's mean and biased variance, (x - mean) /
- * sqrt(var + eps), and adds an update node that, once per plan run, sets the store tensors
- * `prefix`.running_mean and `prefix`.running_var ([C], created as 0 and 1; not parameters, so
- * ut_params skips them, but checkpoints keep them) to (1 - momentum) running + momentum *
- * batch statistic, with the unbiased variance (times n / (n - 1), n = B*H*W) for running_var,
- * exactly as PyTorch; it needs more than one value per channel. Evaluation mode computes
- * x * a + (b - running_mean * a) with a = w / sqrt(running_var + eps), as PyTorch's inference
- * kernel. Built from elementwise ops and reductions, so it is differentiable to any order in x,
- * w and b (the running statistics get no gradient). Use one mode per prefix in a graph: a node
- * that reads the running statistics after their update in the same graph is refused. */
-ut_tensor *ut_batch_norm(ut_graph *g, ut_tensor *x, const char *prefix, const ut_batch_norm_cfg *cfg);
+/* The update node of a running average, as batch normalization keeps its running statistics
+ * (kit_batch_norm in models/kit_layers.h): once per plan run, after `batch_stat` is computed,
+ * running = (1 - momentum) running + momentum * factor * batch_stat, in place. `running` is a
+ * store tensor (usually a ut_state) with as many elements as the f32 `batch_stat`, whose shape
+ * may differ ([C] against [1, C, 1, 1]). Nothing is differentiated through it. The plan refuses
+ * a graph in which another node reads `running` after this update. Returns the update node, or
+ * NULL on failure (recorded in the graph). */
+ut_tensor *ut_running_average(ut_graph *g, ut_tensor *running, ut_tensor *batch_stat, float momentum, float factor);
 
 /* ---------------------------------------------------------------------------------------------
  * Embeddings and one-hot codes.
@@ -250,15 +236,6 @@ ut_tensor *ut_mse_loss(ut_graph *g, ut_tensor *a, ut_tensor *b); /* mean (a - b)
 ut_tensor *ut_bce_with_logits(ut_graph *g, ut_tensor *logits, ut_tensor *targets);
 /* The same against one target value for every element (1 for real, 0 for fake). */
 ut_tensor *ut_bce_with_logits_const(ut_graph *g, ut_tensor *logits, float target);
-/* Least-squares GAN losses on discriminator outputs d: mean (d - 1)^2 (real, or the
- * generator's loss) and mean d^2 (fake). */
-ut_tensor *ut_lsgan_real_loss(ut_graph *g, ut_tensor *d);
-ut_tensor *ut_lsgan_fake_loss(ut_graph *g, ut_tensor *d);
-/* Hinge GAN losses: mean relu(1 - d) for real and mean relu(1 + d) for fake samples in the
- * discriminator's step, and -mean d for the generator's step. */
-ut_tensor *ut_hinge_real_loss(ut_graph *g, ut_tensor *d);
-ut_tensor *ut_hinge_fake_loss(ut_graph *g, ut_tensor *d);
-ut_tensor *ut_hinge_gen_loss(ut_graph *g, ut_tensor *d);
 
 /* Cross-entropy of logits [B, K] against integer labels (int32 [B]), as F.cross_entropy with
  * mean reduction: mean over b of logsumexp(logits[b]) - logits[b, labels[b]]. The
@@ -302,14 +279,9 @@ ut_tensor *ut_gaussian_noise(ut_graph *g, ut_tensor *x, const char *name, float 
  * graph, as ut_random_normal. mu and logvar have the same shape; z is differentiable in both
  * (eps is a constant of each run). */
 ut_tensor *ut_reparameterize(ut_graph *g, ut_tensor *mu, ut_tensor *logvar, const char *name);
-
-/* KL(N(mu, exp(logvar)) || N(0, I)) = -0.5 * sum(1 + logvar - mu^2 - exp(logvar)), summed over
- * every dimension but the first and averaged over the batch (dimension 0), as a [1] tensor:
- * the usual VAE loss per sample. DMIT's KL term sums over the batch as well, so it is B times
- * this one (ut_scale by B to match it exactly). mu and logvar have the same shape. */
-ut_tensor *ut_kl_normal(ut_graph *g, ut_tensor *mu, ut_tensor *logvar);
-/* UNIT's "reduced" KL for a code with its variance fixed to 1: mean(mu^2) over all elements,
- * as a [1] tensor (UNIT applies it to the code after the noise is added). */
+/* Transitional: UNIT's mean(mu^2) KL term moved to the model kit as kit_kl_unit_variance
+ * (models/kit_losses.h). This copy stays only until models/unit.c calls the kit's; new code
+ * uses the kit's. */
 ut_tensor *ut_kl_unit_variance(ut_graph *g, ut_tensor *mu);
 
 /* ---------------------------------------------------------------------------------------------
@@ -404,42 +376,10 @@ typedef struct {
  * batch, and the demodulation factor is sum_c style^2 * sum_ij w^2 as one matmul. Differentiable
  * in x, w and style to any order. */
 ut_tensor *ut_modulated_conv2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tensor *style, ut_modconv_cfg cfg);
-/* The same with its parameters, as rosinality's ModulatedConv2d: weight `prefix`.w
- * [out_channels, C, kernel, kernel] ~ N(0, 1) used times 1 / sqrt(C kernel^2), and the style
- * from ut_equal_linear(latent [B, D], "`prefix`.mod", C) with bias_init 1. No bias or
- * activation (StyledConv adds ut_fused_leaky_relu, ToRGB a bias). */
-ut_tensor *ut_modulated_conv2d_layer(ut_graph *g, ut_tensor *x, ut_tensor *latent, const char *prefix,
-                                     int64_t out_channels, int kernel, ut_modconv_cfg cfg);
-
-/* Equalized learning rate (StyleGAN2's EqualLinear / EqualConv2d / ConvLayer). */
-typedef struct {
-  float lr_mul;    /* 0 means 1 */
-  float bias_init; /* the bias's initial value */
-  int no_bias;     /* no bias at all */
-  int activate;    /* the bias goes into ut_fused_leaky_relu instead of being added */
-} ut_equal_cfg;
-/* x [B, in] -> [B, out_features] with weight `prefix`.w [out, in] initialised N(0, 1 / lr_mul^2)
- * and used times lr_mul / sqrt(in), and bias `prefix`.b [out] initialised to bias_init and used
- * times lr_mul; with activate, fused_leaky_relu(x W^T, b lr_mul), else x W^T + b lr_mul. As
- * rosinality's EqualLinear(in, out, bias, bias_init, lr_mul, activation="fused_lrelu" or None). */
-ut_tensor *ut_equal_linear(ut_graph *g, ut_tensor *x, const char *prefix, int64_t out_features, ut_equal_cfg cfg);
-/* The convolution counterpart: weight `prefix`.w [out, C, kernel, kernel] ~ N(0, 1 / lr_mul^2)
- * used times lr_mul / sqrt(C kernel^2), bias `prefix`.b [out]; `conv` gives stride and padding.
- * With activate it is rosinality's ConvLayer(activate=True) without the downsampling blur
- * (apply ut_upfirdn2d first): conv without bias, then ut_fused_leaky_relu with the bias. */
-ut_tensor *ut_equal_conv2d(ut_graph *g, ut_tensor *x, const char *prefix, int64_t out_channels, int kernel,
-                           ut_conv_cfg conv, ut_equal_cfg cfg);
 
 /* StyleGAN2's fused_leaky_relu: leaky_relu(x + bias, 0.2) * sqrt(2), the bias [C] (or NULL)
  * added along dimension 1 of x [B, C] or [B, C, H, W]. Differentiable to any order. */
 ut_tensor *ut_fused_leaky_relu(ut_graph *g, ut_tensor *x, ut_tensor *bias);
-/* Minibatch standard deviation, as rosinality's Discriminator: x [B, C, H, W] is split into
- * G = min(group, B) groups of B / G samples (sample b in group b / (B / G); B must divide by
- * G), the biased std over the G group members of each (b % (B / G), feature, channel, pixel)
- * is taken as sqrt(var + 1e-8), averaged over the C / features channels of each feature and
- * over H, W, and appended as `features` channels: [B, C + features, H, W]. OverLORD uses group
- * 4 and 1 feature. Differentiable to any order (R1 penalties pass through it). */
-ut_tensor *ut_minibatch_stddev(ut_graph *g, ut_tensor *x, int group, int features);
 
 /* ---------------------------------------------------------------------------------------------
  * Spectral normalization.
@@ -460,13 +400,6 @@ typedef struct {
  * again in the same graph with the same prefix returns the first result, so u is updated once
  * per run. */
 ut_tensor *ut_spectral_norm(ut_graph *g, ut_tensor *w, const char *prefix, ut_sn_cfg cfg);
-
-/* DMIT's CBIN (models/modules/cbin.py, num_con > 0, affine False): instance_norm(x, eps 1e-5)
- * + tanh(code W^T + b) broadcast over H and W, for x [B, C, H, W] and code [B, n]. The linear
- * layer's weight `prefix`.w [C, n] ~ N(0, 0.02) and bias `prefix`.b [C] = 0 follow DMIT's
- * "gaussian" init; with sn non-NULL the weight is spectrally normalised (DMIT wraps it in
- * spectral_norm) with u, v stored under `prefix`; NULL means a plain linear layer. */
-ut_tensor *ut_cbin(ut_graph *g, ut_tensor *x, ut_tensor *code, const char *prefix, const ut_sn_cfg *sn);
 
 #ifdef __cplusplus
 }

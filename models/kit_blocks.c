@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "kit_blocks.h"
+#include "kit_layers.h"
 
 char *kit_scope(char *buf, const char *scope, const char *name) {
   snprintf(buf, KIT_SCOPE_MAX, "%s.%s", scope, name);
@@ -44,7 +45,7 @@ ut_tensor *kit_norm_act(ut_graph *g, ut_tensor *x, const char *scope, const kit_
   }
   case KIT_NORM_BATCH: {
     char prefix[KIT_SCOPE_MAX];
-    x = ut_batch_norm(g, x, kit_scope(prefix, scope, "norm"), &(ut_batch_norm_cfg){ .eval = c->eval });
+    x = kit_batch_norm(g, x, kit_scope(prefix, scope, "norm"), &(kit_batch_norm_cfg){ .eval = c->eval });
     break;
   }
   }

@@ -28,7 +28,7 @@ typedef enum {
   KIT_NORM_LAYER_MUNIT,     /* MUNIT's and UNIT master's LayerNorm: (x - mean) / (std + eps) per sample
                                with the unbiased std, eps 1e-5, then a per-channel scale drawn from
                                U(0, 1) and a bias (0) */
-  KIT_NORM_BATCH,           /* batch statistics with running averages (ut_batch_norm) */
+  KIT_NORM_BATCH,           /* batch statistics with running averages (kit_batch_norm) */
 } kit_norm;
 
 typedef enum { KIT_ACT_NONE = 0, KIT_ACT_RELU, KIT_ACT_LEAKY, KIT_ACT_TANH, KIT_ACT_SIGMOID } kit_act;

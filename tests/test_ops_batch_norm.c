@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gradcheck.h"
+#include "kit_layers.h"
 
 #define EPS 1e-5
 
@@ -50,12 +51,12 @@ static void bn_reference(ut_shape s, const float *x, const float *w, const float
 
 typedef struct {
   const char *prefix;
-  ut_batch_norm_cfg cfg;
+  kit_batch_norm_cfg cfg;
 } bn_ctx;
 
 static ut_tensor *build_bn(ut_graph *g, ut_tensor **in, void *ctx) {
   const bn_ctx *c = ctx;
-  return ut_batch_norm(g, in[0], c->prefix, &c->cfg);
+  return kit_batch_norm(g, in[0], c->prefix, &c->cfg);
 }
 
 static void store_write(ut_store *st, const char *name, int64_t c, ut_init init, const float *v) {
@@ -129,7 +130,7 @@ START_TEST(test_batch_norm_running_stats) {
   ut_store *st = ut_store_new(test_runtime(), 9);
   ut_graph *g = ut_graph_new(test_runtime(), st);
   ut_tensor *x = ut_input(g, "x", UT_F32, s);
-  ut_tensor *y = ut_batch_norm(g, x, "enc.bn", &(ut_batch_norm_cfg){ .momentum = cases[_i].momentum });
+  ut_tensor *y = kit_batch_norm(g, x, "enc.bn", &(kit_batch_norm_cfg){ .momentum = cases[_i].momentum });
   ck_assert_ut_ptr(y);
   ck_assert_int_eq(ut_params(g, "enc.bn").n, 2); /* w and b; the running statistics are no parameters */
   ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &y, .n_outputs = 1 });
@@ -167,7 +168,7 @@ START_TEST(test_batch_norm_running_stats) {
   /* Evaluation mode: normalizes with the running statistics and does not move them. */
   g = ut_graph_new(test_runtime(), st);
   x = ut_input(g, "x", UT_F32, s);
-  y = ut_batch_norm(g, x, "enc.bn", &(ut_batch_norm_cfg){ .eval = 1 });
+  y = kit_batch_norm(g, x, "enc.bn", &(kit_batch_norm_cfg){ .eval = 1 });
   ck_assert_ut_ptr(p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &y, .n_outputs = 1 }));
   float w1[16], b0[16] = { 0 };
   for (int64_t c = 0; c < C; c++) w1[c] = 1;
@@ -193,7 +194,7 @@ END_TEST
 START_TEST(test_batch_norm_errors) {
   ut_store *st = ut_store_new(test_runtime(), 5);
   ut_graph *g = ut_graph_new(test_runtime(), st);
-  ck_assert_ptr_null(ut_batch_norm(g, ut_input(g, "v", UT_F32, UT_SHAPE(8)), "bn", NULL));
+  ck_assert_ptr_null(kit_batch_norm(g, ut_input(g, "v", UT_F32, UT_SHAPE(8)), "bn", NULL));
   ck_assert_int_eq(ut_graph_status(g), UT_ERR_SHAPE);
   ck_assert_msg(strstr(ut_last_error(), "batch_norm") && strstr(ut_last_error(), "[8]"), "%s", ut_last_error());
   ut_graph_free(g);
@@ -201,25 +202,25 @@ START_TEST(test_batch_norm_errors) {
   /* one value per channel: nn.BatchNorm refuses to train on it, evaluation is fine */
   g = ut_graph_new(test_runtime(), st);
   ut_tensor *one = ut_input(g, "x", UT_F32, UT_SHAPE(1, 3, 1, 1));
-  ck_assert_ptr_null(ut_batch_norm(g, one, "bn1", NULL));
+  ck_assert_ptr_null(kit_batch_norm(g, one, "bn1", NULL));
   ck_assert_msg(strstr(ut_last_error(), "more than one value"), "%s", ut_last_error());
   ut_graph_free(g);
   g = ut_graph_new(test_runtime(), st);
-  ck_assert_ut_ptr(ut_batch_norm(g, ut_input(g, "x", UT_F32, UT_SHAPE(1, 3, 1, 1)), "bn1", &(ut_batch_norm_cfg){ .eval = 1 }));
-  ck_assert_ptr_null(ut_batch_norm(g, ut_input(g, "z", UT_F32, UT_SHAPE(2, 3)), "bn2", &(ut_batch_norm_cfg){ .momentum = 2 }));
+  ck_assert_ut_ptr(kit_batch_norm(g, ut_input(g, "x", UT_F32, UT_SHAPE(1, 3, 1, 1)), "bn1", &(kit_batch_norm_cfg){ .eval = 1 }));
+  ck_assert_ptr_null(kit_batch_norm(g, ut_input(g, "z", UT_F32, UT_SHAPE(2, 3)), "bn2", &(kit_batch_norm_cfg){ .momentum = 2 }));
   ck_assert_int_eq(ut_graph_status(g), UT_ERR_INVALID_ARGUMENT);
   ut_graph_free(g);
 
   /* a channel count that does not match the store's running statistics */
   g = ut_graph_new(test_runtime(), st);
-  ck_assert_ptr_null(ut_batch_norm(g, ut_input(g, "x", UT_F32, UT_SHAPE(2, 4)), "bn1", &(ut_batch_norm_cfg){ .eval = 1 }));
+  ck_assert_ptr_null(kit_batch_norm(g, ut_input(g, "x", UT_F32, UT_SHAPE(2, 4)), "bn1", &(kit_batch_norm_cfg){ .eval = 1 }));
   ck_assert_msg(strstr(ut_last_error(), "bn1."), "%s", ut_last_error());
   ut_graph_free(g);
 
   /* reading the running statistics after their update in one graph is refused at compile time */
   g = ut_graph_new(test_runtime(), st);
   ut_tensor *x = ut_input(g, "x", UT_F32, UT_SHAPE(2, 3));
-  ut_tensor *t = ut_batch_norm(g, x, "bn3", NULL), *e = ut_batch_norm(g, x, "bn3", &(ut_batch_norm_cfg){ .eval = 1 });
+  ut_tensor *t = kit_batch_norm(g, x, "bn3", NULL), *e = kit_batch_norm(g, x, "bn3", &(kit_batch_norm_cfg){ .eval = 1 });
   ut_tensor *outs[2] = { t, e };
   ck_assert_ptr_null(ut_plan_compile(g, &(ut_plan_cfg){ .outputs = outs, .n_outputs = 2 }));
   ck_assert_msg(strstr(ut_last_error(), "bn3.running"), "%s", ut_last_error());

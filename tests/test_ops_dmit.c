@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gradcheck.h"
+#include "kit_layers.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Host helpers.
@@ -283,7 +284,7 @@ typedef struct {
 static ut_tensor *build_cbin(ut_graph *g, ut_tensor **in, void *ctx) {
   const cb_case *c = ctx;
   ut_sn_cfg sn = { .frozen = c->mode == CB_SN_FROZEN };
-  return ut_cbin(g, in[0], in[1], "cb", c->mode == CB_PLAIN ? NULL : &sn);
+  return kit_cbin(g, in[0], in[1], "cb", c->mode == CB_PLAIN ? NULL : &sn);
 }
 
 /* Host CBIN with the effective linear weight we [C, n] and bias b [C]. */
@@ -383,7 +384,7 @@ END_TEST
 START_TEST(test_cbin_errors) {
   ut_store *st = ut_store_new(test_runtime(), 5);
   ut_graph *g = ut_graph_new(test_runtime(), st);
-  ck_assert_ptr_null(ut_cbin(g, ut_input(g, "x", UT_F32, UT_SHAPE(2, 3, 4, 4)), ut_input(g, "c", UT_F32, UT_SHAPE(3, 2)), "cb", NULL));
+  ck_assert_ptr_null(kit_cbin(g, ut_input(g, "x", UT_F32, UT_SHAPE(2, 3, 4, 4)), ut_input(g, "c", UT_F32, UT_SHAPE(3, 2)), "cb", NULL));
   ck_assert_int_eq(ut_graph_status(g), UT_ERR_SHAPE);
   ck_assert_msg(strstr(ut_last_error(), "[3, 2]") != NULL, "%s", ut_last_error());
   ut_graph_free(g);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gradcheck.h"
+#include "kit_losses.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Normalization.
@@ -147,11 +148,11 @@ static ut_tensor *build_loss(ut_graph *g, ut_tensor **in, void *ctx) {
   case LK_BCE: return ut_bce_with_logits(g, in[0], in[1]);
   case LK_BCE_CONST1: return ut_bce_with_logits_const(g, in[0], 1.0f);
   case LK_BCE_CONST0: return ut_bce_with_logits_const(g, in[0], 0.0f);
-  case LK_LS_REAL: return ut_lsgan_real_loss(g, in[0]);
-  case LK_LS_FAKE: return ut_lsgan_fake_loss(g, in[0]);
-  case LK_HINGE_REAL: return ut_hinge_real_loss(g, in[0]);
-  case LK_HINGE_FAKE: return ut_hinge_fake_loss(g, in[0]);
-  default: return ut_hinge_gen_loss(g, in[0]);
+  case LK_LS_REAL: return kit_lsgan_real_loss(g, in[0]);
+  case LK_LS_FAKE: return kit_lsgan_fake_loss(g, in[0]);
+  case LK_HINGE_REAL: return kit_hinge_real_loss(g, in[0]);
+  case LK_HINGE_FAKE: return kit_hinge_fake_loss(g, in[0]);
+  default: return kit_hinge_gen_loss(g, in[0]);
   }
 }
 

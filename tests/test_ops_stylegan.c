@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "gradcheck.h"
+#include "kit_layers.h"
+#include "kit_losses.h"
 
 /* ---------------------------------------------------------------------------------------------
  * upfirdn2d.
@@ -283,7 +285,7 @@ START_TEST(test_modulated_conv_layer) {
   ut_store *st = ut_store_new(test_runtime(), 77);
   ut_graph *g = ut_graph_new(test_runtime(), st);
   ut_tensor *xi = ut_input(g, "x", UT_F32, UT_SHAPE(B, C, H, W)), *li = ut_input(g, "lat", UT_F32, UT_SHAPE(B, D));
-  ut_tensor *y = ut_modulated_conv2d_layer(g, xi, li, "g.conv", O, K, (ut_modconv_cfg){ .demodulate = 1, .up = 1 });
+  ut_tensor *y = kit_modulated_conv2d_layer(g, xi, li, "g.conv", O, K, (ut_modconv_cfg){ .demodulate = 1, .up = 1 });
   ck_assert_ut_ptr(y);
   ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &y, .n_outputs = 1 });
   ck_assert_ut_ptr(p);
@@ -376,14 +378,14 @@ END_TEST
 typedef struct {
   int conv; /* 0: equal_linear [B, in]; 1: equal_conv2d */
   int b, in, out, h, w, k, stride, pad;
-  ut_equal_cfg cfg;
+  kit_equal_cfg cfg;
   const char *prefix;
 } eq_case;
 
 static ut_tensor *build_equal(ut_graph *g, ut_tensor **in, void *ctx) {
   const eq_case *e = ctx;
-  if (!e->conv) return ut_equal_linear(g, in[0], e->prefix, e->out, e->cfg);
-  return ut_equal_conv2d(g, in[0], e->prefix, e->out, e->k, UT_CONV(e->stride, e->pad), e->cfg);
+  if (!e->conv) return kit_equal_linear(g, in[0], e->prefix, e->out, e->cfg);
+  return kit_equal_conv2d(g, in[0], e->prefix, e->out, e->k, UT_CONV(e->stride, e->pad), e->cfg);
 }
 
 static const eq_case eq_cases[] = {
@@ -463,7 +465,7 @@ typedef struct {
 
 static ut_tensor *build_mbs(ut_graph *g, ut_tensor **in, void *ctx) {
   const mbs_case *m = ctx;
-  return ut_minibatch_stddev(g, in[0], m->group, m->features);
+  return kit_minibatch_stddev(g, in[0], m->group, m->features);
 }
 
 static void mbs_reference(const mbs_case *m, const float *x, float *out) {
@@ -524,12 +526,12 @@ END_TEST
 START_TEST(test_minibatch_stddev_errors) {
   ut_store *st = ut_store_new(test_runtime(), 5);
   ut_graph *g = ut_graph_new(test_runtime(), st);
-  ck_assert_ptr_null(ut_minibatch_stddev(g, ut_input(g, "x", UT_F32, UT_SHAPE(6, 4, 2, 2)), 4, 1));
+  ck_assert_ptr_null(kit_minibatch_stddev(g, ut_input(g, "x", UT_F32, UT_SHAPE(6, 4, 2, 2)), 4, 1));
   ck_assert_int_eq(ut_graph_status(g), UT_ERR_SHAPE);
   ck_assert_msg(strstr(ut_last_error(), "[6, 4, 2, 2]") != NULL, "%s", ut_last_error());
   ut_graph_free(g);
   g = ut_graph_new(test_runtime(), st);
-  ck_assert_ptr_null(ut_minibatch_stddev(g, ut_input(g, "x", UT_F32, UT_SHAPE(4, 5, 2, 2)), 4, 2));
+  ck_assert_ptr_null(kit_minibatch_stddev(g, ut_input(g, "x", UT_F32, UT_SHAPE(4, 5, 2, 2)), 4, 2));
   ck_assert_int_eq(ut_graph_status(g), UT_ERR_SHAPE);
   ut_graph_free(g);
   ut_store_free(st);

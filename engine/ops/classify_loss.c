@@ -1,8 +1,8 @@
-/* Classification and GAN losses: binary cross-entropy with logits, least-squares and hinge
- * GAN losses, and cross-entropy over integer labels; with the small ops they need (softplus,
- * a per-row max with no gradient, one-hot). Kernels in cl/classify_loss.cl. Every loss is a
- * mean and a [1] tensor, built from differentiable ops so that gradients of gradients (R1)
- * work through them. */
+/* Classification losses: binary cross-entropy with logits and cross-entropy over integer
+ * labels, with the small ops they need (softplus, a per-row max with no gradient, one-hot).
+ * Kernels in cl/classify_loss.cl. Every loss is a mean and a [1] tensor, built from
+ * differentiable ops so that gradients of gradients (R1) work through them. The least-squares
+ * and hinge GAN losses are the model kit's (models/kit_losses.c). */
 #include "error.h"
 #include "plan_internal.h"
 
@@ -119,31 +119,6 @@ ut_tensor *ut_bce_with_logits_const(ut_graph *g, ut_tensor *logits, float target
   if (!check_f32(g, "bce_with_logits_const", logits)) return ut_graph_fail(g, ut_graph_status(g));
   ut_tensor *sp = ut_softplus(g, logits);
   return ut_mean_all(g, target != 0.0f ? ut_sub(g, sp, ut_scale(g, logits, target)) : sp);
-}
-
-ut_tensor *ut_lsgan_real_loss(ut_graph *g, ut_tensor *d) {
-  if (!check_f32(g, "lsgan_real_loss", d)) return ut_graph_fail(g, ut_graph_status(g));
-  return ut_mean_all(g, ut_square(g, ut_shift(g, d, -1.0f)));
-}
-
-ut_tensor *ut_lsgan_fake_loss(ut_graph *g, ut_tensor *d) {
-  if (!check_f32(g, "lsgan_fake_loss", d)) return ut_graph_fail(g, ut_graph_status(g));
-  return ut_mean_all(g, ut_square(g, d));
-}
-
-ut_tensor *ut_hinge_real_loss(ut_graph *g, ut_tensor *d) {
-  if (!check_f32(g, "hinge_real_loss", d)) return ut_graph_fail(g, ut_graph_status(g));
-  return ut_mean_all(g, ut_relu(g, ut_shift(g, ut_neg(g, d), 1.0f)));
-}
-
-ut_tensor *ut_hinge_fake_loss(ut_graph *g, ut_tensor *d) {
-  if (!check_f32(g, "hinge_fake_loss", d)) return ut_graph_fail(g, ut_graph_status(g));
-  return ut_mean_all(g, ut_relu(g, ut_shift(g, d, 1.0f)));
-}
-
-ut_tensor *ut_hinge_gen_loss(ut_graph *g, ut_tensor *d) {
-  if (!check_f32(g, "hinge_gen_loss", d)) return ut_graph_fail(g, ut_graph_status(g));
-  return ut_neg(g, ut_mean_all(g, d));
 }
 
 /* mean_b [ m_b + log sum_k exp(x_bk - m_b) - x_b,label_b ] with m_b the row max (a constant to

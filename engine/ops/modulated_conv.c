@@ -10,10 +10,9 @@
  * channel, the division commutes with the transposed convolution and the blur of the `up`
  * path, so it is applied last. Everything is a composition of differentiable ops; the only op
  * of this file is the swap of a weight's first two dimensions that the transposed convolution
- * needs (rosinality transposes the weight the same way, without flipping it). */
-#include <math.h>
-#include <stdio.h>
-
+ * needs (rosinality transposes the weight the same way, without flipping it). The layer that
+ * owns the weight and the style's linear map is the model kit's kit_modulated_conv2d_layer
+ * (models/kit_layers.c). */
 #include "error.h"
 #include "plan_internal.h"
 
@@ -90,25 +89,4 @@ ut_tensor *ut_modulated_conv2d(ut_graph *g, ut_tensor *x, ut_tensor *w, ut_tenso
   ut_tensor *energy = ut_matmul(g, ut_square(g, style), w2, 0, 1); /* [B, O] */
   ut_tensor *norm = ut_sqrt(g, ut_shift(g, energy, 1e-8f));
   return ut_div(g, y, ut_reshape(g, norm, UT_SHAPE(B, O, 1, 1)));
-}
-
-ut_tensor *ut_modulated_conv2d_layer(ut_graph *g, ut_tensor *x, ut_tensor *latent, const char *prefix,
-                                     int64_t out_channels, int kernel, ut_modconv_cfg cfg) {
-  if (!g) return NULL;
-  if (!x || !latent) return ut_graph_fail(g, ut_graph_status(g));
-  if (!prefix || x->shape.rank != 4 || out_channels < 1 || kernel < 1) {
-    char s[64];
-    ut_fail(UT_ERR_INVALID_ARGUMENT, "modulated conv layer '%s': input '%s' %s must be [B, C, H, W], with %lld output "
-            "channels and kernel %d", prefix ? prefix : "(null)", x->name, ut_shape_str(x->shape, s, sizeof s),
-            (long long)out_channels, kernel);
-    return ut_graph_fail(g, UT_ERR_INVALID_ARGUMENT);
-  }
-  int64_t C = x->shape.d[1];
-  char name[160];
-  snprintf(name, sizeof name, "%s.w", prefix);
-  ut_tensor *w = ut_param(g, name, UT_SHAPE(out_channels, C, kernel, kernel), (ut_init){ UT_INIT_NORMAL, 0, 1 });
-  snprintf(name, sizeof name, "%s.mod", prefix);
-  ut_tensor *style = ut_equal_linear(g, latent, name, C, (ut_equal_cfg){ .bias_init = 1.0f });
-  ut_tensor *ws = ut_scale(g, w, (float)(1.0 / sqrt((double)(C * kernel * kernel))));
-  return ut_modulated_conv2d(g, x, ws, style, cfg);
 }

@@ -1,5 +1,5 @@
-/* Stochastic layers and distribution losses: dropout, additive Gaussian noise, the VAE
- * reparameterization, and the KL terms of UNIT's and DMIT's losses.
+/* Stochastic layers: dropout, additive Gaussian noise and the VAE reparameterization (the KL
+ * terms of UNIT's and DMIT's losses are the model kit's, models/kit_losses.c).
  *
  * Every random tensor comes from ut_random_uniform / ut_random_normal under the caller's name,
  * so a draw is a pure function of (store seed, name, run counter "rng.<name>"): reproducible,
@@ -10,7 +10,7 @@
  * Dropout is one op of its own ("dropout_apply", cl/stochastic.cl): out = u > p ? x * s : 0
  * in one pass instead of four elementwise ones; it is linear in x, so its gradient is the same
  * op on the incoming gradient with the same draw u, and gradients of gradients stay inside it.
- * The rest are compositions of elementwise ops and reductions. */
+ * The rest are compositions of elementwise ops. */
 #include <math.h>
 
 #include "error.h"
@@ -100,15 +100,7 @@ ut_tensor *ut_reparameterize(ut_graph *g, ut_tensor *mu, ut_tensor *logvar, cons
   return ut_add(g, mu, ut_mul(g, ut_exp(g, ut_scale(g, logvar, 0.5f)), eps));
 }
 
-ut_tensor *ut_kl_normal(ut_graph *g, ut_tensor *mu, ut_tensor *logvar) {
-  if (!g) return NULL;
-  if (!mu || !logvar) return ut_graph_fail(g, ut_graph_status(g));
-  if (!same_shapes(g, "kl_normal", mu, logvar)) return NULL;
-  /* 1 + logvar - mu^2 - exp(logvar), summed, then -0.5 / B. */
-  ut_tensor *t = ut_sub(g, ut_shift(g, logvar, 1.0f), ut_add(g, ut_square(g, mu), ut_exp(g, logvar)));
-  return ut_scale(g, ut_sum_all(g, t), -0.5f / (float)mu->shape.d[0]);
-}
-
+/* Transitional copy of kit_kl_unit_variance (models/kit_losses.c) for models/unit.c. */
 ut_tensor *ut_kl_unit_variance(ut_graph *g, ut_tensor *mu) {
   if (!g) return NULL;
   if (!mu) return ut_graph_fail(g, ut_graph_status(g));
