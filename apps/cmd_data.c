@@ -22,8 +22,18 @@ static void help_import(FILE *out) {
           "      shrinking, bilinear when enlarging). A file that is not a readable JPEG, a\n"
           "      file directly in DIR and anything in deeper folders is reported by name and\n"
           "      skipped; the summary counts them. Names starting with '.' are ignored.\n"
+          "  untangle data import DIR --domains [--subset train|test] --size S [--gray] -o OUT\n"
+          "      Two or more domains for unpaired translation (UNIT, DMIT): when DIR holds\n"
+          "      trainA/, trainB/, ... (and testA/, testB/, ...) as UNIT and CycleGAN data sets\n"
+          "      do, the domains are A, B, ... read from the --subset folders (other entries of\n"
+          "      DIR are ignored); otherwise every sub-folder of DIR is a domain named after\n"
+          "      it. Every image gets the one class 'all', no content label, and its domain.\n"
+          "      A missing or empty domain folder (also a testX without trainX, or the other\n"
+          "      way round), one with no readable image, or fewer than two domains fail.\n"
           "      -s, --size S   image side in pixels, 1..%d (default %d)\n"
-          "      -g, --gray     one gray channel instead of RGB\n",
+          "      -g, --gray     one gray channel instead of RGB\n"
+          "          --domains  sub-folders are domains, not classes\n"
+          "          --subset W train (default) or test: which trainX/testX folders to read\n",
           MAX_SIZE, DEFAULT_SIZE);
 }
 
@@ -43,15 +53,22 @@ static void help_idx(FILE *out) {
 
 static void help_synth(FILE *out) {
   fprintf(out,
-          "  untangle data synth [--classes N] [--views V] [--size S] [--seed X] -o OUT\n"
+          "  untangle data synth [--classes N] [--views V] [--size S] [--seed X] [--domains LIST] -o OUT\n"
           "      Renders the built-in data set: N objects (the classes, named object-000, ...)\n"
           "      each in V poses (the content labels: view index), RGB. The same options give\n"
           "      the same bytes on any machine, and the options are stored in the file, so\n"
           "      evaluation can render the ground truth of any class/content swap.\n"
+          "      With --domains, every object in every pose is rendered once per listed look\n"
+          "      (the same geometry), domain after domain, each image labelled with its\n"
+          "      domain (the position in the list, named as listed): day (the plain look),\n"
+          "      night (dark blue, a warm lamp), sketch (ink lines and hatching on paper),\n"
+          "      dusk (a low warm sun, rose sky).\n"
           "      -c, --classes N  objects (default 100)\n"
           "      -v, --views V    poses per object (default 96: 24 azimuths x 4 elevations)\n"
           "      -s, --size S     image side in pixels, 1..%d (default %d)\n"
           "          --seed X     selects the objects (default 0)\n"
+          "          --domains L  comma-separated looks, e.g. day,night (default: day only,\n"
+          "                       without domain labels)\n"
           "      -j, --threads T  render on T threads (default 2)\n",
           MAX_SIZE, DEFAULT_SIZE);
 }
@@ -60,7 +77,8 @@ static void help_info(FILE *out) {
   fprintf(out,
           "  untangle data info FILE [--json]\n"
           "      Checks FILE completely and describes it: image count and size, classes with\n"
-          "      their image counts, content labels, and where the images came from.\n"
+          "      their image counts, content labels, domains with their image counts, and\n"
+          "      where the images came from.\n"
           "      -j, --json       print a JSON object instead\n");
 }
 
@@ -69,7 +87,7 @@ void help_data(FILE *out) {
           "Usage: untangle data SUBCOMMAND [OPTIONS]\n"
           "\n"
           "Makes the data set files that training memory-maps (uint8 images, a class per image,\n"
-          "optional content labels, class names), and describes them. Output goes to a temporary\n"
+          "optional content and domain labels, class and domain names), and describes them. Output goes to a temporary\n"
           "file next to OUT that replaces OUT only when complete: on any error OUT is unchanged.\n"
           "\n"
           "Subcommands:\n");
@@ -125,6 +143,17 @@ static int failed(const char *cmd) {
   return CLI_FAILED;
 }
 
+/* " A (3), B (2)" for the domains of ds. */
+static void print_domain_counts(const ut_dataset *ds) {
+  int k = ut_dataset_n_domains(ds);
+  for (int d = 0; d < k; d++) {
+    int32_t *idx, n;
+    if (ut_dataset_domain_indices(ds, d, &idx, &n) != UT_OK) n = 0, idx = NULL;
+    free(idx);
+    printf("%s %s (%d)", d ? "," : "", ut_dataset_domain_name(ds, d), n);
+  }
+}
+
 static void print_written(const char *out, const ut_import_stats *st, int size, int channels) {
   printf("wrote %s: %lld images of %d x %d %s, %d classes", out, (long long)st->imported, size, size,
          channels == 3 ? "RGB" : "gray", st->n_classes);
@@ -134,14 +163,14 @@ static void print_written(const char *out, const ut_import_stats *st, int size, 
 }
 
 /* Options shared by the writing subcommands. `extra` adds a subcommand's own ones. */
-enum { OPT_SEED = 256 };
+enum { OPT_SEED = 256, OPT_DOMAINS, OPT_SUBSET };
 
 typedef struct {
   const char *out;
   int64_t size, classes, views, threads;
   uint64_t seed;
-  int gray, rgb, json;
-  const char *names;
+  int gray, rgb, json, domains;
+  const char *names, *domain_list, *subset;
 } options;
 
 static int parse(const char *cmd, int argc, char **argv, const char *shorts, const struct option *longs,
@@ -167,6 +196,15 @@ static int parse(const char *cmd, int argc, char **argv, const char *shorts, con
         rc = cli_parse_i64(cmd, "--threads", optarg, 1, 16, &o->threads);
       break;
     case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &o->seed); break;
+    case OPT_DOMAINS:
+      o->domains = 1;
+      o->domain_list = optarg; /* NULL for import's flag */
+      break;
+    case OPT_SUBSET:
+      if (strcmp(optarg, "train") != 0 && strcmp(optarg, "test") != 0)
+        rc = cli_usage_error(cmd, "--subset expects train or test, not '%s'", optarg);
+      o->subset = optarg;
+      break;
     case 'h':
       printf("Usage:\n");
       help(stdout);
@@ -189,12 +227,17 @@ static int parse(const char *cmd, int argc, char **argv, const char *shorts, con
 }
 
 static int data_import(int argc, char **argv) {
-  static const struct option longs[] = { { "size", required_argument, NULL, 's' }, { "gray", no_argument, NULL, 'g' },
-                                         { "out", required_argument, NULL, 'o' },  { "help", no_argument, NULL, 'h' },
+  static const struct option longs[] = { { "size", required_argument, NULL, 's' },
+                                         { "gray", no_argument, NULL, 'g' },
+                                         { "domains", no_argument, NULL, OPT_DOMAINS },
+                                         { "subset", required_argument, NULL, OPT_SUBSET },
+                                         { "out", required_argument, NULL, 'o' },
+                                         { "help", no_argument, NULL, 'h' },
                                          { NULL, 0, NULL, 0 } };
   options o;
   int done, rc = parse("data import", argc, argv, ":s:go:h", longs, help_import, 1, &o, &done);
   if (done) return rc;
+  if (o.subset && !o.domains) return cli_usage_error("data import", "--subset goes with --domains");
   const char *dir = argv[optind];
   struct stat sb;
   if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -205,10 +248,22 @@ static int data_import(int argc, char **argv) {
   ut_import_cfg cfg = { .size = (int)o.size, .channels = o.gray ? 1 : 3, .progress = report_progress,
                         .skipped = report_skipped, .user = &r };
   ut_import_stats st;
-  ut_status s = ut_import_folder(dir, o.out, &cfg, &st);
+  ut_status s = o.domains ? ut_import_domains(dir, o.subset, o.out, &cfg, &st) : ut_import_folder(dir, o.out, &cfg, &st);
   report_end(&r, st.imported + st.skipped);
   if (s != UT_OK) return failed("data import");
-  print_written(o.out, &st, (int)o.size, cfg.channels);
+  if (!o.domains) {
+    print_written(o.out, &st, (int)o.size, cfg.channels);
+    return CLI_OK;
+  }
+  /* The domains and their counts, from the file just written. */
+  ut_dataset *ds = ut_dataset_open(o.out);
+  if (!ds) return failed("data import");
+  printf("wrote %s: %lld images of %d x %d %s, %d domains:", o.out, (long long)st.imported, (int)o.size, (int)o.size,
+         cfg.channels == 3 ? "RGB" : "gray", st.n_domains);
+  print_domain_counts(ds);
+  if (st.skipped) printf("; skipped %lld files", (long long)st.skipped);
+  printf("\n");
+  ut_dataset_close(ds);
   return CLI_OK;
 }
 
@@ -262,6 +317,7 @@ static int data_synth(int argc, char **argv) {
                                          { "views", required_argument, NULL, 'v' },
                                          { "size", required_argument, NULL, 's' },
                                          { "seed", required_argument, NULL, OPT_SEED },
+                                         { "domains", required_argument, NULL, OPT_DOMAINS },
                                          { "threads", required_argument, NULL, 'j' },
                                          { "out", required_argument, NULL, 'o' },
                                          { "help", no_argument, NULL, 'h' },
@@ -269,17 +325,44 @@ static int data_synth(int argc, char **argv) {
   options o;
   int done, rc = parse("data synth", argc, argv, ":c:v:s:j:o:h", longs, help_synth, 0, &o, &done);
   if (done) return rc;
-  if (o.classes * o.views > INT32_MAX)
-    return cli_usage_error("data synth", "--classes %lld x --views %lld is more images than a data set holds",
-                           (long long)o.classes, (long long)o.views);
+  /* --domains day,night: the looks in order; each at most once (the names label the domains). */
+  int looks[UT_SYNTH_DOMAIN_COUNT], n_looks = 0;
+  if (o.domain_list) {
+    const char *p = o.domain_list;
+    for (;;) {
+      size_t len = strcspn(p, ",");
+      char name[32];
+      snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name - 1 ? len : sizeof name - 1), p);
+      int d = len < sizeof name ? ut_synth_domain_from_name(name) : -1;
+      if (d < 0)
+        return cli_usage_error("data synth", "--domains: unknown look '%.*s' (known: day, night, sketch, dusk)",
+                               (int)len, p);
+      for (int k = 0; k < n_looks; k++)
+        if (looks[k] == d) return cli_usage_error("data synth", "--domains: '%s' is listed twice", name);
+      looks[n_looks++] = d;
+      if (!p[len]) break;
+      p += len + 1;
+    }
+  }
+  int64_t sets = n_looks ? n_looks : 1;
+  if (o.classes * o.views * sets > INT32_MAX)
+    return cli_usage_error("data synth", "--classes %lld x --views %lld%s is more images than a data set holds",
+                           (long long)o.classes, (long long)o.views, n_looks ? " x the domains" : "");
   ut_synth_cfg cfg = { .classes = (int)o.classes, .views = (int)o.views, .size = (int)o.size, .seed = o.seed };
   reporter r = { .label = "render" };
-  ut_status s = ut_synth_write_dataset(&cfg, o.out, (int)o.threads, report_progress, &r);
-  report_end(&r, s == UT_OK ? o.classes * o.views : 0);
+  ut_status s = n_looks ? ut_synth_write_domains(&cfg, looks, NULL, n_looks, o.out, (int)o.threads, report_progress, &r)
+                        : ut_synth_write_dataset(&cfg, o.out, (int)o.threads, report_progress, &r);
+  report_end(&r, s == UT_OK ? o.classes * o.views * sets : 0);
   if (s != UT_OK) return failed("data synth");
-  printf("wrote %s: %lld images of %lld x %lld RGB, %lld classes x %lld views (seed %llu)\n", o.out,
-         (long long)(o.classes * o.views), (long long)o.size, (long long)o.size, (long long)o.classes,
-         (long long)o.views, (unsigned long long)o.seed);
+  printf("wrote %s: %lld images of %lld x %lld RGB, %lld classes x %lld views", o.out,
+         (long long)(o.classes * o.views * sets), (long long)o.size, (long long)o.size, (long long)o.classes,
+         (long long)o.views);
+  if (n_looks) {
+    printf(" x %d domains (", n_looks);
+    for (int k = 0; k < n_looks; k++) printf("%s%s", k ? ", " : "", ut_synth_domain_name(looks[k]));
+    printf(")");
+  }
+  printf(" (seed %llu)\n", (unsigned long long)o.seed);
   return CLI_OK;
 }
 
@@ -294,12 +377,19 @@ static int data_info(int argc, char **argv) {
   int k = ut_dataset_n_classes(ds);
   int32_t n = ut_dataset_count(ds);
   int64_t *per_class = calloc((size_t)k, sizeof *per_class);
-  if (!per_class) {
+  int64_t *per_domain = calloc((size_t)ut_dataset_n_domains(ds) + 1, sizeof *per_domain);
+  if (!per_class || !per_domain) {
+    free(per_class);
+    free(per_domain);
     ut_dataset_close(ds);
     fprintf(stderr, "untangle data info: out of memory\n");
     return CLI_FAILED;
   }
-  for (int32_t i = 0; i < n; i++) per_class[ut_dataset_class(ds, i)]++;
+  for (int32_t i = 0; i < n; i++) {
+    per_class[ut_dataset_class(ds, i)]++;
+    per_domain[ut_dataset_domain(ds, i) + 1]++; /* -1 (no domains) counts in slot 0 */
+  }
+  per_domain++;
   json_t *source = json_loads(ut_dataset_source_json(ds), 0, NULL);
   if (o.json) {
     json_t *names = json_array(), *counts = json_array();
@@ -307,10 +397,16 @@ static int data_info(int argc, char **argv) {
       json_array_append_new(names, json_string(ut_dataset_class_name(ds, c)));
       json_array_append_new(counts, json_integer(per_class[c]));
     }
-    json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:i, s:O?}", "path", argv[optind], "count", n,
-                          "height", ut_dataset_height(ds), "width", ut_dataset_width(ds), "channels",
+    json_t *dnames = json_array(), *dcounts = json_array();
+    for (int d = 0; d < ut_dataset_n_domains(ds); d++) {
+      json_array_append_new(dnames, json_string(ut_dataset_domain_name(ds, d)));
+      json_array_append_new(dcounts, json_integer(per_domain[d]));
+    }
+    json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:i, s:i, s:o, s:o, s:O?}", "path", argv[optind],
+                          "count", n, "height", ut_dataset_height(ds), "width", ut_dataset_width(ds), "channels",
                           ut_dataset_channels(ds), "n_classes", k, "class_names", names, "class_counts", counts,
-                          "n_contents", ut_dataset_n_contents(ds), "source", source);
+                          "n_contents", ut_dataset_n_contents(ds), "n_domains", ut_dataset_n_domains(ds),
+                          "domain_names", dnames, "domain_counts", dcounts, "source", source);
     char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
     if (text) {
       printf("%s\n", text);
@@ -334,10 +430,20 @@ static int data_info(int argc, char **argv) {
       printf("  contents  %d content labels\n", ut_dataset_n_contents(ds));
     else
       printf("  contents  none\n");
+    int nd = ut_dataset_n_domains(ds);
+    if (nd > 0) {
+      printf("  domains   %d:", nd);
+      for (int d = 0; d < nd; d++)
+        printf("%s %s (%lld)", d ? "," : "", ut_dataset_domain_name(ds, d), (long long)per_domain[d]);
+      printf("\n");
+    } else {
+      printf("  domains   none\n");
+    }
     printf("  source    %s\n", ut_dataset_source_json(ds));
   }
   json_decref(source);
   free(per_class);
+  free(per_domain - 1);
   ut_dataset_close(ds);
   return rc;
 }

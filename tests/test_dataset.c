@@ -241,10 +241,10 @@ START_TEST(test_open_rejects) {
   }
   /* The preamble's version and header length. */
   memcpy(buf, orig, len);
-  buf[8] = 2;
+  buf[8] = 3;
   spit(bad, buf, len);
   ck_assert_ptr_null(ut_dataset_open(bad));
-  ck_assert_ptr_nonnull(strstr(ut_last_error(), "version 2"));
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "version 3"));
   memcpy(buf, orig, len);
   buf[12] = (char)(buf[12] + 1);
   spit(bad, buf, len);

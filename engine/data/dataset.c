@@ -4,7 +4,7 @@
  * reader can map it straight into aligned arrays):
  *
  *   offset 0   8 bytes  magic "UTDATAST"
- *   offset 8   uint32   format version (1)
+ *   offset 8   uint32   format version: 1 without domain labels, 2 with them
  *   offset 12  uint32   header length L in bytes; 16 + L is a multiple of 64
  *   offset 16  L bytes  a UTF-8 JSON object, padded with spaces:
  *                {"format": "untangle-dataset", "version": 1, "count": N,
@@ -12,19 +12,26 @@
  *                 "n_classes": K, "class_names": [K strings],
  *                 "has_contents": bool, "n_contents": M (0 when has_contents is false),
  *                 "source": {free-form object: importer, folder, synth config, ...},
- *                 "images_offset": I, "classes_offset": J, "contents_offset": P}
+ *                 "images_offset": I, "classes_offset": J, "contents_offset": P,
+ *                 version 2 only: "n_domains": D (>= 1), "domain_names": [D distinct
+ *                 strings], "domains_offset": Q}
  *   offset I = 16 + L        N * H * W * C bytes: uint8 images, each HWC, rows top to bottom
  *   offset J = align64(I + N*H*W*C)   N int32: class ids in 0 .. K-1
  *   offset P = align64(J + 4N)        N int32: content ids in 0 .. M-1, or all -1 without
  *                                     content labels
- *   the file ends at P + 4N exactly.
+ *   version 2: offset Q = align64(P + 4N)  N int32: domain ids in 0 .. D-1, each used at least
+ *                                     once
+ *   the file ends at P + 4N (version 1) or Q + 4N (version 2) exactly.
+ *
+ * Version 1 is what a set without domains is still written as, byte for byte, so files and
+ * tools from before domains existed keep working; a version 1 file reads as n_domains 0.
  *
  * The offsets are stored although they follow from the rest, so that other tools (numpy's
  * memmap) can read the file from the header alone; the reader checks they agree.
  *
  * The writer does not know N in advance (an import skips unreadable files), so it reserves
  * a header large enough for any count, streams the images into the temporary file, keeps
- * only the 8-byte labels per image in memory, and writes labels and header at the end.
+ * only the 12-byte labels per image in memory, and writes labels and header at the end.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +46,7 @@
 #include "data_internal.h"
 
 #define MAGIC "UTDATAST"
-enum { FORMAT_VERSION = 1, PREAMBLE = 16, ALIGN = 64 };
+enum { FORMAT_PLAIN = 1, FORMAT_DOMAINS = 2, PREAMBLE = 16, ALIGN = 64 };
 /* Header text beyond this is surely not ours; it also bounds what a corrupt file makes us parse. */
 #define MAX_HEADER (64u << 20)
 #define MAX_SIDE 65536
@@ -55,27 +62,30 @@ static uint32_t get_le32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Offsets of the three sections for n images of `image_bytes` after a header of hlen bytes. */
+/* Offsets of the sections for n images of `image_bytes` after a header of hlen bytes; the
+ * domain section only when the set has domains (domains is then 0). */
 typedef struct {
-  uint64_t images, classes, contents, end;
+  uint64_t images, classes, contents, domains, end;
 } layout;
 
-static layout layout_for(uint64_t hlen, uint64_t n, uint64_t image_bytes) {
+static layout layout_for(uint64_t hlen, uint64_t n, uint64_t image_bytes, int has_domains) {
   layout l;
   l.images = PREAMBLE + hlen;
   l.classes = align64(l.images + n * image_bytes);
   l.contents = align64(l.classes + 4 * n);
-  l.end = l.contents + 4 * n;
+  l.domains = has_domains ? align64(l.contents + 4 * n) : 0;
+  l.end = (has_domains ? l.domains : l.contents) + 4 * n;
   return l;
 }
 
 /* The header object; `count` and the offsets vary, the rest comes from the description. */
-static json_t *header_json(const ut_dataset_desc *d, char **names, json_t *source, int64_t count, const layout *l) {
+static json_t *header_json(const ut_dataset_desc *d, char **names, char **domain_names, json_t *source,
+                           int64_t count, const layout *l) {
   json_t *h = json_object();
   json_t *arr = json_array();
   for (int i = 0; i < d->n_classes; i++) json_array_append_new(arr, json_string(names[i]));
   json_object_set_new(h, "format", json_string("untangle-dataset"));
-  json_object_set_new(h, "version", json_integer(FORMAT_VERSION));
+  json_object_set_new(h, "version", json_integer(d->n_domains > 0 ? FORMAT_DOMAINS : FORMAT_PLAIN));
   json_object_set_new(h, "count", json_integer(count));
   json_object_set_new(h, "height", json_integer(d->height));
   json_object_set_new(h, "width", json_integer(d->width));
@@ -88,6 +98,13 @@ static json_t *header_json(const ut_dataset_desc *d, char **names, json_t *sourc
   json_object_set_new(h, "images_offset", json_integer((json_int_t)l->images));
   json_object_set_new(h, "classes_offset", json_integer((json_int_t)l->classes));
   json_object_set_new(h, "contents_offset", json_integer((json_int_t)l->contents));
+  if (d->n_domains > 0) {
+    json_t *dn = json_array();
+    for (int i = 0; i < d->n_domains; i++) json_array_append_new(dn, json_string(domain_names[i]));
+    json_object_set_new(h, "n_domains", json_integer(d->n_domains));
+    json_object_set_new(h, "domain_names", dn);
+    json_object_set_new(h, "domains_offset", json_integer((json_int_t)l->domains));
+  }
   return h;
 }
 
@@ -97,19 +114,26 @@ struct ut_dataset_writer {
   char *path, *tmp;
   FILE *fp;
   ut_dataset_desc desc; /* class_names and source_json point at the copies below */
-  char **names;
+  char **names, **domain_names;
   json_t *source;
   uint64_t header_len; /* reserved; the final header is padded to exactly this */
   uint64_t image_bytes;
-  int32_t *labels; /* class, content per image */
+  int32_t *labels; /* class, content, domain per image */
   int64_t count, cap;
+  int64_t *per_domain; /* images so far in each domain */
 };
+
+static void free_names(char **names, int n) {
+  if (names)
+    for (int i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
 
 static void writer_free(ut_dataset_writer *w) {
   if (!w) return;
-  if (w->names)
-    for (int i = 0; i < w->desc.n_classes; i++) free(w->names[i]);
-  free(w->names);
+  free_names(w->names, w->desc.n_classes);
+  free_names(w->domain_names, w->desc.n_domains);
+  free(w->per_domain);
   json_decref(w->source);
   free(w->labels);
   free(w->path);
@@ -127,7 +151,42 @@ static ut_status check_desc(const char *path, const ut_dataset_desc *d) {
   if (d->n_classes < 1 || d->n_contents < 0)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: %d classes and %d contents, expected at least 1 class", path,
                    d->n_classes, d->n_contents);
+  if (d->n_domains < 0)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: %d domains, expected 0 (no domain labels) or more", path, d->n_domains);
   return UT_OK;
+}
+
+/* n names copied from `given` (NULL entries, or all when given is NULL: "<prefix>-<i>"), each
+ * checked to be UTF-8 (jansson takes nothing else); `distinct`: also non-empty and unique. */
+static char **copy_names(const char *path, const char *what, const char *prefix, const char *const *given, int n,
+                         int distinct) {
+  char **out = calloc((size_t)(n ? n : 1), sizeof *out);
+  if (!out) goto oom;
+  for (int i = 0; i < n; i++) {
+    char fallback[48];
+    snprintf(fallback, sizeof fallback, "%s-%d", prefix, i);
+    const char *name = given && given[i] ? given[i] : fallback;
+    if (!(out[i] = strdup(name))) goto oom;
+    json_t *probe = json_string(name);
+    if (!probe) {
+      ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: %s name %d is not valid UTF-8", path, what, i);
+      free_names(out, n);
+      return NULL;
+    }
+    json_decref(probe);
+    for (int j = 0; distinct && j <= i; j++)
+      if (!*name || (j < i && strcmp(out[j], name) == 0)) {
+        ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: %s name %d ('%s') is %s, expected distinct non-empty names", path, what,
+                i, name, *name ? "given twice" : "empty");
+        free_names(out, n);
+        return NULL;
+      }
+  }
+  return out;
+oom:
+  ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", path);
+  free_names(out, n);
+  return NULL;
 }
 
 ut_dataset_writer *ut_dataset_writer_open(const char *path, const ut_dataset_desc *desc) {
@@ -139,22 +198,20 @@ ut_dataset_writer *ut_dataset_writer_open(const char *path, const ut_dataset_des
   ut_dataset_writer *w = calloc(1, sizeof *w);
   if (!w) goto oom;
   w->desc = *desc;
-  w->path = strdup(path);
-  w->names = calloc((size_t)desc->n_classes, sizeof *w->names);
-  if (!w->path || !w->names) goto oom;
-  for (int i = 0; i < desc->n_classes; i++) {
-    char fallback[32];
-    snprintf(fallback, sizeof fallback, "class-%d", i);
-    const char *name = desc->class_names && desc->class_names[i] ? desc->class_names[i] : fallback;
-    if (!(w->names[i] = strdup(name))) goto oom;
-    json_t *probe = json_string(name); /* jansson takes only valid UTF-8 */
-    if (!probe) {
-      ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: class name %d is not valid UTF-8", path, i);
-      writer_free(w);
-      return NULL;
-    }
-    json_decref(probe);
+  w->desc.n_classes = 0; /* until the names are there, so writer_free frees only those */
+  w->desc.n_domains = 0;
+  if (!(w->path = strdup(path))) goto oom;
+  if (!(w->names = copy_names(path, "class", "class", desc->class_names, desc->n_classes, 0)) ||
+      !(w->domain_names = copy_names(path, "domain", "domain", desc->domain_names, desc->n_domains, 1)) ||
+      !(w->per_domain = calloc((size_t)desc->n_domains + 1, sizeof *w->per_domain))) {
+    if (w->names && w->domain_names) ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", path);
+    w->desc.n_classes = w->names ? desc->n_classes : 0;
+    w->desc.n_domains = w->domain_names ? desc->n_domains : 0;
+    writer_free(w);
+    return NULL;
   }
+  w->desc.n_classes = desc->n_classes;
+  w->desc.n_domains = desc->n_domains;
   if (desc->source_json) {
     json_error_t jerr;
     w->source = json_loads(desc->source_json, 0, &jerr);
@@ -170,8 +227,8 @@ ut_dataset_writer *ut_dataset_writer_open(const char *path, const ut_dataset_des
   w->image_bytes = (uint64_t)desc->height * (uint64_t)desc->width * (uint64_t)desc->channels;
 
   /* Reserve room for the largest count and offsets any file can have; padding fills the rest. */
-  layout big = { INT64_MAX, INT64_MAX, INT64_MAX, 0 };
-  json_t *h = header_json(desc, w->names, w->source, MAX_IMAGES, &big);
+  layout big = { INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, 0 };
+  json_t *h = header_json(desc, w->names, w->domain_names, w->source, MAX_IMAGES, &big);
   char *text = json_dumps(h, JSON_COMPACT);
   json_decref(h);
   if (!text) {
@@ -182,7 +239,7 @@ ut_dataset_writer *ut_dataset_writer_open(const char *path, const ut_dataset_des
   w->header_len = align64(PREAMBLE + strlen(text)) - PREAMBLE;
   free(text);
   if (w->header_len > MAX_HEADER) {
-    ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: the header (class names, source) would take %llu bytes, at most %u", path,
+    ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: the header (class and domain names, source) would take %llu bytes, at most %u", path,
             (unsigned long long)w->header_len, MAX_HEADER);
     writer_free(w);
     return NULL;
@@ -212,6 +269,11 @@ oom:
 }
 
 ut_status ut_dataset_writer_add(ut_dataset_writer *w, const uint8_t *image, int class_id, int content_id) {
+  return ut_dataset_writer_add_domain(w, image, class_id, content_id, -1);
+}
+
+ut_status ut_dataset_writer_add_domain(ut_dataset_writer *w, const uint8_t *image, int class_id, int content_id,
+                                       int domain_id) {
   if (!w || !image) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_dataset_writer_add: no writer or image");
   if (class_id < 0 || class_id >= w->desc.n_classes)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: class id %d, expected 0 .. %d", w->path, class_id,
@@ -219,21 +281,29 @@ ut_status ut_dataset_writer_add(ut_dataset_writer *w, const uint8_t *image, int 
   if (w->desc.n_contents > 0 ? content_id < 0 || content_id >= w->desc.n_contents : content_id != -1)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: content id %d, expected %s%d", w->path, content_id,
                    w->desc.n_contents > 0 ? "0 .. " : "", w->desc.n_contents > 0 ? w->desc.n_contents - 1 : -1);
+  if (w->desc.n_domains > 0 ? domain_id < 0 || domain_id >= w->desc.n_domains : domain_id != -1)
+    return w->desc.n_domains > 0
+               ? ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: domain id %d, expected 0 .. %d", w->path, domain_id,
+                         w->desc.n_domains - 1)
+               : ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: domain id %d, expected -1 (the set has no domains)", w->path,
+                         domain_id);
   /* Bounding the image bytes keeps every offset far inside int64 (and the header's reserve). */
   if (w->count >= MAX_IMAGES || (uint64_t)(w->count + 1) * w->image_bytes > MAX_IMAGE_BYTES)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: a data set holds at most %d images and %llu bytes of them", w->path,
                    MAX_IMAGES, (unsigned long long)MAX_IMAGE_BYTES);
   if (w->count == w->cap) {
     int64_t cap = w->cap ? 2 * w->cap : 1024;
-    int32_t *l = realloc(w->labels, (size_t)cap * 2 * sizeof *l);
+    int32_t *l = realloc(w->labels, (size_t)cap * 3 * sizeof *l);
     if (!l) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", w->path);
     w->labels = l;
     w->cap = cap;
   }
   if (fwrite(image, 1, w->image_bytes, w->fp) != w->image_bytes)
     return ut_fail(UT_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
-  w->labels[2 * w->count] = class_id;
-  w->labels[2 * w->count + 1] = content_id;
+  w->labels[3 * w->count] = class_id;
+  w->labels[3 * w->count + 1] = content_id;
+  w->labels[3 * w->count + 2] = domain_id;
+  w->per_domain[domain_id + 1]++;
   w->count++;
   return UT_OK;
 }
@@ -254,12 +324,12 @@ static ut_status write_zeros(ut_dataset_writer *w, uint64_t from, uint64_t to) {
   return UT_OK;
 }
 
-/* One label column (0: classes, 1: contents) as little-endian int32. */
+/* One label column (0: classes, 1: contents, 2: domains) as little-endian int32. */
 static ut_status write_labels(ut_dataset_writer *w, int column) {
   uint8_t buf[4096];
   size_t used = 0;
   for (int64_t i = 0; i < w->count; i++) {
-    put_le32(buf + used, (uint32_t)w->labels[2 * i + column]);
+    put_le32(buf + used, (uint32_t)w->labels[3 * i + column]);
     used += 4;
     if (used == sizeof buf || i + 1 == w->count) {
       if (fwrite(buf, 1, used, w->fp) != used) return ut_fail(UT_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
@@ -271,14 +341,21 @@ static ut_status write_labels(ut_dataset_writer *w, int column) {
 
 static ut_status finish_file(ut_dataset_writer *w) {
   if (w->count == 0) return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: no images to write", w->path);
-  layout l = layout_for(w->header_len, (uint64_t)w->count, w->image_bytes);
+  for (int d = 0; d < w->desc.n_domains; d++)
+    if (w->per_domain[d + 1] == 0)
+      return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: domain %d ('%s') has no image, expected at least one per domain",
+                     w->path, d, w->domain_names[d]);
+  int has_domains = w->desc.n_domains > 0;
+  layout l = layout_for(w->header_len, (uint64_t)w->count, w->image_bytes, has_domains);
   ut_status s = write_zeros(w, l.images + (uint64_t)w->count * w->image_bytes, l.classes);
   if (s == UT_OK) s = write_labels(w, 0);
   if (s == UT_OK) s = write_zeros(w, l.classes + 4 * (uint64_t)w->count, l.contents);
   if (s == UT_OK) s = write_labels(w, 1);
+  if (s == UT_OK && has_domains) s = write_zeros(w, l.contents + 4 * (uint64_t)w->count, l.domains);
+  if (s == UT_OK && has_domains) s = write_labels(w, 2);
   if (s != UT_OK) return s;
 
-  json_t *h = header_json(&w->desc, w->names, w->source, w->count, &l);
+  json_t *h = header_json(&w->desc, w->names, w->domain_names, w->source, w->count, &l);
   char *text = json_dumps(h, JSON_COMPACT);
   json_decref(h);
   size_t tlen = text ? strlen(text) : 0;
@@ -292,7 +369,7 @@ static ut_status finish_file(ut_dataset_writer *w) {
     return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", w->path);
   }
   memcpy(pre, MAGIC, 8);
-  put_le32(pre + 8, FORMAT_VERSION);
+  put_le32(pre + 8, has_domains ? FORMAT_DOMAINS : FORMAT_PLAIN);
   put_le32(pre + 12, (uint32_t)w->header_len);
   memset(pre + PREAMBLE, ' ', w->header_len);
   memcpy(pre + PREAMBLE, text, tlen);
@@ -327,8 +404,9 @@ struct ut_dataset {
   size_t len;
   int mapped; /* base is our mmap */
   int32_t count;
-  int height, width, channels, n_classes, n_contents;
-  char **names;
+  uint32_t version;
+  int height, width, channels, n_classes, n_contents, n_domains;
+  char **names, **domain_names;
   char *source;
   layout l;
 };
@@ -336,9 +414,8 @@ struct ut_dataset {
 void ut_dataset_close(ut_dataset *ds) {
   if (!ds) return;
   if (ds->mapped) munmap((void *)ds->base, ds->len);
-  if (ds->names)
-    for (int i = 0; i < ds->n_classes; i++) free(ds->names[i]);
-  free(ds->names);
+  free_names(ds->names, ds->n_classes);
+  free_names(ds->domain_names, ds->n_domains);
   free(ds->source);
   free(ds->path);
   free(ds);
@@ -358,15 +435,42 @@ static ut_status get_int(const char *name, json_t *h, const char *key, int64_t l
   return UT_OK;
 }
 
+/* Version 2's domain fields: a count >= 1 and as many distinct names. Version 1 has none. */
+static ut_status parse_domains(ut_dataset *ds, json_t *h) {
+  const char *name = ds->path;
+  if (ds->version == FORMAT_PLAIN) return UT_OK;
+  int64_t n;
+  ut_status s = get_int(name, h, "n_domains", 1, INT32_MAX, &n);
+  if (s != UT_OK) return s;
+  json_t *names = json_object_get(h, "domain_names");
+  if (!json_is_array(names) || json_array_size(names) != (size_t)n)
+    return ut_fail(UT_ERR_FORMAT, "%s: header field 'domain_names': expected an array of %lld strings", name,
+                   (long long)n);
+  if (!(ds->domain_names = calloc((size_t)n, sizeof *ds->domain_names)))
+    return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
+  ds->n_domains = (int)n;
+  for (int i = 0; i < ds->n_domains; i++) {
+    const char *dn = json_string_value(json_array_get(names, (size_t)i));
+    if (!dn || !*dn)
+      return ut_fail(UT_ERR_FORMAT, "%s: header field 'domain_names'[%d]: expected a non-empty string", name, i);
+    for (int j = 0; j < i; j++)
+      if (strcmp(ds->domain_names[j], dn) == 0)
+        return ut_fail(UT_ERR_FORMAT, "%s: header field 'domain_names'[%d]: '%s' is also domain %d, expected distinct names",
+                       name, i, dn, j);
+    if (!(ds->domain_names[i] = strdup(dn))) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
+  }
+  return UT_OK;
+}
+
 static ut_status parse_header(ut_dataset *ds, json_t *h) {
   const char *name = ds->path;
   if (!json_is_object(h)) return ut_fail(UT_ERR_FORMAT, "%s: the header is not a JSON object", name);
   const char *fmt = json_string_value(json_object_get(h, "format"));
   if (!fmt || strcmp(fmt, "untangle-dataset") != 0)
     return ut_fail(UT_ERR_FORMAT, "%s: header field 'format': expected \"untangle-dataset\"", name);
-  int64_t v[8] = { 0 };
+  int64_t v[9] = { 0 };
   ut_status s;
-  if ((s = get_int(name, h, "version", FORMAT_VERSION, FORMAT_VERSION, &v[0])) ||
+  if ((s = get_int(name, h, "version", ds->version, ds->version, &v[0])) ||
       (s = get_int(name, h, "count", 1, MAX_IMAGES, &v[1])) || (s = get_int(name, h, "height", 1, MAX_SIDE, &v[2])) ||
       (s = get_int(name, h, "width", 1, MAX_SIDE, &v[3])) || (s = get_int(name, h, "channels", 1, 3, &v[4])) ||
       (s = get_int(name, h, "n_classes", 1, INT32_MAX, &v[5])) ||
@@ -395,6 +499,7 @@ static ut_status parse_header(ut_dataset *ds, json_t *h) {
     if (!cn) return ut_fail(UT_ERR_FORMAT, "%s: header field 'class_names'[%d]: expected a string", name, i);
     if (!(ds->names[i] = strdup(cn))) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
   }
+  if ((s = parse_domains(ds, h)) != UT_OK) return s;
   json_t *src = json_object_get(h, "source");
   if (!json_is_object(src)) return ut_fail(UT_ERR_FORMAT, "%s: header field 'source': expected a JSON object", name);
   if (!(ds->source = json_dumps(src, JSON_COMPACT))) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
@@ -405,10 +510,10 @@ static ut_status parse_header(ut_dataset *ds, json_t *h) {
   if (image_bytes > ds->len / (uint64_t)ds->count)
     return ut_fail(UT_ERR_FORMAT, "%s: %d images of %d x %d x %d need more than the file's %zu bytes (truncated?)", name,
                    ds->count, ds->height, ds->width, ds->channels, ds->len);
-  ds->l = layout_for(hlen, (uint64_t)ds->count, image_bytes);
-  static const char *const keys[3] = { "images_offset", "classes_offset", "contents_offset" };
-  const uint64_t want[3] = { ds->l.images, ds->l.classes, ds->l.contents };
-  for (int i = 0; i < 3; i++) {
+  ds->l = layout_for(hlen, (uint64_t)ds->count, image_bytes, ds->n_domains > 0);
+  static const char *const keys[4] = { "images_offset", "classes_offset", "contents_offset", "domains_offset" };
+  const uint64_t want[4] = { ds->l.images, ds->l.classes, ds->l.contents, ds->l.domains };
+  for (int i = 0; i < (ds->n_domains > 0 ? 4 : 3); i++) {
     if ((s = get_int(name, h, keys[i], 0, INT64_MAX, &v[7]))) return s;
     if ((uint64_t)v[7] != want[i])
       return ut_fail(UT_ERR_FORMAT, "%s: header field '%s' is %lld, expected %llu for %d images of %d x %d x %d", name,
@@ -419,6 +524,29 @@ static ut_status parse_header(ut_dataset *ds, json_t *h) {
     return ut_fail(UT_ERR_FORMAT, "%s: the file has %llu bytes, expected %llu for %d images of %d x %d x %d%s", name,
                    (unsigned long long)ds->len, (unsigned long long)ds->l.end, ds->count, ds->height, ds->width,
                    ds->channels, ds->len < ds->l.end ? " (truncated?)" : "");
+  return UT_OK;
+}
+
+static ut_status check_domains(const ut_dataset *ds) {
+  if (ds->n_domains == 0) return UT_OK;
+  int64_t *per = calloc((size_t)ds->n_domains, sizeof *per);
+  if (!per) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", ds->path);
+  for (int32_t i = 0; i < ds->count; i++) {
+    int32_t d = (int32_t)get_le32(ds->base + ds->l.domains + 4 * (uint64_t)i);
+    if (d < 0 || d >= ds->n_domains) {
+      free(per);
+      return ut_fail(UT_ERR_FORMAT, "%s: image %d has domain id %d, expected 0 .. %d", ds->path, i, d,
+                     ds->n_domains - 1);
+    }
+    per[d]++;
+  }
+  for (int d = 0; d < ds->n_domains; d++)
+    if (per[d] == 0) {
+      free(per);
+      return ut_fail(UT_ERR_FORMAT, "%s: domain %d ('%s') has no image, expected at least one per domain", ds->path, d,
+                     ds->domain_names[d]);
+    }
+  free(per);
   return UT_OK;
 }
 
@@ -443,8 +571,10 @@ static ut_status validate(ut_dataset *ds) {
   if (memcmp(ds->base, MAGIC, 8) != 0)
     return ut_fail(UT_ERR_FORMAT, "%s: not an untangle data set (magic is not \"%s\")", name, MAGIC);
   uint32_t version = get_le32(ds->base + 8), hlen = get_le32(ds->base + 12);
-  if (version != FORMAT_VERSION)
-    return ut_fail(UT_ERR_FORMAT, "%s: format version %u, this build reads version %d", name, version, FORMAT_VERSION);
+  if (version != FORMAT_PLAIN && version != FORMAT_DOMAINS)
+    return ut_fail(UT_ERR_FORMAT, "%s: format version %u, this build reads versions %d and %d", name, version,
+                   FORMAT_PLAIN, FORMAT_DOMAINS);
+  ds->version = version;
   if (hlen == 0 || hlen > MAX_HEADER || (PREAMBLE + (uint64_t)hlen) % ALIGN != 0 || PREAMBLE + (uint64_t)hlen > ds->len)
     return ut_fail(UT_ERR_FORMAT,
                    "%s: header length %u, expected 1 .. %u with 16 + length a multiple of 64, inside the file (%zu bytes)",
@@ -454,7 +584,8 @@ static ut_status validate(ut_dataset *ds) {
   if (!h) return ut_fail(UT_ERR_FORMAT, "%s: the header is not valid JSON: %s (at byte %d)", name, jerr.text, jerr.position);
   ut_status s = parse_header(ds, h);
   json_decref(h);
-  return s == UT_OK ? check_labels(ds) : s;
+  if (s == UT_OK) s = check_labels(ds);
+  return s == UT_OK ? check_domains(ds) : s;
 }
 
 ut_dataset *ut_dataset_from_memory(const void *buf, size_t len, const char *name) {
@@ -531,4 +662,20 @@ int32_t ut_dataset_class(const ut_dataset *ds, int32_t i) { return (int32_t)get_
 
 int32_t ut_dataset_content(const ut_dataset *ds, int32_t i) {
   return (int32_t)get_le32(ds->base + ds->l.contents + 4 * (uint64_t)i);
+}
+
+int ut_dataset_n_domains(const ut_dataset *ds) { return ds->n_domains; }
+
+const char *ut_dataset_domain_name(const ut_dataset *ds, int domain) {
+  return domain >= 0 && domain < ds->n_domains ? ds->domain_names[domain] : NULL;
+}
+
+int32_t ut_dataset_domain(const ut_dataset *ds, int32_t i) {
+  return ds->n_domains > 0 ? (int32_t)get_le32(ds->base + ds->l.domains + 4 * (uint64_t)i) : -1;
+}
+
+int ut_dataset_find_domain(const ut_dataset *ds, const char *name) {
+  for (int d = 0; name && d < ds->n_domains; d++)
+    if (strcmp(ds->domain_names[d], name) == 0) return d;
+  return -1;
 }

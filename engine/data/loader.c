@@ -1,11 +1,13 @@
-/* Splits (which images train, which are held out) and the batch loader.
+/* Splits (which images train, which are held out), per-domain index lists and the batch
+ * loader.
  *
  * The loader holds two batch slots. The caller owns the slot it was last given; a worker
  * thread fills the other one with the batch the caller will ask for next. A slot remembers
  * the (epoch, batch) it holds, so after a seek a batch prepared for the old position is simply
  * refilled. The order of an epoch is a Fisher-Yates permutation drawn from splitmix64 seeded
- * by (seed, epoch) alone: any batch can be rebuilt from its position, which is what resuming
- * needs.
+ * by (seed, epoch) alone, and an image's crop offset and mirroring come from a splitmix64
+ * stream seeded by (seed, epoch, position in the epoch): any batch can be rebuilt from its
+ * position, which is what resuming needs.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 /* Distinct streams for splits and epoch orders, so a seed shared by both gives unrelated draws. */
 #define SPLIT_STREAM 0x73706c6974ull /* "split" */
 #define EPOCH_STREAM 0x65706f6368ull /* "epoch" */
+#define AUG_STREAM 0x6175676d656eull  /* "augmen" */
 
 static int cmp_i32(const void *a, const void *b) {
   int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
@@ -97,6 +100,28 @@ ut_status ut_dataset_split_compute(const ut_dataset *ds, int test_classes, doubl
   return UT_OK;
 }
 
+ut_status ut_dataset_domain_indices(const ut_dataset *ds, int domain, int32_t **indices, int32_t *n) {
+  if (!indices || !n) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_dataset_domain_indices: no output");
+  *indices = NULL;
+  *n = 0;
+  if (!ds) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_dataset_domain_indices: no data set");
+  int k = ut_dataset_n_domains(ds);
+  if (domain < 0 || domain >= k)
+    return k > 0 ? ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: domain %d, expected 0 .. %d", ut_dataset_path(ds), domain, k - 1)
+                 : ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: domain %d, but the set has no domain labels", ut_dataset_path(ds),
+                           domain);
+  int32_t count = ut_dataset_count(ds), m = 0;
+  for (int32_t i = 0; i < count; i++) m += ut_dataset_domain(ds, i) == domain;
+  int32_t *list = malloc((size_t)(m ? m : 1) * sizeof *list);
+  if (!list) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory for %d indices", ut_dataset_path(ds), m);
+  m = 0;
+  for (int32_t i = 0; i < count; i++)
+    if (ut_dataset_domain(ds, i) == domain) list[m++] = i;
+  *indices = list;
+  *n = m;
+  return UT_OK;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 enum { SLOT_EMPTY, SLOT_FILLING, SLOT_READY };
@@ -105,7 +130,7 @@ typedef struct {
   int state;
   int64_t epoch, batch; /* the position it holds or is being filled with */
   float *images;
-  int32_t *indices, *classes, *contents;
+  int32_t *indices, *classes, *contents, *domains;
   ut_batch view;
 } slot;
 
@@ -114,6 +139,7 @@ struct ut_loader {
   ut_loader_cfg cfg;
   int32_t *list;     /* cfg.indices copied */
   int64_t per_epoch; /* batches per epoch */
+  int side;          /* output side when cropping (cfg.crop), else 0 */
   slot slots[2];
   int held;                   /* slot the caller owns, -1 for none */
   int64_t next_epoch, next_batch; /* what ut_loader_next returns next */
@@ -141,23 +167,61 @@ static void make_permutation(ut_loader *l, int64_t epoch) {
   }
 }
 
+/* The h x w crop of image `hwc` (rows of W pixels of C bytes) at (y0, x0), mirrored left-right
+ * when `flip`, as CHW floats: v / 255 as ut_image_bytes_to_chw computes it, then 2 v - 1 when
+ * signed. */
+static void crop_to_chw(const uint8_t *hwc, int W, int C, int y0, int x0, int h, int w, int flip, int signed_range,
+                        float *chw) {
+  for (int c = 0; c < C; c++)
+    for (int y = 0; y < h; y++) {
+      const uint8_t *row = hwc + ((size_t)(y0 + y) * (size_t)W + (size_t)x0) * (size_t)C + (size_t)c;
+      float *out = chw + ((size_t)c * (size_t)h + (size_t)y) * (size_t)w;
+      for (int x = 0; x < w; x++) {
+        float v = (float)row[(size_t)(flip ? w - 1 - x : x) * (size_t)C] * (1.0f / 255.0f);
+        out[x] = signed_range ? 2.0f * v - 1.0f : v;
+      }
+    }
+}
+
 /* Builds batch (epoch, b) into s; runs on the worker without the lock. */
 static void fill_slot(ut_loader *l, slot *s, int64_t epoch, int64_t b) {
   if (l->perm_epoch != epoch) make_permutation(l, epoch);
   const ut_dataset *ds = l->ds;
-  int C = ut_dataset_channels(ds);
-  size_t hw = (size_t)ut_dataset_height(ds) * (size_t)ut_dataset_width(ds);
-  int64_t first = b * l->cfg.batch;
-  int n = (int)(l->cfg.n_indices - first < l->cfg.batch ? l->cfg.n_indices - first : l->cfg.batch);
+  const ut_loader_cfg *cfg = &l->cfg;
+  int C = ut_dataset_channels(ds), H = ut_dataset_height(ds), W = ut_dataset_width(ds);
+  size_t hw = (size_t)H * (size_t)W;
+  int plain = !cfg->crop && !cfg->flip && !cfg->signed_range;
+  int side_h = cfg->crop ? cfg->crop : H, side_w = cfg->crop ? cfg->crop : W;
+  size_t out_px = (size_t)side_h * (size_t)side_w;
+  int64_t first = b * cfg->batch;
+  int n = (int)(cfg->n_indices - first < cfg->batch ? cfg->n_indices - first : cfg->batch);
   for (int i = 0; i < n; i++) {
     int32_t idx = l->perm[first + i];
     s->indices[i] = idx;
     s->classes[i] = ut_dataset_class(ds, idx);
     s->contents[i] = ut_dataset_content(ds, idx);
-    ut_image_bytes_to_chw(ut_dataset_image(ds, idx), hw, C, s->images + (size_t)i * (size_t)C * hw);
+    s->domains[i] = ut_dataset_domain(ds, idx);
+    float *dst = s->images + (size_t)i * (size_t)C * out_px;
+    if (plain) {
+      ut_image_bytes_to_chw(ut_dataset_image(ds, idx), hw, C, dst);
+      continue;
+    }
+    /* Centred when in order (evaluation); else drawn from (seed, epoch, position) only. */
+    int y0 = (H - side_h) / 2, x0 = (W - side_w) / 2, flip = 0;
+    if (!cfg->in_order) {
+      uint64_t state = cfg->seed ^ AUG_STREAM;
+      state = ut_splitmix64(&state) ^ (uint64_t)epoch;
+      state = ut_splitmix64(&state) ^ (uint64_t)(first + i);
+      if (cfg->crop) {
+        y0 = (int)ut_splitmix_below(&state, (uint32_t)(H - side_h + 1));
+        x0 = (int)ut_splitmix_below(&state, (uint32_t)(W - side_w + 1));
+      }
+      if (cfg->flip) flip = (int)(ut_splitmix64(&state) >> 63);
+    }
+    crop_to_chw(ut_dataset_image(ds, idx), W, C, y0, x0, side_h, side_w, flip, cfg->signed_range, dst);
   }
   s->view = (ut_batch){ .images = s->images, .indices = s->indices, .classes = s->classes, .contents = s->contents,
-                        .n = n, .epoch = epoch, .batch = b };
+                        .domains = s->domains, .n = n, .epoch = epoch, .batch = b };
 }
 
 static int slot_wanted(const ut_loader *l, const slot *s) {
@@ -200,6 +264,7 @@ static void free_slots(ut_loader *l) {
     free(l->slots[i].indices);
     free(l->slots[i].classes);
     free(l->slots[i].contents);
+    free(l->slots[i].domains);
   }
   free(l->list);
   free(l->perm);
@@ -223,9 +288,16 @@ ut_loader *ut_loader_new(const ut_dataset *ds, const ut_loader_cfg *cfg) {
             cfg->batch);
     return NULL;
   }
+  int H = ut_dataset_height(ds), W = ut_dataset_width(ds);
+  if (cfg->crop < 0 || cfg->crop > H || cfg->crop > W) {
+    ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: crop %d x %d %s the images (%d x %d)", ut_dataset_path(ds), cfg->crop,
+            cfg->crop, cfg->crop < 0 ? "is negative, expected 0 (none) or up to" : "is larger than", H, W);
+    return NULL;
+  }
   ut_loader *l = calloc(1, sizeof *l);
   if (!l) goto oom;
   l->ds = ds;
+  l->side = cfg->crop;
   l->cfg = *cfg;
   l->cfg.n_indices = n;
   l->per_epoch = per_epoch;
@@ -244,14 +316,15 @@ ut_loader *ut_loader_new(const ut_dataset *ds, const ut_loader_cfg *cfg) {
     }
   }
   l->cfg.indices = l->list;
-  size_t img = (size_t)ut_dataset_channels(ds) * (size_t)ut_dataset_height(ds) * (size_t)ut_dataset_width(ds);
+  size_t img = (size_t)ut_dataset_channels(ds) * (cfg->crop ? (size_t)cfg->crop * (size_t)cfg->crop : (size_t)H * (size_t)W);
   for (int i = 0; i < 2; i++) {
     slot *s = &l->slots[i];
     s->images = malloc((size_t)cfg->batch * img * sizeof *s->images);
     s->indices = malloc((size_t)cfg->batch * sizeof *s->indices);
     s->classes = malloc((size_t)cfg->batch * sizeof *s->classes);
     s->contents = malloc((size_t)cfg->batch * sizeof *s->contents);
-    if (!s->images || !s->indices || !s->classes || !s->contents) goto oom;
+    s->domains = malloc((size_t)cfg->batch * sizeof *s->domains);
+    if (!s->images || !s->indices || !s->classes || !s->contents || !s->domains) goto oom;
   }
   if (pthread_mutex_init(&l->mu, NULL) != 0) goto oom;
   if (pthread_cond_init(&l->cv, NULL) != 0) {
@@ -273,6 +346,12 @@ oom:
 }
 
 int64_t ut_loader_batches_per_epoch(const ut_loader *l) { return l->per_epoch; }
+
+int ut_loader_image_side(const ut_loader *l) {
+  if (l->side) return l->side;
+  int h = ut_dataset_height(l->ds);
+  return h == ut_dataset_width(l->ds) ? h : 0;
+}
 
 ut_status ut_loader_seek(ut_loader *l, int64_t epoch, int64_t batch) {
   if (!l || epoch < 0 || batch < 0 || batch >= l->per_epoch)

@@ -19,8 +19,11 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "philox.h"
+#include "untangle.h"
 #include "untangle_data.h"
 
 #if defined(__clang__)
@@ -404,34 +407,50 @@ static int pattern_at(const object *o, const float x[3]) {
   }
 }
 
-/* Colour of the sample at screen position (sx, sy) (tan units); returns 0 on background. */
-static int shade_sample(const object *o, const scene *sc, float sx, float sy, float rgb[3]) {
+/* What the ray through screen position (sx, sy) (tan units) hits: the geometry every look shares. */
+typedef struct {
+  int hit;     /* index into the scene's primitives, -1 for the background */
+  int pattern; /* the body's texture shows here */
+  float t;     /* entry distance in units of d */
+  float n[3];  /* outward normal, unnormalised */
+  float d[3];  /* the ray's direction, unnormalised */
+} sample;
+
+static int trace(const object *o, const scene *sc, float sx, float sy, sample *sm) {
+  sm->hit = -1;
+  sm->pattern = 0;
   if (sx < sc->rect[0] || sx > sc->rect[1] || sy < sc->rect[2] || sy > sc->rect[3]) return 0;
-  float d[3], inv_d[3];
+  float *d = sm->d, inv_d[3];
   for (int k = 0; k < 3; k++) {
     d[k] = sc->fwd[k] + sx * sc->right[k] + sy * sc->up[k];
     inv_d[k] = d[k] == 0.0f ? 1e30f : 1.0f / d[k];
   }
-  float best = 1e30f, n[3] = { 0 };
-  int hit = -1;
+  float best = 1e30f;
   for (int i = 0; i < sc->n; i++) {
     const prepared *q = &sc->pp[i];
     if (sx < q->rect[0] || sx > q->rect[1] || sy < q->rect[2] || sy > q->rect[3]) continue;
     float t, ni[3];
     if (intersect(q, d, inv_d, best, &t, ni)) {
-      best = t, hit = i;
-      n[0] = ni[0], n[1] = ni[1], n[2] = ni[2];
+      best = t, sm->hit = i;
+      sm->n[0] = ni[0], sm->n[1] = ni[1], sm->n[2] = ni[2];
     }
   }
-  if (hit < 0) return 0;
-
-  const prim *p = sc->pp[hit].p;
-  const float *alb = o->color[p->mat];
-  if (p->mat == MAT_BODY) {
+  if (sm->hit < 0) return 0;
+  sm->t = best;
+  if (sc->pp[sm->hit].p->mat == MAT_BODY) {
     float x[3];
     for (int k = 0; k < 3; k++) x[k] = sc->eye[k] + best * d[k];
-    if (pattern_at(o, x)) alb = o->pattern_color;
+    sm->pattern = pattern_at(o, x);
   }
+  return 1;
+}
+
+/* The day look's colour of a hit sample: the original shading, operation for operation. */
+static void shade_day(const object *o, const scene *sc, const sample *sm, float rgb[3]) {
+  const prim *p = sc->pp[sm->hit].p;
+  const float *alb = sm->pattern ? o->pattern_color : o->color[p->mat];
+  float n[3] = { sm->n[0], sm->n[1], sm->n[2] };
+  const float *d = sm->d;
   float in = 1.0f / sqrtf(dot3(n, n)), id = 1.0f / sqrtf(dot3(d, d));
   float hv[3];
   for (int k = 0; k < 3; k++) {
@@ -448,12 +467,210 @@ static int shade_sample(const object *o, const scene *sc, float sx, float sy, fl
   spec *= p->mat == MAT_WHEEL ? 0.1f : o->ks;
   float light = 0.26f + 0.08f * n[1] + 0.76f * ndl; /* sky-tinted ambient plus Lambert */
   for (int k = 0; k < 3; k++) rgb[k] = alb[k] * light + spec;
-  return 1;
 }
 
 static uint8_t to_byte(float v) {
   v = minf(maxf(v, 0.0f), 1.0f);
   return (uint8_t)(int)(v * 255.0f + 0.5f);
+}
+
+/* ---- looks (domains) ----------------------------------------------------------------------- */
+
+/* The lit looks other than day: the same hits, shaded under other lights. A key light in a
+ * direction fixed to the camera (coefficients on right, up and the view direction w), an
+ * optional lamp (a point light at a position fixed to the camera, with 1 / (1 + f r^2)
+ * fall-off), a flat ambient term plus a sky term along the normal's y, and albedos pulled
+ * towards their grey by `desat` (colours fade in dim light). */
+typedef struct {
+  uint8_t bg[3];
+  float ambient[3], sky[3];
+  float key[3], key_dir[3];
+  float lamp[3], lamp_pos[3], lamp_falloff;
+  float desat;
+} synth_look;
+
+static const synth_look synth_looks[UT_SYNTH_DOMAIN_COUNT] = {
+  [UT_SYNTH_DAY] = { .bg = { SYNTH_BG, SYNTH_BG, SYNTH_BG } }, /* shaded by shade_day */
+  [UT_SYNTH_NIGHT] = { .bg = { 16, 20, 38 },
+                       .ambient = { 0.045f, 0.055f, 0.10f },
+                       .sky = { 0.02f, 0.03f, 0.06f },
+                       .key = { 0.13f, 0.17f, 0.30f }, /* moonlight from the upper left */
+                       .key_dir = { -0.45f, 0.75f, 0.5f },
+                       .lamp = { 1.9f, 1.45f, 0.8f }, /* a warm street lamp up and to the right */
+                       .lamp_pos = { 1.7f, 1.3f, 1.2f },
+                       .lamp_falloff = 0.3f,
+                       .desat = 0.35f },
+  [UT_SYNTH_SKETCH] = { .bg = { 246, 246, 246 } }, /* drawn by synth_sketch */
+  [UT_SYNTH_DUSK] = { .bg = { 190, 128, 122 },
+                      .ambient = { 0.20f, 0.13f, 0.24f },
+                      .sky = { 0.05f, 0.03f, 0.07f },
+                      .key = { 1.05f, 0.60f, 0.32f }, /* a low sun from the left */
+                      .key_dir = { -0.9f, 0.12f, 0.42f },
+                      .desat = 0.1f },
+};
+
+static const char *const synth_domain_names[UT_SYNTH_DOMAIN_COUNT] = { "day", "night", "sketch", "dusk" };
+
+const char *ut_synth_domain_name(int domain) {
+  return domain >= 0 && domain < UT_SYNTH_DOMAIN_COUNT ? synth_domain_names[domain] : NULL;
+}
+
+int ut_synth_domain_from_name(const char *name) {
+  for (int d = 0; name && d < UT_SYNTH_DOMAIN_COUNT; d++)
+    if (strcmp(synth_domain_names[d], name) == 0) return d;
+  return -1;
+}
+
+int ut_synth_domain_count(void) { return UT_SYNTH_DOMAIN_COUNT; }
+
+/* A look's lights placed for one camera. */
+typedef struct {
+  float key_dir[3], lamp_pos[3];
+} look_lights;
+
+static void place_lights(const synth_look *lk, const scene *sc, look_lights *out) {
+  float l[3];
+  for (int k = 0; k < 3; k++) {
+    float w = -sc->fwd[k];
+    l[k] = lk->key_dir[0] * sc->right[k] + lk->key_dir[1] * sc->up[k] + lk->key_dir[2] * w;
+    out->lamp_pos[k] = lk->lamp_pos[0] * sc->right[k] + lk->lamp_pos[1] * sc->up[k] + lk->lamp_pos[2] * w;
+  }
+  float il = dot3(l, l) > 0.0f ? 1.0f / sqrtf(dot3(l, l)) : 0.0f;
+  for (int k = 0; k < 3; k++) out->key_dir[k] = l[k] * il;
+}
+
+/* Blinn-Phong highlight (n.h)^32 for unit n, unit light direction l and unit view vector v. */
+static float highlight(const float n[3], const float l[3], const float v[3]) {
+  float h[3] = { l[0] + v[0], l[1] + v[1], l[2] + v[2] };
+  float hh = dot3(h, h);
+  if (hh <= 0.0f) return 0.0f;
+  float s = maxf(0.0f, dot3(n, h) / sqrtf(hh));
+  for (int i = 0; i < 5; i++) s *= s;
+  return s;
+}
+
+static void shade_lit(const synth_look *lk, const look_lights *li, const object *o, const scene *sc,
+                      const sample *sm, float rgb[3]) {
+  const prim *p = sc->pp[sm->hit].p;
+  const float *src = sm->pattern ? o->pattern_color : o->color[p->mat];
+  float alb[3], n[3], v[3], x[3];
+  float grey = 0.30f * src[0] + 0.59f * src[1] + 0.11f * src[2];
+  float in = 1.0f / sqrtf(dot3(sm->n, sm->n)), id = 1.0f / sqrtf(dot3(sm->d, sm->d));
+  for (int k = 0; k < 3; k++) {
+    alb[k] = src[k] + (grey - src[k]) * lk->desat;
+    n[k] = sm->n[k] * in;
+    v[k] = -sm->d[k] * id;
+    x[k] = sc->eye[k] + sm->t * sm->d[k];
+  }
+  float ks = p->mat == MAT_WHEEL ? 0.1f : o->ks;
+  float ndk = maxf(0.0f, dot3(n, li->key_dir)), sk = ks * highlight(n, li->key_dir, v);
+  float ndl = 0.0f, sl = 0.0f, att = 0.0f;
+  if (lk->lamp[0] > 0.0f) {
+    float l[3] = { li->lamp_pos[0] - x[0], li->lamp_pos[1] - x[1], li->lamp_pos[2] - x[2] };
+    float r2 = dot3(l, l), ir = 1.0f / sqrtf(r2);
+    for (int k = 0; k < 3; k++) l[k] *= ir;
+    att = 1.0f / (1.0f + lk->lamp_falloff * r2);
+    ndl = maxf(0.0f, dot3(n, l));
+    sl = ks * highlight(n, l, v);
+  }
+  for (int k = 0; k < 3; k++) {
+    float lamp = lk->lamp[k] * att;
+    rgb[k] = alb[k] * (lk->ambient[k] + lk->sky[k] * n[1] + lk->key[k] * ndk + lamp * ndl) + lk->key[k] * sk +
+             lamp * sl;
+  }
+}
+
+/* ---- the sketch look ----------------------------------------------------------------------- */
+
+/* One sample of the drawing: what it hits and how light it would be. */
+typedef struct {
+  int hit, pattern;
+  float n[3]; /* unit normal */
+  float tone; /* 0 dark .. 1 light: the day look's lighting times the albedo's grey */
+} sketch_sample;
+
+#define SKETCH_PAPER 246
+#define SKETCH_OUTLINE 0.10f /* ink of the outlines */
+#define SKETCH_HATCH 0.30f   /* ink of the hatching, a lighter pen */
+
+static void sketch_row(const object *o, const scene *sc, int ns, int j, sketch_sample *row) {
+  float sy = (1.0f - (float)(2 * j + 1) / (float)ns) * SYNTH_TAN_HALF;
+  for (int i = 0; i < ns; i++) {
+    float sx = ((float)(2 * i + 1) / (float)ns - 1.0f) * SYNTH_TAN_HALF;
+    sample sm;
+    sketch_sample *s = &row[i];
+    s->hit = trace(o, sc, sx, sy, &sm) ? sm.hit : -1;
+    s->pattern = sm.pattern;
+    if (s->hit < 0) continue;
+    const prim *p = sc->pp[sm.hit].p;
+    const float *alb = sm.pattern ? o->pattern_color : o->color[p->mat];
+    float in = 1.0f / sqrtf(dot3(sm.n, sm.n));
+    for (int k = 0; k < 3; k++) s->n[k] = sm.n[k] * in;
+    float light = 0.26f + 0.08f * s->n[1] + 0.76f * maxf(0.0f, dot3(s->n, sc->light));
+    s->tone = light * (0.35f + 0.65f * (0.30f * alb[0] + 0.59f * alb[1] + 0.11f * alb[2]));
+  }
+}
+
+/* Ink where a hit sample borders something else: the background (the silhouette), another part,
+ * a crease (normals more than ~37 degrees apart) or the edge of the body's texture. */
+static int sketch_edge(const sketch_sample *s, const sketch_sample *nb) {
+  if (!nb || nb->hit != s->hit) return 1;
+  if (dot3(s->n, nb->n) < 0.8f) return 1;
+  return nb->pattern != s->pattern;
+}
+
+/* Hatching lines at 45 degrees on the page (one, two crossed, then a denser third set as the
+ * tone darkens), `period` samples apart; line width 40% of the period. */
+static int sketch_hatch(float tone, int i, int j, float period) {
+  float a = (float)(i + j) / period, b = (float)(i - j + 4096 * 64) / period;
+  int h1 = a - floorf(a) < 0.4f, h2 = b - floorf(b) < 0.4f;
+  float c = a + 0.5f;
+  int h3 = c - floorf(c) < 0.3f;
+  return (tone < 0.62f && h1) || (tone < 0.40f && h2) || (tone < 0.22f && h3);
+}
+
+/* The line drawing: samples are traced row by row into a ring of four rows (a pixel's two rows
+ * and one more on each side for the edge test), so memory stays O(size). */
+static ut_status synth_sketch(const object *o, const scene *sc, int size, uint8_t *rgb) {
+  const int ns = 2 * size;
+  sketch_sample *ring = malloc((size_t)4 * (size_t)ns * sizeof *ring);
+  if (!ring) return ut_fail(UT_ERR_HOST_MEMORY, "ut_synth_render: no memory for %d samples of a sketch", 4 * ns);
+  /* hatching period: about 1/20 of the image, never under 2.5 pixels (5 samples) */
+  float period = maxf(5.0f, (float)ns / 20.0f);
+  int done = 0; /* sample rows traced so far */
+  for (int y = 0; y < size; y++) {
+    for (; done < ns && done <= 2 * y + 2; done++) sketch_row(o, sc, ns, done, ring + (size_t)(done & 3) * (size_t)ns);
+    for (int x = 0; x < size; x++) {
+      float acc = 0.0f;
+      int hits = 0;
+      for (int j = 2 * y; j < 2 * y + 2; j++)
+        for (int i = 2 * x; i < 2 * x + 2; i++) {
+          const sketch_sample *s = ring + (size_t)(j & 3) * (size_t)ns + i;
+          float ink = (float)SKETCH_PAPER / 255.0f;
+          if (s->hit >= 0) {
+            hits++;
+            int edge = 0;
+            for (int dj = -1; dj <= 1 && !edge; dj++)
+              for (int di = -1; di <= 1 && !edge; di++) {
+                int jj = j + dj, ii = i + di;
+                const sketch_sample *nb =
+                    jj < 0 || jj >= ns || ii < 0 || ii >= ns ? NULL : ring + (size_t)(jj & 3) * (size_t)ns + ii;
+                if (dj || di) edge = sketch_edge(s, nb);
+              }
+            if (edge)
+              ink = SKETCH_OUTLINE;
+            else if (sketch_hatch(s->tone, i, j, period))
+              ink = SKETCH_HATCH;
+          }
+          acc += ink;
+        }
+      uint8_t *px = rgb + ((size_t)y * (size_t)size + (size_t)x) * 3;
+      uint8_t g = hits ? to_byte(acc * 0.25f) : (uint8_t)SKETCH_PAPER;
+      px[0] = px[1] = px[2] = g;
+    }
+  }
+  free(ring);
+  return UT_OK;
 }
 
 ut_status ut_synth_render(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *rgb) {
@@ -465,15 +682,24 @@ ut_status ut_synth_render(const ut_synth_cfg *cfg, int class_id, int view, uint8
   if (cfg->size < 1 || cfg->size > SYNTH_MAX_SIZE)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_render: size %d is outside [1, %d]", cfg->size, SYNTH_MAX_SIZE);
 
+  if (cfg->domain < 0 || cfg->domain >= UT_SYNTH_DOMAIN_COUNT)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_render: domain %d is outside [0, %d)", cfg->domain,
+                   UT_SYNTH_DOMAIN_COUNT);
+
   object o;
   scene sc;
   double az = 0.0, el = 0.0;
   build_object(cfg->seed, class_id, &o);
   view_turns(cfg->views, view, &az, &el);
   prepare_scene(&o, az, el, &sc);
+  if (cfg->domain == UT_SYNTH_SKETCH) return synth_sketch(&o, &sc, cfg->size, rgb);
 
+  const synth_look *look = &synth_looks[cfg->domain];
+  look_lights lights;
+  place_lights(look, &sc, &lights);
   const int size = cfg->size, ns = 2 * size; /* 2x2 samples per pixel */
-  const float bg = (float)SYNTH_BG / 255.0f;
+  float bg[3];
+  for (int k = 0; k < 3; k++) bg[k] = (float)look->bg[k] / 255.0f;
   for (int y = 0; y < size; y++) {
     for (int x = 0; x < size; x++) {
       float acc[3] = { 0.0f, 0.0f, 0.0f };
@@ -483,13 +709,18 @@ ut_status ut_synth_render(const ut_synth_cfg *cfg, int class_id, int view, uint8
         for (int i = 0; i < 2; i++) {
           float sx = ((float)(4 * x + 2 * i + 1) / (float)ns - 1.0f) * SYNTH_TAN_HALF;
           float c[3];
-          int h = shade_sample(&o, &sc, sx, sy, c);
+          sample sm;
+          int h = trace(&o, &sc, sx, sy, &sm);
+          if (h && cfg->domain == UT_SYNTH_DAY)
+            shade_day(&o, &sc, &sm, c);
+          else if (h)
+            shade_lit(look, &lights, &o, &sc, &sm, c);
           hits += h;
-          for (int k = 0; k < 3; k++) acc[k] += h ? c[k] : bg;
+          for (int k = 0; k < 3; k++) acc[k] += h ? c[k] : bg[k];
         }
       }
       uint8_t *px = rgb + ((size_t)y * (size_t)size + (size_t)x) * 3;
-      for (int k = 0; k < 3; k++) px[k] = hits ? to_byte(acc[k] * 0.25f) : (uint8_t)SYNTH_BG;
+      for (int k = 0; k < 3; k++) px[k] = hits ? to_byte(acc[k] * 0.25f) : look->bg[k];
     }
   }
   return UT_OK;
