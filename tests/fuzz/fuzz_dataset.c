@@ -1,6 +1,7 @@
 /* The preprocessed data set reader (engine/data/dataset.c) on any bytes, through the same
  * validation ut_dataset_open runs after mmap. Whatever it accepts must be safe to read whole:
- * every image, label and class name is touched, so ASan sees any access outside the buffer. */
+ * every image, label, class and domain name is touched, so ASan sees any access outside the
+ * buffer. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,8 +33,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int32_t c = ut_dataset_class(ds, i), k = ut_dataset_content(ds, i);
     FUZZ_CHECK(c >= 0 && c < ut_dataset_n_classes(ds));
     FUZZ_CHECK(ut_dataset_n_contents(ds) > 0 ? k >= 0 && k < ut_dataset_n_contents(ds) : k == -1);
+    int32_t d = ut_dataset_domain(ds, i);
+    FUZZ_CHECK(ut_dataset_n_domains(ds) > 0 ? d >= 0 && d < ut_dataset_n_domains(ds) : d == -1);
   }
   for (int c = 0; c < ut_dataset_n_classes(ds); c++) sum += (unsigned)strlen(ut_dataset_class_name(ds, c));
+  /* Every domain has images and a name that finds it again. */
+  for (int d = 0; d < ut_dataset_n_domains(ds); d++) {
+    int32_t *idx = NULL, m = 0;
+    FUZZ_CHECK(ut_dataset_domain_indices(ds, d, &idx, &m) == UT_OK && m > 0 && ut_dataset_domain(ds, idx[m - 1]) == d);
+    free(idx);
+    FUZZ_CHECK(ut_dataset_find_domain(ds, ut_dataset_domain_name(ds, d)) == d);
+  }
   FUZZ_CHECK(ut_dataset_source_json(ds)[0] == '{');
   ut_dataset_close(ds);
   free(copy);

@@ -96,6 +96,14 @@ static void dataset_seeds(void) {
   w = ut_dataset_writer_open(tmp, &gray);
   if (!w || ut_dataset_writer_add(w, img, 2, -1) != UT_OK || ut_dataset_writer_finish(w) != UT_OK) die(tmp);
   seed_file("dataset", "gray-no-contents", "", 0, tmp);
+  const char *domains[] = { "day", "night" };
+  ut_dataset_desc two = { .height = 2, .width = 2, .channels = 3, .n_classes = 2, .class_names = names,
+                          .n_contents = 0, .n_domains = 2, .domain_names = domains };
+  w = ut_dataset_writer_open(tmp, &two);
+  for (int i = 0; w && i < 3; i++)
+    if (ut_dataset_writer_add_domain(w, img, i % 2, -1, i == 2) != UT_OK) die(tmp);
+  if (!w || ut_dataset_writer_finish(w) != UT_OK) die(tmp);
+  seed_file("dataset", "rgb-with-domains", "", 0, tmp);
 }
 
 /* libjpeg directly, for the CMYK file untangle itself never writes. */
