@@ -163,6 +163,7 @@ int ut_dataset_find_domain(const ut_dataset *ds, const char *name);
  * labels), the error naming the file; UT_ERR_HOST_MEMORY when the list cannot be allocated.
  * On failure *indices is NULL and *n is 0. */
 ut_status ut_dataset_domain_indices(const ut_dataset *ds, int domain, int32_t **indices, int32_t *n);
+
 /* The "source" object as compact JSON text (for a rendered set: the ut_synth_cfg used). */
 const char *ut_dataset_source_json(const ut_dataset *ds);
 const char *ut_dataset_path(const ut_dataset *ds);
@@ -334,7 +335,9 @@ ut_status ut_import_idx(const char *images_path, const char *labels_path, const 
 
 /* Renders the built-in data set (every class in every view, class-major) with ut_synth_render
  * on `threads` threads (0: 2) and writes it: class names "object-%03d", content id = view
- * index, n_contents = views, source {"kind": "synth", "classes", "views", "size", "seed"}. */
+ * index, n_contents = views, source {"kind": "synth", "classes", "views", "size", "seed"},
+ * rendered in the look cfg->domain (no domain labels; a look other than day adds "domain":
+ * its name to the source). UT_ERR_INVALID_ARGUMENT for a look out of range. */
 ut_status ut_synth_write_dataset(const ut_synth_cfg *cfg, const char *out_path, int threads,
                                  void (*progress)(void *user, int64_t done, int64_t total), void *user);
 
