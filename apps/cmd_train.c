@@ -1,50 +1,30 @@
-/* `untangle train MODEL`: picks the model's trainer. Each model's options live with it. */
+/* `untangle train MODEL`: picks the model's trainer from the registry. Each model's options
+ * live with it. */
 #include <string.h>
 
 #include "cli.h"
 #include "commands.h"
-
-typedef struct {
-  const char *name;
-  const char *summary;
-  int (*run)(int argc, char **argv);
-  void (*help)(FILE *out);
-} trainer;
-
-static const trainer trainers[] = {
-  { "lord", "LORD: class and content codes by latent optimisation, then encoders (one-shot translation)",
-    train_lord, help_train_lord },
-  { "spirals", "a small MLP that tells two interleaved spirals apart (a first check of a device)", train_spirals,
-    help_train_spirals },
-};
-enum { trainer_count = (int)(sizeof trainers / sizeof trainers[0]) };
+#include "model_registry.h"
 
 void help_train(FILE *out) {
   fprintf(out, "Usage: untangle train MODEL [OPTIONS]\n\nModels:\n");
-  for (int i = 0; i < trainer_count; i++) fprintf(out, "  %-9s %s\n", trainers[i].name, trainers[i].summary);
-  for (int i = 0; i < trainer_count; i++) {
+  for (int i = 0; i < registry_count(); i++) fprintf(out, "  %-9s %s\n", registry_at(i)->name, registry_at(i)->summary);
+  for (int i = 0; i < registry_count(); i++) {
     fprintf(out, "\n");
-    trainers[i].help(out);
+    registry_at(i)->help[MODEL_TRAIN](out);
   }
-}
-
-static int unknown_model(const char *name) {
-  char list[256] = "";
-  for (int i = 0; i < trainer_count; i++) {
-    strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-    strncat(list, trainers[i].name, sizeof list - strlen(list) - 1);
-  }
-  if (name[0] == '-') return cli_usage_error("train", "expects a model name (%s) before the options, not '%s'", list, name);
-  return cli_usage_error("train", "unknown model '%s' (models: %s)", name, list);
 }
 
 int cmd_train(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("train", "expects a model name first (lord, spirals)");
+  char list[256];
+  registry_names(MODEL_TRAIN, list, sizeof list);
+  if (argc < 2) return cli_usage_error("train", "expects a model name first (%s)", list);
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     help_train(stdout);
     return CLI_OK;
   }
-  for (int i = 0; i < trainer_count; i++)
-    if (strcmp(argv[1], trainers[i].name) == 0) return trainers[i].run(argc - 1, argv + 1);
-  return unknown_model(argv[1]);
+  const model_entry *e = registry_find(argv[1]);
+  if (e) return e->run[MODEL_TRAIN](argc - 1, argv + 1);
+  if (argv[1][0] == '-') return cli_usage_error("train", "expects a model name (%s) before the options, not '%s'", list, argv[1]);
+  return cli_usage_error("train", "unknown model '%s' (models: %s)", argv[1], list);
 }

@@ -23,19 +23,37 @@ void help_data_cluster(FILE *out);
 int train_spirals(int argc, char **argv);
 void help_train_spirals(FILE *out);
 
-/* One-shot translation with a trained LORD run (cmd_translate.c). */
+/* Translation with a trained run, by the model that wrote it (cmd_dispatch.c). */
 int cmd_translate(int argc, char **argv);
 void help_translate(FILE *out);
 int cmd_grid(int argc, char **argv);
 void help_grid(FILE *out);
 
-/* `untangle eval RUN --data FILE`: LORD's evaluation (cmd_eval.c). */
+/* `untangle eval RUN --data FILE`: the run's model's evaluation (cmd_dispatch.c). */
 int cmd_eval(int argc, char **argv);
 void help_eval(FILE *out);
 
 /* `untangle train lord ...`; argv[0] is "lord". */
 int train_lord(int argc, char **argv);
 void help_train_lord(FILE *out);
+
+/* LORD's translate, grid (lord_translate.c) and eval (lord_eval_cmd.c). */
+int lord_cmd_translate(int argc, char **argv);
+void lord_help_translate(FILE *out);
+int lord_cmd_grid(int argc, char **argv);
+void lord_help_grid(FILE *out);
+int lord_cmd_eval(int argc, char **argv);
+void lord_help_eval(FILE *out);
+
+/* UNIT's train, translate, grid and eval (unit_cli.c). */
+int unit_cmd_train(int argc, char **argv);
+void unit_help_train(FILE *out);
+int unit_cmd_translate(int argc, char **argv);
+void unit_help_translate(FILE *out);
+int unit_cmd_grid(int argc, char **argv);
+void unit_help_grid(FILE *out);
+int unit_cmd_eval(int argc, char **argv);
+void unit_help_eval(FILE *out);
 
 /* `untangle bench ...` and `untangle bench report ...` (cmd_bench.c, benchmarks/bench.h). */
 int cmd_bench(int argc, char **argv);

@@ -18,10 +18,10 @@ typedef struct {
 
 static const command commands[] = {
   { "devices", "list the OpenCL devices this machine offers", cmd_devices, help_devices },
-  { "train", "train a model (lord, or spirals: the two-spirals toy MLP)", cmd_train, help_train },
-  { "translate", "draw one image's content in another's class with a trained LORD run", cmd_translate, help_translate },
-  { "grid", "a translation grid of given images with a trained LORD run", cmd_grid, help_grid },
-  { "eval", "measure a trained LORD run's disentanglement (writes RUN/eval.json)", cmd_eval, help_eval },
+  { "train", "train a model (lord, unit, or spirals: the two-spirals toy MLP)", cmd_train, help_train },
+  { "translate", "translate images with a trained run (LORD: content into a class; UNIT: into a domain)", cmd_translate, help_translate },
+  { "grid", "a translation grid of given images with a trained LORD or UNIT run", cmd_grid, help_grid },
+  { "eval", "measure a trained LORD or UNIT run (writes RUN/eval.json)", cmd_eval, help_eval },
   { "data", "make data set files (image folders, IDX, rendered) and describe them", cmd_data, help_data },
   { "bench", "time peak FMA/bandwidth, GEMM, ops and training steps per device; report", cmd_bench, help_bench },
 };

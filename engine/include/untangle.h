@@ -199,6 +199,11 @@ ut_status ut_store_save(ut_store *st, const char *path);
  * the error names the file, the tensor and what was expected, and the store is unchanged. */
 ut_status ut_store_load(ut_store *st, const char *path);
 
+/* Metadata entry `key` of the checkpoint at `path`, read on the host without a store or a
+ * device (which model wrote a run). *value gets a malloc'd copy, or NULL when the file has no
+ * such key; a file that is not a valid checkpoint fails as ut_store_load would. */
+ut_status ut_checkpoint_meta(const char *path, const char *key, char **value);
+
 /* Marks every tensor whose name starts with `prefix` as external: data the store uses but does
  * not own, such as pretrained VGG weights. Checkpoints leave external tensors out, and loading
  * one does not require them. */

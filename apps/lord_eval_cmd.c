@@ -1,5 +1,5 @@
-/* `untangle eval`: LORD's evaluation of a trained run (models/lord_eval.h), printed as a summary
- * and written as JSON into the run folder. */
+/* `untangle eval` of a LORD run: its evaluation (models/lord_eval.h), printed as a summary and
+ * written as JSON into the run folder. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 
 #define CMD "eval"
 
-void help_eval(FILE *out) {
+void lord_help_eval(FILE *out) {
   fprintf(out,
           "Usage: untangle eval RUN --data FILE [OPTIONS]\n"
           "\n"
@@ -86,7 +86,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
       break;
     case OPT_JUDGE_EPOCHS: rc = cli_parse_i64(CMD, "--judge-epochs", optarg, 1, 1000, &epochs); break;
     case 's': rc = cli_parse_u64(CMD, "--seed", optarg, UINT64_MAX, &o->cfg.seed); break;
-    case 'h': help_eval(stdout); return CLI_OK;
+    case 'h': lord_help_eval(stdout); return CLI_OK;
     default: return cli_option_error(CMD, c, argv);
     }
   }
@@ -196,7 +196,7 @@ done:
   return rc;
 }
 
-int cmd_eval(int argc, char **argv) {
+int lord_cmd_eval(int argc, char **argv) {
   options o;
   int done;
   int rc = parse_options(argc, argv, &o, &done);

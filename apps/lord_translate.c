@@ -1,4 +1,4 @@
-/* `untangle translate` and `untangle grid`: one-shot translation with a trained LORD run's
+/* `untangle translate` and `untangle grid` of a LORD run: one-shot translation with its
  * stage-2 encoders, so images of classes never seen in training work too. */
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +7,7 @@
 #include "commands.h"
 #include "lord_train.h"
 
-void help_translate(FILE *out) {
+void lord_help_translate(FILE *out) {
   fprintf(out,
           "Usage: untangle translate RUN --class-from A.jpg --content-from B.jpg -o OUT.jpg [-d D]\n"
           "\n"
@@ -16,7 +16,7 @@ void help_translate(FILE *out) {
           "are centre-cropped and resized to the model's size.\n");
 }
 
-void help_grid(FILE *out) {
+void lord_help_grid(FILE *out) {
   fprintf(out,
           "Usage: untangle grid RUN --images A.jpg B.jpg ... -o GRID.jpg [-d D]\n"
           "\n"
@@ -137,17 +137,17 @@ done:
   return rc;
 }
 
-int cmd_translate(int argc, char **argv) {
+int lord_cmd_translate(int argc, char **argv) {
   options o;
-  int done, rc = parse("translate", argc, argv, &o, &done, help_translate);
+  int done, rc = parse("translate", argc, argv, &o, &done, lord_help_translate);
   if (done) return rc;
   if (!o.class_from || !o.content_from) return cli_usage_error("translate", "needs --class-from and --content-from");
   return run("translate", &o, 0);
 }
 
-int cmd_grid(int argc, char **argv) {
+int lord_cmd_grid(int argc, char **argv) {
   options o;
-  int done, rc = parse("grid", argc, argv, &o, &done, help_grid);
+  int done, rc = parse("grid", argc, argv, &o, &done, lord_help_grid);
   if (done) return rc;
   if (o.n_images < 2 || o.n_images > 12) return cli_usage_error("grid", "needs 2 to 12 images after --images");
   return run("grid", &o, 1);
