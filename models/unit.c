@@ -7,6 +7,7 @@
 #include "checkpoint_config.h"
 #include "kit_blocks.h"
 #include "kit_infer.h"
+#include "kit_losses.h"
 #include "unit_internal.h"
 
 #define CONFIG_KEY "unit.config"
@@ -129,8 +130,8 @@ static ut_status build_gen(unit_model *m, step_plan *s) {
                         ut_bce_with_logits_const(g, unit_discriminate(g, c, other[UNIT_A], UNIT_B), 1.0f));
   ut_tensor *recon = sum2(g, ut_l1_loss(g, own[UNIT_A], x[UNIT_A]), ut_l1_loss(g, own[UNIT_B], x[UNIT_B]));
   ut_tensor *cyc = sum2(g, ut_l1_loss(g, cycle[UNIT_A], x[UNIT_A]), ut_l1_loss(g, cycle[UNIT_B], x[UNIT_B]));
-  ut_tensor *kl = sum2(g, ut_scale(g, sum2(g, ut_kl_unit_variance(g, code[0]), ut_kl_unit_variance(g, code[1])), c->w_kl),
-                       ut_scale(g, sum2(g, ut_kl_unit_variance(g, cyc_code[0]), ut_kl_unit_variance(g, cyc_code[1])),
+  ut_tensor *kl = sum2(g, ut_scale(g, sum2(g, kit_kl_unit_variance(g, code[0]), kit_kl_unit_variance(g, code[1])), c->w_kl),
+                       ut_scale(g, sum2(g, kit_kl_unit_variance(g, cyc_code[0]), kit_kl_unit_variance(g, cyc_code[1])),
                                 c->w_kl_cycle));
   s->loss[1] = ut_name(ut_scale(g, gan, c->w_gan), "unit.gan");
   s->loss[2] = ut_name(ut_scale(g, recon, c->w_recon), "unit.recon");

@@ -279,10 +279,6 @@ ut_tensor *ut_gaussian_noise(ut_graph *g, ut_tensor *x, const char *name, float 
  * graph, as ut_random_normal. mu and logvar have the same shape; z is differentiable in both
  * (eps is a constant of each run). */
 ut_tensor *ut_reparameterize(ut_graph *g, ut_tensor *mu, ut_tensor *logvar, const char *name);
-/* Transitional: UNIT's mean(mu^2) KL term moved to the model kit as kit_kl_unit_variance
- * (models/kit_losses.h). This copy stays only until models/unit.c calls the kit's; new code
- * uses the kit's. */
-ut_tensor *ut_kl_unit_variance(ut_graph *g, ut_tensor *mu);
 
 /* ---------------------------------------------------------------------------------------------
  * Geometric transforms (OverLORD's T).

@@ -99,10 +99,3 @@ ut_tensor *ut_reparameterize(ut_graph *g, ut_tensor *mu, ut_tensor *logvar, cons
   ut_tensor *eps = ut_random_normal(g, name, mu->shape);
   return ut_add(g, mu, ut_mul(g, ut_exp(g, ut_scale(g, logvar, 0.5f)), eps));
 }
-
-/* Transitional copy of kit_kl_unit_variance (models/kit_losses.c) for models/unit.c. */
-ut_tensor *ut_kl_unit_variance(ut_graph *g, ut_tensor *mu) {
-  if (!g) return NULL;
-  if (!mu) return ut_graph_fail(g, ut_graph_status(g));
-  return ut_mean_all(g, ut_square(g, mu));
-}
