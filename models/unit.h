@@ -42,7 +42,7 @@ typedef struct {
 } unit_cfg;
 
 /* The official sizes (128x128, channel width 64) or a small model for a 2-core CPU (32x32,
- * width 16, one residual block per domain, two shared discriminator layers, batch 8). The
+ * width 16, one residual block per domain, two shared discriminator layers, batch 8, 15 epochs). The
  * domains are left empty: the first two of the data set. */
 unit_cfg unit_preset(unit_preset_kind kind, int channels);
 const char *unit_preset_name(unit_preset_kind kind);

@@ -21,7 +21,7 @@ unit_cfg unit_preset(unit_preset_kind kind, int channels) {
     c.dis_ch = 16;
     c.dis_shared = 2;
     c.batch = 8;
-    c.epochs = 30;
+    c.epochs = 15;
     c.lr = 2e-4f;
   }
   return c;
