@@ -1,6 +1,9 @@
 /* UNIT's evaluation: the colour-matched baseline against numbers worked out by hand, the JSON
  * report's shape (nulls for what was not measured, an unreliable judge flagged) and the printed
- * summary. */
+ * summary; then end to end on a tiny rendered day/night set with a 2-step-trained small UNIT:
+ * every figure a finite share or error, the copy baseline equal to the L1 computed here, the same
+ * report twice and again on the images in a frame (centre crop), and the same images without
+ * content labels (unpaired: no true translations, the judges still run). */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +13,7 @@
 #include "test_support.h"
 #include "unit_eval.h"
 #include "unit_eval_internal.h"
+#include "unit_train.h"
 
 static void assert_contains(const char *text, const char *part) {
   ck_assert_msg(text && strstr(text, part), "expected '%s' in:\n%s", part, text ? text : "(null)");
@@ -222,6 +226,196 @@ START_TEST(summary_text) {
 }
 END_TEST
 
+/* 3 objects x 8 views at 16x16, rendered by day and by night: 24 images per domain. */
+static const char *tiny_day_night(void) {
+  const char *path = test_tmp_path("unit-eval-dn.dat");
+  ut_synth_cfg sc = { .classes = 3, .views = 8, .size = 16, .seed = 3 };
+  const int looks[2] = { UT_SYNTH_DAY, UT_SYNTH_NIGHT };
+  ck_assert_ut_ok(ut_synth_write_domains(&sc, looks, NULL, 2, path, 1, NULL, NULL));
+  return path;
+}
+
+static unit_cfg tiny_cfg(void) {
+  unit_cfg c = unit_preset(UNIT_PRESET_SMALL, 3);
+  c.size = 16;
+  c.ch = 4;
+  c.dis_ch = 4;
+  c.batch = 2;
+  c.epochs = 1;
+  c.test_ratio = 0.25f;
+  return c;
+}
+
+static void check_figure(double v, const char *what, int dir) {
+  ck_assert_msg(isfinite(v) && v >= 0 && v <= 1, "direction %d: %s = %g is not in [0, 1]", dir, what, v);
+}
+
+static char *json_without_time(unit_eval_report r) {
+  r.seconds = 0;
+  return unit_eval_json(&r, "run", "data", "device");
+}
+
+START_TEST(end_to_end) {
+  char data[512];
+  snprintf(data, sizeof data, "%s", tiny_day_night());
+  ut_dataset *ds = ut_dataset_open(data);
+  ck_assert_ut_ptr(ds);
+  ut_runtime *rt = test_runtime();
+  unit_cfg c = tiny_cfg();
+  unit_model *m = unit_new(rt, &c);
+  ck_assert_ut_ptr(m);
+  /* Two steps on seeded noise: a model whose outputs are not yet the identity. */
+  int64_t per = 3 * 16 * 16;
+  float *a = malloc((size_t)(2 * per) * sizeof(float)), *b = malloc((size_t)(2 * per) * sizeof(float));
+  uint64_t state = 5;
+  for (int s = 0; s < 2; s++) {
+    test_fill_uniform(&state, a, 2 * per, -1, 1);
+    test_fill_uniform(&state, b, 2 * per, -1, 1);
+    ck_assert_ut_ok(unit_train_step(m, a, b, NULL));
+  }
+  free(a);
+  free(b);
+
+  unit_eval_cfg cfg = unit_eval_default_cfg();
+  cfg.max_images = 64; /* more than are held out: every held-out image is measured */
+  cfg.judge_epochs = 1;
+  cfg.judge_images = 32;
+  unit_eval_report r1, r2;
+  ck_assert_ut_ok(unit_evaluate(rt, m, ds, &cfg, &r1));
+  ck_assert_str_eq(r1.domain_name[0], "day");
+  ck_assert_str_eq(r1.domain_name[1], "night");
+  ck_assert(r1.paired);
+  ck_assert_str_eq(r1.why_no_translation, "");
+
+  /* The split the evaluation used, to compute the copy baseline here. */
+  unit_cfg resolved = c;
+  ck_assert_ut_ok(unit_resolve_domains(ds, &resolved));
+  unit_split sp;
+  ck_assert_ut_ok(unit_run_split(ds, &resolved, &sp));
+  float *x = malloc((size_t)per * sizeof(float)), *y = malloc((size_t)per * sizeof(float));
+  for (int d = 0; d < 2; d++) {
+    const unit_eval_direction *dir = &r1.dir[d];
+    ck_assert_int_eq(dir->from, d);
+    ck_assert_int_eq(dir->to, 1 - d);
+    ck_assert_int_eq(dir->n_images, sp.n_test[d]);
+    ck_assert_int_eq(dir->n_paired, sp.n_test[d]);
+    ck_assert_int_eq(r1.n_train[d], sp.n_train[d]);
+    check_figure(dir->translation_l1, "translation_l1", d);
+    check_figure(dir->copy_l1, "copy_l1", d);
+    check_figure(dir->colour_matched_l1, "colour_matched_l1", d);
+    check_figure(dir->cycle_l1, "cycle_l1", d);
+    check_figure(dir->recon_l1, "recon_l1", d);
+    check_figure(dir->judged_target_domain, "judged_target_domain", d);
+    check_figure(dir->copy_judged_target_domain, "copy_judged_target_domain", d);
+    check_figure(dir->colour_matched_judged_target_domain, "colour_matched_judged_target_domain", d);
+    check_figure(dir->class_kept, "class_kept", d);
+    check_figure(dir->copy_class_kept, "copy_class_kept", d);
+    check_figure(dir->colour_matched_class_kept, "colour_matched_class_kept", d);
+    check_figure(dir->true_judged_target_domain, "true_judged_target_domain", d);
+    check_figure(dir->true_class_kept, "true_class_kept", d);
+    double sum = 0;
+    for (int32_t i = 0; i < sp.n_test[d]; i++) {
+      int32_t p = unit_partner(ds, sp.test[d][i], sp.domain[1 - d]);
+      ck_assert_int_ge(p, 0);
+      ck_assert_int_eq(ut_dataset_class(ds, p), ut_dataset_class(ds, sp.test[d][i]));
+      ut_dataset_image_chw(ds, sp.test[d][i], x);
+      ut_dataset_image_chw(ds, p, y);
+      sum += unit_eval_l1_sum(x, y, per);
+    }
+    double direct = sum / ((double)sp.n_test[d] * (double)per);
+    ck_assert_msg(fabs(direct - dir->copy_l1) < 1e-9, "direction %d: copy_l1 %.9f, computed here %.9f", d,
+                  dir->copy_l1, direct);
+    ck_assert_msg(direct > 0.01, "day and night images should differ (L1 %g)", direct);
+    for (int k = 0; k < 3; k++) {
+      check_figure(r1.colour_mean[d][k], "colour mean", d);
+      check_figure(r1.colour_std[d][k], "colour std", d);
+    }
+  }
+  free(x);
+  free(y);
+  unit_split_free(&sp);
+  const unit_eval_judge *judges[2] = { &r1.domain_judge, &r1.class_judge };
+  for (int j = 0; j < 2; j++) {
+    ck_assert(judges[j]->measured);
+    ck_assert_int_eq(judges[j]->classes, j == 0 ? 2 : 3);
+    ck_assert_int_eq(judges[j]->n_train + judges[j]->n_heldout, 32);
+    check_figure(judges[j]->heldout_accuracy, "judge accuracy", j);
+    ck_assert_int_eq(judges[j]->reliable, judges[j]->heldout_accuracy >= UNIT_EVAL_RELIABLE_ACCURACY);
+    ck_assert_int_eq(judges[j]->note[0] != 0, !judges[j]->reliable);
+  }
+  ck_assert_double_eq_tol(r1.class_chance, 1.0 / 3, 1e-12);
+
+  /* Determinism: the same report again. */
+  ck_assert_ut_ok(unit_evaluate(rt, m, ds, &cfg, &r2));
+  char *j1 = json_without_time(r1), *j2 = json_without_time(r2);
+  ck_assert_ptr_nonnull(j1);
+  ck_assert_str_eq(j1, j2);
+  free(j2);
+
+  /* The same set with a 2-pixel black frame (20x20): the evaluation's centre crop gives back
+   * the very images, so the very report. */
+  const char *framed_path = test_tmp_path("unit-eval-framed.dat");
+  const char *names[2] = { "day", "night" };
+  ut_dataset_writer *w = ut_dataset_writer_open(
+      framed_path, &(ut_dataset_desc){ .height = 20, .width = 20, .channels = 3, .n_classes = 3, .n_contents = 8,
+                                       .n_domains = 2, .domain_names = names });
+  ck_assert_ut_ptr(w);
+  uint8_t framed[20 * 20 * 3];
+  for (int32_t i = 0; i < ut_dataset_count(ds); i++) {
+    memset(framed, 0, sizeof framed);
+    for (int row = 0; row < 16; row++) memcpy(framed + ((row + 2) * 20 + 2) * 3, ut_dataset_image(ds, i) + row * 16 * 3, 16 * 3);
+    ck_assert_ut_ok(ut_dataset_writer_add_domain(w, framed, ut_dataset_class(ds, i), ut_dataset_content(ds, i),
+                                                 ut_dataset_domain(ds, i)));
+  }
+  ck_assert_ut_ok(ut_dataset_writer_finish(w));
+  ut_dataset *framed_ds = ut_dataset_open(framed_path);
+  ck_assert_ut_ptr(framed_ds);
+  ck_assert_ut_ok(unit_evaluate(rt, m, framed_ds, &cfg, &r2));
+  j2 = json_without_time(r2);
+  ck_assert_str_eq(j1, j2);
+  free(j1);
+  free(j2);
+  ut_dataset_close(framed_ds);
+
+  /* The same images without content labels: not paired, so no true translations; the
+   * reconstructions and both judges are still measured. */
+  const char *bare_path = test_tmp_path("unit-eval-unpaired.dat");
+  w = ut_dataset_writer_open(
+      bare_path, &(ut_dataset_desc){ .height = 16, .width = 16, .channels = 3, .n_classes = 3, .n_domains = 2,
+                                     .domain_names = names });
+  ck_assert_ut_ptr(w);
+  for (int32_t i = 0; i < ut_dataset_count(ds); i++)
+    ck_assert_ut_ok(ut_dataset_writer_add_domain(w, ut_dataset_image(ds, i), ut_dataset_class(ds, i), -1,
+                                                 ut_dataset_domain(ds, i)));
+  ck_assert_ut_ok(ut_dataset_writer_finish(w));
+  ut_dataset *bare = ut_dataset_open(bare_path);
+  ck_assert_ut_ptr(bare);
+  ck_assert_ut_ok(unit_evaluate(rt, m, bare, &cfg, &r2));
+  ck_assert(!r2.paired);
+  ck_assert_msg(strstr(r2.why_no_translation, "not paired"), "%s", r2.why_no_translation);
+  for (int d = 0; d < 2; d++) {
+    ck_assert_int_eq(r2.dir[d].n_paired, 0);
+    ck_assert(isnan(r2.dir[d].translation_l1) && isnan(r2.dir[d].copy_l1) && isnan(r2.dir[d].colour_matched_l1));
+    ck_assert(isnan(r2.dir[d].true_judged_target_domain) && isnan(r2.dir[d].true_class_kept));
+    check_figure(r2.dir[d].cycle_l1, "unpaired cycle_l1", d);
+    check_figure(r2.dir[d].judged_target_domain, "unpaired judged_target_domain", d);
+    check_figure(r2.dir[d].colour_matched_class_kept, "unpaired colour_matched_class_kept", d);
+  }
+  ck_assert(r2.domain_judge.measured && r2.class_judge.measured);
+  char *text = unit_eval_json(&r2, NULL, bare_path, NULL);
+  assert_contains(text, "\"translation_not_measured\"");
+  free(text);
+  ut_dataset_close(bare);
+
+  /* Bad settings are refused by name. */
+  cfg.judge_epochs = 0;
+  ck_assert_int_eq(unit_evaluate(rt, m, ds, &cfg, &r2), UT_ERR_INVALID_ARGUMENT);
+  assert_contains(ut_last_error(), "judge_epochs");
+  ut_dataset_close(ds);
+  unit_free(m);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("unit_eval");
   TCase *t = tcase_create("unit_eval");
@@ -229,6 +423,7 @@ int main(void) {
   tcase_add_test(t, colour_match_known_numbers);
   tcase_add_test(t, json_shape);
   tcase_add_test(t, summary_text);
+  tcase_add_test(t, end_to_end);
   suite_add_tcase(s, t);
   return test_run_suite(s);
 }
