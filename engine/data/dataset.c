@@ -439,7 +439,7 @@ static ut_status get_int(const char *name, json_t *h, const char *key, int64_t l
 static ut_status parse_domains(ut_dataset *ds, json_t *h) {
   const char *name = ds->path;
   if (ds->version == FORMAT_PLAIN) return UT_OK;
-  int64_t n;
+  int64_t n = 0;
   ut_status s = get_int(name, h, "n_domains", 1, INT32_MAX, &n);
   if (s != UT_OK) return s;
   json_t *names = json_object_get(h, "domain_names");
