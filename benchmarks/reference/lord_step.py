@@ -28,14 +28,13 @@ untangle's models suite times a step). Output: JSON lines in the harness's schem
 import argparse
 import json
 import os
-import platform
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import timing  # benchmarks/reference/timing.py, beside this script
 
 # lord_preset() in models/lord_config.c: (size, content, class, generator, head, encoder, hidden, batch).
 PRESETS = {
@@ -184,19 +183,6 @@ def make_step(stage, p, batch, channels, device, recon):
     return step
 
 
-def device_info(device):
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        return props.name, "gpu", f"CUDA {torch.version.cuda}", "PyTorch CUDA"
-    name = platform.processor() or "cpu"
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{name} ({torch.get_num_threads()} threads)", "cpu", f"torch {torch.__version__}", "PyTorch CPU"
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -213,40 +199,23 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (default: every core)")
     ap.add_argument("-o", "--out", default="-", help="JSON lines file (default: standard output)")
     a = ap.parse_args()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(1)
+    timing.setup(a.threads)
     device = torch.device(a.device)
-    name, dtype, driver, plat = device_info(device)
+    info = timing.device_info(device)
     out = sys.stdout if a.out == "-" else open(a.out, "w")
     for preset in a.preset.split(","):
         p = dict(PRESETS[preset], name=preset)
         batch = a.batch or (32 if preset == "small" else p["batch"])
         for stage in [int(s) for s in a.stage.split(",")]:
             step = make_step(stage, p, batch, a.channels, device, a.recon)
-            for _ in range(a.warmup):
-                step()
-            times = []
-            for _ in range(a.repeats):
-                t0 = time.perf_counter()
-                step()
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                times.append((time.perf_counter() - t0) * 1e3)
-            med = sorted(times)[(len(times) - 1) // 2]  # the lower median, as the harness
-            line = {"schema": "untangle-bench/1", "framework": f"pytorch {torch.__version__}", "device": name,
-                    "device_type": dtype, "driver": driver, "platform": plat, "suite": "models",
-                    "case": f"lord.stage{stage}.{preset}" + (".l1" if a.recon == "l1" else ""), "shape": f"{batch}x{a.channels}x{p['size']}x{p['size']}",
-                    "size": "reference", "ms": {"median": med, "min": min(times), "max": max(times)},
-                    "timing": "wall", "repeats": a.repeats, "gflops": None, "gbps": None, "pct_peak": None,
-                    "images_per_s": batch / (med * 1e-3), "batch": batch, "preset": preset,
-                    "recon": "vgg-random" if a.recon == "vgg" else "l1",
-                    "tf32": False, "mean_ms": statistics.mean(times)}
+            times = timing.time_step(step, a.warmup, a.repeats, device)
+            line = timing.record(info, f"lord.stage{stage}.{preset}" + (".l1" if a.recon == "l1" else ""),
+                                 f"{batch}x{a.channels}x{p['size']}x{p['size']}", times,
+                                 images_per_s=batch / (timing.median(times) * 1e-3), batch=batch, preset=preset,
+                                 recon="vgg-random" if a.recon == "vgg" else "l1", tf32=False)
             out.write(json.dumps(line) + "\n")
             out.flush()
-            print(f"{line['case']} {line['shape']}: {med:.1f} ms", file=sys.stderr)
+            print(f"{line['case']} {line['shape']}: {line['ms']['median']:.1f} ms", file=sys.stderr)
     if out is not sys.stdout:
         out.close()
 
