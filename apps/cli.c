@@ -112,3 +112,8 @@ char *cli_format_bytes(uint64_t bytes, char *buf, size_t size) {
     snprintf(buf, size, v < 100 && v != (double)(uint64_t)v ? "%.1f %s" : "%.0f %s", v, units[u]);
   return buf;
 }
+
+const char *cli_default_device(void) {
+  const char *env = getenv("UNTANGLE_DEVICE");
+  return env && *env ? env : "best";
+}

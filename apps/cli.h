@@ -31,6 +31,9 @@ int cli_parse_double(const char *cmd, const char *option, const char *text, doub
 /* Creates a folder and its missing parents (mode 0777 less the umask). 0, or -1 with errno. */
 int cli_mkdirs(const char *path);
 
+/* The device a command uses without --device: $UNTANGLE_DEVICE when set and not empty, else
+ * "best". */
+const char *cli_default_device(void);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 

@@ -58,8 +58,7 @@ int data_cluster(int argc, char **argv) {
     { "out", required_argument, NULL, 'o' },     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  const char *env_device = getenv("UNTANGLE_DEVICE");
-  const char *device = env_device && *env_device ? env_device : "best", *vgg = NULL, *out = NULL;
+  const char *device = cli_default_device(), *vgg = NULL, *out = NULL;
   int64_t k = 0;
   uint64_t seed = 1;
   cli_getopt_reset();

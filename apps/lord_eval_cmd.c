@@ -66,8 +66,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  const char *env_device = getenv("UNTANGLE_DEVICE");
-  *o = (options){ .device = env_device && *env_device ? env_device : "best", .cfg = lord_eval_default_cfg() };
+  *o = (options){ .device = cli_default_device(), .cfg = lord_eval_default_cfg() };
   *done = 1;
   cli_getopt_reset();
   opterr = 0;

@@ -39,8 +39,7 @@ static int parse(const char *cmd, int argc, char **argv, options *o, int *done, 
     { "images", no_argument, NULL, 'i' },            { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  const char *env_device = getenv("UNTANGLE_DEVICE");
-  *o = (options){ .device = env_device && *env_device ? env_device : "best" };
+  *o = (options){ .device = cli_default_device() };
   *done = 1;
   cli_getopt_reset();
   opterr = 0;

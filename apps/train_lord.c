@@ -76,8 +76,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     { "seed", required_argument, NULL, 's' },            { "resume", no_argument, NULL, 'r' },
     { "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
   };
-  const char *env_device = getenv("UNTANGLE_DEVICE");
-  *o = (options){ .device = env_device && *env_device ? env_device : "best", .preset = -1, .epochs1 = -1,
+  *o = (options){ .device = cli_default_device(), .preset = -1, .epochs1 = -1,
                   .epochs2 = -1, .batch = -1, .test_classes = -1, .recon = -1, .content_noise = -1,
                   .content_decay = -1, .seed = 1 };
   *done = 1;

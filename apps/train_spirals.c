@@ -67,8 +67,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
   };
   spirals_cfg d = spirals_default_cfg();
-  const char *env_device = getenv("UNTANGLE_DEVICE");
-  *o = (options){ .device = env_device && *env_device ? env_device : "best", .steps = 1000, .out = "untangle-out",
+  *o = (options){ .device = cli_default_device(), .steps = 1000, .out = "untangle-out",
                   .seed = d.seed, .batch = d.batch };
   *done = 1;
   cli_getopt_reset();

@@ -60,11 +60,6 @@ typedef struct {
 enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_DOMAINS, OPT_SIZE, OPT_SET, OPT_SAVE_EVERY, OPT_TO, OPT_FROM,
        OPT_IMAGES, OPT_JUDGE_EPOCHS, OPT_MAX_IMAGES };
 
-static const char *default_device(void) {
-  const char *env = getenv("UNTANGLE_DEVICE");
-  return env && *env ? env : "best";
-}
-
 static int parse_train(int argc, char **argv, train_options *o, int *done) {
   static const char *cmd = "train unit";
   static const struct option long_options[] = {
@@ -76,7 +71,7 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
     { "seed", required_argument, NULL, 's' },          { "resume", no_argument, NULL, 'r' },
     { "help", no_argument, NULL, 'h' },                { NULL, 0, NULL, 0 },
   };
-  *o = (train_options){ .device = default_device(), .preset = -1, .epochs = -1, .batch = -1, .size = -1, .seed = 1 };
+  *o = (train_options){ .device = cli_default_device(), .preset = -1, .epochs = -1, .batch = -1, .size = -1, .seed = 1 };
   *done = 1;
   cli_getopt_reset();
   opterr = 0;
@@ -260,7 +255,7 @@ static int parse_infer(const char *cmd, int argc, char **argv, int grid, infer_o
     { "images", no_argument, NULL, OPT_IMAGES }, { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  *o = (infer_options){ .device = default_device() };
+  *o = (infer_options){ .device = cli_default_device() };
   *done = 1;
   cli_getopt_reset();
   opterr = 0;
@@ -399,7 +394,7 @@ int unit_cmd_eval(int argc, char **argv) {
     { "judge-epochs", required_argument, NULL, OPT_JUDGE_EPOCHS }, { "seed", required_argument, NULL, 's' },
     { "help", no_argument, NULL, 'h' },                    { NULL, 0, NULL, 0 },
   };
-  const char *data = NULL, *out = NULL, *device = default_device();
+  const char *data = NULL, *out = NULL, *device = cli_default_device();
   unit_eval_cfg cfg = unit_eval_default_cfg();
   int64_t epochs = cfg.judge_epochs;
   cli_getopt_reset();
