@@ -50,6 +50,30 @@ START_TEST(shapes) {
 }
 END_TEST
 
+static ut_tensor *one_scale(ut_graph *g, ut_tensor *x, const char *scope, const void *user) {
+  (void)user;
+  kit_conv c = KIT_CONV(3, 2, 1);
+  return kit_conv_block(g, x, scope, 1, &c);
+}
+
+/* The multi-scale wrapper: each scale its own scope and the input average-pooled once more. */
+START_TEST(multiscale_scales_and_scopes) {
+  ut_store *st = ut_store_new(test_runtime(), 1);
+  ut_graph *g = ut_graph_new(test_runtime(), st);
+  ut_tensor *x = ut_input(g, "x", UT_F32, UT_SHAPE(2, 3, 16, 16));
+  ut_tensor *outs[3];
+  ck_assert_ut_ok(kit_multiscale(g, x, "dis", 3, one_scale, NULL, outs));
+  ck_assert(ut_shape_equal(ut_tensor_shape(outs[0]), UT_SHAPE(2, 1, 8, 8)));
+  ck_assert(ut_shape_equal(ut_tensor_shape(outs[1]), UT_SHAPE(2, 1, 4, 4)));
+  ck_assert(ut_shape_equal(ut_tensor_shape(outs[2]), UT_SHAPE(2, 1, 2, 2)));
+  ck_assert_int_eq(params_under(g, "dis.0."), 2);
+  ck_assert_int_eq(params_under(g, "dis.2."), 2);
+  ck_assert_int_eq(params_under(g, "dis."), 6);
+  ut_graph_free(g);
+  ut_store_free(st);
+}
+END_TEST
+
 START_TEST(normal_init) {
   ut_store *st = ut_store_new(test_runtime(), 1);
   ut_graph *g = ut_graph_new(test_runtime(), st);
@@ -145,6 +169,7 @@ int main(void) {
   tcase_add_test(tc, scopes_share_or_separate);
   tcase_add_test(tc, shapes);
   tcase_add_test(tc, normal_init);
+  tcase_add_test(tc, multiscale_scales_and_scopes);
   tcase_add_test(tc, res_block_matches_ops);
   tcase_add_test(tc, munit_layer_norm_matches_definition);
   suite_add_tcase(s, tc);
