@@ -9,6 +9,7 @@
 #include "error.h"
 #include "host_gemm.h"
 #include "host_map.h"
+#include "host_threads.h"
 
 ut_status ut_host_gemm_choose(ut_runtime *rt) {
   rt->host_gemm = 0;
@@ -25,12 +26,12 @@ ut_status ut_host_gemm_choose(ut_runtime *rt) {
       unified != CL_TRUE)
     return UT_OK;
   rt->host_gemm = 1;
-  /* A fixed thread count, because OpenBLAS blocks a product's sums differently for different
-   * counts, so the last bits of a result depend on it; fixed, the same inputs give the same
-   * bits on every run. The device's compute units, because the device's own worker threads
-   * sit idle while a host GEMM runs, so the two take turns on the same cores. The setting is
-   * OpenBLAS's, for the whole process. */
-  openblas_set_num_threads(rt->info.compute_units ? (int)rt->info.compute_units : 1);
+  /* OpenBLAS runs single-threaded and the engine splits the work over the device's compute
+   * units itself (below, and the host convolution by images). OpenBLAS's own worker threads
+   * spin, yielding the core, for a long while after each product (OPENBLAS_THREAD_TIMEOUT,
+   * read only at start-up), and on a CPU device they then compete with the device's worker
+   * threads and ours for the same cores. The setting is OpenBLAS's, for the whole process. */
+  openblas_set_num_threads(1);
   return UT_OK;
 }
 
@@ -77,6 +78,49 @@ static double now_ms(void) {
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
 
+/* The products of one host GEMM split over threads: by batch entries, else by blocks of C's
+ * rows or columns (the longer side). Each element of C is computed by one single-threaded
+ * call whose sums over K do not depend on the block it sits in. */
+typedef struct {
+  const ut_gemm_args *a;
+  float *const *ptr;
+  const ut_host_operand *ops;
+  size_t batch;
+  int split_rows; /* when not by batch: 1 by rows of C, 0 by columns */
+  size_t blocks, extent; /* the blocks and the rows or columns they divide */
+} gemm_job;
+
+static void product(const ut_gemm_args *a, const float *pa, const float *pb, float *pc, size_t m, size_t n) {
+  cblas_sgemm(CblasRowMajor, a->trans_a ? CblasTrans : CblasNoTrans, a->trans_b ? CblasTrans : CblasNoTrans, (int)m,
+              (int)n, (int)a->k, a->alpha, pa, (int)(a->lda ? a->lda : 1), pb, (int)(a->ldb ? a->ldb : 1), a->beta, pc,
+              (int)a->ldc);
+}
+
+static int gemm_items(void *ctx, int64_t lo, int64_t hi) {
+  const gemm_job *j = ctx;
+  const ut_gemm_args *a = j->a;
+  for (int64_t it = lo; it < hi; it++) {
+    const float *pa = j->ptr[0], *pb = j->ptr[1];
+    float *pc = j->ptr[2];
+    if (j->batch > 1) { /* item = batch entry; an empty operand (k == 0) has no stride */
+      size_t b = (size_t)it;
+      product(a, pa + (j->ops[0].floats ? b * a->stride_a : 0), pb + (j->ops[1].floats ? b * a->stride_b : 0),
+              pc + b * a->stride_c, a->m, a->n);
+      continue;
+    }
+    size_t r0 = j->extent * (size_t)it / j->blocks, r1 = j->extent * (size_t)(it + 1) / j->blocks;
+    if (r0 == r1) continue;
+    if (j->split_rows) /* rows r0..r1 of C: of op(A), rows of A or columns of A^T */
+      product(a, pa + (j->ops[0].floats ? (a->trans_a ? r0 : r0 * a->lda) : 0), pb, pc + r0 * a->ldc, r1 - r0, a->n);
+    else /* columns r0..r1 of C: of op(B), columns of B or rows of B^T */
+      product(a, pa, pb + (j->ops[1].floats ? (a->trans_b ? r0 * a->ldb : r0) : 0), pc + r0, a->m, r1 - r0);
+  }
+  return 0;
+}
+
+/* Fewer rows or columns than this per thread are not worth a thread. */
+#define MIN_SPLIT 32
+
 ut_status ut_host_gemm_run(ut_runtime *rt, const ut_gemm_args *a, double *ms) {
   *ms = 0;
   ut_status st = ut_host_gemm_check(a);
@@ -90,11 +134,13 @@ ut_status ut_host_gemm_run(ut_runtime *rt, const ut_gemm_args *a, double *ms) {
   ut_host_map m;
   if ((st = ut_host_map_begin(rt, &m, ops, 3, "a host SGEMM")) != UT_OK) return st;
   double t0 = now_ms();
-  for (size_t b = 0; b < batch; b++)
-    cblas_sgemm(CblasRowMajor, a->trans_a ? CblasTrans : CblasNoTrans, a->trans_b ? CblasTrans : CblasNoTrans,
-                (int)a->m, (int)a->n, (int)a->k, a->alpha, m.ptr[0] + (ops[0].floats ? b * a->stride_a : 0),
-                (int)(a->lda ? a->lda : 1), m.ptr[1] + (ops[1].floats ? b * a->stride_b : 0),
-                (int)(a->ldb ? a->ldb : 1), a->beta, m.ptr[2] + b * a->stride_c, (int)a->ldc);
+  const int threads = rt->info.compute_units ? (int)rt->info.compute_units : 1;
+  gemm_job job = { .a = a, .ptr = m.ptr, .ops = ops, .batch = batch, .split_rows = a->m >= a->n };
+  job.extent = job.split_rows ? a->m : a->n;
+  job.blocks = batch > 1 ? batch : job.extent / MIN_SPLIT;
+  if (job.blocks > (size_t)threads && batch == 1) job.blocks = (size_t)threads;
+  if (job.blocks < 1) job.blocks = 1;
+  ut_host_parallel(threads, (int64_t)job.blocks, gemm_items, &job);
   *ms = now_ms() - t0;
   return ut_host_map_end(rt, &m, UT_OK);
 }

@@ -80,7 +80,7 @@ static ut_status forward_shape(ut_tensor *n) {
   if (st == UT_OK) st = expect_shape(n, w, "weight", UT_SHAPE(o, gm.c, gm.kh, gm.kw), &gm);
   if (st == UT_OK && n->n_in > 2) st = expect_shape(n, n->in[2], "bias", UT_SHAPE(o), &gm);
   if (st == UT_OK) n->shape = UT_SHAPE(gm.b, o, gm.oh, gm.ow);
-  if (st == UT_OK) n->workspace = ut_conv_chunks(n->g->rt, &gm, o).workspace;
+  if (st == UT_OK) n->workspace = ut_conv_chunks(n->g->rt, &gm, o, UT_CONV_FORWARD).workspace;
   return st;
 }
 
@@ -95,7 +95,7 @@ static ut_status grad_input_shape(ut_tensor *n) {
   if (st == UT_OK) st = expect_shape(n, dy, "output gradient", UT_SHAPE(gm.b, o, gm.oh, gm.ow), &gm);
   if (st == UT_OK && n->n_in > 2) st = expect_shape(n, n->in[2], "bias", UT_SHAPE(gm.c), &gm);
   if (st == UT_OK) n->shape = UT_SHAPE(gm.b, gm.c, gm.h, gm.w);
-  if (st == UT_OK) n->workspace = ut_conv_chunks(n->g->rt, &gm, o).workspace;
+  if (st == UT_OK) n->workspace = ut_conv_chunks(n->g->rt, &gm, o, UT_CONV_GRAD_INPUT).workspace;
   return st;
 }
 
@@ -109,7 +109,7 @@ static ut_status grad_weight_shape(ut_tensor *n) {
   if (st == UT_OK) st = expect_shape(n, x, "input", UT_SHAPE(gm.b, gm.c, gm.h, gm.w), &gm);
   if (st == UT_OK) st = expect_shape(n, dy, "output gradient", UT_SHAPE(gm.b, o, gm.oh, gm.ow), &gm);
   if (st == UT_OK) n->shape = UT_SHAPE(o, gm.c, gm.kh, gm.kw);
-  if (st == UT_OK) n->workspace = ut_conv_chunks(n->g->rt, &gm, o).workspace;
+  if (st == UT_OK) n->workspace = ut_conv_chunks(n->g->rt, &gm, o, UT_CONV_GRAD_WEIGHT).workspace;
   return st;
 }
 
@@ -122,7 +122,7 @@ static ut_status conv_forward(ut_plan *p, ut_tensor *n) {
   ut_conv_geom gm;
   int64_t o;
   ut_conv_pass pass = pass_of(n, &gm, &o);
-  if (ut_conv_chunks(ut_plan_runtime(p), &gm, o).workspace > n->workspace)
+  if (ut_conv_chunks(ut_plan_runtime(p), &gm, o, pass).workspace > n->workspace)
     return ut_fail(UT_ERR_STATE, "%s: the runtime's convolution settings changed after the graph was built", n->op->name);
   return ut_plan_runtime(p)->host_gemm ? ut_conv_launch_host(p, n, pass, &gm, o) : ut_conv_launch_device(p, n, pass, &gm, o);
 }

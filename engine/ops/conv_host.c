@@ -1,19 +1,23 @@
 /* The convolution passes on the host, for CPU devices whose memory is host memory (the same
  * condition as the host GEMM, host_gemm.h). One host launch per node maps its tensors and
- * works through the batch a chunk at a time, in the order conv_launch.c describes, with the
- * column matrix built by plain C into a workspace small enough to stay in cache, OpenBLAS for
- * the products, and the results written straight into the NCHW tensors:
+ * splits the batch over the device's compute units: each thread works through its own images
+ * a chunk at a time, in the order conv_launch.c describes, with the column matrix built by
+ * plain C into its own workspace small enough to stay in cache, a single-threaded OpenBLAS
+ * product, and the results written straight into the NCHW tensors:
  *
  *   - a chunk of one image needs no reordering: y_b [O, q] is the GEMM's own output layout,
  *     and dy_b is already the channel-major operand;
  *   - a 1x1, stride-1, unpadded convolution of one image needs no column matrix: x_b is it;
  *   - col2im is a scatter-add in a fixed order (deterministic, no atomics on one thread).
  *
+ * Splitting images rather than each product keeps every thread busy from im2col to the
+ * output with one start and one join per node, where OpenBLAS's own threads would wait (and
+ * spin) at every product of every chunk. Every output image has one writer; the weight
+ * gradient's threads sum their images into partials that are added in thread order, so the
+ * results depend on the thread count (fixed: the device's compute units), never on timing.
+ *
  * Loops that know the stride is 1 and the padding zero copy whole runs of a row (memcpy); the
- * general loops handle strides and reflection. The copies are split by (image, channel) plane
- * over the device's compute units, as OpenBLAS splits the products: one thread alone cannot
- * fill a column matrix as fast as two cores multiply it. Every plane has one writer, so the
- * results do not depend on the split. */
+ * general loops handle strides and reflection. */
 #include <string.h>
 
 #include <cblas.h>
@@ -98,47 +102,37 @@ static void col2im_plane(float *img, const float *col, size_t ld, int64_t c, flo
     }
 }
 
-/* ---- the plane copies of one chunk, split over threads ----------------------------------------- */
+/* ---- the copies of one chunk ---------------------------------------------------------------------- */
 
-typedef enum { IM2COL, COL2IM, TO_BATCH_MAJOR, TO_CHANNEL_MAJOR } copy_kind;
-
-/* One copy over the planes (image i of the chunk, channel k): `images` by `planes` items. */
-typedef struct {
-  copy_kind kind;
-  const ut_conv_geom *gm;
-  int64_t images, planes, q; /* q: the floats of one plane of the channel-major side */
-  float *dst;
-  const float *src, *bias;
-} copy_job;
-
-static int copy_items(void *ctx, int64_t lo, int64_t hi) {
-  const copy_job *j = ctx;
-  const size_t ld = (size_t)(j->images * j->q); /* the channel-major side's row length */
-  for (int64_t it = lo; it < hi; it++) {
-    int64_t i = it / j->planes, k = it % j->planes;
-    float bias = j->bias ? j->bias[k] : 0.0f;
-    switch (j->kind) {
-    case IM2COL: /* src: the chunk's images; dst: col */
-      im2col_plane(j->dst + i * j->q, ld, j->src + i * j->planes * j->gm->h * j->gm->w, k, j->gm);
-      break;
-    case COL2IM: /* src: col; dst: the chunk's images */
-      col2im_plane(j->dst + i * j->planes * j->gm->h * j->gm->w, j->src + i * j->q, ld, k, bias, j->gm);
-      break;
-    case TO_BATCH_MAJOR: { /* src: t [planes, images*q]; dst: [images, planes, q] */
-      float *d = j->dst + (i * j->planes + k) * j->q;
-      const float *s = j->src + (size_t)k * ld + (size_t)(i * j->q);
-      for (int64_t x = 0; x < j->q; x++) d[x] = s[x] + bias;
-      break;
-    }
-    case TO_CHANNEL_MAJOR: /* the inverse, without bias */
-      memcpy(j->dst + (size_t)k * ld + (size_t)(i * j->q), j->src + (i * j->planes + k) * j->q, (size_t)j->q * sizeof(float));
-      break;
-    }
-  }
-  return 0;
+/* col [C*kh*kw, nb*q] = im2col of the nb images at x. */
+static void im2col_chunk(float *col, const float *x, int64_t nb, const ut_conv_geom *gm) {
+  const int64_t q = gm->oh * gm->ow, img = gm->c * gm->h * gm->w;
+  for (int64_t i = 0; i < nb; i++)
+    for (int64_t c = 0; c < gm->c; c++) im2col_plane(col + i * q, (size_t)(nb * q), x + i * img, c, gm);
 }
 
-static void copy_parallel(copy_job job, int threads) { ut_host_parallel(threads, job.images * job.planes, copy_items, &job); }
+/* The nb images at dx = col2im(col) (+ bias). */
+static void col2im_chunk(float *dx, const float *col, const float *bias, int64_t nb, const ut_conv_geom *gm) {
+  const int64_t q = gm->oh * gm->ow, img = gm->c * gm->h * gm->w;
+  for (int64_t i = 0; i < nb; i++)
+    for (int64_t c = 0; c < gm->c; c++) col2im_plane(dx + i * img, col + i * q, (size_t)(nb * q), c, bias ? bias[c] : 0.0f, gm);
+}
+
+/* y [nb, o, q] = t [o, nb*q] (+ bias). */
+static void to_batch_major(float *y, const float *t, const float *bias, int64_t nb, int64_t o, int64_t q) {
+  for (int64_t i = 0; i < nb; i++)
+    for (int64_t k = 0; k < o; k++) {
+      float *d = y + (i * o + k) * q, b = bias ? bias[k] : 0.0f;
+      const float *src = t + k * nb * q + i * q;
+      for (int64_t x = 0; x < q; x++) d[x] = src[x] + b;
+    }
+}
+
+/* t [o, nb*q] = y [nb, o, q]. */
+static void to_channel_major(float *t, const float *y, int64_t nb, int64_t o, int64_t q) {
+  for (int64_t i = 0; i < nb; i++)
+    for (int64_t k = 0; k < o; k++) memcpy(t + k * nb * q + i * q, y + (i * o + k) * q, (size_t)q * sizeof *t);
+}
 
 static void add_plane_bias(float *y, const float *bias, int64_t k, int64_t q) {
   for (int64_t i = 0; i < k; i++)
@@ -151,55 +145,74 @@ static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
               (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
-static ut_status run(const void *args, float *const *ptr) {
-  const host_conv *hc = args;
-  if (hc->ch.direct)
-    return ut_conv_direct_run(&hc->gm, hc->o, hc->pass, ptr[OP_FIRST], ptr[OP_SECOND], hc->has_bias ? ptr[OP_BIAS] : NULL,
-                              ptr[OP_OUT], hc->threads);
+/* ---- one thread's images ------------------------------------------------------------------------- */
+
+typedef struct {
+  const host_conv *hc;
+  float *const *ptr;
+} pass_job;
+
+/* Thread `share` of hc->ch.threads: its images [b_lo, b_hi), a chunk at a time. */
+static int run_share(void *ctx, int64_t share, int64_t share_end) {
+  (void)share_end; /* one item per thread */
+  const pass_job *job = ctx;
+  const host_conv *hc = job->hc;
+  float *const *ptr = job->ptr;
   const ut_conv_geom *gm = &hc->gm;
   const int64_t o = hc->o, q = gm->oh * gm->ow, k = gm->c * gm->kh * gm->kw, img = gm->c * gm->h * gm->w, out = o * q;
+  const int64_t threads = hc->ch.threads, b_lo = gm->b * share / threads, b_hi = gm->b * (share + 1) / threads;
   const int direct = gm->kh == 1 && gm->kw == 1 && gm->stride == 1 && gm->pad == 0;
   const float *in0 = ptr[OP_FIRST], *in1 = ptr[OP_SECOND], *bias = hc->has_bias ? ptr[OP_BIAS] : NULL;
-  float *dst = ptr[OP_OUT], *col = ptr[OP_WORKSPACE], *t = ptr[OP_WORKSPACE] + hc->ch.t_offset;
-  for (int64_t b0 = 0; b0 < gm->b; b0 += hc->ch.images) {
-    const int64_t nb = gm->b - b0 < hc->ch.images ? gm->b - b0 : hc->ch.images, cols = nb * q;
-    const copy_job chunk = { .gm = gm, .images = nb, .q = q };
-    copy_job job = chunk;
+  float *col = ptr[OP_WORKSPACE] + (size_t)share * hc->ch.share, *t = col + hc->ch.t_offset;
+  /* The weight gradient: the first thread sums into the output, the others into partials
+   * (every thread has at least one image: ut_conv_chunks makes no more threads than images). */
+  float *dw = share == 0 ? ptr[OP_OUT] : ptr[OP_WORKSPACE] + hc->ch.partial_offset + (size_t)(share - 1) * hc->ch.partial;
+  for (int64_t b0 = b_lo; b0 < b_hi; b0 += hc->ch.images) {
+    const int64_t nb = b_hi - b0 < hc->ch.images ? b_hi - b0 : hc->ch.images, cols = nb * q;
+    float *dst = ptr[OP_OUT];
     if (hc->pass == UT_CONV_FORWARD) { /* in0 = x, in1 = w */
       const float *c = direct && nb == 1 ? in0 + b0 * img : col;
-      job.kind = IM2COL, job.planes = gm->c, job.dst = col, job.src = in0 + b0 * img;
-      if (c == col) copy_parallel(job, hc->threads);
+      if (c == col) im2col_chunk(col, in0 + b0 * img, nb, gm);
       if (nb == 1) {
         sgemm(0, 0, o, q, k, in1, k, c, q, 0.0f, dst + b0 * out, q);
         if (bias) add_plane_bias(dst + b0 * out, bias, o, q);
       } else {
         sgemm(0, 0, o, cols, k, in1, k, c, cols, 0.0f, t, cols);
-        job = chunk;
-        job.kind = TO_BATCH_MAJOR, job.planes = o, job.dst = dst + b0 * out, job.src = t, job.bias = bias;
-        copy_parallel(job, hc->threads);
+        to_batch_major(dst + b0 * out, t, bias, nb, o, q);
       }
     } else if (hc->pass == UT_CONV_GRAD_INPUT) { /* in0 = dy, in1 = w */
       const float *dyt = nb == 1 ? in0 + b0 * out : t;
-      job.kind = TO_CHANNEL_MAJOR, job.planes = o, job.dst = t, job.src = in0 + b0 * out;
-      if (nb > 1) copy_parallel(job, hc->threads);
+      if (nb > 1) to_channel_major(t, in0 + b0 * out, nb, o, q);
       if (direct && nb == 1) {
         sgemm(1, 0, k, q, o, in1, k, dyt, q, 0.0f, dst + b0 * img, q);
         if (bias) add_plane_bias(dst + b0 * img, bias, gm->c, q);
         continue;
       }
       sgemm(1, 0, k, cols, o, in1, k, dyt, cols, 0.0f, col, cols);
-      job = chunk;
-      job.kind = COL2IM, job.planes = gm->c, job.dst = dst + b0 * img, job.src = col, job.bias = bias;
-      copy_parallel(job, hc->threads);
+      col2im_chunk(dst + b0 * img, col, bias, nb, gm);
     } else { /* in0 = dy, in1 = x */
       const float *c = direct && nb == 1 ? in1 + b0 * img : col;
-      job.kind = IM2COL, job.planes = gm->c, job.dst = col, job.src = in1 + b0 * img;
-      if (c == col) copy_parallel(job, hc->threads);
+      if (c == col) im2col_chunk(col, in1 + b0 * img, nb, gm);
       const float *dyt = nb == 1 ? in0 + b0 * out : t;
-      job = chunk;
-      job.kind = TO_CHANNEL_MAJOR, job.planes = o, job.dst = t, job.src = in0 + b0 * out;
-      if (nb > 1) copy_parallel(job, hc->threads);
-      sgemm(0, 1, o, k, cols, dyt, cols, c, cols, b0 ? 1.0f : 0.0f, dst, k);
+      if (nb > 1) to_channel_major(t, in0 + b0 * out, nb, o, q);
+      sgemm(0, 1, o, k, cols, dyt, cols, c, cols, b0 > b_lo ? 1.0f : 0.0f, dw, k);
+    }
+  }
+  return 0;
+}
+
+static ut_status run(const void *args, float *const *ptr) {
+  const host_conv *hc = args;
+  if (hc->ch.direct)
+    return ut_conv_direct_run(&hc->gm, hc->o, hc->pass, ptr[OP_FIRST], ptr[OP_SECOND], hc->has_bias ? ptr[OP_BIAS] : NULL,
+                              ptr[OP_OUT], hc->threads);
+  pass_job job = { hc, ptr };
+  ut_host_parallel(hc->ch.threads, hc->ch.threads, run_share, &job);
+  if (hc->pass == UT_CONV_GRAD_WEIGHT) { /* the partials, added in thread order */
+    const size_t n = (size_t)(hc->o * hc->gm.c * hc->gm.kh * hc->gm.kw);
+    for (int t = 1; t < hc->ch.threads; t++) {
+      const float *part = ptr[OP_WORKSPACE] + hc->ch.partial_offset + (size_t)(t - 1) * hc->ch.partial;
+      for (size_t i = 0; i < n; i++) ptr[OP_OUT][i] += part[i];
     }
   }
   return UT_OK;
@@ -207,7 +220,7 @@ static ut_status run(const void *args, float *const *ptr) {
 
 ut_status ut_conv_launch_host(ut_plan *p, ut_tensor *n, ut_conv_pass pass, const ut_conv_geom *gm, int64_t o) {
   ut_runtime *rt = ut_plan_runtime(p);
-  host_conv hc = { .gm = *gm, .o = o, .pass = pass, .ch = ut_conv_chunks(rt, gm, o), .has_bias = n->n_in > 2,
+  host_conv hc = { .gm = *gm, .o = o, .pass = pass, .ch = ut_conv_chunks(rt, gm, o, pass), .has_bias = n->n_in > 2,
                    .threads = rt->info.compute_units ? (int)rt->info.compute_units : 1 };
   ut_host_operand ops[N_OPS] = {
     [OP_FIRST] = { ut_plan_loc(p, n->in[0]), (size_t)ut_shape_numel(n->in[0]->shape), 0 },

@@ -53,13 +53,22 @@ typedef enum { UT_CONV_FORWARD, UT_CONV_GRAD_INPUT, UT_CONV_GRAD_WEIGHT } ut_con
 
 /* How a pass splits the batch: `images` per chunk, and the workspace floats one chunk needs
  * (its column matrix, then its channel-major output at `t_offset`); or, on the host for few
- * channels, `direct` loops that need no workspace (conv_direct.c). */
+ * channels, `direct` loops that need no workspace (conv_direct.c).
+ *
+ * On the host the batch is also split over `threads` (conv_host.c): each thread works through
+ * its own images with its own chunk's space, `share` floats apart from the next thread's; the
+ * weight gradient's threads other than the first each sum into a partial [O, K] of their own
+ * at `partial_offset` (`partial` floats apart), added up in thread order at the end. On a
+ * device `threads` is 1. `workspace` is the node's total. */
 typedef struct {
   int direct;
   int64_t images;
-  size_t col_floats, t_offset, workspace;
+  size_t col_floats, t_offset;
+  int threads;
+  size_t share, partial_offset, partial;
+  size_t workspace;
 } ut_conv_chunking;
-ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t o);
+ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t o, ut_conv_pass pass);
 
 /* The launches of one node: n is the node, whose inputs are as listed above. */
 ut_status ut_conv_launch_device(ut_plan *p, ut_tensor *n, ut_conv_pass pass, const ut_conv_geom *gm, int64_t o);

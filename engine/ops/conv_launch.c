@@ -14,24 +14,33 @@
 #include "error.h"
 
 /* Workspace budgets, in floats: on a device, large enough that a chunk's GEMM fills the
- * device and small beside its memory (256 MiB); on the host, a few MiB so a chunk's columns
- * stay in the last-level cache between im2col and the GEMM. */
+ * device and small beside its memory (256 MiB); on the host, per thread, a few MiB so a
+ * chunk's columns stay in cache between im2col and the GEMM. */
 #define DEVICE_WORKSPACE_FLOATS ((size_t)64 << 20)
 #define HOST_WORKSPACE_FLOATS ((size_t)1 << 20)
 #define ALIGN_FLOATS 64
 
-ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t o) {
-  size_t q = (size_t)(gm->oh * gm->ow), col_img = (size_t)(gm->c * gm->kh * gm->kw) * q, t_img = (size_t)o * q;
-  if (rt->host_gemm && rt->conv_direct && ut_conv_direct_suits(gm, o)) return (ut_conv_chunking){ .direct = 1, .images = gm->b };
+static size_t align_up(size_t floats) { return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
+
+ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t o, ut_conv_pass pass) {
+  size_t q = (size_t)(gm->oh * gm->ow), k = (size_t)(gm->c * gm->kh * gm->kw), col_img = k * q, t_img = (size_t)o * q;
+  if (rt->host_gemm && rt->conv_direct && ut_conv_direct_suits(gm, o))
+    return (ut_conv_chunking){ .direct = 1, .images = gm->b, .threads = 1 };
+  int threads = rt->host_gemm && rt->info.compute_units > 1 ? (int)rt->info.compute_units : 1;
+  if (threads > gm->b) threads = gm->b > 0 ? (int)gm->b : 1;
+  int64_t per_thread = (gm->b + threads - 1) / threads;
   size_t budget = rt->host_gemm ? HOST_WORKSPACE_FLOATS : DEVICE_WORKSPACE_FLOATS;
   int64_t nb = (int64_t)(budget / (col_img + t_img ? col_img + t_img : 1));
-  if (nb > gm->b) nb = gm->b;
+  if (nb > per_thread) nb = per_thread;
   if (rt->conv_chunk_images > 0 && nb > rt->conv_chunk_images) nb = rt->conv_chunk_images;
   if (nb < 1) nb = 1;
-  ut_conv_chunking c = { .images = nb };
+  ut_conv_chunking c = { .images = nb, .threads = threads };
   c.col_floats = (size_t)nb * col_img;
-  c.t_offset = (c.col_floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
-  c.workspace = c.t_offset + (size_t)nb * t_img;
+  c.t_offset = align_up(c.col_floats);
+  c.share = align_up(c.t_offset + (size_t)nb * t_img);
+  c.partial_offset = (size_t)threads * c.share;
+  c.partial = pass == UT_CONV_GRAD_WEIGHT && threads > 1 ? align_up((size_t)o * k) : 0;
+  c.workspace = c.partial_offset + (size_t)(threads - 1) * c.partial;
   return c;
 }
 
@@ -105,7 +114,7 @@ static ut_status gemm(ut_plan *p, ut_tensor *n, int ta, int tb, int64_t m, int64
 }
 
 ut_status ut_conv_launch_device(ut_plan *p, ut_tensor *n, ut_conv_pass pass, const ut_conv_geom *gm, int64_t o) {
-  ut_conv_chunking ch = ut_conv_chunks(ut_plan_runtime(p), gm, o);
+  ut_conv_chunking ch = ut_conv_chunks(ut_plan_runtime(p), gm, o, pass);
   const int64_t q = gm->oh * gm->ow, k = gm->c * gm->kh * gm->kw, img = gm->c * gm->h * gm->w, out = o * q;
   ut_loc ws = ut_plan_workspace(p, n), col = ws, t = at(ws, ch.t_offset);
   ut_loc dst = ut_plan_loc(p, n);
