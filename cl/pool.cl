@@ -79,6 +79,39 @@ __kernel void maxpool_scatter(__global float *out, uint o_off, __global const fl
   out[o_off + i] = acc;
 }
 
+/* The same two maps when the windows tile the image exactly (stride = kernel, no pad, H and W
+ * multiples of it; VGG's 2x2 pooling): each input element lies in exactly one window, so the
+ * scatter needs no search over windows. One work-item per window, over a 2-D range (OW, planes
+ * x OH), so the index arithmetic has no per-lane division; tiles_scatter writes every element
+ * of its window, the gradient at the chosen one and zeros elsewhere. Same choice rule as
+ * above, so the results equal the general kernels'. */
+__kernel void maxpool_tiles_gather(__global float *out, uint o_off, __global const float *key, uint k_off,
+                                   __global const float *val, uint v_off, int4 sz, int4 ksp, uint n) {
+  const int W = sz.y, OH = sz.z, OW = sz.w, k = ksp.x;
+  int ox = (int)get_global_id(0), row = (int)get_global_id(1);
+  if (ox >= OW || (uint)row * (uint)OW >= n) return;
+  int plane = row / OH, oy = row - plane * OH;
+  uint base = (uint)plane * (uint)sz.x * (uint)W;
+  int c = maxpool_choice(key + k_off + base, W, oy, ox, k, k);
+  out[o_off + (uint)row * (uint)OW + (uint)ox] = val[v_off + base + (uint)c];
+}
+
+__kernel void maxpool_tiles_scatter(__global float *out, uint o_off, __global const float *key, uint k_off,
+                                    __global const float *grad, uint g_off, int4 sz, int4 ksp, uint n) {
+  const int W = sz.y, OH = sz.z, OW = sz.w, k = ksp.x;
+  int ox = (int)get_global_id(0), row = (int)get_global_id(1);
+  if (ox >= OW || (uint)row * (uint)OW * (uint)(k * k) >= n) return;
+  int plane = row / OH, oy = row - plane * OH;
+  uint base = (uint)plane * (uint)sz.x * (uint)W;
+  int c = maxpool_choice(key + k_off + base, W, oy, ox, k, k);
+  float g = grad[g_off + (uint)row * (uint)OW + (uint)ox];
+  for (int ky = 0; ky < k; ky++)
+    for (int kx = 0; kx < k; kx++) {
+      int i = (oy * k + ky) * W + ox * k + kx;
+      out[o_off + base + (uint)i] = i == c ? g : 0.0f;
+    }
+}
+
 /* The first and one-past-last image rows of window o along an axis of `size`, and the span
  * the divisor counts. */
 inline int avg_span(int o, int size, int k, int s, int p, int include, int *lo, int *hi) {

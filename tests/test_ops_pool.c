@@ -22,6 +22,7 @@ typedef struct {
 
 static const pool_case cases[] = {
   { K_MAX, UT_SHAPE(2, 3, 5, 7), 2, 2, 0, 0 }, /* VGG's MaxPool2d(2) on odd sizes */
+  { K_MAX, UT_SHAPE(2, 3, 6, 8), 2, 2, 0, 0 }, /* windows that tile the image (the tiles kernels) */
   { K_MAX, UT_SHAPE(1, 5, 7, 6), 3, 2, 0, 0 }, /* overlapping windows */
   { K_MAX, UT_SHAPE(1, 1, 2, 2), 2, 2, 0, 0 }, /* to 1x1 */
   { K_MAX, UT_SHAPE(2, 3, 4, 5), 2, 1, 0, 0 },
@@ -172,15 +173,18 @@ START_TEST(test_pool) {
 }
 END_TEST
 
+static const pool_case so_cases[] = {
+  { K_MAX, UT_SHAPE(1, 3, 5, 5), 3, 2, 0, 0 },
+  { K_MAX, UT_SHAPE(2, 1, 4, 3), 2, 2, 0, 0 },
+  { K_MAX, UT_SHAPE(1, 2, 4, 4), 2, 2, 0, 0 }, /* tiles */
+  { K_AVG, UT_SHAPE(1, 3, 5, 6), 3, 2, 1, 0 },
+  { K_BILINEAR, UT_SHAPE(1, 2, 3, 4), 0, 0, 0, 0 },
+};
+#define N_SO_CASES ((int)(sizeof so_cases / sizeof so_cases[0]))
+
 /* Gradients of gradients: max pooling's backward (a scatter by the window choice) and the
  * adjoints of average pooling and bilinear upsampling differentiated again. */
 START_TEST(test_pool_second_order) {
-  static const pool_case so_cases[] = {
-    { K_MAX, UT_SHAPE(1, 3, 5, 5), 3, 2, 0, 0 },
-    { K_MAX, UT_SHAPE(2, 1, 4, 3), 2, 2, 0, 0 },
-    { K_AVG, UT_SHAPE(1, 3, 5, 6), 3, 2, 1, 0 },
-    { K_BILINEAR, UT_SHAPE(1, 2, 3, 4), 0, 0, 0, 0 },
-  };
   const pool_case *c = &so_cases[_i];
   float *x = make_input(c, 300 + (uint64_t)_i);
   gc_second_order so = { build_pool, (void *)c, 1 };
@@ -287,7 +291,7 @@ static Suite *pool_suite(void) {
   TCase *tc = tcase_create("pool");
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, test_pool, 0, N_CASES);
-  tcase_add_loop_test(tc, test_pool_second_order, 0, 4);
+  tcase_add_loop_test(tc, test_pool_second_order, 0, N_SO_CASES);
   tcase_add_test(tc, test_max_pool_ties);
   tcase_add_test(tc, test_bilinear_known);
   tcase_add_test(tc, test_pool_errors);

@@ -29,8 +29,9 @@ static ut_status check_nchw(const ut_tensor *n, const ut_tensor *x) {
 }
 
 /* One launch over the output: out, in0, in1 (in0 again when there is one input), then
- * (H, W, OH, OW) of the large and the small plane and the window attributes. */
-static ut_status launch(ut_plan *p, ut_tensor *n, const char *kernel, ut_shape large, ut_shape small) {
+ * (H, W, OH, OW) of the large and the small plane, the window attributes and the output's
+ * element count; the caller sets the range. */
+static ut_launch *launch_args(ut_plan *p, ut_tensor *n, const char *kernel, ut_shape large, ut_shape small) {
   size_t count = (size_t)ut_shape_numel(n->shape);
   ut_launch *l = ut_plan_kernel(p, n, "pool", kernel);
   ut_arg_tensor(l, n);
@@ -41,7 +42,12 @@ static ut_status launch(ut_plan *p, ut_tensor *n, const char *kernel, ut_shape l
   ut_arg_int4(l, sz);
   ut_arg_int4(l, ksp);
   ut_arg_uint(l, (unsigned)count);
-  ut_launch_range(l, count, 0);
+  return l;
+}
+
+/* The general kernels: one work-item per output element. */
+static ut_status launch(ut_plan *p, ut_tensor *n, const char *kernel, ut_shape large, ut_shape small) {
+  ut_launch_range(launch_args(p, n, kernel, large, small), (size_t)ut_shape_numel(n->shape), 0);
   return UT_OK;
 }
 
@@ -120,7 +126,22 @@ static void adjoint_attrs(const ut_tensor *n, ut_shape large, int64_t out[N_ATTR
 
 static const ut_op_def op_maxpool_gather, op_maxpool_scatter;
 
+/* Whether the windows of n tile the large image exactly (stride = kernel, no pad, sizes that
+ * are multiples of it): then the tiles kernels of cl/pool.cl serve, one work-item per window. */
+static int tiles_exactly(const ut_tensor *n, ut_shape large) {
+  const int64_t *a = n->iattr;
+  return a[A_K] == a[A_S] && a[A_P] == 0 && large.d[2] % a[A_K] == 0 && large.d[3] % a[A_K] == 0;
+}
+
+/* A tiles kernel's launch: the general kernels' arguments over a 2-D range (OW, planes x OH). */
+static ut_status launch_tiles(ut_plan *p, ut_tensor *n, const char *kernel, ut_shape large, ut_shape small) {
+  ut_launch_range2(launch_args(p, n, kernel, large, small), (size_t)small.d[3],
+                   (size_t)(small.d[0] * small.d[1] * small.d[2]), 0, 0);
+  return UT_OK;
+}
+
 static ut_status maxpool_gather_forward(ut_plan *p, ut_tensor *n) {
+  if (tiles_exactly(n, n->in[0]->shape)) return launch_tiles(p, n, "maxpool_tiles_gather", n->in[0]->shape, n->shape);
   return launch(p, n, "maxpool_gather", n->in[0]->shape, n->shape);
 }
 
@@ -132,6 +153,7 @@ static ut_status maxpool_gather_backward(ut_graph *g, ut_tensor *n, ut_tensor *g
 }
 
 static ut_status maxpool_scatter_forward(ut_plan *p, ut_tensor *n) {
+  if (tiles_exactly(n, n->shape)) return launch_tiles(p, n, "maxpool_tiles_scatter", n->shape, n->in[1]->shape);
   return launch(p, n, "maxpool_scatter", n->shape, n->in[1]->shape);
 }
 
