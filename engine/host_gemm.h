@@ -8,16 +8,17 @@
 #include "plan_internal.h"
 
 /* Decides whether this runtime's GEMMs run on the host and sets rt->host_gemm: yes on a CPU
- * device with host-unified memory unless $UNTANGLE_CPU_GEMM is "clblast". When they do, pins
- * OpenBLAS's thread count to the device's compute units. Fails on any other value of
- * $UNTANGLE_CPU_GEMM than "clblast", "openblas" or empty. */
+ * device with host-unified memory unless $UNTANGLE_CPU_GEMM is "clblast". When they do, sets
+ * OpenBLAS to one thread: the engine splits host products over the device's compute units
+ * itself. Fails on any other value of $UNTANGLE_CPU_GEMM than "clblast", "openblas" or empty. */
 ut_status ut_host_gemm_choose(ut_runtime *rt);
 
 /* Checks that OpenBLAS can take these arguments (leading dimensions, 32-bit sizes), so a plan
  * reports a bad GEMM when it compiles rather than when it runs. */
 ut_status ut_host_gemm_check(const ut_gemm_args *a);
 
-/* C = alpha op(A) op(B) + beta C for every batch entry, on the host. The blocking maps wait
+/* C = alpha op(A) op(B) + beta C for every batch entry, on the host, split over the device's
+ * compute units by batch entries or by blocks of C's rows or columns. The blocking maps wait
  * for the queue's earlier work (the queue is in order) and the unmaps release the memory to
  * the work enqueued after. *ms gets the host time of the products alone, without that wait. */
 ut_status ut_host_gemm_run(ut_runtime *rt, const ut_gemm_args *a, double *ms);
