@@ -2,9 +2,10 @@
  * adjoint, both with a constant factor so that average pooling (0.25) and its gradient need no
  * extra pass.
  *
- * Layout: NCHW, row-major; the batch and channel dimensions merge into planes = B*C. One
- * work-item per output element; the global range is rounded up to the work-group size and
- * the overhang returns at once.
+ * Layout: NCHW, row-major; the batch and channel dimensions merge into planes = B*C. A 2-D
+ * range: dimension 0 the output column x, dimension 1 the output row r over all planes
+ * (plane = r / oh), so only one division per row, none per element; the range is rounded up
+ * and the overhang returns at once. `count` is the output's element count.
  *
  * upsample2x: in [planes, h, w] -> out [planes, oh, ow] with oh in {2h, 2h+1} (likewise ow),
  *   out[y][x] = s * in[y/2][x/2], and 0 on an extra last row/column (y/2 == h), which exists
@@ -14,18 +15,18 @@
 
 __kernel void upsample2x(__global float *out, uint o_off, __global const float *in, uint i_off, uint count,
                          uint h, uint w, uint oh, uint ow, float s) {
-  uint i = get_global_id(0);
-  if (i >= count) return;
-  uint x = i % ow, y = (i / ow) % oh, plane = i / (ow * oh);
-  uint sy = y / 2, sx = x / 2;
-  out[o_off + i] = (sy < h && sx < w) ? s * in[i_off + (plane * h + sy) * w + sx] : 0.0f;
+  uint x = get_global_id(0), r = get_global_id(1);
+  if (x >= ow || r * ow >= count) return;
+  uint plane = r / oh, y = r - plane * oh;
+  uint sy = y >> 1, sx = x >> 1;
+  out[o_off + r * ow + x] = (sy < h && sx < w) ? s * in[i_off + (plane * h + sy) * w + sx] : 0.0f;
 }
 
 __kernel void pool2x2(__global float *out, uint o_off, __global const float *in, uint i_off, uint count,
                       uint h, uint w, uint oh, uint ow, float s) {
-  uint i = get_global_id(0);
-  if (i >= count) return;
-  uint x = i % ow, y = (i / ow) % oh, plane = i / (ow * oh);
+  uint x = get_global_id(0), r = get_global_id(1);
+  if (x >= ow || r * ow >= count) return;
+  uint plane = r / oh, y = r - plane * oh;
   uint base = i_off + (plane * h + 2 * y) * w + 2 * x;
-  out[o_off + i] = s * ((in[base] + in[base + 1]) + (in[base + w] + in[base + w + 1]));
+  out[o_off + r * ow + x] = s * ((in[base] + in[base + 1]) + (in[base + w] + in[base + w + 1]));
 }
