@@ -79,37 +79,50 @@ __kernel void maxpool_scatter(__global float *out, uint o_off, __global const fl
   out[o_off + i] = acc;
 }
 
-/* The same two maps when the windows tile the image exactly (stride = kernel, no pad, H and W
- * multiples of it; VGG's 2x2 pooling): each input element lies in exactly one window, so the
- * scatter needs no search over windows. One work-item per window, over a 2-D range (OW, planes
- * x OH), so the index arithmetic has no per-lane division; tiles_scatter writes every element
- * of its window, the gradient at the chosen one and zeros elsewhere. Same choice rule as
- * above, so the results equal the general kernels'. */
-__kernel void maxpool_tiles_gather(__global float *out, uint o_off, __global const float *key, uint k_off,
-                                   __global const float *val, uint v_off, int4 sz, int4 ksp, uint n) {
-  const int W = sz.y, OH = sz.z, OW = sz.w, k = ksp.x;
+/* The same two maps for VGG's pooling, 2x2 windows with stride 2 that tile the image exactly
+ * (even H and W): each input element lies in exactly one window, so the scatter needs no
+ * search over windows. One work-item per window over a 2-D range (OW, planes x OH), with no
+ * loops inside, so a CPU compiler can vectorise across work-items. The choice is the general
+ * kernels' rule written out for four elements: the first maximum in row-major order, a NaN
+ * winning over numbers and the first NaN over later ones. maxpool2x2_scatter writes its whole
+ * window, the gradient at the chosen element and zeros elsewhere. */
+inline int better(float v, float best) { return v > best || (isnan(v) && !isnan(best)); }
+
+/* The position (0..3, row-major) of the chosen element of the 2x2 window at p (row length W). */
+inline int maxpool2x2_choice(__global const float *p, int W) {
+  float best = p[0];
+  int at = 0;
+  if (better(p[1], best)) best = p[1], at = 1;
+  if (better(p[W], best)) best = p[W], at = 2;
+  if (better(p[W + 1], best)) at = 3;
+  return at;
+}
+
+__kernel void maxpool2x2_gather(__global float *out, uint o_off, __global const float *key, uint k_off,
+                                __global const float *val, uint v_off, int4 sz, int4 ksp, uint n) {
+  const int W = sz.y, OH = sz.z, OW = sz.w;
   int ox = (int)get_global_id(0), row = (int)get_global_id(1);
   if (ox >= OW || (uint)row * (uint)OW >= n) return;
   int plane = row / OH, oy = row - plane * OH;
-  uint base = (uint)plane * (uint)sz.x * (uint)W;
-  int c = maxpool_choice(key + k_off + base, W, oy, ox, k, k);
-  out[o_off + (uint)row * (uint)OW + (uint)ox] = val[v_off + base + (uint)c];
+  uint at = (uint)plane * (uint)sz.x * (uint)W + (uint)(2 * oy * W + 2 * ox);
+  int c = maxpool2x2_choice(key + k_off + at, W);
+  out[o_off + (uint)row * (uint)OW + (uint)ox] = val[v_off + at + (uint)((c >> 1) * W + (c & 1))];
 }
 
-__kernel void maxpool_tiles_scatter(__global float *out, uint o_off, __global const float *key, uint k_off,
-                                    __global const float *grad, uint g_off, int4 sz, int4 ksp, uint n) {
-  const int W = sz.y, OH = sz.z, OW = sz.w, k = ksp.x;
+__kernel void maxpool2x2_scatter(__global float *out, uint o_off, __global const float *key, uint k_off,
+                                 __global const float *grad, uint g_off, int4 sz, int4 ksp, uint n) {
+  const int W = sz.y, OH = sz.z, OW = sz.w;
   int ox = (int)get_global_id(0), row = (int)get_global_id(1);
-  if (ox >= OW || (uint)row * (uint)OW * (uint)(k * k) >= n) return;
+  if (ox >= OW || (uint)row * (uint)OW * 4u >= n) return;
   int plane = row / OH, oy = row - plane * OH;
-  uint base = (uint)plane * (uint)sz.x * (uint)W;
-  int c = maxpool_choice(key + k_off + base, W, oy, ox, k, k);
+  uint at = (uint)plane * (uint)sz.x * (uint)W + (uint)(2 * oy * W + 2 * ox);
+  int c = maxpool2x2_choice(key + k_off + at, W);
   float g = grad[g_off + (uint)row * (uint)OW + (uint)ox];
-  for (int ky = 0; ky < k; ky++)
-    for (int kx = 0; kx < k; kx++) {
-      int i = (oy * k + ky) * W + ox * k + kx;
-      out[o_off + base + (uint)i] = i == c ? g : 0.0f;
-    }
+  __global float *o = out + o_off + at;
+  o[0] = c == 0 ? g : 0.0f;
+  o[1] = c == 1 ? g : 0.0f;
+  o[W] = c == 2 ? g : 0.0f;
+  o[W + 1] = c == 3 ? g : 0.0f;
 }
 
 /* The first and one-past-last image rows of window o along an axis of `size`, and the span

@@ -186,6 +186,18 @@ void ut_launch_range2(ut_launch *l, size_t n0, size_t n1, size_t local0, size_t 
   l->global[1] = round_up(n1 ? n1 : 1, l->local[1]);
 }
 
+/* A power of two no larger than `max` or than n (at least 1). */
+static size_t pow2_upto(size_t n, size_t max) {
+  size_t l = 1;
+  while (l * 2 <= max && l * 2 <= n) l *= 2;
+  return l;
+}
+
+void ut_launch_rows(ut_launch *l, size_t cols, size_t rows) {
+  size_t group = ut_plan_local_size(l->plan), local0 = pow2_upto(cols, group);
+  ut_launch_range2(l, cols, rows, local0, pow2_upto(rows, group / local0));
+}
+
 ut_status ut_plan_gemm(ut_plan *p, ut_tensor *n, const ut_gemm_args *a) {
   ut_launch *l = new_launch(p, n, UT_LAUNCH_GEMM);
   if (!l) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the schedule");

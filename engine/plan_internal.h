@@ -32,6 +32,11 @@ void ut_arg_local(ut_launch *l, size_t bytes);
  * engine pick). Kernels guard against the overhang. */
 void ut_launch_range(ut_launch *l, size_t n, size_t local);
 void ut_launch_range2(ut_launch *l, size_t n0, size_t n1, size_t local0, size_t local1);
+/* A 2-D range over `rows` rows of `cols` columns (dimension 0 the column) with work-groups of
+ * whole power-of-two spans of a row and as many rows as fill the engine's work-group size, so
+ * that short rows still make work-groups large enough (a CPU device runs each work-group as
+ * one loop, and pays per work-group). Both dimensions are rounded up; kernels guard both. */
+void ut_launch_rows(ut_launch *l, size_t cols, size_t rows);
 
 /* Per-run arguments: before each run the plan calls fn(l, user) so it can refresh scalar
  * arguments from host state (learning rates, step and random counters). */

@@ -22,7 +22,7 @@ typedef struct {
 
 static const pool_case cases[] = {
   { K_MAX, UT_SHAPE(2, 3, 5, 7), 2, 2, 0, 0 }, /* VGG's MaxPool2d(2) on odd sizes */
-  { K_MAX, UT_SHAPE(2, 3, 6, 8), 2, 2, 0, 0 }, /* windows that tile the image (the tiles kernels) */
+  { K_MAX, UT_SHAPE(2, 3, 6, 8), 2, 2, 0, 0 }, /* 2x2 windows that tile the image (the maxpool2x2 kernels) */
   { K_MAX, UT_SHAPE(1, 5, 7, 6), 3, 2, 0, 0 }, /* overlapping windows */
   { K_MAX, UT_SHAPE(1, 1, 2, 2), 2, 2, 0, 0 }, /* to 1x1 */
   { K_MAX, UT_SHAPE(2, 3, 4, 5), 2, 1, 0, 0 },

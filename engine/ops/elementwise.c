@@ -179,13 +179,6 @@ static ut_status binary_shape(ut_tensor *n) {
   return UT_OK;
 }
 
-/* A power of two no larger than `max` or than n (at least 1). */
-static size_t pow2_upto(size_t n, size_t max) {
-  size_t l = 1;
-  while (l * 2 <= max && l * 2 <= n) l *= 2;
-  return l;
-}
-
 static ut_status binary_forward(ut_plan *p, ut_tensor *n) {
   ut_tensor *a = n->in[0], *b = n->in[1];
   int same = ut_shape_numel(a->shape) == ut_shape_numel(n->shape) && ut_shape_numel(b->shape) == ut_shape_numel(n->shape);
@@ -202,13 +195,12 @@ static ut_status binary_forward(ut_plan *p, ut_tensor *n) {
     size_t cols = 1;
     ut_dims4(n->shape, dims);
     for (int i = split; i < 4; i++) cols *= (size_t)dims[i];
-    size_t rows = count / cols, group = ut_plan_local_size(p);
-    size_t local0 = pow2_upto(cols, group), local1 = pow2_upto(rows, group / local0);
+    size_t rows = count / cols;
     ut_arg_uint(l, (unsigned)rows);
     ut_arg_uint(l, (unsigned)cols);
     ut_arg_int4(l, ra);
     ut_arg_int4(l, rb);
-    ut_launch_range2(l, cols, rows, local0, local1);
+    ut_launch_rows(l, cols, rows);
     return UT_OK;
   }
   ut_arg_uint(l, (unsigned)count);

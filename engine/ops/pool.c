@@ -126,22 +126,21 @@ static void adjoint_attrs(const ut_tensor *n, ut_shape large, int64_t out[N_ATTR
 
 static const ut_op_def op_maxpool_gather, op_maxpool_scatter;
 
-/* Whether the windows of n tile the large image exactly (stride = kernel, no pad, sizes that
- * are multiples of it): then the tiles kernels of cl/pool.cl serve, one work-item per window. */
-static int tiles_exactly(const ut_tensor *n, ut_shape large) {
+/* Whether n's windows are 2x2 with stride 2 and tile the large image exactly (no pad, even
+ * sizes): then the maxpool2x2 kernels of cl/pool.cl serve, one work-item per window. */
+static int tiles_2x2(const ut_tensor *n, ut_shape large) {
   const int64_t *a = n->iattr;
-  return a[A_K] == a[A_S] && a[A_P] == 0 && large.d[2] % a[A_K] == 0 && large.d[3] % a[A_K] == 0;
+  return a[A_K] == 2 && a[A_S] == 2 && a[A_P] == 0 && large.d[2] % 2 == 0 && large.d[3] % 2 == 0;
 }
 
-/* A tiles kernel's launch: the general kernels' arguments over a 2-D range (OW, planes x OH). */
+/* A maxpool2x2 kernel's launch: the general kernels' arguments over a 2-D range (OW, planes x OH). */
 static ut_status launch_tiles(ut_plan *p, ut_tensor *n, const char *kernel, ut_shape large, ut_shape small) {
-  ut_launch_range2(launch_args(p, n, kernel, large, small), (size_t)small.d[3],
-                   (size_t)(small.d[0] * small.d[1] * small.d[2]), 0, 0);
+  ut_launch_rows(launch_args(p, n, kernel, large, small), (size_t)small.d[3], (size_t)(small.d[0] * small.d[1] * small.d[2]));
   return UT_OK;
 }
 
 static ut_status maxpool_gather_forward(ut_plan *p, ut_tensor *n) {
-  if (tiles_exactly(n, n->in[0]->shape)) return launch_tiles(p, n, "maxpool_tiles_gather", n->in[0]->shape, n->shape);
+  if (tiles_2x2(n, n->in[0]->shape)) return launch_tiles(p, n, "maxpool2x2_gather", n->in[0]->shape, n->shape);
   return launch(p, n, "maxpool_gather", n->in[0]->shape, n->shape);
 }
 
@@ -153,7 +152,7 @@ static ut_status maxpool_gather_backward(ut_graph *g, ut_tensor *n, ut_tensor *g
 }
 
 static ut_status maxpool_scatter_forward(ut_plan *p, ut_tensor *n) {
-  if (tiles_exactly(n, n->shape)) return launch_tiles(p, n, "maxpool_tiles_scatter", n->shape, n->in[1]->shape);
+  if (tiles_2x2(n, n->shape)) return launch_tiles(p, n, "maxpool2x2_scatter", n->shape, n->in[1]->shape);
   return launch(p, n, "maxpool_scatter", n->shape, n->in[1]->shape);
 }
 

@@ -27,7 +27,7 @@ static ut_status launch(ut_plan *p, ut_tensor *n, const char *kernel) {
   ut_arg_uint(l, (unsigned)n->shape.d[2]);
   ut_arg_uint(l, (unsigned)n->shape.d[3]);
   ut_arg_float(l, n->fattr[0]);
-  ut_launch_range2(l, (size_t)n->shape.d[3], (size_t)(n->shape.d[0] * n->shape.d[1] * n->shape.d[2]), 0, 0);
+  ut_launch_rows(l, (size_t)n->shape.d[3], (size_t)(n->shape.d[0] * n->shape.d[1] * n->shape.d[2]));
   return UT_OK;
 }
 
