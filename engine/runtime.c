@@ -125,6 +125,7 @@ ut_runtime *ut_runtime_open(const ut_device_query *query) {
     return NULL;
   }
   rt->conv_direct = 1;
+  rt->conv_flip = 1;
   return rt;
 }
 

@@ -2,7 +2,8 @@
  * (conv_reference.c), on both of their launch paths and with the batch split into chunks:
  *
  *   - host: one host function per node with OpenBLAS (CPU devices with host memory), and its
- *     direct loops for layers of 4 or fewer channels (on, and off so im2col + GEMM runs);
+ *     direct loops for layers of 4 or fewer channels (on, and off so im2col + GEMM runs),
+ *     with input gradients as flipped-kernel convolutions where they qualify (on and off);
  *   - device: OpenCL kernels and CLBlast GEMMs per chunk (any device; forced here by turning
  *     the runtime's host GEMM off, so CLBlast runs on the CPU device too);
  *   - chunks of the automatic size, and of one image, so a batch of three runs three chunks
@@ -42,6 +43,13 @@ static const path_case cases[] = {
   { 0, 3, 5, 6, 8, 9, 3, 2, 1, 0, 1 },
   { 0, 3, 5, 5, 6, 7, 1, 1, 0, 0, 1 },
   { 1, 3, 6, 5, 4, 5, 4, 2, 1, 0, 1 },
+  /* stride 1, zero padding, 5 or more channels and fewer outputs than inputs: the host's
+   * input gradient as a convolution with the flipped kernel (pad k - 1 - p), for p = k / 2,
+   * p = 0 and 5x5 */
+  { 0, 3, 6, 5, 7, 5, 3, 1, 1, 0, 1 },
+  { 0, 3, 7, 6, 6, 7, 3, 1, 0, 0, 0 },
+  { 0, 3, 7, 5, 6, 7, 5, 1, 2, 0, 1 },
+  { 1, 3, 5, 6, 4, 5, 3, 1, 1, 0, 1 },  /* transposed, stride 1: its forward is that input gradient */
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -139,14 +147,15 @@ static void free_results(results *r) {
 
 /* The settings each case runs under. */
 static const struct {
-  int device_path, direct, one_image_chunks;
+  int device_path, direct, one_image_chunks, flip;
   const char *name;
 } settings[] = {
-  { 0, 1, 0, "host path (direct loops on)" },
-  { 0, 0, 0, "host path, im2col + GEMM" },
-  { 0, 0, 1, "host path, im2col + GEMM, one-image chunks" },
-  { 1, 0, 0, "device path" },
-  { 1, 0, 1, "device path, one-image chunks" },
+  { 0, 1, 0, 1, "host path (direct loops and flipped input gradients on)" },
+  { 0, 0, 0, 1, "host path, im2col + GEMM" },
+  { 0, 0, 1, 1, "host path, im2col + GEMM, one-image chunks" },
+  { 0, 0, 0, 0, "host path, im2col + GEMM, input gradients through col2im" },
+  { 1, 0, 0, 0, "device path" },
+  { 1, 0, 1, 0, "device path, one-image chunks" },
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
@@ -161,12 +170,14 @@ START_TEST(test_paths_match_reference) {
   }
   rt->conv_chunk_images = settings[s].one_image_chunks;
   rt->conv_direct = settings[s].direct;
+  rt->conv_flip = settings[s].flip;
   char label[200];
   case_str(k, label, sizeof label);
   results ref = run_case(k, 1, 42), got = run_case(k, 0, 42);
   rt->host_gemm = saved_host;
   rt->conv_chunk_images = 0;
   rt->conv_direct = 1;
+  rt->conv_flip = 1;
   for (int i = 0; i < N_RESULTS; i++) {
     if (!ref.v[i]) continue;
     ck_assert_int_eq(ref.n[i], got.n[i]);

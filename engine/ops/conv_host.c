@@ -201,8 +201,25 @@ static int run_share(void *ctx, int64_t share, int64_t share_end) {
   return 0;
 }
 
+/* wf [C, O, kh, kw] = w [O, C, kh, kw] with its channel axes swapped and flipped in both
+ * spatial axes: the kernel of the input gradient as a forward convolution. */
+static void flip_kernel(float *wf, const float *w, int64_t o, int64_t c, int64_t kh, int64_t kw) {
+  for (int64_t i = 0; i < o; i++)
+    for (int64_t j = 0; j < c; j++)
+      for (int64_t y = 0; y < kh; y++)
+        for (int64_t x = 0; x < kw; x++)
+          wf[((j * o + i) * kh + y) * kw + x] = w[((i * c + j) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)];
+}
+
 static ut_status run(const void *args, float *const *ptr) {
   const host_conv *hc = args;
+  float *with_flipped[N_OPS];
+  if (hc->ch.flipped) { /* hc describes the forward pass of dy; in1 becomes the flipped kernel */
+    for (int i = 0; i < N_OPS; i++) with_flipped[i] = ptr[i];
+    with_flipped[OP_SECOND] = ptr[OP_WORKSPACE] + hc->ch.weights_offset;
+    flip_kernel(with_flipped[OP_SECOND], ptr[OP_SECOND], hc->gm.c, hc->o, hc->gm.kh, hc->gm.kw);
+    ptr = with_flipped;
+  }
   if (hc->ch.direct)
     return ut_conv_direct_run(&hc->gm, hc->o, hc->pass, ptr[OP_FIRST], ptr[OP_SECOND], hc->has_bias ? ptr[OP_BIAS] : NULL,
                               ptr[OP_OUT], hc->threads);
@@ -222,6 +239,7 @@ ut_status ut_conv_launch_host(ut_plan *p, ut_tensor *n, ut_conv_pass pass, const
   ut_runtime *rt = ut_plan_runtime(p);
   host_conv hc = { .gm = *gm, .o = o, .pass = pass, .ch = ut_conv_chunks(rt, gm, o, pass), .has_bias = n->n_in > 2,
                    .threads = rt->info.compute_units ? (int)rt->info.compute_units : 1 };
+  if (hc.ch.flipped) hc.gm = ut_conv_flipped(gm, o), hc.o = gm->c, hc.pass = UT_CONV_FORWARD;
   ut_host_operand ops[N_OPS] = {
     [OP_FIRST] = { ut_plan_loc(p, n->in[0]), (size_t)ut_shape_numel(n->in[0]->shape), 0 },
     [OP_SECOND] = { ut_plan_loc(p, n->in[1]), (size_t)ut_shape_numel(n->in[1]->shape), 0 },

@@ -59,16 +59,35 @@ typedef enum { UT_CONV_FORWARD, UT_CONV_GRAD_INPUT, UT_CONV_GRAD_WEIGHT } ut_con
  * its own images with its own chunk's space, `share` floats apart from the next thread's; the
  * weight gradient's threads other than the first each sum into a partial [O, K] of their own
  * at `partial_offset` (`partial` floats apart), added up in thread order at the end. On a
- * device `threads` is 1. `workspace` is the node's total. */
+ * device `threads` is 1.
+ *
+ * `flipped`: the host runs this input gradient as the forward convolution of dy with the
+ * flipped kernel (ut_conv_flipped), and the chunks are that forward pass's; the flipped
+ * kernel [C, O, kh, kw] lives at `weights_offset`. `workspace` is the node's total. */
 typedef struct {
   int direct;
   int64_t images;
   size_t col_floats, t_offset;
   int threads;
   size_t share, partial_offset, partial;
+  int flipped;
+  size_t weights_offset;
   size_t workspace;
 } ut_conv_chunking;
 ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t o, ut_conv_pass pass);
+
+/* The input gradient of a stride-1, zero-padded convolution with a square kernel and
+ * pad <= k - 1 is itself a convolution: of dy (o channels, oh x ow) with the kernel flipped
+ * in both axes and its channel axes swapped, padded by k - 1 - pad, giving c channels of
+ * h x w. As a forward pass it needs im2col where the direct input gradient needs col2im (a
+ * scatter-add, pricier), and its product is C x (o*k*k) instead of (c*k*k) x o, whose short
+ * inner dimension wastes a GEMM when o is small. It pays where o < c (the flipped columns
+ * are then the smaller matrix): LORD's 5x5 32 -> 16 layer's input gradient took 8-12 ms
+ * instead of 14 on 2 cores; with o >= c it measured the same or slower (VGG's 64 -> 128:
+ * 11 ms instead of 8.5), so those keep col2im. ut_conv_flips says whether a convolution
+ * with o outputs qualifies; ut_conv_flipped gives the forward geometry. */
+int ut_conv_flips(const ut_conv_geom *gm, int64_t o);
+ut_conv_geom ut_conv_flipped(const ut_conv_geom *gm, int64_t o);
 
 /* The launches of one node: n is the node, whose inputs are as listed above. */
 ut_status ut_conv_launch_device(ut_plan *p, ut_tensor *n, ut_conv_pass pass, const ut_conv_geom *gm, int64_t o);

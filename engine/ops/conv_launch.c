@@ -22,10 +22,28 @@
 
 static size_t align_up(size_t floats) { return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
 
+int ut_conv_flips(const ut_conv_geom *gm, int64_t o) {
+  return o < gm->c && gm->stride == 1 && !gm->reflect && gm->kh == gm->kw && gm->pad <= gm->kh - 1;
+}
+
+ut_conv_geom ut_conv_flipped(const ut_conv_geom *gm, int64_t o) {
+  ut_conv_geom f = { .b = gm->b, .c = o, .h = gm->oh, .w = gm->ow, .kh = gm->kh, .kw = gm->kw, .stride = 1,
+                     .pad = gm->kh - 1 - gm->pad, .reflect = 0, .oh = gm->h, .ow = gm->w };
+  return f;
+}
+
 ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t o, ut_conv_pass pass) {
   size_t q = (size_t)(gm->oh * gm->ow), k = (size_t)(gm->c * gm->kh * gm->kw), col_img = k * q, t_img = (size_t)o * q;
-  if (rt->host_gemm && rt->conv_direct && ut_conv_direct_suits(gm, o))
-    return (ut_conv_chunking){ .direct = 1, .images = gm->b, .threads = 1 };
+  const int direct = rt->host_gemm && rt->conv_direct && ut_conv_direct_suits(gm, o);
+  if (direct) return (ut_conv_chunking){ .direct = 1, .images = gm->b, .threads = 1 };
+  if (rt->host_gemm && rt->conv_flip && pass == UT_CONV_GRAD_INPUT && ut_conv_flips(gm, o)) {
+    ut_conv_geom f = ut_conv_flipped(gm, o);
+    ut_conv_chunking c = ut_conv_chunks(rt, &f, gm->c, UT_CONV_FORWARD);
+    c.flipped = 1;
+    c.weights_offset = c.workspace;
+    c.workspace += (size_t)o * k;
+    return c;
+  }
   int threads = rt->host_gemm && rt->info.compute_units > 1 ? (int)rt->info.compute_units : 1;
   if (threads > gm->b) threads = gm->b > 0 ? (int)gm->b : 1;
   int64_t per_thread = (gm->b + threads - 1) / threads;
