@@ -2,7 +2,7 @@
  * (conv_reference.c), on both of their launch paths and with the batch split into chunks:
  *
  *   - host: one host function per node with OpenBLAS (CPU devices with host memory), and its
- *     direct loops for layers of 4 or fewer channels (on, and off so im2col + GEMM runs),
+ *     direct loops for layers of 4 or fewer output channels (on, and off so im2col + GEMM runs),
  *     with input gradients as flipped-kernel convolutions where they qualify (on and off);
  *   - device: OpenCL kernels and CLBlast GEMMs per chunk (any device; forced here by turning
  *     the runtime's host GEMM off, so CLBlast runs on the CPU device too);
@@ -38,7 +38,7 @@ static const path_case cases[] = {
   { 1, 3, 4, 3, 4, 5, 4, 2, 1, 0, 1 },  /* transposed, x2 up-sampling */
   { 1, 3, 3, 2, 3, 4, 3, 2, 1, 1, 1 },  /* transposed, output padding 1 */
   { 1, 3, 4, 5, 5, 4, 1, 1, 0, 0, 0 },  /* transposed 1x1 */
-  /* 5 or more channels on both sides: im2col + GEMM even where direct loops are on */
+  /* 5 or more output channels: im2col + GEMM even where direct loops are on */
   { 0, 3, 6, 5, 7, 5, 3, 1, 1, 1, 1 },
   { 0, 3, 5, 6, 8, 9, 3, 2, 1, 0, 1 },
   { 0, 3, 5, 5, 6, 7, 1, 1, 0, 0, 1 },

@@ -4,11 +4,12 @@
 
 #include "conv_internal.h"
 
-/* Whether the direct loops beat im2col + GEMM: 4 or fewer input or output channels. */
-int ut_conv_direct_suits(const ut_conv_geom *gm, int64_t o);
+/* Whether the direct loops beat im2col + GEMM (conv_direct.c says where measured): the forward
+ * pass and the weight gradient of a convolution with 4 or fewer output channels. */
+int ut_conv_direct_suits(int64_t o, ut_conv_pass pass);
 
 /* One pass over the whole batch on `threads` threads, operands as conv_host.c maps them:
- * forward (x, w, bias) -> y; grad input (dy, w, bias) -> dx; grad weight (dy, x) -> dw. */
+ * forward (x, w, bias) -> y; grad weight (dy, x) -> dw. */
 ut_status ut_conv_direct_run(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass, const float *in0, const float *in1,
                              const float *bias, float *out, int threads);
 
