@@ -5,8 +5,8 @@
 #include "conv_internal.h"
 
 /* Whether the direct loops beat im2col + GEMM (conv_direct.c says where measured): the forward
- * pass and the weight gradient of a convolution with 4 or fewer output channels. */
-int ut_conv_direct_suits(int64_t o, ut_conv_pass pass);
+ * pass and the weight gradient of a stride-1 convolution with 4 or fewer output channels. */
+int ut_conv_direct_suits(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass);
 
 /* One pass over the whole batch on `threads` threads, operands as conv_host.c maps them:
  * forward (x, w, bias) -> y; grad weight (dy, x) -> dw. */

@@ -34,7 +34,7 @@ ut_conv_geom ut_conv_flipped(const ut_conv_geom *gm, int64_t o) {
 
 ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t o, ut_conv_pass pass) {
   size_t q = (size_t)(gm->oh * gm->ow), k = (size_t)(gm->c * gm->kh * gm->kw), col_img = k * q, t_img = (size_t)o * q;
-  const int direct = rt->host_gemm && rt->conv_direct && ut_conv_direct_suits(o, pass);
+  const int direct = rt->host_gemm && rt->conv_direct && ut_conv_direct_suits(gm, o, pass);
   if (direct) return (ut_conv_chunking){ .direct = 1, .images = gm->b, .threads = 1 };
   if (rt->host_gemm && rt->conv_flip && pass == UT_CONV_GRAD_INPUT && ut_conv_flips(gm, o)) {
     ut_conv_geom f = ut_conv_flipped(gm, o);
