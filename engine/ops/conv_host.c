@@ -134,9 +134,14 @@ static void to_channel_major(float *t, const float *y, int64_t nb, int64_t o, in
     for (int64_t k = 0; k < o; k++) memcpy(t + k * nb * q + i * q, y + (i * o + k) * q, (size_t)q * sizeof *t);
 }
 
-static void add_plane_bias(float *y, const float *bias, int64_t k, int64_t q) {
+/* y [k, q] = bias per row, or nothing without a bias; returns the beta of the product that
+ * then adds into y. Filling y first spares OpenBLAS's own pass that scales (zeroes) C for
+ * beta = 0 and a second pass adding the bias after the product. */
+static float preset_plane_bias(float *y, const float *bias, int64_t k, int64_t q) {
+  if (!bias) return 0.0f;
   for (int64_t i = 0; i < k; i++)
-    for (int64_t j = 0; j < q; j++) y[i * q + j] += bias[i];
+    for (int64_t j = 0; j < q; j++) y[i * q + j] = bias[i];
+  return 1.0f;
 }
 
 static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
@@ -174,8 +179,7 @@ static int run_share(void *ctx, int64_t share, int64_t share_end) {
       const float *c = direct && nb == 1 ? in0 + b0 * img : col;
       if (c == col) im2col_chunk(col, in0 + b0 * img, nb, gm);
       if (nb == 1) {
-        sgemm(0, 0, o, q, k, in1, k, c, q, 0.0f, dst + b0 * out, q);
-        if (bias) add_plane_bias(dst + b0 * out, bias, o, q);
+        sgemm(0, 0, o, q, k, in1, k, c, q, preset_plane_bias(dst + b0 * out, bias, o, q), dst + b0 * out, q);
       } else {
         sgemm(0, 0, o, cols, k, in1, k, c, cols, 0.0f, t, cols);
         to_batch_major(dst + b0 * out, t, bias, nb, o, q);
@@ -184,8 +188,7 @@ static int run_share(void *ctx, int64_t share, int64_t share_end) {
       const float *dyt = nb == 1 ? in0 + b0 * out : t;
       if (nb > 1) to_channel_major(t, in0 + b0 * out, nb, o, q);
       if (direct && nb == 1) {
-        sgemm(1, 0, k, q, o, in1, k, dyt, q, 0.0f, dst + b0 * img, q);
-        if (bias) add_plane_bias(dst + b0 * img, bias, gm->c, q);
+        sgemm(1, 0, k, q, o, in1, k, dyt, q, preset_plane_bias(dst + b0 * img, bias, gm->c, q), dst + b0 * img, q);
         continue;
       }
       sgemm(1, 0, k, cols, o, in1, k, dyt, cols, 0.0f, col, cols);
