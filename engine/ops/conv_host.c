@@ -43,14 +43,54 @@ static void inside(const ut_conv_geom *gm, int64_t kj, int64_t *lo, int64_t *hi)
   if (*hi < *lo) *hi = *lo;
 }
 
+/* A "same" convolution (stride 1, zero pad, output as wide as the image) reads, for tap
+ * (ki, kj), the image plane shifted by `shift` floats: col row entry n is plane entry
+ * n + shift wherever the tap reads inside the image. So the rows oy0 .. oy1 - 1 that read
+ * inside are one run of memory on both sides, from column lo of the first row to column hi
+ * of the last; the entries of columns outside [lo, hi) in that run wrap around from the
+ * neighbouring row and are not the tap's (they are zeros for im2col, and must add nothing in
+ * col2im). */
+typedef struct {
+  int64_t shift, oy0, oy1, first, last; /* the run is col entries [first, last) */
+} same_run;
+
+static int same_conv(const ut_conv_geom *gm) { return gm->stride == 1 && !gm->reflect && gm->ow == gm->w; }
+
+static same_run same_tap(const ut_conv_geom *gm, int64_t ki, int64_t kj, int64_t lo, int64_t hi) {
+  same_run r = { .shift = (ki - gm->pad) * gm->w + (kj - gm->pad) };
+  r.oy0 = gm->pad - ki > 0 ? gm->pad - ki : 0;
+  r.oy1 = gm->h + gm->pad - ki < gm->oh ? gm->h + gm->pad - ki : gm->oh;
+  if (r.oy1 <= r.oy0 || hi <= lo) r.oy1 = r.oy0; /* the tap reads nothing inside */
+  r.first = r.oy0 * gm->ow + lo;
+  r.last = r.oy1 > r.oy0 ? (r.oy1 - 1) * gm->ow + hi : r.first;
+  return r;
+}
+
+/* Zeros columns outside [lo, hi) of the rows oy0 .. oy1 - 1 of a col row. */
+static void zero_borders(float *row, const same_run *r, int64_t ow, int64_t lo, int64_t hi) {
+  for (int64_t oy = r->oy0; oy < r->oy1; oy++) {
+    for (int64_t ox = 0; ox < lo; ox++) row[oy * ow + ox] = 0.0f;
+    for (int64_t ox = hi; ox < ow; ox++) row[oy * ow + ox] = 0.0f;
+  }
+}
+
 /* The col rows (c, ki, kj) of channel c, `ld` floats apart, columns q of one image. */
 static void im2col_plane(float *col, size_t ld, const float *img, int64_t c, const ut_conv_geom *gm) {
-  const int64_t ow = gm->ow, simple = gm->stride == 1 && !gm->reflect;
+  const int64_t ow = gm->ow, simple = gm->stride == 1 && !gm->reflect, same = same_conv(gm);
   for (int64_t ki = 0; ki < gm->kh; ki++)
     for (int64_t kj = 0; kj < gm->kw; kj++) {
       float *row = col + (size_t)((c * gm->kh + ki) * gm->kw + kj) * ld;
       int64_t lo = 0, hi = 0;
       if (simple) inside(gm, kj, &lo, &hi);
+      if (same) {
+        const same_run r = same_tap(gm, ki, kj, lo, hi);
+        const float *plane = img + c * gm->h * gm->w;
+        memset(row, 0, (size_t)r.first * sizeof *row);
+        memcpy(row + r.first, plane + r.first + r.shift, (size_t)(r.last - r.first) * sizeof *row);
+        memset(row + r.last, 0, (size_t)(gm->oh * ow - r.last) * sizeof *row);
+        zero_borders(row, &r, ow, lo, hi);
+        continue;
+      }
       for (int64_t oy = 0; oy < gm->oh; oy++) {
         float *dst = row + oy * ow;
         int iy = ut_conv_source(oy * gm->stride + ki - gm->pad, gm->h, gm->reflect);
@@ -74,16 +114,23 @@ static void im2col_plane(float *col, size_t ld, const float *img, int64_t c, con
 }
 
 /* Channel c of img = bias + col2im(col): each column entry added to the pixel it was read from,
- * in a fixed order. */
-static void col2im_plane(float *img, const float *col, size_t ld, int64_t c, float bias, const ut_conv_geom *gm) {
-  const int64_t ow = gm->ow, simple = gm->stride == 1 && !gm->reflect, plane = gm->h * gm->w;
+ * in a fixed order. A same convolution's rows are added as one run each, after zeroing their
+ * wrapped border entries (col is scratch). */
+static void col2im_plane(float *img, float *col, size_t ld, int64_t c, float bias, const ut_conv_geom *gm) {
+  const int64_t ow = gm->ow, simple = gm->stride == 1 && !gm->reflect, plane = gm->h * gm->w, same = same_conv(gm);
   float *out = img + c * plane;
   for (int64_t j = 0; j < plane; j++) out[j] = bias;
   for (int64_t ki = 0; ki < gm->kh; ki++)
     for (int64_t kj = 0; kj < gm->kw; kj++) {
-      const float *row = col + (size_t)((c * gm->kh + ki) * gm->kw + kj) * ld;
+      float *row = col + (size_t)((c * gm->kh + ki) * gm->kw + kj) * ld;
       int64_t lo = 0, hi = 0;
       if (simple) inside(gm, kj, &lo, &hi);
+      if (same) {
+        const same_run r = same_tap(gm, ki, kj, lo, hi);
+        zero_borders(row, &r, ow, lo, hi);
+        for (int64_t n = r.first; n < r.last; n++) out[n + r.shift] += row[n];
+        continue;
+      }
       for (int64_t oy = 0; oy < gm->oh; oy++) {
         int iy = ut_conv_source(oy * gm->stride + ki - gm->pad, gm->h, gm->reflect);
         if (iy < 0) continue;
@@ -111,8 +158,8 @@ static void im2col_chunk(float *col, const float *x, int64_t nb, const ut_conv_g
     for (int64_t c = 0; c < gm->c; c++) im2col_plane(col + i * q, (size_t)(nb * q), x + i * img, c, gm);
 }
 
-/* The nb images at dx = col2im(col) (+ bias). */
-static void col2im_chunk(float *dx, const float *col, const float *bias, int64_t nb, const ut_conv_geom *gm) {
+/* The nb images at dx = col2im(col) (+ bias); col is scratch and is changed. */
+static void col2im_chunk(float *dx, float *col, const float *bias, int64_t nb, const ut_conv_geom *gm) {
   const int64_t q = gm->oh * gm->ow, img = gm->c * gm->h * gm->w;
   for (int64_t i = 0; i < nb; i++)
     for (int64_t c = 0; c < gm->c; c++) col2im_plane(dx + i * img, col + i * q, (size_t)(nb * q), c, bias ? bias[c] : 0.0f, gm);
