@@ -285,6 +285,39 @@ static void expect_invalid(const ut_synth_cfg *cfg, int class_id, int view, uint
   ck_assert_msg(strstr(ut_last_error(), "ut_synth_render") != NULL, "%s: message '%s'", what, ut_last_error());
 }
 
+/* The object's coverage marks exactly the pixels the render leaves as plain background (coverage
+ * 0), in the day and the night look alike, and almost every covered pixel differs from it. */
+START_TEST(coverage_matches_render) {
+  static const uint8_t night_bg[3] = { 16, 20, 38 };
+  for (int view = 0; view < 24; view += 5) {
+    ut_synth_cfg day = { .classes = 6, .views = 24, .size = 32, .seed = 7 }, night = day;
+    night.domain = UT_SYNTH_NIGHT;
+    uint8_t *d = render_new(&day, 4, view), *n = render_new(&night, 4, view), cov[32 * 32];
+    ck_assert_ut_ok(ut_synth_coverage(&night, 4, view, cov));
+    int covered = 0, covered_not_bg = 0;
+    for (int p = 0; p < 32 * 32; p++) {
+      ck_assert_int_le(cov[p], 4);
+      if (cov[p] == 0) {
+        ck_assert_msg(is_background(d + 3 * p), "view %d pixel %d: coverage 0 but not background", view, p);
+        ck_assert_msg(memcmp(n + 3 * p, night_bg, 3) == 0, "view %d pixel %d: night not background", view, p);
+      } else {
+        covered++;
+        covered_not_bg += !is_background(d + 3 * p);
+      }
+    }
+    ck_assert_msg(covered > 32 && covered < 32 * 32, "view %d: %d covered pixels", view, covered);
+    ck_assert_msg(covered_not_bg >= covered * 99 / 100, "view %d: %d of %d covered pixels look like background", view,
+                  covered - covered_not_bg, covered);
+    free(d);
+    free(n);
+  }
+  uint8_t cov[4];
+  ck_assert_int_eq(ut_synth_coverage(&(ut_synth_cfg){ .classes = 2, .views = 2, .size = 2 }, 2, 0, cov),
+                   UT_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(ut_last_error(), "class 2") != NULL, "error: %s", ut_last_error());
+}
+END_TEST
+
 START_TEST(invalid_arguments) {
   uint8_t img[8 * 8 * 3];
   const ut_synth_cfg ok = { .classes = 4, .views = 24, .size = 8, .seed = 0 };
@@ -323,6 +356,7 @@ static Suite *synth_suite(void) {
   tcase_add_test(tc, classes_differ);
   tcase_add_test(tc, framing_and_visibility);
   tcase_add_test(tc, resolutions_agree);
+  tcase_add_test(tc, coverage_matches_render);
   tcase_add_test(tc, invalid_arguments);
   suite_add_tcase(s, tc);
   return s;

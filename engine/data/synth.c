@@ -673,6 +673,40 @@ static ut_status synth_sketch(const object *o, const scene *sc, int size, uint8_
   return UT_OK;
 }
 
+/* The geometry pass of ut_synth_render alone: the same 2x2 sample positions, no shading, so a
+ * pixel's coverage is 0 exactly where the render is plain background in every look. */
+ut_status ut_synth_coverage(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *coverage) {
+  if (!cfg || !coverage)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_coverage: %s is NULL", cfg ? "coverage" : "cfg");
+  if (cfg->classes < 1 || class_id < 0 || class_id >= cfg->classes)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_coverage: class %d is outside [0, %d)", class_id, cfg->classes);
+  if (cfg->views < 1 || view < 0 || view >= cfg->views)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_coverage: view %d is outside [0, %d)", view, cfg->views);
+  if (cfg->size < 1 || cfg->size > SYNTH_MAX_SIZE)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_coverage: size %d is outside [1, %d]", cfg->size, SYNTH_MAX_SIZE);
+  object o;
+  scene sc;
+  double az = 0.0, el = 0.0;
+  build_object(cfg->seed, class_id, &o);
+  view_turns(cfg->views, view, &az, &el);
+  prepare_scene(&o, az, el, &sc);
+  const int size = cfg->size, ns = 2 * size;
+  for (int y = 0; y < size; y++)
+    for (int x = 0; x < size; x++) {
+      uint8_t hits = 0;
+      for (int j = 0; j < 2; j++) {
+        float sy = (1.0f - (float)(4 * y + 2 * j + 1) / (float)ns) * SYNTH_TAN_HALF;
+        for (int i = 0; i < 2; i++) {
+          float sx = ((float)(4 * x + 2 * i + 1) / (float)ns - 1.0f) * SYNTH_TAN_HALF;
+          sample sm;
+          hits += (uint8_t)trace(&o, &sc, sx, sy, &sm);
+        }
+      }
+      coverage[(size_t)y * (size_t)size + (size_t)x] = hits;
+    }
+  return UT_OK;
+}
+
 ut_status ut_synth_render(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *rgb) {
   if (!cfg || !rgb) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_render: %s is NULL", cfg ? "rgb" : "cfg");
   if (cfg->classes < 1 || class_id < 0 || class_id >= cfg->classes)

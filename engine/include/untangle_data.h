@@ -72,6 +72,13 @@ void ut_synth_view_angles(int views, int view, float *azimuth_deg, float *elevat
  * UT_ERR_HOST_MEMORY when the sketch look cannot get its three rows of samples. */
 ut_status ut_synth_render(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *rgb);
 
+/* Where the object of ut_synth_render(cfg, class_id, view) lies: coverage (size * size bytes,
+ * rows top to bottom) gets, per pixel, how many of its 2x2 samples hit the object (0 .. 4). A
+ * pixel of coverage 0 is exactly the look's background colour in the render; the look does not
+ * matter (cfg->domain is not read). About a third of the render's time. UT_ERR_INVALID_ARGUMENT
+ * for the arguments ut_synth_render refuses. */
+ut_status ut_synth_coverage(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *coverage);
+
 
 /* ---------------------------------------------------------------------------------------------
  * The preprocessed data set file (format documented at the top of engine/data/dataset.c):
