@@ -144,6 +144,12 @@ static ut_status score(image_classifier *clf, const float *images, const int32_t
   return UT_OK;
 }
 
+/* dst gets the rows (planes x width) of src in reverse column order. */
+static void mirror_rows(const float *src, int64_t rows, int64_t width, float *dst) {
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t x = 0; x < width; x++) dst[r * width + x] = src[r * width + width - 1 - x];
+}
+
 /* Epochs over the training indices in a fresh seeded order each; the last minibatch of an
  * epoch wraps around to its first images so every step has the planned size. */
 static ut_status train_epochs(image_classifier *clf, const float *images, const int32_t *labels, const int64_t *train_idx,
@@ -160,7 +166,11 @@ static ut_status train_epochs(image_classifier *clf, const float *images, const 
     for (int64_t st = 0; s == UT_OK && st < steps; st++) {
       for (int64_t k = 0; k < b; k++) {
         int64_t i = train_idx[order[(st * b + k) % n_train]];
-        memcpy(clf->bx + k * sz, images + i * sz, (size_t)sz * sizeof(float));
+        uint64_t slot = (uint64_t)(e * steps + st) * (uint64_t)b + (uint64_t)k;
+        if (clf->cfg.flip && (probe_hash((seed ^ 0x666c6970ull) + probe_hash(slot)) & 1)) /* "flip" */
+          mirror_rows(images + i * sz, clf->c * clf->h, clf->w, clf->bx + k * sz);
+        else
+          memcpy(clf->bx + k * sz, images + i * sz, (size_t)sz * sizeof(float));
         clf->by[k] = labels[i];
       }
       float l = 0;

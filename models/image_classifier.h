@@ -24,9 +24,11 @@ typedef struct {
   int64_t batch;        /* images per Adam step, and per chunk when predicting */
   float lr;             /* Adam's learning rate */
   double heldout_share; /* share of the images kept out of training to score it; may be 0 */
+  int flip;             /* 1: each training image is mirrored left to right with probability 1/2
+                           (seeded), for classes that a mirror image keeps */
 } image_classifier_cfg;
 
-/* Width 32, batch 32, Adam at 1e-3, 10% held out. */
+/* Width 32, batch 32, Adam at 1e-3, 10% held out, no mirroring. */
 image_classifier_cfg image_classifier_default_cfg(void);
 
 typedef struct {

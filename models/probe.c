@@ -190,6 +190,28 @@ static ut_status check_args(ut_runtime *rt, const float *features, int64_t n, in
   return UT_OK;
 }
 
+/* Reorders perm (a random order) so that the first floor(share * count) samples of each label
+ * come first, keeping the random order within each part; the training part's size goes to
+ * *n_train. counts and tmp are scratch of n_classes and n entries. */
+static void stratify(const int32_t *labels, int n_classes, double share, int64_t n, int64_t *perm, int64_t *counts,
+                     int64_t *tmp, int64_t *n_train) {
+  memset(counts, 0, (size_t)n_classes * sizeof *counts);
+  for (int64_t i = 0; i < n; i++) counts[labels[i]]++;
+  for (int c = 0; c < n_classes; c++) counts[c] = (int64_t)floor(share * (double)counts[c]); /* quotas */
+  int64_t front = 0, back = 0;
+  for (int64_t i = 0; i < n; i++) {
+    int32_t c = labels[perm[i]];
+    if (counts[c] > 0) {
+      counts[c]--;
+      perm[front++] = perm[i];
+    } else {
+      tmp[back++] = perm[i];
+    }
+  }
+  memcpy(perm + front, tmp, (size_t)back * sizeof *perm);
+  *n_train = front;
+}
+
 /* Copies the samples in split order and standardizes them with the training part's moments
  * (two passes in double, so large offsets do not cost precision). */
 static void prepare(probe_data *pd, const float *features, const int32_t *labels, const int64_t *perm) {
@@ -225,14 +247,23 @@ ut_status probe_accuracy_cfg(ut_runtime *rt, const float *features, int64_t n, i
   if (pd.n_train < 1) pd.n_train = 1;
   if (pd.n_train > n - 1) pd.n_train = n - 1;
   pd.n_test = n - pd.n_train;
-  int64_t *perm = malloc((size_t)n * sizeof(int64_t));
+  int64_t *perm = malloc((size_t)n * sizeof(int64_t)), *tmp = malloc((size_t)n * sizeof(int64_t));
   int64_t *counts = calloc((size_t)n_classes, sizeof(int64_t));
   pd.x = malloc((size_t)(n * d) * sizeof(float));
   pd.y = malloc((size_t)n * sizeof(int32_t));
-  if (!perm || !counts || !pd.x || !pd.y) {
+  if (!perm || !tmp || !counts || !pd.x || !pd.y) {
     s = ut_fail(UT_ERR_HOST_MEMORY, "probe_accuracy: out of host memory for %lld x %lld features", (long long)n, (long long)d);
   } else {
     probe_permutation(seed, n, perm);
+    int64_t stratified_train = 0;
+    if (cfg->stratified) stratify(labels, n_classes, cfg->train_share, n, perm, counts, tmp, &stratified_train);
+    if (stratified_train >= 1 && stratified_train <= n - 1) {
+      pd.n_train = stratified_train;
+      pd.n_test = n - stratified_train;
+    } else if (cfg->stratified) {
+      probe_permutation(seed, n, perm);
+    }
+    memset(counts, 0, (size_t)n_classes * sizeof *counts);
     prepare(&pd, features, labels, perm);
     int64_t most = 0;
     for (int64_t r = pd.n_train; r < n; r++)
@@ -247,6 +278,7 @@ ut_status probe_accuracy_cfg(ut_runtime *rt, const float *features, int64_t n, i
       s = run_probe(&pd, 1, cfg->lr_mlp, probe_hash(seed ^ 0x6d6c70ull), &result->mlp_accuracy, &result->mlp_loss);
   }
   free(perm);
+  free(tmp);
   free(counts);
   free(pd.x);
   free(pd.y);

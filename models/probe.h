@@ -24,9 +24,14 @@ typedef struct {
   float lr_linear;    /* Adam's learning rate for logistic regression */
   float lr_mlp;       /* and for the MLP */
   float weight_decay; /* L2 on the weights, as torch.optim.Adam's weight_decay */
+  /* 1: split each label's samples train_share : rest on its own, so both parts hold every label
+   * in the same proportion and features that say nothing about the label score chance, not
+   * below it (a plain random split leaves the test part's majority label rarer in training).
+   * Falls back to the plain split when that would leave a part empty. */
+  int stratified;
 } probe_cfg;
 
-/* 80/20 split, 10 epochs (at least 300 steps) of minibatches of 256, hidden 256, Adam at
+/* 80/20 split (not stratified), 10 epochs (at least 300 steps) of minibatches of 256, hidden 256, Adam at
  * 1e-2 (linear) and 1e-3 (MLP), no weight decay: about 5 s for 10000 x 256 features on a
  * 2-core CPU with PoCL. More epochs let the MLP overfit a weak signal and score lower. */
 probe_cfg probe_default_cfg(void);

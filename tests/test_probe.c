@@ -124,6 +124,26 @@ START_TEST(test_probe_noise_is_chance) {
 }
 END_TEST
 
+/* A stratified split holds every label in both parts in the same proportion: on balanced labels
+ * the test part's majority share is exactly 1 / K, the chance a label-free feature scores. */
+START_TEST(test_probe_stratified_split) {
+  enum { N = 100, D = 2, K = 5 };
+  float x[N * D];
+  int32_t y[N];
+  uint64_t st = 5;
+  test_fill_uniform(&st, x, N * D, -1, 1);
+  for (int i = 0; i < N; i++) y[i] = i % K;
+  probe_cfg cfg = probe_default_cfg();
+  cfg.stratified = 1;
+  cfg.min_steps = 5;
+  probe_result r;
+  ck_assert_ut_ok(probe_accuracy_cfg(test_runtime(), x, N, D, y, K, 3, &cfg, &r));
+  ck_assert_int_eq(r.n_train, 80);
+  ck_assert_int_eq(r.n_test, 20);
+  ck_assert_double_eq_tol(r.chance, 1.0 / K, 1e-12);
+}
+END_TEST
+
 START_TEST(test_probe_errors) {
   float x[6] = { 0, 1, 2, 3, 4, 5 };
   int32_t y[6] = { 0, 1, 0, 1, 2, 0 };
@@ -261,6 +281,7 @@ static Suite *probe_suite(void) {
   tcase_add_test(tc, test_permutation);
   tcase_add_test(tc, test_probe_separable);
   tcase_add_test(tc, test_probe_noise_is_chance);
+  tcase_add_test(tc, test_probe_stratified_split);
   tcase_add_test(tc, test_probe_errors);
   suite_add_tcase(s, tc);
   TCase *ic = tcase_create("image_classifier");
