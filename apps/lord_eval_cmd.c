@@ -16,20 +16,34 @@ void lord_help_eval(FILE *out) {
           "Usage: untangle eval RUN --data FILE [OPTIONS]\n"
           "\n"
           "Measures how well the LORD run in RUN separates class from content, on FILE, the data set\n"
-          "it was trained on (with the run's held-out classes), and writes RUN/eval.json:\n"
-          "  content transfer  the content of a training image drawn in another image's class,\n"
-          "                    against the true image of that class in that pose (needs content\n"
-          "                    labels for every class and pose, as 'data synth' sets have): mean\n"
-          "                    pixel L1 in [0, 1] for held-out classes (one-shot, stage 2) and for\n"
-          "                    training classes; with --vgg also LORD's VGG distance\n"
-          "  probes            class predicted from content codes and content from class codes by\n"
-          "                    logistic regression and an MLP (80%% train, 20%% test), next to\n"
-          "                    chance (the most frequent label's share); low means disentangled\n"
+          "it was trained on (with the run's held-out classes), and writes RUN/eval.json. A run that\n"
+          "trained both stages is measured twice, side by side: with its stage-1 embeddings and with\n"
+          "its stage-2 encoders (both through the final generator).\n"
+          "  judge             first, a CNN is trained here on the real images (a fifth of each class\n"
+          "                    held out); it must recognise at least 0.9 of the held-out images, or\n"
+          "                    eval stops, since a weak judge says nothing about translations\n"
+          "  content transfer  the content of a training image drawn in another image's class (of\n"
+          "                    another pose, never the true image itself), against the true image of\n"
+          "                    that class in that pose (needs content labels for every class and pose,\n"
+          "                    as 'data synth' sets have), for held-out classes (one-shot, stage 2)\n"
+          "                    and training classes. Rows: mean pixel L1 in [0, 1]; foreground L1, on\n"
+          "                    the object's pixels only (re-rendered masks, rendered sets only); colour\n"
+          "                    error, the difference of the object's mean colour; with --vgg LORD's\n"
+          "                    VGG distance. Columns: the stages, then baselines on the same pairs:\n"
+          "                    class-agn (the mean training image in that pose), content-agn (the\n"
+          "                    mean image of that class), copy (the content image itself) and\n"
+          "                    background (the background colour alone). A translation is worth\n"
+          "                    something only where it beats every baseline\n"
+          "  probes            labels predicted from codes by logistic regression and an MLP (each\n"
+          "                    label 80%% train, 20%% test): leakage (class from content codes,\n"
+          "                    content from class codes; near chance is good) beside informativeness\n"
+          "                    (content from content codes, class from class codes; high is good).\n"
+          "                    Stage-1 class codes are one per class, so their probes are degenerate\n"
+          "                    and not measured\n"
           "  reconstruction    mean pixel L1 of training images and of held-out classes' images\n"
-          "  class transfer    a CNN trained here on the real images judges translations into a\n"
-          "                    random other class: the share judged as that class (high is good)\n"
-          "                    and as the content image's own class (low is good)\n"
-          "Stage-2 runs are measured with their encoders, stage-1 runs with their embeddings.\n"
+          "  class transfer    translations into a random other class, judged: the share judged as\n"
+          "                    that class (high is good) and as the content image's own class (low\n"
+          "                    is good), with the judge's held-out accuracy\n"
           "\n"
           "Options:\n"
           "      --data FILE          the data set the run was trained on (required)\n"
@@ -39,8 +53,9 @@ void lord_help_eval(FILE *out) {
           "      --vgg FILE           torchvision vgg16 weights (safetensors) for the VGG distance\n"
           "      --pairs N            translations per transfer measure (default 1000)\n"
           "      --probe-samples N    codes per probe at most (default 10000)\n"
-          "      --judge-images N     real images that train the judge at most (default 10000)\n"
-          "      --judge-epochs N     the judge's training epochs (default 5)\n"
+          "      --judge-images N     real images that train and test the judge at most (default 10000)\n"
+          "      --judge-epochs N     the judge's training epochs, at least 600 steps (default 10)\n"
+          "      --judge-min-accuracy A  the judge's held-out accuracy needed to judge (default 0.9)\n"
           "  -s, --seed S             seed of every random choice (default 1)\n"
           "  -h, --help               show this help\n");
 }
@@ -50,7 +65,7 @@ typedef struct {
   lord_eval_cfg cfg;
 } options;
 
-enum { OPT_DATA = 256, OPT_VGG, OPT_PAIRS, OPT_PROBE, OPT_JUDGE_IMAGES, OPT_JUDGE_EPOCHS };
+enum { OPT_DATA = 256, OPT_VGG, OPT_PAIRS, OPT_PROBE, OPT_JUDGE_IMAGES, OPT_JUDGE_EPOCHS, OPT_JUDGE_MIN };
 
 static int parse_options(int argc, char **argv, options *o, int *done) {
   static const struct option long_options[] = {
@@ -62,6 +77,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     { "probe-samples", required_argument, NULL, OPT_PROBE },
     { "judge-images", required_argument, NULL, OPT_JUDGE_IMAGES },
     { "judge-epochs", required_argument, NULL, OPT_JUDGE_EPOCHS },
+    { "judge-min-accuracy", required_argument, NULL, OPT_JUDGE_MIN },
     { "seed", required_argument, NULL, 's' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -84,6 +100,9 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
       rc = cli_parse_i64(CMD, "--judge-images", optarg, 10, 1 << 24, &o->cfg.classifier_images);
       break;
     case OPT_JUDGE_EPOCHS: rc = cli_parse_i64(CMD, "--judge-epochs", optarg, 1, 1000, &epochs); break;
+    case OPT_JUDGE_MIN:
+      rc = cli_parse_double(CMD, "--judge-min-accuracy", optarg, 0, 1, &o->cfg.judge_min_accuracy);
+      break;
     case 's': rc = cli_parse_u64(CMD, "--seed", optarg, UINT64_MAX, &o->cfg.seed); break;
     case 'h': lord_help_eval(stdout); return CLI_OK;
     default: return cli_option_error(CMD, c, argv);
@@ -105,38 +124,102 @@ static void on_part(void *user, const char *part) {
   fprintf(stderr, "eval: %s (at %.1f s)\n", part, cli_now() - *(const double *)user);
 }
 
-static void print_probe(const char *name, const lord_eval_probe *p) {
-  if (p->measured)
-    printf("  %-32s logistic %.3f  mlp %.3f  chance %.3f  (%lld test codes)\n", name, p->result.linear_accuracy,
-           p->result.mlp_accuracy, p->result.chance, (long long)p->result.n_test);
+/* A table cell: the value, or "-" where it was not measured. */
+static void cell(double v) {
+  if (isfinite(v)) printf(" %10.4f", v);
+  else printf(" %10s", "-");
 }
 
-static void print_error(const char *name, const lord_eval_transfer *t, const char *unit) {
-  if (t->pairs == 0) return;
-  printf("  %-32s L1 %.4f", name, t->l1);
-  if (isfinite(t->vgg)) printf("  VGG distance %.4f", t->vgg);
-  printf("  (%lld %s)\n", (long long)t->pairs, unit);
+/* One pair set's figures: a row per measure, a column per stage measured and per baseline. */
+static void print_transfer(const lord_eval_report *r, int unseen) {
+  const lord_eval_transfer *base = unseen ? r->baseline_unseen : r->baseline_seen;
+  const lord_eval_transfer *stage[2];
+  for (int s = 0; s < 2; s++) {
+    stage[s] = unseen ? &r->stages[s].transfer_unseen : &r->stages[s].transfer_seen;
+    if (!r->stages[s].measured || stage[s]->pairs == 0) stage[s] = NULL;
+  }
+  printf("  %s (%lld pairs)\n", unseen ? "held-out classes, one-shot" : "training classes", (long long)base[0].pairs);
+  printf("    %-18s", "");
+  for (int s = 0; s < 2; s++)
+    if (stage[s]) printf(" %10s", s ? "stage 2" : "stage 1");
+  printf(" %10s %10s %10s %10s\n", "class-agn", "content-agn", "copy", "background");
+  static const char *const rows[] = { "L1", "foreground L1", "colour error", "VGG distance" };
+  for (int row = 0; row < 4; row++) {
+    if (row == 3 && !(stage[1] ? isfinite(stage[1]->vgg) : stage[0] && isfinite(stage[0]->vgg))) continue;
+    printf("    %-18s", rows[row]);
+    for (int s = 0; s < 2; s++) {
+      if (!stage[s]) continue;
+      cell(row == 0 ? stage[s]->l1 : row == 1 ? stage[s]->foreground_l1 : row == 2 ? stage[s]->colour : stage[s]->vgg);
+    }
+    for (int b = 0; b < LORD_BASELINE_COUNT; b++)
+      cell(row == 0 ? base[b].l1 : row == 1 ? base[b].foreground_l1 : row == 2 ? base[b].colour : NAN);
+    printf("\n");
+  }
+}
+
+enum { CLASS_FROM_CONTENT, CONTENT_FROM_CONTENT, CONTENT_FROM_CLASS, CLASS_FROM_CLASS };
+
+static const lord_eval_probe *probe_of(const lord_eval_stage_report *s, int which) {
+  switch (which) {
+  case CLASS_FROM_CONTENT: return &s->class_from_content;
+  case CONTENT_FROM_CONTENT: return &s->content_from_content;
+  case CONTENT_FROM_CLASS: return &s->content_from_class;
+  default: return &s->class_from_class;
+  }
+}
+
+static void print_probe_row(const lord_eval_report *r, const char *name, int which) {
+  double chance = NAN;
+  char cells[2][40] = { "", "" };
+  for (int s = 0; s < 2; s++) {
+    if (!r->stages[s].measured) continue;
+    const lord_eval_probe *p = probe_of(&r->stages[s], which);
+    if (p->degenerate) snprintf(cells[s], sizeof cells[s], "one code per class");
+    else if (p->measured) {
+      snprintf(cells[s], sizeof cells[s], "%.3f / %.3f", p->result.linear_accuracy, p->result.mlp_accuracy);
+      chance = p->result.chance;
+    } else snprintf(cells[s], sizeof cells[s], "-");
+  }
+  if (!cells[0][0] && !cells[1][0]) return;
+  printf("    %-36s", name);
+  for (int s = 0; s < 2; s++)
+    if (r->stages[s].measured) printf(" %-20s", cells[s]);
+  if (isfinite(chance)) printf(" %.3f", chance);
+  printf("\n");
 }
 
 static void print_summary(const lord_eval_report *r) {
-  printf("content transfer (lower is better):\n");
-  print_error("held-out classes (one-shot)", &r->transfer_unseen, "pairs");
-  print_error("training classes", &r->transfer_seen, "pairs");
+  printf("content transfer: error against the true image (lower is better), with baselines on the same pairs\n");
+  if (r->baseline_unseen[0].pairs) print_transfer(r, 1);
+  if (r->baseline_seen[0].pairs) print_transfer(r, 0);
   if (r->why_no_transfer[0]) printf("  held-out classes not measured: %s\n", r->why_no_transfer);
-  printf("probes on %s codes of training images (near chance is better):\n", r->stage >= 2 ? "encoder" : "embedded");
-  print_probe("class from content", &r->class_from_content);
-  print_probe("content from class", &r->content_from_class);
-  if (r->stage >= 2) {
-    print_probe("class from content (stage 1)", &r->class_from_content_embedded);
-    print_probe("content from class (stage 1)", &r->content_from_class_embedded);
+  if (r->why_no_foreground[0]) printf("  foreground and background not measured: %s\n", r->why_no_foreground);
+  printf("probes on the training images' codes: logistic / MLP accuracy on held-out codes\n");
+  printf("    %-36s", "");
+  for (int s = 0; s < 2; s++)
+    if (r->stages[s].measured) printf(" %-20s", s ? "stage 2 (encoders)" : "stage 1 (embeddings)");
+  printf(" chance\n");
+  print_probe_row(r, "class from content (leak: chance)", CLASS_FROM_CONTENT);
+  print_probe_row(r, "content from content (inform: high)", CONTENT_FROM_CONTENT);
+  print_probe_row(r, "content from class (leak: chance)", CONTENT_FROM_CLASS);
+  print_probe_row(r, "class from class (inform: high)", CLASS_FROM_CLASS);
+  printf("reconstruction L1:\n");
+  for (int s = 0; s < 2; s++) {
+    const lord_eval_stage_report *st = &r->stages[s];
+    if (!st->measured) continue;
+    printf("    stage %d  training images %.4f", s + 1, st->recon_train.l1);
+    if (st->recon_unseen.pairs) printf("  held-out classes' images %.4f", st->recon_unseen.l1);
+    printf("\n");
   }
-  printf("reconstruction:\n");
-  print_error("training images", &r->recon_train, "images");
-  print_error("held-out classes' images", &r->recon_unseen, "images");
-  printf("class transfer (%lld translations; judge's held-out accuracy %.3f):\n", (long long)r->judged,
-         r->judge_heldout_accuracy);
-  printf("  judged as the target class       %.3f  (chance %.3f)\n", r->judged_target, r->judge_chance);
-  printf("  judged as the content's class    %.3f\n", r->judged_content_class);
+  printf("class transfer: %lld translations into another training class, judged by a CNN with %.3f held-out\n"
+         "accuracy on %lld real images (chance %.3f)\n",
+         (long long)r->judged, r->judge_heldout_accuracy, (long long)r->judge_heldout_images, r->judge_chance);
+  for (int s = 0; s < 2; s++) {
+    const lord_eval_stage_report *st = &r->stages[s];
+    if (st->measured)
+      printf("    stage %d  judged as the target class %.3f (high is good), as the content's class %.3f (judge %.3f)\n",
+             s + 1, st->judged_target, st->judged_content_class, r->judge_heldout_accuracy);
+  }
 }
 
 static int run(const options *o) {

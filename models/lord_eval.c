@@ -1,14 +1,14 @@
-/* LORD's evaluation (lord_eval.h): content transfer against true images, leakage probes,
- * reconstruction and class transfer judged by an independent classifier. Images are handled in
- * chunks so host memory stays bounded for any data set size. */
+/* LORD's evaluation (lord_eval.h): content transfer against true images and baselines, probes,
+ * reconstruction and class transfer judged by an independent classifier, for each stage the run
+ * trained. Images are handled in chunks so host memory stays bounded for any data set size. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "image_classifier.h"
 #include "lord_eval.h"
+#include "lord_eval_judge.h"
 #include "lord_train.h"
 #include "vgg.h"
 
@@ -17,7 +17,7 @@
 
 lord_eval_cfg lord_eval_default_cfg(void) {
   return (lord_eval_cfg){ .seed = 1, .pairs = 1000, .probe_samples = 10000, .recon_samples = 2000,
-                          .classifier_images = 10000, .classifier_epochs = 5 };
+                          .classifier_images = 10000, .classifier_epochs = 10, .judge_min_accuracy = 0.9 };
 }
 
 static double now_seconds(void) {
@@ -29,7 +29,7 @@ static double now_seconds(void) {
 /* Everything one evaluation shares: the model, the data, scratch buffers for one chunk. */
 typedef struct {
   lord_model *m;
-  int stage;
+  int stage;                        /* whose codes: 1 the embeddings, 2 the encoders */
   const ut_dataset *ds;
   const lord_cfg *c;
   int64_t per;                      /* floats per image */
@@ -37,7 +37,8 @@ typedef struct {
   float *content, *klass;           /* CHUNK codes each */
   float *new_content, *new_class;   /* CHUNK codes each, as computed before they are cached */
   int32_t *classes;                 /* CHUNK class ids */
-  float *content_all, *class_all;   /* every image's codes, valid where have[i] */
+  float *guess;                     /* one baseline image */
+  float *content_all, *class_all;   /* every image's codes of x->stage, valid where have[i] */
   uint8_t *have;
   ut_graph *vgg_g;                  /* LORD's VGG distance of two CHUNK batches, when weights are given */
   ut_store *vgg_st;
@@ -49,10 +50,10 @@ static void load_images(const eval_ctx *x, const int32_t *ids, int64_t n, float 
   for (int64_t i = 0; i < n; i++) ut_dataset_image_chw(x->ds, ids[i], dst + i * x->per);
 }
 
-/* Codes of n <= CHUNK images with the given stage's means: the stage-2 encoders applied to the
+/* Codes of n <= CHUNK images with the current stage's means: the stage-2 encoders applied to the
  * images, or the stage-1 embeddings of the images and their classes. */
-static ut_status compute_codes(eval_ctx *x, int stage, const int32_t *ids, int64_t n, float *content, float *klass) {
-  if (stage >= 2) {
+static ut_status compute_codes(eval_ctx *x, const int32_t *ids, int64_t n, float *content, float *klass) {
+  if (x->stage >= 2) {
     load_images(x, ids, n, x->b);
     return lord_encode(x->m, x->b, n, content, klass);
   }
@@ -75,7 +76,7 @@ static ut_status codes_of(eval_ctx *x, const int32_t *ids, int64_t n, float *con
       missing[n_missing++] = ids[i];
     }
     if (n_missing == CHUNK || (i == n && n_missing > 0)) {
-      st = compute_codes(x, x->stage, missing, n_missing, x->new_content, x->new_class);
+      st = compute_codes(x, missing, n_missing, x->new_content, x->new_class);
       for (int64_t k = 0; st == UT_OK && k < n_missing; k++) {
         memcpy(x->content_all + missing[k] * cd, x->new_content + k * cd, (size_t)cd * sizeof(float));
         memcpy(x->class_all + missing[k] * kd, x->new_class + k * kd, (size_t)kd * sizeof(float));
@@ -138,40 +139,79 @@ static int32_t pick(const int32_t *list, int64_t n, uint64_t seed, uint64_t k) {
   return list[probe_hash(seed * 0x9E3779B97F4A7C15ull + k) % (uint64_t)n];
 }
 
-/* (a): translations of content sources (training images) into the classes of class sources from
- * `class_list`, against the data set's image of the class source's class in the content
- * source's pose. Pairs whose true image is missing are redrawn (a bounded number of times). */
-static ut_status content_transfer(eval_ctx *x, const lord_eval_cfg *cfg, const int32_t *class_list, int64_t n_class,
-                                  const int32_t *train, int64_t n_train, const int32_t *truth, uint64_t stream,
-                                  lord_eval_transfer *r) {
-  int n_contents = ut_dataset_n_contents(x->ds);
-  int32_t content_ids[CHUNK], class_ids[CHUNK], truth_ids[CHUNK];
-  double l1 = 0, vgg = 0;
-  int64_t done = 0, k = 0, limit = cfg->pairs * 20;
-  ut_status st = UT_OK;
-  while (st == UT_OK && done < cfg->pairs && k < limit) {
-    int64_t n = 0;
-    while (n < CHUNK && done + n < cfg->pairs && k < limit) {
-      int32_t ci = pick(class_list, n_class, cfg->seed + stream, (uint64_t)k * 2);
-      int32_t ti = pick(train, n_train, cfg->seed + stream, (uint64_t)k * 2 + 1);
-      k++;
-      int cc = ut_dataset_class(x->ds, ci), tc = ut_dataset_class(x->ds, ti), v = ut_dataset_content(x->ds, ti);
-      if (cc == tc || v < 0 || truth[(int64_t)cc * n_contents + v] < 0) continue;
-      content_ids[n] = ti;
-      class_ids[n] = ci;
-      truth_ids[n] = truth[(int64_t)cc * n_contents + v];
-      n++;
+/* Content-transfer pairs with the object mask of each truth (masks NULL without them). */
+typedef struct {
+  lord_eval_pair *pairs;
+  int64_t n;
+  uint8_t *masks; /* [n, pixels] */
+} pair_set;
+
+static void pair_set_free(pair_set *ps) {
+  free(ps->pairs);
+  free(ps->masks);
+}
+
+static ut_status pair_set_draw(eval_ctx *x, const lord_eval_cfg *cfg, const lord_eval_refs *refs, const int32_t *class_list,
+                               int64_t n_class, const int32_t *content_list, int64_t n_content, uint64_t stream,
+                               pair_set *ps) {
+  int64_t pixels = (int64_t)x->c->size * x->c->size;
+  ps->pairs = malloc((size_t)cfg->pairs * sizeof *ps->pairs);
+  if (!ps->pairs) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for %lld pairs", (long long)cfg->pairs);
+  ut_status st = lord_eval_draw_pairs(x->ds, class_list, n_class, content_list, n_content, cfg->pairs, cfg->seed + stream,
+                                      ps->pairs, &ps->n);
+  if (st != UT_OK || lord_eval_refs_why_no_mask(refs)) return st;
+  if (!(ps->masks = malloc((size_t)(ps->n * pixels))))
+    return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for %lld masks", (long long)ps->n);
+  for (int64_t i = 0; st == UT_OK && i < ps->n; i++) st = lord_eval_refs_mask(refs, ps->pairs[i].truth, ps->masks + i * pixels);
+  return st;
+}
+
+static void set_figures(const lord_eval_score *s, lord_eval_transfer *t) {
+  t->pairs = s->pairs;
+  lord_eval_score_means(s, &t->l1, &t->foreground_l1, &t->colour);
+  t->vgg = NAN;
+}
+
+/* Every baseline's figures on the pairs of ps. */
+static void score_baselines(eval_ctx *x, const lord_eval_refs *refs, const pair_set *ps, lord_eval_transfer *out) {
+  int64_t pixels = (int64_t)x->c->size * x->c->size;
+  for (int b = 0; b < LORD_BASELINE_COUNT; b++) {
+    lord_eval_score s = { 0 };
+    /* The background is known only where the object is. */
+    if (b == LORD_BASELINE_BACKGROUND && !ps->masks) continue;
+    for (int64_t i = 0; i < ps->n; i++) {
+      const uint8_t *mask = ps->masks ? ps->masks + i * pixels : NULL;
+      lord_eval_refs_baseline(refs, b, &ps->pairs[i], mask, x->guess);
+      ut_dataset_image_chw(x->ds, ps->pairs[i].truth, x->a);
+      lord_eval_score_add(&s, x->guess, x->a, mask, x->c->channels, pixels);
     }
-    if (n == 0) break;
+    set_figures(&s, &out[b]);
+  }
+}
+
+/* (a): the translations of the pairs of ps with the current stage's codes. */
+static ut_status content_transfer(eval_ctx *x, const pair_set *ps, lord_eval_transfer *r) {
+  int64_t pixels = (int64_t)x->c->size * x->c->size;
+  int32_t content_ids[CHUNK], class_ids[CHUNK], truth_ids[CHUNK];
+  lord_eval_score s = { 0 };
+  double vgg = 0;
+  ut_status st = UT_OK;
+  for (int64_t at = 0; st == UT_OK && at < ps->n; at += CHUNK) {
+    int64_t n = ps->n - at < CHUNK ? ps->n - at : CHUNK;
+    for (int64_t i = 0; i < n; i++) {
+      content_ids[i] = ps->pairs[at + i].content_source;
+      class_ids[i] = ps->pairs[at + i].class_source;
+      truth_ids[i] = ps->pairs[at + i].truth;
+    }
     if ((st = translate(x, content_ids, class_ids, n)) != UT_OK) break;
     load_images(x, truth_ids, n, x->a);
-    l1 += l1_sum(x->out, x->a, n * x->per);
+    for (int64_t i = 0; i < n; i++)
+      lord_eval_score_add(&s, x->out + i * x->per, x->a + i * x->per, ps->masks ? ps->masks + (at + i) * pixels : NULL,
+                          x->c->channels, pixels);
     if (x->vgg_p) st = vgg_sum(x, x->out, x->a, n, &vgg);
-    done += n;
   }
-  r->pairs = done;
-  r->l1 = done ? l1 / ((double)done * (double)x->per) : NAN;
-  r->vgg = done && x->vgg_p ? vgg / (double)done : NAN;
+  set_figures(&s, r);
+  r->vgg = s.pairs && x->vgg_p ? vgg / (double)s.pairs : NAN;
   return st;
 }
 
@@ -194,20 +234,29 @@ static ut_status reconstruction(eval_ctx *x, const int32_t *list, int64_t n_list
   }
   r->pairs = n;
   r->l1 = n ? l1 / ((double)n * (double)x->per) : NAN;
-  r->vgg = NAN;
+  r->foreground_l1 = r->colour = r->vgg = NAN;
   return st;
 }
 
-/* (b): probes on the codes of up to cfg->probe_samples training images, with the stage's
- * codes (stage_codes) or the stage-1 embeddings. */
+static ut_status run_probe(ut_runtime *rt, const lord_eval_cfg *cfg, const float *codes, int64_t n, int64_t d,
+                           const int32_t *labels, int n_labels, lord_eval_probe *p) {
+  probe_cfg pc = probe_default_cfg();
+  pc.stratified = 1;
+  ut_status st = probe_accuracy_cfg(rt, codes, n, d, labels, n_labels, cfg->seed, &pc, &p->result);
+  p->measured = st == UT_OK;
+  return st;
+}
+
+/* (b): probes on the current stage's codes of up to cfg->probe_samples training images. */
 static ut_status probes(eval_ctx *x, ut_runtime *rt, const lord_eval_cfg *cfg, const int32_t *train, int64_t n_train,
-                        int stage_codes, lord_eval_probe *class_from_content, lord_eval_probe *content_from_class) {
+                        lord_eval_stage_report *r) {
   int64_t n = n_train < cfg->probe_samples ? n_train : cfg->probe_samples;
+  int64_t cd = x->c->content_dim, kd = x->c->class_dim;
+  int k = ut_dataset_n_classes(x->ds), v = ut_dataset_n_contents(x->ds);
   int64_t *perm = malloc((size_t)n_train * sizeof *perm);
   int32_t *ids = malloc((size_t)n * sizeof *ids), *class_of = malloc((size_t)n * sizeof *class_of);
   int32_t *content_of = malloc((size_t)n * sizeof *content_of);
-  float *content = malloc((size_t)(n * x->c->content_dim) * sizeof *content);
-  float *klass = malloc((size_t)(n * x->c->class_dim) * sizeof *klass);
+  float *content = malloc((size_t)(n * cd) * sizeof *content), *klass = malloc((size_t)(n * kd) * sizeof *klass);
   ut_status st = perm && ids && class_of && content_of && content && klass
                      ? UT_OK
                      : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for %lld codes", (long long)n);
@@ -218,20 +267,17 @@ static ut_status probes(eval_ctx *x, ut_runtime *rt, const lord_eval_cfg *cfg, c
       class_of[i] = ut_dataset_class(x->ds, ids[i]);
       content_of[i] = ut_dataset_content(x->ds, ids[i]);
     }
+    st = codes_of(x, ids, n, content, klass);
   }
-  if (st == UT_OK && stage_codes == x->stage) st = codes_of(x, ids, n, content, klass);
-  for (int64_t at = 0; st == UT_OK && stage_codes != x->stage && at < n; at += CHUNK)
-    st = compute_codes(x, stage_codes, ids + at, n - at < CHUNK ? n - at : CHUNK, content + at * x->c->content_dim,
-                       klass + at * x->c->class_dim);
-  if (st == UT_OK) {
-    st = probe_accuracy(rt, content, n, x->c->content_dim, class_of, ut_dataset_n_classes(x->ds), cfg->seed,
-                        &class_from_content->result);
-    class_from_content->measured = st == UT_OK;
-  }
-  if (st == UT_OK && ut_dataset_n_contents(x->ds) >= 2) {
-    st = probe_accuracy(rt, klass, n, x->c->class_dim, content_of, ut_dataset_n_contents(x->ds), cfg->seed,
-                        &content_from_class->result);
-    content_from_class->measured = st == UT_OK;
+  if (st == UT_OK) st = run_probe(rt, cfg, content, n, cd, class_of, k, &r->class_from_content);
+  if (st == UT_OK && v >= 2) st = run_probe(rt, cfg, content, n, cd, content_of, v, &r->content_from_content);
+  if (x->stage < 2) {
+    /* One embedding per class: a class code says nothing of the pose and everything of the class. */
+    r->content_from_class.degenerate = "one class code per class: at chance by construction";
+    r->class_from_class.degenerate = "one class code per class: perfect by construction";
+  } else {
+    if (st == UT_OK && v >= 2) st = run_probe(rt, cfg, klass, n, kd, content_of, v, &r->content_from_class);
+    if (st == UT_OK) st = run_probe(rt, cfg, klass, n, kd, class_of, k, &r->class_from_class);
   }
   free(perm);
   free(ids);
@@ -242,129 +288,164 @@ static ut_status probes(eval_ctx *x, ut_runtime *rt, const lord_eval_cfg *cfg, c
   return st;
 }
 
-/* (d): the judge, trained on up to cfg->classifier_images real images, scores translations of
- * training images into other training classes. */
-static ut_status class_transfer(eval_ctx *x, ut_runtime *rt, const lord_eval_cfg *cfg, const int32_t *train,
-                                int64_t n_train, lord_eval_report *r) {
-  const ut_dataset *ds = x->ds;
+/* Class-transfer pairs: a training image's content in a random other training class, drawn
+ * from the images of that class. */
+typedef struct {
+  int32_t *content_ids, *class_ids, *target, *own;
+  int64_t n;
+  int trained_classes;
+} judge_pairs;
+
+static void judge_pairs_free(judge_pairs *jp) {
+  free(jp->content_ids);
+  free(jp->class_ids);
+  free(jp->target);
+  free(jp->own);
+}
+
+static ut_status judge_pairs_draw(const ut_dataset *ds, const lord_eval_cfg *cfg, const int32_t *train, int64_t n_train,
+                                  judge_pairs *jp) {
   int k = ut_dataset_n_classes(ds);
-  int64_t total = ut_dataset_count(ds), n = total < cfg->classifier_images ? total : cfg->classifier_images;
-  int64_t *perm = malloc((size_t)total * sizeof *perm);
-  float *images = malloc((size_t)(n * x->per) * sizeof *images);
-  int32_t *labels = malloc((size_t)n * sizeof *labels);
+  size_t n = (size_t)cfg->pairs;
   /* Training images grouped by class: by_class[start[c] .. start[c + 1]). */
   int32_t *by_class = malloc((size_t)n_train * sizeof *by_class);
   int64_t *start = calloc((size_t)k + 1, sizeof *start), *fill = malloc((size_t)(k + 1) * sizeof *fill);
-  image_classifier *clf = NULL;
-  ut_status st = perm && images && labels && by_class && start && fill ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
-  if (st == UT_OK) {
-    probe_permutation(cfg->seed + 23, total, perm);
-    for (int64_t i = 0; i < n; i++) {
-      ut_dataset_image_chw(ds, (int32_t)perm[i], images + i * x->per);
-      labels[i] = ut_dataset_class(ds, (int32_t)perm[i]);
-    }
-    st = image_classifier_train(rt, images, n, x->c->channels, x->c->size, x->c->size, labels, k, cfg->seed,
-                                cfg->classifier_epochs, &clf);
-  }
+  jp->content_ids = malloc(n * sizeof(int32_t));
+  jp->class_ids = malloc(n * sizeof(int32_t));
+  jp->target = malloc(n * sizeof(int32_t));
+  jp->own = malloc(n * sizeof(int32_t));
+  ut_status st = by_class && start && fill && jp->content_ids && jp->class_ids && jp->target && jp->own
+                     ? UT_OK
+                     : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
   if (st == UT_OK) {
     for (int64_t i = 0; i < n_train; i++) start[ut_dataset_class(ds, train[i]) + 1]++;
+    for (int c = 0; c < k; c++) jp->trained_classes += start[c + 1] > 0;
     for (int c = 0; c < k; c++) start[c + 1] += start[c];
     for (int c = 0; c <= k; c++) fill[c] = start[c];
     for (int64_t i = 0; i < n_train; i++) by_class[fill[ut_dataset_class(ds, train[i])]++] = train[i];
+    if (jp->trained_classes < 2) st = ut_fail(UT_ERR_INVALID_ARGUMENT, "class transfer needs two training classes");
   }
-  int trained_classes = 0;
-  for (int c = 0; st == UT_OK && c < k; c++) trained_classes += start[c + 1] > start[c];
-  if (st == UT_OK && trained_classes < 2) st = ut_fail(UT_ERR_INVALID_ARGUMENT, "class transfer needs two training classes");
-  int64_t target_hits = 0, content_hits = 0, done = 0, draw = 0;
-  while (st == UT_OK && done < cfg->pairs) {
-    int32_t content_ids[CHUNK], class_ids[CHUNK], target[CHUNK], own[CHUNK], judged[CHUNK];
-    int64_t m = 0;
-    for (; m < CHUNK && done + m < cfg->pairs; draw++) {
-      int32_t ti = pick(train, n_train, cfg->seed + 31, (uint64_t)draw * 2);
-      int t = (int)(probe_hash(cfg->seed * 0x9E3779B97F4A7C15ull + 977 + (uint64_t)draw * 2 + 1) % (uint64_t)k);
-      if (t == ut_dataset_class(ds, ti) || start[t + 1] == start[t]) continue;
-      content_ids[m] = ti;
-      class_ids[m] = pick(by_class + start[t], start[t + 1] - start[t], cfg->seed + 37, (uint64_t)draw);
-      target[m] = t;
-      own[m] = ut_dataset_class(ds, ti);
-      m++;
-    }
-    if ((st = translate(x, content_ids, class_ids, m)) != UT_OK) break;
-    if ((st = image_classifier_predict(clf, x->out, m, judged)) != UT_OK) break;
-    for (int64_t i = 0; i < m; i++) {
-      target_hits += judged[i] == target[i];
-      content_hits += judged[i] == own[i];
-    }
-    done += m;
+  for (uint64_t draw = 0; st == UT_OK && jp->n < cfg->pairs; draw++) {
+    int32_t ti = pick(train, n_train, cfg->seed + 31, draw * 2);
+    int t = (int)(probe_hash(cfg->seed * 0x9E3779B97F4A7C15ull + 977 + draw * 2 + 1) % (uint64_t)k);
+    if (t == ut_dataset_class(ds, ti) || start[t + 1] == start[t]) continue;
+    jp->content_ids[jp->n] = ti;
+    jp->class_ids[jp->n] = pick(by_class + start[t], start[t + 1] - start[t], cfg->seed + 37, draw);
+    jp->target[jp->n] = t;
+    jp->own[jp->n] = ut_dataset_class(ds, ti);
+    jp->n++;
   }
-  if (st == UT_OK) {
-    r->judged = done;
-    r->judged_target = (double)target_hits / (double)done;
-    r->judged_content_class = (double)content_hits / (double)done;
-    r->judge_chance = 1.0 / trained_classes;
-    r->judge_heldout_accuracy = image_classifier_get_report(clf)->heldout_accuracy;
-  }
-  image_classifier_free(clf);
-  free(perm);
-  free(images);
-  free(labels);
   free(by_class);
   free(start);
   free(fill);
   return st;
 }
 
-/* truth[class * n_contents + content]: an image of that class in that pose, or -1. */
-static int32_t *truth_table(const ut_dataset *ds) {
-  int64_t k = ut_dataset_n_classes(ds), v = ut_dataset_n_contents(ds);
-  int32_t *t = malloc((size_t)(k * v) * sizeof *t);
-  if (!t) return NULL;
-  for (int64_t i = 0; i < k * v; i++) t[i] = -1;
-  for (int32_t i = ut_dataset_count(ds) - 1; i >= 0; i--)
-    if (ut_dataset_content(ds, i) >= 0) t[(int64_t)ut_dataset_class(ds, i) * v + ut_dataset_content(ds, i)] = i;
-  return t;
+/* (d): the judge's verdicts on the current stage's translations of jp. */
+static ut_status class_transfer(eval_ctx *x, image_classifier *judge, const judge_pairs *jp, lord_eval_stage_report *r) {
+  int64_t target_hits = 0, content_hits = 0;
+  int32_t judged[CHUNK];
+  ut_status st = UT_OK;
+  for (int64_t at = 0; st == UT_OK && at < jp->n; at += CHUNK) {
+    int64_t m = jp->n - at < CHUNK ? jp->n - at : CHUNK;
+    st = translate(x, jp->content_ids + at, jp->class_ids + at, m);
+    if (st == UT_OK) st = image_classifier_predict(judge, x->out, m, judged);
+    for (int64_t i = 0; st == UT_OK && i < m; i++) {
+      target_hits += judged[i] == jp->target[at + i];
+      content_hits += judged[i] == jp->own[at + i];
+    }
+  }
+  r->judged_target = (double)target_hits / (double)jp->n;
+  r->judged_content_class = (double)content_hits / (double)jp->n;
+  return st;
 }
 
 static void part(const lord_eval_cfg *cfg, const char *name) {
   if (cfg->on_part) cfg->on_part(cfg->user, name);
 }
 
-static ut_status evaluate(eval_ctx *x, ut_runtime *rt, const lord_eval_cfg *cfg, const ut_dataset_split *sp,
-                          lord_eval_report *r) {
+/* Everything measured on one stage's codes, on the pairs shared by all stages. */
+static ut_status evaluate_stage(eval_ctx *x, ut_runtime *rt, const lord_eval_cfg *cfg, const ut_dataset_split *sp,
+                                const pair_set *seen, const pair_set *unseen, image_classifier *judge,
+                                const judge_pairs *jp, int stage, lord_eval_stage_report *r) {
+  char name[64];
+  x->stage = stage; /* the cached codes were another stage's */
+  memset(x->have, 0, (size_t)x->c->n_images);
+  r->measured = 1;
+  const lord_eval_transfer none = { .l1 = NAN, .foreground_l1 = NAN, .colour = NAN, .vgg = NAN };
+  r->transfer_unseen = r->transfer_seen = r->recon_train = r->recon_unseen = none;
   ut_status st = UT_OK;
-  int32_t *truth = NULL;
-  if (ut_dataset_n_contents(x->ds) < 1)
-    snprintf(r->why_no_transfer, sizeof r->why_no_transfer,
-             "%s has no content labels, so the true translations are unknown", ut_dataset_path(x->ds));
-  else if (!(truth = truth_table(x->ds)))
-    return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
-  if (truth) {
-    part(cfg, "content transfer");
-    if (sp->n_test_class > 0 && x->stage >= 2)
-      st = content_transfer(x, cfg, sp->test_class, sp->n_test_class, sp->train, sp->n_train, truth, 1, &r->transfer_unseen);
-    else
-      snprintf(r->why_no_transfer, sizeof r->why_no_transfer, "%s",
-               x->stage < 2 ? "held-out classes need the stage-2 encoders" : "the run holds out no classes");
-    if (st == UT_OK)
-      st = content_transfer(x, cfg, sp->train, sp->n_train, sp->train, sp->n_train, truth, 2, &r->transfer_seen);
-    free(truth);
+  if (seen->n + unseen->n > 0) {
+    snprintf(name, sizeof name, "stage %d: content transfer", stage);
+    part(cfg, name);
+    st = content_transfer(x, seen, &r->transfer_seen);
+    if (st == UT_OK && stage >= 2 && unseen->n > 0) st = content_transfer(x, unseen, &r->transfer_unseen);
   }
   if (st == UT_OK) {
-    part(cfg, "probes");
-    st = probes(x, rt, cfg, sp->train, sp->n_train, x->stage, &r->class_from_content, &r->content_from_class);
+    snprintf(name, sizeof name, "stage %d: probes", stage);
+    part(cfg, name);
+    st = probes(x, rt, cfg, sp->train, sp->n_train, r);
   }
-  if (st == UT_OK && x->stage >= 2)
-    st = probes(x, rt, cfg, sp->train, sp->n_train, 1, &r->class_from_content_embedded, &r->content_from_class_embedded);
   if (st == UT_OK) {
-    part(cfg, "reconstruction");
+    snprintf(name, sizeof name, "stage %d: reconstruction", stage);
+    part(cfg, name);
     st = reconstruction(x, sp->train, sp->n_train, cfg->recon_samples, &r->recon_train);
   }
-  if (st == UT_OK && x->stage >= 2 && sp->n_test_class > 0)
+  if (st == UT_OK && stage >= 2 && sp->n_test_class > 0)
     st = reconstruction(x, sp->test_class, sp->n_test_class, cfg->recon_samples, &r->recon_unseen);
   if (st == UT_OK) {
-    part(cfg, "class transfer");
-    st = class_transfer(x, rt, cfg, sp->train, sp->n_train, r);
+    snprintf(name, sizeof name, "stage %d: class transfer", stage);
+    part(cfg, name);
+    st = class_transfer(x, judge, jp, r);
   }
+  return st;
+}
+
+static ut_status evaluate(eval_ctx *x, ut_runtime *rt, const lord_eval_cfg *cfg, const ut_dataset_split *sp,
+                          lord_eval_report *r) {
+  /* The judge first: when it cannot tell real images apart, nothing else is worth the time. */
+  part(cfg, "judge");
+  image_classifier *judge = NULL;
+  lord_eval_judge_report jr;
+  lord_eval_judge_cfg jc = { .max_images = cfg->classifier_images, .epochs = cfg->classifier_epochs,
+                             .min_accuracy = cfg->judge_min_accuracy, .seed = cfg->seed + 23 };
+  ut_status st = lord_eval_judge_train(rt, x->ds, &jc, &judge, &jr);
+  r->judge_heldout_accuracy = jr.heldout_accuracy;
+  r->judge_train_images = jr.n_train;
+  r->judge_heldout_images = jr.n_heldout;
+  judge_pairs jp = { 0 };
+  if (st == UT_OK) st = judge_pairs_draw(x->ds, cfg, sp->train, sp->n_train, &jp);
+  r->judged = jp.n;
+  r->judge_chance = jp.trained_classes ? 1.0 / jp.trained_classes : NAN;
+
+  pair_set seen = { 0 }, unseen = { 0 };
+  lord_eval_refs *refs = NULL;
+  if (st == UT_OK && ut_dataset_n_contents(x->ds) < 1) {
+    snprintf(r->why_no_transfer, sizeof r->why_no_transfer,
+             "%s has no content labels, so the true translations are unknown", ut_dataset_path(x->ds));
+  } else if (st == UT_OK) {
+    part(cfg, "pairs and baselines");
+    if (!(refs = lord_eval_refs_new(x->ds, sp->train, sp->n_train))) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+    if (st == UT_OK && lord_eval_refs_why_no_mask(refs))
+      snprintf(r->why_no_foreground, sizeof r->why_no_foreground, "%s", lord_eval_refs_why_no_mask(refs));
+    if (st == UT_OK) st = pair_set_draw(x, cfg, refs, sp->train, sp->n_train, sp->train, sp->n_train, 2, &seen);
+    if (st == UT_OK) score_baselines(x, refs, &seen, r->baseline_seen);
+    if (st == UT_OK && sp->n_test_class > 0 && x->stage >= 2) {
+      st = pair_set_draw(x, cfg, refs, sp->test_class, sp->n_test_class, sp->train, sp->n_train, 1, &unseen);
+      if (st == UT_OK) score_baselines(x, refs, &unseen, r->baseline_unseen);
+    } else {
+      snprintf(r->why_no_transfer, sizeof r->why_no_transfer, "%s",
+               x->stage < 2 ? "held-out classes need the stage-2 encoders" : "the run holds out no classes");
+    }
+  }
+  int last = x->stage;
+  for (int stage = 1; st == UT_OK && stage <= last; stage++)
+    st = evaluate_stage(x, rt, cfg, sp, &seen, &unseen, judge, &jp, stage, &r->stages[stage - 1]);
+  pair_set_free(&seen);
+  pair_set_free(&unseen);
+  lord_eval_refs_free(refs);
+  judge_pairs_free(&jp);
+  image_classifier_free(judge);
   return st;
 }
 
@@ -381,12 +462,14 @@ ut_status lord_evaluate(ut_runtime *rt, lord_model *m, int stage, const ut_datas
                    ut_dataset_height(ds), ut_dataset_channels(ds), (long long)c->n_images, (long long)c->n_classes,
                    c->size, c->size, c->channels);
   if (cfg.pairs < 1 || cfg.probe_samples < 2 || cfg.recon_samples < 1 || cfg.classifier_images < 2 ||
-      cfg.classifier_epochs < 1)
-    return ut_fail(UT_ERR_INVALID_ARGUMENT, "lord_evaluate: pairs, samples and epochs must be positive");
+      cfg.classifier_epochs < 1 || !(cfg.judge_min_accuracy >= 0 && cfg.judge_min_accuracy <= 1))
+    return ut_fail(UT_ERR_INVALID_ARGUMENT,
+                   "lord_evaluate: pairs, samples and epochs must be positive and the judge's minimum accuracy in [0, 1]");
+  if (stage < 1 || stage > 2) return ut_fail(UT_ERR_INVALID_ARGUMENT, "lord_evaluate: stage %d is not 1 or 2", stage);
   double t0 = now_seconds();
   *r = (lord_eval_report){ .stage = stage };
-  r->transfer_unseen.l1 = r->transfer_unseen.vgg = r->transfer_seen.l1 = r->transfer_seen.vgg = NAN;
-  r->recon_unseen.l1 = r->recon_unseen.vgg = NAN;
+  for (int b = 0; b < LORD_BASELINE_COUNT; b++)
+    r->baseline_seen[b] = r->baseline_unseen[b] = (lord_eval_transfer){ .l1 = NAN, .foreground_l1 = NAN, .colour = NAN, .vgg = NAN };
   ut_dataset_split sp;
   ut_status st = lord_run_split(ds, c, test_classes, test_ratio, &sp);
   if (st != UT_OK) return st;
@@ -397,6 +480,7 @@ ut_status lord_evaluate(ut_runtime *rt, lord_model *m, int stage, const ut_datas
   x.a = malloc((size_t)(CHUNK * x.per) * sizeof(float));
   x.b = malloc((size_t)(CHUNK * x.per) * sizeof(float));
   x.out = malloc((size_t)(CHUNK * x.per) * sizeof(float));
+  x.guess = malloc((size_t)x.per * sizeof(float));
   x.content = malloc((size_t)CHUNK * c->content_dim * sizeof(float));
   x.klass = malloc((size_t)CHUNK * c->class_dim * sizeof(float));
   x.new_content = malloc((size_t)CHUNK * c->content_dim * sizeof(float));
@@ -405,7 +489,8 @@ ut_status lord_evaluate(ut_runtime *rt, lord_model *m, int stage, const ut_datas
   x.content_all = malloc((size_t)(c->n_images * c->content_dim) * sizeof(float));
   x.class_all = malloc((size_t)(c->n_images * c->class_dim) * sizeof(float));
   x.have = calloc((size_t)c->n_images, 1);
-  if (!x.a || !x.b || !x.out || !x.content || !x.klass || !x.new_content || !x.new_class || !x.classes || !x.content_all || !x.class_all || !x.have)
+  if (!x.a || !x.b || !x.out || !x.guess || !x.content || !x.klass || !x.new_content || !x.new_class || !x.classes ||
+      !x.content_all || !x.class_all || !x.have)
     st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
   if (st == UT_OK && cfg.vgg_weights) {
     if (c->size < 32) st = ut_fail(UT_ERR_INVALID_ARGUMENT, "the VGG distance needs images of at least 32x32, not %d", c->size);
@@ -419,6 +504,7 @@ ut_status lord_evaluate(ut_runtime *rt, lord_model *m, int stage, const ut_datas
   free(x.a);
   free(x.b);
   free(x.out);
+  free(x.guess);
   free(x.content);
   free(x.klass);
   free(x.new_content);
