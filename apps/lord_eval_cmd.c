@@ -56,16 +56,21 @@ void lord_help_eval(FILE *out) {
           "      --judge-images N     real images that train and test the judge at most (default 10000)\n"
           "      --judge-epochs N     the judge's training epochs, at least 600 steps (default 10)\n"
           "      --judge-min-accuracy A  the judge's held-out accuracy needed to judge (default 0.9)\n"
+          "      --baseline RUN2      also score run RUN2 (its last stage) on the same pairs and judged\n"
+          "                           translations, as the column 'RUN2': the plain autoencoder trained\n"
+          "                           with the same budget, say ('train lord --content-noise 0\n"
+          "                           --content-decay 0'); it needs the same data, preset, --seed and\n"
+          "                           --test-classes\n"
           "  -s, --seed S             seed of every random choice (default 1)\n"
           "  -h, --help               show this help\n");
 }
 
 typedef struct {
-  const char *run, *data, *out, *device, *vgg;
+  const char *run, *data, *out, *device, *vgg, *baseline;
   lord_eval_cfg cfg;
 } options;
 
-enum { OPT_DATA = 256, OPT_VGG, OPT_PAIRS, OPT_PROBE, OPT_JUDGE_IMAGES, OPT_JUDGE_EPOCHS, OPT_JUDGE_MIN };
+enum { OPT_DATA = 256, OPT_VGG, OPT_PAIRS, OPT_PROBE, OPT_JUDGE_IMAGES, OPT_JUDGE_EPOCHS, OPT_JUDGE_MIN, OPT_BASELINE };
 
 static int parse_options(int argc, char **argv, options *o, int *done) {
   static const struct option long_options[] = {
@@ -78,6 +83,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     { "judge-images", required_argument, NULL, OPT_JUDGE_IMAGES },
     { "judge-epochs", required_argument, NULL, OPT_JUDGE_EPOCHS },
     { "judge-min-accuracy", required_argument, NULL, OPT_JUDGE_MIN },
+    { "baseline", required_argument, NULL, OPT_BASELINE },
     { "seed", required_argument, NULL, 's' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -103,6 +109,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     case OPT_JUDGE_MIN:
       rc = cli_parse_double(CMD, "--judge-min-accuracy", optarg, 0, 1, &o->cfg.judge_min_accuracy);
       break;
+    case OPT_BASELINE: o->baseline = optarg; break;
     case 's': rc = cli_parse_u64(CMD, "--seed", optarg, UINT64_MAX, &o->cfg.seed); break;
     case 'h': lord_help_eval(stdout); return CLI_OK;
     default: return cli_option_error(CMD, c, argv);
@@ -130,9 +137,21 @@ static void cell(double v) {
   else printf(" %10s", "-");
 }
 
-/* One pair set's figures: a row per measure, a column per stage measured and per baseline. */
-static void print_transfer(const lord_eval_report *r, int unseen) {
+/* The last folder name of a path, at most 10 characters: a column header. */
+static void column_name(const char *path, char *name, size_t size) {
+  size_t n = strlen(path);
+  while (n > 1 && path[n - 1] == '/') n--;
+  size_t start = n;
+  while (start > 0 && path[start - 1] != '/') start--;
+  snprintf(name, size, "%.*s", (int)(n - start < 10 ? n - start : 10), path + start);
+}
+
+/* One pair set's figures: a row per measure, a column per stage measured, for the baseline
+ * run (named `other`) when there is one, and per baseline. */
+static void print_transfer(const lord_eval_report *r, int unseen, const char *other) {
   const lord_eval_transfer *base = unseen ? r->baseline_unseen : r->baseline_seen;
+  const lord_eval_transfer *run = unseen ? &r->baseline_run.transfer_unseen : &r->baseline_run.transfer_seen;
+  if (!r->baseline_run.measured || run->pairs == 0) run = NULL;
   const lord_eval_transfer *stage[2];
   for (int s = 0; s < 2; s++) {
     stage[s] = unseen ? &r->stages[s].transfer_unseen : &r->stages[s].transfer_seen;
@@ -142,6 +161,7 @@ static void print_transfer(const lord_eval_report *r, int unseen) {
   printf("    %-18s", "");
   for (int s = 0; s < 2; s++)
     if (stage[s]) printf(" %10s", s ? "stage 2" : "stage 1");
+  if (run) printf(" %10s", other);
   printf(" %10s %10s %10s %10s\n", "class-agn", "content-agn", "copy", "background");
   static const char *const rows[] = { "L1", "foreground L1", "colour error", "VGG distance" };
   for (int row = 0; row < 4; row++) {
@@ -151,6 +171,7 @@ static void print_transfer(const lord_eval_report *r, int unseen) {
       if (!stage[s]) continue;
       cell(row == 0 ? stage[s]->l1 : row == 1 ? stage[s]->foreground_l1 : row == 2 ? stage[s]->colour : stage[s]->vgg);
     }
+    if (run) cell(row == 0 ? run->l1 : row == 1 ? run->foreground_l1 : row == 2 ? run->colour : run->vgg);
     for (int b = 0; b < LORD_BASELINE_COUNT; b++)
       cell(row == 0 ? base[b].l1 : row == 1 ? base[b].foreground_l1 : row == 2 ? base[b].colour : NAN);
     printf("\n");
@@ -188,10 +209,12 @@ static void print_probe_row(const lord_eval_report *r, const char *name, int whi
   printf("\n");
 }
 
-static void print_summary(const lord_eval_report *r) {
+static void print_summary(const lord_eval_report *r, const char *baseline_run) {
+  char other[16] = "";
+  if (baseline_run) column_name(baseline_run, other, sizeof other);
   printf("content transfer: error against the true image (lower is better), with baselines on the same pairs\n");
-  if (r->baseline_unseen[0].pairs) print_transfer(r, 1);
-  if (r->baseline_seen[0].pairs) print_transfer(r, 0);
+  if (r->baseline_unseen[0].pairs) print_transfer(r, 1, other);
+  if (r->baseline_seen[0].pairs) print_transfer(r, 0, other);
   if (r->why_no_transfer[0]) printf("  held-out classes not measured: %s\n", r->why_no_transfer);
   if (r->why_no_foreground[0]) printf("  foreground and background not measured: %s\n", r->why_no_foreground);
   printf("probes on the training images' codes: logistic / MLP accuracy on held-out codes\n");
@@ -220,11 +243,27 @@ static void print_summary(const lord_eval_report *r) {
       printf("    stage %d  judged as the target class %.3f (high is good), as the content's class %.3f (judge %.3f)\n",
              s + 1, st->judged_target, st->judged_content_class, r->judge_heldout_accuracy);
   }
+  if (r->baseline_run.measured)
+    printf("    %s (stage %d)  judged as the target class %.3f, as the content's class %.3f (judge %.3f)\n", other,
+           r->baseline_run.stage, r->baseline_run.judged_target, r->baseline_run.judged_content_class,
+           r->judge_heldout_accuracy);
+}
+
+/* The held-out classes and ratio of run `dir` (its "lord.split" metadata); 0 and 0 without. */
+static int read_split(lord_model *m, const char *dir, int *test_classes, double *test_ratio) {
+  const char *split = ut_store_get_meta(lord_store(m), "lord.split");
+  *test_classes = 0, *test_ratio = 0;
+  if (split && sscanf(split, "%d %lf", test_classes, test_ratio) != 2) {
+    fprintf(stderr, "untangle " CMD ": %s/" LORD_CHECKPOINT ": metadata lord.split '%s' is not '<classes> <ratio>'\n", dir,
+            split);
+    return 0;
+  }
+  return 1;
 }
 
 static int run(const options *o) {
   int rc = CLI_FAILED;
-  lord_model *m = NULL;
+  lord_model *m = NULL, *baseline = NULL;
   ut_dataset *ds = NULL;
   char *json = NULL, *path = NULL;
   ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = o->device });
@@ -234,20 +273,20 @@ static int run(const options *o) {
   }
   int stage = 0, test_classes = 0;
   double test_ratio = 0;
-  const char *split = NULL;
-  if (!(m = lord_open_run(rt, o->run, 1, &stage)) || !(ds = ut_dataset_open(o->data))) {
+  lord_eval_cfg cfg = o->cfg;
+  if (!(m = lord_open_run(rt, o->run, 1, &stage)) || !(ds = ut_dataset_open(o->data)) ||
+      (o->baseline && !(baseline = lord_open_run(rt, o->baseline, 1, &cfg.baseline_stage)))) {
     fprintf(stderr, "untangle " CMD ": %s\n", ut_last_error());
     goto done;
   }
-  if ((split = ut_store_get_meta(lord_store(m), "lord.split")) && sscanf(split, "%d %lf", &test_classes, &test_ratio) != 2) {
-    fprintf(stderr, "untangle " CMD ": %s/" LORD_CHECKPOINT ": metadata lord.split '%s' is not '<classes> <ratio>'\n",
-            o->run, split);
+  if (!read_split(m, o->run, &test_classes, &test_ratio) ||
+      (baseline && !read_split(baseline, o->baseline, &cfg.baseline_test_classes, &cfg.baseline_test_ratio)))
     goto done;
-  }
+  cfg.baseline = baseline;
   const ut_device_info *dev = ut_runtime_device(rt);
   printf("evaluating %s (stage %d) on %s, device %d: %s\n", o->run, stage, o->data, dev->index, dev->name);
+  if (baseline) printf("beside %s (stage %d) on the same pairs\n", o->baseline, cfg.baseline_stage);
   fflush(stdout);
-  lord_eval_cfg cfg = o->cfg;
   double start = cli_now();
   cfg.on_part = on_part;
   cfg.user = &start;
@@ -256,9 +295,9 @@ static int run(const options *o) {
     fprintf(stderr, "untangle " CMD ": %s\n", ut_last_error());
     goto done;
   }
-  print_summary(&r);
+  print_summary(&r, o->baseline);
   size_t len = strlen(o->run) + sizeof "/eval.json";
-  if (!(path = o->out ? strdup(o->out) : malloc(len)) || !(json = lord_eval_json(&r, o->run, o->data, dev->name))) {
+  if (!(path = o->out ? strdup(o->out) : malloc(len)) || !(json = lord_eval_json(&r, o->run, o->baseline, o->data, dev->name))) {
     fprintf(stderr, "untangle " CMD ": out of memory\n");
     goto done;
   }
@@ -273,6 +312,7 @@ done:
   free(json);
   free(path);
   ut_dataset_close(ds);
+  lord_free(baseline);
   lord_free(m);
   ut_runtime_close(rt);
   return rc;

@@ -401,6 +401,58 @@ static ut_status evaluate_stage(eval_ctx *x, ut_runtime *rt, const lord_eval_cfg
   return st;
 }
 
+/* The other run of cfg->baseline on the same pairs and judged translations: the model in x is
+ * swapped for it (the codes' cache cleared), then back. */
+static ut_status evaluate_baseline_run(eval_ctx *x, const lord_eval_cfg *cfg, const pair_set *seen, const pair_set *unseen,
+                                       image_classifier *judge, const judge_pairs *jp, lord_eval_report *r) {
+  lord_model *own = x->m;
+  const int own_stage = x->stage;
+  x->m = cfg->baseline;
+  x->stage = cfg->baseline_stage;
+  memset(x->have, 0, (size_t)x->c->n_images);
+  part(cfg, "baseline run: content and class transfer");
+  const lord_eval_transfer none = { .l1 = NAN, .foreground_l1 = NAN, .colour = NAN, .vgg = NAN };
+  r->baseline_run.measured = 1;
+  r->baseline_run.stage = cfg->baseline_stage;
+  r->baseline_run.transfer_seen = r->baseline_run.transfer_unseen = none;
+  ut_status st = seen->n > 0 ? content_transfer(x, seen, &r->baseline_run.transfer_seen) : UT_OK;
+  if (st == UT_OK && x->stage >= 2 && unseen->n > 0) st = content_transfer(x, unseen, &r->baseline_run.transfer_unseen);
+  lord_eval_stage_report judged = { 0 };
+  if (st == UT_OK) st = class_transfer(x, judge, jp, &judged);
+  r->baseline_run.judged_target = judged.judged_target;
+  r->baseline_run.judged_content_class = judged.judged_content_class;
+  x->m = own;
+  x->stage = own_stage;
+  memset(x->have, 0, (size_t)x->c->n_images);
+  return st;
+}
+
+/* Whether cfg->baseline can be scored beside m: the same data, codes' sizes, stages and split. */
+static ut_status check_baseline_run(const lord_cfg *c, int stage, const ut_dataset_split *sp, const ut_dataset *ds,
+                                    const lord_eval_cfg *cfg) {
+  const lord_cfg *b = lord_config(cfg->baseline);
+  if (b->n_images != c->n_images || b->n_classes != c->n_classes || b->size != c->size || b->channels != c->channels ||
+      b->content_dim != c->content_dim || b->class_dim != c->class_dim)
+    return ut_fail(UT_ERR_MISMATCH,
+                   "the baseline run has %lld images of %lld classes at %dx%d, codes %d + %d; the evaluated run %lld "
+                   "of %lld at %dx%d, codes %d + %d: train both on the same data with the same preset",
+                   (long long)b->n_images, (long long)b->n_classes, b->size, b->size, b->content_dim, b->class_dim,
+                   (long long)c->n_images, (long long)c->n_classes, c->size, c->size, c->content_dim, c->class_dim);
+  if (cfg->baseline_stage < stage)
+    return ut_fail(UT_ERR_MISMATCH, "the baseline run trained stage %d only; the evaluated run trained stage %d",
+                   cfg->baseline_stage, stage);
+  ut_dataset_split bs;
+  ut_status st = lord_run_split(ds, b, cfg->baseline_test_classes, cfg->baseline_test_ratio, &bs);
+  if (st != UT_OK) return st;
+  int same = bs.n_test_classes == sp->n_test_classes && bs.n_train == sp->n_train &&
+             !memcmp(bs.train, sp->train, (size_t)sp->n_train * sizeof *sp->train);
+  ut_dataset_split_free(&bs);
+  return same ? UT_OK
+              : ut_fail(UT_ERR_MISMATCH,
+                        "the baseline run holds out other classes or images than the evaluated run: train both with the "
+                        "same --seed and --test-classes");
+}
+
 static ut_status evaluate(eval_ctx *x, ut_runtime *rt, const lord_eval_cfg *cfg, const ut_dataset_split *sp,
                           lord_eval_report *r) {
   /* The judge first: when it cannot tell real images apart, nothing else is worth the time. */
@@ -441,6 +493,7 @@ static ut_status evaluate(eval_ctx *x, ut_runtime *rt, const lord_eval_cfg *cfg,
   int last = x->stage;
   for (int stage = 1; st == UT_OK && stage <= last; stage++)
     st = evaluate_stage(x, rt, cfg, sp, &seen, &unseen, judge, &jp, stage, &r->stages[stage - 1]);
+  if (st == UT_OK && cfg->baseline) st = evaluate_baseline_run(x, cfg, &seen, &unseen, judge, &jp, r);
   pair_set_free(&seen);
   pair_set_free(&unseen);
   lord_eval_refs_free(refs);
@@ -476,6 +529,10 @@ ut_status lord_evaluate(ut_runtime *rt, lord_model *m, int stage, const ut_datas
   r->n_test_classes = sp.n_test_classes;
   r->n_train = sp.n_train;
   r->n_unseen = sp.n_test_class;
+  if (cfg.baseline && (st = check_baseline_run(c, stage, &sp, ds, &cfg)) != UT_OK) {
+    ut_dataset_split_free(&sp);
+    return st;
+  }
   eval_ctx x = { .m = m, .stage = stage, .ds = ds, .c = c, .per = (int64_t)c->channels * c->size * c->size };
   x.a = malloc((size_t)(CHUNK * x.per) * sizeof(float));
   x.b = malloc((size_t)(CHUNK * x.per) * sizeof(float));

@@ -46,6 +46,13 @@ typedef struct {
   int classifier_epochs;     /* or more, for at least 600 steps (lord_eval_judge.h) */
   double judge_min_accuracy; /* the judge's held-out accuracy needed before it judges */
   const char *vgg_weights;   /* torchvision vgg16 safetensors, or NULL: no VGG distance */
+  /* Another run to score beside this one on the same pairs (the plain autoencoder trained with
+   * the same budget, say), through its last stage `baseline_stage`, or NULL. It must have been
+   * trained on the same data set with the same codes' sizes and the same held-out classes. */
+  lord_model *baseline;
+  int baseline_stage;
+  int baseline_test_classes; /* its split, from its "lord.split" metadata */
+  double baseline_test_ratio;
   /* Called as each part starts (may be NULL). */
   void (*on_part)(void *user, const char *part);
   void *user;
@@ -88,6 +95,12 @@ typedef struct {
   char why_no_transfer[160], why_no_foreground[200];
   lord_eval_transfer baseline_unseen[LORD_BASELINE_COUNT], baseline_seen[LORD_BASELINE_COUNT];
   lord_eval_stage_report stages[2]; /* [0]: stage-1 embeddings, [1]: stage-2 encoders */
+  /* cfg.baseline's content transfer and class transfer (measured set when it was given). */
+  struct {
+    int measured, stage;
+    lord_eval_transfer transfer_unseen, transfer_seen;
+    double judged_target, judged_content_class;
+  } baseline_run;
   /* (d) */
   int64_t judged, judge_train_images, judge_heldout_images;
   double judge_chance, judge_heldout_accuracy;
@@ -101,7 +114,9 @@ typedef struct {
 ut_status lord_evaluate(ut_runtime *rt, lord_model *m, int stage, const ut_dataset *ds, int test_classes, double test_ratio,
                         const lord_eval_cfg *cfg, lord_eval_report *report);
 
-/* The report as indented JSON (malloc'd), with the run and data set paths. NULL without memory. */
-char *lord_eval_json(const lord_eval_report *r, const char *run_dir, const char *data_path, const char *device);
+/* The report as indented JSON (malloc'd), with the run's, the baseline run's (NULL without one)
+ * and the data set's paths. NULL without memory. */
+char *lord_eval_json(const lord_eval_report *r, const char *run_dir, const char *baseline_dir, const char *data_path,
+                     const char *device);
 
 #endif

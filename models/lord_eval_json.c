@@ -1,5 +1,6 @@
 /* LORD's evaluation report as JSON (lord_eval.h). Numbers that were not measured are null;
- * stages are keyed "stage1" (embeddings) and "stage2" (encoders), present when measured. */
+ * stages are keyed "stage1" (embeddings) and "stage2" (encoders), present when measured; an
+ * other run scored on the same pairs (--baseline) is "baseline_run" beside them. */
 #include <jansson.h>
 #include <math.h>
 
@@ -30,6 +31,8 @@ static json_t *transfer(const lord_eval_report *r, int unseen) {
   for (int k = 0; b && k < LORD_BASELINE_COUNT; k++)
     json_object_set_new(b, lord_eval_baseline_name(k), base[k].pairs ? errors(&base[k]) : json_null());
   if (o) json_object_set_new(o, "baselines", b);
+  const lord_eval_transfer *run = unseen ? &r->baseline_run.transfer_unseen : &r->baseline_run.transfer_seen;
+  if (o && r->baseline_run.measured) json_object_set_new(o, "baseline_run", run->pairs ? errors(run) : json_null());
   return o;
 }
 
@@ -67,7 +70,8 @@ static json_t *per_stage(const lord_eval_report *r, int part) {
   return o;
 }
 
-char *lord_eval_json(const lord_eval_report *r, const char *run_dir, const char *data_path, const char *device) {
+char *lord_eval_json(const lord_eval_report *r, const char *run_dir, const char *baseline_dir, const char *data_path,
+                     const char *device) {
   json_t *transfer_obj = json_pack("{so so}", "unseen_classes", transfer(r, 1), "seen_classes", transfer(r, 0));
   if (transfer_obj && r->why_no_transfer[0])
     json_object_set_new(transfer_obj, "not_measured", json_string(r->why_no_transfer));
@@ -81,11 +85,18 @@ char *lord_eval_json(const lord_eval_report *r, const char *run_dir, const char 
     json_object_set_new(class_transfer, "chance", number(r->judge_chance));
     json_object_set_new(class_transfer, "judge_heldout_accuracy", number(r->judge_heldout_accuracy));
   }
+  if (class_transfer && r->baseline_run.measured)
+    json_object_set_new(class_transfer, "baseline_run",
+                        json_pack("{so so}", "judged_target_class", number(r->baseline_run.judged_target),
+                                  "judged_content_class", number(r->baseline_run.judged_content_class)));
   json_t *root = json_pack("{ss ss ss si s{si sI sI} so so so so so sf}", "run", run_dir, "data", data_path, "device",
                            device, "stage", r->stage, "split", "held_out_classes", r->n_test_classes, "train_images",
                            (json_int_t)r->n_train, "held_out_class_images", (json_int_t)r->n_unseen, "judge", judge,
                            "content_transfer", transfer_obj, "probes", per_stage(r, 0), "reconstruction",
                            per_stage(r, 1), "class_transfer", class_transfer, "seconds", r->seconds);
+  if (root && r->baseline_run.measured)
+    json_object_set_new(root, "baseline_run", json_pack("{ss si}", "run", baseline_dir ? baseline_dir : "", "stage",
+                                                         r->baseline_run.stage));
   char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
   json_decref(root);
   return text;

@@ -255,6 +255,20 @@ static void check_json(const char *path) {
               "stage-1 reconstruction");
   json_t *ct = json_object_get(root, "class_transfer");
   ck_assert_int_eq(json_integer_value(json_object_get(ct, "translations")), 40);
+  /* --baseline with the run itself: its figures are the stage-2 figures, bit for bit. */
+  static const char *const fields[] = { "l1", "foreground_l1", "foreground_colour" };
+  for (int i = 0; i < 3; i++) {
+    json_t *pair_sets[2] = { unseen, seen };
+    for (int k = 0; k < 2; k++) {
+      json_t *own = json_object_get(json_object_get(pair_sets[k], "stage2"), fields[i]);
+      json_t *other = json_object_get(json_object_get(pair_sets[k], "baseline_run"), fields[i]);
+      ck_assert_msg(json_is_real(other) && json_real_value(other) == json_real_value(own),
+                    "baseline run's %s differs from the same run's stage 2", fields[i]);
+    }
+  }
+  ck_assert(json_real_value(json_object_get(json_object_get(ct, "baseline_run"), "judged_target_class")) ==
+            json_real_value(json_object_get(json_object_get(ct, "stage2"), "judged_target_class")));
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(root, "baseline_run"), "stage")), 2);
   check_share(json_real_value(json_object_get(ct, "judge_heldout_accuracy")), "judge accuracy");
   check_share(json_real_value(json_object_get(json_object_get(ct, "stage1"), "judged_target_class")), "stage-1 judged");
   check_share(json_real_value(json_object_get(json_object_get(ct, "stage2"), "judged_target_class")), "stage-2 judged");
@@ -272,11 +286,20 @@ START_TEST(train_then_eval) {
   ck_assert_msg(r.status == 0, "train failed:\n%s\n%s", r.out, r.err);
   cli_result_free(&r);
 
-  snprintf(args, sizeof args, "eval %s --data %s --pairs 40 --probe-samples 24 --judge-epochs 1 --device %s", run, data,
-           test_device_select());
+  /* The run beside itself as --baseline: the same model on the same pairs must score the same. */
+  snprintf(args, sizeof args,
+           "eval %s --data %s --pairs 40 --probe-samples 24 --judge-epochs 1 --baseline %s/ --device %s", run, data,
+           run, test_device_select());
   r = cli_run(args);
   ck_assert_msg(r.status == 0, "eval failed:\n%s\n%s", r.out, r.err);
   assert_contains(r.out, "held-out classes, one-shot (40 pairs)");
+  /* The baseline run's column and judged line, named after its folder (at most 10 characters). */
+  const char *base = strrchr(run, '/') ? strrchr(run, '/') + 1 : run;
+  char header[64];
+  snprintf(header, sizeof header, " %10.10s  class-agn", base);
+  assert_contains(r.out, header);
+  snprintf(header, sizeof header, "%.10s (stage 2)  judged as the target class", base);
+  assert_contains(r.out, header);
   assert_contains(r.out, "class-agn");
   assert_contains(r.out, "foreground L1");
   assert_contains(r.out, "one code per class");
@@ -327,6 +350,43 @@ START_TEST(train_then_eval) {
   ck_assert(a.judge_heldout_accuracy >= 0.9);
   check_share(s2->judged_target + s2->judged_content_class, "target + content shares");
   ck_assert(isnan(s2->transfer_unseen.vgg));
+
+  /* A baseline run is scored with its own weights: the run again with one generator tensor
+   * scaled scores differently on the same pairs, while the evaluated run's figures stay. */
+  int stage2 = 0;
+  lord_model *changed = lord_open_run(rt, run, 2, &stage2);
+  ck_assert_msg(changed != NULL, "%s", ut_last_error());
+  ut_store *cs = lord_store(changed);
+  ut_store_tensor *t = NULL;
+  for (int i = 0; i < ut_store_count(cs) && !t; i++)
+    if (!strncmp(ut_store_tensor_name(ut_store_at(cs, i)), "lord.gen.", 9)) t = ut_store_at(cs, i);
+  ck_assert_ptr_nonnull(t);
+  int64_t n = 1;
+  for (int d = 0; d < ut_store_tensor_shape(t).rank; d++) n *= ut_store_tensor_shape(t).d[d];
+  float *v = malloc((size_t)n * sizeof *v);
+  ck_assert_ut_ok(ut_store_tensor_read(cs, t, v));
+  for (int64_t i = 0; i < n; i++) v[i] = v[i] * 3.0f + 0.5f;
+  ck_assert_ut_ok(ut_store_tensor_write(cs, t, v));
+  free(v);
+  lord_eval_cfg beside = cfg;
+  beside.baseline = changed;
+  beside.baseline_stage = stage2;
+  beside.baseline_test_classes = 1;
+  lord_eval_report c;
+  ck_assert_ut_ok(lord_evaluate(rt, m, stage, ds, 1, 0, &beside, &c));
+  ck_assert(c.baseline_run.measured && c.baseline_run.transfer_seen.pairs == 48);
+  ck_assert_double_eq(c.stages[1].transfer_seen.l1, a.stages[1].transfer_seen.l1);
+  ck_assert_msg(c.baseline_run.transfer_seen.l1 != c.stages[1].transfer_seen.l1,
+                "a changed baseline run scored exactly as the evaluated run");
+  lord_free(changed);
+
+  /* A baseline run with another split is refused before anything is measured. */
+  lord_eval_cfg mixed = cfg;
+  mixed.baseline = m;
+  mixed.baseline_stage = 2;
+  mixed.baseline_test_classes = 2;
+  ck_assert_int_eq(lord_evaluate(rt, m, stage, ds, 1, 0, &mixed, &a), UT_ERR_MISMATCH);
+  assert_contains(ut_last_error(), "holds out other classes");
 
   /* Measured as a stage-1 run (embeddings): held-out classes have no codes to transfer. */
   lord_eval_report one;
