@@ -50,6 +50,9 @@ static const path_case cases[] = {
   { 0, 3, 7, 6, 6, 7, 3, 1, 0, 0, 0 },
   { 0, 3, 7, 5, 6, 7, 5, 1, 2, 0, 1 },
   { 1, 3, 5, 6, 4, 5, 3, 1, 1, 0, 1 },  /* transposed, stride 1: its forward is that input gradient */
+  /* images smaller than the kernel: taps that read only padding (1x1 and 2x1 under 3x3) */
+  { 0, 3, 5, 6, 1, 1, 3, 1, 1, 0, 1 },
+  { 0, 3, 6, 5, 2, 1, 3, 1, 1, 0, 1 },
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

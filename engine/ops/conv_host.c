@@ -60,9 +60,12 @@ static same_run same_tap(const ut_conv_geom *gm, int64_t ki, int64_t kj, int64_t
   same_run r = { .shift = (ki - gm->pad) * gm->w + (kj - gm->pad) };
   r.oy0 = gm->pad - ki > 0 ? gm->pad - ki : 0;
   r.oy1 = gm->h + gm->pad - ki < gm->oh ? gm->h + gm->pad - ki : gm->oh;
-  if (r.oy1 <= r.oy0 || hi <= lo) r.oy1 = r.oy0; /* the tap reads nothing inside */
+  if (r.oy1 <= r.oy0 || hi <= lo) { /* the tap reads nothing inside (an image smaller than the kernel) */
+    r.oy0 = r.oy1 = r.first = r.last = 0;
+    return r;
+  }
   r.first = r.oy0 * gm->ow + lo;
-  r.last = r.oy1 > r.oy0 ? (r.oy1 - 1) * gm->ow + hi : r.first;
+  r.last = (r.oy1 - 1) * gm->ow + hi;
   return r;
 }
 
