@@ -673,23 +673,31 @@ static ut_status synth_sketch(const object *o, const scene *sc, int size, uint8_
   return UT_OK;
 }
 
+/* Checks the arguments of `fn` (its output `out`, named `out_name` in messages) and builds
+ * class class_id's object and its scene in view `view`. */
+static ut_status object_in_view(const char *fn, const char *out_name, const ut_synth_cfg *cfg, int class_id, int view,
+                                const void *out, object *o, scene *sc) {
+  if (!cfg || !out) return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, cfg ? out_name : "cfg");
+  if (cfg->classes < 1 || class_id < 0 || class_id >= cfg->classes)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: class %d is outside [0, %d)", fn, class_id, cfg->classes);
+  if (cfg->views < 1 || view < 0 || view >= cfg->views)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: view %d is outside [0, %d)", fn, view, cfg->views);
+  if (cfg->size < 1 || cfg->size > SYNTH_MAX_SIZE)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: size %d is outside [1, %d]", fn, cfg->size, SYNTH_MAX_SIZE);
+  double az = 0.0, el = 0.0;
+  build_object(cfg->seed, class_id, o);
+  view_turns(cfg->views, view, &az, &el);
+  prepare_scene(o, az, el, sc);
+  return UT_OK;
+}
+
 /* The geometry pass of ut_synth_render alone: the same 2x2 sample positions, no shading, so a
  * pixel's coverage is 0 exactly where the render is plain background in every look. */
 ut_status ut_synth_coverage(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *coverage) {
-  if (!cfg || !coverage)
-    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_coverage: %s is NULL", cfg ? "coverage" : "cfg");
-  if (cfg->classes < 1 || class_id < 0 || class_id >= cfg->classes)
-    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_coverage: class %d is outside [0, %d)", class_id, cfg->classes);
-  if (cfg->views < 1 || view < 0 || view >= cfg->views)
-    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_coverage: view %d is outside [0, %d)", view, cfg->views);
-  if (cfg->size < 1 || cfg->size > SYNTH_MAX_SIZE)
-    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_coverage: size %d is outside [1, %d]", cfg->size, SYNTH_MAX_SIZE);
   object o;
   scene sc;
-  double az = 0.0, el = 0.0;
-  build_object(cfg->seed, class_id, &o);
-  view_turns(cfg->views, view, &az, &el);
-  prepare_scene(&o, az, el, &sc);
+  ut_status st = object_in_view("ut_synth_coverage", "coverage", cfg, class_id, view, coverage, &o, &sc);
+  if (st != UT_OK) return st;
   const int size = cfg->size, ns = 2 * size;
   for (int y = 0; y < size; y++)
     for (int x = 0; x < size; x++) {
@@ -708,24 +716,13 @@ ut_status ut_synth_coverage(const ut_synth_cfg *cfg, int class_id, int view, uin
 }
 
 ut_status ut_synth_render(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *rgb) {
-  if (!cfg || !rgb) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_render: %s is NULL", cfg ? "rgb" : "cfg");
-  if (cfg->classes < 1 || class_id < 0 || class_id >= cfg->classes)
-    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_render: class %d is outside [0, %d)", class_id, cfg->classes);
-  if (cfg->views < 1 || view < 0 || view >= cfg->views)
-    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_render: view %d is outside [0, %d)", view, cfg->views);
-  if (cfg->size < 1 || cfg->size > SYNTH_MAX_SIZE)
-    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_render: size %d is outside [1, %d]", cfg->size, SYNTH_MAX_SIZE);
-
-  if (cfg->domain < 0 || cfg->domain >= UT_SYNTH_DOMAIN_COUNT)
+  if (cfg && (cfg->domain < 0 || cfg->domain >= UT_SYNTH_DOMAIN_COUNT))
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_render: domain %d is outside [0, %d)", cfg->domain,
                    UT_SYNTH_DOMAIN_COUNT);
-
   object o;
   scene sc;
-  double az = 0.0, el = 0.0;
-  build_object(cfg->seed, class_id, &o);
-  view_turns(cfg->views, view, &az, &el);
-  prepare_scene(&o, az, el, &sc);
+  ut_status st = object_in_view("ut_synth_render", "rgb", cfg, class_id, view, rgb, &o, &sc);
+  if (st != UT_OK) return st;
   if (cfg->domain == UT_SYNTH_SKETCH) return synth_sketch(&o, &sc, cfg->size, rgb);
 
   const synth_look *look = &synth_looks[cfg->domain];
