@@ -118,8 +118,11 @@ static int gemm_items(void *ctx, int64_t lo, int64_t hi) {
   return 0;
 }
 
-/* Fewer rows or columns than this per thread are not worth a thread. */
+/* Fewer rows or columns than this per thread are not worth a thread; nor is a product of
+ * fewer multiply-adds than MIN_SPLIT_WORK (about 50 microseconds on one core, the order of a
+ * thread's start and join; many of an MLP's products are smaller). */
 #define MIN_SPLIT 32
+#define MIN_SPLIT_WORK ((double)(1 << 22))
 
 ut_status ut_host_gemm_run(ut_runtime *rt, const ut_gemm_args *a, double *ms) {
   *ms = 0;
@@ -140,7 +143,8 @@ ut_status ut_host_gemm_run(ut_runtime *rt, const ut_gemm_args *a, double *ms) {
   job.blocks = batch > 1 ? batch : job.extent / MIN_SPLIT;
   if (job.blocks > (size_t)threads && batch == 1) job.blocks = (size_t)threads;
   if (job.blocks < 1) job.blocks = 1;
-  ut_host_parallel(threads, (int64_t)job.blocks, gemm_items, &job);
+  const int small = (double)a->m * (double)a->n * (double)a->k * (double)batch < MIN_SPLIT_WORK;
+  ut_host_parallel(small ? 1 : threads, (int64_t)job.blocks, gemm_items, &job);
   *ms = now_ms() - t0;
   return ut_host_map_end(rt, &m, UT_OK);
 }
