@@ -1,7 +1,7 @@
 /* A training run must survive being killed and a full disk. `untangle train spirals` writes a
- * checkpoint after every step here (--save-every 1), so most of its time is spent writing one
- * and a kill at a random moment often lands inside a write; the test counts those (a temporary
- * file left next to the checkpoint). After each SIGKILL the checkpoint must load through the
+ * checkpoint after every step here (--save-every 1); half of the kills come at random moments,
+ * half the moment a write is seen under way, and the test counts those that land inside a write
+ * (a temporary file left next to the checkpoint). After each SIGKILL the checkpoint must load through the
  * model's own loader at a step no earlier than before, and the next run resumes from it. With
  * a file-size limit the write fails: the program must say so and exit 1, and the previous
  * checkpoint must be untouched, byte for byte.
@@ -128,6 +128,21 @@ static void sleep_for(double seconds) {
   }
 }
 
+/* Whether a checkpoint write is under way: its temporary file exists next to the checkpoint. */
+static int writing(void) {
+  DIR *d = opendir(run_dir);
+  int found = 0;
+  for (struct dirent *e; d && !found && (e = readdir(d));) found = strstr(e->d_name, ".tmp-") != NULL;
+  if (d) closedir(d);
+  return found;
+}
+
+/* Waits until a checkpoint write of run `pid` is under way, for at most `limit` seconds. */
+static void wait_for_write(pid_t pid, double limit) {
+  for (double t0 = now(); now() - t0 < limit && !writing();)
+    if (waitpid(pid, NULL, WNOHANG) == pid) ck_abort_msg("a run ended before it was killed:\n%s", log_tail());
+}
+
 START_TEST(test_sigkill_at_random_moments) {
   setup();
   /* A first checkpoint (building the programs when the cache is cold), then the time a resumed
@@ -144,11 +159,15 @@ START_TEST(test_sigkill_at_random_moments) {
   uint64_t rng = 20240607;
   int killed = 0, during_write = 0;
   for (int i = 0; i < KILLS; i++) {
-    /* Far more steps than it can reach: the run is always killed, or fails. */
+    /* Far more steps than it can reach: the run is always killed, or fails. Every other kill
+     * comes at a random moment of the run; the others as soon as a write is seen under way,
+     * since a write is a short part of a step (the parameters are read back from the device
+     * before the file is opened) and random moments alone seldom meet one. */
     pid_t pid = start_training(1000000, 1, 0);
     float u;
     test_fill_uniform(&rng, &u, 1, 0.0f, 1.0f);
-    sleep_for(0.05 + (double)u * 1.5 * run_time);
+    if (i % 2) wait_for_write(pid, 60 + 10 * run_time);
+    else sleep_for(0.05 + (double)u * 1.5 * run_time);
     ck_assert_int_eq(kill(pid, SIGKILL), 0);
     st = wait_status(pid);
     ck_assert_msg(WIFSIGNALED(st), "run %d ended before it was killed (status %d):\n%s", i, st, log_tail());
