@@ -29,7 +29,9 @@ noise out, to tell a real difference from chance:
   /usr/bin/python3 benchmarks/reference/compare_lord.py /tmp/u-run /tmp/t-run
 
 Writes OUT/losses.tsv and OUT/summary.json (settings, split sizes, per-epoch mean losses of each
-stage, wall time).
+stage, wall time). --export DIR also writes DIR/checkpoint.safetensors in untangle's checkpoint
+format (tensors, Adam moments, metadata), so `untangle eval DIR --data FILE` evaluates the
+PyTorch-trained model as it would an untangle run.
 """
 import argparse
 import json
@@ -170,7 +172,7 @@ def untangle_stage1_names(gen, content_emb, class_emb):
         out += [(fc.weight, None, f"lord.gen.fc{i + 1}.w"), (fc.bias, None, f"lord.gen.fc{i + 1}.b")]
     for i, (conv, mod) in enumerate(zip(gen.convs, gen.mod)):
         out += [(conv.weight, None, f"lord.gen.up{i}.w"), (conv.bias, None, f"lord.gen.up{i}.b")]
-        for part, row in (("bias", 0), ("scale", 1)):
+        for part, row in (("scale", 1), ("bias", 0)):  # untangle's order of the tensors
             out += [(mod.weight, slice(row, None, 2), f"lord.mod.{i}.{part}.w"),
                     (mod.bias, slice(row, None, 2), f"lord.mod.{i}.{part}.b")]
     for name in ("c1", "c2"):
@@ -202,6 +204,135 @@ def load_untangle_stage1(path, gen, content_emb, class_emb, opt=None):
             for key, suffix in (("exp_avg", "m"), ("exp_avg_sq", "v")):
                 (state[key][rows] if rows else state[key]).copy_(w[f"{name}.lord.{adam}.{suffix}"])
     return steps
+
+
+def untangle_stage2_names(enc_content, enc_class):
+    """(PyTorch parameter, None, untangle's name) for the stage-2 encoders' tensors
+    (lord.enc_content.*, lord.enc_class.*: stem, down0..3, fc1..3)."""
+    out = []
+    for tag, enc in (("enc_content", enc_content), ("enc_class", enc_class)):
+        layers = [("stem", enc.stem)] + [(f"down{i}", d) for i, d in enumerate(enc.down)] + \
+                 [(f"fc{i + 1}", fc) for i, fc in enumerate(enc.fc)]
+        for name, layer in layers:
+            out += [(layer.weight, None, f"lord.{tag}.{name}.w"), (layer.bias, None, f"lord.{tag}.{name}.b")]
+    return out
+
+
+def _json_number(x):
+    """A float as untangle's config JSON writes it: shortest repr, exponent without padding."""
+    s = repr(float(x))
+    if "e" in s:
+        mant, exp = s.split("e")
+        s = f"{mant}e{int(exp)}"
+    return s
+
+
+def untangle_config_json(p, channels, n_images, n_classes, recon, seed):
+    """lord.config as untangle writes it (models/lord_config.c): sorted keys, no spaces, the seed
+    as a string."""
+    fields = {"batch": p["batch"], "channels": channels, "class_dim": p["class_dim"],
+              "content_decay": _json_number(p["content_decay"]), "content_dim": p["content_dim"],
+              "content_std": _json_number(p["content_std"]), "enc_channels": p["enc"], "enc_hidden": p["hidden"],
+              "epochs1": p["epochs1"], "epochs2": p["epochs2"], "gen_channels": p["gen"],
+              "head_channels": p["head"], "lr_emb": _json_number(p["lr_emb"]), "lr_enc": _json_number(p["lr_enc"]),
+              "lr_gen": _json_number(p["lr_gen"]), "lr_min": _json_number(p["lr_min"]), "n_classes": n_classes,
+              "n_images": n_images, "recon": json.dumps(recon), "seed": json.dumps(str(seed)), "size": p["size"]}
+    return "{" + ",".join(f'"{k}":{v}' for k, v in sorted(fields.items())) + "}"
+
+
+def write_safetensors(path, tensors, metadata):
+    """Writes [(name, float32 tensor)] and a {str: str} metadata map as safetensors, laid out as
+    untangle's store writes them: tensors back to back in the given order, "__metadata__" last
+    in the header, the header padded with spaces to a multiple of 8. Written to path.tmp, then
+    renamed."""
+    header, blobs, at = {}, [], 0
+    for name, t in tensors:
+        b = t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [at, at + len(b)]}
+        blobs.append(b)
+        at += len(b)
+    header["__metadata__"] = metadata
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * (-len(h) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+def export_untangle(out_dir, p, recon, seed, channels, n_images, n_classes, test_classes, steps1, gen, content_emb,
+                    class_emb, opt1, steps2=0, enc_content=None, enc_class=None, opt2=None):
+    """Writes out_dir/checkpoint.safetensors in untangle's checkpoint format (models/lord_train.c):
+    the stage-1 tensors, their Adam moments (adam1: generator and modulation, adam1_codes: the two
+    tables), and with stage 2 the encoders and adam2's moments (encoders, generator, modulation),
+    and the metadata an untangle run has (format, config, split, stage, epoch, per-stage steps,
+    optimiser step counters, the content-noise stream's counter). The moments are PyTorch's
+    (exp_avg, exp_avg_sq); a moment Adam never made is written as zeros. Returns the path and the
+    [(name, tensor)] written, for a read-back check."""
+    def rows_of(t, rows):
+        return (t[rows] if rows else t).detach().clone()
+
+    def moments(opt, param, rows, key):
+        st = opt.state.get(param, {}) if opt is not None else {}
+        return rows_of(st[key], rows) if key in st else torch.zeros_like(rows_of(param, rows))
+
+    s1 = untangle_stage1_names(gen, content_emb, class_emb)
+    tensors = [(name, rows_of(param, rows)) for param, rows, name in s1]
+    # Adam moments in untangle's order: the generator's layers, then the modulation, then the tables.
+    gen_names = [e for e in s1 if e[2].startswith("lord.gen.")] + [e for e in s1 if e[2].startswith("lord.mod.")]
+    for param, rows, name in gen_names:
+        for key, suffix in (("exp_avg", "m"), ("exp_avg_sq", "v")):
+            tensors.append((f"{name}.lord.adam1.{suffix}", moments(opt1, param, rows, key)))
+    for param, rows, name in s1[:2]:
+        for key, suffix in (("exp_avg", "m"), ("exp_avg_sq", "v")):
+            tensors.append((f"{name}.lord.adam1_codes.{suffix}", moments(opt1, param, rows, key)))
+    stage = 1
+    if enc_content is not None:
+        stage = 2
+        s2 = untangle_stage2_names(enc_content, enc_class)
+        tensors += [(name, rows_of(param, rows)) for param, rows, name in s2]
+        for param, rows, name in s2 + gen_names:
+            for key, suffix in (("exp_avg", "m"), ("exp_avg_sq", "v")):
+                tensors.append((f"{name}.lord.adam2.{suffix}", moments(opt2, param, rows, key)))
+    per_epoch_epochs = p["epochs2"] if stage == 2 else p["epochs1"]
+    meta = {"untangle.format": "1",
+            "untangle.counter.rng.lord.content_noise": str(steps1),
+            "untangle.counter.lord.adam1.step": str(steps1),
+            "untangle.counter.lord.adam1_codes.step": str(steps1)}
+    if stage == 2:
+        meta["untangle.counter.lord.adam2.step"] = str(steps2)
+    meta.update({"lord.split": f"{len(test_classes)} 0", "lord.stage1.step": str(steps1), "lord.stage": str(stage),
+                 "lord.epoch": str(per_epoch_epochs), "model": "lord",
+                 "lord.config": untangle_config_json(p, channels, n_images, n_classes,
+                                                     "vgg-random" if recon == "vgg-random" else "l1", seed)})
+    if stage == 2:
+        meta["lord.stage2.step"] = str(steps2)
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "checkpoint.safetensors")
+    write_safetensors(path, tensors, meta)
+    back = read_safetensors(path)
+    bad = [n for n, t in tensors if not torch.equal(back[n], t.to(torch.float32))]
+    if bad or len(back) != len(tensors):
+        sys.exit(f"{path}: read back differs in {bad[:5]} ({len(bad)} tensors)")
+    return path, tensors
+
+
+def stage1_epoch_losses(run, p, gen, content_emb, class_emb, epoch):
+    """(loss with content noise, loss without) of the stage-1 objective over one epoch's batches,
+    as eval_checkpoint computes it."""
+    sums, n = [0.0, 0.0], 0
+    with torch.no_grad():
+        for e, _, ids in run.batches(1, epoch + 1, p["batch"]):
+            if e != epoch:
+                continue
+            for k, std in enumerate((p["content_std"], 0.0)):
+                sums[k] += lord_nets.stage1_loss(gen, lord_nets.pixel_l1, content_emb(ids), class_emb(run.classes[ids]),
+                                                 run.images[ids], std, p["content_decay"]).item()
+            n += 1
+    return sums[0] / n, sums[1] / n
 
 
 # ---- training --------------------------------------------------------------------------------
@@ -279,15 +410,8 @@ def eval_checkpoint(a, header, images, classes):
     content_emb, class_emb = lord_nets.embeddings(p, header["count"], header["n_classes"], torch.device("cpu"))
     load_untangle_stage1(a.eval_checkpoint, gen, content_emb, class_emb)
     epoch = p["epochs1"] - 1 if a.eval_epoch < 0 else a.eval_epoch
-    sums, n = [0.0, 0.0], 0
-    with torch.no_grad():
-        for e, _, ids in run.batches(1, epoch + 1, p["batch"]):
-            if e != epoch:
-                continue
-            for k, std in enumerate((p["content_std"], 0.0)):
-                sums[k] += lord_nets.stage1_loss(gen, lord_nets.pixel_l1, content_emb(ids), class_emb(run.classes[ids]),
-                                                 run.images[ids], std, p["content_decay"]).item()
-            n += 1
+    noisy, clean = stage1_epoch_losses(run, p, gen, content_emb, class_emb, epoch)
+    n = len(run.train) // p["batch"]
     logged = os.path.join(os.path.dirname(os.path.abspath(a.eval_checkpoint)), "losses.tsv")
     note = ""
     if os.path.exists(logged):
@@ -295,8 +419,8 @@ def eval_checkpoint(a, header, images, classes):
                 if c[0] == "1" and int(c[1]) == epoch]
         if vals:
             note = f"; untangle logged {sum(vals) / len(vals):.5f} while training through it"
-    print(f"epoch {epoch + 1} batches ({n}), untangle's weights in PyTorch: loss {sums[0] / n:.5f} with content noise, "
-          f"{sums[1] / n:.5f} without{note}")
+    print(f"epoch {epoch + 1} batches ({n}), untangle's weights in PyTorch: loss {noisy:.6f} with content noise, "
+          f"{clean:.6f} without{note}")
 
 
 def main():
@@ -327,6 +451,11 @@ def main():
                     help="start stage 1 from an untangle stage-1 checkpoint (weights, Adam moments and step count) "
                     "and train on to --epochs1: with --content-noise 0 both frameworks then take the same steps "
                     "from the same state, a lockstep check of backward and optimiser")
+    ap.add_argument("--export", metavar="DIR",
+                    help="after training, write DIR/checkpoint.safetensors in untangle's checkpoint format (weights, "
+                    "Adam moments, metadata), so `untangle eval DIR --data FILE` evaluates the PyTorch-trained model; "
+                    "prints the stage-1 loss of the last stage-1 epoch's batches without content noise, which "
+                    "--eval-checkpoint DIR/checkpoint.safetensors must reproduce")
     ap.add_argument("--eval-epoch", type=int, default=-1, help="0-based epoch (default: the last of --epochs1)")
     a = ap.parse_args()
     if not a.out and not a.eval_checkpoint:
@@ -369,6 +498,8 @@ def main():
                "n_images": n_images, "n_classes": n_classes, "test_classes": run.test_classes,
                "n_train": len(run.train), "stages": {}}
 
+    opt = opt2 = enc_content = enc_class = None
+    steps1 = steps2 = 0
     if p["epochs1"] > 0:
         opt = lord_nets.stage1_optimizer(p, gen, content_emb, class_emb)
 
@@ -383,6 +514,7 @@ def main():
         groups = [(g, g["lr"]) for g in opt.param_groups]
         start = load_untangle_stage1(a.resume_from, gen, content_emb, class_emb, opt) if a.resume_from else 0
         secs, steps = run.train_stage(1, p["epochs1"], p["batch"], groups, step1, start)
+        steps1 = start + steps
         summary["stages"]["1"] = {"epochs": p["epochs1"], "steps": steps, "first_step": start, "seconds": secs,
                                   "epoch_loss": run.epoch_means[1], "final_loss": run.epoch_means[1][-1]}
 
@@ -403,6 +535,7 @@ def main():
             return loss.item()
 
         secs, steps = run.train_stage(2, p["epochs2"], p["batch"], [(g, g["lr"]) for g in opt2.param_groups], step2)
+        steps2 = steps
         summary["stages"]["2"] = {"epochs": p["epochs2"], "steps": steps, "seconds": secs,
                                   "epoch_loss": run.epoch_means[2], "final_loss": run.epoch_means[2][-1]}
 
@@ -413,6 +546,15 @@ def main():
     for s, v in summary["stages"].items():
         print(f"stage {s}: final epoch loss {v['final_loss']:.5f} after {v['steps']} steps in {v['seconds']:.1f} s",
               file=sys.stderr)
+    if a.export:
+        if p["epochs1"] <= 0:
+            sys.exit("--export needs a stage-1 run (--epochs1 > 0)")
+        path, tensors = export_untangle(a.export, p, a.recon, a.seed, channels, n_images, n_classes, run.test_classes,
+                                        steps1, gen, content_emb, class_emb, opt, steps2, enc_content, enc_class, opt2)
+        _, clean = stage1_epoch_losses(run, p, gen, content_emb, class_emb, p["epochs1"] - 1)
+        print(f"exported {len(tensors)} tensors to {path} (read back bit-exact); stage-1 loss of epoch "
+              f"{p['epochs1']}'s batches without content noise, these weights in PyTorch: {clean:.6f} "
+              f"(--eval-checkpoint {path} must print the same)", file=sys.stderr)
 
 
 if __name__ == "__main__":
