@@ -162,6 +162,22 @@ static const struct {
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
+/* Every result of `got` against the reference's. f32 sums of hundreds to thousands of products
+ * in different orders (chunks, CLBlast's tiles, OpenBLAS's blocking), with cancellation: the
+ * tolerance scales with the largest magnitude of the result. */
+static void assert_matches(const char *label, const char *setting, const results *ref, const results *got) {
+  for (int i = 0; i < N_RESULTS; i++) {
+    if (!ref->v[i]) continue;
+    ck_assert_int_eq(ref->n[i], got->n[i]);
+    double scale = 0;
+    for (int64_t j = 0; j < ref->n[i]; j++) scale = fmax(scale, fabs(ref->v[i][j]));
+    int64_t at = 0;
+    double worst = test_compare(got->v[i], ref->v[i], ref->n[i], 1e-5 + 1e-4 * scale, 1e-4, &at);
+    ck_assert_msg(worst <= 1, "%s, %s: %s[%lld] = %.9g, reference %.9g", label, setting, result_names[i], (long long)at,
+                  got->v[i][at], ref->v[i][at]);
+  }
+}
+
 START_TEST(test_paths_match_reference) {
   const path_case *k = &cases[_i / N_SETTINGS];
   const int s = _i % N_SETTINGS;
@@ -181,19 +197,26 @@ START_TEST(test_paths_match_reference) {
   rt->conv_chunk_images = 0;
   rt->conv_direct = 1;
   rt->conv_flip = 1;
-  for (int i = 0; i < N_RESULTS; i++) {
-    if (!ref.v[i]) continue;
-    ck_assert_int_eq(ref.n[i], got.n[i]);
-    /* f32 sums of hundreds to thousands of products in different orders (chunks, CLBlast's
-     * tiles, OpenBLAS's blocking), with cancellation: the tolerance scales with the largest
-     * magnitude of the result. */
-    double scale = 0;
-    for (int64_t j = 0; j < ref.n[i]; j++) scale = fmax(scale, fabs(ref.v[i][j]));
-    int64_t at = 0;
-    double worst = test_compare(got.v[i], ref.v[i], ref.n[i], 1e-5 + 1e-4 * scale, 1e-4, &at);
-    ck_assert_msg(worst <= 1, "%s, %s: %s[%lld] = %.9g, reference %.9g", label, settings[s].name, result_names[i],
-                  (long long)at, got.v[i][at], ref.v[i][at]);
-  }
+  assert_matches(label, settings[s].name, &ref, &got);
+  free_results(&ref);
+  free_results(&got);
+}
+END_TEST
+
+/* More thread shares than host threads (a CPU device of more than 64 compute units, the cap
+ * of host_threads.c): the shares are grouped onto the threads, and every one of them still
+ * runs. 70 images on a device that claims 80 compute units. */
+START_TEST(test_more_shares_than_threads) {
+  static const path_case k = { 0, 70, 5, 6, 4, 4, 3, 1, 1, 0, 1 };
+  ut_runtime *rt = test_runtime();
+  if (!rt->host_gemm) return; /* the host path only */
+  const unsigned saved = rt->info.compute_units;
+  rt->info.compute_units = 80;
+  results ref = run_case(&k, 1, 42), got = run_case(&k, 0, 42);
+  rt->info.compute_units = saved;
+  char label[200];
+  case_str(&k, label, sizeof label);
+  assert_matches(label, "host path on 80 claimed compute units", &ref, &got);
   free_results(&ref);
   free_results(&got);
 }
@@ -271,6 +294,7 @@ static Suite *paths_suite(void) {
   TCase *tc = tcase_create("paths");
   tcase_set_timeout(tc, 900);
   tcase_add_loop_test(tc, test_paths_match_reference, 0, N_SETTINGS * N_CASES);
+  tcase_add_test(tc, test_more_shares_than_threads);
   tcase_add_test(tc, test_launch_structure);
   tcase_add_test(tc, test_chunks_save_memory);
   suite_add_tcase(s, tc);

@@ -207,10 +207,9 @@ typedef struct {
   float *const *ptr;
 } pass_job;
 
-/* Thread `share` of hc->ch.threads: its images [b_lo, b_hi), a chunk at a time. */
-static int run_share(void *ctx, int64_t share, int64_t share_end) {
-  (void)share_end; /* one item per thread */
-  const pass_job *job = ctx;
+/* Share `share` of hc->ch.threads: its images [b_lo, b_hi), a chunk at a time, in its own
+ * workspace (and for the weight gradient its own partial). */
+static void run_images(const pass_job *job, int64_t share) {
   const host_conv *hc = job->hc;
   float *const *ptr = job->ptr;
   const ut_conv_geom *gm = &hc->gm;
@@ -251,6 +250,12 @@ static int run_share(void *ctx, int64_t share, int64_t share_end) {
       sgemm(0, 1, o, k, cols, dyt, cols, c, cols, b0 > b_lo ? 1.0f : 0.0f, dw, k);
     }
   }
+}
+
+/* The shares [lo, hi) on one thread: one each, unless there are more shares than threads
+ * (host_threads.h caps them), when a thread takes several in turn. */
+static int run_shares(void *ctx, int64_t lo, int64_t hi) {
+  for (int64_t share = lo; share < hi; share++) run_images(ctx, share);
   return 0;
 }
 
@@ -277,7 +282,7 @@ static ut_status run(const void *args, float *const *ptr) {
     return ut_conv_direct_run(&hc->gm, hc->o, hc->pass, ptr[OP_FIRST], ptr[OP_SECOND], hc->has_bias ? ptr[OP_BIAS] : NULL,
                               ptr[OP_OUT], hc->threads);
   pass_job job = { hc, ptr };
-  ut_host_parallel(hc->ch.threads, hc->ch.threads, run_share, &job);
+  ut_host_parallel(hc->ch.threads, hc->ch.threads, run_shares, &job);
   if (hc->pass == UT_CONV_GRAD_WEIGHT) { /* the partials, added in thread order */
     const size_t n = (size_t)(hc->o * hc->gm.c * hc->gm.kh * hc->gm.kw);
     for (int t = 1; t < hc->ch.threads; t++) {
