@@ -21,8 +21,7 @@ typedef struct {
   ut_graph *g;
   ut_plan *p;
   ut_tensor *images, *image_ids, *labels, *masks;
-  ut_tensor *loss[OVERLORD_MAX_LOSSES];
-  int n_loss;
+  ut_tensor *loss[OVERLORD_N_LOSSES]; /* by column; NULL where the plan has no such term */
   ut_hparam *lr[MAX_GROUPS];
   float lr0[MAX_GROUPS];
   int cosine; /* the learning rates follow the cosine schedule */
@@ -126,15 +125,14 @@ static ut_status build_stage1(overlord_model *m, step_plan *s) {
   ut_tensor *noisy = ut_gaussian_noise(g, u, "ov.s1.noise", c->uncorr_std);
   ut_tensor *corr = overlord_encoder(g, c, overlord_transform(g, c, s->images, s->masks, "ov.s1.T", 1), OV_ENC_T, c->corr_dim);
   ut_tensor *generated = overlord_generator(g, c, overlord_latent(g, noisy, l, corr), OV_GEN);
-  s->loss[1] = ut_name(overlord_reconstruction_loss(g, c, generated, s->images), "ov.s1.recon");
-  s->loss[2] = ut_name(ut_scale(g, ut_mean_all(g, ut_square(g, u)), c->uncorr_decay), "ov.s1.decay");
-  s->loss[0] = ut_name(ut_add(g, s->loss[1], s->loss[2]), "ov.s1.loss");
-  s->n_loss = 3;
+  s->loss[OVERLORD_LOSS_RECON] = ut_name(overlord_reconstruction_loss(g, c, generated, s->images), "ov.s1.recon");
+  s->loss[OVERLORD_LOSS_DECAY] = ut_name(ut_scale(g, ut_mean_all(g, ut_square(g, u)), c->uncorr_decay), "ov.s1.decay");
+  s->loss[OVERLORD_LOSS_TOTAL] = ut_name(ut_add(g, s->loss[OVERLORD_LOSS_RECON], s->loss[OVERLORD_LOSS_DECAY]), "ov.s1.loss");
   s->cosine = 1;
   ut_tensor_list codes = ut_params_join(g, ut_params(g, OV_UNCORR_EMB), ut_params(g, OV_LABEL_EMB));
   ut_tensor_list gen = params_of(g, OV_GEN), enc = params_of(g, OV_ENC_T);
   ut_status st = ut_graph_status(g);
-  if (st == UT_OK) st = ut_backward(g, s->loss[0], ut_params_join(g, codes, ut_params_join(g, gen, enc)));
+  if (st == UT_OK) st = ut_backward(g, s->loss[OVERLORD_LOSS_TOTAL], ut_params_join(g, codes, ut_params_join(g, gen, enc)));
   if (st == UT_OK) st = adam_group(g, codes, s, 0, c->lr_latent, 0.5f, "ov.adam1_latent");
   if (st == UT_OK) st = adam_group(g, gen, s, 1, c->lr_gen, 0.5f, "ov.adam1_gen");
   if (st == UT_OK) st = adam_group(g, enc, s, 2, c->lr_corr, 0.5f, "ov.adam1_corr");
@@ -171,12 +169,11 @@ static ut_status build_stage2(overlord_model *m, step_plan *s) {
   ut_graph *g = s->g;
   ut_tensor *u, *l, *corr;
   encode(g, c, 2, s->images, s->masks, &u, &l, &corr);
-  s->loss[0] = ut_name(regression(g, c, s, u, l, corr, "ov.s2.T"), "ov.s2.loss");
-  s->n_loss = 1;
+  s->loss[OVERLORD_LOSS_REGRESSION] = ut_name(regression(g, c, s, u, l, corr, "ov.s2.T"), "ov.s2.loss");
   s->cosine = 1;
   ut_tensor_list enc = ut_params(g, OV_S2);
   ut_status st = ut_graph_status(g);
-  if (st == UT_OK) st = ut_backward(g, s->loss[0], enc);
+  if (st == UT_OK) st = ut_backward(g, s->loss[OVERLORD_LOSS_REGRESSION], enc);
   if (st == UT_OK) st = adam_group(g, enc, s, 0, c->lr_enc, 0.9f, "ov.adam2");
   return st;
 }
@@ -203,12 +200,11 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
   if (st != UT_OK) return st;
   ut_tensor *r1 = ut_scale(g, ut_sum_all(g, ut_square(g, ut_grad(g, s->images))), 0.5f * c->w_r1 / (float)c->batch);
   ut_tensor *bce = ut_add(g, ut_bce_with_logits_const(g, d_fake, 0.0f), ut_bce_with_logits_const(g, d_real, 1.0f));
-  s->loss[0] = ut_name(ut_add(g, bce, r1), "ov.s3.dis_loss");
+  s->loss[OVERLORD_LOSS_DIS] = ut_name(ut_add(g, bce, r1), "ov.s3.dis_loss");
   s->image_ids = s->labels = NULL; /* the discriminator's step reads the images alone */
-  s->n_loss = 1;
   ut_tensor_list dis = params_of(g, OV_DIS);
   st = ut_graph_status(g);
-  if (st == UT_OK) st = ut_backward(g, s->loss[0], dis);
+  if (st == UT_OK) st = ut_backward(g, s->loss[OVERLORD_LOSS_DIS], dis);
   if (st == UT_OK) st = adam_group(g, dis, s, 0, c->lr_gan, 0.5f, "ov.adam3_dis");
   return st;
 }
@@ -220,14 +216,15 @@ static ut_status build_gen(overlord_model *m, step_plan *s) {
   ut_graph *g = s->g;
   ut_tensor *u, *l, *corr;
   ut_tensor *fake = stage3_fake(g, c, s, &u, &l, &corr);
-  s->loss[2] = ut_name(overlord_reconstruction_loss(g, c, fake, s->images), "ov.s3.recon");
-  s->loss[3] = ut_name(ut_bce_with_logits_const(g, overlord_discriminator(g, c, fake, OV_DIS), 1.0f), "ov.s3.adv");
-  ut_tensor *latent = ut_scale(g, regression(g, c, s, u, l, corr, "ov.s3.T"), c->w_latent);
-  s->loss[0] = ut_name(ut_add(g, ut_add(g, s->loss[2], latent), s->loss[3]), "ov.s3.gen_loss");
-  s->n_loss = 4; /* slot 1 stays empty: overlord_gen_step reads 0, 2 and 3 */
+  ut_tensor **l3 = s->loss;
+  l3[OVERLORD_LOSS_RECON] = ut_name(overlord_reconstruction_loss(g, c, fake, s->images), "ov.s3.recon");
+  l3[OVERLORD_LOSS_ADV] = ut_name(ut_bce_with_logits_const(g, overlord_discriminator(g, c, fake, OV_DIS), 1.0f), "ov.s3.adv");
+  l3[OVERLORD_LOSS_REGRESSION] = ut_name(regression(g, c, s, u, l, corr, "ov.s3.T"), "ov.s3.regression");
+  ut_tensor *weighted = ut_add(g, l3[OVERLORD_LOSS_RECON], ut_scale(g, l3[OVERLORD_LOSS_REGRESSION], c->w_latent));
+  l3[OVERLORD_LOSS_TOTAL] = ut_name(ut_add(g, weighted, l3[OVERLORD_LOSS_ADV]), "ov.s3.gen_loss");
   ut_tensor_list net = ut_params(g, OV_S3);
   ut_status st = ut_graph_status(g);
-  if (st == UT_OK) st = ut_backward(g, s->loss[0], net);
+  if (st == UT_OK) st = ut_backward(g, l3[OVERLORD_LOSS_TOTAL], net);
   if (st == UT_OK) st = adam_group(g, net, s, 0, c->lr_gan, 0.5f, "ov.adam3_gen");
   return st;
 }
@@ -241,9 +238,9 @@ static ut_status ensure_step(overlord_model *m, int which) {
   static ut_status (*const build[N_PLANS])(overlord_model *, step_plan *) = { build_stage1, build_stage2, build_dis,
                                                                              build_gen };
   ut_status st = build[which](m, s);
-  ut_tensor *outs[OVERLORD_MAX_LOSSES];
+  ut_tensor *outs[OVERLORD_N_LOSSES];
   int n = 0;
-  for (int i = 0; i < s->n_loss; i++)
+  for (int i = 0; i < OVERLORD_N_LOSSES; i++)
     if (s->loss[i]) outs[n++] = s->loss[i];
   if (st == UT_OK && !(s->p = ut_plan_compile(s->g, &(ut_plan_cfg){ .outputs = outs, .n_outputs = n }))) st = UT_ERR_STATE;
   static const char *const what[N_PLANS] = { "stage 1", "stage 2", "stage 3 discriminator", "stage 3 generator" };
@@ -256,8 +253,6 @@ ut_plan *overlord_step_plan(overlord_model *m, int stage, int which) {
   if (plan < 0) return NULL;
   return ensure_step(m, plan) == UT_OK ? m->step[plan].p : NULL;
 }
-
-int overlord_n_losses(int stage) { return stage == 1 ? 3 : stage == 2 ? 1 : stage == 3 ? 4 : 0; }
 
 /* CosineAnnealingLR stepped every step: lr_min + (lr0 - lr_min) (1 + cos(pi t)) / 2. */
 static float cosine_lr(float lr0, float lr_min, double progress) {
@@ -280,9 +275,10 @@ static ut_status run_plan(overlord_model *m, int which, const overlord_batch *b,
   return ut_plan_run(s->p);
 }
 
+/* The plan's columns into out; the others keep their values. */
 static ut_status read_losses(step_plan *s, float *out) {
   ut_status st = UT_OK;
-  for (int i = 0; st == UT_OK && i < s->n_loss; i++)
+  for (int i = 0; st == UT_OK && i < OVERLORD_N_LOSSES; i++)
     if (s->loss[i]) st = ut_read(s->p, s->loss[i], &out[i]);
   return st;
 }
@@ -295,37 +291,33 @@ static ut_status check_batch(const overlord_model *m, const overlord_batch *b, c
   return UT_OK;
 }
 
-ut_status overlord_dis_step(overlord_model *m, const overlord_batch *b, float *loss) {
-  ut_status st = check_batch(m, b, loss, "overlord_dis_step");
+ut_status overlord_dis_step(overlord_model *m, const overlord_batch *b, float *losses) {
+  ut_status st = check_batch(m, b, losses, "overlord_dis_step");
   if (st == UT_OK) st = run_plan(m, PLAN_DIS, b, 0);
-  return st == UT_OK ? read_losses(&m->step[PLAN_DIS], loss) : st;
+  return st == UT_OK ? read_losses(&m->step[PLAN_DIS], losses) : st;
 }
 
-ut_status overlord_gen_step(overlord_model *m, const overlord_batch *b, float losses[3]) {
+ut_status overlord_gen_step(overlord_model *m, const overlord_batch *b, float *losses) {
   ut_status st = check_batch(m, b, losses, "overlord_gen_step");
   if (st == UT_OK) st = run_plan(m, PLAN_GEN, b, 0);
-  float all[OVERLORD_MAX_LOSSES];
-  if (st == UT_OK) st = read_losses(&m->step[PLAN_GEN], all);
-  if (st == UT_OK) {
-    losses[0] = all[0];
-    losses[1] = all[2];
-    losses[2] = all[3];
-  }
-  return st;
+  return st == UT_OK ? read_losses(&m->step[PLAN_GEN], losses) : st;
 }
 
 ut_status overlord_step(overlord_model *m, int stage, const overlord_batch *b, double progress, float *losses) {
   ut_status st = check_batch(m, b, losses, "overlord_step");
   if (st != UT_OK) return st;
   if (stage < 1 || stage > 3) return ut_fail(UT_ERR_INVALID_ARGUMENT, "overlord_step: stage %d is not 1, 2 or 3", stage);
+  for (int i = 0; i < OVERLORD_N_LOSSES; i++) losses[i] = 0;
   if (stage < 3) {
     int which = stage == 1 ? PLAN_S1 : PLAN_S2;
     st = run_plan(m, which, b, progress);
-    return st == UT_OK ? read_losses(&m->step[which], losses) : st;
+    if (st == UT_OK) st = read_losses(&m->step[which], losses);
+    if (stage == 2) losses[OVERLORD_LOSS_TOTAL] = losses[OVERLORD_LOSS_REGRESSION];
+    return st;
   }
   /* Stage 3: the discriminator's update, then the generator side's against the updated D. */
-  st = overlord_dis_step(m, b, &losses[0]);
-  return st == UT_OK ? overlord_gen_step(m, b, losses + 1) : st;
+  st = overlord_dis_step(m, b, losses);
+  return st == UT_OK ? overlord_gen_step(m, b, losses) : st;
 }
 
 /* ---- stage starts: copies of the networks ---------------------------------------------------- */

@@ -97,19 +97,26 @@ typedef struct {
   const float *masks;
 } overlord_batch;
 
-#define OVERLORD_MAX_LOSSES 4
-/* One training step of `stage` (1, 2 or 3). losses get the losses before the update:
- * stage 1: total, reconstruction, decay; stage 2: total (the regression); stage 3:
- * discriminator (BCE + R1), generator total, reconstruction, adversarial. Returns how many
- * in *n_losses (may be NULL). `progress` in [0, 1] sets the cosine learning rates. Stage 2 and 3
- * start from copies of the networks before them (overlord_begin_stage). */
+/* The losses a step reports, one layout for every stage (losses.tsv's columns); a stage
+ * writes 0 in the columns it has no term for. */
+enum {
+  OVERLORD_LOSS_TOTAL = 0, /* what the step minimises (stage 3: the generator side's) */
+  OVERLORD_LOSS_RECON,     /* stages 1 and 3: the reconstruction */
+  OVERLORD_LOSS_DECAY,     /* stage 1: the weighted decay of the uncorrelated codes */
+  OVERLORD_LOSS_REGRESSION, /* stages 2 and 3: the encoders' MSE against stage 1's codes, unweighted */
+  OVERLORD_LOSS_ADV,       /* stage 3: BCE(D(fake), 1) */
+  OVERLORD_LOSS_DIS,       /* stage 3: the discriminator's BCE + R1 */
+  OVERLORD_N_LOSSES
+};
+/* One training step of `stage` (1, 2 or 3) with losses[OVERLORD_N_LOSSES] before the update.
+ * `progress` in [0, 1] sets the cosine learning rates of stages 1 and 2. Stages 2 and 3 start
+ * from copies of the networks before them (overlord_begin_stage). */
 ut_status overlord_step(overlord_model *m, int stage, const overlord_batch *b, double progress, float *losses);
-int overlord_n_losses(int stage);
 /* Stage 3's two halves, which overlord_step runs in this order: the discriminator's update
- * (*loss: BCE + R1) and the encoders' and generator's (losses: total, reconstruction,
- * adversarial). Each changes only its own networks. */
-ut_status overlord_dis_step(overlord_model *m, const overlord_batch *b, float *loss);
-ut_status overlord_gen_step(overlord_model *m, const overlord_batch *b, float losses[3]);
+ * (filling OVERLORD_LOSS_DIS) and the encoders' and generator's (the other stage-3 columns).
+ * Each changes only its own networks. */
+ut_status overlord_dis_step(overlord_model *m, const overlord_batch *b, float *losses);
+ut_status overlord_gen_step(overlord_model *m, const overlord_batch *b, float *losses);
 /* Makes the networks a stage starts from: stage 2 copies E_c into its correlated encoder,
  * stage 3 copies stage 2's encoders and the generator. Call once, before the stage's first
  * step (a resumed stage has its own networks in the checkpoint already). */

@@ -66,20 +66,20 @@ static const overlord_batch *batch_of(batch_buf *bb, const float *all, int step)
   return &bb->b;
 }
 
-/* Steps first .. first + n - 1 of `stage`; losses[k * OVERLORD_MAX_LOSSES + i] gets loss i. */
+/* Steps first .. first + n - 1 of `stage`; losses[k * OVERLORD_N_LOSSES + i] gets loss i. */
 static void train(overlord_model *m, int stage, const float *data, int first, int n, float *losses) {
   batch_buf bb;
   for (int s = first; s < first + n; s++) {
-    float *l = losses + (s - first) * OVERLORD_MAX_LOSSES;
+    float *l = losses + (s - first) * OVERLORD_N_LOSSES;
     ck_assert_ut_ok(overlord_step(m, stage, batch_of(&bb, data, s), (double)s / 100.0, l));
-    for (int i = 0; i < overlord_n_losses(stage); i++)
+    for (int i = 0; i < OVERLORD_N_LOSSES; i++)
       ck_assert_msg(isfinite(l[i]), "stage %d step %d: loss %d = %g", stage, s, i, (double)l[i]);
   }
 }
 
 static double mean_loss(const float *losses, int from, int n, int which) {
   double s = 0;
-  for (int k = from; k < from + n; k++) s += losses[k * OVERLORD_MAX_LOSSES + which];
+  for (int k = from; k < from + n; k++) s += losses[k * OVERLORD_N_LOSSES + which];
   return s / n;
 }
 
@@ -89,21 +89,22 @@ START_TEST(each_stage_loss_falls) {
   overlord_model *m = overlord_new(test_runtime(), &c, NULL);
   ck_assert_ut_ptr(m);
   enum { STEPS = 40 };
-  static float l[STEPS * OVERLORD_MAX_LOSSES];
+  static float l[STEPS * OVERLORD_N_LOSSES];
   train(m, 1, data, 0, STEPS, l);
-  ck_assert_msg(mean_loss(l, STEPS - 8, 8, 1) < 0.6 * mean_loss(l, 0, 8, 1), "stage 1 reconstruction %g -> %g",
-                mean_loss(l, 0, 8, 1), mean_loss(l, STEPS - 8, 8, 1));
+  enum { R = OVERLORD_LOSS_RECON, G = OVERLORD_LOSS_REGRESSION };
+  ck_assert_msg(mean_loss(l, STEPS - 8, 8, R) < 0.6 * mean_loss(l, 0, 8, R), "stage 1 reconstruction %g -> %g",
+                mean_loss(l, 0, 8, R), mean_loss(l, STEPS - 8, 8, R));
   ck_assert_ut_ok(overlord_begin_stage(m, 2));
   train(m, 2, data, 0, STEPS, l);
-  ck_assert_msg(mean_loss(l, STEPS - 8, 8, 0) < 0.6 * mean_loss(l, 0, 8, 0), "stage 2 regression %g -> %g",
-                mean_loss(l, 0, 8, 0), mean_loss(l, STEPS - 8, 8, 0));
+  ck_assert_msg(mean_loss(l, STEPS - 8, 8, G) < 0.6 * mean_loss(l, 0, 8, G), "stage 2 regression %g -> %g",
+                mean_loss(l, 0, 8, G), mean_loss(l, STEPS - 8, 8, G));
   ck_assert_ut_ok(overlord_begin_stage(m, 3));
   enum { STEPS3 = 40 };
   train(m, 3, data, 0, STEPS3, l);
   /* Stage 3 starts from stage 2's encoders and the stage-1 generator, which never saw the
    * encoders' codes: fine-tuning them together lowers the reconstruction. */
-  ck_assert_msg(mean_loss(l, STEPS3 - 6, 6, 2) < 0.8 * mean_loss(l, 0, 6, 2), "stage 3 reconstruction %g -> %g",
-                mean_loss(l, 0, 6, 2), mean_loss(l, STEPS3 - 6, 6, 2));
+  ck_assert_msg(mean_loss(l, STEPS3 - 6, 6, R) < 0.8 * mean_loss(l, 0, 6, R), "stage 3 reconstruction %g -> %g",
+                mean_loss(l, 0, 6, R), mean_loss(l, STEPS3 - 6, 6, R));
 
   /* Codes, images and logits have the promised shapes; a bad id is refused. */
   float u[3 * 4], lab[3 * 4], corr[3 * 4], img[3 * PER], logits[3];
@@ -171,7 +172,7 @@ START_TEST(stage3_updates_each_side_from_its_own_loss) {
   overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT);
   float *data = tiny_images();
   overlord_model *m = overlord_new(test_runtime(), &c, NULL);
-  static float l[4 * OVERLORD_MAX_LOSSES];
+  static float l[4 * OVERLORD_N_LOSSES];
   train(m, 1, data, 0, 2, l);
   ck_assert_ut_ok(overlord_begin_stage(m, 2));
   train(m, 2, data, 0, 2, l);
@@ -179,11 +180,11 @@ START_TEST(stage3_updates_each_side_from_its_own_loss) {
   train(m, 3, data, 0, 1, l); /* builds both plans, so every tensor exists before the snapshots */
   batch_buf bb;
   snapshot s0, s1, s2;
-  float dis, gen[3];
+  float ls[OVERLORD_N_LOSSES];
   take(overlord_store(m), &s0);
-  ck_assert_ut_ok(overlord_dis_step(m, batch_of(&bb, data, 1), &dis));
+  ck_assert_ut_ok(overlord_dis_step(m, batch_of(&bb, data, 1), ls));
   take(overlord_store(m), &s1);
-  ck_assert_ut_ok(overlord_gen_step(m, batch_of(&bb, data, 1), gen));
+  ck_assert_ut_ok(overlord_gen_step(m, batch_of(&bb, data, 1), ls));
   take(overlord_store(m), &s2);
   int in, out;
   changed(&s0, &s1, OV_DIS ".", &in, &out);
@@ -347,15 +348,15 @@ START_TEST(checkpoint_round_trip_and_resume_across_stages) {
   float *data = tiny_images();
   char path[256];
   snprintf(path, sizeof path, "%s", test_tmp_path("overlord.safetensors"));
-  static float ref[8 * OVERLORD_MAX_LOSSES], got[8 * OVERLORD_MAX_LOSSES];
+  static float ref[8 * OVERLORD_N_LOSSES], got[8 * OVERLORD_N_LOSSES];
 
   overlord_model *a = overlord_new(test_runtime(), &c, NULL);
   ck_assert_ut_ptr(a);
   train(a, 1, data, 0, 3, ref);
   ck_assert_ut_ok(overlord_begin_stage(a, 2));
-  train(a, 2, data, 0, 2, ref + 3 * OVERLORD_MAX_LOSSES);
+  train(a, 2, data, 0, 2, ref + 3 * OVERLORD_N_LOSSES);
   ck_assert_ut_ok(overlord_begin_stage(a, 3));
-  train(a, 3, data, 0, 3, ref + 5 * OVERLORD_MAX_LOSSES);
+  train(a, 3, data, 0, 3, ref + 5 * OVERLORD_N_LOSSES);
   float ua[2 * 4], la[2 * 4], ca[2 * 4], img_a[2 * PER], img_b[2 * PER];
   batch_buf bb;
   batch_of(&bb, data, 0);
@@ -373,19 +374,19 @@ START_TEST(checkpoint_round_trip_and_resume_across_stages) {
   b = overlord_new(test_runtime(), &read, NULL);
   ck_assert_ut_ok(overlord_load(b, path));
   ck_assert_ut_ok(overlord_begin_stage(b, 2));
-  train(b, 2, data, 0, 2, got + 3 * OVERLORD_MAX_LOSSES);
+  train(b, 2, data, 0, 2, got + 3 * OVERLORD_N_LOSSES);
   ck_assert_ut_ok(overlord_begin_stage(b, 3));
-  train(b, 3, data, 0, 1, got + 5 * OVERLORD_MAX_LOSSES);
+  train(b, 3, data, 0, 1, got + 5 * OVERLORD_N_LOSSES);
   ck_assert_ut_ok(overlord_save(b, path));
   overlord_free(b);
   b = overlord_new(test_runtime(), &read, NULL);
   ck_assert_ut_ok(overlord_load(b, path));
-  train(b, 3, data, 1, 2, got + 6 * OVERLORD_MAX_LOSSES);
+  train(b, 3, data, 1, 2, got + 6 * OVERLORD_N_LOSSES);
   for (int k = 0; k < 8; k++)
-    for (int i = 0; i < overlord_n_losses(k < 3 ? 1 : k < 5 ? 2 : 3); i++)
-      ck_assert_msg(!memcmp(&ref[k * OVERLORD_MAX_LOSSES + i], &got[k * OVERLORD_MAX_LOSSES + i], sizeof(float)),
-                    "step %d loss %d: %.9g uninterrupted, %.9g resumed", k, i, (double)ref[k * OVERLORD_MAX_LOSSES + i],
-                    (double)got[k * OVERLORD_MAX_LOSSES + i]);
+    for (int i = 0; i < OVERLORD_N_LOSSES; i++)
+      ck_assert_msg(!memcmp(&ref[k * OVERLORD_N_LOSSES + i], &got[k * OVERLORD_N_LOSSES + i], sizeof(float)),
+                    "step %d loss %d: %.9g uninterrupted, %.9g resumed", k, i, (double)ref[k * OVERLORD_N_LOSSES + i],
+                    (double)got[k * OVERLORD_N_LOSSES + i]);
   float ub[2 * 4], lb[2 * 4], cb[2 * 4];
   ck_assert_ut_ok(overlord_encode(b, 3, data, masks, 2, ub, lb, cb));
   ck_assert_ut_ok(overlord_generate(b, 3, ub, lb, cb, 2, img_b));
@@ -439,7 +440,7 @@ START_TEST(config_and_bad_input) {
   /* The localized form without masks. */
   overlord_cfg t = tiny_cfg(OVERLORD_LOCALIZED);
   overlord_model *m = overlord_new(test_runtime(), &t, NULL);
-  float *data = tiny_images(), l[OVERLORD_MAX_LOSSES];
+  float *data = tiny_images(), l[OVERLORD_N_LOSSES];
   batch_buf bb;
   overlord_batch nb = *batch_of(&bb, data, 0);
   nb.masks = NULL;
