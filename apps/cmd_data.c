@@ -69,7 +69,13 @@ static void help_synth(FILE *out) {
           "          --seed X     selects the objects (default 0)\n"
           "          --domains L  comma-separated looks, e.g. day,night (default: day only,\n"
           "                       without domain labels)\n"
-          "      -j, --threads T  render on T threads (default 2)\n",
+          "      -j, --threads T  render on T threads (default 2)\n"
+          "          --paints P   a third factor, correlated with the class: each image's body is\n"
+          "                       painted in one of P shared schemes, drawn from its class's own\n"
+          "                       distribution (0.6 / 0.3 / 0.1 over three schemes), stored as the\n"
+          "                       attribute \"paint\" (1 .. P); day look only\n"
+          "          --masks      with --paints: each image's painted region as its mask (for\n"
+          "                       'train overlord --correlation localized')\n",
           MAX_SIZE, DEFAULT_SIZE);
 }
 
@@ -164,7 +170,7 @@ static void print_written(const char *out, const ut_import_stats *st, int size, 
 }
 
 /* Options shared by the writing subcommands. `extra` adds a subcommand's own ones. */
-enum { OPT_SEED = 256, OPT_DOMAINS, OPT_SUBSET };
+enum { OPT_SEED = 256, OPT_DOMAINS, OPT_SUBSET, OPT_PAINTS, OPT_MASKS };
 
 typedef struct {
   const char *out;
@@ -172,6 +178,9 @@ typedef struct {
   uint64_t seed;
   int gray, rgb, json, domains;
   const char *names, *domain_list, *subset;
+  int64_t paints;         /* data synth --paints */
+  int masks;              /* data synth --masks */
+  const char *mask_dir;   /* data import --masks DIR */
 } options;
 
 static int parse(const char *cmd, int argc, char **argv, const char *shorts, const struct option *longs,
@@ -200,6 +209,11 @@ static int parse(const char *cmd, int argc, char **argv, const char *shorts, con
     case OPT_DOMAINS:
       o->domains = 1;
       o->domain_list = optarg; /* NULL for import's flag */
+      break;
+    case OPT_PAINTS: rc = cli_parse_i64(cmd, "--paints", optarg, 1, 4096, &o->paints); break;
+    case OPT_MASKS:
+      o->masks = 1;
+      o->mask_dir = optarg; /* NULL for synth's flag */
       break;
     case OPT_SUBSET:
       if (strcmp(optarg, "train") != 0 && strcmp(optarg, "test") != 0)
@@ -319,6 +333,8 @@ static int data_synth(int argc, char **argv) {
                                          { "size", required_argument, NULL, 's' },
                                          { "seed", required_argument, NULL, OPT_SEED },
                                          { "domains", required_argument, NULL, OPT_DOMAINS },
+                                         { "paints", required_argument, NULL, OPT_PAINTS },
+                                         { "masks", no_argument, NULL, OPT_MASKS },
                                          { "threads", required_argument, NULL, 'j' },
                                          { "out", required_argument, NULL, 'o' },
                                          { "help", no_argument, NULL, 'h' },
@@ -351,6 +367,17 @@ static int data_synth(int argc, char **argv) {
                            (long long)o.classes, (long long)o.views, n_looks ? " x the domains" : "");
   ut_synth_cfg cfg = { .classes = (int)o.classes, .views = (int)o.views, .size = (int)o.size, .seed = o.seed };
   reporter r = { .label = "render" };
+  if (o.masks && !o.paints) return cli_usage_error("data synth", "--masks marks the painted region: it needs --paints P");
+  if (o.paints && n_looks) return cli_usage_error("data synth", "--paints renders the day look; it takes no --domains");
+  if (o.paints) {
+    ut_status ps = ut_synth_write_paints(&cfg, (int)o.paints, o.masks, o.out, report_progress, &r);
+    report_end(&r, ps == UT_OK ? o.classes * o.views : 0);
+    if (ps != UT_OK) return failed("data synth");
+    printf("wrote %s: %lld images of %lld x %lld RGB, %lld classes x %lld views, %lld paints%s (seed %llu)\n", o.out,
+           (long long)(o.classes * o.views), (long long)o.size, (long long)o.size, (long long)o.classes,
+           (long long)o.views, (long long)o.paints, o.masks ? ", with masks" : "", (unsigned long long)o.seed);
+    return CLI_OK;
+  }
   ut_status s = n_looks ? ut_synth_write_domains(&cfg, looks, NULL, n_looks, o.out, (int)o.threads, report_progress, &r)
                         : ut_synth_write_dataset(&cfg, o.out, (int)o.threads, report_progress, &r);
   report_end(&r, s == UT_OK ? o.classes * o.views * sets : 0);
