@@ -18,8 +18,8 @@ static const model_entry models[] = {
     { unit_cmd_train, unit_cmd_translate, unit_cmd_grid, unit_cmd_eval },
     { unit_help_train, unit_help_translate, unit_help_grid, unit_help_eval } },
   { "overlord", "OverLORD: label, correlated and uncorrelated codes in three stages (change a label, keep the rest)",
-    { overlord_cmd_train, overlord_cmd_translate, overlord_cmd_grid, NULL },
-    { overlord_help_train, overlord_help_translate, overlord_help_grid, NULL } },
+    { overlord_cmd_train, overlord_cmd_translate, overlord_cmd_grid, overlord_cmd_eval },
+    { overlord_help_train, overlord_help_translate, overlord_help_grid, overlord_help_eval } },
   { "spirals", "a small MLP that tells two interleaved spirals apart (a first check of a device)",
     { train_spirals, NULL, NULL, NULL }, { help_train_spirals, NULL, NULL, NULL } },
 };

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "kit_trainer.h"
+#include "overlord_eval.h"
 #include "overlord_train.h"
 #include "progress.h"
 
@@ -74,7 +75,7 @@ typedef struct {
 
 enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_CORRELATION, OPT_RECON, OPT_VGG, OPT_TEST_RATIO, OPT_SET,
        OPT_SAVE_EVERY, OPT_LABEL, OPT_CONTENT, OPT_REFERENCE, OPT_MASK, OPT_REFERENCE_MASK, OPT_STAGE, OPT_IMAGES,
-       OPT_LABELS };
+       OPT_LABELS, OPT_LORD, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS };
 
 static int parse_epochs(const char *cmd, const char *text, train_options *o) {
   char buf[96];
@@ -532,6 +533,124 @@ int overlord_cmd_grid(int argc, char **argv) {
 done:
   free(images);
   free(masks);
+  overlord_free(m);
+  ut_runtime_close(rt);
+  return rc;
+}
+
+/* ---- eval ------------------------------------------------------------------------------------- */
+
+void overlord_help_eval(FILE *out) {
+  fprintf(out,
+          "Usage: untangle eval RUN --data FILE [OPTIONS]\n"
+          "\n"
+          "Measures the OverLORD run RUN on its held-out images of FILE, a rendered set with paints\n"
+          "('untangle data synth --paints P', whose every class, paint and pose can be rendered), and\n"
+          "writes RUN/eval.json. Each held-out image (class, paint, pose) is given other labels, and\n"
+          "each translation is compared with the render of the target label in the image's paint and\n"
+          "pose, for stage 2 and stage 3 (and LORD with --lord):\n"
+          "  L1             mean pixel L1 (pixels in [0, 1]), beside the input copied\n"
+          "  label judged   the share a CNN trained here on the real images assigns to the target\n"
+          "  paint kept     the share a CNN trained on the paint attribute assigns to the input's paint\n"
+          "  sharpness      mean absolute difference of neighbouring pixels, beside the true images'\n"
+          "  probes         the label and the paint predicted from the uncorrelated codes (leakage),\n"
+          "                 beside the label from the label codes and the paint from the correlated ones\n"
+          "\n"
+          "Options:\n"
+          "      --data FILE          the data set the run was trained on (required)\n"
+          "      --lord RUN2          a LORD run of the same set, translated on the same pairs\n"
+          "  -o, --out JSON           write the report here instead of RUN/eval.json\n"
+          "  -d, --device D           an index from 'untangle devices', gpu, cpu, best or part of a name\n"
+          "      --max-images N       held-out images at most (default 200; 3 labels each)\n"
+          "      --judge-epochs N     training epochs of the judges (default 8)\n"
+          "  -s, --seed S             seed of the judges and probes (default 1)\n"
+          "  -h, --help               show this help\n");
+}
+
+static void on_part(void *user, const char *what) {
+  fprintf(stderr, "eval: %s (at %.1f s)\n", what, cli_now() - *(const double *)user);
+}
+
+int overlord_cmd_eval(int argc, char **argv) {
+  static const char *cmd = "eval";
+  static const struct option long_options[] = {
+    { "data", required_argument, NULL, OPT_DATA },         { "lord", required_argument, NULL, OPT_LORD },
+    { "out", required_argument, NULL, 'o' },               { "device", required_argument, NULL, 'd' },
+    { "max-images", required_argument, NULL, OPT_MAX_IMAGES }, { "judge-epochs", required_argument, NULL, OPT_JUDGE_EPOCHS },
+    { "seed", required_argument, NULL, 's' },              { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *data = NULL, *out = NULL, *lord = NULL, *device = cli_default_device();
+  overlord_eval_cfg cfg = overlord_eval_default_cfg();
+  int64_t epochs = cfg.judge_epochs;
+  cli_getopt_reset();
+  opterr = 0;
+  int rc = CLI_OK;
+  for (int c; rc == CLI_OK && (c = getopt_long(argc, argv, ":o:d:s:h", long_options, NULL)) != -1;) {
+    switch (c) {
+    case OPT_DATA: data = optarg; break;
+    case OPT_LORD: lord = optarg; break;
+    case 'o': out = optarg; break;
+    case 'd': device = optarg; break;
+    case OPT_MAX_IMAGES: rc = cli_parse_i64(cmd, "--max-images", optarg, 1, 1 << 20, &cfg.max_images); break;
+    case OPT_JUDGE_EPOCHS: rc = cli_parse_i64(cmd, "--judge-epochs", optarg, 1, 1000, &epochs); break;
+    case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &cfg.seed); break;
+    case 'h': overlord_help_eval(stdout); return CLI_OK;
+    default: return cli_option_error(cmd, c, argv);
+    }
+  }
+  if (rc != CLI_OK) return rc;
+  cfg.judge_epochs = (int)epochs;
+  if (optind >= argc) return cli_usage_error(cmd, "needs the run folder RUN");
+  const char *run = argv[optind++];
+  if (optind < argc) return cli_usage_error(cmd, "takes one run folder, got also '%s'", argv[optind]);
+  if (!data) return cli_usage_error(cmd, "needs --data FILE, the data set the run was trained on");
+  rc = CLI_FAILED;
+  overlord_model *m = NULL;
+  ut_dataset *ds = NULL;
+  char *json = NULL, *path = NULL, *ratio = NULL;
+  int stage = 0;
+  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = device });
+  if (!rt) {
+    fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, device, ut_last_error());
+    return CLI_FAILED;
+  }
+  char *ckpt = kit_path(run, OVERLORD_CHECKPOINT);
+  if (!ckpt || !(m = overlord_open_run(rt, run, 2, &stage)) || ut_checkpoint_meta(ckpt, "overlord.split", &ratio) != UT_OK ||
+      !(ds = ut_dataset_open(data))) {
+    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
+    goto done;
+  }
+  const ut_device_info *dev = ut_runtime_device(rt);
+  printf("evaluating OverLORD run %s (stages 1 to %d) on %s, device %d: %s\n", run, stage, data, dev->index, dev->name);
+  fflush(stdout);
+  double start = cli_now();
+  cfg.on_part = on_part;
+  cfg.user = &start;
+  overlord_eval_report r;
+  if (overlord_evaluate(rt, m, stage, ds, ratio ? strtod(ratio, NULL) : 0.1, lord, &cfg, &r) != UT_OK) {
+    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
+    goto done;
+  }
+  overlord_eval_print(stdout, &r);
+  size_t len = strlen(run) + sizeof "/eval.json";
+  if (!(path = out ? strdup(out) : malloc(len)) || !(json = overlord_eval_json(&r, run, data, dev->name))) {
+    fprintf(stderr, "untangle %s: out of memory\n", cmd);
+    goto done;
+  }
+  if (!out) snprintf(path, len, "%s/eval.json", run);
+  if (ut_data_write_atomic(path, json, strlen(json)) != UT_OK) {
+    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
+    goto done;
+  }
+  printf("wrote %s (%.1f s)\n", path, cli_now() - start);
+  rc = CLI_OK;
+done:
+  free(json);
+  free(path);
+  free(ratio);
+  free(ckpt);
+  ut_dataset_close(ds);
   overlord_free(m);
   ut_runtime_close(rt);
   return rc;

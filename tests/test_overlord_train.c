@@ -153,12 +153,68 @@ START_TEST(bad_input_writes_nothing) {
 }
 END_TEST
 
+/* The localized form on a rendered set with paints and masks, through eval: its report holds
+ * both stages, the baselines, the judges and the probes; a set without paints is refused. */
+START_TEST(localized_and_eval) {
+  make_data();
+  char painted[1024], run[1024], args[8192], path[1200];
+  snprintf(painted, sizeof painted, "%s", test_tmp_path("overlord-paints.dat"));
+  snprintf(run, sizeof run, "%s", test_tmp_path("overlord-localized"));
+  ut_synth_cfg cfg = synth;
+  cfg.classes = 3;
+  ck_assert_ut_ok(ut_synth_write_paints(&cfg, 3, 1, painted, NULL, NULL));
+  snprintf(args, sizeof args,
+           "train overlord --data %s --out %s --device %s --preset small --batch 4 --test-ratio 0.25 --set size=16 "
+           "--set gen_channels=8 --set enc_channels=4 --set enc_max=8 --set dis_channels=8 --set label_dim=4 "
+           "--set uncorr_dim=4 --set corr_dim=4 --correlation localized --epochs 1,1,1",
+           painted, run, device);
+  cli_result r = cli_run(args);
+  ck_assert_msg(r.status == 0, "train failed:\n%s\n%s", r.out, r.err);
+  assert_contains(r.out, "localized");
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "eval %s --data %s --device %s --max-images 4 --judge-epochs 1", run, painted, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "eval failed:\n%s\n%s", r.out, r.err);
+  assert_contains(r.out, "stage 3");
+  cli_result_free(&r);
+  snprintf(path, sizeof path, "%s/eval.json", run);
+  char *json = cli_slurp(path, NULL);
+  ck_assert_ptr_nonnull(json);
+  static const char *const keys[] = { "\"stage2\"", "\"stage3\"", "\"copy\"", "\"truth\"", "\"paint_kept\"",
+                                      "\"label_from_uncorrelated\"", "\"paint_from_correlated\"", "\"pairs\": 8" };
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) assert_contains(json, keys[i]);
+  free(json);
+  /* A set without paints has no ground truth for the paint. */
+  snprintf(args, sizeof args, "eval %s --data %s --device %s", run, data, device);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 1);
+  cli_result_free(&r);
+  /* A localized run translates with the image's mask only. */
+  char in[1200], out[1200];
+  snprintf(in, sizeof in, "%s/in.jpg", run);
+  snprintf(out, sizeof out, "%s/out.jpg", run);
+  uint8_t px[16 * 16 * 3];
+  ut_synth_render(&cfg, 1, 3, px);
+  ck_assert_ut_ok(ut_jpeg_write(in, px, 16, 16, 3, 95));
+  snprintf(args, sizeof args, "translate %s --label 0 --content-from %s -o %s --device %s", run, in, out, device);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, "--mask");
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "translate %s --label 0 --content-from %s --mask %s -o %s --device %s", run, in, in, out, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0 && exists(out), "translate failed:\n%s\n%s", r.out, r.err);
+  cli_result_free(&r);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("overlord_train");
   TCase *tc = tcase_create("overlord_train");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, bad_input_writes_nothing);
   tcase_add_test(tc, train_resume_translate);
+  tcase_add_test(tc, localized_and_eval);
   suite_add_tcase(s, tc);
   return test_run_suite(s);
 }
