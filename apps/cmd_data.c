@@ -22,6 +22,9 @@ static void help_import(FILE *out) {
           "      shrinking, bilinear when enlarging). A file that is not a readable JPEG, a\n"
           "      file directly in DIR and anything in deeper folders is reported by name and\n"
           "      skipped; the summary counts them. Names starting with '.' are ignored.\n"
+          "      --masks MDIR gives each image a mask (OverLORD's localized form): the JPEG\n"
+          "      MDIR/<class>/<file> of the same name, read as gray and cropped and resized as\n"
+          "      the image (white = the region); a missing mask fails the import.\n"
           "  untangle data import DIR --domains [--subset train|test] --size S [--gray] -o OUT\n"
           "      Two or more domains for unpaired translation (UNIT, DMIT): when DIR holds\n"
           "      trainA/, trainB/, ... (and testA/, testB/, ...) as UNIT and CycleGAN data sets\n"
@@ -246,6 +249,7 @@ static int data_import(int argc, char **argv) {
                                          { "gray", no_argument, NULL, 'g' },
                                          { "domains", no_argument, NULL, OPT_DOMAINS },
                                          { "subset", required_argument, NULL, OPT_SUBSET },
+                                         { "masks", required_argument, NULL, OPT_MASKS },
                                          { "out", required_argument, NULL, 'o' },
                                          { "help", no_argument, NULL, 'h' },
                                          { NULL, 0, NULL, 0 } };
@@ -253,6 +257,7 @@ static int data_import(int argc, char **argv) {
   int done, rc = parse("data import", argc, argv, ":s:go:h", longs, help_import, 1, &o, &done);
   if (done) return rc;
   if (o.subset && !o.domains) return cli_usage_error("data import", "--subset goes with --domains");
+  if (o.mask_dir && o.domains) return cli_usage_error("data import", "--masks goes with class folders, not --domains");
   const char *dir = argv[optind];
   struct stat sb;
   if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -261,7 +266,7 @@ static int data_import(int argc, char **argv) {
   }
   reporter r = { .label = "import" };
   ut_import_cfg cfg = { .size = (int)o.size, .channels = o.gray ? 1 : 3, .progress = report_progress,
-                        .skipped = report_skipped, .user = &r };
+                        .skipped = report_skipped, .user = &r, .mask_dir = o.mask_dir };
   ut_import_stats st;
   ut_status s = o.domains ? ut_import_domains(dir, o.subset, o.out, &cfg, &st) : ut_import_folder(dir, o.out, &cfg, &st);
   report_end(&r, st.imported + st.skipped);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test_support.h"
@@ -114,6 +115,58 @@ START_TEST(data_set_holds_three_factors_and_masks) {
 }
 END_TEST
 
+/* data import with --masks: each image's mask is the file of the same name in the mask folder. */
+START_TEST(import_folder_with_masks) {
+  char dir[1024], masks[1024], out[1024], path[1200];
+  snprintf(dir, sizeof dir, "%s", test_tmp_path("import-images"));
+  snprintf(masks, sizeof masks, "%s", test_tmp_path("import-masks"));
+  snprintf(out, sizeof out, "%s", test_tmp_path("import-masks.dat"));
+  static uint8_t rgb[S * S * 3], gray[S * S];
+  const char *classes[2] = { "a", "b" };
+  for (int c = 0; c < 2; c++) {
+    snprintf(path, sizeof path, "%s", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s", dir, classes[c]);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s", masks);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s", masks, classes[c]);
+    mkdir(path, 0755);
+    for (int k = 0; k < 2; k++) {
+      ck_assert_ut_ok(ut_synth_render(&base, c, k, rgb));
+      snprintf(path, sizeof path, "%s/%s/%d.jpg", dir, classes[c], k);
+      ck_assert_ut_ok(ut_jpeg_write(path, rgb, S, S, 3, 95));
+      for (int i = 0; i < S * S; i++) gray[i] = (uint8_t)((i % S) < S / 2 + 4 * k ? 255 : 0); /* left part white */
+      snprintf(path, sizeof path, "%s/%s/%d.jpg", masks, classes[c], k);
+      ck_assert_ut_ok(ut_jpeg_write(path, gray, S, S, 1, 95));
+    }
+  }
+  ut_import_cfg cfg = { .size = S, .channels = 3, .mask_dir = masks };
+  ck_assert_ut_ok(ut_import_folder(dir, out, &cfg, NULL));
+  ut_dataset *ds = ut_dataset_open(out);
+  ck_assert_ut_ptr(ds);
+  ck_assert(ut_dataset_has_masks(ds));
+  ck_assert_int_eq(ut_dataset_count(ds), 4);
+  for (int i = 0; i < 4; i++) {
+    const uint8_t *m = ut_dataset_mask(ds, i);
+    int k = i % 2; /* files in name order within a class */
+    for (int p = 0; p < S * S; p++) {
+      int x = p % S, inside = x < S / 2 + 4 * k;
+      if (x == S / 2 + 4 * k - 1 || x == S / 2 + 4 * k) continue; /* JPEG rings at the edge */
+      ck_assert_msg(inside ? m[p] > 200 : m[p] < 55, "image %d pixel %d: mask %d", i, p, m[p]);
+    }
+  }
+  ut_dataset_close(ds);
+  /* A missing mask fails, naming it, and writes nothing. */
+  unlink(out);
+  snprintf(path, sizeof path, "%s/b/1.jpg", masks);
+  unlink(path);
+  ck_assert_int_ne(ut_import_folder(dir, out, &cfg, NULL), UT_OK);
+  ck_assert_msg(strstr(ut_last_error(), "b/1.jpg") != NULL, "%s", ut_last_error());
+  ck_assert(access(out, F_OK) != 0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("synth_paint");
   TCase *t = tcase_create("synth_paint");
@@ -121,6 +174,7 @@ int main(void) {
   tcase_add_test(t, paint_changes_the_body_only);
   tcase_add_test(t, paint_distribution_and_draws);
   tcase_add_test(t, data_set_holds_three_factors_and_masks);
+  tcase_add_test(t, import_folder_with_masks);
   suite_add_tcase(s, t);
   return test_run_suite(s);
 }

@@ -367,6 +367,11 @@ typedef struct {
   /* Called for each file that was skipped, with the reason; may be NULL. */
   void (*skipped)(void *user, const char *file, const char *reason);
   void *user;
+  /* ut_import_folder only: a folder laid out as `dir` whose file of the same class folder and
+   * name is each image's mask (a JPEG, read as gray, cropped and resized as the image: 0 outside
+   * the region, 255 inside); NULL for a set without masks. A missing or unreadable mask fails
+   * the import, naming it, and writes nothing. */
+  const char *mask_dir;
 } ut_import_cfg;
 
 typedef struct {
