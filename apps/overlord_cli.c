@@ -75,7 +75,7 @@ typedef struct {
 
 enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_CORRELATION, OPT_RECON, OPT_VGG, OPT_TEST_RATIO, OPT_SET,
        OPT_SAVE_EVERY, OPT_LABEL, OPT_CONTENT, OPT_REFERENCE, OPT_MASK, OPT_REFERENCE_MASK, OPT_STAGE, OPT_IMAGES,
-       OPT_LABELS, OPT_LORD, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS };
+       OPT_LABELS, OPT_MASKS, OPT_LORD, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS };
 
 static int parse_epochs(const char *cmd, const char *text, train_options *o) {
   char buf[96];
@@ -367,7 +367,7 @@ static int parse_infer(const char *cmd, int argc, char **argv, int grid, infer_o
     { "label", required_argument, NULL, OPT_LABEL },   { "content-from", required_argument, NULL, OPT_CONTENT },
     { "reference", required_argument, NULL, OPT_REFERENCE }, { "mask", required_argument, NULL, OPT_MASK },
     { "reference-mask", required_argument, NULL, OPT_REFERENCE_MASK }, { "stage", required_argument, NULL, OPT_STAGE },
-    { "images", no_argument, NULL, OPT_IMAGES },       { "masks", no_argument, NULL, OPT_MASK + 100 },
+    { "images", no_argument, NULL, OPT_IMAGES },       { "masks", no_argument, NULL, OPT_MASKS },
     { "labels", required_argument, NULL, OPT_LABELS }, { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -375,7 +375,7 @@ static int parse_infer(const char *cmd, int argc, char **argv, int grid, infer_o
   *done = 1;
   cli_getopt_reset();
   opterr = 0;
-  int rc = CLI_OK, masks_at = -1;
+  int rc = CLI_OK, with_masks = 0;
   for (int c; rc == CLI_OK && (c = getopt_long(argc, argv, ":o:d:h", long_options, NULL)) != -1;) {
     switch (c) {
     case 'o': o->out = optarg; break;
@@ -388,7 +388,7 @@ static int parse_infer(const char *cmd, int argc, char **argv, int grid, infer_o
     case OPT_STAGE: rc = cli_parse_i64(cmd, "--stage", optarg, 2, 3, &o->stage); break;
     case OPT_LABELS: o->labels = optarg; break;
     case OPT_IMAGES: break;
-    case OPT_MASK + 100: masks_at = optind; break;
+    case OPT_MASKS: with_masks = 1; break;
     case 'h': (grid ? overlord_help_grid : overlord_help_translate)(stdout); return CLI_OK;
     default: return cli_option_error(cmd, c, argv);
     }
@@ -405,7 +405,7 @@ static int parse_infer(const char *cmd, int argc, char **argv, int grid, infer_o
     /* getopt moves the file names after the options: the images first, then the masks. */
     o->images = argv + optind;
     o->n_images = argc - optind;
-    if (masks_at >= 0) {
+    if (with_masks) {
       o->n_masks = o->n_images / 2;
       o->n_images -= o->n_masks;
       o->masks = o->images + o->n_images;
