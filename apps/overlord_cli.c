@@ -562,7 +562,7 @@ void overlord_help_eval(FILE *out) {
           "  -o, --out JSON           write the report here instead of RUN/eval.json\n"
           "  -d, --device D           an index from 'untangle devices', gpu, cpu, best or part of a name\n"
           "      --max-images N       held-out images at most (default 200; 3 labels each)\n"
-          "      --judge-epochs N     training epochs of the judges (default 8)\n"
+          "      --judge-epochs N     training epochs of the judges (default 30)\n"
           "  -s, --seed S             seed of the judges and probes (default 1)\n"
           "  -h, --help               show this help\n");
 }

@@ -10,7 +10,7 @@
 #include "overlord_train.h"
 
 overlord_eval_cfg overlord_eval_default_cfg(void) {
-  return (overlord_eval_cfg){ .max_images = 200, .targets = 3, .judge_epochs = 8, .max_probe = 1500, .seed = 1 };
+  return (overlord_eval_cfg){ .max_images = 200, .targets = 3, .judge_epochs = 30, .max_probe = 1500, .seed = 1 };
 }
 
 typedef struct {

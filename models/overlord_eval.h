@@ -24,7 +24,8 @@
 typedef struct {
   int64_t max_images;  /* held-out images at most (200) */
   int targets;         /* target labels per image (3) */
-  int judge_epochs;    /* training epochs of the two judges (8) */
+  int judge_epochs;    /* training epochs of the two judges (30: 8 left the label judge 0.41
+                          accurate on 12 rendered classes of 48 views, 40 made it 0.78) */
   int64_t max_probe;   /* images whose codes the probes see, at most (1500) */
   uint64_t seed;
   void (*on_part)(void *user, const char *part);
