@@ -38,8 +38,10 @@ void dmit_help_train(FILE *out) {
           "                         blocks, batch 1 per domain, 100 + 100 epochs) or small (32x32, width\n"
           "                         16, 2 + 3 residual blocks, batch 4, 8 + 4 epochs); default on a GPU,\n"
           "                         small otherwise\n"
-          "      --epochs N         passes over the smallest domain's training images; the learning\n"
-          "                         rate falls linearly over the last decay_epochs of them\n"
+          "      --epochs N         passes over the smallest domain's training images (with\n"
+          "                         --resume: a new total)\n"
+          "      --decay-epochs N   the last N epochs, over which the learning rate falls linearly to\n"
+          "                         about 0 (default: half of --epochs; may change on --resume)\n"
           "  -b, --batch B          images of each domain per step\n"
           "      --size S           model input side; larger data images are cropped at random\n"
           "                         (default: the preset's, or the data's side when smaller)\n"
@@ -57,14 +59,14 @@ void dmit_help_train(FILE *out) {
 typedef struct {
   const char *data, *out, *device;
   int preset; /* -1: by device type */
-  int64_t epochs, batch, size, save_every;
+  int64_t epochs, decay_epochs, batch, size, save_every;
   const char *sets[MAX_SETS];
   int n_sets;
   uint64_t seed;
   int resume;
 } train_options;
 
-enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_SIZE, OPT_SET, OPT_SAVE_EVERY, OPT_TO, OPT_SAMPLES, OPT_STYLE_FROM,
+enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_DECAY, OPT_SIZE, OPT_SET, OPT_SAVE_EVERY, OPT_TO, OPT_SAMPLES, OPT_STYLE_FROM,
        OPT_IMAGES, OPT_STYLES };
 
 static int parse_train(int argc, char **argv, train_options *o, int *done) {
@@ -72,13 +74,14 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
   static const struct option long_options[] = {
     { "data", required_argument, NULL, OPT_DATA },     { "out", required_argument, NULL, 'o' },
     { "device", required_argument, NULL, 'd' },        { "preset", required_argument, NULL, OPT_PRESET },
-    { "epochs", required_argument, NULL, OPT_EPOCHS }, { "batch", required_argument, NULL, 'b' },
+    { "epochs", required_argument, NULL, OPT_EPOCHS }, { "decay-epochs", required_argument, NULL, OPT_DECAY },
+    { "batch", required_argument, NULL, 'b' },
     { "size", required_argument, NULL, OPT_SIZE },     { "set", required_argument, NULL, OPT_SET },
     { "save-every", required_argument, NULL, OPT_SAVE_EVERY }, { "seed", required_argument, NULL, 's' },
     { "resume", no_argument, NULL, 'r' },              { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  *o = (train_options){ .device = cli_default_device(), .preset = -1, .epochs = -1, .batch = -1, .size = -1, .seed = 1 };
+  *o = (train_options){ .device = cli_default_device(), .preset = -1, .epochs = -1, .decay_epochs = -1, .batch = -1, .size = -1, .seed = 1 };
   *done = 1;
   cli_getopt_reset();
   opterr = 0;
@@ -94,6 +97,7 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
       else rc = cli_usage_error(cmd, "--preset expects default or small, not '%s'", optarg);
       break;
     case OPT_EPOCHS: rc = cli_parse_i64(cmd, "--epochs", optarg, 0, 1 << 20, &o->epochs); break;
+    case OPT_DECAY: rc = cli_parse_i64(cmd, "--decay-epochs", optarg, 0, 1 << 20, &o->decay_epochs); break;
     case 'b': rc = cli_parse_i64(cmd, "--batch", optarg, 1, 65536, &o->batch); break;
     case OPT_SIZE: rc = cli_parse_i64(cmd, "--size", optarg, 8, 1024, &o->size); break;
     case OPT_SET:
@@ -113,7 +117,7 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
   if (!o->data) return cli_usage_error(cmd, "needs --data FILE (make one with 'untangle data synth --domains day,night,dusk')");
   if (!o->out || !*o->out) return cli_usage_error(cmd, "needs --out RUN, the run folder");
   if (o->resume && (o->preset >= 0 || o->batch > 0 || o->size > 0 || o->n_sets))
-    return cli_usage_error(cmd, "--resume continues with the run's own settings; only --epochs may change");
+    return cli_usage_error(cmd, "--resume continues with the run's own settings; only --epochs and --decay-epochs may change");
   for (int i = 0; i < o->n_sets; i++) {
     const char *eq = strchr(o->sets[i], '=');
     if (!strncmp(o->sets[i], "domains=", 8) || !strncmp(o->sets[i], "n_domains=", 10) || !strncmp(o->sets[i], "channels=", 9))
@@ -137,11 +141,7 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
       fprintf(stderr, "untangle %s: cannot resume: %s\n", cmd, ut_last_error());
       return CLI_FAILED;
     }
-    if (o->epochs >= 0) {
-      /* A longer run keeps its decay at the end. */
-      cfg->decay_epochs = cfg->decay_epochs > o->epochs ? (int)o->epochs : cfg->decay_epochs;
-      cfg->epochs = (int)o->epochs;
-    }
+    if (o->epochs >= 0) cfg->epochs = (int)o->epochs;
   } else {
     int preset = o->preset;
     if (preset < 0) preset = ut_runtime_device(rt)->type == UT_DEVICE_GPU ? DMIT_PRESET_DEFAULT : DMIT_PRESET_SMALL;
@@ -155,6 +155,7 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
       cfg->epochs = (int)o->epochs;
       cfg->decay_epochs = (int)(o->epochs / 2);
     }
+    if (o->decay_epochs >= 0) cfg->decay_epochs = (int)o->decay_epochs;
     cfg->seed = o->seed;
     for (int i = 0; i < o->n_sets; i++) {
       char field[64];
@@ -165,6 +166,9 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
     }
     printf("preset %s%s\n", dmit_preset_name((dmit_preset_kind)preset), o->preset < 0 ? " (chosen by device type)" : "");
   }
+  if (o->resume && o->decay_epochs >= 0) cfg->decay_epochs = (int)o->decay_epochs;
+  /* A resumed run that is now shorter than its decay decays over all of it. */
+  if (o->resume && cfg->decay_epochs > cfg->epochs) cfg->decay_epochs = cfg->epochs;
   if (dmit_resolve_domains(ds, cfg) != UT_OK) {
     fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
     return CLI_FAILED;
