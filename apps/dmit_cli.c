@@ -1,4 +1,4 @@
-/* `untangle train dmit`, and translate and grid of a DMIT run (models/dmit*.h). */
+/* `untangle train dmit`, and translate, grid and eval of a DMIT run (models/dmit*.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "dmit_eval.h"
 #include "dmit_train.h"
 #include "progress.h"
 
@@ -403,4 +404,117 @@ int dmit_cmd_grid(int argc, char **argv) {
   infer_options o;
   int done, rc = parse_infer("grid", argc, argv, 1, &o, &done);
   return done ? rc : run_infer("grid", &o, 1);
+}
+
+/* ---- eval ------------------------------------------------------------------------------------- */
+
+void dmit_help_eval(FILE *out) {
+  fprintf(out,
+          "Usage: untangle eval RUN --data FILE [OPTIONS]\n"
+          "\n"
+          "Measures the DMIT run RUN on its held-out images of FILE (the data set it was trained on) and\n"
+          "writes RUN/eval.json:\n"
+          "  domain judge   a CNN trained here on real images labelled by domain: its held-out accuracy\n"
+          "                 and the share of translations (every input into every other domain, prior\n"
+          "                 styles) it takes for the target domain, beside the input copied\n"
+          "  content kept   (sets with content labels, as 'data synth' sets) pixel L1 of a translation\n"
+          "                 with a reference image's style against the true image of the input's\n"
+          "                 (class, view) in the target domain and the reference's style, beside the copy\n"
+          "  diversity      mean pairwise L1 between translations with 4 prior styles, beside real\n"
+          "                 images of the domain (the same (class, view) in its styles, with styles)\n"
+          "  leakage        probes on the codes: domain (and style) from content codes, view from style\n"
+          "                 codes, beside chance; and view from content, style from style codes, which\n"
+          "                 must be high\n"
+          "\n"
+          "Options:\n"
+          "      --data FILE          the data set the run was trained on (required)\n"
+          "  -o, --out JSON           write the report here instead of RUN/eval.json\n"
+          "  -d, --device D           an index from 'untangle devices', gpu, cpu, best or part of a name\n"
+          "      --max-images N       held-out images per domain at most (default 200)\n"
+          "      --judge-epochs N     training epochs of the domain judge (default 5)\n"
+          "  -s, --seed S             seed of every random choice (default 1)\n"
+          "  -h, --help               show this help\n");
+}
+
+static void on_part(void *user, const char *what) {
+  fprintf(stderr, "eval: %s (at %.1f s)\n", what, cli_now() - *(const double *)user);
+}
+
+int dmit_cmd_eval(int argc, char **argv) {
+  static const char *cmd = "eval";
+  enum { OPT_EVAL_DATA = 300, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS };
+  static const struct option long_options[] = {
+    { "data", required_argument, NULL, OPT_EVAL_DATA },    { "out", required_argument, NULL, 'o' },
+    { "device", required_argument, NULL, 'd' },            { "max-images", required_argument, NULL, OPT_MAX_IMAGES },
+    { "judge-epochs", required_argument, NULL, OPT_JUDGE_EPOCHS }, { "seed", required_argument, NULL, 's' },
+    { "help", no_argument, NULL, 'h' },                    { NULL, 0, NULL, 0 },
+  };
+  const char *data = NULL, *out = NULL, *device = cli_default_device();
+  dmit_eval_cfg cfg = dmit_eval_default_cfg();
+  int64_t epochs = cfg.judge_epochs;
+  cli_getopt_reset();
+  opterr = 0;
+  int rc = CLI_OK;
+  for (int c; rc == CLI_OK && (c = getopt_long(argc, argv, ":o:d:s:h", long_options, NULL)) != -1;) {
+    switch (c) {
+    case OPT_EVAL_DATA: data = optarg; break;
+    case 'o': out = optarg; break;
+    case 'd': device = optarg; break;
+    case OPT_MAX_IMAGES: rc = cli_parse_i64(cmd, "--max-images", optarg, 1, 1 << 20, &cfg.max_images); break;
+    case OPT_JUDGE_EPOCHS: rc = cli_parse_i64(cmd, "--judge-epochs", optarg, 1, 1000, &epochs); break;
+    case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &cfg.seed); break;
+    case 'h': dmit_help_eval(stdout); return CLI_OK;
+    default: return cli_option_error(cmd, c, argv);
+    }
+  }
+  if (rc != CLI_OK) return rc;
+  cfg.judge_epochs = (int)epochs;
+  if (optind >= argc) return cli_usage_error(cmd, "needs the run folder RUN");
+  const char *run = argv[optind++];
+  if (optind < argc) return cli_usage_error(cmd, "takes one run folder, got also '%s'", argv[optind]);
+  if (!data) return cli_usage_error(cmd, "needs --data FILE, the data set the run was trained on");
+  rc = CLI_FAILED;
+  dmit_model *m = NULL;
+  ut_dataset *ds = NULL;
+  char *json = NULL, *path = NULL;
+  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = device });
+  if (!rt) {
+    fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, device, ut_last_error());
+    return CLI_FAILED;
+  }
+  if (!(m = dmit_open_run(rt, run)) || !(ds = ut_dataset_open(data))) {
+    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
+    goto done;
+  }
+  const ut_device_info *dev = ut_runtime_device(rt);
+  printf("evaluating DMIT run %s on %s, device %d: %s\n", run, data, dev->index, dev->name);
+  fflush(stdout);
+  double start = cli_now();
+  cfg.on_part = on_part;
+  cfg.user = &start;
+  dmit_eval_report r;
+  if (dmit_evaluate(rt, m, ds, &cfg, &r) != UT_OK) {
+    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
+    goto done;
+  }
+  dmit_eval_print(stdout, &r);
+  size_t len = strlen(run) + sizeof "/eval.json";
+  if (!(path = out ? strdup(out) : malloc(len)) || !(json = dmit_eval_json(&r, run, data, dev->name))) {
+    fprintf(stderr, "untangle %s: out of memory\n", cmd);
+    goto done;
+  }
+  if (!out) snprintf(path, len, "%s/eval.json", run);
+  if (ut_data_write_atomic(path, json, strlen(json)) != UT_OK) {
+    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
+    goto done;
+  }
+  printf("wrote %s (%.1f s)\n", path, cli_now() - start);
+  rc = CLI_OK;
+done:
+  free(json);
+  free(path);
+  ut_dataset_close(ds);
+  dmit_free(m);
+  ut_runtime_close(rt);
+  return rc;
 }

@@ -18,8 +18,8 @@ static const model_entry models[] = {
     { unit_cmd_train, unit_cmd_translate, unit_cmd_grid, unit_cmd_eval },
     { unit_help_train, unit_help_translate, unit_help_grid, unit_help_eval } },
   { "dmit", "DMIT: any number of domains, each in many styles (content, style and domain apart)",
-    { dmit_cmd_train, dmit_cmd_translate, dmit_cmd_grid, NULL },
-    { dmit_help_train, dmit_help_translate, dmit_help_grid, NULL } },
+    { dmit_cmd_train, dmit_cmd_translate, dmit_cmd_grid, dmit_cmd_eval },
+    { dmit_help_train, dmit_help_translate, dmit_help_grid, dmit_help_eval } },
   { "spirals", "a small MLP that tells two interleaved spirals apart (a first check of a device)",
     { train_spirals, NULL, NULL, NULL }, { help_train_spirals, NULL, NULL, NULL } },
 };

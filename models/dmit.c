@@ -35,7 +35,7 @@ struct dmit_model {
   ut_store *st;
   dmit_cfg cfg;
   step_plan steps[UPDATE_COUNT];
-  kit_infer translate, style;
+  kit_infer translate, style, content;
   float *host; /* attr_src, attr_tgt and perm of one batch */
 };
 
@@ -70,6 +70,7 @@ void dmit_free(dmit_model *m) {
   for (int i = 0; i < UPDATE_COUNT; i++) step_plan_free(&m->steps[i]);
   kit_infer_free(&m->translate);
   kit_infer_free(&m->style);
+  kit_infer_free(&m->content);
   ut_store_free(m->st);
   free(m->host);
   free(m);
@@ -333,6 +334,32 @@ static ut_status ensure_style(dmit_model *m) {
   f->out[0] = mu;
   f->n_out = 1;
   return kit_infer_compile(f);
+}
+
+static ut_status ensure_content(dmit_model *m) {
+  kit_infer *f = &m->content;
+  if (kit_infer_ready(f)) return UT_OK;
+  kit_infer_free(f);
+  const dmit_cfg *c = &m->cfg;
+  dmit_net n = { .c = c, .frozen = 1 };
+  if (!(f->g = ut_graph_new(m->rt, m->st))) return UT_ERR_HOST_MEMORY;
+  f->in[0] = ut_input(f->g, "images", UT_F32, image_shape(c, INFER_CHUNK));
+  f->n_in = 1;
+  f->out[0] = dmit_content_encoder(f->g, &n, kit_to_signed(f->g, f->in[0]));
+  f->n_out = 1;
+  return kit_infer_compile(f);
+}
+
+int64_t dmit_content_size(const dmit_cfg *c) {
+  int64_t side = c->size >> c->down_blocks, ch = c->nef;
+  for (int i = 0; i < c->down_blocks; i++) ch = 2 * ch < 1024 ? 2 * ch : 1024;
+  return ch * side * side;
+}
+
+ut_status dmit_encode_content(dmit_model *m, const float *images, int64_t n, float *out) {
+  if (!m || !images || !out || n < 0) return ut_fail(UT_ERR_INVALID_ARGUMENT, "dmit_encode_content: bad arguments");
+  ut_status st = ensure_content(m);
+  return st == UT_OK ? kit_infer_run(&m->content, &images, &out, n) : st;
 }
 
 ut_status dmit_translate(dmit_model *m, const float *images, int64_t n, int to, const float *styles, float *out) {

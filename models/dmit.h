@@ -108,6 +108,10 @@ ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_sc
 ut_status dmit_translate(dmit_model *m, const float *images, int64_t n, int to, const float *styles, float *out);
 /* The style encoder's means [n, n_style] of n images in [0, 1]. */
 ut_status dmit_encode_style(dmit_model *m, const float *images, int64_t n, float *styles);
+/* The content encoder's codes of n images in [0, 1]: out [n, dmit_content_size(cfg)] (each
+ * [C, S / 2^down_blocks, S / 2^down_blocks], flattened). */
+ut_status dmit_encode_content(dmit_model *m, const float *images, int64_t n, float *out);
+int64_t dmit_content_size(const dmit_cfg *cfg);
 /* n standard normal style codes [n, n_style] from `seed` (the same on every machine). */
 void dmit_prior_styles(const dmit_cfg *cfg, uint64_t seed, int64_t n, float *styles);
 

@@ -126,6 +126,25 @@ START_TEST(train_resume_translate) {
   ck_assert_int_eq(im.height, 2 * 16 + 3 * 2);
   ut_image_free(&im);
 
+  /* eval writes its report, every part measured on the paired rendered set. */
+  snprintf(args, sizeof args, "eval %s --data %s --max-images 8 --judge-epochs 1 --device %s", whole, data, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "eval failed:\n%s\n%s", r.out, r.err);
+  assert_contains(r.out, "domain judge");
+  cli_result_free(&r);
+  snprintf(path, sizeof path, "%s/eval.json", whole);
+  char *report = cli_slurp(path, NULL);
+  ck_assert_ptr_nonnull(report);
+  assert_contains(report, "\"judged_target\"");
+  assert_contains(report, "\"domain_from_content\"");
+  ck_assert_msg(strstr(report, "\"l1\": null") == NULL, "content kept was not measured:\n%s", report);
+  free(report);
+  snprintf(args, sizeof args, "eval %s --data %s --device %s", whole, two, device);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, "has 2 domains");
+  cli_result_free(&r);
+
   /* A data set whose domains disagree with the run's is refused with both, and the run is
    * left as it was. */
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", parts);
