@@ -192,9 +192,13 @@ static ut_status build_dec(ut_graph *g, const dmit_net *n, step_plan *s) {
   ut_tensor *mu_rec, *logvar_rec;
   dmit_style_encoder(g, n, f.fake_prior1, &mu_rec, &logvar_rec);
   ut_tensor *style = ut_scale(g, ut_l1_loss(g, mu_rec, f.prior1), c->w_style);
-  ut_tensor *div = ut_div(g, ut_l1_loss(g, f.prior1, f.prior2), ut_shift(g, ut_l1_loss(g, f.fake_prior1, f.fake_prior2), DIV_EPS));
+  ut_tensor *div = dmit_diversity_term(g, f.prior1, f.prior2, f.fake_prior1, f.fake_prior2);
   s->loss[0] = ut_name(add(g, style, ut_scale(g, div, c->w_div)), "dmit.latent");
   return ut_graph_status(g);
+}
+
+ut_tensor *dmit_diversity_term(ut_graph *g, ut_tensor *s1, ut_tensor *s2, ut_tensor *fake1, ut_tensor *fake2) {
+  return ut_div(g, ut_l1_loss(g, s1, s2), ut_shift(g, ut_l1_loss(g, fake1, fake2), DIV_EPS));
 }
 
 /* 4. The content encoder alone: the content of a translation must be the input's. */

@@ -33,4 +33,8 @@ ut_tensor *dmit_content_discriminator(ut_graph *g, const dmit_net *n, ut_tensor 
 ut_status dmit_image_discriminator(ut_graph *g, const dmit_net *n, const char *prefix, ut_tensor *x,
                                    ut_tensor *attr, ut_tensor *outs[2]);
 
+/* The diversity term of the decoder-only update: mean |s1 - s2| / (mean |fake1 - fake2| + 1e-5)
+ * for two prior styles and their translations; falling as the translations move apart. */
+ut_tensor *dmit_diversity_term(ut_graph *g, ut_tensor *s1, ut_tensor *s2, ut_tensor *fake1, ut_tensor *fake2);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include "dmit.h"
 #include "dmit_internal.h"
+#include "gradcheck.h"
 #include "test_support.h"
 
 enum { DOMAINS = 3, BATCH = 2, SIZE = 16, NB = DOMAINS * BATCH };
@@ -222,6 +223,68 @@ START_TEST(checkpoint_round_trip_is_exact) {
 }
 END_TEST
 
+/* The diversity term through a tiny decoder (spectral norms frozen, so every run of the
+ * checker's plans computes the same function): its gradient in the content and in both styles
+ * against central finite differences; then the term alone in its four inputs. The styles lie
+ * far apart, so the L1 in the denominator is away from its kink at 0, where finite differences
+ * say nothing. The decoder's parameters are left out: through ReLUs after normalisations of so
+ * few values, and the steep 1 / L1 of two close translations, central differences of a
+ * weight jump across kinks (the layers' parameter gradients are checked alone in
+ * test_ops_dmit and test_ops). */
+static ut_tensor *build_diversity(ut_graph *g, ut_tensor **in, void *ctx) {
+  const dmit_net *n = ctx;
+  static const float attr[2 * DOMAINS] = { 0, 1, 0, 0, 0, 1 };
+  ut_tensor *a = ut_constant(g, UT_SHAPE(2, DOMAINS), attr);
+  ut_tensor *f1 = dmit_decoder(g, n, in[0], ut_concat(g, a, in[1]), NULL);
+  ut_tensor *f2 = dmit_decoder(g, n, in[0], ut_concat(g, a, in[2]), NULL);
+  return dmit_diversity_term(g, in[1], in[2], f1, f2);
+}
+
+static ut_tensor *build_term(ut_graph *g, ut_tensor **in, void *ctx) {
+  (void)ctx;
+  return dmit_diversity_term(g, in[0], in[1], in[2], in[3]);
+}
+
+START_TEST(diversity_gradient_matches_finite_differences) {
+  dmit_cfg c = tiny_cfg();
+  c.down_blocks = 0;
+  dmit_net n = { .c = &c, .frozen = 1 };
+  float *content = gc_random_values(3, 2 * 4 * 8 * 8, -1, 1), *s1 = gc_random_values(4, 4, -3, -1),
+        *s2 = gc_random_values(5, 4, 1, 3);
+  ut_store *st = ut_store_new(test_runtime(), 11);
+  /* Power iterations first (training mode), so the frozen sigma is the weights' spectral norm
+   * and not u . W v of the first random vectors, which can be near 0. */
+  ut_graph *g = ut_graph_new(test_runtime(), st);
+  dmit_net train = { .c = &c, .frozen = 0 };
+  ut_tensor *in[3] = { ut_input(g, "content", UT_F32, UT_SHAPE(2, 4, 8, 8)), ut_input(g, "s1", UT_F32, UT_SHAPE(2, 2)),
+                       ut_input(g, "s2", UT_F32, UT_SHAPE(2, 2)) };
+  ut_tensor *out = build_diversity(g, in, &train);
+  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &out, .n_outputs = 1 });
+  ck_assert_ut_ptr(p);
+  ck_assert_ut_ok(ut_upload(p, in[0], content));
+  ck_assert_ut_ok(ut_upload(p, in[1], s1));
+  ck_assert_ut_ok(ut_upload(p, in[2], s2));
+  for (int i = 0; i < 30; i++) ck_assert_ut_ok(ut_plan_run(p));
+  ut_plan_free(p);
+  ut_graph_free(g);
+  gc_assert_gradcheck(&(gc_case){ .label = "dmit diversity", .n_inputs = 3,
+                                  .shapes = (ut_shape[]){ UT_SHAPE(2, 4, 8, 8), UT_SHAPE(2, 2), UT_SHAPE(2, 2) },
+                                  .values = (const float *[]){ content, s1, s2 }, .build = build_diversity, .ctx = &n,
+                                  .store = st, .max_samples = 24, .h = 1e-3 });
+  float *f1 = gc_random_values(6, 2 * 3 * 4 * 4, -1, 0), *f2 = gc_random_values(7, 2 * 3 * 4 * 4, 0.2f, 1);
+  gc_assert_gradcheck(&(gc_case){ .label = "dmit diversity term", .n_inputs = 4,
+                                  .shapes = (ut_shape[]){ UT_SHAPE(2, 2), UT_SHAPE(2, 2), UT_SHAPE(2, 3, 4, 4),
+                                                          UT_SHAPE(2, 3, 4, 4) },
+                                  .values = (const float *[]){ s1, s2, f1, f2 }, .build = build_term });
+  free(f1);
+  free(f2);
+  ut_store_free(st);
+  free(content);
+  free(s1);
+  free(s2);
+}
+END_TEST
+
 START_TEST(bad_configurations_are_named) {
   struct { const char *field, *value, *says; } cases[] = {
     { "n_domains", "5", "n_domains" },         { "channels", "2", "channels" },
@@ -255,6 +318,7 @@ int main(void) {
   TCase *tc = tcase_create("dmit");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, bad_configurations_are_named);
+  tcase_add_test(tc, diversity_gradient_matches_finite_differences);
   tcase_add_test(tc, each_update_changes_only_its_networks);
   tcase_add_test(tc, checkpoint_round_trip_is_exact);
   tcase_add_test(tc, reconstruction_losses_fall);
