@@ -151,6 +151,12 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
     if (ut_dataset_height(ds) < cfg->size) cfg->size = ut_dataset_height(ds);
     if (o->size > 0) cfg->size = (int)o->size;
     if (o->batch > 0) cfg->batch = (int)o->batch;
+    /* Images smaller than the preset's keep as many halvings as they have pixels for (the
+     * default preset's five content-discriminator blocks need 256x256 inputs). */
+    while (cfg->style_blocks > 1 && (cfg->size >> cfg->style_blocks) < 1) cfg->style_blocks--;
+    while (cfg->content_dis_blocks > 1 && ((cfg->size >> cfg->down_blocks) >> cfg->content_dis_blocks) < 1)
+      cfg->content_dis_blocks--;
+    while (cfg->image_dis_blocks > 1 && ((cfg->size / 2) >> cfg->image_dis_blocks) < 1) cfg->image_dis_blocks--;
     if (o->epochs >= 0) {
       /* The official split: half the epochs constant, half decaying. */
       cfg->epochs = (int)o->epochs;
@@ -270,6 +276,7 @@ typedef struct {
   char **images;
   int n_images;
   int64_t samples;
+  int samples_given;
   uint64_t seed;
 } infer_options;
 
@@ -297,6 +304,7 @@ static int parse_infer(const char *cmd, int argc, char **argv, int grid, infer_o
     case OPT_SAMPLES:
       if (grid) return cli_usage_error(cmd, "takes --styles K, not --samples");
       rc = cli_parse_i64(cmd, "--samples", optarg, 1, MAX_SAMPLES, &o->samples);
+      o->samples_given = 1;
       break;
     case OPT_STYLES:
       if (!grid) return cli_usage_error(cmd, "takes --samples N, not --styles");
@@ -317,6 +325,8 @@ static int parse_infer(const char *cmd, int argc, char **argv, int grid, infer_o
   o->run = argv[optind++];
   o->images = argv + optind;
   o->n_images = argc - optind;
+  if (o->style_from && o->samples_given)
+    return cli_usage_error(cmd, "--style-from gives one translation in the reference's style; --samples is for prior styles");
   if (!grid && !o->domain) return cli_usage_error(cmd, "needs --to DOMAIN (a domain's name or index)");
   if (!o->out) return cli_usage_error(cmd, "needs -o OUT.jpg");
   if (!grid && o->n_images != 1) return cli_usage_error(cmd, "translates one image, got %d", o->n_images);
