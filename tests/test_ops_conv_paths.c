@@ -51,7 +51,8 @@ static const path_case cases[] = {
   { 0, 3, 7, 5, 6, 7, 5, 1, 2, 0, 1 },
   { 1, 3, 5, 6, 4, 5, 3, 1, 1, 0, 1 },  /* transposed, stride 1: its forward is that input gradient */
   /* the host's tiled direct loops, stride 1 and rows of 16 or more: tiles of 6, 6 and 1 output
-   * channels over two vectors, one vector and a tail of 3 (reflected); 5x5 with 5 outputs from
+   * channels over two vectors, one vector and a tail of 3 (reflected; the weight gradient's
+   * 3-wide row tiles of 3 channels and a single); 5x5 with 5 outputs from
    * 8 inputs (the weight gradient's pairs of channels and a single, and a tail of one column);
    * more outputs than inputs (the input gradient as the flipped kernel's direct forward pass);
    * 7x7 reflected, 16 wide */

@@ -17,8 +17,10 @@
  * 1.5x / 0.9x, 3x3 32 -> 32 1.2x, the 7x7 16 -> 3 head 7.4x / 4.6x, the 7x7 3 -> 16 stem 2.1x,
  * VGG's 3 -> 64 1.5x, 64 -> 64 at 32x32 1.0x, 128 -> 128 at 16x16 1.05x; but 256 -> 256 at
  * 8x8 0.76x and 512 -> 512 at 4x4 0.09x (rows of one vector or less). The weight gradient's
- * five-wide tiling only pays with fewer outputs than inputs, and a three-wide one never did
- * (0.4x to 0.9x from 128 to 32 channels); those keep the GEMM. These figures were taken while
+ * 5-wide row tiles pay only with fewer outputs than inputs (1.3x at 32 -> 16, 0.9x at
+ * 16 -> 32); its 3-wide ones up to 32 channels at 32x32 (32 -> 16 1.4x, 32 -> 32 1.13x,
+ * 16 -> 32 1.08x) but not beyond (64 -> 64 0.92x, 128 -> 128 at 16x16 0.63x); the rest keeps
+ * the GEMM. These figures were taken while
  * other work loaded the machine (thread CPU time is less disturbed than the wall clock, but
  * not immune): benchmarks/README.md has the side-by-side step times. */
 #include <stdlib.h>
@@ -183,22 +185,20 @@ static void pack_weights(float *packed, const float *w, int64_t o, int64_t per_o
  *
  *   - few output channels (o <= MAX_FEW_OUT): per tap (i, j), the sums of every output
  *     channel at once (one load of the plane feeds them all);
- *   - five-wide kernels: per pair of output channels, the five taps of the row at once: each
- *     column block loads two dy vectors and five shifted plane vectors for ten multiply-adds,
- *     in 10 + 2 + 1 registers. (With three-wide kernels the same tiling loads too much per
- *     multiply-add and measured slower than im2col + GEMM; see ut_conv_direct_suits.)
+ *   - row tiles for 5- and 3-wide kernels: per 2 (or 3) output channels, the 5 (or 3) taps of
+ *     the row at once: each column block loads 2 dy vectors and 5 shifted plane vectors for 10
+ *     multiply-adds (3 and 3 for 9), in 10 + 2 + 1 (9 + 3 + 1) registers.
  *
  * Sums run over the columns of a row in vector lanes, over the rows of one image, then are
  * reduced across lanes in a fixed order and added into dw image after image. */
 #define MAX_FEW_OUT 4
-#define WIDE_KW 5
-#define WIDE_OB 2
+#define MAX_TILE_SUMS 10 /* the most sums a tile keeps: 2 channels x 5 taps */
 
 /* acc[o * KW + k] += dy[o] times the plane shifted by tap k, over the n <= LANES columns from
  * ox of one row; KW taps of adjacent shifts, OB output channels. */
 static inline __attribute__((always_inline)) void taps_block(vec *acc, const float *xr, const float *gr, int64_t q,
                                                              int64_t ox, const int64_t n, const int OB, const int KW) {
-  vec g[MAX_FEW_OUT > WIDE_OB ? MAX_FEW_OUT : WIDE_OB];
+  vec g[MAX_FEW_OUT];
 #pragma GCC unroll 4
   for (int o = 0; o < OB; o++) load(&g[o], gr + o * q + ox, n);
 #pragma GCC unroll 5
@@ -216,7 +216,7 @@ static inline __attribute__((always_inline)) void taps_sums(const ut_conv_geom *
                                                             float *dw, const int OB, const int KW) {
   const int64_t wp = padded_w(gm), q = gm->oh * gm->ow, stride_o = gm->c * gm->kh * gm->kw;
   const int64_t whole = gm->ow / LANES * LANES;
-  vec acc[MAX_FEW_OUT > WIDE_OB * WIDE_KW ? MAX_FEW_OUT : WIDE_OB * WIDE_KW];
+  vec acc[MAX_TILE_SUMS];
 #pragma GCC unroll 10
   for (int t = 0; t < OB * KW; t++) acc[t] = (vec){ 0 };
   for (int64_t oy = 0; oy < gm->oh; oy++) {
@@ -237,11 +237,15 @@ static inline __attribute__((always_inline)) void grad_weight_image(const ut_con
                                                                     const float *dy, float *dw_c) {
   const int64_t wp = padded_w(gm), q = gm->oh * gm->ow, taps = gm->kh * gm->kw, stride_o = gm->c * taps;
   for (int64_t ki = 0; ki < gm->kh; ki++) {
-    if (o_n > MAX_FEW_OUT) { /* five-wide kernels (ut_conv_direct_suits) */
-      for (int64_t o0 = 0; o0 < o_n; o0 += WIDE_OB) {
-        float *dw = dw_c + o0 * stride_o + ki * gm->kw;
-        if (o_n - o0 >= WIDE_OB) taps_sums(gm, xp + ki * wp, dy + o0 * q, dw, WIDE_OB, WIDE_KW);
-        else taps_sums(gm, xp + ki * wp, dy + o0 * q, dw, 1, WIDE_KW);
+    if (o_n > MAX_FEW_OUT) { /* row tiles: 5- or 3-wide kernels (ut_conv_direct_suits) */
+      const float *x0 = xp + ki * wp;
+      int64_t o0 = 0;
+      if (gm->kw == 5) {
+        for (; o0 + 2 <= o_n; o0 += 2) taps_sums(gm, x0, dy + o0 * q, dw_c + o0 * stride_o + ki * 5, 2, 5);
+        for (; o0 < o_n; o0++) taps_sums(gm, x0, dy + o0 * q, dw_c + o0 * stride_o + ki * 5, 1, 5);
+      } else {
+        for (; o0 + 3 <= o_n; o0 += 3) taps_sums(gm, x0, dy + o0 * q, dw_c + o0 * stride_o + ki * 3, 3, 3);
+        for (; o0 < o_n; o0++) taps_sums(gm, x0, dy + o0 * q, dw_c + o0 * stride_o + ki * 3, 1, 3);
       }
       continue;
     }
@@ -287,11 +291,14 @@ static int run_share(void *ctx, int64_t lo, int64_t hi) {
 }
 
 /* Where measured faster than im2col + GEMM (the top of this file). Rows of 16 or more keep the
- * forward tiles at two vectors; at 8x8 (one vector) and below they lose. */
+ * forward tiles at two vectors; at 8x8 (one vector) and below they lose. The weight gradient's
+ * row tiles lose to the GEMM as channels grow (its product gets more efficient, they do not). */
 int ut_conv_direct_suits(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass) {
   if (gm->stride != 1) return 0;
   if (pass == UT_CONV_FORWARD) return o <= MAX_FEW_OUT || (gm->kh * gm->kw > 1 && gm->ow >= 2 * LANES);
-  if (pass == UT_CONV_GRAD_WEIGHT) return o <= MAX_FEW_OUT || (gm->kw == WIDE_KW && o < gm->c);
+  if (pass == UT_CONV_GRAD_WEIGHT)
+    return o <= MAX_FEW_OUT || (gm->kw == 5 && o < gm->c) ||
+           (gm->kw == 3 && o <= 32 && gm->c <= 32 && gm->ow >= 2 * LANES);
   return 0; /* input gradients: as forward passes with the flipped kernel (conv_internal.h) */
 }
 
