@@ -17,6 +17,9 @@ static const model_entry models[] = {
   { "unit", "UNIT: two domains through one shared latent space (unpaired translation, GAN + VAE)",
     { unit_cmd_train, unit_cmd_translate, unit_cmd_grid, unit_cmd_eval },
     { unit_help_train, unit_help_translate, unit_help_grid, unit_help_eval } },
+  { "dmit", "DMIT: 2 to 4 domains, each in many styles (content, style and domain kept apart)",
+    { dmit_cmd_train, dmit_cmd_translate, dmit_cmd_grid, dmit_cmd_eval },
+    { dmit_help_train, dmit_help_translate, dmit_help_grid, dmit_help_eval } },
   { "spirals", "a small MLP that tells two interleaved spirals apart (a first check of a device)",
     { train_spirals, NULL, NULL, NULL }, { help_train_spirals, NULL, NULL, NULL } },
 };
