@@ -56,7 +56,8 @@ static void help_idx(FILE *out) {
 
 static void help_synth(FILE *out) {
   fprintf(out,
-          "  untangle data synth [--classes N] [--views V] [--size S] [--seed X] [--domains LIST] -o OUT\n"
+          "  untangle data synth [--classes N] [--views V] [--size S] [--seed X] [--domains LIST]\n"
+          "                      [--styles K] [--paints P [--masks]] -o OUT\n"
           "      Renders the built-in data set: N objects (the classes, named object-000, ...)\n"
           "      each in V poses (the content labels: view index), RGB. The same options give\n"
           "      the same bytes on any machine, and the options are stored in the file, so\n"
@@ -72,7 +73,10 @@ static void help_synth(FILE *out) {
           "          --seed X     selects the objects (default 0)\n"
           "          --domains L  comma-separated looks, e.g. day,night (default: day only,\n"
           "                       without domain labels)\n"
-          "      -j, --threads T  render on T threads (default 2)\n"
+          "          --styles K   with --domains: every image in K styles within its look, a\n"
+          "                       light tinted with a hue of its own per style (style 0: none),\n"
+          "                       stored as the attribute \"style\" (0 .. K-1); K x the images\n"
+          "      -j, --threads T  render on T threads (default 2; --styles renders on one)\n"
           "          --paints P   a third factor, correlated with the class: each image's body is\n"
           "                       painted in one of P shared schemes, drawn from its class's own\n"
           "                       distribution (0.6 / 0.3 / 0.1 over three schemes), stored as the\n"
@@ -173,11 +177,11 @@ static void print_written(const char *out, const ut_import_stats *st, int size, 
 }
 
 /* Options shared by the writing subcommands. `extra` adds a subcommand's own ones. */
-enum { OPT_SEED = 256, OPT_DOMAINS, OPT_SUBSET, OPT_PAINTS, OPT_MASKS };
+enum { OPT_SEED = 256, OPT_DOMAINS, OPT_SUBSET, OPT_STYLES, OPT_PAINTS, OPT_MASKS };
 
 typedef struct {
   const char *out;
-  int64_t size, classes, views, threads;
+  int64_t size, classes, views, threads, styles;
   uint64_t seed;
   int gray, rgb, json, domains;
   const char *names, *domain_list, *subset;
@@ -218,6 +222,7 @@ static int parse(const char *cmd, int argc, char **argv, const char *shorts, con
       o->masks = 1;
       o->mask_dir = optarg; /* NULL for synth's flag */
       break;
+    case OPT_STYLES: rc = cli_parse_i64(cmd, "--styles", optarg, 1, 64, &o->styles); break;
     case OPT_SUBSET:
       if (strcmp(optarg, "train") != 0 && strcmp(optarg, "test") != 0)
         rc = cli_usage_error(cmd, "--subset expects train or test, not '%s'", optarg);
@@ -340,6 +345,7 @@ static int data_synth(int argc, char **argv) {
                                          { "domains", required_argument, NULL, OPT_DOMAINS },
                                          { "paints", required_argument, NULL, OPT_PAINTS },
                                          { "masks", no_argument, NULL, OPT_MASKS },
+                                         { "styles", required_argument, NULL, OPT_STYLES },
                                          { "threads", required_argument, NULL, 'j' },
                                          { "out", required_argument, NULL, 'o' },
                                          { "help", no_argument, NULL, 'h' },
@@ -366,7 +372,8 @@ static int data_synth(int argc, char **argv) {
       p += len + 1;
     }
   }
-  int64_t sets = n_looks ? n_looks : 1;
+  if (o.styles && !n_looks) return cli_usage_error("data synth", "--styles needs --domains");
+  int64_t sets = (n_looks ? n_looks : 1) * (o.styles ? o.styles : 1);
   if (o.classes * o.views * sets > INT32_MAX)
     return cli_usage_error("data synth", "--classes %lld x --views %lld%s is more images than a data set holds",
                            (long long)o.classes, (long long)o.views, n_looks ? " x the domains" : "");
@@ -383,8 +390,9 @@ static int data_synth(int argc, char **argv) {
            (long long)o.views, (long long)o.paints, o.masks ? ", with masks" : "", (unsigned long long)o.seed);
     return CLI_OK;
   }
-  ut_status s = n_looks ? ut_synth_write_domains(&cfg, looks, NULL, n_looks, o.out, (int)o.threads, report_progress, &r)
-                        : ut_synth_write_dataset(&cfg, o.out, (int)o.threads, report_progress, &r);
+  ut_status s = o.styles ? ut_synth_write_styles(&cfg, looks, NULL, n_looks, (int)o.styles, o.out, report_progress, &r)
+                : n_looks ? ut_synth_write_domains(&cfg, looks, NULL, n_looks, o.out, (int)o.threads, report_progress, &r)
+                          : ut_synth_write_dataset(&cfg, o.out, (int)o.threads, report_progress, &r);
   report_end(&r, s == UT_OK ? o.classes * o.views * sets : 0);
   if (s != UT_OK) return failed("data synth");
   printf("wrote %s: %lld images of %lld x %lld RGB, %lld classes x %lld views", o.out,
@@ -395,6 +403,7 @@ static int data_synth(int argc, char **argv) {
     for (int k = 0; k < n_looks; k++) printf("%s%s", k ? ", " : "", ut_synth_domain_name(looks[k]));
     printf(")");
   }
+  if (o.styles) printf(" x %lld styles", (long long)o.styles);
   printf(" (seed %llu)\n", (unsigned long long)o.seed);
   return CLI_OK;
 }

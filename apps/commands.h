@@ -64,6 +64,15 @@ int overlord_cmd_grid(int argc, char **argv);
 void overlord_help_grid(FILE *out);
 int overlord_cmd_eval(int argc, char **argv);
 void overlord_help_eval(FILE *out);
+/* DMIT's train, translate, grid and eval (dmit_cli.c). */
+int dmit_cmd_train(int argc, char **argv);
+void dmit_help_train(FILE *out);
+int dmit_cmd_translate(int argc, char **argv);
+void dmit_help_translate(FILE *out);
+int dmit_cmd_grid(int argc, char **argv);
+void dmit_help_grid(FILE *out);
+int dmit_cmd_eval(int argc, char **argv);
+void dmit_help_eval(FILE *out);
 
 /* `untangle bench ...` and `untangle bench report ...` (cmd_bench.c, benchmarks/bench.h). */
 int cmd_bench(int argc, char **argv);

@@ -20,6 +20,9 @@ static const model_entry models[] = {
   { "overlord", "OverLORD: label, correlated and uncorrelated codes in three stages (change a label, keep the rest)",
     { overlord_cmd_train, overlord_cmd_translate, overlord_cmd_grid, overlord_cmd_eval },
     { overlord_help_train, overlord_help_translate, overlord_help_grid, overlord_help_eval } },
+  { "dmit", "DMIT: 2 to 4 domains, each in many styles (content, style and domain kept apart)",
+    { dmit_cmd_train, dmit_cmd_translate, dmit_cmd_grid, dmit_cmd_eval },
+    { dmit_help_train, dmit_help_translate, dmit_help_grid, dmit_help_eval } },
   { "spirals", "a small MLP that tells two interleaved spirals apart (a first check of a device)",
     { train_spirals, NULL, NULL, NULL }, { help_train_spirals, NULL, NULL, NULL } },
 };
