@@ -341,8 +341,21 @@ START_TEST(transform_follows_the_seed) {
 END_TEST
 
 /* Bit for bit: a run of 3 stage-1 steps, 2 of stage 2 and 3 of stage 3 uninterrupted, against
- * the same with a checkpoint at the stage-1/2 boundary and one inside stage 3, each opened in a
+ * the same with checkpoints inside every stage and at the stage-1/2 boundary, each opened in a
  * fresh model. The localized form, so the masks travel too. */
+/* Saves m to path, frees it and returns a fresh model of the checkpoint's configuration loaded
+ * from it. */
+static overlord_model *reopen(overlord_model *m, const char *path) {
+  ck_assert_ut_ok(overlord_save(m, path));
+  overlord_free(m);
+  overlord_cfg cfg;
+  ck_assert_ut_ok(overlord_read_config(test_runtime(), path, &cfg));
+  overlord_model *r = overlord_new(test_runtime(), &cfg, NULL);
+  ck_assert_ut_ptr(r);
+  ck_assert_ut_ok(overlord_load(r, path));
+  return r;
+}
+
 START_TEST(checkpoint_round_trip_and_resume_across_stages) {
   overlord_cfg c = tiny_cfg(OVERLORD_LOCALIZED);
   float *data = tiny_images();
@@ -364,24 +377,24 @@ START_TEST(checkpoint_round_trip_and_resume_across_stages) {
   ck_assert_ut_ok(overlord_generate(a, 3, ua, la, ca, 2, img_a));
   overlord_free(a);
 
+  /* The same run, saved and opened in a fresh model inside stage 1, at the 1/2 boundary, inside
+   * stage 2 and inside stage 3. */
   overlord_model *b = overlord_new(test_runtime(), &c, NULL);
-  train(b, 1, data, 0, 3, got);
-  ck_assert_ut_ok(overlord_save(b, path));
-  overlord_free(b);
+  train(b, 1, data, 0, 2, got);
+  b = reopen(b, path);
+  train(b, 1, data, 2, 1, got + 2 * OVERLORD_N_LOSSES);
+  b = reopen(b, path);
+  ck_assert_ut_ok(overlord_begin_stage(b, 2));
+  train(b, 2, data, 0, 1, got + 3 * OVERLORD_N_LOSSES);
+  b = reopen(b, path);
+  train(b, 2, data, 1, 1, got + 4 * OVERLORD_N_LOSSES);
+  ck_assert_ut_ok(overlord_begin_stage(b, 3));
+  train(b, 3, data, 0, 1, got + 5 * OVERLORD_N_LOSSES);
+  b = reopen(b, path);
+  train(b, 3, data, 1, 2, got + 6 * OVERLORD_N_LOSSES);
   overlord_cfg read;
   ck_assert_ut_ok(overlord_read_config(test_runtime(), path, &read));
   ck_assert_int_eq(read.correlation, OVERLORD_LOCALIZED);
-  b = overlord_new(test_runtime(), &read, NULL);
-  ck_assert_ut_ok(overlord_load(b, path));
-  ck_assert_ut_ok(overlord_begin_stage(b, 2));
-  train(b, 2, data, 0, 2, got + 3 * OVERLORD_N_LOSSES);
-  ck_assert_ut_ok(overlord_begin_stage(b, 3));
-  train(b, 3, data, 0, 1, got + 5 * OVERLORD_N_LOSSES);
-  ck_assert_ut_ok(overlord_save(b, path));
-  overlord_free(b);
-  b = overlord_new(test_runtime(), &read, NULL);
-  ck_assert_ut_ok(overlord_load(b, path));
-  train(b, 3, data, 1, 2, got + 6 * OVERLORD_N_LOSSES);
   for (int k = 0; k < 8; k++)
     for (int i = 0; i < OVERLORD_N_LOSSES; i++)
       ck_assert_msg(!memcmp(&ref[k * OVERLORD_N_LOSSES + i], &got[k * OVERLORD_N_LOSSES + i], sizeof(float)),
