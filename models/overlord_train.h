@@ -4,8 +4,8 @@
  * The run folder holds checkpoint.safetensors (written atomically after every epoch and every
  * save_every steps, with the stage reached and each stage's steps), losses.tsv (a header, then
  * one line per step: stage, epoch, step and the losses of overlord.h, 0 where a stage has no
- * such term), grid.jpg
- * (the latest grid: held-out inputs down the side, one column per target label, each cell the
+ * such term), grid.jpg (the latest grid: inputs down the side, training images in stage 1,
+ * whose codes are embeddings, held-out ones after it; one column per target label, each cell the
  * input with that label, its correlated and uncorrelated codes kept) and
  * samples/stage<S>-epoch<E>.jpg. A run resumed after a kill, inside a stage or at a boundary
  * between two, computes the same losses as an uninterrupted one on the same device.
