@@ -22,6 +22,9 @@ static void help_import(FILE *out) {
           "      shrinking, bilinear when enlarging). A file that is not a readable JPEG, a\n"
           "      file directly in DIR and anything in deeper folders is reported by name and\n"
           "      skipped; the summary counts them. Names starting with '.' are ignored.\n"
+          "      --masks MDIR gives each image a mask (OverLORD's localized form): the JPEG\n"
+          "      MDIR/<class>/<file> of the same name, read as gray and cropped and resized as\n"
+          "      the image (white = the region); a missing mask fails the import.\n"
           "  untangle data import DIR --domains [--subset train|test] --size S [--gray] -o OUT\n"
           "      Two or more domains for unpaired translation (UNIT, DMIT): when DIR holds\n"
           "      trainA/, trainB/, ... (and testA/, testB/, ...) as UNIT and CycleGAN data sets\n"
@@ -54,7 +57,7 @@ static void help_idx(FILE *out) {
 static void help_synth(FILE *out) {
   fprintf(out,
           "  untangle data synth [--classes N] [--views V] [--size S] [--seed X] [--domains LIST]\n"
-          "                      [--styles K] -o OUT\n"
+          "                      [--styles K] [--paints P [--masks]] -o OUT\n"
           "      Renders the built-in data set: N objects (the classes, named object-000, ...)\n"
           "      each in V poses (the content labels: view index), RGB. The same options give\n"
           "      the same bytes on any machine, and the options are stored in the file, so\n"
@@ -73,7 +76,13 @@ static void help_synth(FILE *out) {
           "          --styles K   with --domains: every image in K styles within its look, a\n"
           "                       light tinted with a hue of its own per style (style 0: none),\n"
           "                       stored as the attribute \"style\" (0 .. K-1); K x the images\n"
-          "      -j, --threads T  render on T threads (default 2; --styles renders on one)\n",
+          "      -j, --threads T  render on T threads (default 2; --styles renders on one)\n"
+          "          --paints P   a third factor, correlated with the class: each image's body is\n"
+          "                       painted in one of P shared schemes, drawn from its class's own\n"
+          "                       distribution (0.6 / 0.3 / 0.1 over three schemes), stored as the\n"
+          "                       attribute \"paint\" (1 .. P); day look only\n"
+          "          --masks      with --paints: each image's painted region as its mask (for\n"
+          "                       'train overlord --correlation localized')\n",
           MAX_SIZE, DEFAULT_SIZE);
 }
 
@@ -168,7 +177,7 @@ static void print_written(const char *out, const ut_import_stats *st, int size, 
 }
 
 /* Options shared by the writing subcommands. `extra` adds a subcommand's own ones. */
-enum { OPT_SEED = 256, OPT_DOMAINS, OPT_SUBSET, OPT_STYLES };
+enum { OPT_SEED = 256, OPT_DOMAINS, OPT_SUBSET, OPT_STYLES, OPT_PAINTS, OPT_MASKS };
 
 typedef struct {
   const char *out;
@@ -176,6 +185,9 @@ typedef struct {
   uint64_t seed;
   int gray, rgb, json, domains;
   const char *names, *domain_list, *subset;
+  int64_t paints;         /* data synth --paints */
+  int masks;              /* data synth --masks */
+  const char *mask_dir;   /* data import --masks DIR */
 } options;
 
 static int parse(const char *cmd, int argc, char **argv, const char *shorts, const struct option *longs,
@@ -204,6 +216,11 @@ static int parse(const char *cmd, int argc, char **argv, const char *shorts, con
     case OPT_DOMAINS:
       o->domains = 1;
       o->domain_list = optarg; /* NULL for import's flag */
+      break;
+    case OPT_PAINTS: rc = cli_parse_i64(cmd, "--paints", optarg, 1, 4096, &o->paints); break;
+    case OPT_MASKS:
+      o->masks = 1;
+      o->mask_dir = optarg; /* NULL for synth's flag */
       break;
     case OPT_STYLES: rc = cli_parse_i64(cmd, "--styles", optarg, 1, 64, &o->styles); break;
     case OPT_SUBSET:
@@ -237,6 +254,7 @@ static int data_import(int argc, char **argv) {
                                          { "gray", no_argument, NULL, 'g' },
                                          { "domains", no_argument, NULL, OPT_DOMAINS },
                                          { "subset", required_argument, NULL, OPT_SUBSET },
+                                         { "masks", required_argument, NULL, OPT_MASKS },
                                          { "out", required_argument, NULL, 'o' },
                                          { "help", no_argument, NULL, 'h' },
                                          { NULL, 0, NULL, 0 } };
@@ -244,6 +262,7 @@ static int data_import(int argc, char **argv) {
   int done, rc = parse("data import", argc, argv, ":s:go:h", longs, help_import, 1, &o, &done);
   if (done) return rc;
   if (o.subset && !o.domains) return cli_usage_error("data import", "--subset goes with --domains");
+  if (o.mask_dir && o.domains) return cli_usage_error("data import", "--masks goes with class folders, not --domains");
   const char *dir = argv[optind];
   struct stat sb;
   if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -252,7 +271,7 @@ static int data_import(int argc, char **argv) {
   }
   reporter r = { .label = "import" };
   ut_import_cfg cfg = { .size = (int)o.size, .channels = o.gray ? 1 : 3, .progress = report_progress,
-                        .skipped = report_skipped, .user = &r };
+                        .skipped = report_skipped, .user = &r, .mask_dir = o.mask_dir };
   ut_import_stats st;
   ut_status s = o.domains ? ut_import_domains(dir, o.subset, o.out, &cfg, &st) : ut_import_folder(dir, o.out, &cfg, &st);
   report_end(&r, st.imported + st.skipped);
@@ -324,6 +343,8 @@ static int data_synth(int argc, char **argv) {
                                          { "size", required_argument, NULL, 's' },
                                          { "seed", required_argument, NULL, OPT_SEED },
                                          { "domains", required_argument, NULL, OPT_DOMAINS },
+                                         { "paints", required_argument, NULL, OPT_PAINTS },
+                                         { "masks", no_argument, NULL, OPT_MASKS },
                                          { "styles", required_argument, NULL, OPT_STYLES },
                                          { "threads", required_argument, NULL, 'j' },
                                          { "out", required_argument, NULL, 'o' },
@@ -358,6 +379,17 @@ static int data_synth(int argc, char **argv) {
                            (long long)o.classes, (long long)o.views, n_looks ? " x the domains" : "");
   ut_synth_cfg cfg = { .classes = (int)o.classes, .views = (int)o.views, .size = (int)o.size, .seed = o.seed };
   reporter r = { .label = "render" };
+  if (o.masks && !o.paints) return cli_usage_error("data synth", "--masks marks the painted region: it needs --paints P");
+  if (o.paints && n_looks) return cli_usage_error("data synth", "--paints renders the day look; it takes no --domains");
+  if (o.paints) {
+    ut_status ps = ut_synth_write_paints(&cfg, (int)o.paints, o.masks, o.out, report_progress, &r);
+    report_end(&r, ps == UT_OK ? o.classes * o.views : 0);
+    if (ps != UT_OK) return failed("data synth");
+    printf("wrote %s: %lld images of %lld x %lld RGB, %lld classes x %lld views, %lld paints%s (seed %llu)\n", o.out,
+           (long long)(o.classes * o.views), (long long)o.size, (long long)o.size, (long long)o.classes,
+           (long long)o.views, (long long)o.paints, o.masks ? ", with masks" : "", (unsigned long long)o.seed);
+    return CLI_OK;
+  }
   ut_status s = o.styles ? ut_synth_write_styles(&cfg, looks, NULL, n_looks, (int)o.styles, o.out, report_progress, &r)
                 : n_looks ? ut_synth_write_domains(&cfg, looks, NULL, n_looks, o.out, (int)o.threads, report_progress, &r)
                           : ut_synth_write_dataset(&cfg, o.out, (int)o.threads, report_progress, &r);

@@ -55,6 +55,15 @@ void unit_help_grid(FILE *out);
 int unit_cmd_eval(int argc, char **argv);
 void unit_help_eval(FILE *out);
 
+/* OverLORD's train, translate, grid and eval (overlord_cli.c). */
+int overlord_cmd_train(int argc, char **argv);
+void overlord_help_train(FILE *out);
+int overlord_cmd_translate(int argc, char **argv);
+void overlord_help_translate(FILE *out);
+int overlord_cmd_grid(int argc, char **argv);
+void overlord_help_grid(FILE *out);
+int overlord_cmd_eval(int argc, char **argv);
+void overlord_help_eval(FILE *out);
 /* DMIT's train, translate, grid and eval (dmit_cli.c). */
 int dmit_cmd_train(int argc, char **argv);
 void dmit_help_train(FILE *out);

@@ -14,8 +14,9 @@
  * most 7 taps, passed as arguments. */
 
 inline int fir_source(int j, int up, int n) {
-  if (j < 0 || j >= n * up || j % up != 0) return -1;
-  return j / up;
+  if (j < 0 || j >= n * up) return -1;
+  if (up == 1) return j; /* the blurs and downsamplings: no division per tap */
+  return j % up != 0 ? -1 : j / up;
 }
 
 __kernel void upfirdn2d(__global float *out, uint o_off, __global const float *in, uint i_off, uint count,

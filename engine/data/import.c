@@ -136,12 +136,29 @@ static void advance(tally *t) {
 /* Writes the images of every group (a folder's files): group g is class g when the groups are
  * classes, or domain g of the one class "all" when `domains` (where a group without a readable
  * image is an error naming its folder). `kind` and `extra` go into the source object. */
+/* The mask of image `file` of class folder `folder`: the file of the same name in the class
+ * folder of the same name under mask_dir, read as gray and cropped and resized as the image. */
+static ut_status load_mask(const char *mask_dir, const char *folder, const char *file, int size, uint8_t *mask) {
+  char *class_dir = join(mask_dir, basename_of(folder)), *path = class_dir ? join(class_dir, basename_of(file)) : NULL;
+  ut_status s = path ? ut_jpeg_load_square(path, 1, size, mask) : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  if (s != UT_OK && path) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", ut_last_error());
+    s = ut_fail(UT_ERR_FORMAT, "the mask of %s: %s", file, why);
+  }
+  free(class_dir);
+  free(path);
+  return s;
+}
+
 static ut_status import_groups(const char *dir, const char *out_path, const ut_import_cfg *cfg, strlist *folders,
                                char **group_names, strlist *group_files, int domains, json_t *src, tally *t) {
   int n_groups = (int)folders->n;
   uint8_t *img = malloc((size_t)cfg->size * (size_t)cfg->size * (size_t)cfg->channels);
+  uint8_t *mask = malloc((size_t)cfg->size * (size_t)cfg->size);
+  const char *mask_dir = domains ? NULL : cfg->mask_dir;
   char *clean_dir = utf8_clean(dir);
-  ut_status s = img && src && clean_dir ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", dir);
+  ut_status s = img && mask && src && clean_dir ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", dir);
   if (s == UT_OK) {
     json_object_set_new(src, "size", json_integer(cfg->size));
     json_object_set_new(src, "channels", json_integer(cfg->channels));
@@ -155,7 +172,8 @@ static ut_status import_groups(const char *dir, const char *out_path, const ut_i
                              .n_classes = domains ? 1 : n_groups,
                              .class_names = domains ? all : (const char *const *)group_names, .n_contents = 0,
                              .source_json = source, .n_domains = domains ? n_groups : 0,
-                             .domain_names = domains ? (const char *const *)group_names : NULL };
+                             .domain_names = domains ? (const char *const *)group_names : NULL,
+                             .has_masks = mask_dir != NULL };
     w = ut_dataset_writer_open(out_path, &desc);
     if (!w) s = UT_ERR_IO;
   }
@@ -165,6 +183,12 @@ static ut_status import_groups(const char *dir, const char *out_path, const ut_i
       const char *file = group_files[g].items[i];
       if (ut_jpeg_load_square(file, cfg->channels, cfg->size, img) != UT_OK) {
         skip(t, file, reason_for(file));
+      } else if (mask_dir) {
+        s = load_mask(mask_dir, folders->items[g], file, cfg->size, mask);
+        if (s == UT_OK)
+          s = ut_dataset_writer_add_labels(w, img, &(ut_image_labels){ .class_id = g, .content_id = -1, .domain_id = -1,
+                                                                        .mask = mask });
+        if (s == UT_OK) t->stats->imported++;
       } else if ((s = ut_dataset_writer_add_domain(w, img, domains ? 0 : g, -1, domains ? g : -1)) == UT_OK) {
         t->stats->imported++;
       }
@@ -187,6 +211,7 @@ static ut_status import_groups(const char *dir, const char *out_path, const ut_i
       ut_dataset_writer_abort(w);
   }
   free(img);
+  free(mask);
   free(source);
   free(clean_dir);
   json_decref(src);

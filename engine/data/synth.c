@@ -264,6 +264,61 @@ static void build_object(uint64_t seed, int class_id, object *o) {
   o->ks = lerp(0.05f, 0.45f, u[32]);
 }
 
+/* ---- paint: a shared palette of body and pattern colours ---------------------------------- */
+
+#define PAINT_RUN_TAG 0x5041494e00000000ull       /* "PAIN": scheme p's colours */
+#define PAINT_CLASS_RUN_TAG 0x50434c5300000000ull /* "PCLS": class c's distribution */
+#define PAINT_DRAW_RUN_TAG 0x5044525700000000ull  /* "PDRW": the paint of (c, v) */
+#define PAINT_SPREAD 3                            /* schemes a class draws from */
+static const double paint_weights[PAINT_SPREAD] = { 0.6, 0.3, 0.1 };
+
+/* Scheme p replaces the body colour and the pattern colour: hues (p - 1) times the golden
+ * ratio's fraction of a turn apart, so any number of schemes spreads over the circle and the
+ * consecutive schemes a class draws from are far apart in hue, plus a little jitter; the pattern
+ * colour a darker or lighter version of the body's. */
+static void apply_paint(uint64_t seed, int paint, object *o) {
+  float u[4];
+  ut_philox_fill_uniform(seed, PAINT_RUN_TAG | (uint64_t)(uint32_t)paint, 0, u, 4);
+  float hue = (float)(paint - 1) * 0.618034f + 0.04f * u[0];
+  hue -= floorf(hue);
+  hsv_rgb(hue, lerp(0.6f, 0.95f, u[1]), lerp(0.7f, 0.95f, u[2]), o->color[MAT_BODY]);
+  hsv_rgb(hue, lerp(0.2f, 0.5f, u[3]), u[3] < 0.5f ? 0.25f : 0.98f, o->pattern_color);
+}
+
+/* Class c's first scheme (0-based) of its PAINT_SPREAD consecutive ones. */
+static int paint_start(uint64_t seed, int paints, int class_id) {
+  float u;
+  ut_philox_fill_uniform(seed, PAINT_CLASS_RUN_TAG | (uint64_t)(uint32_t)class_id, 0, &u, 1);
+  return pick(u, paints);
+}
+
+static int paint_spread(int paints) { return paints < PAINT_SPREAD ? paints : PAINT_SPREAD; }
+
+double ut_synth_paint_probability(const ut_synth_cfg *cfg, int paints, int class_id, int paint) {
+  if (!cfg || paints < 1 || paint < 1 || paint > paints || class_id < 0) return 0;
+  int start = paint_start(cfg->seed, paints, class_id), spread = paint_spread(paints);
+  double total = 0, p = 0;
+  for (int k = 0; k < spread; k++) {
+    total += paint_weights[k];
+    if ((start + k) % paints == paint - 1) p = paint_weights[k];
+  }
+  return p / total;
+}
+
+int ut_synth_paint_of(const ut_synth_cfg *cfg, int paints, int class_id, int view) {
+  if (!cfg || paints < 1 || class_id < 0 || view < 0) return 0;
+  float u;
+  ut_philox_fill_uniform(cfg->seed, PAINT_DRAW_RUN_TAG | (uint64_t)(uint32_t)class_id, (uint64_t)view, &u, 1);
+  int start = paint_start(cfg->seed, paints, class_id), spread = paint_spread(paints);
+  double total = 0, acc = 0;
+  for (int k = 0; k < spread; k++) total += paint_weights[k];
+  for (int k = 0; k < spread; k++) {
+    acc += paint_weights[k] / total;
+    if ((double)u < acc || k == spread - 1) return (start + k) % paints + 1;
+  }
+  return start + 1;
+}
+
 /* ---- the camera and the primitives as it sees them ----------------------------------------- */
 
 static float dot3(const float a[3], const float b[3]) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
@@ -686,6 +741,7 @@ static ut_status object_in_view(const char *fn, const char *out_name, const ut_s
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: size %d is outside [1, %d]", fn, cfg->size, SYNTH_MAX_SIZE);
   double az = 0.0, el = 0.0;
   build_object(cfg->seed, class_id, o);
+  if (cfg->paint > 0) apply_paint(cfg->seed, cfg->paint, o);
   view_turns(cfg->views, view, &az, &el);
   prepare_scene(o, az, el, sc);
   return UT_OK;
@@ -711,6 +767,28 @@ ut_status ut_synth_coverage(const ut_synth_cfg *cfg, int class_id, int view, uin
         }
       }
       coverage[(size_t)y * (size_t)size + (size_t)x] = hits;
+    }
+  return UT_OK;
+}
+
+ut_status ut_synth_body_mask(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *mask) {
+  object o;
+  scene sc;
+  ut_status st = object_in_view("ut_synth_body_mask", "mask", cfg, class_id, view, mask, &o, &sc);
+  if (st != UT_OK) return st;
+  const int size = cfg->size, ns = 2 * size;
+  for (int y = 0; y < size; y++)
+    for (int x = 0; x < size; x++) {
+      int body = 0;
+      for (int j = 0; j < 2; j++) {
+        float sy = (1.0f - (float)(4 * y + 2 * j + 1) / (float)ns) * SYNTH_TAN_HALF;
+        for (int i = 0; i < 2; i++) {
+          float sx = ((float)(4 * x + 2 * i + 1) / (float)ns - 1.0f) * SYNTH_TAN_HALF;
+          sample sm;
+          body += trace(&o, &sc, sx, sy, &sm) && sc.pp[sm.hit].p->mat == MAT_BODY;
+        }
+      }
+      mask[(size_t)y * (size_t)size + (size_t)x] = (uint8_t)(body * 255 / 4);
     }
   return UT_OK;
 }

@@ -22,6 +22,8 @@ typedef struct {
   int size;      /* image side in pixels (square RGB images) */
   uint64_t seed; /* selects the set of identities */
   int domain;    /* the look (ut_synth_domain): 0 (day) is the original rendering */
+  int paint;     /* 0: the class's own body and pattern colours (the original rendering); p >= 1:
+                    scheme p of the shared paint palette (ut_synth_paint_of) instead */
   int style;     /* a light tint within the look (DMIT's styles): 0 is none, byte for byte as before */
 } ut_synth_cfg;
 
@@ -82,6 +84,29 @@ ut_status ut_synth_render(const ut_synth_cfg *cfg, int class_id, int view, uint8
  * for the arguments ut_synth_render refuses. */
 ut_status ut_synth_coverage(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *coverage);
 
+/* Paint: a factor correlated with the class but not fixed by it. A paint scheme p >= 1 is a
+ * body colour and a pattern colour drawn from Philox keyed by (seed, p), with hues a golden
+ * ratio's fraction of a turn apart so that schemes differ. Class c draws its paint from its own
+ * distribution over a palette of `paints` schemes: 0.6, 0.3 and 0.1 on three schemes in a row
+ * from a class-specific start (fewer when paints < 3), so the paint says much about the class
+ * and the class about the paint, yet neither fixes the other. The paint of the image of class c
+ * in view v (1 .. paints) is a draw keyed by (seed, c, v); 0 for invalid arguments. */
+int ut_synth_paint_of(const ut_synth_cfg *cfg, int paints, int class_id, int view);
+/* The probability that class c draws paint p (1 .. paints) under ut_synth_paint_of. */
+double ut_synth_paint_probability(const ut_synth_cfg *cfg, int paints, int class_id, int paint);
+
+/* The painted region of ut_synth_render(cfg, class_id, view): mask (size * size bytes, rows
+ * top to bottom) is 255 * (the pixel's samples that hit the body, the part the paint covers) / 4,
+ * so 0 outside it and 255 inside: the mask of OverLORD's localized correlation. cfg->paint and
+ * cfg->domain are not read. UT_ERR_INVALID_ARGUMENT for the arguments ut_synth_render refuses. */
+ut_status ut_synth_body_mask(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *mask);
+
+/* Renders every class in every view, class-major, each image in the paint it draws
+ * (ut_synth_paint_of with `paints` schemes, 1 or more), and writes it as
+ * ut_synth_write_dataset does, plus the per-image attribute "paint" (its scheme, 1 .. paints)
+ * and, when `masks` is non-zero, each image's ut_synth_body_mask. The source adds "paints". */
+ut_status ut_synth_write_paints(const ut_synth_cfg *cfg, int paints, int masks, const char *out_path,
+                                void (*progress)(void *user, int64_t done, int64_t total), void *user);
 
 /* ---------------------------------------------------------------------------------------------
  * The preprocessed data set file (format documented at the top of engine/data/dataset.c):
@@ -345,6 +370,11 @@ typedef struct {
   /* Called for each file that was skipped, with the reason; may be NULL. */
   void (*skipped)(void *user, const char *file, const char *reason);
   void *user;
+  /* ut_import_folder only: a folder laid out as `dir` whose file of the same class folder and
+   * name is each image's mask (a JPEG, read as gray, cropped and resized as the image: 0 outside
+   * the region, 255 inside); NULL for a set without masks. A missing or unreadable mask fails
+   * the import, naming it, and writes nothing. */
+  const char *mask_dir;
 } ut_import_cfg;
 
 typedef struct {

@@ -1,0 +1,364 @@
+/* OverLORD's evaluation on the rendered three-factor set (overlord_eval.h). */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image_classifier.h"
+#include "lord_train.h"
+#include "overlord_eval.h"
+#include "overlord_train.h"
+
+overlord_eval_cfg overlord_eval_default_cfg(void) {
+  return (overlord_eval_cfg){ .max_images = 200, .targets = 3, .judge_epochs = 30, .max_probe = 1500, .seed = 1 };
+}
+
+typedef struct {
+  ut_synth_cfg synth;
+  int paints, attr;
+} three_factors;
+
+/* The renderer's settings from the set's source, which must say it was rendered with paints. */
+static ut_status read_source(const ut_dataset *ds, three_factors *t) {
+  const char *path = ut_dataset_path(ds);
+  json_t *src = json_loads(ut_dataset_source_json(ds), 0, NULL);
+  const char *kind = src ? json_string_value(json_object_get(src, "kind")) : NULL;
+  json_t *paints = src ? json_object_get(src, "paints") : NULL, *seed = src ? json_object_get(src, "seed") : NULL;
+  ut_status st = UT_OK;
+  if (!kind || strcmp(kind, "synth") || !json_is_integer(paints) || json_object_get(src, "domain"))
+    st = ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: source %s is not a rendered set with paints; OverLORD's evaluation needs the "
+                 "ground truth of 'untangle data synth --paints P'", path, ut_dataset_source_json(ds));
+  if (st == UT_OK) {
+    t->synth = (ut_synth_cfg){ .classes = (int)json_integer_value(json_object_get(src, "classes")),
+                               .views = (int)json_integer_value(json_object_get(src, "views")),
+                               .size = (int)json_integer_value(json_object_get(src, "size")) };
+    t->synth.seed = json_is_string(seed) ? strtoull(json_string_value(seed), NULL, 10) : (uint64_t)json_integer_value(seed);
+    t->paints = (int)json_integer_value(paints);
+    t->attr = ut_dataset_find_attribute(ds, "paint");
+    if (t->attr < 0) st = ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: no attribute \"paint\"", path);
+  }
+  json_decref(src);
+  return st;
+}
+
+static double mean_abs_diff(const float *a, const float *b, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; i++) s += fabs((double)a[i] - b[i]);
+  return s / (double)n;
+}
+
+/* Mean absolute difference of horizontally and vertically neighbouring pixels. */
+static double sharpness(const float *x, int64_t n, int c, int s) {
+  double acc = 0;
+  int64_t count = 0;
+  for (int64_t p = 0; p < n * c; p++) {
+    const float *im = x + p * s * s;
+    for (int y = 0; y < s; y++)
+      for (int xx = 0; xx < s; xx++) {
+        if (xx + 1 < s) acc += fabs(im[y * s + xx + 1] - im[y * s + xx]), count++;
+        if (y + 1 < s) acc += fabs(im[(y + 1) * s + xx] - im[y * s + xx]), count++;
+      }
+  }
+  return count ? acc / (double)count : 0;
+}
+
+static void clamp01(float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) x[i] = x[i] < 0 ? 0 : x[i] > 1 ? 1 : x[i];
+}
+
+typedef struct {
+  int64_t pairs, per;
+  const float *truth;
+  const int32_t *target, *paint; /* per pair: target label, input's paint - 1 */
+  image_classifier *label_judge, *paint_judge;
+  int32_t *predicted;
+} judging;
+
+static ut_status score(const judging *j, const float *out, overlord_eval_scores *sc, int c, int s) {
+  sc->l1 = mean_abs_diff(out, j->truth, j->pairs * j->per);
+  sc->sharpness = sharpness(out, j->pairs, c, s);
+  ut_status st = image_classifier_predict(j->label_judge, out, j->pairs, j->predicted);
+  int64_t hit = 0;
+  for (int64_t i = 0; st == UT_OK && i < j->pairs; i++) hit += j->predicted[i] == j->target[i];
+  sc->label_judged = (double)hit / (double)j->pairs;
+  if (st == UT_OK) st = image_classifier_predict(j->paint_judge, out, j->pairs, j->predicted);
+  hit = 0;
+  for (int64_t i = 0; st == UT_OK && i < j->pairs; i++) hit += j->predicted[i] == j->paint[i];
+  sc->paint_kept = (double)hit / (double)j->pairs;
+  return st;
+}
+
+static void part(const overlord_eval_cfg *c, const char *what) {
+  if (c->on_part) c->on_part(c->user, what);
+}
+
+/* Stage `stage`'s translations of the pairs: pose and correlated codes of each input image,
+ * the label code of the pair's target. */
+static ut_status translate_pairs(overlord_model *m, int stage, const float *images, const float *masks, int64_t n,
+                                 int targets, const int32_t *target, float *out) {
+  const overlord_cfg *c = overlord_config(m);
+  int64_t pairs = n * targets;
+  float *u = malloc((size_t)n * c->uncorr_dim * sizeof *u), *corr = malloc((size_t)n * c->corr_dim * sizeof *corr);
+  float *pu = malloc((size_t)pairs * c->uncorr_dim * sizeof *pu), *pc = malloc((size_t)pairs * c->corr_dim * sizeof *pc);
+  float *pl = malloc((size_t)pairs * c->label_dim * sizeof *pl);
+  ut_status st = u && corr && pu && pc && pl ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the evaluation");
+  if (st == UT_OK) st = overlord_encode(m, stage, images, masks, n, u, NULL, corr);
+  if (st == UT_OK) st = overlord_embedded_codes(m, NULL, target, pairs, NULL, pl);
+  for (int64_t p = 0; st == UT_OK && p < pairs; p++) {
+    memcpy(pu + p * c->uncorr_dim, u + (p / targets) * c->uncorr_dim, (size_t)c->uncorr_dim * sizeof(float));
+    memcpy(pc + p * c->corr_dim, corr + (p / targets) * c->corr_dim, (size_t)c->corr_dim * sizeof(float));
+  }
+  if (st == UT_OK) st = overlord_generate(m, stage, pu, pl, pc, pairs, out);
+  if (st == UT_OK) clamp01(out, pairs * (int64_t)c->channels * c->size * c->size);
+  free(u);
+  free(corr);
+  free(pu);
+  free(pc);
+  free(pl);
+  return st;
+}
+
+/* LORD's translations of the same pairs: content code from the image, class code of the target. */
+static ut_status lord_pairs(ut_runtime *rt, const char *run, const overlord_cfg *oc, const float *images, int64_t n,
+                            int targets, const int32_t *target, float *out) {
+  int stage = 0;
+  lord_model *l = lord_open_run(rt, run, 2, &stage);
+  if (!l) return UT_ERR_STATE;
+  const lord_cfg *c = lord_config(l);
+  ut_status st = UT_OK;
+  if (c->size != oc->size || c->channels != oc->channels || c->n_classes != oc->n_classes)
+    st = ut_fail(UT_ERR_MISMATCH, "LORD run %s: %dx%d images of %lld classes, not this set's %dx%d of %lld", run, c->size,
+                 c->size, (long long)c->n_classes, oc->size, oc->size, (long long)oc->n_classes);
+  int64_t pairs = n * targets;
+  float *content = malloc((size_t)n * c->content_dim * sizeof *content);
+  float *pc = malloc((size_t)pairs * c->content_dim * sizeof *pc), *pk = malloc((size_t)pairs * c->class_dim * sizeof *pk);
+  if (st == UT_OK && !(content && pc && pk)) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for LORD's pairs");
+  if (st == UT_OK) st = lord_encode(l, images, n, content, NULL);
+  if (st == UT_OK) st = lord_embedded_codes(l, NULL, target, pairs, NULL, pk);
+  for (int64_t p = 0; st == UT_OK && p < pairs; p++)
+    memcpy(pc + p * c->content_dim, content + (p / targets) * c->content_dim, (size_t)c->content_dim * sizeof(float));
+  if (st == UT_OK) st = lord_generate(l, pc, pk, pairs, out);
+  free(content);
+  free(pc);
+  free(pk);
+  lord_free(l);
+  return st;
+}
+
+/* The four probes on the last stage's codes of up to max_probe images of the set. */
+static ut_status run_probes(ut_runtime *rt, overlord_model *m, int stage, const ut_dataset *ds, const three_factors *t,
+                            const overlord_eval_cfg *cfg, overlord_eval_report *r) {
+  const overlord_cfg *c = overlord_config(m);
+  int64_t n = ut_dataset_count(ds) < cfg->max_probe ? ut_dataset_count(ds) : cfg->max_probe;
+  int64_t per = (int64_t)c->channels * c->size * c->size, pixels = (int64_t)c->size * c->size;
+  int64_t *order = malloc((size_t)ut_dataset_count(ds) * sizeof *order);
+  float *images = malloc((size_t)(n * per) * sizeof *images), *masks = malloc((size_t)(n * pixels) * sizeof *masks);
+  float *u = malloc((size_t)n * c->uncorr_dim * sizeof *u), *l = malloc((size_t)n * c->label_dim * sizeof *l);
+  float *corr = malloc((size_t)n * c->corr_dim * sizeof *corr);
+  int32_t *labels = malloc((size_t)n * sizeof *labels), *paints = malloc((size_t)n * sizeof *paints);
+  ut_status st = order && images && masks && u && l && corr && labels && paints
+                   ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the probes");
+  if (st == UT_OK) probe_permutation(cfg->seed ^ 0x70726f6265ull, ut_dataset_count(ds), order);
+  for (int64_t i = 0; st == UT_OK && i < n; i++) {
+    int32_t id = (int32_t)order[i];
+    ut_dataset_image_chw(ds, id, images + i * per);
+    const uint8_t *mk = ut_dataset_mask(ds, id);
+    for (int64_t p = 0; p < pixels; p++) masks[i * pixels + p] = mk ? (float)mk[p] / 255.0f : 1.0f;
+    labels[i] = ut_dataset_class(ds, id);
+    paints[i] = (int32_t)ut_dataset_attribute(ds, id, t->attr) - 1;
+  }
+  const float *mk = c->correlation == OVERLORD_LOCALIZED ? masks : NULL;
+  if (st == UT_OK) st = overlord_encode(m, stage, images, mk, n, u, l, corr);
+  probe_cfg pc = probe_default_cfg();
+  pc.stratified = 1;
+  if (st == UT_OK) st = probe_accuracy_cfg(rt, u, n, c->uncorr_dim, labels, (int)c->n_classes, cfg->seed, &pc, &r->label_from_uncorr);
+  if (st == UT_OK) st = probe_accuracy_cfg(rt, l, n, c->label_dim, labels, (int)c->n_classes, cfg->seed, &pc, &r->label_from_label);
+  if (st == UT_OK) st = probe_accuracy_cfg(rt, u, n, c->uncorr_dim, paints, t->paints, cfg->seed, &pc, &r->paint_from_uncorr);
+  if (st == UT_OK) st = probe_accuracy_cfg(rt, corr, n, c->corr_dim, paints, t->paints, cfg->seed, &pc, &r->paint_from_corr);
+  free(order);
+  free(images);
+  free(masks);
+  free(u);
+  free(l);
+  free(corr);
+  free(labels);
+  free(paints);
+  return st;
+}
+
+/* The two judges, trained on the real training images. */
+static ut_status train_judges(ut_runtime *rt, const ut_dataset *ds, const ut_dataset_split *sp, const three_factors *t,
+                              const overlord_eval_cfg *cfg, int c, int s, judging *j, overlord_eval_report *r) {
+  int64_t n = sp->n_train, per = (int64_t)c * s * s;
+  float *images = malloc((size_t)(n * per) * sizeof *images);
+  int32_t *labels = malloc((size_t)n * sizeof *labels), *paints = malloc((size_t)n * sizeof *paints);
+  ut_status st = images && labels && paints ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the judges");
+  for (int64_t i = 0; st == UT_OK && i < n; i++) {
+    ut_dataset_image_chw(ds, sp->train[i], images + i * per);
+    labels[i] = ut_dataset_class(ds, sp->train[i]);
+    paints[i] = (int32_t)ut_dataset_attribute(ds, sp->train[i], t->attr) - 1;
+  }
+  if (st == UT_OK)
+    st = image_classifier_train(rt, images, n, c, s, s, labels, ut_dataset_n_classes(ds), cfg->seed, cfg->judge_epochs,
+                                &j->label_judge);
+  if (st == UT_OK)
+    st = image_classifier_train(rt, images, n, c, s, s, paints, t->paints, cfg->seed + 1, cfg->judge_epochs, &j->paint_judge);
+  if (st == UT_OK) {
+    r->label_judge_accuracy = image_classifier_get_report(j->label_judge)->heldout_accuracy;
+    r->paint_judge_accuracy = image_classifier_get_report(j->paint_judge)->heldout_accuracy;
+  }
+  free(images);
+  free(labels);
+  free(paints);
+  return st;
+}
+
+ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const ut_dataset *ds, double test_ratio,
+                            const char *lord_run, const overlord_eval_cfg *cfg, overlord_eval_report *r) {
+  const overlord_cfg *c = overlord_config(m);
+  *r = (overlord_eval_report){ 0 };
+  three_factors t = { 0 };
+  ut_status st = overlord_check_data(m, ds);
+  if (st == UT_OK) st = read_source(ds, &t);
+  if (st != UT_OK) return st;
+  /* Every other label, when there are fewer than cfg->targets. */
+  int targets = cfg->targets < c->n_classes - 1 ? cfg->targets : (int)c->n_classes - 1;
+  if (targets < 1) return ut_fail(UT_ERR_INVALID_ARGUMENT, "%d target labels per image", cfg->targets);
+  r->stage = stage;
+  r->paints = t.paints;
+  ut_dataset_split sp;
+  if ((st = overlord_run_split(ds, c, test_ratio, &sp)) != UT_OK) return st;
+  int64_t n = sp.n_test_sample < cfg->max_images ? sp.n_test_sample : cfg->max_images, pairs = n * targets;
+  int64_t per = (int64_t)c->channels * c->size * c->size, pixels = (int64_t)c->size * c->size;
+  if (n < 1) st = ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: the run holds out no images to evaluate", ut_dataset_path(ds));
+  float *images = st == UT_OK ? malloc((size_t)(n * per) * sizeof *images) : NULL;
+  float *masks = st == UT_OK ? malloc((size_t)(n * pixels) * sizeof *masks) : NULL;
+  float *truth = st == UT_OK ? malloc((size_t)(pairs * per) * sizeof *truth) : NULL;
+  float *out = st == UT_OK ? malloc((size_t)(pairs * per) * sizeof *out) : NULL;
+  int32_t *target = st == UT_OK ? malloc((size_t)pairs * sizeof *target) : NULL;
+  int32_t *paint = st == UT_OK ? malloc((size_t)pairs * sizeof *paint) : NULL;
+  uint8_t *rgb = st == UT_OK ? malloc((size_t)pixels * 3) : NULL;
+  judging j = { .pairs = pairs, .per = per, .truth = truth, .target = target, .paint = paint };
+  j.predicted = st == UT_OK ? malloc((size_t)pairs * sizeof *j.predicted) : NULL;
+  if (st == UT_OK && !(images && masks && truth && out && target && paint && rgb && j.predicted))
+    st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the evaluation");
+  /* The pairs and their true images: target labels other than the input's, spread over the
+   * classes; the truth is the target class rendered in the input's paint and view. */
+  for (int64_t i = 0; st == UT_OK && i < n; i++) {
+    int32_t id = sp.test_sample[(i * (sp.n_test_sample / n)) % sp.n_test_sample];
+    int cls = ut_dataset_class(ds, id), view = ut_dataset_content(ds, id);
+    int p = (int)ut_dataset_attribute(ds, id, t.attr);
+    ut_dataset_image_chw(ds, id, images + i * per);
+    const uint8_t *mk = ut_dataset_mask(ds, id);
+    for (int64_t q = 0; q < pixels; q++) masks[i * pixels + q] = mk ? (float)mk[q] / 255.0f : 1.0f;
+    for (int k = 0; st == UT_OK && k < targets; k++) {
+      int64_t pi = i * targets + k;
+      target[pi] = (int32_t)((cls + 1 + (i * 7 + k) % (c->n_classes - 1)) % c->n_classes);
+      paint[pi] = p - 1;
+      ut_synth_cfg one = t.synth;
+      one.paint = p;
+      st = ut_synth_render(&one, target[pi], view, rgb);
+      ut_image_bytes_to_chw(rgb, (size_t)pixels, 3, truth + pi * per);
+    }
+  }
+  r->n_images = (int)n;
+  r->n_pairs = (int)pairs;
+  if (st == UT_OK) {
+    part(cfg, "training the label and paint judges");
+    st = train_judges(rt, ds, &sp, &t, cfg, c->channels, c->size, &j, r);
+  }
+  const float *mk = c->correlation == OVERLORD_LOCALIZED ? masks : NULL;
+  if (st == UT_OK) {
+    part(cfg, "scoring the true images and the copy baseline");
+    st = score(&j, truth, &r->truth, c->channels, c->size);
+    for (int64_t p = 0; p < pairs; p++) memcpy(out + p * per, images + (p / targets) * per, (size_t)per * sizeof(float));
+    if (st == UT_OK) st = score(&j, out, &r->copy, c->channels, c->size);
+  }
+  for (int s = 2; st == UT_OK && s <= 3 && s <= stage; s++) {
+    part(cfg, s == 2 ? "translating with stage 2" : "translating with stage 3");
+    st = translate_pairs(m, s, images, mk, n, targets, target, out);
+    if (st == UT_OK) st = score(&j, out, s == 2 ? &r->stage2 : &r->stage3, c->channels, c->size);
+  }
+  if (st == UT_OK && lord_run) {
+    part(cfg, "translating with LORD");
+    st = lord_pairs(rt, lord_run, c, images, n, targets, target, out);
+    if (st == UT_OK) {
+      clamp01(out, pairs * per);
+      st = score(&j, out, &r->lord, c->channels, c->size);
+      r->has_lord = 1;
+    }
+  }
+  if (st == UT_OK && r->stage >= 2) {
+    part(cfg, "probing the codes");
+    st = run_probes(rt, m, r->stage >= 3 ? 3 : 2, ds, &t, cfg, r);
+  }
+  image_classifier_free(j.label_judge);
+  image_classifier_free(j.paint_judge);
+  ut_dataset_split_free(&sp);
+  free(images);
+  free(masks);
+  free(truth);
+  free(out);
+  free(target);
+  free(paint);
+  free(rgb);
+  free(j.predicted);
+  return st;
+}
+
+static json_t *scores_json(const overlord_eval_scores *s) {
+  return json_pack("{s:f, s:f, s:f, s:f}", "l1", s->l1, "label_judged", s->label_judged, "paint_kept", s->paint_kept,
+                   "sharpness", s->sharpness);
+}
+
+static json_t *probe_json(const probe_result *p) {
+  return json_pack("{s:f, s:f, s:f}", "linear", p->linear_accuracy, "mlp", p->mlp_accuracy, "chance", p->chance);
+}
+
+char *overlord_eval_json(const overlord_eval_report *r, const char *run, const char *data, const char *device) {
+  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i}", "model", "overlord", "run", run, "data", data, "device",
+                        device, "stage", r->stage, "images", r->n_images, "pairs", r->n_pairs, "paints", r->paints);
+  if (!o) return NULL;
+  json_t *tr = json_object();
+  if (r->stage >= 2) json_object_set_new(tr, "stage2", scores_json(&r->stage2));
+  if (r->stage >= 3) json_object_set_new(tr, "stage3", scores_json(&r->stage3));
+  if (r->has_lord) json_object_set_new(tr, "lord", scores_json(&r->lord));
+  json_object_set_new(tr, "copy", scores_json(&r->copy));
+  json_object_set_new(tr, "truth", scores_json(&r->truth));
+  json_object_set_new(o, "translation", tr);
+  json_object_set_new(o, "judges", json_pack("{s:f, s:f}", "label_heldout_accuracy", r->label_judge_accuracy,
+                                             "paint_heldout_accuracy", r->paint_judge_accuracy));
+  if (r->stage >= 2)
+    json_object_set_new(o, "probes", json_pack("{s:o, s:o, s:o, s:o}", "label_from_uncorrelated", probe_json(&r->label_from_uncorr),
+                                               "paint_from_uncorrelated", probe_json(&r->paint_from_uncorr),
+                                               "label_from_label", probe_json(&r->label_from_label),
+                                               "paint_from_correlated", probe_json(&r->paint_from_corr)));
+  char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+  json_decref(o);
+  return text;
+}
+
+static void print_scores(FILE *out, const char *name, const overlord_eval_scores *s) {
+  fprintf(out, "  %-8s L1 %.4f   label judged %.3f   paint kept %.3f   sharpness %.4f\n", name, s->l1, s->label_judged,
+          s->paint_kept, s->sharpness);
+}
+
+void overlord_eval_print(FILE *out, const overlord_eval_report *r) {
+  fprintf(out, "%d held-out images, %d label changes, against the renders of the target label in the input's paint and pose\n",
+          r->n_images, r->n_pairs);
+  if (r->stage >= 2) print_scores(out, "stage 2", &r->stage2);
+  if (r->stage >= 3) print_scores(out, "stage 3", &r->stage3);
+  if (r->has_lord) print_scores(out, "LORD", &r->lord);
+  print_scores(out, "copy", &r->copy);
+  print_scores(out, "truth", &r->truth);
+  fprintf(out, "judges' held-out accuracy: label %.3f, paint %.3f\n", r->label_judge_accuracy, r->paint_judge_accuracy);
+  if (r->stage >= 2) {
+    fprintf(out, "probes (linear / MLP, chance):\n");
+    fprintf(out, "  label from uncorrelated %.3f / %.3f (%.3f)   label from label code %.3f / %.3f\n",
+            r->label_from_uncorr.linear_accuracy, r->label_from_uncorr.mlp_accuracy, r->label_from_uncorr.chance,
+            r->label_from_label.linear_accuracy, r->label_from_label.mlp_accuracy);
+    fprintf(out, "  paint from uncorrelated %.3f / %.3f (%.3f)   paint from correlated code %.3f / %.3f\n",
+            r->paint_from_uncorr.linear_accuracy, r->paint_from_uncorr.mlp_accuracy, r->paint_from_uncorr.chance,
+            r->paint_from_corr.linear_accuracy, r->paint_from_corr.mlp_accuracy);
+  }
+}

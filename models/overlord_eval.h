@@ -1,0 +1,64 @@
+/* `untangle eval` of an OverLORD run on the rendered three-factor set (data synth --paints),
+ * whose ground truth is exact: the image of any class in any paint and pose can be rendered.
+ *
+ * For held-out images (class c, paint p, view v) and target labels c' != c, the translation
+ * (pose and correlated code from the image, label code of c') is compared with the render of
+ * (c', p, v):
+ *  - pixel L1 per stage (2 and 3), beside the input copied and, when a LORD run of the same set
+ *    is given, LORD's translation of the same pairs (its content code from the image, the class
+ *    code of c');
+ *  - label judged: the share of translations a CNN trained on the real images assigns to c';
+ *  - paint kept: the share a CNN trained on the paint attribute assigns to p;
+ *  - leakage probes on the encoders' codes: the label and the paint from the uncorrelated code,
+ *    beside the label from the label code and the paint from the correlated code;
+ *  - sharpness: the mean absolute difference of neighbouring pixels of stage 2's and stage 3's
+ *    translations, beside the true images'.
+ */
+#ifndef UNTANGLE_MODELS_OVERLORD_EVAL_H
+#define UNTANGLE_MODELS_OVERLORD_EVAL_H
+
+#include "overlord.h"
+#include "probe.h"
+#include "untangle_data.h"
+
+typedef struct {
+  int64_t max_images;  /* held-out images at most (200) */
+  int targets;         /* target labels per image (3) */
+  int judge_epochs;    /* training epochs of the two judges (30: 8 left the label judge 0.41
+                          accurate on 12 rendered classes of 48 views, 40 made it 0.78) */
+  int64_t max_probe;   /* images whose codes the probes see, at most (1500) */
+  uint64_t seed;
+  void (*on_part)(void *user, const char *part);
+  void *user;
+} overlord_eval_cfg;
+
+overlord_eval_cfg overlord_eval_default_cfg(void);
+
+/* One translator's scores on the pairs. */
+typedef struct {
+  double l1;            /* mean |translation - truth| over pixels in [0, 1] */
+  double label_judged;  /* share judged as the target label */
+  double paint_kept;    /* share judged as the input's paint */
+  double sharpness;     /* mean |neighbour difference| */
+} overlord_eval_scores;
+
+typedef struct {
+  int n_images, n_pairs, stage; /* stage: the last one trained */
+  overlord_eval_scores stage2, stage3, copy, truth, lord;
+  int has_lord;
+  double label_judge_accuracy, paint_judge_accuracy; /* on held-out real images */
+  probe_result label_from_uncorr, paint_from_uncorr, label_from_label, paint_from_corr;
+  int paints;
+} overlord_eval_report;
+
+/* Evaluates m (trained on ds up to `stage`, with the run's held-out share test_ratio) and, when
+ * lord_run is not NULL, the LORD run of that folder on the same pairs. UT_ERR_INVALID_ARGUMENT
+ * naming the file when ds is not a rendered set with paints or does not fit the model. */
+ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const ut_dataset *ds, double test_ratio,
+                            const char *lord_run, const overlord_eval_cfg *cfg, overlord_eval_report *r);
+
+/* The report as JSON (malloc'd), with the run, data and device named. */
+char *overlord_eval_json(const overlord_eval_report *r, const char *run, const char *data, const char *device);
+void overlord_eval_print(FILE *out, const overlord_eval_report *r);
+
+#endif
