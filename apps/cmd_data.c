@@ -77,8 +77,9 @@ static void help_info(FILE *out) {
   fprintf(out,
           "  untangle data info FILE [--json]\n"
           "      Checks FILE completely and describes it: image count and size, classes with\n"
-          "      their image counts, content labels, domains with their image counts, and\n"
-          "      where the images came from.\n"
+          "      their image counts, content labels, domains with their image counts, the\n"
+          "      per-image attributes with their ranges, whether it has masks, and where the\n"
+          "      images came from.\n"
           "      -j, --json       print a JSON object instead\n");
 }
 
@@ -87,7 +88,7 @@ void help_data(FILE *out) {
           "Usage: untangle data SUBCOMMAND [OPTIONS]\n"
           "\n"
           "Makes the data set files that training memory-maps (uint8 images, a class per image,\n"
-          "optional content and domain labels, class and domain names), and describes them. Output goes to a temporary\n"
+          "optional content and domain labels, attributes and masks, class and domain names), and describes them. Output goes to a temporary\n"
           "file next to OUT that replaces OUT only when complete: on any error OUT is unchanged.\n"
           "\n"
           "Subcommands:\n");
@@ -378,9 +379,13 @@ static int data_info(int argc, char **argv) {
   int32_t n = ut_dataset_count(ds);
   int64_t *per_class = calloc((size_t)k, sizeof *per_class);
   int64_t *per_domain = calloc((size_t)ut_dataset_n_domains(ds) + 1, sizeof *per_domain);
-  if (!per_class || !per_domain) {
+  int na = ut_dataset_n_attributes(ds);
+  float *lo = calloc((size_t)na + 1, sizeof *lo), *hi = calloc((size_t)na + 1, sizeof *hi);
+  if (!per_class || !per_domain || !lo || !hi) {
     free(per_class);
     free(per_domain);
+    free(lo);
+    free(hi);
     ut_dataset_close(ds);
     fprintf(stderr, "untangle data info: out of memory\n");
     return CLI_FAILED;
@@ -390,6 +395,15 @@ static int data_info(int argc, char **argv) {
     per_domain[ut_dataset_domain(ds, i) + 1]++; /* -1 (no domains) counts in slot 0 */
   }
   per_domain++;
+  /* Each attribute's range: enough to tell a hue in degrees from a style id at a glance. */
+  for (int a = 0; a < na; a++) {
+    lo[a] = hi[a] = ut_dataset_attribute(ds, 0, a);
+    for (int32_t i = 1; i < n; i++) {
+      float v = ut_dataset_attribute(ds, i, a);
+      lo[a] = v < lo[a] ? v : lo[a];
+      hi[a] = v > hi[a] ? v : hi[a];
+    }
+  }
   json_t *source = json_loads(ut_dataset_source_json(ds), 0, NULL);
   if (o.json) {
     json_t *names = json_array(), *counts = json_array();
@@ -402,11 +416,16 @@ static int data_info(int argc, char **argv) {
       json_array_append_new(dnames, json_string(ut_dataset_domain_name(ds, d)));
       json_array_append_new(dcounts, json_integer(per_domain[d]));
     }
-    json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:i, s:i, s:o, s:o, s:O?}", "path", argv[optind],
-                          "count", n, "height", ut_dataset_height(ds), "width", ut_dataset_width(ds), "channels",
-                          ut_dataset_channels(ds), "n_classes", k, "class_names", names, "class_counts", counts,
-                          "n_contents", ut_dataset_n_contents(ds), "n_domains", ut_dataset_n_domains(ds),
-                          "domain_names", dnames, "domain_counts", dcounts, "source", source);
+    json_t *attrs = json_array();
+    for (int a = 0; a < na; a++)
+      json_array_append_new(attrs, json_pack("{s:s, s:f, s:f}", "name", ut_dataset_attribute_name(ds, a), "min",
+                                             (double)lo[a], "max", (double)hi[a]));
+    json_t *j = json_pack("{s:s?, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:i, s:i, s:o, s:o, s:o, s:b, s:O?}", "path",
+                          argv[optind], "count", n, "height", ut_dataset_height(ds), "width", ut_dataset_width(ds),
+                          "channels", ut_dataset_channels(ds), "n_classes", k, "class_names", names, "class_counts",
+                          counts, "n_contents", ut_dataset_n_contents(ds), "n_domains", ut_dataset_n_domains(ds),
+                          "domain_names", dnames, "domain_counts", dcounts, "attributes", attrs, "has_masks",
+                          ut_dataset_has_masks(ds), "source", source);
     char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
     if (text) {
       printf("%s\n", text);
@@ -439,8 +458,15 @@ static int data_info(int argc, char **argv) {
     } else {
       printf("  domains   none\n");
     }
+    printf("  attributes");
+    for (int a = 0; a < na; a++)
+      printf("%s %s (%g .. %g)", a ? "," : "", ut_dataset_attribute_name(ds, a), (double)lo[a], (double)hi[a]);
+    printf("%s\n", na ? "" : " none");
+    printf("  masks     %s\n", ut_dataset_has_masks(ds) ? "one per image" : "none");
     printf("  source    %s\n", ut_dataset_source_json(ds));
   }
+  free(lo);
+  free(hi);
   json_decref(source);
   free(per_class);
   free(per_domain - 1);

@@ -2,6 +2,7 @@
  * splits, the batch loader (order, determinism, resume by seek) and sample grids. Host only:
  * no OpenCL device is opened. */
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,10 +242,10 @@ START_TEST(test_open_rejects) {
   }
   /* The preamble's version and header length. */
   memcpy(buf, orig, len);
-  buf[8] = 3;
+  buf[8] = 4;
   spit(bad, buf, len);
   ck_assert_ptr_null(ut_dataset_open(bad));
-  ck_assert_ptr_nonnull(strstr(ut_last_error(), "version 3"));
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "version 4"));
   memcpy(buf, orig, len);
   buf[12] = (char)(buf[12] + 1);
   spit(bad, buf, len);
@@ -478,6 +479,235 @@ START_TEST(test_grid) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------------------------------------
+ * Attributes and masks (format version 3).
+ */
+static float attribute_of(int i, int a) { return a == 0 ? (float)i * 7.25f - 3.0f : (float)(i % 3); }
+static uint8_t mask_of(int i, int y, int x) { return (uint8_t)(i * 13 + y * 29 + x * 3); }
+
+/* A set of n h x w RGB images with `n_attr` attributes ("hue", "style") and masks as asked,
+ * following pixel_of, class_of, attribute_of and mask_of; domains when n_domains > 0. */
+static void write_labelled(const char *path, int n, int h, int w, int n_attr, int masks, int n_domains) {
+  static const char *const attr_names[2] = { "hue", "style" };
+  ut_dataset_desc d = { .height = h, .width = w, .channels = 3, .n_classes = 3, .n_domains = n_domains,
+                        .n_attributes = n_attr, .attribute_names = attr_names, .has_masks = masks };
+  ut_dataset_writer *wr = ut_dataset_writer_open(path, &d);
+  ck_assert_ut_ptr(wr);
+  uint8_t *img = malloc((size_t)h * w * 3), *mask = malloc((size_t)h * w);
+  for (int i = 0; i < n; i++) {
+    for (int y = 0; y < h; y++)
+      for (int x = 0; x < w; x++) {
+        mask[y * w + x] = mask_of(i, y, x);
+        for (int c = 0; c < 3; c++) img[(y * w + x) * 3 + c] = pixel_of(i, y, x, c);
+      }
+    float attrs[2] = { attribute_of(i, 0), attribute_of(i, 1) };
+    ut_image_labels lb = { .class_id = class_of(i, 3), .content_id = -1, .domain_id = n_domains ? i % n_domains : -1,
+                           .attributes = n_attr ? attrs : NULL, .mask = masks ? mask : NULL };
+    ck_assert_ut_ok(ut_dataset_writer_add_labels(wr, img, &lb));
+  }
+  free(img);
+  free(mask);
+  ck_assert_ut_ok(ut_dataset_writer_finish(wr));
+}
+
+START_TEST(test_attributes_masks) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s", test_tmp_path("attrs.dat"));
+  /* Every combination of attributes, masks and domains reads back exactly, as version 3. */
+  for (int combo = 0; combo < 6; combo++) {
+    int n_attr = combo % 3, masks = combo / 3, n_domains = combo % 2 ? 2 : 0;
+    if (!n_attr && !masks) continue;
+    write_labelled(path, 7, 3, 5, n_attr, masks, n_domains);
+    size_t len;
+    char *raw = slurp(path, &len);
+    ck_assert_int_eq(raw[8], 3);
+    free(raw);
+    ut_dataset *ds = ut_dataset_open(path);
+    ck_assert_ut_ptr(ds);
+    ck_assert_int_eq(ut_dataset_n_attributes(ds), n_attr);
+    ck_assert_int_eq(ut_dataset_has_masks(ds), masks);
+    ck_assert_int_eq(ut_dataset_n_domains(ds), n_domains);
+    ck_assert_int_eq(ut_dataset_find_attribute(ds, "style"), n_attr == 2 ? 1 : -1);
+    ck_assert_int_eq(ut_dataset_find_attribute(ds, "hue"), n_attr ? 0 : -1);
+    if (n_attr) ck_assert_str_eq(ut_dataset_attribute_name(ds, 0), "hue");
+    ck_assert_ptr_null(ut_dataset_attribute_name(ds, n_attr));
+    for (int i = 0; i < 7; i++) {
+      ck_assert_int_eq(ut_dataset_class(ds, i), class_of(i, 3));
+      ck_assert_int_eq(ut_dataset_domain(ds, i), n_domains ? i % 2 : -1);
+      for (int a = 0; a < n_attr; a++) ck_assert_float_eq(ut_dataset_attribute(ds, i, a), attribute_of(i, a));
+      const uint8_t *m = ut_dataset_mask(ds, i);
+      ck_assert_int_eq(m != NULL, masks);
+      for (int p = 0; masks && p < 15; p++) ck_assert_int_eq(m[p], mask_of(i, p / 5, p % 5));
+      const uint8_t *im = ut_dataset_image(ds, i);
+      for (int p = 0; p < 15; p++) ck_assert_int_eq(im[3 * p + 2], pixel_of(i, p / 5, p % 5, 2));
+    }
+    ut_dataset_close(ds);
+  }
+
+  /* The loader crops and mirrors a mask exactly as its image: the mask here is the image's
+   * first channel, so the batch's masks must equal its images' first planes. */
+  {
+    static const char *const attr_names[1] = { "hue" };
+    const int n = 9, h = 6, w = 5;
+    ut_dataset_desc d = { .height = h, .width = w, .channels = 3, .n_classes = 2, .n_attributes = 1,
+                          .attribute_names = attr_names, .has_masks = 1 };
+    ut_dataset_writer *wr = ut_dataset_writer_open(path, &d);
+    ck_assert_ut_ptr(wr);
+    uint8_t img[6 * 5 * 3], mask[6 * 5];
+    for (int i = 0; i < n; i++) {
+      for (int p = 0; p < h * w; p++) {
+        for (int c = 0; c < 3; c++) img[3 * p + c] = pixel_of(i, p / w, p % w, c);
+        mask[p] = img[3 * p];
+      }
+      float hue = (float)i * 40.0f;
+      ck_assert_ut_ok(ut_dataset_writer_add_labels(
+          wr, img, &(ut_image_labels){ .class_id = i % 2, .content_id = -1, .domain_id = -1, .attributes = &hue, .mask = mask }));
+    }
+    ck_assert_ut_ok(ut_dataset_writer_finish(wr));
+    ut_dataset *ds = ut_dataset_open(path);
+    ck_assert_ut_ptr(ds);
+    ut_loader_cfg cfgs[3] = { { .batch = 4, .seed = 3 },
+                              { .batch = 4, .seed = 3, .crop = 4, .flip = 1, .signed_range = 1 },
+                              { .batch = 4, .seed = 3, .crop = 3, .in_order = 1 } };
+    for (int k = 0; k < 3; k++) {
+      ut_loader *l = ut_loader_new(ds, &cfgs[k]);
+      ck_assert_ut_ptr(l);
+      int side_h = cfgs[k].crop ? cfgs[k].crop : h, side_w = cfgs[k].crop ? cfgs[k].crop : w, flipped = 0;
+      for (int b = 0; b < 6; b++) {
+        const ut_batch *bt;
+        ck_assert_ut_ok(ut_loader_next(l, &bt));
+        ck_assert_int_eq(bt->n_attributes, 1);
+        ck_assert_ptr_nonnull(bt->masks);
+        for (int i = 0; i < bt->n; i++) {
+          ck_assert_float_eq(bt->attributes[i], (float)bt->indices[i] * 40.0f);
+          const float *plane = bt->images + (size_t)i * 3 * side_h * side_w;
+          const float *m = bt->masks + (size_t)i * side_h * side_w;
+          for (int p = 0; p < side_h * side_w; p++) {
+            float want = cfgs[k].signed_range ? (plane[p] + 1.0f) / 2.0f : plane[p];
+            ck_assert_msg(fabsf(m[p] - want) < 1e-6f, "loader %d batch %d image %d pixel %d: mask %g, image %g", k, b,
+                          i, p, (double)m[p], (double)want);
+          }
+          /* Mirrored: the first row matches no unmirrored crop position of the file's mask. */
+          if (cfgs[k].flip) {
+            const uint8_t *raw = ut_dataset_mask(ds, bt->indices[i]);
+            int plain = 0;
+            for (int y0 = 0; y0 <= h - side_h; y0++)
+              for (int x0 = 0; x0 <= w - side_w; x0++) {
+                int same = 1;
+                for (int x = 0; x < side_w; x++) same &= fabsf(m[x] - (float)raw[y0 * w + x0 + x] / 255.0f) < 1e-6f;
+                plain |= same;
+              }
+            flipped += !plain;
+          }
+        }
+      }
+      if (cfgs[k].flip) ck_assert_msg(flipped > 0, "no mask was mirrored in 24 draws");
+      ut_loader_free(l);
+    }
+    ut_dataset_close(ds);
+  }
+  unlink(path);
+}
+END_TEST
+
+START_TEST(test_attributes_reject) {
+  char path[4096], bad[4096];
+  snprintf(path, sizeof path, "%s", test_tmp_path("attrs_bad.dat"));
+  snprintf(bad, sizeof bad, "%s", test_tmp_path("attrs_bad2.dat"));
+  unlink(path);
+  static const char *const dup[2] = { "hue", "hue" };
+  static const char *const one[1] = { "hue" };
+  ut_dataset_desc d = { .height = 2, .width = 2, .channels = 3, .n_classes = 1, .n_attributes = 2,
+                        .attribute_names = dup };
+  ck_assert_ptr_null(ut_dataset_writer_open(path, &d));
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "('hue') is given twice"));
+  d.attribute_names = NULL;
+  ck_assert_ptr_null(ut_dataset_writer_open(path, &d));
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "without names"));
+
+  /* Per image: a missing or unexpected attribute list or mask, and a NaN, are refused and the
+   * writer stays usable. */
+  d = (ut_dataset_desc){ .height = 2, .width = 2, .channels = 3, .n_classes = 1, .n_attributes = 1,
+                         .attribute_names = one, .has_masks = 1 };
+  ut_dataset_writer *w = ut_dataset_writer_open(path, &d);
+  ck_assert_ut_ptr(w);
+  uint8_t img[12] = { 0 }, mask[4] = { 255, 0, 0, 255 };
+  float hue = 10.0f, nan_hue = NAN;
+  ck_assert_int_eq(ut_dataset_writer_add_labels(w, img, &(ut_image_labels){ .content_id = -1, .domain_id = -1, .mask = mask }),
+                   UT_ERR_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "no attributes, expected 1 ('hue')"));
+  ck_assert_int_eq(ut_dataset_writer_add_labels(w, img, &(ut_image_labels){ .content_id = -1, .domain_id = -1, .attributes = &hue }),
+                   UT_ERR_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "has no mask"));
+  ck_assert_int_eq(ut_dataset_writer_add_labels(
+                       w, img, &(ut_image_labels){ .content_id = -1, .domain_id = -1, .attributes = &nan_hue, .mask = mask }),
+                   UT_ERR_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "attribute 'hue' is nan"));
+  ck_assert_int_eq(ut_dataset_writer_add(w, img, 0, -1), UT_ERR_INVALID_ARGUMENT);
+  ck_assert_ut_ok(ut_dataset_writer_add_labels(
+      w, img, &(ut_image_labels){ .content_id = -1, .domain_id = -1, .attributes = &hue, .mask = mask }));
+  ck_assert_ut_ok(ut_dataset_writer_finish(w));
+  assert_no_temp_files(path);
+  ut_dataset *ds = ut_dataset_open(path);
+  ck_assert_ut_ptr(ds);
+  ck_assert_int_eq(ut_dataset_count(ds), 1);
+  ck_assert_int_eq(ut_dataset_mask(ds, 0)[3], 255);
+  ut_dataset_close(ds);
+
+  /* A plain set refuses attributes and masks. */
+  d = (ut_dataset_desc){ .height = 2, .width = 2, .channels = 3, .n_classes = 1 };
+  ck_assert_ut_ptr(w = ut_dataset_writer_open(bad, &d));
+  ck_assert_int_eq(ut_dataset_writer_add_labels(w, img, &(ut_image_labels){ .content_id = -1, .domain_id = -1, .attributes = &hue }),
+                   UT_ERR_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "but the set has none"));
+  ck_assert_int_eq(ut_dataset_writer_add_labels(w, img, &(ut_image_labels){ .content_id = -1, .domain_id = -1, .mask = mask }),
+                   UT_ERR_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "has a mask"));
+  ut_dataset_writer_abort(w);
+
+  /* A forged file: a NaN in the attribute section, a header without has_masks, a version 3
+   * with neither attributes nor masks, a wrong offset, a cut mask section. */
+  size_t len;
+  char *orig = slurp(path, &len), *buf = malloc(len);
+  static const struct {
+    const char *what, *from, *to, *says;
+  } cases[] = {
+    { "has_masks", "\"has_masks\":true", "\"has_masks\":1234", "'has_masks'" },
+    { "attribute names", "\"attribute_names\":[\"hue\"]", "\"attribute_names\":[\"\"]   ", "'attribute_names'[0]" },
+    { "attributes offset", "\"attributes_offset\":", "\"attributes_offseX\":", "'attributes_offset'" },
+    { "n_attributes", "\"n_attributes\":1", "\"n_attributes\":2", "'attribute_names'" },
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    memcpy(buf, orig, len);
+    patch(buf, len, cases[k].from, cases[k].to);
+    spit(bad, buf, len);
+    ck_assert_msg(ut_dataset_open(bad) == NULL, "case '%s' opened", cases[k].what);
+    ck_assert_msg(strstr(ut_last_error(), cases[k].says), "case '%s': expected \"%s\" in: %s", cases[k].what,
+                  cases[k].says, ut_last_error());
+  }
+  /* The attribute sits 4 + 64-byte-aligned past the last section before it; find it by value. */
+  memcpy(buf, orig, len);
+  size_t at = 0;
+  for (size_t p = 0; p + 4 <= len; p++) {
+    float v;
+    memcpy(&v, buf + p, 4);
+    if (v == 10.0f && p % 64 == 0) at = p;
+  }
+  ck_assert_uint_gt(at, 0);
+  memcpy(buf + at, &nan_hue, 4);
+  spit(bad, buf, len);
+  ck_assert_ptr_null(ut_dataset_open(bad));
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "attribute 'hue' = nan"));
+  spit(bad, orig, len - 1);
+  ck_assert_ptr_null(ut_dataset_open(bad));
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "truncated"));
+  free(buf);
+  free(orig);
+  unlink(path);
+  unlink(bad);
+}
+END_TEST
+
 static Suite *dataset_suite(void) {
   Suite *s = suite_create("dataset");
   TCase *tc = tcase_create("dataset");
@@ -488,6 +718,8 @@ static Suite *dataset_suite(void) {
   tcase_add_test(tc, test_split);
   tcase_add_test(tc, test_loader);
   tcase_add_test(tc, test_grid);
+  tcase_add_test(tc, test_attributes_masks);
+  tcase_add_test(tc, test_attributes_reject);
   suite_add_tcase(s, tc);
   return s;
 }

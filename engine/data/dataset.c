@@ -4,7 +4,8 @@
  * reader can map it straight into aligned arrays):
  *
  *   offset 0   8 bytes  magic "UTDATAST"
- *   offset 8   uint32   format version: 1 without domain labels, 2 with them
+ *   offset 8   uint32   format version: 1 without domain labels, 2 with them, 3 with
+ *                       attributes or masks (domain labels optional)
  *   offset 12  uint32   header length L in bytes; 16 + L is a multiple of 64
  *   offset 16  L bytes  a UTF-8 JSON object, padded with spaces:
  *                {"format": "untangle-dataset", "version": 1, "count": N,
@@ -13,15 +14,24 @@
  *                 "has_contents": bool, "n_contents": M (0 when has_contents is false),
  *                 "source": {free-form object: importer, folder, synth config, ...},
  *                 "images_offset": I, "classes_offset": J, "contents_offset": P,
- *                 version 2 only: "n_domains": D (>= 1), "domain_names": [D distinct
- *                 strings], "domains_offset": Q}
+ *                 version 2: "n_domains": D (>= 1), "domain_names": [D distinct
+ *                 strings], "domains_offset": Q;
+ *                 version 3: "n_domains": D (>= 0), and when D > 0 "domain_names" and
+ *                 "domains_offset" as in version 2; "n_attributes": A (>= 0), and when
+ *                 A > 0 "attribute_names": [A distinct non-empty strings] and
+ *                 "attributes_offset": R; "has_masks": bool, and when true "masks_offset": S}
  *   offset I = 16 + L        N * H * W * C bytes: uint8 images, each HWC, rows top to bottom
  *   offset J = align64(I + N*H*W*C)   N int32: class ids in 0 .. K-1
  *   offset P = align64(J + 4N)        N int32: content ids in 0 .. M-1, or all -1 without
  *                                     content labels
  *   version 2: offset Q = align64(P + 4N)  N int32: domain ids in 0 .. D-1, each used at least
  *                                     once
- *   the file ends at P + 4N (version 1) or Q + 4N (version 2) exactly.
+ *   version 3: the domain section when D > 0 as in version 2; then, when A > 0,
+ *              offset R = align64(end of the last section)  N x A float32 (IEEE, image after
+ *                                     image), all finite;
+ *              then, with masks, offset S = align64(end of the last section)  N x H x W uint8,
+ *                                     each image's mask rows top to bottom
+ *   the file ends at the end of its last section exactly.
  *
  * Version 1 is what a set without domains is still written as, byte for byte, so files and
  * tools from before domains existed keep working; a version 1 file reads as n_domains 0.
@@ -36,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,12 +57,14 @@
 #include "data_internal.h"
 
 #define MAGIC "UTDATAST"
-enum { FORMAT_PLAIN = 1, FORMAT_DOMAINS = 2, PREAMBLE = 16, ALIGN = 64 };
+enum { FORMAT_PLAIN = 1, FORMAT_DOMAINS = 2, FORMAT_ATTRIBUTES = 3, PREAMBLE = 16, ALIGN = 64 };
 /* Header text beyond this is surely not ours; it also bounds what a corrupt file makes us parse. */
 #define MAX_HEADER (64u << 20)
 #define MAX_SIDE 65536
 #define MAX_IMAGES INT32_MAX
 #define MAX_IMAGE_BYTES (1ull << 50)
+/* Attributes are a handful of factors per image; the bound keeps N x A inside every offset. */
+#define MAX_ATTRIBUTES 1024
 
 static uint64_t align64(uint64_t x) { return (x + ALIGN - 1) & ~(uint64_t)(ALIGN - 1); }
 
@@ -62,30 +75,46 @@ static uint32_t get_le32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Offsets of the sections for n images of `image_bytes` after a header of hlen bytes; the
- * domain section only when the set has domains (domains is then 0). */
+/* The optional parts of a set, which decide its version and sections. */
 typedef struct {
-  uint64_t images, classes, contents, domains, end;
+  int has_domains, n_attributes, has_masks;
+} sections;
+
+static uint32_t format_version(sections x) {
+  return x.n_attributes > 0 || x.has_masks ? FORMAT_ATTRIBUTES : x.has_domains ? FORMAT_DOMAINS : FORMAT_PLAIN;
+}
+
+/* Offsets of the sections for n images of `image_bytes` (and masks of `mask_bytes`) after a
+ * header of hlen bytes; an absent section's offset is 0. */
+typedef struct {
+  uint64_t images, classes, contents, domains, attributes, masks, end;
 } layout;
 
-static layout layout_for(uint64_t hlen, uint64_t n, uint64_t image_bytes, int has_domains) {
-  layout l;
+static layout layout_for(uint64_t hlen, uint64_t n, uint64_t image_bytes, uint64_t mask_bytes, sections x) {
+  layout l = { 0 };
   l.images = PREAMBLE + hlen;
   l.classes = align64(l.images + n * image_bytes);
   l.contents = align64(l.classes + 4 * n);
-  l.domains = has_domains ? align64(l.contents + 4 * n) : 0;
-  l.end = (has_domains ? l.domains : l.contents) + 4 * n;
+  l.end = l.contents + 4 * n;
+  if (x.has_domains) l.end = (l.domains = align64(l.end)) + 4 * n;
+  if (x.n_attributes > 0) l.end = (l.attributes = align64(l.end)) + 4 * n * (uint64_t)x.n_attributes;
+  if (x.has_masks) l.end = (l.masks = align64(l.end)) + n * mask_bytes;
   return l;
 }
 
+static sections sections_of(const ut_dataset_desc *d) {
+  return (sections){ d->n_domains > 0, d->n_attributes, d->has_masks != 0 };
+}
+
 /* The header object; `count` and the offsets vary, the rest comes from the description. */
-static json_t *header_json(const ut_dataset_desc *d, char **names, char **domain_names, json_t *source,
-                           int64_t count, const layout *l) {
+static json_t *header_json(const ut_dataset_desc *d, char **names, char **domain_names, char **attribute_names,
+                           json_t *source, int64_t count, const layout *l) {
+  uint32_t version = format_version(sections_of(d));
   json_t *h = json_object();
   json_t *arr = json_array();
   for (int i = 0; i < d->n_classes; i++) json_array_append_new(arr, json_string(names[i]));
   json_object_set_new(h, "format", json_string("untangle-dataset"));
-  json_object_set_new(h, "version", json_integer(d->n_domains > 0 ? FORMAT_DOMAINS : FORMAT_PLAIN));
+  json_object_set_new(h, "version", json_integer(version));
   json_object_set_new(h, "count", json_integer(count));
   json_object_set_new(h, "height", json_integer(d->height));
   json_object_set_new(h, "width", json_integer(d->width));
@@ -98,12 +127,23 @@ static json_t *header_json(const ut_dataset_desc *d, char **names, char **domain
   json_object_set_new(h, "images_offset", json_integer((json_int_t)l->images));
   json_object_set_new(h, "classes_offset", json_integer((json_int_t)l->classes));
   json_object_set_new(h, "contents_offset", json_integer((json_int_t)l->contents));
+  if (d->n_domains > 0 || version == FORMAT_ATTRIBUTES) json_object_set_new(h, "n_domains", json_integer(d->n_domains));
   if (d->n_domains > 0) {
     json_t *dn = json_array();
     for (int i = 0; i < d->n_domains; i++) json_array_append_new(dn, json_string(domain_names[i]));
-    json_object_set_new(h, "n_domains", json_integer(d->n_domains));
     json_object_set_new(h, "domain_names", dn);
     json_object_set_new(h, "domains_offset", json_integer((json_int_t)l->domains));
+  }
+  if (version == FORMAT_ATTRIBUTES) {
+    json_object_set_new(h, "n_attributes", json_integer(d->n_attributes));
+    if (d->n_attributes > 0) {
+      json_t *an = json_array();
+      for (int i = 0; i < d->n_attributes; i++) json_array_append_new(an, json_string(attribute_names[i]));
+      json_object_set_new(h, "attribute_names", an);
+      json_object_set_new(h, "attributes_offset", json_integer((json_int_t)l->attributes));
+    }
+    json_object_set_new(h, "has_masks", json_boolean(d->has_masks));
+    if (d->has_masks) json_object_set_new(h, "masks_offset", json_integer((json_int_t)l->masks));
   }
   return h;
 }
@@ -113,14 +153,16 @@ static json_t *header_json(const ut_dataset_desc *d, char **names, char **domain
 struct ut_dataset_writer {
   char *path, *tmp;
   FILE *fp;
-  ut_dataset_desc desc; /* class_names and source_json point at the copies below */
-  char **names, **domain_names;
+  ut_dataset_desc desc; /* its name lists and source are NULL: the copies below hold them */
+  char **names, **domain_names, **attribute_names;
   json_t *source;
   uint64_t header_len; /* reserved; the final header is padded to exactly this */
-  uint64_t image_bytes;
-  int32_t *labels; /* class, content, domain per image */
+  uint64_t image_bytes, mask_bytes;
+  int32_t *labels;   /* class, content, domain per image */
+  float *attributes; /* n_attributes per image */
   int64_t count, cap;
   int64_t *per_domain; /* images so far in each domain */
+  FILE *masks;         /* masks stream into an unlinked temporary file until the end */
 };
 
 static void free_names(char **names, int n) {
@@ -133,9 +175,12 @@ static void writer_free(ut_dataset_writer *w) {
   if (!w) return;
   free_names(w->names, w->desc.n_classes);
   free_names(w->domain_names, w->desc.n_domains);
+  free_names(w->attribute_names, w->desc.n_attributes);
   free(w->per_domain);
   json_decref(w->source);
   free(w->labels);
+  free(w->attributes);
+  if (w->masks) fclose(w->masks);
   free(w->path);
   free(w->tmp);
   free(w);
@@ -153,6 +198,13 @@ static ut_status check_desc(const char *path, const ut_dataset_desc *d) {
                    d->n_classes, d->n_contents);
   if (d->n_domains < 0)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: %d domains, expected 0 (no domain labels) or more", path, d->n_domains);
+  if (d->n_attributes < 0 || d->n_attributes > MAX_ATTRIBUTES)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: %d attributes, expected 0 .. %d", path, d->n_attributes, MAX_ATTRIBUTES);
+  if (d->n_attributes > 0 && !d->attribute_names)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: %d attributes without names, expected one name each", path,
+                   d->n_attributes);
+  if (d->has_masks != 0 && d->has_masks != 1)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: has_masks %d, expected 0 or 1", path, d->has_masks);
   return UT_OK;
 }
 
@@ -189,6 +241,22 @@ oom:
   return NULL;
 }
 
+/* The masks come after the labels in the file but arrive with the images, so they wait in a
+ * second temporary file next to the set (a folder that has room for the set has room for
+ * them), unlinked at once so that nothing is left behind whatever happens. */
+static ut_status open_mask_spool(ut_dataset_writer *w) {
+  char *tmp = NULL;
+  int fd = ut_data_temp_file(w->path, &tmp);
+  if (fd < 0) return UT_ERR_IO;
+  unlink(tmp);
+  free(tmp);
+  if (!(w->masks = fdopen(fd, "w+b"))) {
+    close(fd);
+    return ut_fail(UT_ERR_IO, "%s: cannot open a temporary file for the masks: %s", w->path, strerror(errno));
+  }
+  return UT_OK;
+}
+
 ut_dataset_writer *ut_dataset_writer_open(const char *path, const ut_dataset_desc *desc) {
   if (!path || !*path) {
     ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_dataset_writer_open: no path");
@@ -200,18 +268,24 @@ ut_dataset_writer *ut_dataset_writer_open(const char *path, const ut_dataset_des
   w->desc = *desc;
   w->desc.n_classes = 0; /* until the names are there, so writer_free frees only those */
   w->desc.n_domains = 0;
+  w->desc.n_attributes = 0;
   if (!(w->path = strdup(path))) goto oom;
   if (!(w->names = copy_names(path, "class", "class", desc->class_names, desc->n_classes, 0)) ||
       !(w->domain_names = copy_names(path, "domain", "domain", desc->domain_names, desc->n_domains, 1)) ||
+      !(w->attribute_names = copy_names(path, "attribute", "attribute", desc->attribute_names, desc->n_attributes, 1)) ||
       !(w->per_domain = calloc((size_t)desc->n_domains + 1, sizeof *w->per_domain))) {
-    if (w->names && w->domain_names) ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", path);
+    if (w->names && w->domain_names && w->attribute_names) ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", path);
     w->desc.n_classes = w->names ? desc->n_classes : 0;
     w->desc.n_domains = w->domain_names ? desc->n_domains : 0;
+    w->desc.n_attributes = w->attribute_names ? desc->n_attributes : 0;
     writer_free(w);
     return NULL;
   }
   w->desc.n_classes = desc->n_classes;
   w->desc.n_domains = desc->n_domains;
+  w->desc.n_attributes = desc->n_attributes;
+  w->desc.class_names = w->desc.domain_names = w->desc.attribute_names = NULL;
+  w->desc.source_json = NULL;
   if (desc->source_json) {
     json_error_t jerr;
     w->source = json_loads(desc->source_json, 0, &jerr);
@@ -225,10 +299,15 @@ ut_dataset_writer *ut_dataset_writer_open(const char *path, const ut_dataset_des
     w->source = json_object();
   }
   w->image_bytes = (uint64_t)desc->height * (uint64_t)desc->width * (uint64_t)desc->channels;
+  w->mask_bytes = desc->has_masks ? (uint64_t)desc->height * (uint64_t)desc->width : 0;
+  if (desc->has_masks && open_mask_spool(w) != UT_OK) {
+    writer_free(w);
+    return NULL;
+  }
 
   /* Reserve room for the largest count and offsets any file can have; padding fills the rest. */
-  layout big = { INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, 0 };
-  json_t *h = header_json(desc, w->names, w->domain_names, w->source, MAX_IMAGES, &big);
+  layout big = { INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, 0 };
+  json_t *h = header_json(desc, w->names, w->domain_names, w->attribute_names, w->source, MAX_IMAGES, &big);
   char *text = json_dumps(h, JSON_COMPACT);
   json_decref(h);
   if (!text) {
@@ -274,7 +353,33 @@ ut_status ut_dataset_writer_add(ut_dataset_writer *w, const uint8_t *image, int 
 
 ut_status ut_dataset_writer_add_domain(ut_dataset_writer *w, const uint8_t *image, int class_id, int content_id,
                                        int domain_id) {
-  if (!w || !image) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_dataset_writer_add: no writer or image");
+  return ut_dataset_writer_add_labels(w, image,
+                                      &(ut_image_labels){ .class_id = class_id, .content_id = content_id,
+                                                          .domain_id = domain_id });
+}
+
+/* The attributes and mask of the next image against the set's description. */
+static ut_status check_extras(const ut_dataset_writer *w, const ut_image_labels *lb) {
+  int64_t i = w->count;
+  if (w->desc.n_attributes > 0 && !lb->attributes)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: image %lld has no attributes, expected %d ('%s'%s)", w->path,
+                   (long long)i, w->desc.n_attributes, w->attribute_names[0], w->desc.n_attributes > 1 ? ", ..." : "");
+  if (w->desc.n_attributes == 0 && lb->attributes)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: image %lld has attributes, but the set has none", w->path,
+                   (long long)i);
+  for (int a = 0; a < w->desc.n_attributes; a++)
+    if (!isfinite(lb->attributes[a]))
+      return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: image %lld: attribute '%s' is %g, expected a finite value", w->path,
+                     (long long)i, w->attribute_names[a], (double)lb->attributes[a]);
+  if (w->desc.has_masks != (lb->mask != NULL))
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: image %lld %s, but the set has %s", w->path, (long long)i,
+                   lb->mask ? "has a mask" : "has no mask", lb->mask ? "no masks" : "a mask for every image");
+  return UT_OK;
+}
+
+ut_status ut_dataset_writer_add_labels(ut_dataset_writer *w, const uint8_t *image, const ut_image_labels *lb) {
+  if (!w || !image || !lb) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_dataset_writer_add: no writer, image or labels");
+  int class_id = lb->class_id, content_id = lb->content_id, domain_id = lb->domain_id;
   if (class_id < 0 || class_id >= w->desc.n_classes)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: class id %d, expected 0 .. %d", w->path, class_id,
                    w->desc.n_classes - 1);
@@ -291,15 +396,29 @@ ut_status ut_dataset_writer_add_domain(ut_dataset_writer *w, const uint8_t *imag
   if (w->count >= MAX_IMAGES || (uint64_t)(w->count + 1) * w->image_bytes > MAX_IMAGE_BYTES)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: a data set holds at most %d images and %llu bytes of them", w->path,
                    MAX_IMAGES, (unsigned long long)MAX_IMAGE_BYTES);
+  ut_status s = check_extras(w, lb);
+  if (s != UT_OK) return s;
   if (w->count == w->cap) {
     int64_t cap = w->cap ? 2 * w->cap : 1024;
     int32_t *l = realloc(w->labels, (size_t)cap * 3 * sizeof *l);
     if (!l) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", w->path);
     w->labels = l;
+    if (w->desc.n_attributes > 0) {
+      float *a = realloc(w->attributes, (size_t)cap * (size_t)w->desc.n_attributes * sizeof *a);
+      if (!a) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", w->path);
+      w->attributes = a;
+    }
     w->cap = cap;
   }
+  /* The mask first: a failed image write then leaves a mask that the next add overwrites. */
+  if (w->masks && (fseeko(w->masks, (off_t)((uint64_t)w->count * w->mask_bytes), SEEK_SET) != 0 ||
+                   fwrite(lb->mask, 1, w->mask_bytes, w->masks) != w->mask_bytes))
+    return ut_fail(UT_ERR_IO, "%s: writing a mask to the temporary file failed: %s", w->path, strerror(errno));
   if (fwrite(image, 1, w->image_bytes, w->fp) != w->image_bytes)
     return ut_fail(UT_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
+  if (w->desc.n_attributes > 0)
+    memcpy(w->attributes + (size_t)w->count * (size_t)w->desc.n_attributes, lb->attributes,
+           (size_t)w->desc.n_attributes * sizeof *w->attributes);
   w->labels[3 * w->count] = class_id;
   w->labels[3 * w->count + 1] = content_id;
   w->labels[3 * w->count + 2] = domain_id;
@@ -339,23 +458,67 @@ static ut_status write_labels(ut_dataset_writer *w, int column) {
   return UT_OK;
 }
 
+/* The attributes, image after image, as little-endian IEEE float32. */
+static ut_status write_attributes(ut_dataset_writer *w) {
+  uint8_t buf[4096];
+  size_t used = 0, total = (size_t)w->count * (size_t)w->desc.n_attributes;
+  for (size_t i = 0; i < total; i++) {
+    uint32_t bits;
+    memcpy(&bits, &w->attributes[i], 4);
+    put_le32(buf + used, bits);
+    used += 4;
+    if (used == sizeof buf || i + 1 == total) {
+      if (fwrite(buf, 1, used, w->fp) != used) return ut_fail(UT_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
+      used = 0;
+    }
+  }
+  return UT_OK;
+}
+
+/* The spooled masks copied into the set. */
+static ut_status write_masks(ut_dataset_writer *w) {
+  uint8_t buf[65536];
+  uint64_t left = (uint64_t)w->count * w->mask_bytes;
+  if (fseeko(w->masks, 0, SEEK_SET) != 0)
+    return ut_fail(UT_ERR_IO, "%s: cannot read back the masks: %s", w->path, strerror(errno));
+  while (left > 0) {
+    size_t n = left < sizeof buf ? (size_t)left : sizeof buf;
+    if (fread(buf, 1, n, w->masks) != n)
+      return ut_fail(UT_ERR_IO, "%s: cannot read back the masks: %s", w->path, strerror(errno));
+    if (fwrite(buf, 1, n, w->fp) != n) return ut_fail(UT_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
+    left -= n;
+  }
+  return UT_OK;
+}
+
 static ut_status finish_file(ut_dataset_writer *w) {
   if (w->count == 0) return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: no images to write", w->path);
   for (int d = 0; d < w->desc.n_domains; d++)
     if (w->per_domain[d + 1] == 0)
       return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: domain %d ('%s') has no image, expected at least one per domain",
                      w->path, d, w->domain_names[d]);
-  int has_domains = w->desc.n_domains > 0;
-  layout l = layout_for(w->header_len, (uint64_t)w->count, w->image_bytes, has_domains);
-  ut_status s = write_zeros(w, l.images + (uint64_t)w->count * w->image_bytes, l.classes);
+  sections x = sections_of(&w->desc);
+  uint64_t n = (uint64_t)w->count;
+  layout l = layout_for(w->header_len, n, w->image_bytes, w->mask_bytes, x);
+  /* Each section follows zero padding from where the last one ended up to its offset. */
+  uint64_t at = l.images + n * w->image_bytes;
+  ut_status s = write_zeros(w, at, l.classes);
   if (s == UT_OK) s = write_labels(w, 0);
-  if (s == UT_OK) s = write_zeros(w, l.classes + 4 * (uint64_t)w->count, l.contents);
+  if (s == UT_OK) s = write_zeros(w, l.classes + 4 * n, l.contents);
   if (s == UT_OK) s = write_labels(w, 1);
-  if (s == UT_OK && has_domains) s = write_zeros(w, l.contents + 4 * (uint64_t)w->count, l.domains);
-  if (s == UT_OK && has_domains) s = write_labels(w, 2);
+  at = l.contents + 4 * n;
+  if (s == UT_OK && x.has_domains && (s = write_zeros(w, at, l.domains)) == UT_OK) {
+    s = write_labels(w, 2);
+    at = l.domains + 4 * n;
+  }
+  if (s == UT_OK && x.n_attributes > 0 && (s = write_zeros(w, at, l.attributes)) == UT_OK) {
+    s = write_attributes(w);
+    at = l.attributes + 4 * n * (uint64_t)x.n_attributes;
+  }
+  if (s == UT_OK && x.has_masks && (s = write_zeros(w, at, l.masks)) == UT_OK) s = write_masks(w);
   if (s != UT_OK) return s;
 
-  json_t *h = header_json(&w->desc, w->names, w->domain_names, w->source, w->count, &l);
+  json_t *h = header_json(&w->desc, w->names, w->domain_names, w->attribute_names, w->source, w->count, &l);
   char *text = json_dumps(h, JSON_COMPACT);
   json_decref(h);
   size_t tlen = text ? strlen(text) : 0;
@@ -369,7 +532,7 @@ static ut_status finish_file(ut_dataset_writer *w) {
     return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", w->path);
   }
   memcpy(pre, MAGIC, 8);
-  put_le32(pre + 8, has_domains ? FORMAT_DOMAINS : FORMAT_PLAIN);
+  put_le32(pre + 8, format_version(x));
   put_le32(pre + 12, (uint32_t)w->header_len);
   memset(pre + PREAMBLE, ' ', w->header_len);
   memcpy(pre + PREAMBLE, text, tlen);
@@ -405,8 +568,8 @@ struct ut_dataset {
   int mapped; /* base is our mmap */
   int32_t count;
   uint32_t version;
-  int height, width, channels, n_classes, n_contents, n_domains;
-  char **names, **domain_names;
+  int height, width, channels, n_classes, n_contents, n_domains, n_attributes, has_masks;
+  char **names, **domain_names, **attribute_names;
   char *source;
   layout l;
 };
@@ -416,6 +579,7 @@ void ut_dataset_close(ut_dataset *ds) {
   if (ds->mapped) munmap((void *)ds->base, ds->len);
   free_names(ds->names, ds->n_classes);
   free_names(ds->domain_names, ds->n_domains);
+  free_names(ds->attribute_names, ds->n_attributes);
   free(ds->source);
   free(ds->path);
   free(ds);
@@ -435,30 +599,46 @@ static ut_status get_int(const char *name, json_t *h, const char *key, int64_t l
   return UT_OK;
 }
 
-/* Version 2's domain fields: a count >= 1 and as many distinct names. Version 1 has none. */
-static ut_status parse_domains(ut_dataset *ds, json_t *h) {
+/* `n` distinct non-empty names from the header's array `key` into *out (what: "domain"). */
+static ut_status parse_names(const char *name, json_t *h, const char *key, const char *what, int n, char ***out) {
+  json_t *names = json_object_get(h, key);
+  if (!json_is_array(names) || json_array_size(names) != (size_t)n)
+    return ut_fail(UT_ERR_FORMAT, "%s: header field '%s': expected an array of %d strings", name, key, n);
+  if (!(*out = calloc((size_t)n, sizeof **out))) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
+  for (int i = 0; i < n; i++) {
+    const char *dn = json_string_value(json_array_get(names, (size_t)i));
+    if (!dn || !*dn) return ut_fail(UT_ERR_FORMAT, "%s: header field '%s'[%d]: expected a non-empty string", name, key, i);
+    for (int j = 0; j < i; j++)
+      if (strcmp((*out)[j], dn) == 0)
+        return ut_fail(UT_ERR_FORMAT, "%s: header field '%s'[%d]: '%s' is also %s %d, expected distinct names", name,
+                       key, i, dn, what, j);
+    if (!((*out)[i] = strdup(dn))) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
+  }
+  return UT_OK;
+}
+
+/* The optional sections' fields: version 2's domains (a count >= 1 and as many distinct
+ * names), version 3's domains (a count >= 0), attributes and masks. Version 1 has none. The
+ * counts are set before the names are read, so ut_dataset_close frees what was read. */
+static ut_status parse_sections(ut_dataset *ds, json_t *h) {
   const char *name = ds->path;
   if (ds->version == FORMAT_PLAIN) return UT_OK;
   int64_t n = 0;
-  ut_status s = get_int(name, h, "n_domains", 1, INT32_MAX, &n);
+  ut_status s = get_int(name, h, "n_domains", ds->version == FORMAT_DOMAINS ? 1 : 0, INT32_MAX, &n);
   if (s != UT_OK) return s;
-  json_t *names = json_object_get(h, "domain_names");
-  if (!json_is_array(names) || json_array_size(names) != (size_t)n)
-    return ut_fail(UT_ERR_FORMAT, "%s: header field 'domain_names': expected an array of %lld strings", name,
-                   (long long)n);
-  if (!(ds->domain_names = calloc((size_t)n, sizeof *ds->domain_names)))
-    return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
   ds->n_domains = (int)n;
-  for (int i = 0; i < ds->n_domains; i++) {
-    const char *dn = json_string_value(json_array_get(names, (size_t)i));
-    if (!dn || !*dn)
-      return ut_fail(UT_ERR_FORMAT, "%s: header field 'domain_names'[%d]: expected a non-empty string", name, i);
-    for (int j = 0; j < i; j++)
-      if (strcmp(ds->domain_names[j], dn) == 0)
-        return ut_fail(UT_ERR_FORMAT, "%s: header field 'domain_names'[%d]: '%s' is also domain %d, expected distinct names",
-                       name, i, dn, j);
-    if (!(ds->domain_names[i] = strdup(dn))) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
-  }
+  if (n > 0 && (s = parse_names(name, h, "domain_names", "domain", ds->n_domains, &ds->domain_names)) != UT_OK) return s;
+  if (ds->version == FORMAT_DOMAINS) return UT_OK;
+  if ((s = get_int(name, h, "n_attributes", 0, MAX_ATTRIBUTES, &n)) != UT_OK) return s;
+  ds->n_attributes = (int)n;
+  if (n > 0 &&
+      (s = parse_names(name, h, "attribute_names", "attribute", ds->n_attributes, &ds->attribute_names)) != UT_OK)
+    return s;
+  json_t *has = json_object_get(h, "has_masks");
+  if (!json_is_boolean(has)) return ut_fail(UT_ERR_FORMAT, "%s: header field 'has_masks': expected true or false", name);
+  ds->has_masks = json_is_true(has);
+  if (ds->n_attributes == 0 && !ds->has_masks)
+    return ut_fail(UT_ERR_FORMAT, "%s: format version 3 without attributes or masks, expected version 1 or 2", name);
   return UT_OK;
 }
 
@@ -499,7 +679,7 @@ static ut_status parse_header(ut_dataset *ds, json_t *h) {
     if (!cn) return ut_fail(UT_ERR_FORMAT, "%s: header field 'class_names'[%d]: expected a string", name, i);
     if (!(ds->names[i] = strdup(cn))) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
   }
-  if ((s = parse_domains(ds, h)) != UT_OK) return s;
+  if ((s = parse_sections(ds, h)) != UT_OK) return s;
   json_t *src = json_object_get(h, "source");
   if (!json_is_object(src)) return ut_fail(UT_ERR_FORMAT, "%s: header field 'source': expected a JSON object", name);
   if (!(ds->source = json_dumps(src, JSON_COMPACT))) return ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory", name);
@@ -510,10 +690,19 @@ static ut_status parse_header(ut_dataset *ds, json_t *h) {
   if (image_bytes > ds->len / (uint64_t)ds->count)
     return ut_fail(UT_ERR_FORMAT, "%s: %d images of %d x %d x %d need more than the file's %zu bytes (truncated?)", name,
                    ds->count, ds->height, ds->width, ds->channels, ds->len);
-  ds->l = layout_for(hlen, (uint64_t)ds->count, image_bytes, ds->n_domains > 0);
-  static const char *const keys[4] = { "images_offset", "classes_offset", "contents_offset", "domains_offset" };
-  const uint64_t want[4] = { ds->l.images, ds->l.classes, ds->l.contents, ds->l.domains };
-  for (int i = 0; i < (ds->n_domains > 0 ? 4 : 3); i++) {
+  uint64_t mask_bytes = ds->has_masks ? (uint64_t)ds->height * (uint64_t)ds->width : 0;
+  sections x = { ds->n_domains > 0, ds->n_attributes, ds->has_masks };
+  /* The same guard for the other per-image sections (attributes are at most 4 KiB an image). */
+  if (mask_bytes > ds->len / (uint64_t)ds->count || 4 * (uint64_t)ds->n_attributes > ds->len / (uint64_t)ds->count)
+    return ut_fail(UT_ERR_FORMAT, "%s: %d images with their masks and %d attributes need more than the file's %zu bytes (truncated?)",
+                   name, ds->count, ds->n_attributes, ds->len);
+  ds->l = layout_for(hlen, (uint64_t)ds->count, image_bytes, mask_bytes, x);
+  static const char *const keys[6] = { "images_offset",  "classes_offset",    "contents_offset",
+                                       "domains_offset", "attributes_offset", "masks_offset" };
+  const uint64_t want[6] = { ds->l.images, ds->l.classes, ds->l.contents, ds->l.domains, ds->l.attributes, ds->l.masks };
+  const int present[6] = { 1, 1, 1, x.has_domains, x.n_attributes > 0, x.has_masks };
+  for (int i = 0; i < 6; i++) {
+    if (!present[i]) continue;
     if ((s = get_int(name, h, keys[i], 0, INT64_MAX, &v[7]))) return s;
     if ((uint64_t)v[7] != want[i])
       return ut_fail(UT_ERR_FORMAT, "%s: header field '%s' is %lld, expected %llu for %d images of %d x %d x %d", name,
@@ -563,6 +752,18 @@ static ut_status check_labels(const ut_dataset *ds) {
   return UT_OK;
 }
 
+/* Every attribute finite: NaN would poison a model's loss long after the file was read. */
+static ut_status check_attributes(const ut_dataset *ds) {
+  for (int32_t i = 0; i < ds->count; i++)
+    for (int a = 0; a < ds->n_attributes; a++) {
+      float v = ut_dataset_attribute(ds, i, a);
+      if (!isfinite(v))
+        return ut_fail(UT_ERR_FORMAT, "%s: image %d has attribute '%s' = %g, expected a finite value", ds->path, i,
+                       ds->attribute_names[a], (double)v);
+    }
+  return UT_OK;
+}
+
 static ut_status validate(ut_dataset *ds) {
   const char *name = ds->path;
   if (ds->len < PREAMBLE)
@@ -571,9 +772,9 @@ static ut_status validate(ut_dataset *ds) {
   if (memcmp(ds->base, MAGIC, 8) != 0)
     return ut_fail(UT_ERR_FORMAT, "%s: not an untangle data set (magic is not \"%s\")", name, MAGIC);
   uint32_t version = get_le32(ds->base + 8), hlen = get_le32(ds->base + 12);
-  if (version != FORMAT_PLAIN && version != FORMAT_DOMAINS)
-    return ut_fail(UT_ERR_FORMAT, "%s: format version %u, this build reads versions %d and %d", name, version,
-                   FORMAT_PLAIN, FORMAT_DOMAINS);
+  if (version < FORMAT_PLAIN || version > FORMAT_ATTRIBUTES)
+    return ut_fail(UT_ERR_FORMAT, "%s: format version %u, this build reads versions %d to %d", name, version,
+                   FORMAT_PLAIN, FORMAT_ATTRIBUTES);
   ds->version = version;
   if (hlen == 0 || hlen > MAX_HEADER || (PREAMBLE + (uint64_t)hlen) % ALIGN != 0 || PREAMBLE + (uint64_t)hlen > ds->len)
     return ut_fail(UT_ERR_FORMAT,
@@ -585,7 +786,8 @@ static ut_status validate(ut_dataset *ds) {
   ut_status s = parse_header(ds, h);
   json_decref(h);
   if (s == UT_OK) s = check_labels(ds);
-  return s == UT_OK ? check_domains(ds) : s;
+  if (s == UT_OK) s = check_domains(ds);
+  return s == UT_OK ? check_attributes(ds) : s;
 }
 
 ut_dataset *ut_dataset_from_memory(const void *buf, size_t len, const char *name) {
@@ -678,4 +880,29 @@ int ut_dataset_find_domain(const ut_dataset *ds, const char *name) {
   for (int d = 0; name && d < ds->n_domains; d++)
     if (strcmp(ds->domain_names[d], name) == 0) return d;
   return -1;
+}
+
+int ut_dataset_n_attributes(const ut_dataset *ds) { return ds->n_attributes; }
+
+const char *ut_dataset_attribute_name(const ut_dataset *ds, int a) {
+  return a >= 0 && a < ds->n_attributes ? ds->attribute_names[a] : NULL;
+}
+
+int ut_dataset_find_attribute(const ut_dataset *ds, const char *name) {
+  for (int a = 0; name && a < ds->n_attributes; a++)
+    if (strcmp(ds->attribute_names[a], name) == 0) return a;
+  return -1;
+}
+
+float ut_dataset_attribute(const ut_dataset *ds, int32_t i, int a) {
+  uint32_t bits = get_le32(ds->base + ds->l.attributes + 4 * ((uint64_t)i * (uint64_t)ds->n_attributes + (uint64_t)a));
+  float v;
+  memcpy(&v, &bits, 4);
+  return v;
+}
+
+int ut_dataset_has_masks(const ut_dataset *ds) { return ds->has_masks; }
+
+const uint8_t *ut_dataset_mask(const ut_dataset *ds, int32_t i) {
+  return ds->has_masks ? ds->base + ds->l.masks + (uint64_t)i * (uint64_t)ds->height * (uint64_t)ds->width : NULL;
 }

@@ -129,7 +129,7 @@ enum { SLOT_EMPTY, SLOT_FILLING, SLOT_READY };
 typedef struct {
   int state;
   int64_t epoch, batch; /* the position it holds or is being filled with */
-  float *images;
+  float *images, *attributes, *masks;
   int32_t *indices, *classes, *contents, *domains;
   ut_batch view;
 } slot;
@@ -169,7 +169,7 @@ static void make_permutation(ut_loader *l, int64_t epoch) {
 
 /* The h x w crop of image `hwc` (rows of W pixels of C bytes) at (y0, x0), mirrored left-right
  * when `flip`, as CHW floats: v / 255 as ut_image_bytes_to_chw computes it, then 2 v - 1 when
- * signed. */
+ * signed. Masks take the same path with C = 1, never signed. */
 static void crop_to_chw(const uint8_t *hwc, int W, int C, int y0, int x0, int h, int w, int flip, int signed_range,
                         float *chw) {
   for (int c = 0; c < C; c++)
@@ -189,6 +189,7 @@ static void fill_slot(ut_loader *l, slot *s, int64_t epoch, int64_t b) {
   const ut_dataset *ds = l->ds;
   const ut_loader_cfg *cfg = &l->cfg;
   int C = ut_dataset_channels(ds), H = ut_dataset_height(ds), W = ut_dataset_width(ds);
+  int n_attr = ut_dataset_n_attributes(ds);
   size_t hw = (size_t)H * (size_t)W;
   int plain = !cfg->crop && !cfg->flip && !cfg->signed_range;
   int side_h = cfg->crop ? cfg->crop : H, side_w = cfg->crop ? cfg->crop : W;
@@ -201,9 +202,12 @@ static void fill_slot(ut_loader *l, slot *s, int64_t epoch, int64_t b) {
     s->classes[i] = ut_dataset_class(ds, idx);
     s->contents[i] = ut_dataset_content(ds, idx);
     s->domains[i] = ut_dataset_domain(ds, idx);
+    for (int a = 0; a < n_attr; a++) s->attributes[(size_t)i * (size_t)n_attr + (size_t)a] = ut_dataset_attribute(ds, idx, a);
     float *dst = s->images + (size_t)i * (size_t)C * out_px;
+    float *mask_dst = s->masks ? s->masks + (size_t)i * out_px : NULL;
     if (plain) {
       ut_image_bytes_to_chw(ut_dataset_image(ds, idx), hw, C, dst);
+      if (mask_dst) ut_image_bytes_to_chw(ut_dataset_mask(ds, idx), hw, 1, mask_dst);
       continue;
     }
     /* Centred when in order (evaluation); else drawn from (seed, epoch, position) only. */
@@ -219,9 +223,11 @@ static void fill_slot(ut_loader *l, slot *s, int64_t epoch, int64_t b) {
       if (cfg->flip) flip = (int)(ut_splitmix64(&state) >> 63);
     }
     crop_to_chw(ut_dataset_image(ds, idx), W, C, y0, x0, side_h, side_w, flip, cfg->signed_range, dst);
+    if (mask_dst) crop_to_chw(ut_dataset_mask(ds, idx), W, 1, y0, x0, side_h, side_w, flip, 0, mask_dst);
   }
   s->view = (ut_batch){ .images = s->images, .indices = s->indices, .classes = s->classes, .contents = s->contents,
-                        .domains = s->domains, .n = n, .epoch = epoch, .batch = b };
+                        .domains = s->domains, .attributes = n_attr ? s->attributes : NULL, .n_attributes = n_attr,
+                        .masks = s->masks, .n = n, .epoch = epoch, .batch = b };
 }
 
 static int slot_wanted(const ut_loader *l, const slot *s) {
@@ -265,6 +271,8 @@ static void free_slots(ut_loader *l) {
     free(l->slots[i].classes);
     free(l->slots[i].contents);
     free(l->slots[i].domains);
+    free(l->slots[i].attributes);
+    free(l->slots[i].masks);
   }
   free(l->list);
   free(l->perm);
@@ -316,9 +324,13 @@ ut_loader *ut_loader_new(const ut_dataset *ds, const ut_loader_cfg *cfg) {
     }
   }
   l->cfg.indices = l->list;
-  size_t img = (size_t)ut_dataset_channels(ds) * (cfg->crop ? (size_t)cfg->crop * (size_t)cfg->crop : (size_t)H * (size_t)W);
+  size_t px = cfg->crop ? (size_t)cfg->crop * (size_t)cfg->crop : (size_t)H * (size_t)W;
+  size_t img = (size_t)ut_dataset_channels(ds) * px;
+  size_t n_attr = (size_t)ut_dataset_n_attributes(ds);
   for (int i = 0; i < 2; i++) {
     slot *s = &l->slots[i];
+    if (n_attr && !(s->attributes = malloc((size_t)cfg->batch * n_attr * sizeof *s->attributes))) goto oom;
+    if (ut_dataset_has_masks(ds) && !(s->masks = malloc((size_t)cfg->batch * px * sizeof *s->masks))) goto oom;
     s->images = malloc((size_t)cfg->batch * img * sizeof *s->images);
     s->indices = malloc((size_t)cfg->batch * sizeof *s->indices);
     s->classes = malloc((size_t)cfg->batch * sizeof *s->classes);

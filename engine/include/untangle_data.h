@@ -96,6 +96,12 @@ typedef struct {
   const char *source_json;        /* a JSON object describing the origin, or NULL for {} */
   int n_domains;                   /* 0: the set has no domain labels (ids are -1); > 0: every image has a domain id */
   const char *const *domain_names; /* n_domains UTF-8 names, or NULL for "domain-0", ... */
+  int n_attributes;                   /* named per-image values beyond the labels (0: none), e.g. a
+                                         rendered style or paint id, or a continuous hue */
+  const char *const *attribute_names; /* n_attributes distinct non-empty UTF-8 names (required) */
+  int has_masks;                      /* 1: every image has a mask of height x width bytes (0 outside
+                                         the region .. 255 inside), e.g. the part OverLORD's localized
+                                         transform keeps */
 } ut_dataset_desc;
 
 typedef struct ut_dataset_writer ut_dataset_writer;
@@ -103,8 +109,9 @@ typedef struct ut_dataset_writer ut_dataset_writer;
 /* Starts writing a data set to `path`. Images are streamed into a temporary file next to
  * `path` (so the writer never holds them all in memory); nothing appears at `path` until
  * ut_dataset_writer_finish succeeds. A set without domains is written in format version 1 (as
- * before domains existed), one with domains in version 2. NULL on failure (bad description:
- * also a domain name that is empty, not UTF-8 or given twice; folder not writable). */
+ * before domains existed), one with domains in version 2, one with attributes or masks in
+ * version 3. NULL on failure (bad description: also a domain or attribute name that is empty,
+ * not UTF-8 or given twice; folder not writable). */
 ut_dataset_writer *ut_dataset_writer_open(const char *path, const ut_dataset_desc *desc);
 
 /* Appends one image (height * width * channels bytes, HWC) with its class id and content id
@@ -117,6 +124,20 @@ ut_status ut_dataset_writer_add(ut_dataset_writer *w, const uint8_t *image, int 
  * fails with UT_ERR_INVALID_ARGUMENT and leaves the writer usable. */
 ut_status ut_dataset_writer_add_domain(ut_dataset_writer *w, const uint8_t *image, int class_id, int content_id,
                                        int domain_id);
+
+/* Everything known about one image besides its pixels. */
+typedef struct {
+  int class_id;
+  int content_id;          /* -1 when the set has no content labels */
+  int domain_id;           /* -1 when the set has no domain labels */
+  const float *attributes; /* n_attributes finite values, or NULL when the set has none */
+  const uint8_t *mask;     /* height * width bytes, or NULL when the set has no masks */
+} ut_image_labels;
+
+/* As ut_dataset_writer_add_domain, with the image's attributes and mask: both are required when
+ * the set has them and must be NULL when it has not. A non-finite attribute fails with
+ * UT_ERR_INVALID_ARGUMENT naming it; the writer stays usable. */
+ut_status ut_dataset_writer_add_labels(ut_dataset_writer *w, const uint8_t *image, const ut_image_labels *labels);
 
 /* Images appended so far. */
 int64_t ut_dataset_writer_count(const ut_dataset_writer *w);
@@ -132,9 +153,10 @@ void ut_dataset_writer_abort(ut_dataset_writer *w);
 
 typedef struct ut_dataset ut_dataset;
 
-/* Memory-maps a data set file and validates all of it: magic and version (1, or 2 with
- * domains), the header's fields, the section sizes against the file length, every class,
- * content and domain id, distinct domain names and at least one image per domain. NULL on
+/* Memory-maps a data set file and validates all of it: magic and version (1, 2 with domains,
+ * 3 with attributes or masks), the header's fields, the section sizes against the file length,
+ * every class, content and domain id, distinct domain and attribute names, at least one image
+ * per domain, and finite attributes. NULL on
  * failure; the error names the file, the field and what was expected. */
 ut_dataset *ut_dataset_open(const char *path);
 void ut_dataset_close(ut_dataset *ds);
@@ -170,6 +192,19 @@ int ut_dataset_find_domain(const ut_dataset *ds, const char *name);
  * labels), the error naming the file; UT_ERR_HOST_MEMORY when the list cannot be allocated.
  * On failure *indices is NULL and *n is 0. */
 ut_status ut_dataset_domain_indices(const ut_dataset *ds, int domain, int32_t **indices, int32_t *n);
+
+/* Attributes: named float values per image (format version 3); a set without them has
+ * n_attributes 0. `a` and `i` must be in range. */
+int ut_dataset_n_attributes(const ut_dataset *ds);
+const char *ut_dataset_attribute_name(const ut_dataset *ds, int a); /* NULL when out of range */
+/* The index of the attribute called `name` (exact bytes), or -1 when there is none. */
+int ut_dataset_find_attribute(const ut_dataset *ds, const char *name);
+float ut_dataset_attribute(const ut_dataset *ds, int32_t i, int a);
+
+/* Masks (format version 3): 1 when every image has one. */
+int ut_dataset_has_masks(const ut_dataset *ds);
+/* Image i's mask, height * width bytes (rows top to bottom), or NULL when the set has none. */
+const uint8_t *ut_dataset_mask(const ut_dataset *ds, int32_t i);
 
 /* The "source" object as compact JSON text (for a rendered set: the ut_synth_cfg used). */
 const char *ut_dataset_source_json(const ut_dataset *ds);
@@ -220,6 +255,10 @@ typedef struct {
   const int32_t *classes;  /* [n] class ids */
   const int32_t *contents; /* [n] content ids (-1 without content labels) */
   const int32_t *domains;  /* [n] domain ids (-1 without domain labels) */
+  const float *attributes; /* [n, n_attributes] (NULL when the set has none) */
+  int n_attributes;
+  const float *masks;      /* [n, 1, H, W] in [0, 1], cropped and mirrored as the images (never
+                              signed); NULL when the set has no masks */
   int n;                   /* images in this batch: cfg.batch, or fewer in a short last batch */
   int64_t epoch, batch;    /* where this batch sits */
 } ut_batch;

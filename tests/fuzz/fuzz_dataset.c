@@ -1,7 +1,8 @@
 /* The preprocessed data set reader (engine/data/dataset.c) on any bytes, through the same
  * validation ut_dataset_open runs after mmap. Whatever it accepts must be safe to read whole:
- * every image, label, class and domain name is touched, so ASan sees any access outside the
+ * every image, label, attribute, mask, class and domain name is touched, so ASan sees any access outside the
  * buffer. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(ut_dataset_n_contents(ds) > 0 ? k >= 0 && k < ut_dataset_n_contents(ds) : k == -1);
     int32_t d = ut_dataset_domain(ds, i);
     FUZZ_CHECK(ut_dataset_n_domains(ds) > 0 ? d >= 0 && d < ut_dataset_n_domains(ds) : d == -1);
+    for (int a = 0; a < ut_dataset_n_attributes(ds); a++) FUZZ_CHECK(isfinite(ut_dataset_attribute(ds, i, a)));
+    const uint8_t *mask = ut_dataset_mask(ds, i);
+    FUZZ_CHECK((mask != NULL) == ut_dataset_has_masks(ds));
+    if (mask) sum += mask[0] + mask[(size_t)ut_dataset_height(ds) * (size_t)ut_dataset_width(ds) - 1];
   }
+  /* Every attribute has a name that finds it again. */
+  for (int a = 0; a < ut_dataset_n_attributes(ds); a++)
+    FUZZ_CHECK(ut_dataset_find_attribute(ds, ut_dataset_attribute_name(ds, a)) == a);
   for (int c = 0; c < ut_dataset_n_classes(ds); c++) sum += (unsigned)strlen(ut_dataset_class_name(ds, c));
   /* Every domain has images and a name that finds it again. */
   for (int d = 0; d < ut_dataset_n_domains(ds); d++) {

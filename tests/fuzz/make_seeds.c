@@ -104,6 +104,19 @@ static void dataset_seeds(void) {
     if (ut_dataset_writer_add_domain(w, img, i % 2, -1, i == 2) != UT_OK) die(tmp);
   if (!w || ut_dataset_writer_finish(w) != UT_OK) die(tmp);
   seed_file("dataset", "rgb-with-domains", "", 0, tmp);
+  const char *attrs[] = { "hue", "style" };
+  ut_dataset_desc labelled = { .height = 2, .width = 2, .channels = 3, .n_classes = 2, .class_names = names,
+                               .n_domains = 2, .domain_names = domains, .n_attributes = 2, .attribute_names = attrs,
+                               .has_masks = 1 };
+  w = ut_dataset_writer_open(tmp, &labelled);
+  for (int i = 0; w && i < 3; i++) {
+    float values[2] = { 120.0f * (float)i, (float)(i % 2) };
+    uint8_t mask[4] = { 0, 255, (uint8_t)(60 * i), 255 };
+    ut_image_labels lb = { .class_id = i % 2, .content_id = -1, .domain_id = i == 2, .attributes = values, .mask = mask };
+    if (ut_dataset_writer_add_labels(w, img, &lb) != UT_OK) die(tmp);
+  }
+  if (!w || ut_dataset_writer_finish(w) != UT_OK) die(tmp);
+  seed_file("dataset", "rgb-with-attributes-and-masks", "", 0, tmp);
 }
 
 /* libjpeg directly, for the CMYK file untangle itself never writes. */
