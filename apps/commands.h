@@ -19,6 +19,10 @@ void help_data(FILE *out);
 int data_cluster(int argc, char **argv);
 void help_data_cluster(FILE *out);
 
+/* `untangle data colorize ...`; argv[0] is "colorize" (data_colorize.c). */
+int data_colorize(int argc, char **argv);
+void help_data_colorize(FILE *out);
+
 /* `untangle train spirals ...`; argv[0] is "spirals". */
 int train_spirals(int argc, char **argv);
 void help_train_spirals(FILE *out);
