@@ -59,6 +59,16 @@ void unit_help_grid(FILE *out);
 int unit_cmd_eval(int argc, char **argv);
 void unit_help_eval(FILE *out);
 
+/* CMI-VAE's train (cmivae_cli.c), translate and grid (cmivae_translate.c) and eval (cmivae_eval_cmd.c). */
+int cmivae_cmd_train(int argc, char **argv);
+void cmivae_help_train(FILE *out);
+int cmivae_cmd_translate(int argc, char **argv);
+void cmivae_help_translate(FILE *out);
+int cmivae_cmd_grid(int argc, char **argv);
+void cmivae_help_grid(FILE *out);
+int cmivae_cmd_eval(int argc, char **argv);
+void cmivae_help_eval(FILE *out);
+
 /* `untangle bench ...` and `untangle bench report ...` (cmd_bench.c, benchmarks/bench.h). */
 int cmd_bench(int argc, char **argv);
 void help_bench(FILE *out);

@@ -141,7 +141,7 @@ static ut_status ensure_step(cmivae_model *m, int which) {
   s->x = ut_input(s->g, "images", UT_F32, UT_SHAPE(B, c->channels, c->size, c->size));
   s->f = ut_input(s->g, "features", UT_F32, UT_SHAPE(B, F));
   s->ft = ut_input(s->g, "fuse_features", UT_F32, UT_SHAPE(B, F));
-  if (c->feature == CMIVAE_FEATURE_CLASS) s->ct = ut_input(s->g, "fuse_classes", UT_I32, UT_SHAPE(B));
+  if (which && c->feature == CMIVAE_FEATURE_CLASS) s->ct = ut_input(s->g, "fuse_classes", UT_I32, UT_SHAPE(B));
   ut_status st = which ? build_gen(m, s) : build_dis(m, s);
   if (st == UT_OK && !(s->p = ut_plan_compile(s->g, &(ut_plan_cfg){ .outputs = s->loss, .n_outputs = s->n_loss })))
     st = UT_ERR_STATE;
