@@ -18,8 +18,8 @@ static const model_entry models[] = {
     { unit_cmd_train, unit_cmd_translate, unit_cmd_grid, unit_cmd_eval },
     { unit_help_train, unit_help_translate, unit_help_grid, unit_help_eval } },
   { "cmivae", "CMI-VAE: a VAE whose second code, encoded from a chosen feature (hue, class), controls the output",
-    { cmivae_cmd_train, cmivae_cmd_translate, cmivae_cmd_grid, NULL },
-    { cmivae_help_train, cmivae_help_translate, cmivae_help_grid, NULL } },
+    { cmivae_cmd_train, cmivae_cmd_translate, cmivae_cmd_grid, cmivae_cmd_eval },
+    { cmivae_help_train, cmivae_help_translate, cmivae_help_grid, cmivae_help_eval } },
   { "spirals", "a small MLP that tells two interleaved spirals apart (a first check of a device)",
     { train_spirals, NULL, NULL, NULL }, { help_train_spirals, NULL, NULL, NULL } },
 };
