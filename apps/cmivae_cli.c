@@ -156,7 +156,7 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
     printf("preset %s%s\n", cmivae_preset_name((cmivae_preset_kind)preset), o->preset < 0 ? " (chosen by device type)" : "");
   }
   if (o->epochs >= 0) cfg->epochs = (int)o->epochs;
-  if (cmivae_cfg_check(cfg) != UT_OK || cmivae_check_data(ds, cfg) != UT_OK) {
+  if (cmivae_check_data(ds, cfg) != UT_OK || cmivae_cfg_check(cfg) != UT_OK) {
     fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
     return CLI_FAILED;
   }
