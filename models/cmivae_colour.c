@@ -30,6 +30,14 @@ double cmivae_image_hue(const float *chw, int64_t pixels) {
   return h < 0 ? h + 360.0 : h;
 }
 
+void cmivae_grey(const float *chw, int64_t pixels, float *grey) {
+  const float *r = chw, *g = chw + pixels, *b = chw + 2 * pixels;
+  for (int64_t p = 0; p < pixels; p++) {
+    double v = sqrt(((double)r[p] * r[p] + (double)g[p] * g[p] + (double)b[p] * b[p]) / 1.125);
+    grey[p] = v < 1.0 ? (float)v : 1.0f;
+  }
+}
+
 double cmivae_hue_distance(double a_deg, double b_deg) {
   double d = fmod(fabs(a_deg - b_deg), 360.0);
   return d > 180.0 ? 360.0 - d : d;

@@ -29,6 +29,12 @@ void cmivae_paint(const uint8_t *grey, int64_t pixels, double hue_deg, uint8_t *
  * background pixels weigh nothing). NAN for an image without chroma. */
 double cmivae_image_hue(const float *chw, int64_t pixels);
 
+/* The grey level each pixel of an image (float [3, pixels] in [0, 1]) was painted from: every
+ * colour c(h) has the same length, sqrt(1.125), so |rgb| / sqrt(1.125) undoes cmivae_paint
+ * whatever the hue (clipped to 1 for colours no painting gives). The judge of 'untangle eval'
+ * reads these, so that it sees the garment and nothing of its hue. */
+void cmivae_grey(const float *chw, int64_t pixels, float *grey);
+
 /* |a - b| on the circle, in [0, 180]. */
 double cmivae_hue_distance(double a_deg, double b_deg);
 

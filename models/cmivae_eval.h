@@ -9,8 +9,9 @@
  *    the same pairs: x itself (a generator that ignores z2 draws it), and x's reconstruction
  *    G(z1, z2 of x) against x's own feature;
  *  - class kept: the share of fused images whose z1 source's class a judge still recognises.
- *    The judge (image_classifier.h) is trained here on grey (luma) versions of real training
- *    images and reads grey versions, so a hue does not tell it anything;
+ *    The judge (image_classifier.h) is trained here on grey versions of real training images
+ *    (the grey level each pixel was painted from, cmivae_grey) and reads grey versions, so a
+ *    hue tells it nothing;
  *  - probes (probe.h): the hue in 12 bins of 30 degrees (or the class) predicted from z1 (leakage:
  *    near chance when z1 holds none of it) and from z2 (informativeness).
  * With a baseline run (a --no-cmi run of the same data, split and size) every figure is also
@@ -36,7 +37,7 @@ typedef struct {
   void *user;
 } cmivae_eval_cfg;
 
-/* 2000 pairs, a judge of 8 epochs on 6000 images, seed 1. */
+/* 2000 pairs, a judge of 8 epochs on up to 10000 images, seed 1. */
 cmivae_eval_cfg cmivae_eval_default_cfg(void);
 
 /* The figures of one run. NAN: not measured for this feature. */

@@ -52,7 +52,7 @@ char *cmivae_eval_json(const cmivae_eval_report *r, const char *run, const char 
   json_object_set_new(root, "feature", json_string(cmivae_feature_name(r->feature)));
   json_object_set_new(root, "class_judge", json_pack("{so sI si s[s]}", "heldout_accuracy", number(r->judge_heldout_accuracy),
                                                      "train_images", (json_int_t)r->judge_train_images, "epochs",
-                                                     r->judge_epochs, "reads", "grey (luma) images"));
+                                                     r->judge_epochs, "reads", "grey images (the painted grey level)"));
   json_object_set_new(root, "result", run_json(&r->run, hue));
   if (r->has_baseline) {
     json_object_set_new(root, "baseline_run", json_string(baseline_run ? baseline_run : ""));
@@ -109,6 +109,6 @@ void cmivae_eval_print(FILE *out, const cmivae_eval_report *r) {
   row(out, r, "  chance", a->z1_feature.chance, b->z1_feature.chance);
   row(out, r, hue ? "hue bins from z2 (MLP)" : "class from z2 (MLP)", a->z2_feature.mlp_accuracy, b->z2_feature.mlp_accuracy);
   if (hue) row(out, r, "class from z1 (MLP)", a->z1_class.mlp_accuracy, b->z1_class.mlp_accuracy);
-  fprintf(out, "  (%lld pairs; class judge's held-out accuracy %.3f on grey images)\n", (long long)a->n_pairs,
+  fprintf(out, "  (%lld pairs; class judge's held-out accuracy %.3f on grey versions)\n", (long long)a->n_pairs,
           r->judge_heldout_accuracy);
 }
