@@ -50,7 +50,7 @@ char *cmivae_eval_json(const cmivae_eval_report *r, const char *run, const char 
   json_object_set_new(root, "data", json_string(data));
   json_object_set_new(root, "device", device ? json_string(device) : json_null());
   json_object_set_new(root, "feature", json_string(cmivae_feature_name(r->feature)));
-  json_object_set_new(root, "class_judge", json_pack("{so sI si s[s]}", "heldout_accuracy", number(r->judge_heldout_accuracy),
+  json_object_set_new(root, "class_judge", json_pack("{so sI si ss}", "heldout_accuracy", number(r->judge_heldout_accuracy),
                                                      "train_images", (json_int_t)r->judge_train_images, "epochs",
                                                      r->judge_epochs, "reads", "grey images (the painted grey level)"));
   json_object_set_new(root, "result", run_json(&r->run, hue));
