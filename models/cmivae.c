@@ -121,7 +121,11 @@ static ut_status build_gen(cmivae_model *m, step_plan *s) {
   else
     lf = ut_cross_entropy(g, cmivae_q(g, c, p.z1, p.fused), s->ct);
   s->loss[3] = ut_name(ut_scale(g, lf, c->w_f), "cmivae.feature");
-  s->loss[4] = ut_name(ut_scale(g, ut_bce_with_logits_const(g, cmivae_d(g, c, p.z2t, p.fused), 1.0f), c->w_gan), "cmivae.gan");
+  /* Without the GAN (w_gan 0) D is never built or trained, and its term is reported as 0. */
+  const float zero = 0.0f;
+  s->loss[4] = c->w_gan > 0 ? ut_scale(g, ut_bce_with_logits_const(g, cmivae_d(g, c, p.z2t, p.fused), 1.0f), c->w_gan)
+                            : ut_constant(g, UT_SHAPE(1), &zero);
+  ut_name(s->loss[4], "cmivae.gan");
   ut_tensor *total = ut_add(g, ut_add(g, s->loss[1], s->loss[2]), s->loss[4]);
   if (c->cmi) total = ut_add(g, total, s->loss[3]);
   s->loss[0] = ut_name(total, "cmivae.total");
@@ -165,8 +169,8 @@ ut_status cmivae_train_step(cmivae_model *m, const cmivae_batch *b, cmivae_losse
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "cmivae_train_step: no model, or a batch without images, features, the fused "
                    "images' features or (class feature) their classes");
   float dis = 0, gen[MAX_STEP_LOSSES] = { 0 };
-  ut_status st = ensure_step(m, 0);
-  if (st == UT_OK) st = run_step(&m->dis, b, &dis);
+  ut_status st = UT_OK;
+  if (m->cfg.w_gan > 0 && (st = ensure_step(m, 0)) == UT_OK) st = run_step(&m->dis, b, &dis);
   if (st == UT_OK) st = ensure_step(m, 1);
   if (st == UT_OK) st = run_step(&m->gen, b, gen);
   if (st == UT_OK && out)

@@ -12,7 +12,7 @@ static const char *const feature_names[] = { "hue", "class", NULL };
 cmivae_cfg cmivae_preset(cmivae_preset_kind kind, cmivae_feature feature, int n_classes) {
   cmivae_cfg c = { .size = 64, .channels = 3, .feature = feature, .n_classes = feature == CMIVAE_FEATURE_CLASS ? n_classes : 0,
                    .z1_dim = 32, .z2_dim = 8, .ch = 64, .dis_ch = 64, .e2_hidden = 64, .cmi = 1, .w_recon = 1.0f,
-                   .w_kl = 1.0f, .w_f = 100.0f, .w_gan = 1.0f, .lr = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f,
+                   .w_kl = 1.0f, .w_f = 100.0f, .w_gan = 0.0f, .lr = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f,
                    .batch = 64, .epochs = 50, .test_ratio = 0.1f, .seed = 1 };
   if (kind == CMIVAE_PRESET_SMALL) {
     c.size = 32;

@@ -163,6 +163,7 @@ static cmivae_cfg tiny_cfg(cmivae_feature feature, int channels, int n_classes) 
   c.e2_hidden = 16;
   c.batch = 8;
   c.lr = 1e-3f;
+  c.w_gan = 1.0f; /* the conditional GAN too, which the preset leaves out */
   c.seed = 3;
   return c;
 }
