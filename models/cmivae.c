@@ -18,7 +18,7 @@
 typedef struct {
   ut_graph *g;
   ut_plan *p;
-  ut_tensor *x, *f, *ft, *ct; /* images, their features, x~'s features and classes */
+  ut_tensor *x, *f, *ft, *c, *ct; /* images, their features and classes, x~'s features and classes */
   ut_tensor *loss[MAX_STEP_LOSSES];
   int n_loss;
 } step_plan;
@@ -115,11 +115,16 @@ static ut_status build_gen(cmivae_model *m, step_plan *s) {
   float pixels = (float)c->channels * (float)c->size * (float)c->size;
   s->loss[1] = ut_name(ut_scale(g, ut_mse_loss(g, recon, s->x), c->w_recon * pixels), "cmivae.recon");
   s->loss[2] = ut_name(ut_scale(g, kit_kl_normal(g, p.mu, p.logvar), c->w_kl), "cmivae.kl");
-  ut_tensor *lf;
-  if (c->feature == CMIVAE_FEATURE_HUE) /* ||f(x^) - f(x~)||^2 per image: the mean over 2 values, times 2 */
+  ut_tensor *lf, *q_real = NULL;
+  if (c->feature == CMIVAE_FEATURE_HUE) { /* ||f(x^) - f(x~)||^2 per image: the mean over 2 values, times 2 */
     lf = ut_scale(g, ut_mse_loss(g, cmivae_soft_hue(g, p.fused), s->ft), 2.0f);
-  else
+  } else {
+    /* q learns the class of real images from (z1, x), the posterior the bound wants, and only
+     * there; the encoders and G then make fused images that this q reads as x~'s class. Trained
+     * on fused images as well, q and G agreed on marks that q reads and nothing else sees. */
     lf = ut_cross_entropy(g, cmivae_q(g, c, p.z1, p.fused), s->ct);
+    q_real = ut_cross_entropy(g, cmivae_q(g, c, p.z1, s->x), s->c);
+  }
   s->loss[3] = ut_name(ut_scale(g, lf, c->w_f), "cmivae.feature");
   /* Without the GAN (w_gan 0) D is never built or trained, and its term is reported as 0. */
   const float zero = 0.0f;
@@ -132,7 +137,10 @@ static ut_status build_gen(cmivae_model *m, step_plan *s) {
   s->n_loss = 5;
   ut_status st = ut_graph_status(g);
   if (st == UT_OK) st = ut_backward(g, s->loss[0], ut_params(g, CMIVAE_GEN_PREFIX));
-  return st == UT_OK ? adam(g, c, CMIVAE_GEN_PREFIX, "cmivae.gen.adam") : st;
+  if (st == UT_OK) st = adam(g, c, CMIVAE_GEN_PREFIX, "cmivae.gen.adam");
+  if (st == UT_OK && q_real) st = ut_backward(g, q_real, ut_params(g, CMIVAE_Q_PREFIX));
+  if (st == UT_OK && q_real) st = adam(g, c, CMIVAE_Q_PREFIX, "cmivae.q.adam");
+  return st;
 }
 
 static ut_status ensure_step(cmivae_model *m, int which) {
@@ -145,7 +153,10 @@ static ut_status ensure_step(cmivae_model *m, int which) {
   s->x = ut_input(s->g, "images", UT_F32, UT_SHAPE(B, c->channels, c->size, c->size));
   s->f = ut_input(s->g, "features", UT_F32, UT_SHAPE(B, F));
   s->ft = ut_input(s->g, "fuse_features", UT_F32, UT_SHAPE(B, F));
-  if (which && c->feature == CMIVAE_FEATURE_CLASS) s->ct = ut_input(s->g, "fuse_classes", UT_I32, UT_SHAPE(B));
+  if (which && c->feature == CMIVAE_FEATURE_CLASS) {
+    s->c = ut_input(s->g, "classes", UT_I32, UT_SHAPE(B));
+    s->ct = ut_input(s->g, "fuse_classes", UT_I32, UT_SHAPE(B));
+  }
   ut_status st = which ? build_gen(m, s) : build_dis(m, s);
   if (st == UT_OK && !(s->p = ut_plan_compile(s->g, &(ut_plan_cfg){ .outputs = s->loss, .n_outputs = s->n_loss })))
     st = UT_ERR_STATE;
@@ -157,6 +168,7 @@ static ut_status run_step(step_plan *s, const cmivae_batch *b, float *losses) {
   ut_status st = ut_upload(s->p, s->x, b->images);
   if (st == UT_OK) st = ut_upload(s->p, s->f, b->features);
   if (st == UT_OK) st = ut_upload(s->p, s->ft, b->fuse_features);
+  if (st == UT_OK && s->c) st = ut_upload(s->p, s->c, b->classes);
   if (st == UT_OK && s->ct) st = ut_upload(s->p, s->ct, b->fuse_classes);
   if (st == UT_OK) st = ut_plan_run(s->p);
   for (int i = 0; st == UT_OK && i < s->n_loss; i++) st = ut_read(s->p, s->loss[i], &losses[i]);
@@ -165,9 +177,9 @@ static ut_status run_step(step_plan *s, const cmivae_batch *b, float *losses) {
 
 ut_status cmivae_train_step(cmivae_model *m, const cmivae_batch *b, cmivae_losses *out) {
   if (!m || !b || !b->images || !b->features || !b->fuse_features ||
-      (m->cfg.feature == CMIVAE_FEATURE_CLASS && !b->fuse_classes))
+      (m->cfg.feature == CMIVAE_FEATURE_CLASS && (!b->classes || !b->fuse_classes)))
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "cmivae_train_step: no model, or a batch without images, features, the fused "
-                   "images' features or (class feature) their classes");
+                   "images' features or (class feature) the classes of both");
   float dis = 0, gen[MAX_STEP_LOSSES] = { 0 };
   ut_status st = UT_OK;
   if (m->cfg.w_gan > 0 && (st = ensure_step(m, 0)) == UT_OK) st = run_step(&m->dis, b, &dis);

@@ -7,7 +7,8 @@
  *  - a continuous feature (hue): L_f2 = ||f(G(z1, z2~)) - f(x~)||^2 with a differentiable f
  *    (cmivae_soft_hue);
  *  - a discrete feature (class): L_f1 = -log q(z2~ | z1, x^), with an auxiliary classifier q
- *    that reads the fused image and z1 and names x~'s class (z2~ is a function of it);
+ *    that reads an image and z1 and names the class behind z2 (z2 is a function of it); q
+ *    learns on real images, and the fused image must convince it;
  * and a conditional GAN D(z2, x) tells real (z2 of x, x) from fused (z2~, x^) pairs. There is
  * no public code (MODELS.md section 5); the choices the paper leaves open are in
  * docs/cmivae.md with their measurements.
@@ -74,11 +75,12 @@ ut_store *cmivae_store(cmivae_model *m);
 
 /* One training step's inputs: cfg->batch images x in [-1, 1] with their feature rows, the
  * feature rows of the independent images x~ whose z2 is fused with x's z1, and (class feature)
- * x~'s class ids. */
+ * the class ids of x (q learns from them) and of x~. */
 typedef struct {
   const float *images;        /* [batch, C, size, size] in [-1, 1] */
   const float *features;      /* [batch, feature width] */
   const float *fuse_features; /* [batch, feature width]: f(x~) */
+  const int32_t *classes;     /* [batch]: class of x (class feature; ignored for hue) */
   const int32_t *fuse_classes;/* [batch]: class of x~ (class feature; ignored for hue) */
 } cmivae_batch;
 
@@ -91,7 +93,8 @@ typedef struct {
 #define CMIVAE_LOSS_COUNT 6
 extern const char *const cmivae_loss_names[CMIVAE_LOSS_COUNT];
 
-/* A discriminator update (none when w_gan is 0), then an update of E1, E2, G and q. */
+/* A discriminator update (none when w_gan is 0), then an update of E1, E2 and G, and (class
+ * feature) one of q on the real images. */
 ut_status cmivae_train_step(cmivae_model *m, const cmivae_batch *b, cmivae_losses *losses);
 
 /* The means of q(z1 | x) of n images (float [n, C, size, size] in [0, 1]) into z1 [n, z1_dim]. */

@@ -61,7 +61,7 @@ ut_tensor *cmivae_d(ut_graph *g, const cmivae_cfg *c, ut_tensor *z2, ut_tensor *
 }
 
 ut_tensor *cmivae_q(ut_graph *g, const cmivae_cfg *c, ut_tensor *z1, ut_tensor *x) {
-  ut_tensor *h = ut_concat(g, down_stack(g, x, CMIVAE_GEN_PREFIX "q.conv", c->ch), z1);
-  h = ut_leaky_relu(g, ut_linear(g, h, CMIVAE_GEN_PREFIX "q.fc1", c->e2_hidden), SLOPE);
-  return ut_linear(g, h, CMIVAE_GEN_PREFIX "q.fc2", c->n_classes);
+  ut_tensor *h = ut_concat(g, down_stack(g, x, CMIVAE_Q_PREFIX "conv", c->ch), z1);
+  h = ut_leaky_relu(g, ut_linear(g, h, CMIVAE_Q_PREFIX "fc1", c->e2_hidden), SLOPE);
+  return ut_linear(g, h, CMIVAE_Q_PREFIX "fc2", c->n_classes);
 }

@@ -153,6 +153,7 @@ static ut_status step(void *user, const ut_batch *const *batches, int64_t at, in
   cmivae_losses l;
   ut_status st = cmivae_train_step(r->m, &(cmivae_batch){ .images = batches[0]->images, .features = r->features,
                                                           .fuse_features = r->fuse_features,
+                                                          .classes = batches[0]->classes,
                                                           .fuse_classes = batches[1]->classes }, &l);
   const float v[CMIVAE_LOSS_COUNT] = { l.dis, l.total, l.recon, l.kl, l.feature, l.gan };
   memcpy(losses, v, sizeof v);

@@ -204,7 +204,7 @@ static void make_batch(const cmivae_cfg *c, tiny_batch *t) {
 
 static cmivae_batch as_batch(tiny_batch *t) {
   return (cmivae_batch){ .images = t->images, .features = t->features, .fuse_features = t->fuse,
-                         .fuse_classes = t->fuse_classes };
+                         .classes = t->classes, .fuse_classes = t->fuse_classes };
 }
 
 /* Trains `steps` steps on one batch; *first and *last get the losses of the first step and the
@@ -275,9 +275,10 @@ START_TEST(class_feature_q_learns) {
   make_batch(&cfg, &t);
   cmivae_losses first, last;
   train_steps(m, &t, 80, &first, &last);
-  /* L_f1 starts near log 3 (times lambda3) and q learns to name x~'s class from the fused image. */
+  /* L_f1 starts near log 3 (times lambda3); q learns the classes of the real images and G learns
+   * to draw x~'s class so that q reads it in the fused image. */
   ck_assert_msg(fabs(first.feature / cfg.w_f - log(3.0)) < 0.3, "first L_f1 %g", first.feature / cfg.w_f);
-  ck_assert_msg(last.feature < 0.3 * first.feature, "L_f1 %g -> %g", first.feature, last.feature);
+  ck_assert_msg(last.feature < 0.5 * first.feature, "L_f1 %g -> %g", first.feature, last.feature);
   ck_assert_msg(last.total < 0.7 * first.total, "total %g -> %g", first.total, last.total);
   cmivae_free(m);
 }
