@@ -53,7 +53,8 @@ static void help_idx(FILE *out) {
 
 static void help_synth(FILE *out) {
   fprintf(out,
-          "  untangle data synth [--classes N] [--views V] [--size S] [--seed X] [--domains LIST] -o OUT\n"
+          "  untangle data synth [--classes N] [--views V] [--size S] [--seed X] [--domains LIST]\n"
+          "                      [--styles K] -o OUT\n"
           "      Renders the built-in data set: N objects (the classes, named object-000, ...)\n"
           "      each in V poses (the content labels: view index), RGB. The same options give\n"
           "      the same bytes on any machine, and the options are stored in the file, so\n"
@@ -69,7 +70,10 @@ static void help_synth(FILE *out) {
           "          --seed X     selects the objects (default 0)\n"
           "          --domains L  comma-separated looks, e.g. day,night (default: day only,\n"
           "                       without domain labels)\n"
-          "      -j, --threads T  render on T threads (default 2)\n",
+          "          --styles K   with --domains: every image in K styles within its look, a\n"
+          "                       light tinted with a hue of its own per style (style 0: none),\n"
+          "                       stored as the attribute \"style\" (0 .. K-1); K x the images\n"
+          "      -j, --threads T  render on T threads (default 2; --styles renders on one)\n",
           MAX_SIZE, DEFAULT_SIZE);
 }
 
@@ -165,11 +169,11 @@ static void print_written(const char *out, const ut_import_stats *st, int size, 
 }
 
 /* Options shared by the writing subcommands. `extra` adds a subcommand's own ones. */
-enum { OPT_SEED = 256, OPT_DOMAINS, OPT_SUBSET };
+enum { OPT_SEED = 256, OPT_DOMAINS, OPT_SUBSET, OPT_STYLES };
 
 typedef struct {
   const char *out;
-  int64_t size, classes, views, threads;
+  int64_t size, classes, views, threads, styles;
   uint64_t seed;
   int gray, rgb, json, domains;
   const char *names, *domain_list, *subset;
@@ -202,6 +206,7 @@ static int parse(const char *cmd, int argc, char **argv, const char *shorts, con
       o->domains = 1;
       o->domain_list = optarg; /* NULL for import's flag */
       break;
+    case OPT_STYLES: rc = cli_parse_i64(cmd, "--styles", optarg, 1, 64, &o->styles); break;
     case OPT_SUBSET:
       if (strcmp(optarg, "train") != 0 && strcmp(optarg, "test") != 0)
         rc = cli_usage_error(cmd, "--subset expects train or test, not '%s'", optarg);
@@ -320,6 +325,7 @@ static int data_synth(int argc, char **argv) {
                                          { "size", required_argument, NULL, 's' },
                                          { "seed", required_argument, NULL, OPT_SEED },
                                          { "domains", required_argument, NULL, OPT_DOMAINS },
+                                         { "styles", required_argument, NULL, OPT_STYLES },
                                          { "threads", required_argument, NULL, 'j' },
                                          { "out", required_argument, NULL, 'o' },
                                          { "help", no_argument, NULL, 'h' },
@@ -346,14 +352,16 @@ static int data_synth(int argc, char **argv) {
       p += len + 1;
     }
   }
-  int64_t sets = n_looks ? n_looks : 1;
+  if (o.styles && !n_looks) return cli_usage_error("data synth", "--styles needs --domains");
+  int64_t sets = (n_looks ? n_looks : 1) * (o.styles ? o.styles : 1);
   if (o.classes * o.views * sets > INT32_MAX)
     return cli_usage_error("data synth", "--classes %lld x --views %lld%s is more images than a data set holds",
                            (long long)o.classes, (long long)o.views, n_looks ? " x the domains" : "");
   ut_synth_cfg cfg = { .classes = (int)o.classes, .views = (int)o.views, .size = (int)o.size, .seed = o.seed };
   reporter r = { .label = "render" };
-  ut_status s = n_looks ? ut_synth_write_domains(&cfg, looks, NULL, n_looks, o.out, (int)o.threads, report_progress, &r)
-                        : ut_synth_write_dataset(&cfg, o.out, (int)o.threads, report_progress, &r);
+  ut_status s = o.styles ? ut_synth_write_styles(&cfg, looks, NULL, n_looks, (int)o.styles, o.out, report_progress, &r)
+                : n_looks ? ut_synth_write_domains(&cfg, looks, NULL, n_looks, o.out, (int)o.threads, report_progress, &r)
+                          : ut_synth_write_dataset(&cfg, o.out, (int)o.threads, report_progress, &r);
   report_end(&r, s == UT_OK ? o.classes * o.views * sets : 0);
   if (s != UT_OK) return failed("data synth");
   printf("wrote %s: %lld images of %lld x %lld RGB, %lld classes x %lld views", o.out,
@@ -364,6 +372,7 @@ static int data_synth(int argc, char **argv) {
     for (int k = 0; k < n_looks; k++) printf("%s%s", k ? ", " : "", ut_synth_domain_name(looks[k]));
     printf(")");
   }
+  if (o.styles) printf(" x %lld styles", (long long)o.styles);
   printf(" (seed %llu)\n", (unsigned long long)o.seed);
   return CLI_OK;
 }

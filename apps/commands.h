@@ -59,6 +59,16 @@ void unit_help_grid(FILE *out);
 int unit_cmd_eval(int argc, char **argv);
 void unit_help_eval(FILE *out);
 
+/* DMIT's train, translate, grid and eval (dmit_cli.c). */
+int dmit_cmd_train(int argc, char **argv);
+void dmit_help_train(FILE *out);
+int dmit_cmd_translate(int argc, char **argv);
+void dmit_help_translate(FILE *out);
+int dmit_cmd_grid(int argc, char **argv);
+void dmit_help_grid(FILE *out);
+int dmit_cmd_eval(int argc, char **argv);
+void dmit_help_eval(FILE *out);
+
 /* CMI-VAE's train (cmivae_cli.c), translate and grid (cmivae_translate.c) and eval (cmivae_eval_cmd.c). */
 int cmivae_cmd_train(int argc, char **argv);
 void cmivae_help_train(FILE *out);

@@ -715,7 +715,30 @@ ut_status ut_synth_coverage(const ut_synth_cfg *cfg, int class_id, int view, uin
   return UT_OK;
 }
 
+/* Style k > 0 (DMIT's styles within a look): the whole picture as if under a light of hue
+ * (k - 1) times the golden ratio (turns, so every style has its own hue), a multiplicative cast
+ * plus a glow of that colour that shows on dark looks too. */
+static void synth_style(int style, int size, uint8_t *rgb) {
+  float tint[3], hue = 0.08f + 0.618034f * (float)(style - 1);
+  hsv_rgb(hue - floorf(hue), 0.6f, 1.0f, tint);
+  for (size_t i = 0; i < (size_t)size * (size_t)size; i++)
+    for (int k = 0; k < 3; k++) {
+      float v = (float)rgb[3 * i + k] / 255.0f;
+      rgb[3 * i + k] = to_byte(v * (0.55f + 0.45f * tint[k]) + 0.16f * tint[k]);
+    }
+}
+
+static ut_status render_look(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *rgb);
+
 ut_status ut_synth_render(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *rgb) {
+  if (cfg && cfg->style < 0)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_render: style %d is negative", cfg->style);
+  ut_status st = render_look(cfg, class_id, view, rgb);
+  if (st == UT_OK && cfg->style > 0) synth_style(cfg->style, cfg->size, rgb);
+  return st;
+}
+
+static ut_status render_look(const ut_synth_cfg *cfg, int class_id, int view, uint8_t *rgb) {
   if (cfg && (cfg->domain < 0 || cfg->domain >= UT_SYNTH_DOMAIN_COUNT))
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_synth_render: domain %d is outside [0, %d)", cfg->domain,
                    UT_SYNTH_DOMAIN_COUNT);

@@ -1,11 +1,13 @@
-/* Direct host convolution for layers with few channels (conv_direct.c). */
+/* Direct host convolution (conv_direct.c): tiled in registers, without a column matrix. */
 #ifndef UT_CONV_DIRECT_H
 #define UT_CONV_DIRECT_H
 
 #include "conv_internal.h"
 
-/* Whether the direct loops beat im2col + GEMM (conv_direct.c says where measured): the forward
- * pass and the weight gradient of a stride-1 convolution with 4 or fewer output channels. */
+/* Whether the direct loops beat im2col + GEMM (conv_direct.c says where measured): stride 1,
+ * and for the forward pass 4 or fewer output channels or a kernel wider than 1x1 on rows of 16
+ * or more; for the weight gradient 4 or fewer output channels, or a 5-wide kernel with fewer
+ * outputs than inputs. */
 int ut_conv_direct_suits(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass);
 
 /* One pass over the whole batch on `threads` threads, operands as conv_host.c maps them:

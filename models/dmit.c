@@ -1,0 +1,440 @@
+/* The DMIT model (dmit.h): its store, the four update plans of an iteration, the inference
+ * plans and checkpoints. Every plan has its own graph over the one store, so a parameter made
+ * by any of them is the same tensor, and an optimiser named in two plans (the decoder's, the
+ * content encoder's) is one optimiser with one set of moments, stepped by both, as the
+ * official code steps the same torch optimiser twice per iteration. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint_config.h"
+#include "dmit_internal.h"
+#include "kit_blocks.h"
+#include "kit_infer.h"
+#include "kit_losses.h"
+
+#define CONFIG_KEY "dmit.config"
+#define INFER_CHUNK 16
+#define DIV_EPS 1e-5f
+
+enum { UPDATE_DIS, UPDATE_GEN, UPDATE_DEC, UPDATE_CONTENT, UPDATE_COUNT };
+static const char *const update_names[UPDATE_COUNT] = { "discriminators", "generator", "decoder", "content encoder" };
+static const int update_losses[UPDATE_COUNT] = { 1, 5, 1, 1 };
+
+typedef struct {
+  ut_graph *g;
+  ut_plan *p;
+  ut_tensor *x, *a_src, *a_tgt, *perm;
+  ut_tensor *loss[5];
+  ut_hparam *lr;
+} step_plan;
+
+struct dmit_model {
+  ut_runtime *rt;
+  ut_store *st;
+  dmit_cfg cfg;
+  step_plan steps[UPDATE_COUNT];
+  kit_infer translate, style, content;
+  float *host; /* attr_src, attr_tgt and perm of one batch */
+};
+
+dmit_model *dmit_new(ut_runtime *rt, const dmit_cfg *cfg) {
+  if (!rt || !cfg) {
+    ut_fail(UT_ERR_INVALID_ARGUMENT, "dmit_new: no runtime or configuration");
+    return NULL;
+  }
+  if (dmit_cfg_check(cfg) != UT_OK) return NULL;
+  dmit_model *m = calloc(1, sizeof *m);
+  int64_t nb = (int64_t)cfg->n_domains * cfg->batch;
+  if (!m || !(m->host = malloc((size_t)(nb * (2 * cfg->n_domains + nb)) * sizeof *m->host)) ||
+      !(m->st = ut_store_new(rt, cfg->seed))) {
+    if (m) free(m->host);
+    free(m);
+    ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the DMIT model");
+    return NULL;
+  }
+  m->rt = rt;
+  m->cfg = *cfg;
+  return m;
+}
+
+static void step_plan_free(step_plan *s) {
+  ut_plan_free(s->p);
+  ut_graph_free(s->g);
+  *s = (step_plan){ 0 };
+}
+
+void dmit_free(dmit_model *m) {
+  if (!m) return;
+  for (int i = 0; i < UPDATE_COUNT; i++) step_plan_free(&m->steps[i]);
+  kit_infer_free(&m->translate);
+  kit_infer_free(&m->style);
+  kit_infer_free(&m->content);
+  ut_store_free(m->st);
+  free(m->host);
+  free(m);
+}
+
+const dmit_cfg *dmit_config(const dmit_model *m) { return &m->cfg; }
+ut_store *dmit_store(dmit_model *m) { return m->st; }
+
+static ut_shape image_shape(const dmit_cfg *c, int64_t n) { return UT_SHAPE(n, c->channels, c->size, c->size); }
+
+/* What one update's forward pass computes, all from the plan's own random draws. */
+typedef struct {
+  ut_tensor *content, *mu, *logvar, *z;
+  ut_tensor *prior1, *prior2;                 /* styles drawn from N(0, I) */
+  ut_tensor *fake_prior1, *fake_prior2, *fake_enc, *recon;
+} forward_pass;
+
+enum { NEED_RECON = 1, NEED_ENC = 2, NEED_PRIOR2 = 4 };
+
+static void stream(char *buf, const char *tag, const char *what) {
+  snprintf(buf, KIT_SCOPE_MAX, "dmit.%s.%s", tag, what);
+}
+
+static ut_tensor *code(ut_graph *g, ut_tensor *attr, ut_tensor *style) { return ut_concat(g, attr, style); }
+
+static ut_status forward(ut_graph *g, const dmit_net *n, const step_plan *s, const char *tag, unsigned need,
+                         forward_pass *f) {
+  const dmit_cfg *c = n->c;
+  char name[KIT_SCOPE_MAX];
+  int64_t nb = (int64_t)c->n_domains * c->batch;
+  *f = (forward_pass){ 0 };
+  f->content = dmit_content_encoder(g, n, s->x);
+  dmit_style_encoder(g, n, s->x, &f->mu, &f->logvar);
+  stream(name, tag, "style");
+  f->z = ut_reparameterize(g, f->mu, f->logvar, name);
+  stream(name, tag, "prior1");
+  f->prior1 = ut_random_normal(g, name, UT_SHAPE(nb, c->n_style));
+  stream(name, tag, "dropout_prior1");
+  f->fake_prior1 = dmit_decoder(g, n, f->content, code(g, s->a_tgt, f->prior1), name);
+  if (need & NEED_PRIOR2) {
+    stream(name, tag, "prior2");
+    f->prior2 = ut_random_normal(g, name, UT_SHAPE(nb, c->n_style));
+    stream(name, tag, "dropout_prior2");
+    f->fake_prior2 = dmit_decoder(g, n, f->content, code(g, s->a_tgt, f->prior2), name);
+  }
+  if (need & NEED_ENC) {
+    /* The target image's encoded style: row i of perm picks image (i + shift batch). */
+    stream(name, tag, "dropout_enc");
+    f->fake_enc = dmit_decoder(g, n, f->content, code(g, s->a_tgt, ut_matmul(g, s->perm, f->z, 0, 0)), name);
+  }
+  if (need & NEED_RECON) {
+    stream(name, tag, "dropout_recon");
+    f->recon = dmit_decoder(g, n, f->content, code(g, s->a_src, f->z), name);
+  }
+  return ut_graph_status(g);
+}
+
+static ut_tensor *add(ut_graph *g, ut_tensor *a, ut_tensor *b) { return a ? ut_add(g, a, b) : b; }
+
+/* Hinge losses of one two-scale image discriminator, summed over its scales: real images with
+ * their own domain are real, real images with the target domain and the translations are
+ * fake at half weight each (update_dis_image). */
+static ut_tensor *image_dis_loss(ut_graph *g, const dmit_net *n, const char *prefix, const step_plan *s, ut_tensor *fake) {
+  ut_tensor *real_src[2], *real_tgt[2], *fake_tgt[2], *loss = NULL;
+  dmit_image_discriminator(g, n, prefix, s->x, s->a_src, real_src);
+  dmit_image_discriminator(g, n, prefix, s->x, s->a_tgt, real_tgt);
+  dmit_image_discriminator(g, n, prefix, fake, s->a_tgt, fake_tgt);
+  for (int k = 0; k < 2; k++) {
+    loss = add(g, loss, kit_hinge_real_loss(g, real_src[k]));
+    loss = add(g, loss, ut_scale(g, kit_hinge_fake_loss(g, real_tgt[k]), 0.5f));
+    loss = add(g, loss, ut_scale(g, kit_hinge_fake_loss(g, fake_tgt[k]), 0.5f));
+  }
+  return loss;
+}
+
+static ut_tensor *image_gen_loss(ut_graph *g, const dmit_net *n, const char *prefix, const step_plan *s, ut_tensor *fake) {
+  ut_tensor *d[2];
+  dmit_image_discriminator(g, n, prefix, fake, s->a_tgt, d);
+  return add(g, kit_hinge_gen_loss(g, d[0]), kit_hinge_gen_loss(g, d[1]));
+}
+
+/* 1. The discriminators. The content discriminator learns to tell a content code with its own
+ * domain (real) from the same code with the target domain (fake), LSGAN. */
+static ut_status build_dis(ut_graph *g, const dmit_net *n, step_plan *s) {
+  forward_pass f;
+  forward(g, n, s, "dis", NEED_ENC, &f);
+  ut_tensor *content = add(g, kit_lsgan_real_loss(g, dmit_content_discriminator(g, n, f.content, s->a_src)),
+                           kit_lsgan_fake_loss(g, dmit_content_discriminator(g, n, f.content, s->a_tgt)));
+  ut_tensor *loss = add(g, content, image_dis_loss(g, n, DMIT_DIS_PRIOR, s, f.fake_prior1));
+  s->loss[0] = ut_name(add(g, loss, image_dis_loss(g, n, DMIT_DIS_ENC, s, f.fake_enc)), "dmit.dis_loss");
+  return ut_graph_status(g);
+}
+
+/* 2. The encoders and decoder: adversarial terms, reconstruction, KL (summed over the batch as
+ * the official criterion does) and the cycle through the prior-style translation. */
+static ut_status build_gen(ut_graph *g, const dmit_net *n, step_plan *s) {
+  const dmit_cfg *c = n->c;
+  forward_pass f;
+  forward(g, n, s, "gen", NEED_ENC | NEED_RECON, &f);
+  ut_tensor *adv = kit_lsgan_real_loss(g, dmit_content_discriminator(g, n, f.content, s->a_tgt));
+  adv = add(g, adv, image_gen_loss(g, n, DMIT_DIS_PRIOR, s, f.fake_prior1));
+  adv = add(g, adv, image_gen_loss(g, n, DMIT_DIS_ENC, s, f.fake_enc));
+  ut_tensor *cyc = dmit_decoder(g, n, dmit_content_encoder(g, n, f.fake_prior1), code(g, s->a_src, f.z), "dmit.gen.dropout_cycle");
+  int64_t nb = (int64_t)c->n_domains * c->batch;
+  s->loss[1] = ut_name(adv, "dmit.adv");
+  s->loss[2] = ut_name(ut_scale(g, ut_l1_loss(g, f.recon, s->x), c->w_rec), "dmit.rec");
+  s->loss[3] = ut_name(ut_scale(g, ut_l1_loss(g, cyc, s->x), c->w_cyc), "dmit.cyc");
+  s->loss[4] = ut_name(ut_scale(g, kit_kl_normal(g, f.mu, f.logvar), c->w_kl * (float)nb), "dmit.kl");
+  s->loss[0] = ut_name(add(g, add(g, s->loss[1], s->loss[2]), add(g, s->loss[3], s->loss[4])), "dmit.gen_loss");
+  return ut_graph_status(g);
+}
+
+/* 3. The decoder alone: the style encoder must find the prior style in its translation, and
+ * two prior styles must give translations apart (the diversity ratio). */
+static ut_status build_dec(ut_graph *g, const dmit_net *n, step_plan *s) {
+  const dmit_cfg *c = n->c;
+  forward_pass f;
+  forward(g, n, s, "dec", NEED_PRIOR2, &f);
+  ut_tensor *mu_rec, *logvar_rec;
+  dmit_style_encoder(g, n, f.fake_prior1, &mu_rec, &logvar_rec);
+  ut_tensor *style = ut_scale(g, ut_l1_loss(g, mu_rec, f.prior1), c->w_style);
+  ut_tensor *div = dmit_diversity_term(g, f.prior1, f.prior2, f.fake_prior1, f.fake_prior2);
+  s->loss[0] = ut_name(add(g, style, ut_scale(g, div, c->w_div)), "dmit.latent");
+  return ut_graph_status(g);
+}
+
+ut_tensor *dmit_diversity_term(ut_graph *g, ut_tensor *s1, ut_tensor *s2, ut_tensor *fake1, ut_tensor *fake2) {
+  return ut_div(g, ut_l1_loss(g, s1, s2), ut_shift(g, ut_l1_loss(g, fake1, fake2), DIV_EPS));
+}
+
+/* 4. The content encoder alone: the content of a translation must be the input's. */
+static ut_status build_content(ut_graph *g, const dmit_net *n, step_plan *s) {
+  forward_pass f;
+  forward(g, n, s, "content", 0, &f);
+  ut_tensor *again = dmit_content_encoder(g, n, f.fake_prior1);
+  s->loss[0] = ut_name(ut_scale(g, ut_l1_loss(g, f.content, again), n->c->w_content), "dmit.content_loss");
+  return ut_graph_status(g);
+}
+
+/* The networks each update trains, each with its own Adam. */
+static const char *const dis_nets[] = { DMIT_DIS_CONTENT, DMIT_DIS_PRIOR, DMIT_DIS_ENC, NULL };
+static const char *const gen_nets[] = { DMIT_ENC_CONTENT, DMIT_ENC_STYLE, DMIT_DEC, NULL };
+static const char *const dec_nets[] = { DMIT_DEC, NULL };
+static const char *const content_nets[] = { DMIT_ENC_CONTENT, NULL };
+static const char *const *const update_nets[UPDATE_COUNT] = { dis_nets, gen_nets, dec_nets, content_nets };
+
+static ut_status optimise(ut_graph *g, const dmit_cfg *c, step_plan *s, const char *const *nets) {
+  ut_tensor_list all = { 0 };
+  for (int i = 0; nets[i]; i++) all = i ? ut_params_join(g, all, ut_params(g, nets[i])) : ut_params(g, nets[i]);
+  ut_status st = ut_graph_status(g);
+  if (st == UT_OK) st = ut_backward(g, s->loss[0], all);
+  if (st == UT_OK && !(s->lr = ut_hparam_new(g, "dmit.lr", c->lr))) st = ut_graph_status(g);
+  for (int i = 0; st == UT_OK && nets[i]; i++) {
+    char name[KIT_SCOPE_MAX];
+    snprintf(name, sizeof name, "%sadam", nets[i]);
+    st = ut_adam(g, ut_params(g, nets[i]),
+                 &(ut_adam_cfg){ .lr_param = s->lr, .beta1 = c->beta1, .beta2 = c->beta2, .name = name });
+  }
+  return st;
+}
+
+static ut_status ensure_step(dmit_model *m, int which) {
+  step_plan *s = &m->steps[which];
+  if (s->p) return UT_OK;
+  step_plan_free(s);
+  const dmit_cfg *c = &m->cfg;
+  int64_t nb = (int64_t)c->n_domains * c->batch;
+  if (!(s->g = ut_graph_new(m->rt, m->st))) return UT_ERR_HOST_MEMORY;
+  ut_graph *g = s->g;
+  s->x = ut_input(g, "images", UT_F32, image_shape(c, nb));
+  s->a_src = ut_input(g, "attr_source", UT_F32, UT_SHAPE(nb, c->n_domains));
+  s->a_tgt = ut_input(g, "attr_target", UT_F32, UT_SHAPE(nb, c->n_domains));
+  s->perm = ut_input(g, "target_index", UT_F32, UT_SHAPE(nb, nb));
+  dmit_net n = { .c = c, .frozen = 0 };
+  static ut_status (*const build[UPDATE_COUNT])(ut_graph *, const dmit_net *, step_plan *) = { build_dis, build_gen,
+                                                                                                build_dec, build_content };
+  ut_status st = build[which](g, &n, s);
+  if (st == UT_OK) st = optimise(g, c, s, update_nets[which]);
+  if (st == UT_OK &&
+      !(s->p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = s->loss, .n_outputs = update_losses[which] })))
+    st = UT_ERR_STATE;
+  if (st != UT_OK) ut_error_prefix("DMIT %s update", update_names[which]);
+  return st;
+}
+
+/* The source and target one-hot attributes and the target-index matrix of a batch. */
+static ut_status batch_labels(dmit_model *m, const dmit_batch *b, float **a_src, float **a_tgt, float **perm) {
+  const dmit_cfg *c = &m->cfg;
+  int n = c->n_domains, nb = n * c->batch;
+  if (b->shift < 1 || b->shift >= n)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "DMIT batch: shift %d must be in [1, %d]", b->shift, n - 1);
+  *a_src = m->host;
+  *a_tgt = m->host + (int64_t)nb * n;
+  *perm = m->host + (int64_t)2 * nb * n;
+  memset(m->host, 0, (size_t)nb * (2 * n + nb) * sizeof *m->host);
+  for (int i = 0; i < nb; i++) {
+    int t = (i + b->shift * c->batch) % nb;
+    (*a_src)[i * n + i / c->batch] = 1;
+    (*a_tgt)[i * n + t / c->batch] = 1;
+    (*perm)[(int64_t)i * nb + t] = 1;
+  }
+  return UT_OK;
+}
+
+ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_scale, float *out) {
+  if (!m || !b || !b->images || !out || which < 0 || which >= UPDATE_COUNT)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "dmit_update: no model, batch or output, or no update %d", which);
+  float *a_src = NULL, *a_tgt = NULL, *perm = NULL;
+  ut_status st = batch_labels(m, b, &a_src, &a_tgt, &perm);
+  if (st == UT_OK) st = ensure_step(m, which);
+  step_plan *s = &m->steps[which];
+  if (st != UT_OK) return st;
+  ut_hparam_set(s->lr, m->cfg.lr * lr_scale);
+  st = ut_upload(s->p, s->x, b->images);
+  if (st == UT_OK) st = ut_upload(s->p, s->a_tgt, a_tgt);
+  /* The decoder's and content encoder's updates neither reconstruct nor borrow styles. */
+  if (st == UT_OK && which <= UPDATE_GEN) st = ut_upload(s->p, s->a_src, a_src);
+  if (st == UT_OK && which <= UPDATE_GEN) st = ut_upload(s->p, s->perm, perm);
+  if (st == UT_OK) st = ut_plan_run(s->p);
+  for (int i = 0; st == UT_OK && i < update_losses[which]; i++) st = ut_read(s->p, s->loss[i], &out[i]);
+  return st;
+}
+
+ut_status dmit_train_step(dmit_model *m, const dmit_batch *b, float lr_scale, dmit_losses *out) {
+  float dis = 0, gen[5] = { 0 }, latent = 0, content = 0;
+  ut_status st = dmit_update(m, UPDATE_DIS, b, lr_scale, &dis);
+  if (st == UT_OK) st = dmit_update(m, UPDATE_GEN, b, lr_scale, gen);
+  if (st == UT_OK) st = dmit_update(m, UPDATE_DEC, b, lr_scale, &latent);
+  if (st == UT_OK) st = dmit_update(m, UPDATE_CONTENT, b, lr_scale, &content);
+  if (st == UT_OK && out)
+    *out = (dmit_losses){ .dis = dis, .gen = gen[0], .adv = gen[1], .rec = gen[2], .cyc = gen[3], .kl = gen[4],
+                          .latent = latent, .content = content };
+  return st;
+}
+
+/* ---- inference -------------------------------------------------------------------------------- */
+
+static ut_status ensure_translate(dmit_model *m) {
+  kit_infer *f = &m->translate;
+  if (kit_infer_ready(f)) return UT_OK;
+  kit_infer_free(f);
+  const dmit_cfg *c = &m->cfg;
+  dmit_net n = { .c = c, .frozen = 1 };
+  if (!(f->g = ut_graph_new(m->rt, m->st))) return UT_ERR_HOST_MEMORY;
+  f->in[0] = ut_input(f->g, "images", UT_F32, image_shape(c, INFER_CHUNK));
+  f->in[1] = ut_input(f->g, "codes", UT_F32, UT_SHAPE(INFER_CHUNK, c->n_domains + c->n_style));
+  f->n_in = 2;
+  ut_tensor *content = dmit_content_encoder(f->g, &n, kit_to_signed(f->g, f->in[0]));
+  f->out[0] = kit_to_unit(f->g, dmit_decoder(f->g, &n, content, f->in[1], NULL));
+  f->n_out = 1;
+  return kit_infer_compile(f);
+}
+
+static ut_status ensure_style(dmit_model *m) {
+  kit_infer *f = &m->style;
+  if (kit_infer_ready(f)) return UT_OK;
+  kit_infer_free(f);
+  const dmit_cfg *c = &m->cfg;
+  dmit_net n = { .c = c, .frozen = 1 };
+  if (!(f->g = ut_graph_new(m->rt, m->st))) return UT_ERR_HOST_MEMORY;
+  f->in[0] = ut_input(f->g, "images", UT_F32, image_shape(c, INFER_CHUNK));
+  f->n_in = 1;
+  ut_tensor *mu, *logvar;
+  dmit_style_encoder(f->g, &n, kit_to_signed(f->g, f->in[0]), &mu, &logvar);
+  f->out[0] = mu;
+  f->n_out = 1;
+  return kit_infer_compile(f);
+}
+
+static ut_status ensure_content(dmit_model *m) {
+  kit_infer *f = &m->content;
+  if (kit_infer_ready(f)) return UT_OK;
+  kit_infer_free(f);
+  const dmit_cfg *c = &m->cfg;
+  dmit_net n = { .c = c, .frozen = 1 };
+  if (!(f->g = ut_graph_new(m->rt, m->st))) return UT_ERR_HOST_MEMORY;
+  f->in[0] = ut_input(f->g, "images", UT_F32, image_shape(c, INFER_CHUNK));
+  f->n_in = 1;
+  f->out[0] = dmit_content_encoder(f->g, &n, kit_to_signed(f->g, f->in[0]));
+  f->n_out = 1;
+  return kit_infer_compile(f);
+}
+
+int64_t dmit_content_size(const dmit_cfg *c) {
+  int64_t side = c->size >> c->down_blocks, ch = c->nef;
+  for (int i = 0; i < c->down_blocks; i++) ch = 2 * ch < 1024 ? 2 * ch : 1024;
+  return ch * side * side;
+}
+
+ut_status dmit_encode_content(dmit_model *m, const float *images, int64_t n, float *out) {
+  if (!m || !images || !out || n < 0) return ut_fail(UT_ERR_INVALID_ARGUMENT, "dmit_encode_content: bad arguments");
+  ut_status st = ensure_content(m);
+  return st == UT_OK ? kit_infer_run(&m->content, &images, &out, n) : st;
+}
+
+ut_status dmit_translate(dmit_model *m, const float *images, int64_t n, int to, const float *styles, float *out) {
+  if (!m || !images || !styles || !out || n < 0 || to < 0 || to >= m->cfg.n_domains)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "dmit_translate: bad arguments (domain %d of %d, %lld images)", to,
+                   m ? m->cfg.n_domains : 0, (long long)n);
+  int k = m->cfg.n_domains + m->cfg.n_style;
+  float *codes = calloc((size_t)(n > 0 ? n : 1) * (size_t)k, sizeof *codes);
+  if (!codes) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the style codes");
+  for (int64_t i = 0; i < n; i++) {
+    codes[i * k + to] = 1;
+    memcpy(codes + i * k + m->cfg.n_domains, styles + i * m->cfg.n_style, (size_t)m->cfg.n_style * sizeof *codes);
+  }
+  ut_status st = ensure_translate(m);
+  if (st == UT_OK) st = kit_infer_run(&m->translate, (const float *[]){ images, codes }, &out, n);
+  free(codes);
+  return st;
+}
+
+ut_status dmit_encode_style(dmit_model *m, const float *images, int64_t n, float *styles) {
+  if (!m || !images || !styles || n < 0) return ut_fail(UT_ERR_INVALID_ARGUMENT, "dmit_encode_style: bad arguments");
+  ut_status st = ensure_style(m);
+  return st == UT_OK ? kit_infer_run(&m->style, &images, &styles, n) : st;
+}
+
+static uint64_t splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+void dmit_prior_styles(const dmit_cfg *cfg, uint64_t seed, int64_t n, float *styles) {
+  uint64_t s = seed ^ 0x646d6974ull;
+  for (int64_t i = 0; i < n * cfg->n_style; i++) {
+    /* Box-Muller on two uniforms in (0, 1]. */
+    double u1 = ((double)(splitmix64(&s) >> 11) + 1.0) / 9007199254740992.0;
+    double u2 = (double)(splitmix64(&s) >> 11) / 9007199254740992.0;
+    styles[i] = (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+  }
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------------ */
+
+ut_status dmit_save(dmit_model *m, const char *path) {
+  char *json = kit_config_to_json(dmit_cfg_table(), &m->cfg);
+  if (!json) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the configuration");
+  ut_status st = ut_store_set_meta(m->st, CHECKPOINT_MODEL_KEY, "dmit");
+  if (st == UT_OK) st = ut_store_set_meta(m->st, CONFIG_KEY, json);
+  free(json);
+  return st == UT_OK ? ut_store_save(m->st, path) : st;
+}
+
+ut_status dmit_read_config(ut_runtime *rt, const char *path, dmit_cfg *cfg) {
+  char *json = NULL;
+  ut_status st = checkpoint_config_json(rt, path, "dmit", CONFIG_KEY, &json);
+  if (st == UT_OK && (st = kit_config_from_json(dmit_cfg_table(), json, cfg)) == UT_OK) st = dmit_cfg_check(cfg);
+  if (st != UT_OK) ut_error_prefix("%s", path);
+  free(json);
+  return st;
+}
+
+ut_status dmit_load(dmit_model *m, const char *path) {
+  dmit_cfg saved = m->cfg;
+  ut_status st = dmit_read_config(m->rt, path, &saved);
+  if (st != UT_OK) return st;
+  /* How long to train may change between runs; the model may not. */
+  saved.epochs = m->cfg.epochs;
+  saved.decay_epochs = m->cfg.decay_epochs;
+  char why[256];
+  if (kit_config_differs(dmit_cfg_table(), &saved, &m->cfg, why, sizeof why))
+    return ut_fail(UT_ERR_MISMATCH, "%s was trained with another DMIT configuration: its %s", path, why);
+  return ut_store_load(m->st, path);
+}

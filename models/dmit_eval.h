@@ -1,0 +1,68 @@
+/* DMIT's evaluation (`untangle eval` of a DMIT run, issue 13): how well a trained run keeps
+ * content, style and domain apart, on the run's held-out images (dmit_run_split), every figure
+ * beside a baseline computed on the same images.
+ *
+ *  domain judge  an image_classifier trained on real training images labelled by domain: its
+ *                held-out accuracy, and the share of translations (every held-out input into
+ *                every other domain, with a prior style) it judges as the target domain, next
+ *                to the share for the input copied unchanged.
+ *  content kept  where the data has content labels: the translation of an input into domain t
+ *                with the style the style encoder finds in a reference image of t (another
+ *                (class, view); with style labels, of style k), against the true image of the
+ *                input's (class, view) in t (and style k): mean pixel L1 (pixels in [0, 1]),
+ *                next to the input copied.
+ *  diversity     mean pairwise L1 between translations of one input into one domain with 4
+ *                prior styles, next to the same for real images of that domain: with style
+ *                labels, the input's (class, view) in its styles there; otherwise random images.
+ *  leakage       probes (probe.h, stratified 80/20) on the codes of the held-out images: domain
+ *                (and style, with style labels) from content codes, and view from style codes,
+ *                each next to chance; and the directions that must be informative so a collapsed
+ *                code cannot look disentangled: view from content codes, style from style codes.
+ * Every random choice follows from cfg.seed.
+ */
+#ifndef UNTANGLE_MODELS_DMIT_EVAL_H
+#define UNTANGLE_MODELS_DMIT_EVAL_H
+
+#include <stdio.h>
+
+#include "dmit.h"
+#include "probe.h"
+#include "untangle_data.h"
+
+typedef struct {
+  uint64_t seed;
+  int64_t max_images;   /* held-out images per domain at most */
+  int judge_epochs;
+  int64_t judge_images; /* real training images that train the judge, at most (spread over the domains) */
+  void (*on_part)(void *user, const char *part);
+  void *user;
+} dmit_eval_cfg;
+
+/* Seed 1, 200 images per domain, the judge trained 5 epochs on up to 3000 images. */
+dmit_eval_cfg dmit_eval_default_cfg(void);
+
+typedef struct {
+  int measured;
+  probe_result r;
+} dmit_eval_probe;
+
+typedef struct {
+  int n_domains, n_styles; /* n_styles 0: the set has no style attribute */
+  int64_t n_inputs;        /* held-out inputs over all domains */
+  double judge_heldout_accuracy;
+  int64_t n_translations;
+  double judged_target, copy_judged_target;
+  int64_t n_content;       /* translations with a true image (0: no content labels) */
+  double content_l1, content_copy_l1;
+  double diversity, real_diversity;
+  dmit_eval_probe domain_from_content, style_from_content, view_from_style; /* leakage */
+  dmit_eval_probe view_from_content, style_from_style;                      /* informative */
+} dmit_eval_report;
+
+ut_status dmit_evaluate(ut_runtime *rt, dmit_model *m, const ut_dataset *ds, const dmit_eval_cfg *cfg,
+                        dmit_eval_report *r);
+void dmit_eval_print(FILE *out, const dmit_eval_report *r);
+/* The report as JSON (malloc'd), with the run, data and device named. */
+char *dmit_eval_json(const dmit_eval_report *r, const char *run, const char *data, const char *device);
+
+#endif

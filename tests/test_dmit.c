@@ -1,0 +1,327 @@
+/* DMIT on tiny data: reconstruction and cycle losses fall, each of the four updates changes
+ * only the networks it names, a checkpoint keeps the spectral norms' vectors and reproduces
+ * translations and later steps bit for bit, and bad configurations are refused by name. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmit.h"
+#include "dmit_internal.h"
+#include "gradcheck.h"
+#include "test_support.h"
+
+enum { DOMAINS = 3, BATCH = 2, SIZE = 16, NB = DOMAINS * BATCH };
+
+static dmit_cfg tiny_cfg(void) {
+  dmit_cfg c = dmit_preset(DMIT_PRESET_SMALL, 3, DOMAINS);
+  c.size = SIZE;
+  c.nef = 4;
+  c.ndf = 4;
+  c.n_style = 2;
+  c.down_blocks = 1;
+  c.content_res = 1;
+  c.style_blocks = 2;
+  c.dec_res = 1;
+  c.content_dis_blocks = 1;
+  c.image_dis_blocks = 2;
+  c.batch = BATCH;
+  c.lr = 1e-3f;
+  c.seed = 7;
+  snprintf(c.domains, sizeof c.domains, "red,green,blue");
+  return c;
+}
+
+/* Domain d: ramps of a few brightnesses, tinted towards channel d, so translating is a colour
+ * map per domain and reconstruction is learnable. */
+static void tiny_batch(int step, float *x) {
+  for (int i = 0; i < NB; i++) {
+    int d = i / BATCH, b = i % BATCH;
+    for (int ch = 0; ch < 3; ch++)
+      for (int y = 0; y < SIZE; y++)
+        for (int xx = 0; xx < SIZE; xx++) {
+          float ramp = (float)(((step + b) % 2) ? y : xx) / (SIZE - 1) * (0.5f + 0.25f * (float)((step + b) % 3));
+          float v = ch == d ? 0.3f + 0.7f * ramp : 0.5f * ramp;
+          x[(((int64_t)i * 3 + ch) * SIZE + y) * SIZE + xx] = 2 * v - 1;
+        }
+  }
+}
+
+static void run_steps(dmit_model *m, int first, int n, dmit_losses *out) {
+  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x);
+  for (int s = first; s < first + n; s++) {
+    tiny_batch(s, x);
+    dmit_batch b = { .images = x, .shift = 1 + s % (DOMAINS - 1) };
+    ck_assert_ut_ok(dmit_train_step(m, &b, 1.0f, &out[s - first]));
+    ck_assert_msg(isfinite(out[s - first].gen) && isfinite(out[s - first].dis), "step %d: D %g G %g", s,
+                  (double)out[s - first].dis, (double)out[s - first].gen);
+  }
+  free(x);
+}
+
+START_TEST(reconstruction_losses_fall) {
+  dmit_cfg c = tiny_cfg();
+  dmit_model *m = dmit_new(test_runtime(), &c);
+  ck_assert_ut_ptr(m);
+  enum { STEPS = 40 };
+  dmit_losses l[STEPS];
+  run_steps(m, 0, STEPS, l);
+  double first = 0, last = 0;
+  for (int i = 0; i < STEPS; i++)
+    if (getenv("DMIT_TEST_VERBOSE"))
+      printf("%d D %.4f G %.4f adv %.4f rec %.4f cyc %.4f kl %.4f latent %.4f content %.4f\n", i, l[i].dis, l[i].gen,
+             l[i].adv, l[i].rec, l[i].cyc, l[i].kl, l[i].latent, l[i].content);
+  for (int i = 0; i < STEPS / 5; i++) {
+    first += l[i].rec + l[i].cyc;
+    last += l[STEPS - STEPS / 5 + i].rec + l[STEPS - STEPS / 5 + i].cyc;
+  }
+  ck_assert_msg(last < 0.7 * first, "rec + cyc over the first %d steps %g, the last %d %g", STEPS / 5,
+                first / (STEPS / 5), STEPS / 5, last / (STEPS / 5));
+  dmit_free(m);
+}
+END_TEST
+
+/* Parameters only: optimiser moments and the spectral norms' vectors (which every forward pass
+ * in training advances, as PyTorch's do) are left out. */
+static int is_param(const char *name) {
+  size_t n = strlen(name);
+  return !strstr(name, "adam") && !(n > 2 && name[n - 2] == '.' && (name[n - 1] == 'u' || name[n - 1] == 'v'));
+}
+
+static int params_changed(ut_store *st, float **before, const char *prefix) {
+  int changed = 0;
+  for (int i = 0; i < ut_store_count(st); i++) {
+    ut_store_tensor *t = ut_store_at(st, i);
+    const char *name = ut_store_tensor_name(t);
+    if (strncmp(name, prefix, strlen(prefix)) != 0 || !is_param(name) || !before[i]) continue;
+    int64_t n = ut_shape_numel(ut_store_tensor_shape(t));
+    float *now = malloc((size_t)n * sizeof *now);
+    ck_assert_ut_ok(ut_store_tensor_read(st, t, now));
+    changed += memcmp(now, before[i], (size_t)n * sizeof *now) != 0;
+    free(now);
+  }
+  return changed;
+}
+
+static float **snapshot(ut_store *st) {
+  float **s = calloc((size_t)ut_store_count(st) + 64, sizeof *s);
+  for (int i = 0; i < ut_store_count(st); i++) {
+    ut_store_tensor *t = ut_store_at(st, i);
+    s[i] = malloc((size_t)ut_shape_numel(ut_store_tensor_shape(t)) * sizeof(float));
+    ck_assert_ut_ok(ut_store_tensor_read(st, t, s[i]));
+  }
+  return s;
+}
+
+static void snapshot_free(float **s, int n) {
+  for (int i = 0; i < n; i++) free(s[i]);
+  free(s);
+}
+
+START_TEST(each_update_changes_only_its_networks) {
+  static const char *const nets[] = { DMIT_ENC_CONTENT, DMIT_ENC_STYLE, DMIT_DEC, DMIT_DIS_CONTENT, DMIT_DIS_PRIOR,
+                                      DMIT_DIS_ENC };
+  /* Which of nets[] each update trains. */
+  static const int trains[4][6] = {
+    { 0, 0, 0, 1, 1, 1 }, { 1, 1, 1, 0, 0, 0 }, { 0, 0, 1, 0, 0, 0 }, { 1, 0, 0, 0, 0, 0 } };
+  dmit_cfg c = tiny_cfg();
+  dmit_model *m = dmit_new(test_runtime(), &c);
+  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), out[5];
+  tiny_batch(0, x);
+  dmit_batch b = { .images = x, .shift = 2 };
+  /* One full step first, so every parameter exists before the snapshots. */
+  dmit_losses l;
+  ck_assert_ut_ok(dmit_train_step(m, &b, 1.0f, &l));
+  ut_store *st = dmit_store(m);
+  for (int u = 0; u < 4; u++) {
+    int n = ut_store_count(st);
+    float **before = snapshot(st);
+    ck_assert_ut_ok(dmit_update(m, u, &b, 1.0f, out));
+    for (int k = 0; k < 6; k++) {
+      int changed = params_changed(st, before, nets[k]);
+      if (trains[u][k]) ck_assert_msg(changed > 0, "update %d left %s unchanged", u, nets[k]);
+      else ck_assert_msg(changed == 0, "update %d changed %d tensors of %s", u, changed, nets[k]);
+    }
+    snapshot_free(before, n);
+  }
+  free(x);
+  dmit_free(m);
+}
+END_TEST
+
+static void read_tensor(ut_store *st, const char *name, float *out, int64_t n) {
+  ut_store_tensor *t = ut_store_find(st, name);
+  ck_assert_msg(t != NULL, "no store tensor %s", name);
+  ck_assert_int_eq(ut_shape_numel(ut_store_tensor_shape(t)), n);
+  ck_assert_ut_ok(ut_store_tensor_read(st, t, out));
+}
+
+START_TEST(checkpoint_round_trip_is_exact) {
+  dmit_cfg c = tiny_cfg();
+  dmit_model *m = dmit_new(test_runtime(), &c);
+  dmit_losses l[3], again[3];
+  run_steps(m, 0, 3, l);
+  const char *path = test_tmp_path("dmit-roundtrip.safetensors");
+  ck_assert_ut_ok(dmit_save(m, path));
+  dmit_cfg read = dmit_preset(DMIT_PRESET_DEFAULT, 1, 2);
+  ck_assert_ut_ok(dmit_read_config(test_runtime(), path, &read));
+  char why[256];
+  ck_assert_msg(!kit_config_differs(dmit_cfg_table(), &read, &c, why, sizeof why), "config read back differs: %s", why);
+  dmit_model *m2 = dmit_new(test_runtime(), &read);
+  ck_assert_ut_ok(dmit_load(m2, path));
+  /* The spectral norms' vectors, which are not parameters, come back too (and were trained:
+   * they are no longer unit vectors of the first draw only if they moved, so compare to the
+   * saving model's). */
+  static const char *const vectors[] = { DMIT_DEC "res.0.0.u", DMIT_DEC "up.0.v", DMIT_ENC_STYLE "mu.u",
+                                         DMIT_DIS_PRIOR "0.head.u", DMIT_DEC "res.0.cbin0.u" };
+  for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
+    ut_store_tensor *t = ut_store_find(dmit_store(m), vectors[i]);
+    ck_assert_msg(t != NULL, "no %s", vectors[i]);
+    int64_t n = ut_shape_numel(ut_store_tensor_shape(t));
+    float *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+    read_tensor(dmit_store(m), vectors[i], a, n);
+    read_tensor(dmit_store(m2), vectors[i], b, n);
+    ck_assert_msg(!memcmp(a, b, (size_t)n * sizeof *a), "%s differs after loading", vectors[i]);
+    free(a);
+    free(b);
+  }
+  int64_t per = 3 * SIZE * SIZE;
+  float *in = malloc(3 * per * sizeof *in), *o1 = malloc(3 * per * sizeof *o1), *o2 = malloc(3 * per * sizeof *o2);
+  float styles[3 * 2], s1[3 * 2], s2[3 * 2];
+  uint64_t rng = 9;
+  test_fill_uniform(&rng, in, 3 * per, 0, 1);
+  dmit_prior_styles(&c, 5, 3, styles);
+  for (int to = 0; to < DOMAINS; to++) {
+    ck_assert_ut_ok(dmit_translate(m, in, 3, to, styles, o1));
+    ck_assert_ut_ok(dmit_translate(m2, in, 3, to, styles, o2));
+    ck_assert_msg(!memcmp(o1, o2, 3 * per * sizeof *o1), "translation into %d differs after loading", to);
+  }
+  ck_assert_ut_ok(dmit_encode_style(m, in, 3, s1));
+  ck_assert_ut_ok(dmit_encode_style(m2, in, 3, s2));
+  ck_assert(!memcmp(s1, s2, sizeof s1));
+  /* Inference leaves the store alone: translating again gives the same bits. */
+  ck_assert_ut_ok(dmit_translate(m, in, 3, 0, styles, o2));
+  ck_assert_ut_ok(dmit_translate(m, in, 3, 0, styles, o1));
+  ck_assert(!memcmp(o1, o2, 3 * per * sizeof *o1));
+  /* Later steps, every random draw included, continue identically. */
+  run_steps(m, 3, 3, l);
+  run_steps(m2, 3, 3, again);
+  ck_assert_msg(!memcmp(l, again, sizeof l), "losses after loading differ: G %.9g vs %.9g", (double)l[2].gen,
+                (double)again[2].gen);
+  /* Another configuration refuses the checkpoint and names the field. */
+  dmit_cfg other = c;
+  other.n_style = 3;
+  dmit_model *m3 = dmit_new(test_runtime(), &other);
+  ck_assert_int_ne(dmit_load(m3, path), UT_OK);
+  ck_assert_msg(strstr(ut_last_error(), "n_style") != NULL, "%s", ut_last_error());
+  dmit_free(m3);
+  free(in);
+  free(o1);
+  free(o2);
+  dmit_free(m);
+  dmit_free(m2);
+}
+END_TEST
+
+/* The diversity term through a tiny decoder (spectral norms frozen, so every run of the
+ * checker's plans computes the same function): its gradient in the content and in both styles
+ * against central finite differences; then the term alone in its four inputs. The styles lie
+ * far apart, so the L1 in the denominator is away from its kink at 0, where finite differences
+ * say nothing. The decoder's parameters are left out: through ReLUs after normalisations of so
+ * few values, and the steep 1 / L1 of two close translations, central differences of a
+ * weight jump across kinks (the layers' parameter gradients are checked alone in
+ * test_ops_dmit and test_ops). */
+static ut_tensor *build_diversity(ut_graph *g, ut_tensor **in, void *ctx) {
+  const dmit_net *n = ctx;
+  static const float attr[2 * DOMAINS] = { 0, 1, 0, 0, 0, 1 };
+  ut_tensor *a = ut_constant(g, UT_SHAPE(2, DOMAINS), attr);
+  ut_tensor *f1 = dmit_decoder(g, n, in[0], ut_concat(g, a, in[1]), NULL);
+  ut_tensor *f2 = dmit_decoder(g, n, in[0], ut_concat(g, a, in[2]), NULL);
+  return dmit_diversity_term(g, in[1], in[2], f1, f2);
+}
+
+static ut_tensor *build_term(ut_graph *g, ut_tensor **in, void *ctx) {
+  (void)ctx;
+  return dmit_diversity_term(g, in[0], in[1], in[2], in[3]);
+}
+
+START_TEST(diversity_gradient_matches_finite_differences) {
+  dmit_cfg c = tiny_cfg();
+  c.down_blocks = 0;
+  dmit_net n = { .c = &c, .frozen = 1 };
+  float *content = gc_random_values(3, 2 * 4 * 8 * 8, -1, 1), *s1 = gc_random_values(4, 4, -3, -1),
+        *s2 = gc_random_values(5, 4, 1, 3);
+  ut_store *st = ut_store_new(test_runtime(), 11);
+  /* Power iterations first (training mode), so the frozen sigma is the weights' spectral norm
+   * and not u . W v of the first random vectors, which can be near 0. */
+  ut_graph *g = ut_graph_new(test_runtime(), st);
+  dmit_net train = { .c = &c, .frozen = 0 };
+  ut_tensor *in[3] = { ut_input(g, "content", UT_F32, UT_SHAPE(2, 4, 8, 8)), ut_input(g, "s1", UT_F32, UT_SHAPE(2, 2)),
+                       ut_input(g, "s2", UT_F32, UT_SHAPE(2, 2)) };
+  ut_tensor *out = build_diversity(g, in, &train);
+  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &out, .n_outputs = 1 });
+  ck_assert_ut_ptr(p);
+  ck_assert_ut_ok(ut_upload(p, in[0], content));
+  ck_assert_ut_ok(ut_upload(p, in[1], s1));
+  ck_assert_ut_ok(ut_upload(p, in[2], s2));
+  for (int i = 0; i < 30; i++) ck_assert_ut_ok(ut_plan_run(p));
+  ut_plan_free(p);
+  ut_graph_free(g);
+  gc_assert_gradcheck(&(gc_case){ .label = "dmit diversity", .n_inputs = 3,
+                                  .shapes = (ut_shape[]){ UT_SHAPE(2, 4, 8, 8), UT_SHAPE(2, 2), UT_SHAPE(2, 2) },
+                                  .values = (const float *[]){ content, s1, s2 }, .build = build_diversity, .ctx = &n,
+                                  .store = st, .max_samples = 24, .h = 1e-3 });
+  float *f1 = gc_random_values(6, 2 * 3 * 4 * 4, -1, 0), *f2 = gc_random_values(7, 2 * 3 * 4 * 4, 0.2f, 1);
+  gc_assert_gradcheck(&(gc_case){ .label = "dmit diversity term", .n_inputs = 4,
+                                  .shapes = (ut_shape[]){ UT_SHAPE(2, 2), UT_SHAPE(2, 2), UT_SHAPE(2, 3, 4, 4),
+                                                          UT_SHAPE(2, 3, 4, 4) },
+                                  .values = (const float *[]){ s1, s2, f1, f2 }, .build = build_term });
+  free(f1);
+  free(f2);
+  ut_store_free(st);
+  free(content);
+  free(s1);
+  free(s2);
+}
+END_TEST
+
+START_TEST(bad_configurations_are_named) {
+  struct { const char *field, *value, *says; } cases[] = {
+    { "n_domains", "5", "n_domains" },         { "channels", "2", "channels" },
+    { "style_blocks", "5", "style_blocks" },   { "image_dis_blocks", "4", "image_dis_blocks" },
+    { "content_dis_blocks", "4", "content_dis_blocks" }, { "dropout", "1", "dropout" },
+    { "decay_epochs", "99", "decay_epochs" },  { "domains", "red,green", "names 2 domains" },
+    { "domains", "red,red,blue", "twice" },    { "lr", "0", "lr" },
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    dmit_cfg c = tiny_cfg();
+    ck_assert_ut_ok(kit_config_set(dmit_cfg_table(), &c, cases[i].field, cases[i].value));
+    ck_assert_int_eq(dmit_cfg_check(&c), UT_ERR_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(ut_last_error(), cases[i].says), "%s=%s: '%s'", cases[i].field, cases[i].value, ut_last_error());
+    ck_assert_ptr_null(dmit_new(test_runtime(), &c));
+  }
+  dmit_cfg c = tiny_cfg();
+  char buf[KIT_STRING_MAX];
+  ck_assert_str_eq(dmit_domain_name(&c, 2, buf), "blue");
+  ck_assert_int_eq(dmit_find_domain(&c, "green"), 1);
+  ck_assert_int_eq(dmit_find_domain(&c, "gree"), -1);
+  float x[NB * 3 * SIZE * SIZE] = { 0 }, out[5];
+  dmit_model *m = dmit_new(test_runtime(), &c);
+  ck_assert_int_eq(dmit_update(m, 0, &(dmit_batch){ .images = x, .shift = 3 }, 1.0f, out), UT_ERR_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ut_last_error(), "shift 3"));
+  dmit_free(m);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("dmit");
+  TCase *tc = tcase_create("dmit");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, bad_configurations_are_named);
+  tcase_add_test(tc, diversity_gradient_matches_finite_differences);
+  tcase_add_test(tc, each_update_changes_only_its_networks);
+  tcase_add_test(tc, checkpoint_round_trip_is_exact);
+  tcase_add_test(tc, reconstruction_losses_fall);
+  suite_add_tcase(s, tc);
+  return test_run_suite(s);
+}
