@@ -110,6 +110,7 @@ void help_data(FILE *out) {
   help_synth(out);
   help_info(out);
   help_data_cluster(out);
+  help_data_colorize(out);
   fprintf(out,
           "\n"
           "Options of every subcommand that writes: -o, --out OUT (required); -h, --help.\n"
@@ -526,6 +527,7 @@ static const subcommand subcommands[] = {
   { "synth", data_synth },
   { "info", data_info },
   { "cluster", data_cluster },
+  { "colorize", data_colorize },
 };
 
 int cmd_data(int argc, char **argv) {

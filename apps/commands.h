@@ -19,6 +19,10 @@ void help_data(FILE *out);
 int data_cluster(int argc, char **argv);
 void help_data_cluster(FILE *out);
 
+/* `untangle data colorize ...`; argv[0] is "colorize" (data_colorize.c). */
+int data_colorize(int argc, char **argv);
+void help_data_colorize(FILE *out);
+
 /* `untangle train spirals ...`; argv[0] is "spirals". */
 int train_spirals(int argc, char **argv);
 void help_train_spirals(FILE *out);
@@ -73,6 +77,16 @@ int dmit_cmd_grid(int argc, char **argv);
 void dmit_help_grid(FILE *out);
 int dmit_cmd_eval(int argc, char **argv);
 void dmit_help_eval(FILE *out);
+
+/* CMI-VAE's train (cmivae_cli.c), translate and grid (cmivae_translate.c) and eval (cmivae_eval_cmd.c). */
+int cmivae_cmd_train(int argc, char **argv);
+void cmivae_help_train(FILE *out);
+int cmivae_cmd_translate(int argc, char **argv);
+void cmivae_help_translate(FILE *out);
+int cmivae_cmd_grid(int argc, char **argv);
+void cmivae_help_grid(FILE *out);
+int cmivae_cmd_eval(int argc, char **argv);
+void cmivae_help_eval(FILE *out);
 
 /* `untangle bench ...` and `untangle bench report ...` (cmd_bench.c, benchmarks/bench.h). */
 int cmd_bench(int argc, char **argv);

@@ -23,6 +23,9 @@ static const model_entry models[] = {
   { "dmit", "DMIT: 2 to 4 domains, each in many styles (content, style and domain kept apart)",
     { dmit_cmd_train, dmit_cmd_translate, dmit_cmd_grid, dmit_cmd_eval },
     { dmit_help_train, dmit_help_translate, dmit_help_grid, dmit_help_eval } },
+  { "cmivae", "CMI-VAE: a VAE whose second code, encoded from a chosen feature (hue, class), controls the output",
+    { cmivae_cmd_train, cmivae_cmd_translate, cmivae_cmd_grid, cmivae_cmd_eval },
+    { cmivae_help_train, cmivae_help_translate, cmivae_help_grid, cmivae_help_eval } },
   { "spirals", "a small MLP that tells two interleaved spirals apart (a first check of a device)",
     { train_spirals, NULL, NULL, NULL }, { help_train_spirals, NULL, NULL, NULL } },
 };

@@ -1,0 +1,126 @@
+/* `untangle eval` of a CMI-VAE run (models/cmivae_eval.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cmivae_eval.h"
+#include "cmivae_train.h"
+#include "commands.h"
+
+void cmivae_help_eval(FILE *out) {
+  fprintf(out,
+          "Usage: untangle eval RUN --data FILE [--baseline RUN2] [OPTIONS]\n"
+          "\n"
+          "Measures the CMI-VAE run RUN on its held-out images of FILE (the data set it was trained\n"
+          "on): each image's z1 is fused with the z2 of another held-out image x~. Writes RUN/eval.json:\n"
+          "  feature error   hue: the distance in degrees between the fused image's hue and x~'s\n"
+          "                  (a fused image without colour counts 180); class: the share of fused\n"
+          "                  images a judge does not take for x~'s class. Baselines on the same pairs:\n"
+          "                  the z1 source copied, and the reconstruction against its own feature\n"
+          "  class kept      the share of fused images whose z1 source's class a CNN judge, trained\n"
+          "                  here on grey versions of real images, still recognises\n"
+          "  probes          the hue in 12 bins (or the class) predicted from z1 (leakage) and from\n"
+          "                  z2 (informativeness), and the class from z1, by logistic regression and\n"
+          "                  an MLP on 80%% of the pairs, scored on the rest\n"
+          "With --baseline RUN2 (a --no-cmi run of the same data, seed and size) every figure is also\n"
+          "given for it, and 'claims' compares the two with issue 15's bars.\n"
+          "\n"
+          "Options:\n"
+          "      --data FILE          the data set the run was trained on (required)\n"
+          "      --baseline RUN2      a second run to measure on the same pairs\n"
+          "  -o, --out JSON           write the report here instead of RUN/eval.json\n"
+          "  -d, --device D           an index from 'untangle devices', gpu, cpu, best or part of a name\n"
+          "      --max-images N       held-out images (pairs) at most (default 2000)\n"
+          "      --judge-epochs N     training epochs of the class judge (default 8)\n"
+          "  -s, --seed S             seed of the pairs, the judge and the probes (default 1)\n"
+          "  -h, --help               show this help\n");
+}
+
+enum { OPT_DATA = 256, OPT_BASELINE, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS };
+
+static void on_part(void *user, const char *part) {
+  fprintf(stderr, "eval: %s (at %.1f s)\n", part, cli_now() - *(const double *)user);
+}
+
+int cmivae_cmd_eval(int argc, char **argv) {
+  static const char *cmd = "eval";
+  static const struct option long_options[] = {
+    { "data", required_argument, NULL, OPT_DATA },         { "baseline", required_argument, NULL, OPT_BASELINE },
+    { "out", required_argument, NULL, 'o' },               { "device", required_argument, NULL, 'd' },
+    { "max-images", required_argument, NULL, OPT_MAX_IMAGES }, { "judge-epochs", required_argument, NULL, OPT_JUDGE_EPOCHS },
+    { "seed", required_argument, NULL, 's' },              { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *data = NULL, *base = NULL, *out = NULL, *device = cli_default_device();
+  cmivae_eval_cfg cfg = cmivae_eval_default_cfg();
+  int64_t epochs = cfg.judge_epochs;
+  cli_getopt_reset();
+  opterr = 0;
+  int rc = CLI_OK;
+  for (int c; rc == CLI_OK && (c = getopt_long(argc, argv, ":o:d:s:h", long_options, NULL)) != -1;) {
+    switch (c) {
+    case OPT_DATA: data = optarg; break;
+    case OPT_BASELINE: base = optarg; break;
+    case 'o': out = optarg; break;
+    case 'd': device = optarg; break;
+    case OPT_MAX_IMAGES: rc = cli_parse_i64(cmd, "--max-images", optarg, 10, 1 << 24, &cfg.max_images); break;
+    case OPT_JUDGE_EPOCHS: rc = cli_parse_i64(cmd, "--judge-epochs", optarg, 1, 1000, &epochs); break;
+    case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &cfg.seed); break;
+    case 'h': cmivae_help_eval(stdout); return CLI_OK;
+    default: return cli_option_error(cmd, c, argv);
+    }
+  }
+  if (rc != CLI_OK) return rc;
+  cfg.judge_epochs = (int)epochs;
+  if (optind >= argc) return cli_usage_error(cmd, "needs the run folder RUN");
+  const char *run = argv[optind++];
+  if (optind < argc) return cli_usage_error(cmd, "takes one run folder, got also '%s'", argv[optind]);
+  if (!data) return cli_usage_error(cmd, "needs --data FILE, the data set the run was trained on");
+
+  rc = CLI_FAILED;
+  cmivae_model *m = NULL, *b = NULL;
+  ut_dataset *ds = NULL;
+  char *json = NULL, *path = NULL;
+  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = device });
+  if (!rt) {
+    fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, device, ut_last_error());
+    return CLI_FAILED;
+  }
+  if (!(m = cmivae_open_run(rt, run)) || (base && !(b = cmivae_open_run(rt, base))) || !(ds = ut_dataset_open(data))) {
+    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
+    goto done;
+  }
+  const ut_device_info *dev = ut_runtime_device(rt);
+  printf("evaluating CMI-VAE run %s%s%s on %s, device %d: %s\n", run, base ? " against " : "", base ? base : "", data,
+         dev->index, dev->name);
+  fflush(stdout);
+  double start = cli_now();
+  cfg.on_part = on_part;
+  cfg.user = &start;
+  cmivae_eval_report r;
+  if (cmivae_evaluate(rt, m, b, ds, &cfg, &r) != UT_OK) {
+    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
+    goto done;
+  }
+  cmivae_eval_print(stdout, &r);
+  size_t len = strlen(run) + sizeof "/eval.json";
+  if (!(path = out ? strdup(out) : malloc(len)) || !(json = cmivae_eval_json(&r, run, data, base, dev->name))) {
+    fprintf(stderr, "untangle %s: out of memory\n", cmd);
+    goto done;
+  }
+  if (!out) snprintf(path, len, "%s/eval.json", run);
+  if (ut_data_write_atomic(path, json, strlen(json)) != UT_OK) {
+    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
+    goto done;
+  }
+  printf("wrote %s (%.1f s)\n", path, cli_now() - start);
+  rc = CLI_OK;
+done:
+  free(json);
+  free(path);
+  ut_dataset_close(ds);
+  cmivae_free(m);
+  cmivae_free(b);
+  ut_runtime_close(rt);
+  return rc;
+}

@@ -1,0 +1,229 @@
+/* The evaluation of a CMI-VAE run (cmivae_eval.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmivae_colour.h"
+#include "cmivae_data.h"
+#include "cmivae_eval.h"
+#include "cmivae_train.h"
+#include "image_classifier.h"
+
+cmivae_eval_cfg cmivae_eval_default_cfg(void) {
+  return (cmivae_eval_cfg){ .max_images = 2000, .judge_images = 10000, .judge_epochs = 8, .seed = 1 };
+}
+
+static void part(const cmivae_eval_cfg *c, const char *what) {
+  if (c->on_part) c->on_part(c->user, what);
+}
+
+static ut_status check_baseline(const cmivae_cfg *a, const cmivae_cfg *b) {
+#define SAME(field, fmt, cast)                                                                                        \
+  if (a->field != b->field)                                                                                           \
+    return ut_fail(UT_ERR_MISMATCH, "the baseline run has " #field " = " fmt ", the run " fmt "; both must hold out " \
+                   "the same images at the same size", (cast)b->field, (cast)a->field)
+  SAME(size, "%d", int);
+  SAME(channels, "%d", int);
+  SAME(feature, "%d", int);
+  SAME(n_classes, "%d", int);
+  SAME(seed, "%llu", unsigned long long);
+  SAME(test_ratio, "%g", double);
+#undef SAME
+  return UT_OK;
+}
+
+/* Grey versions of n images [n, C, S, S] into [n, 1, S, S]: the painted grey level
+ * (cmivae_grey) of colour images, a copy of grey ones. */
+static void to_grey(const float *x, int64_t n, int channels, int64_t pixels, float *grey) {
+  for (int64_t i = 0; i < n; i++) {
+    if (channels == 3) cmivae_grey(x + i * 3 * pixels, pixels, grey + i * pixels);
+    else memcpy(grey + i * pixels, x + i * pixels, (size_t)pixels * sizeof *grey);
+  }
+}
+
+/* The first n of a seeded shuffle of list[m]. */
+static int32_t *pick(const int32_t *list, int32_t m, int64_t n, uint64_t seed) {
+  int64_t *perm = malloc((size_t)(m > 0 ? m : 1) * sizeof *perm);
+  int32_t *out = malloc((size_t)(n > 0 ? n : 1) * sizeof *out);
+  if (perm && out) {
+    probe_permutation(seed, m, perm);
+    for (int64_t k = 0; k < n; k++) out[k] = list[perm[k]];
+  }
+  free(perm);
+  if (!perm) {
+    free(out);
+    out = NULL;
+  }
+  return out;
+}
+
+typedef struct {
+  const ut_dataset *ds;
+  const int32_t *x, *xt; /* pair k: z1 from x[k], z2 from xt[k] */
+  int64_t n;
+  const float *images;   /* x's images in [0, 1] */
+  const float *fx, *fxt; /* feature rows of x and x~ */
+  image_classifier *judge;
+  int hue_attribute;
+  uint64_t seed;
+} eval_ctx;
+
+static double hue_error(const float *img, int64_t pixels, double target) {
+  double h = cmivae_image_hue(img, pixels);
+  return isnan(h) ? 180.0 : cmivae_hue_distance(h, target); /* no colour is as wrong as can be */
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static ut_status measure(ut_runtime *rt, cmivae_model *m, const eval_ctx *e, cmivae_eval_run *r) {
+  const cmivae_cfg *c = cmivae_config(m);
+  int64_t n = e->n, pixels = (int64_t)c->size * c->size, per = c->channels * pixels;
+  int hue = c->feature == CMIVAE_FEATURE_HUE;
+  *r = (cmivae_eval_run){ .n_pairs = n, .fused_hue_error = NAN, .copy_hue_error = NAN, .recon_hue_error = NAN,
+                          .fused_hue_error_median = NAN, .fused_class_error = NAN, .copy_class_error = NAN };
+  float *z1 = malloc((size_t)(n * c->z1_dim) * sizeof *z1), *z2 = malloc((size_t)(n * c->z2_dim) * sizeof *z2);
+  float *fused = malloc((size_t)(n * per) * sizeof *fused), *recon = malloc((size_t)(n * per) * sizeof *recon);
+  float *grey = malloc((size_t)(n * pixels) * sizeof *grey);
+  int32_t *pred = malloc((size_t)n * sizeof *pred), *labels = malloc((size_t)n * sizeof *labels);
+  double *errors = malloc((size_t)n * sizeof *errors);
+  ut_status st = z1 && z2 && fused && recon && grey && pred && labels && errors
+                     ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the evaluation");
+  if (st == UT_OK) st = cmivae_encode(m, e->images, n, z1);
+  if (st == UT_OK) st = cmivae_generate(m, z1, e->fxt, n, fused);
+  if (st == UT_OK) st = cmivae_generate(m, z1, e->fx, n, recon);
+  if (st == UT_OK) st = cmivae_feature_code(m, e->fx, n, z2);
+  if (st == UT_OK && hue) {
+    double fs = 0, cs = 0, rs = 0;
+    for (int64_t k = 0; k < n; k++) {
+      double hx = ut_dataset_attribute(e->ds, e->x[k], e->hue_attribute), ht = ut_dataset_attribute(e->ds, e->xt[k], e->hue_attribute);
+      errors[k] = hue_error(fused + k * per, pixels, ht);
+      fs += errors[k];
+      cs += hue_error(e->images + k * per, pixels, ht);
+      rs += hue_error(recon + k * per, pixels, hx);
+    }
+    qsort(errors, (size_t)n, sizeof *errors, cmp_double);
+    r->fused_hue_error = fs / n;
+    r->copy_hue_error = cs / n;
+    r->recon_hue_error = rs / n;
+    r->fused_hue_error_median = n % 2 ? errors[n / 2] : 0.5 * (errors[n / 2 - 1] + errors[n / 2]);
+  }
+  /* The judge on fused images and on the copies. */
+  if (st == UT_OK) {
+    to_grey(fused, n, c->channels, pixels, grey);
+    st = image_classifier_predict(e->judge, grey, n, pred);
+  }
+  if (st == UT_OK) {
+    int64_t kept = 0, wrong = 0;
+    for (int64_t k = 0; k < n; k++) {
+      kept += pred[k] == ut_dataset_class(e->ds, e->x[k]);
+      wrong += pred[k] != ut_dataset_class(e->ds, e->xt[k]);
+    }
+    r->class_kept = (double)kept / n;
+    if (!hue) r->fused_class_error = (double)wrong / n;
+    to_grey(e->images, n, c->channels, pixels, grey);
+    st = image_classifier_predict(e->judge, grey, n, pred);
+  }
+  if (st == UT_OK) {
+    int64_t kept = 0, wrong = 0;
+    for (int64_t k = 0; k < n; k++) {
+      kept += pred[k] == ut_dataset_class(e->ds, e->x[k]);
+      wrong += pred[k] != ut_dataset_class(e->ds, e->xt[k]);
+    }
+    r->copy_class_kept = (double)kept / n;
+    if (!hue) r->copy_class_error = (double)wrong / n;
+  }
+  /* Probes: the feature (hue bin or class) from z1 and from z2, and the class from z1. */
+  int n_classes = ut_dataset_n_classes(e->ds);
+  for (int64_t k = 0; st == UT_OK && k < n; k++)
+    labels[k] = hue ? (int32_t)(ut_dataset_attribute(e->ds, e->x[k], e->hue_attribute) / (360.0f / CMIVAE_EVAL_HUE_BINS)) %
+                          CMIVAE_EVAL_HUE_BINS
+                    : ut_dataset_class(e->ds, e->x[k]);
+  int n_feature = hue ? CMIVAE_EVAL_HUE_BINS : n_classes;
+  /* Stratified, so that codes without the label score chance (1 / bins), not below it. */
+  probe_cfg pc = probe_default_cfg();
+  pc.stratified = 1;
+  if (st == UT_OK) st = probe_accuracy_cfg(rt, z1, n, c->z1_dim, labels, n_feature, e->seed, &pc, &r->z1_feature);
+  if (st == UT_OK) st = probe_accuracy_cfg(rt, z2, n, c->z2_dim, labels, n_feature, e->seed, &pc, &r->z2_feature);
+  for (int64_t k = 0; st == UT_OK && k < n; k++) labels[k] = ut_dataset_class(e->ds, e->x[k]);
+  if (st == UT_OK) st = probe_accuracy_cfg(rt, z1, n, c->z1_dim, labels, n_classes, e->seed, &pc, &r->z1_class);
+  free(z1);
+  free(z2);
+  free(fused);
+  free(recon);
+  free(grey);
+  free(pred);
+  free(labels);
+  free(errors);
+  return st;
+}
+
+ut_status cmivae_evaluate(ut_runtime *rt, cmivae_model *m, cmivae_model *baseline, const ut_dataset *ds,
+                          const cmivae_eval_cfg *cfg, cmivae_eval_report *r) {
+  const cmivae_cfg *c = cmivae_config(m);
+  ut_status st = cmivae_check_data(ds, c);
+  if (st == UT_OK && baseline) st = check_baseline(c, cmivae_config(baseline));
+  if (st != UT_OK) return st;
+  if (ut_dataset_n_classes(ds) < 2)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s has one class; the class judge needs two or more", ut_dataset_path(ds));
+  cmivae_split sp;
+  if ((st = cmivae_run_split(ds, c, &sp)) != UT_OK) return st;
+  int64_t n = sp.n_test < cfg->max_images ? sp.n_test : cfg->max_images;
+  int64_t nj = sp.n_train < cfg->judge_images ? sp.n_train : cfg->judge_images;
+  if (n < 10) st = ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: the run holds out %lld images; the evaluation needs 10 or more "
+                           "(train with a larger test_ratio)", ut_dataset_path(ds), (long long)sp.n_test);
+  int64_t pixels = (int64_t)c->size * c->size, per = c->channels * pixels, F = cmivae_feature_width(c);
+  int32_t *x = st == UT_OK ? pick(sp.test, sp.n_test, n, cfg->seed) : NULL, *xt = malloc((size_t)(n > 0 ? n : 1) * sizeof *xt);
+  int32_t *judge_ids = st == UT_OK ? pick(sp.train, sp.n_train, nj, cfg->seed + 1) : NULL;
+  int32_t *judge_labels = malloc((size_t)(nj > 0 ? nj : 1) * sizeof *judge_labels);
+  float *images = malloc((size_t)((n > nj ? n : nj) * per) * sizeof *images);
+  float *grey = malloc((size_t)(nj * pixels + 1) * sizeof *grey);
+  float *fx = malloc((size_t)(n * F + 1) * sizeof *fx), *fxt = malloc((size_t)(n * F + 1) * sizeof *fxt);
+  if (st == UT_OK && (!x || !xt || !judge_ids || !judge_labels || !images || !grey || !fx || !fxt))
+    st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the evaluation");
+  image_classifier *judge = NULL;
+  *r = (cmivae_eval_report){ .feature = c->feature, .has_baseline = baseline != NULL, .judge_epochs = cfg->judge_epochs };
+  if (st == UT_OK) {
+    part(cfg, "class judge on grey training images");
+    st = cmivae_load_images(ds, judge_ids, (int)nj, c->size, images);
+    to_grey(images, nj, c->channels, pixels, grey);
+    for (int64_t k = 0; k < nj; k++) judge_labels[k] = ut_dataset_class(ds, judge_ids[k]);
+  }
+  if (st == UT_OK)
+    st = image_classifier_train(rt, grey, nj, 1, c->size, c->size, judge_labels, ut_dataset_n_classes(ds), cfg->seed,
+                                cfg->judge_epochs, &judge);
+  if (st == UT_OK) {
+    const image_classifier_report *jr = image_classifier_get_report(judge);
+    r->judge_heldout_accuracy = jr->heldout_accuracy;
+    r->judge_train_images = jr->n_train;
+    /* Pair k fuses x[k] with the next image of the shuffle, never itself. */
+    for (int64_t k = 0; k < n; k++) xt[k] = x[(k + 1) % n];
+    for (int64_t k = 0; k < n; k++) {
+      cmivae_image_feature(c, ds, x[k], fx + k * F);
+      cmivae_image_feature(c, ds, xt[k], fxt + k * F);
+    }
+    st = cmivae_load_images(ds, x, (int)n, c->size, images);
+  }
+  eval_ctx e = { ds, x, xt, n, images, fx, fxt, judge, ut_dataset_find_attribute(ds, CMIVAE_HUE_ATTRIBUTE), cfg->seed };
+  if (st == UT_OK) {
+    part(cfg, "fused images and probes of the run");
+    st = measure(rt, m, &e, &r->run);
+  }
+  if (st == UT_OK && baseline) {
+    part(cfg, "the same for the baseline run");
+    st = measure(rt, baseline, &e, &r->baseline);
+  }
+  image_classifier_free(judge);
+  free(x);
+  free(xt);
+  free(judge_ids);
+  free(judge_labels);
+  free(images);
+  free(grey);
+  free(fx);
+  free(fxt);
+  cmivae_split_free(&sp);
+  return st;
+}

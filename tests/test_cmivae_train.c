@@ -1,0 +1,215 @@
+/* CMI-VAE as a user runs it: `untangle data colorize` on a tiny grey set the test writes,
+ * `untangle train cmivae` resumed bit for bit, translate, grid and eval dispatched by the run's
+ * checkpoint, and bad input refused with a message and nothing written. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli_runner.h"
+#include "untangle_data.h"
+
+#define SIDE 16
+
+static int exists(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0;
+}
+
+static char grey[1024], colour[1024], device[64];
+
+/* 48 grey blobs of 3 classes on black, and their coloured copy. */
+static void make_data(void) {
+  snprintf(device, sizeof device, "%s", test_device_select());
+  snprintf(grey, sizeof grey, "%s", test_tmp_path("cmivae-cli-grey.dat"));
+  snprintf(colour, sizeof colour, "%s", test_tmp_path("cmivae-cli-colour.dat"));
+  ut_dataset_writer *w = ut_dataset_writer_open(grey, &(ut_dataset_desc){ .height = SIDE, .width = SIDE, .channels = 1,
+                                                                          .n_classes = 3 });
+  ck_assert_ut_ptr(w);
+  uint64_t state = 5;
+  for (int i = 0; i < 48; i++) {
+    float noise[SIDE * SIDE];
+    uint8_t px[SIDE * SIDE];
+    test_fill_uniform(&state, noise, SIDE * SIDE, 0.0f, 1.0f);
+    int r = 3 + i % 3 * 2;
+    for (int p = 0; p < SIDE * SIDE; p++) {
+      int x = p % SIDE - 8, y = p / SIDE - 8;
+      px[p] = x * x + y * y < r * r ? (uint8_t)(100 + 155 * noise[p]) : 0;
+    }
+    ck_assert_ut_ok(ut_dataset_writer_add(w, px, i % 3, -1));
+  }
+  ck_assert_ut_ok(ut_dataset_writer_finish(w));
+  char args[4096];
+  snprintf(args, sizeof args, "data colorize %s --hue uniform --seed 4 -o %s", grey, colour);
+  cli_result r = cli_run(args);
+  ck_assert_msg(r.status == 0, "colorize failed:\n%s\n%s", r.out, r.err);
+  cli_result_free(&r);
+}
+
+START_TEST(colorize_cli) {
+  make_data();
+  char again[1024], args[4096];
+  snprintf(again, sizeof again, "%s", test_tmp_path("cmivae-cli-again.dat"));
+  snprintf(args, sizeof args, "data colorize %s --hue uniform --seed 4 -o %s", grey, again);
+  cli_result r = cli_run(args);
+  ck_assert_int_eq(r.status, 0);
+  cli_result_free(&r);
+  size_t la, lb;
+  char *a = cli_slurp(colour, &la), *b = cli_slurp(again, &lb);
+  ck_assert(a && b && la == lb && !memcmp(a, b, la));
+  free(a);
+  free(b);
+  /* A colour set, a missing or unknown --hue: refused, nothing written. */
+  remove(again);
+  snprintf(args, sizeof args, "data colorize %s --hue uniform -o %s", colour, again);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, "colour images (3 channels)");
+  assert_contains(r.err, colour);
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "data colorize %s -o %s", grey, again);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 2);
+  assert_contains(r.err, "--hue uniform");
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "data colorize %s --hue normal -o %s", grey, again);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 2);
+  assert_contains(r.err, "not 'normal'");
+  cli_result_free(&r);
+  ck_assert(!exists(again));
+  snprintf(args, sizeof args, "data info %s", colour);
+  r = cli_run(args);
+  assert_contains(r.out, "hue (");
+  cli_result_free(&r);
+}
+END_TEST
+
+/* A tiny model: 16x16, width 4, batch 8, a quarter held out: 4 steps an epoch. */
+static cli_result train(const char *run, const char *extra) {
+  char args[4096];
+  snprintf(args, sizeof args,
+           "train cmivae --data %s --out %s --device %s --preset small --size 16 --batch 8 --set ch=4 --set dis_ch=4 "
+           "--set z1_dim=4 --set e2_hidden=8 --set test_ratio=0.25 %s",
+           colour, run, device, extra);
+  return cli_run(args);
+}
+
+START_TEST(train_resume_translate_eval) {
+  make_data();
+  char whole[1024], parts[1024], args[8192], path[1200], path2[1200];
+  snprintf(whole, sizeof whole, "%s", test_tmp_path("cmivae-whole"));
+  snprintf(parts, sizeof parts, "%s", test_tmp_path("cmivae-parts"));
+  cli_result r = train(whole, "--feature hue --epochs 2");
+  ck_assert_msg(r.status == 0, "train failed:\n%s\n%s", r.out, r.err);
+  assert_contains(r.out, "feature hue");
+  cli_result_free(&r);
+  r = train(parts, "--feature hue --epochs 1");
+  ck_assert_msg(r.status == 0, "train failed:\n%s\n%s", r.out, r.err);
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "train cmivae --data %s --out %s --device %s --epochs 2 --resume", colour, parts, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "resume failed:\n%s\n%s", r.out, r.err);
+  assert_contains(r.out, "after step 4"); /* it continues: a fresh start would redo the same steps */
+  cli_result_free(&r);
+  /* The same losses at every step and the same checkpoint, byte for byte. */
+  const char *files[] = { "losses.tsv", "checkpoint.safetensors" };
+  for (int f = 0; f < 2; f++) {
+    size_t la, lb;
+    snprintf(path, sizeof path, "%s/%s", whole, files[f]);
+    snprintf(path2, sizeof path2, "%s/%s", parts, files[f]);
+    char *a = cli_slurp(path, &la), *b = cli_slurp(path2, &lb);
+    ck_assert_msg(a && b && la == lb && !memcmp(a, b, la), "%s differs after resuming", files[f]);
+    free(a);
+    free(b);
+  }
+  snprintf(path, sizeof path, "%s/samples/epoch0002.jpg", whole);
+  ck_assert(exists(path));
+
+  /* translate and grid go to CMI-VAE through the checkpoint. */
+  char in[1200], out[1200];
+  snprintf(in, sizeof in, "%s/in.jpg", whole);
+  snprintf(out, sizeof out, "%s/out.jpg", whole);
+  snprintf(args, sizeof args, "grid %s --content-from %s --hue 0,120,240 -o %s --device %s", whole, path, in, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0 && exists(in), "grid failed:\n%s\n%s", r.out, r.err);
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "translate %s --content-from %s --feature-from %s -o %s --device %s", whole, in, in, out, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0 && exists(out), "translate failed:\n%s\n%s", r.out, r.err);
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "translate %s --content-from %s --hue 90 -o %s --device %s", whole, in, out, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "translate --hue failed:\n%s\n%s", r.out, r.err);
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "translate %s --content-from %s --class 1 -o %s --device %s", whole, in, out, device);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 2);
+  assert_contains(r.err, "is a hue run");
+  cli_result_free(&r);
+
+  /* eval with the other run as its baseline. */
+  snprintf(args, sizeof args, "eval %s --data %s --baseline %s --max-images 12 --judge-epochs 1 --device %s", whole, colour,
+           parts, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "eval failed:\n%s\n%s", r.out, r.err);
+  assert_contains(r.out, "fused hue error");
+  cli_result_free(&r);
+  snprintf(path, sizeof path, "%s/eval.json", whole);
+  char *json = cli_slurp(path, NULL);
+  ck_assert_ptr_nonnull(json);
+  assert_contains(json, "\"fused_hue_error_deg\"");
+  assert_contains(json, "\"hue_error_at_most_a_fifth_of_baseline\"");
+  free(json);
+}
+END_TEST
+
+START_TEST(bad_input_writes_nothing) {
+  make_data();
+  char run[1024], args[4096];
+  snprintf(run, sizeof run, "%s", test_tmp_path("cmivae-never"));
+  /* A grey set for the hue feature. */
+  snprintf(args, sizeof args, "train cmivae --data %s --feature hue --out %s --device %s --size 16", grey, run, device);
+  cli_result r = cli_run(args);
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, grey);
+  assert_contains(r.err, "data colorize");
+  cli_result_free(&r);
+  ck_assert(!exists(run));
+  /* Images smaller than the model; an unknown feature; a bad --set; --resume with settings. */
+  snprintf(args, sizeof args, "train cmivae --data %s --feature hue --out %s --device %s --size 32", colour, run, device);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, "at least 32 pixels");
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "train cmivae --data %s --feature colour --out %s", colour, run);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 2);
+  assert_contains(r.err, "hue or class, not 'colour'");
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "train cmivae --data %s --feature hue --out %s --set w_f=-1", colour, run);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, "must not be negative");
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "train cmivae --data %s --out %s --resume --no-cmi", colour, run);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 2);
+  cli_result_free(&r);
+  ck_assert(!exists(run));
+  r = cli_run("train --help");
+  assert_contains(r.out, "cmivae");
+  cli_result_free(&r);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("cmivae_train");
+  TCase *tc = tcase_create("cmivae_train");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, colorize_cli);
+  tcase_add_test(tc, bad_input_writes_nothing);
+  tcase_add_test(tc, train_resume_translate_eval);
+  suite_add_tcase(s, tc);
+  return test_run_suite(s);
+}
