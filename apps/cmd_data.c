@@ -530,13 +530,22 @@ static const subcommand subcommands[] = {
   { "colorize", data_colorize },
 };
 
+/* "import, idx, ..." from the table, so the messages list every subcommand there is. */
+static const char *subcommand_names(void) {
+  static char names[128];
+  if (!names[0])
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+      snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", subcommands[i].name);
+  return names;
+}
+
 int cmd_data(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("data", "expects a subcommand: import, idx, synth, info or cluster");
+  if (argc < 2) return cli_usage_error("data", "expects a subcommand: %s", subcommand_names());
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     help_data(stdout);
     return CLI_OK;
   }
   for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
     if (strcmp(argv[1], subcommands[i].name) == 0) return subcommands[i].run(argc - 1, argv + 1);
-  return cli_usage_error("data", "unknown subcommand '%s' (import, idx, synth, info, cluster)", argv[1]);
+  return cli_usage_error("data", "unknown subcommand '%s' (%s)", argv[1], subcommand_names());
 }

@@ -10,9 +10,13 @@
  * outputs than inputs. */
 int ut_conv_direct_suits(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass);
 
+/* The workspace floats a direct pass needs on `threads` threads (the packed weights of the
+ * forward pass and each thread's padded planes). */
+size_t ut_conv_direct_workspace(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass, int threads);
+
 /* One pass over the whole batch on `threads` threads, operands as conv_host.c maps them:
- * forward (x, w, bias) -> y; grad weight (dy, x) -> dw. */
-ut_status ut_conv_direct_run(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass, const float *in0, const float *in1,
-                             const float *bias, float *out, int threads);
+ * forward (x, w, bias) -> y; grad weight (dy, x) -> dw; in a workspace of the size above. */
+void ut_conv_direct_run(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass, const float *in0, const float *in1,
+                        const float *bias, float *out, float *workspace, int threads);
 
 #endif

@@ -53,7 +53,8 @@ typedef enum { UT_CONV_FORWARD, UT_CONV_GRAD_INPUT, UT_CONV_GRAD_WEIGHT } ut_con
 
 /* How a pass splits the batch: `images` per chunk, and the workspace floats one chunk needs
  * (its column matrix, then its channel-major output at `t_offset`); or, on the host where
- * they pay, `direct` loops that need no workspace (conv_direct.c).
+ * they pay, `direct` loops (conv_direct.c) whose workspace holds their packed weights and
+ * each thread's padded planes.
  *
  * On the host the batch is also split over `threads` (conv_host.c): each thread works through
  * its own images with its own chunk's space, `share` floats apart from the next thread's; the
