@@ -21,7 +21,7 @@ struct ut_runtime {
   int profiling;
   int host_gemm; /* GEMMs (and convolutions) run on the host with OpenBLAS (host_gemm.c) */
   int conv_chunk_images; /* > 0: at most this many images per convolution chunk (tests) */
-  int conv_direct; /* host convolutions use direct loops where they pay (conv_direct.c); tests turn it off */
+  int conv_direct; /* host convolutions with few channels use direct loops (conv_direct.c); tests turn it off */
   int conv_flip;   /* host input gradients run as flipped-kernel convolutions where they can (conv_internal.h);
                       tests turn it off */
   char *cache_dir; /* NULL: no disk cache */

@@ -2,7 +2,7 @@
  * (conv_reference.c), on both of their launch paths and with the batch split into chunks:
  *
  *   - host: one host function per node with OpenBLAS (CPU devices with host memory), and its
- *     direct loops (on, and off so im2col + GEMM runs),
+ *     direct loops for layers of 4 or fewer output channels (on, and off so im2col + GEMM runs),
  *     with input gradients as flipped-kernel convolutions where they qualify (on and off);
  *   - device: OpenCL kernels and CLBlast GEMMs per chunk (any device; forced here by turning
  *     the runtime's host GEMM off, so CLBlast runs on the CPU device too);
@@ -50,12 +50,8 @@ static const path_case cases[] = {
   { 0, 3, 7, 6, 6, 7, 3, 1, 0, 0, 0 },
   { 0, 3, 7, 5, 6, 7, 5, 1, 2, 0, 1 },
   { 1, 3, 5, 6, 4, 5, 3, 1, 1, 0, 1 },  /* transposed, stride 1: its forward is that input gradient */
-  /* the host's tiled direct loops, stride 1 and rows of 16 or more: tiles of 6, 6 and 1 output
-   * channels over two vectors, one vector and a tail of 3 (reflected; the weight gradient's
-   * 3-wide row tiles of 3 channels and a single); 5x5 with 5 outputs from
-   * 8 inputs (the weight gradient's pairs of channels and a single, and a tail of one column);
-   * more outputs than inputs (the input gradient as the flipped kernel's direct forward pass);
-   * 7x7 reflected, 16 wide */
+  /* rows of 16 or more with tails (27 = 16 + 8 + 3 columns), 13 outputs, reflected; 5x5 with
+   * 5 outputs from 8 inputs; more outputs than inputs; 7x7 reflected, 16 wide */
   { 0, 3, 3, 13, 5, 27, 3, 1, 1, 1, 1 },
   { 0, 2, 8, 5, 4, 17, 5, 1, 2, 0, 1 },
   { 0, 2, 4, 9, 5, 9, 3, 1, 1, 0, 0 },

@@ -31,6 +31,7 @@ typedef struct {
   ut_conv_pass pass;
   ut_conv_chunking ch;
   int has_bias;
+  int threads;
 } host_conv;
 
 enum { OP_FIRST, OP_SECOND, OP_BIAS, OP_OUT, OP_WORKSPACE, N_OPS }; /* the operands, in map order */
@@ -277,11 +278,9 @@ static ut_status run(const void *args, float *const *ptr) {
     flip_kernel(with_flipped[OP_SECOND], ptr[OP_SECOND], hc->gm.c, hc->o, hc->gm.kh, hc->gm.kw);
     ptr = with_flipped;
   }
-  if (hc->ch.direct) {
-    ut_conv_direct_run(&hc->gm, hc->o, hc->pass, ptr[OP_FIRST], ptr[OP_SECOND], hc->has_bias ? ptr[OP_BIAS] : NULL,
-                       ptr[OP_OUT], ptr[OP_WORKSPACE], hc->ch.threads);
-    return UT_OK;
-  }
+  if (hc->ch.direct)
+    return ut_conv_direct_run(&hc->gm, hc->o, hc->pass, ptr[OP_FIRST], ptr[OP_SECOND], hc->has_bias ? ptr[OP_BIAS] : NULL,
+                              ptr[OP_OUT], hc->threads);
   pass_job job = { hc, ptr };
   ut_host_parallel(hc->ch.threads, hc->ch.threads, run_shares, &job);
   if (hc->pass == UT_CONV_GRAD_WEIGHT) { /* the partials, added in thread order */
@@ -296,7 +295,8 @@ static ut_status run(const void *args, float *const *ptr) {
 
 ut_status ut_conv_launch_host(ut_plan *p, ut_tensor *n, ut_conv_pass pass, const ut_conv_geom *gm, int64_t o) {
   ut_runtime *rt = ut_plan_runtime(p);
-  host_conv hc = { .gm = *gm, .o = o, .pass = pass, .ch = ut_conv_chunks(rt, gm, o, pass), .has_bias = n->n_in > 2 };
+  host_conv hc = { .gm = *gm, .o = o, .pass = pass, .ch = ut_conv_chunks(rt, gm, o, pass), .has_bias = n->n_in > 2,
+                   .threads = rt->info.compute_units ? (int)rt->info.compute_units : 1 };
   if (hc.ch.flipped) hc.gm = ut_conv_flipped(gm, o), hc.o = gm->c, hc.pass = UT_CONV_FORWARD;
   ut_host_operand ops[N_OPS] = {
     [OP_FIRST] = { ut_plan_loc(p, n->in[0]), (size_t)ut_shape_numel(n->in[0]->shape), 0 },

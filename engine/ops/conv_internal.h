@@ -52,9 +52,8 @@ ut_tensor *ut_conv_grad_weight_node(ut_graph *g, ut_tensor *dy, ut_tensor *x, co
 typedef enum { UT_CONV_FORWARD, UT_CONV_GRAD_INPUT, UT_CONV_GRAD_WEIGHT } ut_conv_pass;
 
 /* How a pass splits the batch: `images` per chunk, and the workspace floats one chunk needs
- * (its column matrix, then its channel-major output at `t_offset`); or, on the host where
- * they pay, `direct` loops (conv_direct.c) whose workspace holds their packed weights and
- * each thread's padded planes.
+ * (its column matrix, then its channel-major output at `t_offset`); or, on the host for few
+ * output channels, `direct` loops that need no workspace (conv_direct.c).
  *
  * On the host the batch is also split over `threads` (conv_host.c): each thread works through
  * its own images with its own chunk's space, `share` floats apart from the next thread's; the
@@ -80,14 +79,14 @@ ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t 
 /* The input gradient of a stride-1, zero-padded convolution with a square kernel and
  * pad <= k - 1 is itself a convolution: of dy (o channels, oh x ow) with the kernel flipped
  * in both axes and its channel axes swapped, padded by k - 1 - pad, giving c channels of
- * h x w. On the host it runs so (ut_conv_chunks decides) where that forward pass takes the
- * direct tiled loops (conv_direct.c), which need neither columns nor col2im; and through
- * im2col + GEMM where o < c, since its product is C x (o*k*k) instead of (c*k*k) x o, whose
- * short inner dimension wastes a GEMM when o is small: LORD's 5x5 32 -> 16 layer's input
- * gradient took 8-12 ms instead of 14 on 2 cores that way, while with o >= c it measured the
- * same or slower (VGG's 64 -> 128: 11 ms instead of 8.5). ut_conv_flips says whether a
- * convolution's geometry qualifies; ut_conv_flipped gives the forward geometry. */
-int ut_conv_flips(const ut_conv_geom *gm);
+ * h x w. As a forward pass it needs im2col where the direct input gradient needs col2im (a
+ * scatter-add, pricier), and its product is C x (o*k*k) instead of (c*k*k) x o, whose short
+ * inner dimension wastes a GEMM when o is small. It pays where o < c (the flipped columns
+ * are then the smaller matrix): LORD's 5x5 32 -> 16 layer's input gradient took 8-12 ms
+ * instead of 14 on 2 cores; with o >= c it measured the same or slower (VGG's 64 -> 128:
+ * 11 ms instead of 8.5), so those keep col2im. ut_conv_flips says whether a convolution
+ * with o outputs qualifies; ut_conv_flipped gives the forward geometry. */
+int ut_conv_flips(const ut_conv_geom *gm, int64_t o);
 ut_conv_geom ut_conv_flipped(const ut_conv_geom *gm, int64_t o);
 
 /* The launches of one node: n is the node, whose inputs are as listed above. */

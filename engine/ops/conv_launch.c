@@ -22,8 +22,8 @@
 
 static size_t align_up(size_t floats) { return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
 
-int ut_conv_flips(const ut_conv_geom *gm) {
-  return gm->stride == 1 && !gm->reflect && gm->kh == gm->kw && gm->pad <= gm->kh - 1;
+int ut_conv_flips(const ut_conv_geom *gm, int64_t o) {
+  return o < gm->c && gm->stride == 1 && !gm->reflect && gm->kh == gm->kw && gm->pad <= gm->kh - 1;
 }
 
 ut_conv_geom ut_conv_flipped(const ut_conv_geom *gm, int64_t o) {
@@ -35,24 +35,16 @@ ut_conv_geom ut_conv_flipped(const ut_conv_geom *gm, int64_t o) {
 ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t o, ut_conv_pass pass) {
   size_t q = (size_t)(gm->oh * gm->ow), k = (size_t)(gm->c * gm->kh * gm->kw), col_img = k * q, t_img = (size_t)o * q;
   const int direct = rt->host_gemm && rt->conv_direct && ut_conv_direct_suits(gm, o, pass);
-  const int host_threads = rt->info.compute_units > 1 ? (int)rt->info.compute_units : 1;
-  if (direct)
-    return (ut_conv_chunking){ .direct = 1, .images = gm->b, .threads = host_threads,
-                               .workspace = ut_conv_direct_workspace(gm, o, pass, host_threads) };
-  /* Flipped where the flipped columns are the smaller matrix (fewer outputs than inputs), or
-   * where its forward pass takes the direct tiles (more than 4 outputs: with 4 or fewer and
-   * many inputs, as VGG's 3 -> 64 first layer's input gradient, col2im measured faster; see
-   * conv_internal.h). */
-  ut_conv_geom f = ut_conv_flipped(gm, o);
-  if (rt->host_gemm && rt->conv_flip && pass == UT_CONV_GRAD_INPUT && ut_conv_flips(gm) &&
-      (o < gm->c || (rt->conv_direct && gm->c > 4 && ut_conv_direct_suits(&f, gm->c, UT_CONV_FORWARD)))) {
+  if (direct) return (ut_conv_chunking){ .direct = 1, .images = gm->b, .threads = 1 };
+  if (rt->host_gemm && rt->conv_flip && pass == UT_CONV_GRAD_INPUT && ut_conv_flips(gm, o)) {
+    ut_conv_geom f = ut_conv_flipped(gm, o);
     ut_conv_chunking c = ut_conv_chunks(rt, &f, gm->c, UT_CONV_FORWARD);
     c.flipped = 1;
     c.weights_offset = c.workspace;
     c.workspace += (size_t)o * k;
     return c;
   }
-  int threads = rt->host_gemm ? host_threads : 1;
+  int threads = rt->host_gemm && rt->info.compute_units > 1 ? (int)rt->info.compute_units : 1;
   if (threads > gm->b) threads = gm->b > 0 ? (int)gm->b : 1;
   int64_t per_thread = (gm->b + threads - 1) / threads;
   size_t budget = rt->host_gemm ? HOST_WORKSPACE_FLOATS : DEVICE_WORKSPACE_FLOATS;
