@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "untangle_data.h"
+
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -116,4 +118,23 @@ char *cli_format_bytes(uint64_t bytes, char *buf, size_t size) {
 const char *cli_default_device(void) {
   const char *env = getenv("UNTANGLE_DEVICE");
   return env && *env ? env : "best";
+}
+
+int cli_write_eval_json(const char *cmd, const char *run, const char *out, const char *json, double seconds) {
+  size_t len = strlen(run) + sizeof "/eval.json";
+  char *path = json ? (out ? strdup(out) : malloc(len)) : NULL;
+  if (!path) {
+    fprintf(stderr, "untangle %s: out of memory\n", cmd);
+    return CLI_FAILED;
+  }
+  if (!out) snprintf(path, len, "%s/eval.json", run);
+  int rc = CLI_OK;
+  if (ut_data_write_atomic(path, json, strlen(json)) != UT_OK) {
+    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
+    rc = CLI_FAILED;
+  } else {
+    printf("wrote %s (%.1f s)\n", path, seconds);
+  }
+  free(path);
+  return rc;
 }

@@ -37,6 +37,11 @@ const char *cli_default_device(void);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 
+/* The end of every model's `eval`: writes the report's JSON text atomically to `out`, or to
+ * RUN/eval.json without one, and prints where and the evaluation's `seconds`. json NULL means
+ * it could not be made (out of memory). CLI_OK, or CLI_FAILED with the error printed. */
+int cli_write_eval_json(const char *cmd, const char *run, const char *out, const char *json, double seconds);
+
 /* "12.5 GiB", "512 KiB", "64 B" into buf; returns buf. */
 char *cli_format_bytes(uint64_t bytes, char *buf, size_t size);
 

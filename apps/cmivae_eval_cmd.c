@@ -80,7 +80,7 @@ int cmivae_cmd_eval(int argc, char **argv) {
   rc = CLI_FAILED;
   cmivae_model *m = NULL, *b = NULL;
   ut_dataset *ds = NULL;
-  char *json = NULL, *path = NULL;
+  char *json = NULL;
   ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = device });
   if (!rt) {
     fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, device, ut_last_error());
@@ -103,21 +103,11 @@ int cmivae_cmd_eval(int argc, char **argv) {
     goto done;
   }
   cmivae_eval_print(stdout, &r);
-  size_t len = strlen(run) + sizeof "/eval.json";
-  if (!(path = out ? strdup(out) : malloc(len)) || !(json = cmivae_eval_json(&r, run, data, base, dev->name))) {
-    fprintf(stderr, "untangle %s: out of memory\n", cmd);
-    goto done;
-  }
-  if (!out) snprintf(path, len, "%s/eval.json", run);
-  if (ut_data_write_atomic(path, json, strlen(json)) != UT_OK) {
-    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
-    goto done;
-  }
-  printf("wrote %s (%.1f s)\n", path, cli_now() - start);
+  json = cmivae_eval_json(&r, run, data, base, dev->name);
+  if (cli_write_eval_json(cmd, run, out, json, cli_now() - start) != CLI_OK) goto done;
   rc = CLI_OK;
 done:
   free(json);
-  free(path);
   ut_dataset_close(ds);
   cmivae_free(m);
   cmivae_free(b);

@@ -265,7 +265,7 @@ static int run(const options *o) {
   int rc = CLI_FAILED;
   lord_model *m = NULL, *baseline = NULL;
   ut_dataset *ds = NULL;
-  char *json = NULL, *path = NULL;
+  char *json = NULL;
   ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = o->device });
   if (!rt) {
     fprintf(stderr, "untangle " CMD ": cannot open the OpenCL device '%s': %s\n", o->device, ut_last_error());
@@ -296,21 +296,11 @@ static int run(const options *o) {
     goto done;
   }
   print_summary(&r, o->baseline);
-  size_t len = strlen(o->run) + sizeof "/eval.json";
-  if (!(path = o->out ? strdup(o->out) : malloc(len)) || !(json = lord_eval_json(&r, o->run, o->baseline, o->data, dev->name))) {
-    fprintf(stderr, "untangle " CMD ": out of memory\n");
-    goto done;
-  }
-  if (!o->out) snprintf(path, len, "%s/eval.json", o->run);
-  if (ut_data_write_atomic(path, json, strlen(json)) != UT_OK) {
-    fprintf(stderr, "untangle " CMD ": %s\n", ut_last_error());
-    goto done;
-  }
-  printf("wrote %s (%.1f s)\n", path, r.seconds);
+  json = lord_eval_json(&r, o->run, o->baseline, o->data, dev->name);
+  if (cli_write_eval_json(CMD, o->run, o->out, json, r.seconds) != CLI_OK) goto done;
   rc = CLI_OK;
 done:
   free(json);
-  free(path);
   ut_dataset_close(ds);
   lord_free(baseline);
   lord_free(m);

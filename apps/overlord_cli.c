@@ -608,7 +608,7 @@ int overlord_cmd_eval(int argc, char **argv) {
   rc = CLI_FAILED;
   overlord_model *m = NULL;
   ut_dataset *ds = NULL;
-  char *json = NULL, *path = NULL, *ratio = NULL;
+  char *json = NULL, *ratio = NULL;
   int stage = 0;
   ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = device });
   if (!rt) {
@@ -633,21 +633,11 @@ int overlord_cmd_eval(int argc, char **argv) {
     goto done;
   }
   overlord_eval_print(stdout, &r);
-  size_t len = strlen(run) + sizeof "/eval.json";
-  if (!(path = out ? strdup(out) : malloc(len)) || !(json = overlord_eval_json(&r, run, data, dev->name))) {
-    fprintf(stderr, "untangle %s: out of memory\n", cmd);
-    goto done;
-  }
-  if (!out) snprintf(path, len, "%s/eval.json", run);
-  if (ut_data_write_atomic(path, json, strlen(json)) != UT_OK) {
-    fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
-    goto done;
-  }
-  printf("wrote %s (%.1f s)\n", path, cli_now() - start);
+  json = overlord_eval_json(&r, run, data, dev->name);
+  if (cli_write_eval_json(cmd, run, out, json, cli_now() - start) != CLI_OK) goto done;
   rc = CLI_OK;
 done:
   free(json);
-  free(path);
   free(ratio);
   free(ckpt);
   ut_dataset_close(ds);
