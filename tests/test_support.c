@@ -1,8 +1,13 @@
+#define _XOPEN_SOURCE 700 /* nftw; before any header */
 #include "test_support.h"
 
+#include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static ut_runtime *shared_runtime;
@@ -41,11 +46,28 @@ void test_fill_uniform(uint64_t *state, float *x, int64_t n, float lo, float hi)
   }
 }
 
+/* Every file a suite makes lives in one folder of its own, "<dir>/<pid>.d", so that a passing
+ * suite can remove everything it made in one sweep (a failing one keeps it for a look). */
+static char tmp_dir[4000];
+
+static const char *suite_tmp_dir(void) {
+  if (!tmp_dir[0]) {
+    const char *dir = getenv("UNTANGLE_TEST_TMP");
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/%ld.d", dir && *dir ? dir : "/tmp", (long)getpid());
+    ck_assert_msg(mkdir(tmp_dir, 0700) == 0 || errno == EEXIST, "cannot create %s: %s", tmp_dir, strerror(errno));
+  }
+  return tmp_dir;
+}
+
 const char *test_tmp_path(const char *name) {
   static char path[4096];
-  const char *dir = getenv("UNTANGLE_TEST_TMP");
-  snprintf(path, sizeof path, "%s/%ld-%s", dir && *dir ? dir : "/tmp", (long)getpid(), name);
+  snprintf(path, sizeof path, "%s/%s", suite_tmp_dir(), name);
   return path;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
+  (void)sb, (void)type, (void)ftw;
+  return remove(path) == 0 || errno == ENOENT ? 0 : -1;
 }
 
 double test_compare(const float *a, const float *b, int64_t n, double abs_tol, double rel_tol, int64_t *worst) {
@@ -68,5 +90,9 @@ int test_run_suite(Suite *s) {
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
+  if (failed == 0 && tmp_dir[0] && nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    fprintf(stderr, "warning: could not remove %s: %s\n", tmp_dir, strerror(errno));
+  else if (failed != 0 && tmp_dir[0])
+    fprintf(stderr, "the suite's files are kept in %s\n", tmp_dir);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

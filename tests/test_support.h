@@ -17,7 +17,8 @@ const char *test_device_select(void);
 /* Uniform values in [lo, hi) from a fixed-seed generator local to the caller's state. */
 void test_fill_uniform(uint64_t *state, float *x, int64_t n, float lo, float hi);
 
-/* A path under $UNTANGLE_TEST_TMP (or /tmp) unique to this process: "<dir>/<pid>-<name>". */
+/* A path under $UNTANGLE_TEST_TMP (or /tmp) unique to this process: "<dir>/<pid>.d/<name>".
+ * test_run_suite removes the folder when every test passed and keeps it when one failed. */
 const char *test_tmp_path(const char *name);
 
 /* Largest |a - b| / (abs_tol + rel_tol * |b|) over n elements; <= 1 means within tolerance.
