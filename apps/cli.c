@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "untangle_data.h"
 
@@ -92,12 +91,6 @@ int cli_mkdirs(const char *path) {
   free(buf);
   if (!ok) errno = ENOTDIR;
   return ok ? 0 : -1;
-}
-
-double cli_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 char *cli_format_bytes(uint64_t bytes, char *buf, size_t size) {

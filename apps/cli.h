@@ -34,9 +34,6 @@ int cli_mkdirs(const char *path);
 /* The device a command uses without --device: $UNTANGLE_DEVICE when set and not empty, else
  * "best". */
 const char *cli_default_device(void);
-/* Seconds on a monotonic clock. */
-double cli_now(void);
-
 /* The end of every model's `eval`: writes the report's JSON text atomically to `out`, or to
  * RUN/eval.json without one, and prints where and the evaluation's `seconds`. json NULL means
  * it could not be made (out of memory). CLI_OK, or CLI_FAILED with the error printed. */

@@ -213,13 +213,13 @@ int cmivae_cmd_train(int argc, char **argv) {
          (double)cfg.w_f, (double)cfg.w_gan, cfg.batch, cfg.epochs, (unsigned long long)cfg.seed);
   fflush(stdout);
   progress bar = { 0 };
-  double t0 = cli_now();
+  double t0 = ut_seconds();
   if (cmivae_train(m, ds, &(cmivae_train_opts){ .run_dir = o.out, .save_every = o.save_every, .on_step = on_step,
                                                 .user = &bar }) != UT_OK) {
     fprintf(stderr, "\nuntangle train cmivae: %s\n", ut_last_error());
     goto done;
   }
-  printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", cli_now() - t0, ckpt, o.out);
+  printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", ut_seconds() - t0, ckpt, o.out);
   rc = CLI_OK;
 done:
   cmivae_free(m);

@@ -39,7 +39,7 @@ void cmivae_help_eval(FILE *out) {
 enum { OPT_DATA = 256, OPT_BASELINE, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS };
 
 static void on_part(void *user, const char *part) {
-  fprintf(stderr, "eval: %s (at %.1f s)\n", part, cli_now() - *(const double *)user);
+  fprintf(stderr, "eval: %s (at %.1f s)\n", part, ut_seconds() - *(const double *)user);
 }
 
 int cmivae_cmd_eval(int argc, char **argv) {
@@ -94,7 +94,7 @@ int cmivae_cmd_eval(int argc, char **argv) {
   printf("evaluating CMI-VAE run %s%s%s on %s, device %d: %s\n", run, base ? " against " : "", base ? base : "", data,
          dev->index, dev->name);
   fflush(stdout);
-  double start = cli_now();
+  double start = ut_seconds();
   cfg.on_part = on_part;
   cfg.user = &start;
   cmivae_eval_report r;
@@ -104,7 +104,7 @@ int cmivae_cmd_eval(int argc, char **argv) {
   }
   cmivae_eval_print(stdout, &r);
   json = cmivae_eval_json(&r, run, data, base, dev->name);
-  if (cli_write_eval_json(cmd, run, out, json, cli_now() - start) != CLI_OK) goto done;
+  if (cli_write_eval_json(cmd, run, out, json, ut_seconds() - start) != CLI_OK) goto done;
   rc = CLI_OK;
 done:
   free(json);

@@ -231,13 +231,13 @@ int dmit_cmd_train(int argc, char **argv) {
          cfg.content_res, cfg.dec_res, cfg.batch, cfg.epochs, cfg.decay_epochs, (unsigned long long)cfg.seed);
   fflush(stdout);
   progress bar = { 0 };
-  double t0 = cli_now();
+  double t0 = ut_seconds();
   if (dmit_train(m, ds, &(dmit_train_opts){ .run_dir = o.out, .save_every = o.save_every, .on_step = on_step,
                                             .user = &bar }) != UT_OK) {
     fprintf(stderr, "\nuntangle train dmit: %s\n", ut_last_error());
     goto done;
   }
-  printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", cli_now() - t0, ckpt, o.out);
+  printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", ut_seconds() - t0, ckpt, o.out);
   rc = CLI_OK;
 done:
   dmit_free(m);
@@ -447,7 +447,7 @@ void dmit_help_eval(FILE *out) {
 }
 
 static void on_part(void *user, const char *what) {
-  fprintf(stderr, "eval: %s (at %.1f s)\n", what, cli_now() - *(const double *)user);
+  fprintf(stderr, "eval: %s (at %.1f s)\n", what, ut_seconds() - *(const double *)user);
 }
 
 int dmit_cmd_eval(int argc, char **argv) {
@@ -499,7 +499,7 @@ int dmit_cmd_eval(int argc, char **argv) {
   const ut_device_info *dev = ut_runtime_device(rt);
   printf("evaluating DMIT run %s on %s, device %d: %s\n", run, data, dev->index, dev->name);
   fflush(stdout);
-  double start = cli_now();
+  double start = ut_seconds();
   cfg.on_part = on_part;
   cfg.user = &start;
   dmit_eval_report r;
@@ -509,7 +509,7 @@ int dmit_cmd_eval(int argc, char **argv) {
   }
   dmit_eval_print(stdout, &r);
   json = dmit_eval_json(&r, run, data, dev->name);
-  if (cli_write_eval_json(cmd, run, out, json, cli_now() - start) != CLI_OK) goto done;
+  if (cli_write_eval_json(cmd, run, out, json, ut_seconds() - start) != CLI_OK) goto done;
   rc = CLI_OK;
 done:
   free(json);

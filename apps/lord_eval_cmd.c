@@ -128,7 +128,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
 
 /* Each part's start, with the time since evaluation began (user: the start time). */
 static void on_part(void *user, const char *part) {
-  fprintf(stderr, "eval: %s (at %.1f s)\n", part, cli_now() - *(const double *)user);
+  fprintf(stderr, "eval: %s (at %.1f s)\n", part, ut_seconds() - *(const double *)user);
 }
 
 /* A table cell: the value, or "-" where it was not measured. */
@@ -287,7 +287,7 @@ static int run(const options *o) {
   printf("evaluating %s (stage %d) on %s, device %d: %s\n", o->run, stage, o->data, dev->index, dev->name);
   if (baseline) printf("beside %s (stage %d) on the same pairs\n", o->baseline, cfg.baseline_stage);
   fflush(stdout);
-  double start = cli_now();
+  double start = ut_seconds();
   cfg.on_part = on_part;
   cfg.user = &start;
   lord_eval_report r;

@@ -284,13 +284,13 @@ int overlord_cmd_train(int argc, char **argv) {
     printf("note: without VGG weights (--vgg) the reconstruction is pixel L1 alone, not the paper's perceptual loss\n");
   fflush(stdout);
   stage_bar bar = { 0 };
-  double t0 = cli_now();
+  double t0 = ut_seconds();
   if (overlord_train(m, ds, &(overlord_train_opts){ .run_dir = o.out, .test_ratio = test_ratio, .save_every = o.save_every,
                                                    .on_step = on_step, .user = &bar }) != UT_OK) {
     fprintf(stderr, "\nuntangle %s: %s\n", cmd, ut_last_error());
     goto done;
   }
-  printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", cli_now() - t0, ckpt, o.out);
+  printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", ut_seconds() - t0, ckpt, o.out);
   rc = CLI_OK;
 done:
   overlord_free(m);
@@ -568,7 +568,7 @@ void overlord_help_eval(FILE *out) {
 }
 
 static void on_part(void *user, const char *what) {
-  fprintf(stderr, "eval: %s (at %.1f s)\n", what, cli_now() - *(const double *)user);
+  fprintf(stderr, "eval: %s (at %.1f s)\n", what, ut_seconds() - *(const double *)user);
 }
 
 int overlord_cmd_eval(int argc, char **argv) {
@@ -624,7 +624,7 @@ int overlord_cmd_eval(int argc, char **argv) {
   const ut_device_info *dev = ut_runtime_device(rt);
   printf("evaluating OverLORD run %s (stages 1 to %d) on %s, device %d: %s\n", run, stage, data, dev->index, dev->name);
   fflush(stdout);
-  double start = cli_now();
+  double start = ut_seconds();
   cfg.on_part = on_part;
   cfg.user = &start;
   overlord_eval_report r;
@@ -634,7 +634,7 @@ int overlord_cmd_eval(int argc, char **argv) {
   }
   overlord_eval_print(stdout, &r);
   json = overlord_eval_json(&r, run, data, dev->name);
-  if (cli_write_eval_json(cmd, run, out, json, cli_now() - start) != CLI_OK) goto done;
+  if (cli_write_eval_json(cmd, run, out, json, ut_seconds() - start) != CLI_OK) goto done;
   rc = CLI_OK;
 done:
   free(json);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "untangle.h"
 
 void progress_begin(progress *p, FILE *out, const char *label, int64_t first, int64_t total) {
   memset(p, 0, sizeof *p);
@@ -16,10 +17,10 @@ void progress_begin(progress *p, FILE *out, const char *label, int64_t first, in
   p->last_step = -1;
   int64_t tenth = (total - first) / 10;
   p->next_line = first + (tenth > 0 ? tenth : 1);
-  p->start = cli_now();
+  p->start = ut_seconds();
 }
 
-double progress_elapsed(const progress *p) { return cli_now() - p->start; }
+double progress_elapsed(const progress *p) { return ut_seconds() - p->start; }
 
 static void format_duration(double s, char *buf, size_t size) {
   if (!(s >= 0) || s > 1e7) {
@@ -50,7 +51,7 @@ static void draw(progress *p, int64_t step, const char *metrics, double now, int
 }
 
 void progress_update(progress *p, int64_t step, const char *metrics) {
-  double now = cli_now();
+  double now = ut_seconds();
   if (p->tty) {
     if (now - p->last_draw >= 0.1) draw(p, step, metrics, now, 0);
     return;
@@ -62,4 +63,4 @@ void progress_update(progress *p, int64_t step, const char *metrics) {
   }
 }
 
-void progress_end(progress *p, int64_t step, const char *metrics) { draw(p, step, metrics, cli_now(), 1); }
+void progress_end(progress *p, int64_t step, const char *metrics) { draw(p, step, metrics, ut_seconds(), 1); }

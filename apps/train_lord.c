@@ -245,12 +245,12 @@ static int run(const options *o) {
   lord_train_opts opts = { .run_dir = o->out, .first_stage = o->stage ? (int)o->stage : 1,
                            .last_stage = o->stage ? (int)o->stage : 2, .test_classes = test_classes,
                            .test_ratio = test_ratio, .save_every = o->save_every, .on_step = on_step, .user = &ps };
-  double t0 = cli_now();
+  double t0 = ut_seconds();
   if (lord_train(m, ds, &opts) != UT_OK) {
     fprintf(stderr, "\nuntangle " CMD ": %s\n", ut_last_error());
     goto done;
   }
-  printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", cli_now() - t0, ckpt, o->out);
+  printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", ut_seconds() - t0, ckpt, o->out);
   rc = CLI_OK;
 done:
   lord_free(m);

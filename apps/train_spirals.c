@@ -149,12 +149,12 @@ static int train_loop(spirals_trainer *t, const options *o, const char *path, do
   *seconds = 0;
   for (int64_t step = first; step < total;) {
     float loss;
-    double t0 = cli_now();
+    double t0 = ut_seconds();
     if (spirals_train(t, 1, &loss) != UT_OK) {
       fprintf(stderr, "\nuntangle " CMD ": %s\n", ut_last_error());
       return CLI_FAILED;
     }
-    *seconds += cli_now() - t0;
+    *seconds += ut_seconds() - t0;
     step = spirals_step(t);
     if (!isfinite(loss)) {
       fprintf(stderr, "\nuntangle " CMD ": the loss became %g at step %lld; the last checkpoint is kept\n",

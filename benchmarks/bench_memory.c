@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench_internal.h"
 #include "lord.h"
@@ -49,12 +48,6 @@ int bench_memory_count(const bench_ctx *c) {
   return cases(c->cfg->size, mc);
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The size an error message says was needed ("needs 27.93 GiB", "needs 512.0 MiB"), in bytes
  * rounded as the message rounds it; -1 when the message names none. The engine's status has
  * no field for it, so the words are the only source. */
@@ -82,10 +75,10 @@ static int step_once(lord_model *m, const lord_cfg *cfg, int stage, double *ms) 
       image_ids[i] = (int32_t)((i * 7919) % cfg->n_images);
       class_ids[i] = (int32_t)(i % cfg->n_classes);
     }
-    double t0 = now_s();
+    double t0 = ut_seconds();
     st = stage == 1 ? lord_stage1_step(m, images, image_ids, class_ids, 0.5, NULL)
                     : lord_stage2_step(m, images, image_ids, class_ids, 0.5, NULL);
-    *ms = (now_s() - t0) * 1e3;
+    *ms = (ut_seconds() - t0) * 1e3;
   }
   free(images);
   free(image_ids);
@@ -108,10 +101,10 @@ static void run_case(bench_ctx *c, const memory_case *mc) {
 
   uint64_t limit = c->dev->global_mem_bytes && c->dev->global_mem_bytes < MEMORY_LIMIT ? c->dev->global_mem_bytes
                                                                                       : MEMORY_LIMIT;
-  double t0 = now_s();
+  double t0 = ut_seconds();
   lord_model *m = lord_new(c->rt, &cfg, NULL);
   ut_plan *p = m ? lord_step_plan(m, mc->stage) : NULL;
-  double compile_s = now_s() - t0;
+  double compile_s = ut_seconds() - t0;
   /* Copied at once: every later engine call may replace the message. */
   char *error = p ? NULL : strdup(ut_last_error());
   ut_plan_stats ps = p ? ut_plan_get_stats(p) : (ut_plan_stats){ 0 };

@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench_internal.h"
@@ -73,12 +72,6 @@ static int cases(bench_size size, model_case *out) {
 int bench_models_count(const bench_ctx *c) {
   model_case mc[MAX_CASES];
   return cases(c->cfg->size, mc);
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* One case's configuration and the batch its every step uses. */
@@ -167,11 +160,11 @@ static ut_status first_step(int index, const char *cache, const case_data *d, ut
                             double *seconds) {
   char select[16];
   snprintf(select, sizeof select, "%d", index);
-  double t0 = now_s();
+  double t0 = ut_seconds();
   *rt = ut_runtime_open(&(ut_device_query){ .select = select, .cache_dir = cache, .profiling = 1 });
   ut_status st = *rt ? model_new(*rt, d, m) : UT_ERR_STATE;
   if (st == UT_OK) st = model_step(m, d);
-  *seconds = now_s() - t0;
+  *seconds = ut_seconds() - t0;
   return st;
 }
 
@@ -289,9 +282,9 @@ static void run_case(bench_ctx *c, const model_case *mc) {
   int n_plans = st == UT_OK ? model_plans(&m, &d, plans) : 0;
   for (int p = 0; p < n_plans; p++) ut_plan_profile_reset(plans[p]);
   for (int r = 0; st == UT_OK && r < c->repeats; r++) {
-    double t0 = now_s();
+    double t0 = ut_seconds();
     st = model_step(&m, &d);
-    ms[r] = (now_s() - t0) * 1e3;
+    ms[r] = (ut_seconds() - t0) * 1e3;
   }
   if (st == UT_OK && n_plans) {
     double device_ms, plan_ms[MAX_PLANS];

@@ -2,7 +2,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cblas.h>
 
@@ -72,12 +71,6 @@ ut_status ut_host_gemm_check(const ut_gemm_args *a) {
   return UT_OK;
 }
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
 /* The products of one host GEMM split over threads: by batch entries, else by blocks of C's
  * rows or columns (the longer side). Each element of C is computed by one single-threaded
  * call whose sums over K do not depend on the block it sits in. */
@@ -136,7 +129,7 @@ ut_status ut_host_gemm_run(ut_runtime *rt, const ut_gemm_args *a, double *ms) {
     ops[i] = (ut_host_operand){ *s[i].loc, extent(&s[i], batch), i == 2 };
   ut_host_map m;
   if ((st = ut_host_map_begin(rt, &m, ops, 3, "a host SGEMM")) != UT_OK) return st;
-  double t0 = now_ms();
+  double t0 = (1e3 * ut_seconds());
   const int threads = rt->info.compute_units ? (int)rt->info.compute_units : 1;
   gemm_job job = { .a = a, .ptr = m.ptr, .ops = ops, .batch = batch, .split_rows = a->m >= a->n };
   job.extent = job.split_rows ? a->m : a->n;
@@ -145,6 +138,6 @@ ut_status ut_host_gemm_run(ut_runtime *rt, const ut_gemm_args *a, double *ms) {
   if (job.blocks < 1) job.blocks = 1;
   const int small = (double)a->m * (double)a->n * (double)a->k * (double)batch < MIN_SPLIT_WORK;
   ut_host_parallel(small ? 1 : threads, (int64_t)job.blocks, gemm_items, &job);
-  *ms = now_ms() - t0;
+  *ms = (1e3 * ut_seconds()) - t0;
   return ut_host_map_end(rt, &m, UT_OK);
 }

@@ -5,17 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "kit_trainer.h"
 
 #define LOSSES_FILE "losses.tsv"
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 char *kit_path(const char *dir, const char *name) {
   size_t len = strlen(dir) + strlen(name) + 2;
@@ -167,7 +160,7 @@ ut_status kit_train(const kit_model *m, const kit_train_opts *o) {
   kit_progress pr = { .epochs = o->epochs, .steps = total };
   for (int64_t step = done; st == UT_OK && step < total; step++) {
     const ut_batch *batches[KIT_MAX_STREAMS];
-    double t0 = now_seconds();
+    double t0 = ut_seconds();
     int images = 0;
     /* A stream with more batches per epoch than the shortest would run on into its own epoch;
      * every epoch starts each stream at its (epoch, 0), so a resumed run sees the same. */
@@ -187,7 +180,7 @@ ut_status kit_train(const kit_model *m, const kit_train_opts *o) {
                      (long long)step, (long long)(step / per_epoch), (long long)t.pending_from);
     if (st != UT_OK) break;
     pr = (kit_progress){ .epoch = step / per_epoch, .epochs = o->epochs, .step = step + 1, .steps = total,
-                         .losses = losses, .images_per_second = images / (now_seconds() - t0) };
+                         .losses = losses, .images_per_second = images / (ut_seconds() - t0) };
     if (o->on_step) o->on_step(o->user, &pr);
     int epoch_end = (step + 1) % per_epoch == 0;
     if (epoch_end || (step + 1 - t.pending_from) >= save_every) st = checkpoint(m, o, &t, step + 1, per_epoch);

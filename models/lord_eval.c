@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lord_eval.h"
 #include "lord_eval_judge.h"
@@ -18,12 +17,6 @@
 lord_eval_cfg lord_eval_default_cfg(void) {
   return (lord_eval_cfg){ .seed = 1, .pairs = 1000, .probe_samples = 10000, .recon_samples = 2000,
                           .classifier_images = 10000, .classifier_epochs = 10, .judge_min_accuracy = 0.9 };
-}
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Everything one evaluation shares: the model, the data, scratch buffers for one chunk. */
@@ -519,7 +512,7 @@ ut_status lord_evaluate(ut_runtime *rt, lord_model *m, int stage, const ut_datas
     return ut_fail(UT_ERR_INVALID_ARGUMENT,
                    "lord_evaluate: pairs, samples and epochs must be positive and the judge's minimum accuracy in [0, 1]");
   if (stage < 1 || stage > 2) return ut_fail(UT_ERR_INVALID_ARGUMENT, "lord_evaluate: stage %d is not 1 or 2", stage);
-  double t0 = now_seconds();
+  double t0 = ut_seconds();
   *r = (lord_eval_report){ .stage = stage };
   for (int b = 0; b < LORD_BASELINE_COUNT; b++)
     r->baseline_seen[b] = r->baseline_unseen[b] = (lord_eval_transfer){ .l1 = NAN, .foreground_l1 = NAN, .colour = NAN, .vgg = NAN };
@@ -554,7 +547,7 @@ ut_status lord_evaluate(ut_runtime *rt, lord_model *m, int stage, const ut_datas
     else st = vgg_open(&x, rt, cfg.vgg_weights);
   }
   if (st == UT_OK) st = evaluate(&x, rt, &cfg, &sp, r);
-  r->seconds = now_seconds() - t0;
+  r->seconds = ut_seconds() - t0;
   ut_plan_free(x.vgg_p);
   ut_graph_free(x.vgg_g);
   ut_store_free(x.vgg_st);

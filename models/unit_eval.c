@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "image_classifier.h"
 #include "probe.h"
@@ -18,12 +17,6 @@
 
 unit_eval_cfg unit_eval_default_cfg(void) {
   return (unit_eval_cfg){ .seed = 1, .max_images = 500, .judge_epochs = 5, .judge_images = 4000 };
-}
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Everything one evaluation shares: the model, the data, the judges, scratch for one chunk. */
@@ -262,7 +255,7 @@ ut_status unit_evaluate(ut_runtime *rt, unit_model *m, const ut_dataset *ds, con
   ut_status st = check_inputs(&c, ds, &cfg);
   if (st == UT_OK) st = unit_resolve_domains(ds, &c);
   if (st != UT_OK) return st;
-  double t0 = now_seconds();
+  double t0 = ut_seconds();
   unit_split sp;
   if ((st = unit_run_split(ds, &c, &sp)) != UT_OK) return st;
   for (int d = 0; st == UT_OK && d < 2; d++)
@@ -300,7 +293,7 @@ ut_status unit_evaluate(ut_runtime *rt, unit_model *m, const ut_dataset *ds, con
   if (!(x.judged = malloc(CHUNK * sizeof(int32_t)))) st = UT_ERR_HOST_MEMORY;
   if (st != UT_OK) st = ut_fail(st, "out of host memory for the evaluation's images");
   if (st == UT_OK) st = evaluate(&x, rt, &cfg, r);
-  r->seconds = now_seconds() - t0;
+  r->seconds = ut_seconds() - t0;
   image_classifier_free(x.domain_clf);
   image_classifier_free(x.class_clf);
   for (int i = 0; i < 6; i++) free(*bufs[i]);

@@ -68,6 +68,9 @@ ut_status ut_fail(ut_status status, const char *fmt, ...) __attribute__((format(
 /* Prepends "prefix: " to the last-error message, to add the file or step to a lower error. */
 void ut_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Seconds on a monotonic clock from an arbitrary origin: for timing work, not for dates. */
+double ut_seconds(void);
+
 /* ---------------------------------------------------------------------------------------------
  * Devices and the runtime.
  */
