@@ -75,7 +75,7 @@ typedef struct {
 
 enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_CORRELATION, OPT_RECON, OPT_VGG, OPT_TEST_RATIO, OPT_SET,
        OPT_SAVE_EVERY, OPT_LABEL, OPT_CONTENT, OPT_REFERENCE, OPT_MASK, OPT_REFERENCE_MASK, OPT_STAGE, OPT_IMAGES,
-       OPT_LABELS, OPT_MASKS, OPT_LORD, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS };
+       OPT_LABELS, OPT_MASKS, OPT_LORD, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS, OPT_JUDGE_MIN };
 
 static int parse_epochs(const char *cmd, const char *text, train_options *o) {
   char buf[96];
@@ -550,8 +550,11 @@ void overlord_help_eval(FILE *out) {
           "each translation is compared with the render of the target label in the image's paint and\n"
           "pose, for stage 2 and stage 3 (and LORD with --lord):\n"
           "  L1             mean pixel L1 (pixels in [0, 1]), beside the input copied\n"
-          "  label judged   the share a CNN trained here on the real images assigns to the target\n"
-          "  paint kept     the share a CNN trained on the paint attribute assigns to the input's paint\n"
+          "  label judged   the share a CNN assigns to the target label, and\n"
+          "  paint kept     the share another CNN assigns to the input's paint; both are trained here on\n"
+          "                 renders of every (label, view, paint), where label and paint are independent\n"
+          "                 (in the data the paint hints at the label), and must reach\n"
+          "                 --judge-min-accuracy on renders of views they did not see before they judge\n"
           "  sharpness      mean absolute difference of neighbouring pixels, beside the true images'\n"
           "  probes         the label and the paint predicted from the uncorrelated codes (leakage),\n"
           "                 beside the label from the label codes and the paint from the correlated ones\n"
@@ -562,7 +565,8 @@ void overlord_help_eval(FILE *out) {
           "  -o, --out JSON           write the report here instead of RUN/eval.json\n"
           "  -d, --device D           an index from 'untangle devices', gpu, cpu, best or part of a name\n"
           "      --max-images N       held-out images at most (default 200; 3 labels each)\n"
-          "      --judge-epochs N     training epochs of the judges (default 30)\n"
+          "      --judge-epochs N     training epochs of the judges (default 30, at least 600 steps)\n"
+          "      --judge-min-accuracy A  the judges' held-out accuracy needed to judge (default 0.9)\n"
           "  -s, --seed S             seed of the judges and probes (default 1)\n"
           "  -h, --help               show this help\n");
 }
@@ -577,6 +581,7 @@ int overlord_cmd_eval(int argc, char **argv) {
     { "data", required_argument, NULL, OPT_DATA },         { "lord", required_argument, NULL, OPT_LORD },
     { "out", required_argument, NULL, 'o' },               { "device", required_argument, NULL, 'd' },
     { "max-images", required_argument, NULL, OPT_MAX_IMAGES }, { "judge-epochs", required_argument, NULL, OPT_JUDGE_EPOCHS },
+    { "judge-min-accuracy", required_argument, NULL, OPT_JUDGE_MIN },
     { "seed", required_argument, NULL, 's' },              { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -594,6 +599,7 @@ int overlord_cmd_eval(int argc, char **argv) {
     case 'd': device = optarg; break;
     case OPT_MAX_IMAGES: rc = cli_parse_i64(cmd, "--max-images", optarg, 1, 1 << 20, &cfg.max_images); break;
     case OPT_JUDGE_EPOCHS: rc = cli_parse_i64(cmd, "--judge-epochs", optarg, 1, 1000, &epochs); break;
+    case OPT_JUDGE_MIN: rc = cli_parse_double(cmd, "--judge-min-accuracy", optarg, 0, 1, &cfg.judge_min_accuracy); break;
     case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &cfg.seed); break;
     case 'h': overlord_help_eval(stdout); return CLI_OK;
     default: return cli_option_error(cmd, c, argv);

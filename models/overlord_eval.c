@@ -4,13 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image_classifier.h"
+#include "overlord_judges.h"
 #include "lord_train.h"
 #include "overlord_eval.h"
 #include "overlord_train.h"
 
 overlord_eval_cfg overlord_eval_default_cfg(void) {
-  return (overlord_eval_cfg){ .max_images = 200, .targets = 3, .judge_epochs = 30, .max_probe = 1500, .seed = 1 };
+  return (overlord_eval_cfg){ .max_images = 200, .targets = 3, .judge_epochs = 30, .judge_min_accuracy = 0.9,
+                              .judge_images = 20000, .max_probe = 1500, .seed = 1 };
 }
 
 typedef struct {
@@ -186,33 +187,6 @@ static ut_status run_probes(ut_runtime *rt, overlord_model *m, int stage, const 
   return st;
 }
 
-/* The two judges, trained on the real training images. */
-static ut_status train_judges(ut_runtime *rt, const ut_dataset *ds, const ut_dataset_split *sp, const three_factors *t,
-                              const overlord_eval_cfg *cfg, int c, int s, judging *j, overlord_eval_report *r) {
-  int64_t n = sp->n_train, per = (int64_t)c * s * s;
-  float *images = malloc((size_t)(n * per) * sizeof *images);
-  int32_t *labels = malloc((size_t)n * sizeof *labels), *paints = malloc((size_t)n * sizeof *paints);
-  ut_status st = images && labels && paints ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the judges");
-  for (int64_t i = 0; st == UT_OK && i < n; i++) {
-    ut_dataset_image_chw(ds, sp->train[i], images + i * per);
-    labels[i] = ut_dataset_class(ds, sp->train[i]);
-    paints[i] = (int32_t)ut_dataset_attribute(ds, sp->train[i], t->attr) - 1;
-  }
-  if (st == UT_OK)
-    st = image_classifier_train(rt, images, n, c, s, s, labels, ut_dataset_n_classes(ds), cfg->seed, cfg->judge_epochs,
-                                &j->label_judge);
-  if (st == UT_OK)
-    st = image_classifier_train(rt, images, n, c, s, s, paints, t->paints, cfg->seed + 1, cfg->judge_epochs, &j->paint_judge);
-  if (st == UT_OK) {
-    r->label_judge_accuracy = image_classifier_get_report(j->label_judge)->heldout_accuracy;
-    r->paint_judge_accuracy = image_classifier_get_report(j->paint_judge)->heldout_accuracy;
-  }
-  free(images);
-  free(labels);
-  free(paints);
-  return st;
-}
-
 ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const ut_dataset *ds, double test_ratio,
                             const char *lord_run, const overlord_eval_cfg *cfg, overlord_eval_report *r) {
   const overlord_cfg *c = overlord_config(m);
@@ -263,9 +237,18 @@ ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const 
   }
   r->n_images = (int)n;
   r->n_pairs = (int)pairs;
+  overlord_judges judges = { 0 };
   if (st == UT_OK) {
-    part(cfg, "training the label and paint judges");
-    st = train_judges(rt, ds, &sp, &t, cfg, c->channels, c->size, &j, r);
+    part(cfg, "training the label and paint judges on renders where label and paint are independent");
+    overlord_judges_cfg jc = { .epochs = cfg->judge_epochs, .min_accuracy = cfg->judge_min_accuracy,
+                               .max_images = cfg->judge_images, .seed = cfg->seed };
+    st = overlord_judges_train(rt, &t.synth, t.paints, &jc, &judges);
+    r->label_judge_accuracy = judges.label_accuracy;
+    r->paint_judge_accuracy = judges.paint_accuracy;
+    r->judge_train_images = judges.n_train;
+    r->judge_heldout_images = judges.n_heldout;
+    j.label_judge = judges.label;
+    j.paint_judge = judges.paint;
   }
   const float *mk = c->correlation == OVERLORD_LOCALIZED ? masks : NULL;
   if (st == UT_OK) {
@@ -292,8 +275,7 @@ ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const 
     part(cfg, "probing the codes");
     st = run_probes(rt, m, r->stage >= 3 ? 3 : 2, ds, &t, cfg, r);
   }
-  image_classifier_free(j.label_judge);
-  image_classifier_free(j.paint_judge);
+  overlord_judges_free(&judges);
   ut_dataset_split_free(&sp);
   free(images);
   free(masks);
@@ -326,8 +308,11 @@ char *overlord_eval_json(const overlord_eval_report *r, const char *run, const c
   json_object_set_new(tr, "copy", scores_json(&r->copy));
   json_object_set_new(tr, "truth", scores_json(&r->truth));
   json_object_set_new(o, "translation", tr);
-  json_object_set_new(o, "judges", json_pack("{s:f, s:f}", "label_heldout_accuracy", r->label_judge_accuracy,
-                                             "paint_heldout_accuracy", r->paint_judge_accuracy));
+  json_object_set_new(o, "judges", json_pack("{s:f, s:f, s:I, s:I, s:s}", "label_heldout_accuracy", r->label_judge_accuracy,
+                                             "paint_heldout_accuracy", r->paint_judge_accuracy, "train_renders",
+                                             (json_int_t)r->judge_train_images, "heldout_renders",
+                                             (json_int_t)r->judge_heldout_images, "trained_on",
+                                             "renders of every (label, view, paint); views v % 5 == 4 held out"));
   if (r->stage >= 2)
     json_object_set_new(o, "probes", json_pack("{s:o, s:o, s:o, s:o}", "label_from_uncorrelated", probe_json(&r->label_from_uncorr),
                                                "paint_from_uncorrelated", probe_json(&r->paint_from_uncorr),
@@ -351,7 +336,9 @@ void overlord_eval_print(FILE *out, const overlord_eval_report *r) {
   if (r->has_lord) print_scores(out, "LORD", &r->lord);
   print_scores(out, "copy", &r->copy);
   print_scores(out, "truth", &r->truth);
-  fprintf(out, "judges' held-out accuracy: label %.3f, paint %.3f\n", r->label_judge_accuracy, r->paint_judge_accuracy);
+  fprintf(out, "judges' held-out accuracy: label %.3f, paint %.3f (trained on %lld renders in which label and paint are "
+          "independent, scored on %lld of other views)\n", r->label_judge_accuracy, r->paint_judge_accuracy,
+          (long long)r->judge_train_images, (long long)r->judge_heldout_images);
   if (r->stage >= 2) {
     fprintf(out, "probes (linear / MLP, chance):\n");
     fprintf(out, "  label from uncorrelated %.3f / %.3f (%.3f)   label from label code %.3f / %.3f\n",

@@ -7,8 +7,9 @@
  *  - pixel L1 per stage (2 and 3), beside the input copied and, when a LORD run of the same set
  *    is given, LORD's translation of the same pairs (its content code from the image, the class
  *    code of c');
- *  - label judged: the share of translations a CNN trained on the real images assigns to c';
- *  - paint kept: the share a CNN trained on the paint attribute assigns to p;
+ *  - label judged: the share of translations a CNN assigns to c', and paint kept: the share
+ *    another assigns to p, both trained on renders in which label and paint are independent
+ *    (overlord_judges.h: the data set's own correlation would teach paint as a cue for label);
  *  - leakage probes on the encoders' codes: the label and the paint from the uncorrelated code,
  *    beside the label from the label code and the paint from the correlated code;
  *  - sharpness: the mean absolute difference of neighbouring pixels of stage 2's and stage 3's
@@ -24,8 +25,9 @@
 typedef struct {
   int64_t max_images;  /* held-out images at most (200) */
   int targets;         /* target labels per image (3) */
-  int judge_epochs;    /* training epochs of the two judges (30: 8 left the label judge 0.41
-                          accurate on 12 rendered classes of 48 views, 40 made it 0.78) */
+  int judge_epochs;    /* training epochs of the two judges (30; overlord_judges.h) */
+  double judge_min_accuracy; /* held-out accuracy each judge must reach before it judges (0.9) */
+  int64_t judge_images; /* renders the judges see at most (20000) */
   int64_t max_probe;   /* images whose codes the probes see, at most (1500) */
   uint64_t seed;
   void (*on_part)(void *user, const char *part);
@@ -46,7 +48,8 @@ typedef struct {
   int n_images, n_pairs, stage; /* stage: the last one trained */
   overlord_eval_scores stage2, stage3, copy, truth, lord;
   int has_lord;
-  double label_judge_accuracy, paint_judge_accuracy; /* on held-out real images */
+  double label_judge_accuracy, paint_judge_accuracy; /* on held-out renders */
+  int64_t judge_train_images, judge_heldout_images;
   probe_result label_from_uncorr, paint_from_uncorr, label_from_label, paint_from_corr;
   int paints;
 } overlord_eval_report;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "overlord_internal.h"
+#include "overlord_judges.h"
 #include "test_support.h"
 
 enum { N_IMAGES = 8, N_CLASSES = 2, BATCH = 4, S = 16, PER = 3 * S * S };
@@ -422,6 +423,53 @@ START_TEST(checkpoint_round_trip_and_resume_across_stages) {
 }
 END_TEST
 
+/* The evaluation's judges train on renders of every (label, view, paint), so in their training
+ * set each label appears in each paint equally often: the label judge cannot use the paint. It
+ * is scored on the held-out views (v % 5 == 4) and a judge below the minimum is refused. */
+START_TEST(judges_train_on_independent_renders) {
+  ut_runtime *rt = test_runtime();
+  const ut_synth_cfg synth = { .classes = 4, .views = 10, .size = 16, .seed = 3 };
+  overlord_judges j;
+  overlord_judges_cfg cfg = { .epochs = 1, .min_accuracy = 0, .max_images = 1000, .seed = 5 };
+  ck_assert_ut_ok(overlord_judges_train(rt, &synth, 3, &cfg, &j));
+  ck_assert_int_eq(j.n_train, 4 * 8 * 3); /* views 0-3 and 5-8 */
+  ck_assert_int_eq(j.n_heldout, 4 * 2 * 3); /* views 4 and 9 */
+  ck_assert_int_ge(j.epochs, 600 / ((j.n_train + 31) / 32)); /* at least 600 steps */
+  ck_assert_msg(j.label_accuracy >= 0 && j.label_accuracy <= 1 && j.paint_accuracy >= 0 && j.paint_accuracy <= 1,
+                "accuracies %g, %g", j.label_accuracy, j.paint_accuracy);
+  /* The judges predict what they were scored on: a held-out render of class 2 in paint 3. */
+  uint8_t rgb[16 * 16 * 3];
+  float chw[3 * 16 * 16];
+  ut_synth_cfg one = synth;
+  one.paint = 3;
+  ck_assert_ut_ok(ut_synth_render(&one, 2, 4, rgb));
+  ut_image_bytes_to_chw(rgb, 16 * 16, 3, chw);
+  int32_t label = -1, paint = -1;
+  ck_assert_ut_ok(image_classifier_predict(j.label, chw, 1, &label));
+  ck_assert_ut_ok(image_classifier_predict(j.paint, chw, 1, &paint));
+  ck_assert(label >= 0 && label < 4 && paint >= 0 && paint < 3);
+  /* The guard: a judge below the minimum is named; at or above it, both pass. */
+  ck_assert_ut_ok(overlord_judges_check(&j, j.label_accuracy < j.paint_accuracy ? j.label_accuracy : j.paint_accuracy));
+  overlord_judges weak = j;
+  weak.label_accuracy = 0.5;
+  ck_assert_int_eq(overlord_judges_check(&weak, 0.9), UT_ERR_STATE);
+  ck_assert_msg(strstr(ut_last_error(), "the label judge recognises only 0.500 of 24 held-out renders"), "message: %s",
+                ut_last_error());
+  weak = j;
+  weak.paint_accuracy = 0.25;
+  ck_assert_int_eq(overlord_judges_check(&weak, 0.3), UT_ERR_STATE);
+  ck_assert_msg(strstr(ut_last_error(), "the paint judge recognises only 0.250"), "message: %s", ut_last_error());
+  overlord_judges_free(&j);
+  ck_assert_ptr_null(j.label);
+  /* Too few views to hold any out, or one paint: refused with the numbers. */
+  ut_synth_cfg few = synth;
+  few.views = 4;
+  cfg.min_accuracy = 0;
+  ck_assert_int_eq(overlord_judges_train(rt, &few, 3, &cfg, &j), UT_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(overlord_judges_train(rt, &synth, 1, &cfg, &j), UT_ERR_INVALID_ARGUMENT);
+}
+END_TEST
+
 START_TEST(config_and_bad_input) {
   overlord_cfg c = overlord_preset(OVERLORD_PRESET_DEFAULT, 3, 1000, 10), back;
   c.seed = UINT64_MAX;
@@ -479,6 +527,7 @@ int main(void) {
   tcase_add_test(t, transform_follows_the_seed);
   tcase_add_test(t, checkpoint_round_trip_and_resume_across_stages);
   tcase_add_test(t, config_and_bad_input);
+  tcase_add_test(t, judges_train_on_independent_renders);
   suite_add_tcase(s, t);
   return test_run_suite(s);
 }

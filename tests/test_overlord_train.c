@@ -181,7 +181,8 @@ START_TEST(localized_and_eval) {
   char *json = cli_slurp(path, NULL);
   ck_assert_ptr_nonnull(json);
   static const char *const keys[] = { "\"stage2\"", "\"stage3\"", "\"copy\"", "\"truth\"", "\"paint_kept\"",
-                                      "\"label_from_uncorrelated\"", "\"paint_from_correlated\"", "\"pairs\": 8" };
+                                      "\"label_from_uncorrelated\"", "\"paint_from_correlated\"", "\"pairs\": 8",
+                                      "\"train_renders\": 63", "\"heldout_renders\": 9" }; /* 3 labels x 3 paints x views 0-3, 5-7 / view 4 */
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) assert_contains(json, keys[i]);
   free(json);
   /* A set without paints has no ground truth for the paint. */
