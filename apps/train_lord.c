@@ -266,7 +266,11 @@ static int run(const options *o, kit_team *team) {
     else fprintf(stderr, "\nuntangle " CMD ": %s\n", ut_last_error());
     goto done;
   }
-  printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", cli_now() - t0, ckpt, o->out);
+  double took = cli_now() - t0;
+  printf("trained in %.2f s; checkpoint %s, grid %s/grid.jpg\n", took, ckpt, o->out);
+  if (team)
+    printf("communication %.2f s of rank 0's %.2f s (%.0f%%, waiting for the other ranks included)\n",
+           team->comm_seconds(team->user), took, 100 * team->comm_seconds(team->user) / took);
   rc = CLI_OK;
 done:
   lord_free(m);
