@@ -15,6 +15,7 @@
 #include "bench_scaling.h"
 #include "cli.h"
 
+#ifdef MPIEXEC
 #define BATCH 16
 #define PER_EPOCH 8 /* 128 images, none held out */
 
@@ -75,9 +76,7 @@ static int measure(const char *self, const char *dir, int ranks, int epochs, int
   fig->load = load_average();
   for (int i = -1; i < repeats && i < 64; i++) {
     char launcher[256] = "";
-#ifdef MPIEXEC
     if (ranks > 1) snprintf(launcher, sizeof launcher, "'%s' --oversubscribe -np %d -x POCL_MAX_PTHREAD_COUNT ", MPIEXEC, ranks);
-#endif
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && POCL_MAX_PTHREAD_COUNT=1 %s'%s' train lord %s --data '%s/data.utd' "
              "--preset small --batch %d --epochs1 %d --epochs2 0 --test-classes 0 -d cpu -o '%s'", run_dir, launcher,
              self, ranks > 1 ? "--mpi" : "", dir, BATCH, i < 0 ? 1 : epochs, run_dir);
@@ -111,7 +110,7 @@ static void emit(FILE *out, int ranks, const figure *f, double efficiency, int e
   char shape[128];
   snprintf(shape, sizeof shape, "32x32 batch %d, %d steps, %d rank%s of 1 thread", BATCH, epochs * PER_EPOCH, ranks,
            ranks > 1 ? "s" : "");
-  json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:f,s:f,s:f},s:s,s:i,s:f,s:i,s:i,s:f,s:f}",
+  json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:f,s:f,s:f},s:s,s:i,s:f,s:i,s:i,s:f,s:f}",
                         "schema", BENCH_SCHEMA, "framework", "untangle", "device", "PoCL CPU, 1 thread per rank",
                         "device_type", "cpu", "driver", "", "platform", "Portable Computing Language", "clblast", "",
                         "suite", "scaling", "case", "lord.stage1.small", "shape", shape, "ms", "median", f->ms[0],
@@ -127,12 +126,6 @@ static void emit(FILE *out, int ranks, const figure *f, double efficiency, int e
 }
 
 int bench_scaling(FILE *out, int quick, int repeats) {
-#ifndef MPIEXEC
-  (void)out, (void)quick, (void)repeats;
-  fprintf(stderr, "untangle bench: the scaling suite runs 'mpirun -np 2 untangle train lord --mpi'; this untangle was "
-          "built without MPI (install libopenmpi-dev openmpi-bin and rebuild)\n");
-  return CLI_USAGE;
-#else
   char self[1024], dir[] = "/tmp/untangle-scaling-XXXXXX", cmd[4096], log[1100];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0 || !mkdtemp(dir)) {
@@ -160,5 +153,15 @@ int bench_scaling(FILE *out, int quick, int repeats) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0) fprintf(stderr, "untangle bench: scaling: could not remove %s\n", dir);
   return rc;
-#endif
 }
+
+#else
+
+int bench_scaling(FILE *out, int quick, int repeats) {
+  (void)out, (void)quick, (void)repeats;
+  fprintf(stderr, "untangle bench: the scaling suite runs 'mpirun -np 2 untangle train lord --mpi'; this untangle was "
+          "built without MPI (install libopenmpi-dev openmpi-bin and rebuild with -DUNTANGLE_MPI=ON)\n");
+  return CLI_USAGE;
+}
+
+#endif
