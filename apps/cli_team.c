@@ -49,8 +49,8 @@ int cli_team_open(const char *cmd, int want, kit_team **team) {
   *team = t;
   return CLI_OK;
 #else
-  fprintf(stderr, "untangle %s: --mpi: this untangle was built without MPI (CMake found none); install an MPI "
-          "(Debian: libopenmpi-dev openmpi-bin) and rebuild with -DUNTANGLE_MPI=ON\n", cmd);
+  fprintf(stderr, "untangle %s: --mpi: this untangle was built without MPI (UNTANGLE_MPI was OFF, or CMake found "
+          "none); install an MPI (Debian: libopenmpi-dev openmpi-bin) and rebuild with -DUNTANGLE_MPI=ON\n", cmd);
   return CLI_USAGE;
 #endif
 }

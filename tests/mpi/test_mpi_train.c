@@ -167,7 +167,8 @@ START_TEST(test_unit_equivalence) {
 }
 END_TEST
 
-/* A batch that does not split, and mpirun without --mpi, are refused with the numbers. */
+/* Refused with a message: a batch that does not split (with both numbers), mpirun without
+ * --mpi, a --device list too short for the ranks, and a model that does not train on a team. */
 START_TEST(test_refusals) {
   make_data();
   char dir[1024], cmd[16384];
@@ -182,6 +183,17 @@ START_TEST(test_refusals) {
   r = mpi_run(2, cmd);
   ck_assert_int_ne(r.status, 0);
   assert_contains(r.err, "one of 2 that mpirun started; add --mpi");
+  cli_result_free(&r);
+  snprintf(cmd, sizeof cmd, "train unit --mpi --device cpu, --data '%s' --preset small --batch 4 --epochs 1 -o '%s'",
+           data_unit, dir);
+  r = mpi_run(2, cmd);
+  ck_assert_int_ne(r.status, 0);
+  assert_contains(r.err, "--device 'cpu,' names no device for rank 1 of 2");
+  cli_result_free(&r);
+  snprintf(cmd, sizeof cmd, "train overlord --data '%s' -o '%s'", data_lord, dir);
+  r = mpi_run(2, cmd);
+  ck_assert_int_ne(r.status, 0);
+  assert_contains(r.err, "built for lord and unit only");
   cli_result_free(&r);
 }
 END_TEST
