@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "bench_scaling.h"
 #include "cli.h"
 #include "commands.h"
 #include "progress.h"
@@ -35,6 +36,10 @@ void help_bench(FILE *out) {
           "          in full runs unit.default: 128x128, width 64, batch 1, and unit.default.b8):\n"
           "          ms per step, images/s, arena bytes, share of step time per op kind, cold\n"
           "          and warm start (empty / full program cache)\n"
+          "  scaling (only alone, in a build with MPI) whole LORD stage-1 runs (small preset, 32x32,\n"
+          "          global batch 16) as 'mpirun -np 2 ... --mpi' against one process, every process\n"
+          "          on one thread: images/s, efficiency (2 ranks / twice one) and the share of\n"
+          "          time spent communicating, with the load average\n"
           "  memory  whether the official stage-1 step (default widths, 64x64, batch 128, VGG loss)\n"
           "          fits: compiles its plan and records arena_peak_bytes, intermediate_bytes and\n"
           "          fits; runs and times ONE step only when the arena fits the device's memory and\n"
@@ -118,6 +123,7 @@ int cmd_bench(int argc, char **argv) {
   bench_cfg cfg = { .devices = "all", .suites = BENCH_ALL, .size = BENCH_SIZE_FULL, .repeats = -1, .warmup = -1 };
   const char *out_path = NULL;
   int64_t v;
+  int scaling = 0;
   int rc = CLI_OK;
   cli_getopt_reset();
   opterr = 0;
@@ -125,7 +131,8 @@ int cmd_bench(int argc, char **argv) {
     switch (c) {
     case 'd': cfg.devices = optarg; break;
     case 's':
-      if (bench_parse_suites(optarg, &cfg.suites) != UT_OK) rc = cli_usage_error(CMD, "%s", ut_last_error());
+      if (!strcmp(optarg, "scaling")) scaling = 1;
+      else if (bench_parse_suites(optarg, &cfg.suites) != UT_OK) rc = cli_usage_error(CMD, "%s", ut_last_error());
       break;
     case 'q': cfg.size = BENCH_SIZE_QUICK; break;
     case OPT_TINY: cfg.size = BENCH_SIZE_TINY; break;
@@ -146,6 +153,11 @@ int cmd_bench(int argc, char **argv) {
   if (!cfg.out) {
     fprintf(stderr, "untangle " CMD ": cannot write %s: %s\n", out_path, strerror(errno));
     return CLI_FAILED;
+  }
+  if (scaling) {
+    rc = bench_scaling(cfg.out, cfg.size != BENCH_SIZE_FULL, cfg.repeats);
+    if (out_path && fclose(cfg.out) != 0 && rc == CLI_OK) rc = CLI_FAILED;
+    return rc;
   }
   progress_state ps = { .started = 0 };
   cfg.on_progress = on_progress;

@@ -4,7 +4,23 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "kit_team.h"
 #include "model_registry.h"
+
+/* Data-parallel training (--mpi) is built for LORD and UNIT; the other trainers do not take a
+ * team yet, so under mpirun they are refused rather than run as N copies that overwrite one
+ * another's files. */
+static int refuse_parallel(const char *model, int argc, char **argv) {
+  if (!strcmp(model, "lord") || !strcmp(model, "unit")) return 0;
+  int asked = 0;
+  for (int i = 1; i < argc; i++) asked |= !strcmp(argv[i], "--mpi");
+  int launched = kit_team_launched_size();
+  if (!asked && launched <= 1) return 0;
+  fprintf(stderr, "untangle train %s: data-parallel training (--mpi, mpirun) is built for lord and unit only; %s's "
+          "trainer does not take a share of the batch and a gradient reduction yet, so %s\n", model, model,
+          launched > 1 ? "run it as one process" : "leave out --mpi");
+  return 1;
+}
 
 void help_train(FILE *out) {
   fprintf(out, "Usage: untangle train MODEL [OPTIONS]\n\nModels:\n");
@@ -24,6 +40,7 @@ int cmd_train(int argc, char **argv) {
     return CLI_OK;
   }
   const model_entry *e = registry_find(argv[1]);
+  if (e && refuse_parallel(argv[1], argc - 1, argv + 1)) return CLI_USAGE;
   if (e) return e->run[MODEL_TRAIN](argc - 1, argv + 1);
   if (argv[1][0] == '-') return cli_usage_error("train", "expects a model name (%s) before the options, not '%s'", list, argv[1]);
   return cli_usage_error("train", "unknown model '%s' (models: %s)", argv[1], list);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_team.h"
 #include "commands.h"
 #include "lord_train.h"
 #include "progress.h"
@@ -47,8 +48,9 @@ void help_train_lord(FILE *out) {
           "                         baseline the paper compares against\n"
           "      --save-every N     also write the checkpoint every N steps (default: every epoch)\n"
           "  -s, --seed S           seed of parameters, noise, batches and the split (default 1)\n"
-          "  -r, --resume           continue RUN from its checkpoint with its own settings\n"
-          "  -h, --help             show this help\n");
+          "  -r, --resume           continue RUN from its checkpoint with its own settings\n");
+  cli_team_help(out);
+  fprintf(out, "  -h, --help             show this help\n");
 }
 
 typedef struct {
@@ -57,11 +59,11 @@ typedef struct {
   int64_t epochs1, epochs2, batch, stage, test_classes, recon, save_every;
   double content_noise, content_decay; /* negative: the preset's */
   uint64_t seed;
-  int resume;
+  int resume, mpi;
 } options;
 
 enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_EPOCHS1, OPT_EPOCHS2, OPT_STAGE, OPT_RECON, OPT_VGG, OPT_TEST, OPT_NOISE, OPT_DECAY,
-       OPT_SAVE_EVERY };
+       OPT_SAVE_EVERY, OPT_MPI };
 
 static int parse_options(int argc, char **argv, options *o, int *done) {
   static const struct option long_options[] = {
@@ -74,6 +76,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     { "content-noise", required_argument, NULL, OPT_NOISE }, { "content-decay", required_argument, NULL, OPT_DECAY },
     { "save-every", required_argument, NULL, OPT_SAVE_EVERY },
     { "seed", required_argument, NULL, 's' },            { "resume", no_argument, NULL, 'r' },
+    { "mpi", no_argument, NULL, OPT_MPI },
     { "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
   };
   *o = (options){ .device = cli_default_device(), .preset = -1, .epochs1 = -1,
@@ -114,6 +117,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     case OPT_SAVE_EVERY: rc = cli_parse_i64(CMD, "--save-every", optarg, 1, INT64_MAX / 2, &o->save_every); break;
     case 's': rc = cli_parse_u64(CMD, "--seed", optarg, UINT64_MAX, &o->seed); break;
     case 'r': o->resume = 1; break;
+    case OPT_MPI: o->mpi = 1; break;
     case 'h': help_train_lord(stdout); return CLI_OK;
     default: return cli_option_error(CMD, c, argv);
     }
@@ -131,6 +135,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
 typedef struct {
   progress bar;
   int stage;
+  const kit_team *team;
 } progress_state;
 
 static void on_step(void *user, const lord_progress *p) {
@@ -142,8 +147,10 @@ static void on_step(void *user, const lord_progress *p) {
     s->stage = p->stage;
   }
   char metrics[96];
-  snprintf(metrics, sizeof metrics, "epoch %lld/%lld loss %.4f %.0f img/s", (long long)p->epoch + 1,
-           (long long)p->epochs, (double)p->loss, p->images_per_second);
+  int n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld loss %.4f %.0f img/s", (long long)p->epoch + 1,
+                   (long long)p->epochs, (double)p->loss, p->images_per_second);
+  if (s->team && n > 0 && (size_t)n < sizeof metrics)
+    snprintf(metrics + n, sizeof metrics - (size_t)n, " (%d ranks, comm %.0f%%)", s->team->size, 100 * p->comm_share);
   if (p->step == p->steps) progress_end(&s->bar, p->step, metrics);
   else progress_update(&s->bar, p->step, metrics);
 }
@@ -186,14 +193,16 @@ static int choose_config(ut_runtime *rt, const options *o, const ut_dataset *ds,
   return CLI_OK;
 }
 
-static int run(const options *o) {
+static int run(const options *o, kit_team *team) {
   int rc = CLI_FAILED;
   lord_model *m = NULL;
   ut_dataset *ds = NULL;
-  char *ckpt = malloc(strlen(o->out) + sizeof "/" LORD_CHECKPOINT);
-  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = o->device });
-  if (!rt) {
-    fprintf(stderr, "untangle " CMD ": cannot open the OpenCL device '%s': %s\n", o->device, ut_last_error());
+  ut_runtime *rt = NULL;
+  char *ckpt = malloc(strlen(o->out) + sizeof "/" LORD_CHECKPOINT), device_buf[64];
+  const char *device = cli_team_device(CMD, o->device, team, device_buf, sizeof device_buf);
+  if (!device) goto done;
+  if (!(rt = ut_runtime_open(&(ut_device_query){ .select = device }))) {
+    fprintf(stderr, "untangle " CMD ": cannot open the OpenCL device '%s': %s\n", device, ut_last_error());
     goto done;
   }
   sprintf(ckpt, "%s/" LORD_CHECKPOINT, o->out);
@@ -208,6 +217,10 @@ static int run(const options *o) {
   rc = CLI_FAILED;
   if (!(m = lord_new(rt, &cfg, o->vgg))) {
     fprintf(stderr, "untangle " CMD ": cannot build the model: %s\n", ut_last_error());
+    goto done;
+  }
+  if (lord_set_team(m, team) != UT_OK) {
+    fprintf(stderr, "untangle " CMD ": %s\n", ut_last_error());
     goto done;
   }
   /* By default a tenth of the classes (at least one) is held out, none below 5 classes. */
@@ -240,17 +253,24 @@ static int run(const options *o) {
          cfg.channels, cfg.size, cfg.size, (long long)cfg.n_images, (long long)cfg.n_classes, test_classes,
          cfg.content_dim, cfg.class_dim, cfg.gen_channels, cfg.batch, cfg.epochs1, cfg.epochs2,
          (double)cfg.content_std, (double)cfg.content_decay, lord_recon_name(cfg.recon), (unsigned long long)cfg.seed);
+  if (team) printf("data-parallel over %d ranks: %d images each per step\n", team->size, cfg.batch / team->size);
   fflush(stdout);
-  progress_state ps = { .stage = 0 };
+  progress_state ps = { .stage = 0, .team = team };
   lord_train_opts opts = { .run_dir = o->out, .first_stage = o->stage ? (int)o->stage : 1,
                            .last_stage = o->stage ? (int)o->stage : 2, .test_classes = test_classes,
-                           .test_ratio = test_ratio, .save_every = o->save_every, .on_step = on_step, .user = &ps };
+                           .test_ratio = test_ratio, .save_every = o->save_every, .on_step = on_step, .user = &ps,
+                           .team = team };
   double t0 = ut_seconds();
   if (lord_train(m, ds, &opts) != UT_OK) {
-    fprintf(stderr, "\nuntangle " CMD ": %s\n", ut_last_error());
+    if (team) fprintf(stderr, "\nuntangle " CMD ": rank %d: %s\n", team->rank, ut_last_error());
+    else fprintf(stderr, "\nuntangle " CMD ": %s\n", ut_last_error());
     goto done;
   }
-  printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", ut_seconds() - t0, ckpt, o->out);
+  double took = ut_seconds() - t0;
+  printf("trained in %.2f s; checkpoint %s, grid %s/grid.jpg\n", took, ckpt, o->out);
+  if (team)
+    printf("communication %.2f s of rank 0's %.2f s (%.0f%%, waiting for the other ranks included)\n",
+           team->comm_seconds(team->user), took, 100 * team->comm_seconds(team->user) / took);
   rc = CLI_OK;
 done:
   lord_free(m);
@@ -265,5 +285,9 @@ int train_lord(int argc, char **argv) {
   int done;
   int rc = parse_options(argc, argv, &o, &done);
   if (done) return rc;
-  return run(&o);
+  kit_team *team = NULL;
+  if ((rc = cli_team_open(CMD, o.mpi, &team)) != CLI_OK) return rc;
+  rc = run(&o, team);
+  cli_team_close(team, rc != CLI_OK);
+  return rc;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_team.h"
 #include "commands.h"
 #include "progress.h"
 #include "unit_eval.h"
@@ -43,8 +44,9 @@ void unit_help_train(FILE *out) {
           "                         beta1, beta2, weight_decay, flip, test_ratio); may repeat\n"
           "      --save-every N     also write the checkpoint every N steps\n"
           "  -s, --seed S           seed of parameters, noise, batches and the split (default 1)\n"
-          "  -r, --resume           continue RUN from its checkpoint with its own settings\n"
-          "  -h, --help             show this help\n");
+          "  -r, --resume           continue RUN from its checkpoint with its own settings\n");
+  cli_team_help(out);
+  fprintf(out, "  -h, --help             show this help\n");
 }
 
 typedef struct {
@@ -54,11 +56,11 @@ typedef struct {
   const char *sets[MAX_SETS];
   int n_sets;
   uint64_t seed;
-  int resume;
+  int resume, mpi;
 } train_options;
 
 enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_DOMAINS, OPT_SIZE, OPT_SET, OPT_SAVE_EVERY, OPT_TO, OPT_FROM,
-       OPT_IMAGES, OPT_JUDGE_EPOCHS, OPT_MAX_IMAGES };
+       OPT_IMAGES, OPT_JUDGE_EPOCHS, OPT_MAX_IMAGES, OPT_MPI };
 
 static int parse_train(int argc, char **argv, train_options *o, int *done) {
   static const char *cmd = "train unit";
@@ -69,6 +71,7 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
     { "batch", required_argument, NULL, 'b' },         { "size", required_argument, NULL, OPT_SIZE },
     { "set", required_argument, NULL, OPT_SET },       { "save-every", required_argument, NULL, OPT_SAVE_EVERY },
     { "seed", required_argument, NULL, 's' },          { "resume", no_argument, NULL, 'r' },
+    { "mpi", no_argument, NULL, OPT_MPI },
     { "help", no_argument, NULL, 'h' },                { NULL, 0, NULL, 0 },
   };
   *o = (train_options){ .device = cli_default_device(), .preset = -1, .epochs = -1, .batch = -1, .size = -1, .seed = 1 };
@@ -98,6 +101,7 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
     case OPT_SAVE_EVERY: rc = cli_parse_i64(cmd, "--save-every", optarg, 1, INT64_MAX / 2, &o->save_every); break;
     case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &o->seed); break;
     case 'r': o->resume = 1; break;
+    case OPT_MPI: o->mpi = 1; break;
     case 'h': unit_help_train(stdout); return CLI_OK;
     default: return cli_option_error(cmd, c, argv);
     }
@@ -158,28 +162,49 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
   return CLI_OK;
 }
 
+typedef struct {
+  progress bar;
+  const kit_team *team;
+} train_progress;
+
 static void on_step(void *user, const kit_progress *p) {
-  progress *bar = user;
+  train_progress *tp = user;
+  progress *bar = &tp->bar;
   if (bar->total == 0) progress_begin(bar, stderr, "unit", p->step - 1, p->steps);
-  char metrics[160];
-  snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f G %.3f (gan %.3f recon %.3f cycle %.3f) %.0f img/s",
-           (long long)p->epoch + 1, (long long)p->epochs, (double)p->losses[0], (double)p->losses[1],
-           (double)p->losses[2], (double)p->losses[3], (double)p->losses[4], p->images_per_second);
+  char metrics[200];
+  int n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f G %.3f (gan %.3f recon %.3f cycle %.3f) %.0f img/s",
+                   (long long)p->epoch + 1, (long long)p->epochs, (double)p->losses[0], (double)p->losses[1],
+                   (double)p->losses[2], (double)p->losses[3], (double)p->losses[4], p->images_per_second);
+  if (tp->team && n > 0 && (size_t)n < sizeof metrics)
+    snprintf(metrics + n, sizeof metrics - (size_t)n, " (%d ranks, comm %.0f%%)", tp->team->size, 100 * p->comm_share);
   if (p->step == p->steps) progress_end(bar, p->step, metrics);
   else progress_update(bar, p->step, metrics);
 }
+
+static int train(const train_options *opts, kit_team *team);
 
 int unit_cmd_train(int argc, char **argv) {
   train_options o;
   int done, rc = parse_train(argc, argv, &o, &done);
   if (done) return rc;
-  rc = CLI_FAILED;
+  kit_team *team = NULL;
+  if ((rc = cli_team_open("train unit", o.mpi, &team)) != CLI_OK) return rc;
+  rc = train(&o, team);
+  cli_team_close(team, rc != CLI_OK);
+  return rc;
+}
+
+static int train(const train_options *opts, kit_team *team) {
+  train_options o = *opts;
+  int rc = CLI_FAILED;
   unit_model *m = NULL;
   ut_dataset *ds = NULL;
-  char *ckpt = malloc(strlen(o.out) + sizeof "/" UNIT_CHECKPOINT);
-  ut_runtime *rt = ckpt ? ut_runtime_open(&(ut_device_query){ .select = o.device }) : NULL;
-  if (!rt) {
-    fprintf(stderr, "untangle train unit: cannot open the OpenCL device '%s': %s\n", o.device, ut_last_error());
+  ut_runtime *rt = NULL;
+  char *ckpt = malloc(strlen(o.out) + sizeof "/" UNIT_CHECKPOINT), device_buf[64];
+  const char *device = cli_team_device("train unit", o.device, team, device_buf, sizeof device_buf);
+  if (!device || !ckpt) goto done;
+  if (!(rt = ut_runtime_open(&(ut_device_query){ .select = device }))) {
+    fprintf(stderr, "untangle train unit: cannot open the OpenCL device '%s': %s\n", device, ut_last_error());
     goto done;
   }
   sprintf(ckpt, "%s/" UNIT_CHECKPOINT, o.out);
@@ -192,7 +217,7 @@ int unit_cmd_train(int argc, char **argv) {
   unit_cfg cfg;
   if ((rc = choose_config(rt, &o, ds, ckpt, &cfg)) != CLI_OK) goto done;
   rc = CLI_FAILED;
-  if (!(m = unit_new(rt, &cfg)) || (o.resume && unit_load(m, ckpt) != UT_OK)) {
+  if (!(m = unit_new(rt, &cfg)) || (o.resume && unit_load(m, ckpt) != UT_OK) || unit_set_team(m, team) != UT_OK) {
     fprintf(stderr, "untangle train unit: %s\n", ut_last_error());
     goto done;
   }
@@ -205,12 +230,15 @@ int unit_cmd_train(int argc, char **argv) {
          "per domain, %d epochs, seed %llu\n", cfg.channels, cfg.size, cfg.size, cfg.domain_a, cfg.domain_b, cfg.ch,
          cfg.res_blocks, cfg.shared_blocks, cfg.dis_ch, cfg.dis_shared, cfg.batch, cfg.epochs,
          (unsigned long long)cfg.seed);
+  if (team) printf("data-parallel over %d ranks: %d images of each domain each per step\n", team->size,
+                  cfg.batch / team->size);
   fflush(stdout);
-  progress bar = { 0 };
+  train_progress bar = { .team = team };
   double t0 = ut_seconds();
   if (unit_train(m, ds, &(unit_train_opts){ .run_dir = o.out, .save_every = o.save_every, .on_step = on_step,
-                                            .user = &bar }) != UT_OK) {
-    fprintf(stderr, "\nuntangle train unit: %s\n", ut_last_error());
+                                            .user = &bar, .team = team }) != UT_OK) {
+    if (team) fprintf(stderr, "\nuntangle train unit: rank %d: %s\n", team->rank, ut_last_error());
+    else fprintf(stderr, "\nuntangle train unit: %s\n", ut_last_error());
     goto done;
   }
   printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", ut_seconds() - t0, ckpt, o.out);

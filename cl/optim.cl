@@ -31,3 +31,10 @@ __kernel void sgd_update(__global float *p, uint p_off, __global const float *g,
   buf[buf_off + i] = b;
   p[p_off + i] = w - lr * b;
 }
+
+/* A plain copy of n floats: the gradient reduction (engine/reduce.c) packs the gradients of
+ * one optimiser into its workspace for the host, then unpacks the results. */
+__kernel void copy_floats(__global float *dst, uint dst_off, __global const float *src, uint src_off, uint n) {
+  uint i = get_global_id(0);
+  if (i < n) dst[dst_off + i] = src[src_off + i];
+}

@@ -14,7 +14,10 @@
  * form a * b + c, so -cl-mad-enable cannot change a result.
  *
  * Layout: one work-item per Philox block writes up to four consecutive elements. Arguments:
- * (out, out_off, n, key_lo, key_hi, run_lo, run_hi); the engine refreshes run_* every run.
+ * (out, out_off, n, key_lo, key_hi, run_lo, run_hi, first); the engine refreshes run_* every
+ * run. `first` is the stream element that out[0] holds: 0, or the first element of a graph's
+ * share of the batch in data-parallel training (ut_graph_set_share), so that the n elements
+ * are elements [first, first + n) of the stream a graph over the whole batch draws.
  */
 
 #define PHILOX_M0 0xD2511F53u
@@ -37,37 +40,36 @@ static uint4 philox4x32_10(uint4 c, uint2 k) {
 
 static float u01(uint w) { return convert_float((w >> 8) | 1u) * 0x1p-24f; }
 
-static void store4(__global float *out, uint first, uint n, float4 v) {
-  if (n - first >= 4) { /* first < n; n - first cannot wrap, first + 4 could */
-    out[first] = v.x;
-    out[first + 1] = v.y;
-    out[first + 2] = v.z;
-    out[first + 3] = v.w;
-  } else {
-    uint left = n - first;
-    out[first] = v.x;
-    if (left > 1) out[first + 1] = v.y;
-    if (left > 2) out[first + 2] = v.z;
+/* Writes the lanes of global block gb that fall in the window [first, first + n) of the stream
+ * to out[element - first]. */
+static void store4(__global float *out, uint first, uint n, uint gb, float4 v) {
+  float e[4] = { v.x, v.y, v.z, v.w };
+  for (uint k = 0; k < 4; k++) {
+    uint i = gb * 4 + k;
+    if (i >= first && i - first < n) out[i - first] = e[k];
   }
 }
 
+/* Work-items cover the blocks that overlap the window; the host keeps first + n + 3 < 2^32. */
+static uint first_block(uint first) { return first / 4; }
+static uint window_blocks(uint first, uint n) { return (first + n + 3) / 4 - first / 4; }
+
 __kernel void random_uniform(__global float *out, uint out_off, uint n, uint key_lo, uint key_hi, uint run_lo,
-                             uint run_hi) {
-  uint b = get_global_id(0);
-  /* b < ceil(n / 4) <= 2^30, so b * 4 cannot wrap; (n + 3) / 4 could. */
-  if (b >= n / 4 + (n % 4 != 0)) return;
+                             uint run_hi, uint first) {
+  if (get_global_id(0) >= window_blocks(first, n)) return;
+  uint b = first_block(first) + get_global_id(0);
   uint4 w = philox4x32_10((uint4)(b, 0u, run_lo, run_hi), (uint2)(key_lo, key_hi));
-  store4(out + out_off, b * 4, n, (float4)(u01(w.x), u01(w.y), u01(w.z), u01(w.w)));
+  store4(out + out_off, first, n, b, (float4)(u01(w.x), u01(w.y), u01(w.z), u01(w.w)));
 }
 
 __kernel void random_normal(__global float *out, uint out_off, uint n, uint key_lo, uint key_hi, uint run_lo,
-                            uint run_hi) {
-  uint b = get_global_id(0);
-  if (b >= n / 4 + (n % 4 != 0)) return;
+                            uint run_hi, uint first) {
+  if (get_global_id(0) >= window_blocks(first, n)) return;
+  uint b = first_block(first) + get_global_id(0);
   uint4 w = philox4x32_10((uint4)(b, 0u, run_lo, run_hi), (uint2)(key_lo, key_hi));
   float r0 = sqrt(-2.0f * log(u01(w.x)));
   float a0 = 2.0f * u01(w.y);
   float r1 = sqrt(-2.0f * log(u01(w.z)));
   float a1 = 2.0f * u01(w.w);
-  store4(out + out_off, b * 4, n, (float4)(r0 * cospi(a0), r0 * sinpi(a0), r1 * cospi(a1), r1 * sinpi(a1)));
+  store4(out + out_off, first, n, b, (float4)(r0 * cospi(a0), r0 * sinpi(a0), r1 * cospi(a1), r1 * sinpi(a1)));
 }

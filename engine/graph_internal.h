@@ -31,6 +31,8 @@ struct ut_tensor {
   size_t workspace;            /* floats of scratch the launches need while the node runs, set by
                                   the shape rule (it may depend on the device); the plan places it
                                   in the arena (ut_plan_workspace) */
+  const void *op_data;         /* graph-owned data of ops whose inputs do not fit in[] (the
+                                  gradient reduction: the list of gradients it packs) */
 };
 
 /* A node that writes store tensors in place has no output of its own (flag UT_OP_UPDATE);
@@ -77,7 +79,19 @@ struct ut_graph {
   ut_graph_optimizer *optimizers; /* engine/optim.c: so one parameter gets one optimiser */
   void **owned; /* lists and buffers freed with the graph */
   int n_owned, cap_owned;
+  /* Data-parallel training (engine/reduce.c): the share of the batch this graph computes
+   * (random sources draw its rows of the whole batch's stream) and the callback every
+   * optimiser added after ut_graph_set_reducer hands its gradients to. */
+  int share_index, share_count;
+  ut_gradient_reducer reducer;
+  void *reducer_user;
 };
+
+/* engine/reduce.c: when the graph has a reducer, the node that hands the gradients of
+ * `params` (those that have one) to it, packed, and writes the results back in place. It is
+ * made before the optimiser's updates, so the schedule runs it after every gradient and before
+ * any update. Without a reducer it makes nothing and returns UT_OK. */
+ut_status ut_gradient_reduce_node(ut_graph *g, const char *optimizer, ut_tensor_list params);
 
 /* Makes a node: checks inputs (a NULL input makes the result NULL without a new message),
  * copies attributes, runs the shape rule. On failure records the graph's first error. */

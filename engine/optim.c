@@ -243,6 +243,7 @@ static ut_status add_updates(ut_graph *g, const char *kind, const char *name, ut
   const char **sorted = NULL;
   registered *known = NULL;
   ut_status st = claim_check(g, kind, name, params, &sorted, &known);
+  if (st == UT_OK) st = ut_gradient_reduce_node(g, name, params);
   for (int i = 0; st == UT_OK && i < params.n; i++) {
     ut_tensor *p = params.t[i];
     if (!p->grad) continue; /* as PyTorch: a parameter the loss does not reach is left alone */

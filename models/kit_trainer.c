@@ -59,6 +59,59 @@ static ut_status check_finite(const kit_model *m, int64_t step) {
   return st;
 }
 
+/* FNV-1a over the bytes of every tensor of the store (parameters, embeddings, optimiser
+ * state): ranks of a team that applied the same updates hold the same bytes. */
+static ut_status store_checksum(ut_store *st, uint64_t *sum) {
+  uint64_t h = 1469598103934665603ull;
+  float *buf = NULL;
+  size_t cap = 0;
+  ut_status s = UT_OK;
+  for (int i = 0; s == UT_OK && i < ut_store_count(st); i++) {
+    ut_store_tensor *t = ut_store_at(st, i);
+    size_t n = (size_t)ut_shape_numel(ut_store_tensor_shape(t));
+    if (n > cap) {
+      float *grown = realloc(buf, n * sizeof *buf);
+      if (!grown) {
+        s = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the parameter checksum");
+        break;
+      }
+      buf = grown;
+      cap = n;
+    }
+    if ((s = ut_store_tensor_read(st, t, buf)) != UT_OK) break;
+    const unsigned char *b = (const unsigned char *)buf;
+    for (size_t k = 0; k < n * sizeof *buf; k++) h = (h ^ b[k]) * 1099511628211ull;
+  }
+  free(buf);
+  *sum = h;
+  return s;
+}
+
+/* On a team: whether every rank holds the same store after `steps` steps. */
+static ut_status check_agreement(const kit_model *m, const kit_team *team, int64_t steps) {
+  uint64_t sum = 0;
+  ut_status st = store_checksum(m->store, &sum);
+  if (st == UT_OK) st = team->agree(team->user, sum, steps);
+  if (st != UT_OK) ut_error_prefix("%s", m->name);
+  return st;
+}
+
+/* This rank's share of a whole batch: rows [rank n / size, (rank + 1) n / size) of every field. */
+static ut_batch share_of(const ut_batch *b, const kit_team *team, int channels, int side) {
+  int rows = b->n / team->size;
+  int64_t first = (int64_t)team->rank * rows, pixels = (int64_t)side * side;
+  ut_batch s = *b;
+  s.n = rows;
+  s.images = b->images + first * channels * pixels;
+  s.indices = b->indices ? b->indices + first : NULL;
+  s.classes = b->classes ? b->classes + first : NULL;
+  s.contents = b->contents ? b->contents + first : NULL;
+  s.domains = b->domains ? b->domains + first : NULL;
+  s.attributes = b->attributes ? b->attributes + first * b->n_attributes : NULL;
+  s.masks = b->masks ? b->masks + first * pixels : NULL;
+  return s;
+}
+
 /* Rewrites losses.tsv with a fresh header and the lines worth keeping: other phases' lines,
  * and this phase's lines of steps before `steps` (a run resumed after a crash may have logged
  * past its checkpoint). A first line that does not start with a digit is the old header. */
@@ -136,6 +189,13 @@ static void trainer_free(trainer *t, int n) {
 ut_status kit_train(const kit_model *m, const kit_train_opts *o) {
   if (!m || !o || (o->phase_column && !o->phase) || o->n_streams < 1 || o->n_streams > KIT_MAX_STREAMS || m->n_losses < 1 || m->n_losses > KIT_MAX_LOSSES)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "kit_train: bad model or options");
+  const kit_team *team = o->team && o->team->size > 1 ? o->team : NULL;
+  int writer = !team || team->rank == 0; /* the one process that writes files and reports */
+  for (int i = 0; team && i < o->n_streams; i++)
+    if (o->streams[i].batch % team->size != 0)
+      return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: batch %d does not split into %d equal shares, one per process; use "
+                     "a batch that is a multiple of %d", m->name, o->streams[i].batch, team->size, team->size);
+  int64_t check_every = o->check_every > 0 ? o->check_every : 100;
   trainer t = { 0 };
   ut_status st = UT_OK;
   int64_t per_epoch = INT64_MAX;
@@ -152,15 +212,18 @@ ut_status kit_train(const kit_model *m, const kit_train_opts *o) {
     t.samples = kit_path(o->run_dir, "samples");
     if (!t.pending || !t.ckpt || !t.losses || !t.grid || !t.samples) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
   }
-  if (st == UT_OK && mkdir(t.samples, 0777) != 0 && errno != EEXIST)
+  if (st == UT_OK && writer && mkdir(t.samples, 0777) != 0 && errno != EEXIST)
     st = ut_fail(UT_ERR_IO, "cannot create %s: %s", t.samples, strerror(errno));
   int64_t done = kit_steps_done(m->store, o->step_key), total = o->epochs * per_epoch;
-  if (st == UT_OK) st = prepare_losses(m, o, t.losses, done);
+  if (st == UT_OK && writer) st = prepare_losses(m, o, t.losses, done);
+  /* Every rank starts from the same store (the same checkpoint, or the same seed). */
+  if (st == UT_OK && team && done < total) st = check_agreement(m, team, done);
   t.pending_from = done;
   kit_progress pr = { .epochs = o->epochs, .steps = total };
   for (int64_t step = done; st == UT_OK && step < total; step++) {
     const ut_batch *batches[KIT_MAX_STREAMS];
-    double t0 = ut_seconds();
+    ut_batch shares[KIT_MAX_STREAMS];
+    double t0 = ut_seconds(), comm0 = team ? team->comm_seconds(team->user) : 0;
     int images = 0;
     /* A stream with more batches per epoch than the shortest would run on into its own epoch;
      * every epoch starts each stream at its (epoch, 0), so a resumed run sees the same. */
@@ -171,20 +234,41 @@ ut_status kit_train(const kit_model *m, const kit_train_opts *o) {
       st = ut_loader_next(t.loaders[i], &batches[i]);
       if (st == UT_OK) images += batches[i]->n;
     }
+    /* On a team every rank draws the whole batch and trains on its share of it. */
+    if (st == UT_OK && team) {
+      st = team->begin_step(team->user, batches, o->n_streams);
+      for (int i = 0; i < o->n_streams; i++) {
+        shares[i] = share_of(batches[i], team, ut_dataset_channels(o->ds), ut_loader_image_side(t.loaders[i]));
+        batches[i] = &shares[i];
+      }
+    }
     float *losses = t.pending + (step - t.pending_from) * m->n_losses;
     if (st == UT_OK) st = m->step(m->model, batches, step, total, losses);
+    if (st == UT_OK && team && (st = team->sum(team->user, losses, m->n_losses)) == UT_OK)
+      for (int i = 0; i < m->n_losses; i++) losses[i] /= (float)team->size;
     for (int i = 0; st == UT_OK && i < m->n_losses; i++)
       if (!isfinite(losses[i]))
         st = ut_fail(UT_ERR_STATE, "%s: loss '%s' became %g at step %lld (epoch %lld); the checkpoint of step %lld is "
                      "kept (try a lower learning rate)", m->name, m->loss_names[i], (double)losses[i],
                      (long long)step, (long long)(step / per_epoch), (long long)t.pending_from);
     if (st != UT_OK) break;
+    double seconds = ut_seconds() - t0;
     pr = (kit_progress){ .epoch = step / per_epoch, .epochs = o->epochs, .step = step + 1, .steps = total,
-                         .losses = losses, .images_per_second = images / (ut_seconds() - t0) };
-    if (o->on_step) o->on_step(o->user, &pr);
-    int epoch_end = (step + 1) % per_epoch == 0;
-    if (epoch_end || (step + 1 - t.pending_from) >= save_every) st = checkpoint(m, o, &t, step + 1, per_epoch);
-    if (st == UT_OK && epoch_end && m->write_grid) {
+                         .losses = losses, .images_per_second = images / seconds,
+                         .comm_share = team ? (team->comm_seconds(team->user) - comm0) / seconds : 0 };
+    if (o->on_step && writer) o->on_step(o->user, &pr);
+    int epoch_end = (step + 1) % per_epoch == 0, save = epoch_end || (step + 1 - t.pending_from) >= save_every;
+    if (team && (save || (step + 1) % check_every == 0)) st = check_agreement(m, team, step + 1);
+    if (st == UT_OK && save) {
+      if (writer) st = checkpoint(m, o, &t, step + 1, per_epoch);
+      else t.pending_from = step + 1;
+      /* A rank that could not write stops the others too, at the same step. */
+      float failed = st != UT_OK;
+      if (team && team->sum(team->user, &failed, 1) == UT_OK && failed > 0 && st == UT_OK)
+        st = ut_fail(UT_ERR_IO, "%s: rank 0 could not write the checkpoint of step %lld (its message says why)",
+                     m->name, (long long)(step + 1));
+    }
+    if (st == UT_OK && epoch_end && m->write_grid && writer) {
       char name[128];
       snprintf(name, sizeof name, "%.64sepoch%04lld.jpg", o->sample_prefix ? o->sample_prefix : "",
                (long long)((step + 1) / per_epoch));

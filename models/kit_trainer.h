@@ -14,11 +14,15 @@
  *  - resuming from the checkpoint continues bit for bit: the batches follow from (seed,
  *    epoch, position) and every random stream and optimiser state is in the store;
  *  - a non-finite loss stops the run at once, and a non-finite parameter stops it at the next
- *    checkpoint, which is then not written: the last good checkpoint is kept.
+ *    checkpoint, which is then not written: the last good checkpoint is kept;
+ *  - on a team (kit_team.h) each rank trains on its share of every batch, the losses are the
+ *    team's means, rank 0 alone writes files and reports progress, and every `check_every`
+ *    steps and at every checkpoint the ranks compare a checksum of their stores.
  */
 #ifndef UNTANGLE_MODELS_KIT_TRAINER_H
 #define UNTANGLE_MODELS_KIT_TRAINER_H
 
+#include "kit_team.h"
 #include "untangle.h"
 #include "untangle_data.h"
 
@@ -45,7 +49,8 @@ typedef struct {
   int64_t epoch, epochs;          /* the epoch being trained (from 0) and how many there are */
   int64_t step, steps;            /* steps done in all, and in the whole run */
   const float *losses;            /* the last step's */
-  double images_per_second;       /* of the last step, over all streams */
+  double images_per_second;       /* of the last step, over all streams (the whole team's) */
+  double comm_share;              /* of the last step's time, the share spent communicating */
 } kit_progress;
 
 typedef struct {
@@ -59,6 +64,8 @@ typedef struct {
   const char *phase_column;       /* a first column of losses.tsv ("stage"), or NULL for none */
   const char *phase;              /* this run's value in that column ("1") */
   const char *sample_prefix;      /* before "epochNNNN.jpg" in samples/; NULL: none */
+  const kit_team *team;           /* NULL: train alone. The model must be set up for it too */
+  int64_t check_every;            /* on a team: steps between checksum comparisons; 0: 100 */
   void (*on_step)(void *user, const kit_progress *p);
   void (*on_epoch)(void *user, const kit_progress *p, const char *grid_path);
   void *user;

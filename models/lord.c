@@ -26,6 +26,8 @@ struct lord_model {
   lord_cfg cfg;
   step_plan step[2];
   kit_infer gen, enc; /* codes -> images, images -> codes */
+  const kit_team *team;
+  int rows; /* images per training step on this process: the batch, or its share on a team */
 };
 
 static const ut_init EMBEDDING_INIT = { UT_INIT_UNIFORM, -0.05f, 0.05f }; /* LatentModel.weights_init */
@@ -47,6 +49,7 @@ lord_model *lord_new(ut_runtime *rt, const lord_cfg *cfg, const char *vgg_weight
   }
   m->rt = rt;
   m->cfg = *cfg;
+  m->rows = cfg->batch;
   m->st = ut_store_new(rt, cfg->seed);
   ut_status s = m->st ? ut_store_set_external(m->st, LORD_VGG_PREFIX) : UT_ERR_HOST_MEMORY;
   if (s == UT_OK && cfg->recon == LORD_RECON_VGG) s = ut_store_import(m->st, vgg_weights, LORD_VGG_PREFIX);
@@ -72,6 +75,23 @@ void lord_free(lord_model *m) {
 }
 
 const lord_cfg *lord_config(const lord_model *m) { return &m->cfg; }
+
+ut_status lord_set_team(lord_model *m, const kit_team *team) {
+  if (m->step[0].g || m->step[1].g)
+    return ut_fail(UT_ERR_STATE, "lord_set_team: the training plans are built already; set the team first");
+  if (team && team->size > 1 && m->cfg.batch % team->size != 0)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "LORD: batch %d does not split into %d equal shares, one per process; use "
+                   "a batch that is a multiple of %d", m->cfg.batch, team->size, team->size);
+  /* Stage 1 changes only the content codes of the batch's images (their rows follow the
+   * loader's indices), and Adam's update of the other rows needs no gradient exchanged. */
+  if (team && team->size > 1) {
+    ut_status st = team->sparse_rows(team->user, "lord.content_emb", 0);
+    if (st != UT_OK) return st;
+  }
+  m->team = team;
+  m->rows = kit_team_rows(team, m->cfg.batch);
+  return UT_OK;
+}
 ut_store *lord_store(lord_model *m) { return m->st; }
 
 static ut_shape image_shape(const lord_cfg *c, int64_t b) { return UT_SHAPE(b, c->channels, c->size, c->size); }
@@ -79,9 +99,9 @@ static ut_shape image_shape(const lord_cfg *c, int64_t b) { return UT_SHAPE(b, c
 /* Inputs and code tables shared by both stages. */
 static void step_inputs(lord_model *m, step_plan *s, ut_tensor **content_table, ut_tensor **class_table) {
   const lord_cfg *c = &m->cfg;
-  s->images = ut_input(s->g, "images", UT_F32, image_shape(c, c->batch));
-  s->image_ids = ut_input(s->g, "image_ids", UT_I32, UT_SHAPE(c->batch));
-  s->class_ids = ut_input(s->g, "class_ids", UT_I32, UT_SHAPE(c->batch));
+  s->images = ut_input(s->g, "images", UT_F32, image_shape(c, m->rows));
+  s->image_ids = ut_input(s->g, "image_ids", UT_I32, UT_SHAPE(m->rows));
+  s->class_ids = ut_input(s->g, "class_ids", UT_I32, UT_SHAPE(m->rows));
   *content_table = ut_param(s->g, "lord.content_emb", UT_SHAPE(c->n_images, c->content_dim), EMBEDDING_INIT);
   *class_table = ut_param(s->g, "lord.class_emb", UT_SHAPE(c->n_classes, c->class_dim), EMBEDDING_INIT);
 }
@@ -103,11 +123,11 @@ static ut_status build_stage1(lord_model *m, step_plan *s) {
   ut_tensor *content = ut_embedding(g, content_table, s->image_ids);
   ut_tensor *class_code = ut_embedding(g, class_table, s->class_ids);
   if (c->content_std > 0) {
-    ut_tensor *noise = ut_random_normal(g, "lord.content_noise", UT_SHAPE(c->batch, c->content_dim));
+    ut_tensor *noise = ut_random_normal(g, "lord.content_noise", UT_SHAPE(m->rows, c->content_dim));
     content = ut_add(g, content, ut_scale(g, noise, c->content_std));
   }
   ut_tensor *generated = lord_generator(g, c, content, class_code);
-  ut_tensor *decay = ut_scale(g, ut_sum_all(g, ut_square(g, content)), c->content_decay / (float)c->batch);
+  ut_tensor *decay = ut_scale(g, ut_sum_all(g, ut_square(g, content)), c->content_decay / (float)m->rows);
   s->loss = ut_add(g, lord_reconstruction_loss(g, c, generated, s->images), decay);
   ut_tensor_list net = ut_params_join(g, ut_params(g, "lord.gen."), ut_params(g, "lord.mod."));
   ut_tensor_list codes = ut_params_join(g, ut_params(g, "lord.content_emb"), ut_params(g, "lord.class_emb"));
@@ -146,7 +166,8 @@ static ut_status ensure_step(lord_model *m, int stage) {
   step_plan_free(s);
   *s = (step_plan){ .g = ut_graph_new(m->rt, m->st) };
   if (!s->g) return UT_ERR_HOST_MEMORY;
-  ut_status st = stage == 1 ? build_stage1(m, s) : build_stage2(m, s);
+  ut_status st = kit_team_prepare(m->team, s->g);
+  if (st == UT_OK) st = stage == 1 ? build_stage1(m, s) : build_stage2(m, s);
   if (st == UT_OK) {
     s->p = ut_plan_compile(s->g, &(ut_plan_cfg){ .outputs = &s->loss, .n_outputs = 1 });
     if (!s->p) st = UT_ERR_STATE;

@@ -19,6 +19,7 @@
 #ifndef UNTANGLE_MODELS_LORD_H
 #define UNTANGLE_MODELS_LORD_H
 
+#include "kit_team.h"
 #include "untangle.h"
 
 typedef enum {
@@ -68,7 +69,12 @@ void lord_free(lord_model *m);
 const lord_cfg *lord_config(const lord_model *m);
 ut_store *lord_store(lord_model *m);
 
-/* One training step of each stage on a batch of cfg->batch images (float [B, C, S, S]), their
+/* Makes the model train on `team` (kit_team.h, not owned; NULL: alone): its steps then take
+ * this rank's share of cfg->batch, cfg->batch / team->size images, and reduce gradients over
+ * the team. Call it before the first step. */
+ut_status lord_set_team(lord_model *m, const kit_team *team);
+
+/* One training step of each stage on a batch of cfg->batch images (the rank's share on a team) (float [B, C, S, S]), their
  * indices into the content embedding and their class ids. `progress` in [0, 1] sets the
  * cosine learning rates. *loss gets the loss before the step's update. */
 ut_status lord_stage1_step(lord_model *m, const float *images, const int32_t *image_ids, const int32_t *class_ids,

@@ -25,6 +25,7 @@ typedef struct {
   int64_t step, steps; /* within the stage */
   float loss;          /* of the last step */
   double images_per_second;
+  double comm_share; /* on a team: the share of the step's time spent communicating */
 } lord_progress;
 
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
   void (*on_step)(void *user, const lord_progress *p);
   void (*on_epoch)(void *user, const lord_progress *p, const char *grid_path);
   void *user;
+  const kit_team *team; /* NULL: alone; else set on the model too (lord_set_team) */
 } lord_train_opts;
 
 /* The split a run uses: the data set, held-out classes and samples from the run's seed. */

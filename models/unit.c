@@ -28,6 +28,8 @@ struct unit_model {
   unit_cfg cfg;
   step_plan dis, gen;
   kit_infer infer[2][3];
+  const kit_team *team;
+  int rows; /* images of each domain per training step on this process: the batch, or its share */
 };
 
 unit_model *unit_new(ut_runtime *rt, const unit_cfg *cfg) {
@@ -44,6 +46,7 @@ unit_model *unit_new(ut_runtime *rt, const unit_cfg *cfg) {
   }
   m->rt = rt;
   m->cfg = *cfg;
+  m->rows = cfg->batch;
   return m;
 }
 
@@ -65,6 +68,17 @@ void unit_free(unit_model *m) {
 
 const unit_cfg *unit_config(const unit_model *m) { return &m->cfg; }
 ut_store *unit_store(unit_model *m) { return m->st; }
+
+ut_status unit_set_team(unit_model *m, const kit_team *team) {
+  if (m->dis.g || m->gen.g)
+    return ut_fail(UT_ERR_STATE, "unit_set_team: the training plans are built already; set the team first");
+  if (team && team->size > 1 && m->cfg.batch % team->size != 0)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "UNIT: batch %d does not split into %d equal shares, one per process; use "
+                   "a batch that is a multiple of %d", m->cfg.batch, team->size, team->size);
+  m->team = team;
+  m->rows = kit_team_rows(team, m->cfg.batch);
+  return UT_OK;
+}
 
 static ut_shape image_shape(const unit_cfg *c, int64_t n) { return UT_SHAPE(n, c->channels, c->size, c->size); }
 
@@ -150,9 +164,10 @@ static ut_status ensure_step(unit_model *m, int which) {
   step_plan_free(s);
   const unit_cfg *c = &m->cfg;
   if (!(s->g = ut_graph_new(m->rt, m->st))) return UT_ERR_HOST_MEMORY;
-  s->a = ut_input(s->g, "images_a", UT_F32, image_shape(c, c->batch));
-  s->b = ut_input(s->g, "images_b", UT_F32, image_shape(c, c->batch));
-  ut_status st = which ? build_gen(m, s) : build_dis(m, s);
+  s->a = ut_input(s->g, "images_a", UT_F32, image_shape(c, m->rows));
+  s->b = ut_input(s->g, "images_b", UT_F32, image_shape(c, m->rows));
+  ut_status st = kit_team_prepare(m->team, s->g);
+  if (st == UT_OK) st = which ? build_gen(m, s) : build_dis(m, s);
   if (st == UT_OK && !(s->p = ut_plan_compile(s->g, &(ut_plan_cfg){ .outputs = s->loss, .n_outputs = s->n_loss })))
     st = UT_ERR_STATE;
   if (st != UT_OK) ut_error_prefix("UNIT %s update", which ? "generator" : "discriminator");

@@ -17,6 +17,7 @@
 #define UNTANGLE_MODELS_UNIT_H
 
 #include "kit_config.h"
+#include "kit_team.h"
 #include "untangle.h"
 
 enum { UNIT_A = 0, UNIT_B = 1 };
@@ -71,6 +72,11 @@ extern const char *const unit_loss_names[UNIT_LOSS_COUNT]; /* "dis", "gen", ... 
 /* One iteration as cocogan_train.py runs it: a discriminator update, then a generator update,
  * on batches a and b of cfg->batch images each (float [batch, C, size, size] in [-1, 1]). */
 ut_status unit_train_step(unit_model *m, const float *a, const float *b, unit_losses *losses);
+
+/* Makes the model train on `team` (kit_team.h, not owned; NULL: alone): its steps then take
+ * this rank's share of cfg->batch images of each domain, cfg->batch / team->size, and reduce
+ * gradients over the team. Call it before the first step. */
+ut_status unit_set_team(unit_model *m, const kit_team *team);
 /* The two halves of a step: the discriminator's update (*loss: its loss) and the generator's
  * (*losses: gen, gan, recon, cycle, kl as in unit_losses), each updating only its own
  * parameters with its own optimiser. */

@@ -244,7 +244,8 @@ ut_status unit_train(unit_model *m, const ut_dataset *ds, const unit_train_opts 
   kit_model km = { .name = "UNIT", .model = &ctx, .store = unit_store(m), .n_losses = UNIT_LOSS_COUNT,
                    .loss_names = unit_loss_names, .step = step, .save = save, .write_grid = grid };
   kit_train_opts to = { .run_dir = o->run_dir, .ds = ds, .n_streams = 2, .epochs = c->epochs,
-                        .save_every = o->save_every, .on_step = o->on_step, .on_epoch = o->on_epoch, .user = o->user };
+                        .save_every = o->save_every, .on_step = o->on_step, .on_epoch = o->on_epoch, .user = o->user,
+                        .team = o->team };
   int crop = ut_dataset_height(ds) > c->size ? c->size : 0;
   for (int d = 0; d < 2; d++)
     to.streams[d] = (ut_loader_cfg){ .indices = sp.train[d], .n_indices = sp.n_train[d], .batch = c->batch,

@@ -17,7 +17,8 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 packages=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd
-          libclblast-dev libopenblas-dev libjpeg62-turbo-dev check libjansson-dev clinfo)
+          libclblast-dev libopenblas-dev libjpeg62-turbo-dev check libjansson-dev clinfo
+          libopenmpi-dev openmpi-bin) # MPI: data-parallel training (--mpi) and its test
 # The hardening runs of scripts/test.sh (fuzz.sh) also need clang and its libFuzzer runtime;
 # they ask for them with UNTANGLE_HARDENING_TOOLS=1.
 if [[ ${UNTANGLE_HARDENING_TOOLS:-0} == 1 ]]; then packages+=(clang libclang-rt-dev); fi

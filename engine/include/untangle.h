@@ -317,6 +317,41 @@ typedef struct {
 ut_status ut_sgd(ut_graph *g, ut_tensor_list params, const ut_sgd_cfg *cfg);
 
 /* ---------------------------------------------------------------------------------------------
+ * The seam for data-parallel training. Several processes each compute the gradients of their
+ * share of one batch; between the backward pass and the optimiser updates the gradients must
+ * be combined (summed across processes, say) so that every process applies the same update.
+ * The engine knows nothing of how: a graph may carry a reducer, a callback that receives the
+ * gradients of one optimiser at once, packed into one host buffer, and replaces them in place.
+ * A graph without a reducer compiles exactly as before (no extra node, identical results).
+ */
+typedef struct {
+  const char *optimizer;       /* the ut_adam / ut_sgd name */
+  int n;                       /* gradients packed, in the order the optimiser lists them */
+  const char *const *params;   /* each one's parameter (store name) */
+  const ut_shape *shapes;      /* each one's shape */
+  const size_t *offsets;       /* where each starts in the buffer, in floats */
+  size_t total;                /* floats in the buffer */
+} ut_gradient_pack;
+
+/* Called once per optimiser per run with the packed gradients in `values`, which it
+ * overwrites with the values the updates must use. A status other than UT_OK fails the run
+ * (set the message with ut_fail). */
+typedef ut_status (*ut_gradient_reducer)(void *user, const ut_gradient_pack *pack, float *values);
+
+/* Registers the reducer that optimisers added to g from now on route their gradients through
+ * (one reduction node per ut_adam / ut_sgd call, run after every gradient and before any
+ * update). Call it before ut_adam / ut_sgd; `user` must outlive every plan of g. */
+ut_status ut_graph_set_reducer(ut_graph *g, ut_gradient_reducer fn, void *user);
+
+/* Declares that g computes share `index` of `count` equal shares of a batch (the first
+ * dimension of its batch inputs): random sources then draw the elements of that share of the
+ * stream a graph over the whole batch would draw (elements [index * numel, (index + 1) *
+ * numel)), so noise stays a function of the sample's row in the whole batch. Every random
+ * source of g must therefore have the batch as its first dimension. Default: 0 of 1. Call it
+ * before ut_plan_compile. */
+ut_status ut_graph_set_share(ut_graph *g, int index, int count);
+
+/* ---------------------------------------------------------------------------------------------
  * Plans: a compiled, flat schedule of launches over one memory arena.
  */
 typedef struct ut_plan ut_plan;

@@ -35,6 +35,11 @@ static void random_prepare(ut_launch *l, const ut_tensor *n) {
 
 static ut_status random_forward(ut_plan *p, ut_tensor *n, const char *kernel) {
   size_t count = (size_t)ut_shape_numel(n->shape);
+  /* A graph computing share i of a batch draws the i-th window of the whole batch's stream. */
+  uint64_t first = n->g->share_count > 1 ? (uint64_t)n->g->share_index * count : 0;
+  if (n->g->share_count > 1 && (uint64_t)n->g->share_count * count + 3 > UINT32_MAX)
+    return ut_fail(UT_ERR_SHAPE, "random source '%s': %d shares of %zu elements exceed the 2^32 elements a stream "
+                   "indexes", n->name, n->g->share_count, count);
   uint64_t key;
   memcpy(&key, &n->iattr[ATTR_KEY], sizeof key);
   ut_launch *l = ut_plan_kernel(p, n, "random", kernel);
@@ -44,8 +49,10 @@ static ut_status random_forward(ut_plan *p, ut_tensor *n, const char *kernel) {
   ut_arg_uint(l, (unsigned)(key >> 32));
   ut_arg_uint(l, 0); /* ARG_RUN_LO, ARG_RUN_HI: set by random_prepare */
   ut_arg_uint(l, 0);
+  ut_arg_uint(l, (unsigned)first);
   ut_launch_on_run(l, random_prepare);
-  ut_launch_range(l, count / 4 + (count % 4 != 0), 0); /* one work-item per Philox block */
+  /* One work-item per Philox block that overlaps the window. */
+  ut_launch_range(l, (size_t)((first + count + 3) / 4 - first / 4), 0);
   return UT_OK;
 }
 

@@ -1,0 +1,21 @@
+/* The parts of a team every model shares (kit_team.h). */
+#include <stdlib.h>
+
+#include "kit_team.h"
+
+int kit_team_rows(const kit_team *t, int batch) { return t && t->size > 1 ? batch / t->size : batch; }
+
+ut_status kit_team_prepare(const kit_team *t, ut_graph *g) {
+  if (!t || t->size <= 1) return UT_OK;
+  ut_status st = ut_graph_set_share(g, t->rank, t->size);
+  return st == UT_OK ? ut_graph_set_reducer(g, t->reduce, t->user) : st;
+}
+
+int kit_team_launched_size(void) {
+  static const char *const vars[] = { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS" };
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && atoi(v) > 0) return atoi(v);
+  }
+  return 0;
+}

@@ -1,0 +1,345 @@
+/* Data-parallel training over MPI (models/kit_team.h, kit_mpi.c), as a user runs it:
+ * `mpirun -np 2 untangle train MODEL --mpi` against one process at the same global batch, on
+ * tiny data (PoCL in CI). Registered only when CMake found MPI; MPIEXEC is its mpirun.
+ *
+ * Equivalence: the two runs compute the same mathematics in another summation order (each
+ * rank sums half of the batch, then the halves are added), so their losses agree to rounding
+ * at first and then drift apart as Adam amplifies the difference (see the note at
+ * EARLY_STEPS). The test asserts both parts: rounding-level agreement over the first steps
+ * and a bounded drift over 50 steps; a rank that skipped the reduction fails both at once. */
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli_runner.h"
+
+#ifndef MPIEXEC
+#error "MPIEXEC must name mpirun"
+#endif
+
+/* Steps over which one process and two ranks must agree to EARLY_TOL relative: rounding only
+ * (measured below 1e-6 for LORD and UNIT). Later steps diverge: Adam divides each gradient by
+ * its running magnitude, so an element whose gradient is near zero moves by about the learning
+ * rate in whatever direction rounding gave it, and the trajectories separate. A second
+ * process run with gradients scaled by 1 + 2^-23 (one ulp) drifts from the first as far. */
+#define EARLY_STEPS 4
+#define EARLY_TOL 1e-5
+#define LORD_LATE_TOL 0.1
+#define UNIT_LATE_TOL 1.0
+
+static char data_lord[1024], data_unit[1024];
+
+static void make_data(void) {
+  if (data_lord[0]) return;
+  snprintf(data_lord, sizeof data_lord, "%s", test_tmp_path("mpi-lord.utd"));
+  snprintf(data_unit, sizeof data_unit, "%s", test_tmp_path("mpi-unit.utd"));
+  char args[8192];
+  snprintf(args, sizeof args, "data synth --classes 4 --views 8 --size 16 -o '%s'", data_lord);
+  cli_result r = cli_run(args);
+  ck_assert_msg(r.status == 0, "data synth: %s", r.err);
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "data synth --classes 4 --views 8 --size 16 --domains day,night -o '%s'", data_unit);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "data synth: %s", r.err);
+  cli_result_free(&r);
+}
+
+/* Runs `mpirun -np ranks untangle <args>` (args is shell text). */
+static cli_result mpi_run(int ranks, const char *args) {
+  char out_path[4096], err_path[4096], cmd[16384];
+  snprintf(out_path, sizeof out_path, "%s", test_tmp_path("mpi.out"));
+  snprintf(err_path, sizeof err_path, "%s", test_tmp_path("mpi.err"));
+  snprintf(cmd, sizeof cmd, "'%s' --oversubscribe -np %d '%s' %s >'%s' 2>'%s'", MPIEXEC, ranks, cli_program(), args,
+           out_path, err_path);
+  int w = system(cmd);
+  cli_result r = { .status = WIFEXITED(w) ? WEXITSTATUS(w) : -1, .out = cli_slurp(out_path, NULL),
+                   .err = cli_slurp(err_path, NULL) };
+  unlink(out_path);
+  unlink(err_path);
+  return r;
+}
+
+/* A fresh run folder path under the test's temporary folder. */
+static const char *run_dir(const char *name, char *buf, size_t size) {
+  snprintf(buf, size, "%s", test_tmp_path(name));
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", buf);
+  ck_assert_int_eq(system(cmd), 0);
+  return buf;
+}
+
+/* The loss columns of losses.tsv (from column `first`), rows in order: *rows lines of *cols. */
+static double *read_losses(const char *dir, int first, int *rows, int *cols) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/losses.tsv", dir);
+  char *text = cli_slurp(path, NULL);
+  double *v = malloc(4096 * sizeof *v);
+  int n = 0, c = 0;
+  *rows = 0;
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    if (line == text) continue; /* the header */
+    int col = 0;
+    for (char *f = line, *end; *f; f = *end ? end + 1 : end, col++) {
+      double x = strtod(f, &end);
+      if (col >= first && n < 4096) v[n++] = x;
+      if (!*end) {
+        col++;
+        break;
+      }
+    }
+    c = col - first;
+    (*rows)++;
+  }
+  free(text);
+  *cols = c;
+  return v;
+}
+
+/* The largest relative difference of two runs' losses over steps [from, to). */
+static double drift(const double *a, const double *b, int cols, int from, int to, int *worst) {
+  double m = 0;
+  for (int s = from; s < to; s++)
+    for (int k = 0; k < cols; k++) {
+      double d = fabs(a[s * cols + k] - b[s * cols + k]) / fmax(fabs(b[s * cols + k]), 1e-12);
+      if (d > m) {
+        m = d;
+        *worst = s;
+      }
+    }
+  return m;
+}
+
+/* One process and two ranks at one global batch: EARLY_STEPS steps agree to EARLY_TOL, and all
+ * `steps` stay within `late_tol` (the measured drift, with margin; printed for the record). */
+static void check_equivalence(const char *model, const char *args, int first_col, int steps, double late_tol) {
+  char one[1024], two[1024], name[64], cmd[16384];
+  snprintf(name, sizeof name, "%s-one", model);
+  run_dir(name, one, sizeof one);
+  snprintf(name, sizeof name, "%s-two", model);
+  run_dir(name, two, sizeof two);
+  snprintf(cmd, sizeof cmd, "train %s %s -o '%s'", model, args, one);
+  cli_result r = cli_run(cmd);
+  ck_assert_msg(r.status == 0, "one process: %s", r.err);
+  cli_result_free(&r);
+  snprintf(cmd, sizeof cmd, "train %s --mpi %s -o '%s'", model, args, two);
+  r = mpi_run(2, cmd);
+  ck_assert_msg(r.status == 0, "two ranks: %s%s", r.out, r.err);
+  assert_contains(r.out, "data-parallel over 2 ranks");
+  cli_result_free(&r);
+  int rows1, cols1, rows2, cols2, worst = -1;
+  double *a = read_losses(one, first_col, &rows1, &cols1), *b = read_losses(two, first_col, &rows2, &cols2);
+  ck_assert_int_eq(rows1, steps);
+  ck_assert_int_eq(rows2, steps); /* rank 0 alone wrote: one line per step */
+  ck_assert_int_eq(cols1, cols2);
+  double early = drift(a, b, cols1, 0, EARLY_STEPS, &worst);
+  ck_assert_msg(early <= EARLY_TOL, "%s: steps 0-%d differ by %.3g relative (step %d), more than %g", model,
+                EARLY_STEPS - 1, early, worst, EARLY_TOL);
+  double late = drift(a, b, cols1, 0, steps, &worst);
+  printf("%s: two ranks against one process: %.3g relative over steps 0-%d, %.3g over %d steps (worst at step %d)\n",
+         model, early, EARLY_STEPS - 1, late, steps, worst);
+  ck_assert_msg(late <= late_tol, "%s: the losses drift %.3g relative (step %d), more than %g", model, late, worst,
+                late_tol);
+  free(a);
+  free(b);
+}
+
+START_TEST(test_lord_equivalence) {
+  make_data();
+  char args[2048];
+  snprintf(args, sizeof args, "--data '%s' --preset small --batch 8 --epochs1 13 --epochs2 0 --test-classes 0 -d cpu",
+           data_lord);
+  check_equivalence("lord", args, 3, 52, LORD_LATE_TOL);
+}
+END_TEST
+
+START_TEST(test_unit_equivalence) {
+  make_data();
+  char args[2048];
+  snprintf(args, sizeof args, "--data '%s' --preset small --batch 4 --epochs 8 -d cpu", data_unit);
+  check_equivalence("unit", args, 2, 56, UNIT_LATE_TOL);
+}
+END_TEST
+
+/* Refused with a message: a batch that does not split (with both numbers), mpirun without
+ * --mpi, a --device list too short for the ranks, and a model that does not train on a team. */
+START_TEST(test_refusals) {
+  make_data();
+  char dir[1024], cmd[16384];
+  run_dir("refused", dir, sizeof dir);
+  snprintf(cmd, sizeof cmd, "train lord --mpi --data '%s' --preset small --batch 7 --epochs1 1 --epochs2 0 -d cpu -o '%s'",
+           data_lord, dir);
+  cli_result r = mpi_run(2, cmd);
+  ck_assert_int_ne(r.status, 0);
+  assert_contains(r.err, "batch 7 does not split into 2 equal shares");
+  cli_result_free(&r);
+  snprintf(cmd, sizeof cmd, "train unit --data '%s' --preset small --batch 4 --epochs 1 -d cpu -o '%s'", data_unit, dir);
+  r = mpi_run(2, cmd);
+  ck_assert_int_ne(r.status, 0);
+  assert_contains(r.err, "one of 2 that mpirun started; add --mpi");
+  cli_result_free(&r);
+  snprintf(cmd, sizeof cmd, "train unit --mpi --device cpu, --data '%s' --preset small --batch 4 --epochs 1 -o '%s'",
+           data_unit, dir);
+  r = mpi_run(2, cmd);
+  ck_assert_int_ne(r.status, 0);
+  assert_contains(r.err, "--device 'cpu,' names no device for rank 1 of 2");
+  cli_result_free(&r);
+  snprintf(cmd, sizeof cmd, "train overlord --data '%s' -o '%s'", data_lord, dir);
+  r = mpi_run(2, cmd);
+  ck_assert_int_ne(r.status, 0);
+  assert_contains(r.err, "built for lord and unit only");
+  cli_result_free(&r);
+}
+END_TEST
+
+/* Steps numbered 0 .. rows - 1 in order, one line each (no rank but 0 wrote, no step twice). */
+static void check_numbering(const char *dir, int expect) {
+  int rows, cols;
+  double *steps = read_losses(dir, 2, &rows, &cols); /* from the step column on */
+  ck_assert_int_eq(rows, expect);
+  for (int i = 0; i < rows; i++) ck_assert_int_eq((int)steps[i * cols], i);
+  free(steps);
+}
+
+/* Two ranks, then one process, then two again continue one run (rank 0 alone logs, every step
+ * once); and two ranks resumed by two ranks give the uninterrupted run's checkpoint bit for
+ * bit. */
+START_TEST(test_resume_with_other_rank_counts) {
+  make_data();
+  char a[1024], b[1024], cmd[16384], base[2048];
+  run_dir("resume-a", a, sizeof a);
+  run_dir("resume-b", b, sizeof b);
+  snprintf(base, sizeof base, "--data '%s' --preset small --batch 8 --epochs2 0 --test-classes 0 -d cpu", data_lord);
+  snprintf(cmd, sizeof cmd, "train lord --mpi %s --epochs1 2 -o '%s'", base, a);
+  cli_result r = mpi_run(2, cmd);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  cli_result_free(&r);
+  snprintf(cmd, sizeof cmd, "train lord --resume --data '%s' --epochs1 3 -d cpu -o '%s'", data_lord, a);
+  r = cli_run(cmd);
+  ck_assert_msg(r.status == 0, "one process resuming two ranks' run: %s", r.err);
+  cli_result_free(&r);
+  check_numbering(a, 12);
+  snprintf(cmd, sizeof cmd, "train lord --mpi --resume --data '%s' --epochs1 4 -d cpu -o '%s'", data_lord, a);
+  r = mpi_run(2, cmd);
+  ck_assert_msg(r.status == 0, "two ranks resuming: %s", r.err);
+  cli_result_free(&r);
+  check_numbering(a, 16);
+
+  /* Stopped and resumed by the same count: the same bytes as straight through (UNIT, whose
+   * learning rate is constant; LORD's cosine schedule follows the run's length). */
+  snprintf(base, sizeof base, "--data '%s' --preset small --batch 4 -d cpu", data_unit);
+  snprintf(cmd, sizeof cmd, "train unit --mpi %s --epochs 1 -o '%s'", base, b);
+  r = mpi_run(2, cmd);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  cli_result_free(&r);
+  snprintf(cmd, sizeof cmd, "train unit --mpi --resume --data '%s' --epochs 2 -d cpu -o '%s'", data_unit, b);
+  r = mpi_run(2, cmd);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  cli_result_free(&r);
+  char straight[1024];
+  run_dir("resume-straight", straight, sizeof straight);
+  snprintf(cmd, sizeof cmd, "train unit --mpi %s --epochs 2 -o '%s'", base, straight);
+  r = mpi_run(2, cmd);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  cli_result_free(&r);
+  snprintf(cmd, sizeof cmd, "cmp -s '%s/checkpoint.safetensors' '%s/checkpoint.safetensors' && cmp -s '%s/losses.tsv' "
+           "'%s/losses.tsv'", b, straight, b, straight);
+  ck_assert_msg(system(cmd) == 0, "two ranks resumed by two ranks ended elsewhere than straight through");
+}
+END_TEST
+
+/* The processes whose parent is `parent`, from /proc (no ps needed). */
+static int children_of(pid_t parent, pid_t *out, int max) {
+  int n = 0;
+  FILE *p = popen("ls /proc", "r");
+  ck_assert_ptr_nonnull(p);
+  char name[64];
+  while (n < max && fscanf(p, "%63s", name) == 1) {
+    char path[128], comm[256];
+    int pid, ppid;
+    char state;
+    if (atoi(name) <= 0) continue;
+    snprintf(path, sizeof path, "/proc/%s/stat", name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    if (fscanf(f, "%d %255s %c %d", &pid, comm, &state, &ppid) == 4 && ppid == parent) out[n++] = pid;
+    fclose(f);
+  }
+  pclose(p);
+  return n;
+}
+
+/* Lines in a file (0 when it does not exist yet). */
+static int count_lines(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  int n = 0;
+  for (int c; (c = fgetc(f)) != EOF;) n += c == '\n';
+  fclose(f);
+  return n;
+}
+
+/* A rank killed during training: the job stops with a message naming the rank, and the last
+ * checkpoint loads and resumes. */
+START_TEST(test_rank_dies) {
+  make_data();
+  char dir[1024], out[1100], err[1100], losses[1100], cmd[16384];
+  run_dir("dies", dir, sizeof dir);
+  snprintf(out, sizeof out, "%s.out", dir);
+  snprintf(err, sizeof err, "%s.err", dir);
+  snprintf(losses, sizeof losses, "%s/losses.tsv", dir);
+  pid_t job = fork();
+  ck_assert_int_ge(job, 0);
+  if (job == 0) {
+    if (!freopen(out, "w", stdout) || !freopen(err, "w", stderr)) _exit(127);
+    char data[1024];
+    snprintf(data, sizeof data, "%s", data_lord);
+    execl(MPIEXEC, MPIEXEC, "--oversubscribe", "-np", "2", cli_program(), "train", "lord", "--mpi", "--data", data,
+          "--preset", "small", "--batch", "8", "--epochs1", "400", "--epochs2", "0", "--test-classes", "0", "-d", "cpu",
+          "--save-every", "3", "-o", dir, (char *)NULL);
+    _exit(127);
+  }
+  /* Wait for a few checkpoints (losses.tsv grows at each), then kill the last-started rank. */
+  for (int i = 0; i < 1200 && count_lines(losses) < 10; i++) nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+  ck_assert_int_ge(count_lines(losses), 10);
+  pid_t ranks[8];
+  int n = children_of(job, ranks, 8);
+  ck_assert_int_eq(n, 2);
+  ck_assert_int_eq(kill(ranks[0] > ranks[1] ? ranks[0] : ranks[1], SIGKILL), 0);
+  int w = 0;
+  ck_assert_int_eq(waitpid(job, &w, 0), job);
+  ck_assert(!WIFEXITED(w) || WEXITSTATUS(w) != 0);
+  char *text = cli_slurp(err, NULL);
+  assert_contains(text, "exited on signal 9");
+  assert_contains(text, "rank");
+  free(text);
+  /* Resume (4 steps an epoch) for two epochs more than the checkpoint reached. */
+  int epochs = (count_lines(losses) - 1) / 4 + 2;
+  snprintf(cmd, sizeof cmd, "train lord --resume --data '%s' --epochs1 %d -d cpu -o '%s'", data_lord, epochs, dir);
+  cli_result r = cli_run(cmd);
+  ck_assert_msg(r.status == 0, "resuming after the kill: %s", r.err);
+  cli_result_free(&r);
+  check_numbering(dir, epochs * 4);
+}
+END_TEST
+
+static Suite *mpi_suite(void) {
+  Suite *s = suite_create("mpi_train");
+  TCase *tc = tcase_create("mpirun");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, test_lord_equivalence);
+  tcase_add_test(tc, test_unit_equivalence);
+  tcase_add_test(tc, test_refusals);
+  tcase_add_test(tc, test_resume_with_other_rank_counts);
+  tcase_add_test(tc, test_rank_dies);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return test_run_suite(mpi_suite()); }
