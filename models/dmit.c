@@ -18,9 +18,10 @@
 #define INFER_CHUNK 16
 #define DIV_EPS 1e-5f
 
-enum { UPDATE_DIS, UPDATE_GEN, UPDATE_DEC, UPDATE_CONTENT, UPDATE_COUNT };
-static const char *const update_names[UPDATE_COUNT] = { "discriminators", "generator", "decoder", "content encoder" };
-static const int update_losses[UPDATE_COUNT] = { 2, 6, 1, 1 };
+enum { UPDATE_DIS, UPDATE_GEN, UPDATE_DEC, UPDATE_CONTENT, UPDATE_DIS_CONTENT, UPDATE_COUNT };
+static const char *const update_names[UPDATE_COUNT] = { "discriminators", "generator", "decoder", "content encoder",
+                                                        "content discriminator" };
+static const int update_losses[UPDATE_COUNT] = { 2, 6, 1, 1, 1 };
 
 typedef struct {
   ut_graph *g;
@@ -214,12 +215,24 @@ static ut_status build_content(ut_graph *g, const dmit_net *n, step_plan *s) {
   return ut_graph_status(g);
 }
 
+/* 5. The content discriminator alone (cfg.dis_content_steps times per iteration, before the
+ * four): its loss of update 1 on the batch's content codes, which need no random draw. */
+static ut_status build_dis_content(ut_graph *g, const dmit_net *n, step_plan *s) {
+  ut_tensor *content = dmit_content_encoder(g, n, s->x);
+  s->loss[0] = ut_name(add(g, kit_lsgan_real_loss(g, dmit_content_discriminator(g, n, content, s->a_src)),
+                           kit_lsgan_fake_loss(g, dmit_content_discriminator(g, n, content, s->a_tgt))),
+                       "dmit.dis_content_only");
+  return ut_graph_status(g);
+}
+
 /* The networks each update trains, each with its own Adam. */
 static const char *const dis_nets[] = { DMIT_DIS_CONTENT, DMIT_DIS_PRIOR, DMIT_DIS_ENC, NULL };
 static const char *const gen_nets[] = { DMIT_ENC_CONTENT, DMIT_ENC_STYLE, DMIT_DEC, NULL };
 static const char *const dec_nets[] = { DMIT_DEC, NULL };
 static const char *const content_nets[] = { DMIT_ENC_CONTENT, NULL };
-static const char *const *const update_nets[UPDATE_COUNT] = { dis_nets, gen_nets, dec_nets, content_nets };
+static const char *const dis_content_nets[] = { DMIT_DIS_CONTENT, NULL };
+static const char *const *const update_nets[UPDATE_COUNT] = { dis_nets, gen_nets, dec_nets, content_nets,
+                                                              dis_content_nets };
 
 static ut_status optimise(ut_graph *g, const dmit_cfg *c, step_plan *s, const char *const *nets) {
   ut_tensor_list all = { 0 };
@@ -249,8 +262,9 @@ static ut_status ensure_step(dmit_model *m, int which) {
   s->a_tgt = ut_input(g, "attr_target", UT_F32, UT_SHAPE(nb, c->n_domains));
   s->perm = ut_input(g, "target_index", UT_F32, UT_SHAPE(nb, nb));
   dmit_net n = { .c = c, .frozen = 0 };
-  static ut_status (*const build[UPDATE_COUNT])(ut_graph *, const dmit_net *, step_plan *) = { build_dis, build_gen,
-                                                                                                build_dec, build_content };
+  static ut_status (*const build[UPDATE_COUNT])(ut_graph *, const dmit_net *, step_plan *) = {
+    build_dis, build_gen, build_dec, build_content, build_dis_content
+  };
   ut_status st = build[which](g, &n, s);
   if (st == UT_OK) st = optimise(g, c, s, update_nets[which]);
   if (st == UT_OK &&
@@ -289,9 +303,12 @@ ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_sc
   if (st != UT_OK) return st;
   ut_hparam_set(s->lr, m->cfg.lr * lr_scale);
   st = ut_upload(s->p, s->x, b->images);
-  if (st == UT_OK) st = ut_upload(s->p, s->a_tgt, a_tgt);
+  /* A content discriminator of one block (its head) reads no domain, and its update alone
+   * then none at all. */
+  int attrs = which != UPDATE_DIS_CONTENT || m->cfg.content_dis_blocks > 1;
+  if (st == UT_OK && attrs) st = ut_upload(s->p, s->a_tgt, a_tgt);
   /* The decoder's and content encoder's updates neither reconstruct nor borrow styles. */
-  if (st == UT_OK && which <= UPDATE_GEN) st = ut_upload(s->p, s->a_src, a_src);
+  if (st == UT_OK && attrs && (which <= UPDATE_GEN || which == UPDATE_DIS_CONTENT)) st = ut_upload(s->p, s->a_src, a_src);
   if (st == UT_OK && which <= UPDATE_GEN) st = ut_upload(s->p, s->perm, perm);
   if (st == UT_OK) st = ut_plan_run(s->p);
   for (int i = 0; st == UT_OK && i < update_losses[which]; i++) st = ut_read(s->p, s->loss[i], &out[i]);
@@ -299,8 +316,10 @@ ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_sc
 }
 
 ut_status dmit_train_step(dmit_model *m, const dmit_batch *b, float lr_scale, dmit_losses *out) {
-  float dis[2] = { 0 }, gen[6] = { 0 }, latent = 0, content = 0;
-  ut_status st = dmit_update(m, UPDATE_DIS, b, lr_scale, dis);
+  float dis[2] = { 0 }, gen[6] = { 0 }, latent = 0, content = 0, extra = 0;
+  ut_status st = UT_OK;
+  for (int i = 0; st == UT_OK && i < m->cfg.dis_content_steps; i++) st = dmit_update(m, UPDATE_DIS_CONTENT, b, lr_scale, &extra);
+  if (st == UT_OK) st = dmit_update(m, UPDATE_DIS, b, lr_scale, dis);
   if (st == UT_OK) st = dmit_update(m, UPDATE_GEN, b, lr_scale, gen);
   if (st == UT_OK) st = dmit_update(m, UPDATE_DEC, b, lr_scale, &latent);
   if (st == UT_OK) st = dmit_update(m, UPDATE_CONTENT, b, lr_scale, &content);

@@ -40,6 +40,7 @@ typedef struct {
   float dropout;         /* in the decoder's residual blocks while training (0.5; 0: none) */
   float w_rec, w_kl, w_cyc, w_style, w_div, w_content; /* 10, 0.01, 10, 1, 0.05, 1 */
   float w_adv_content;   /* the content adversarial term in the encoders' update (1, as official) */
+  int dis_content_steps; /* extra content-discriminator-only updates per iteration, before the four (0, as official) */
   float lr, beta1, beta2;/* every network's Adam: 1e-4, 0.5, 0.999 */
   int batch;             /* images of each domain per step (1) */
   int epochs;            /* passes over the smallest domain's training images (200) */
@@ -97,12 +98,13 @@ extern const char *const dmit_loss_names[DMIT_LOSS_COUNT];
 
 /* The four updates of update_model (MODELS.md 4b), each a plan of its own that recomputes its
  * forward pass: the discriminators; the encoders and decoder; the decoder alone (latent
- * regression and diversity); the content encoder alone. `lr_scale` multiplies every learning
- * rate (the schedule). */
+ * regression and diversity); the content encoder alone; after cfg->dis_content_steps updates of
+ * the content discriminator alone. `lr_scale` multiplies every learning rate (the schedule). */
 ut_status dmit_train_step(dmit_model *m, const dmit_batch *b, float lr_scale, dmit_losses *losses);
-/* Runs update `which` (0 discriminators, 1 generator, 2 decoder, 3 content encoder) alone;
- * out[] gets its losses (2, 6, 1 and 1 of them: dis and dis_content; gen, adv, rec, cyc, kl and
- * adv_content; latent; content). */
+/* Runs update `which` (0 discriminators, 1 generator, 2 decoder, 3 content encoder, 4 the
+ * content discriminator alone) once; out[] gets its losses (2, 6, 1, 1 and 1 of them: dis and
+ * dis_content; gen, adv, rec, cyc, kl and adv_content; latent; content; the content
+ * discriminator's). */
 ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_scale, float *out);
 
 /* n images (float [n, C, size, size] in [0, 1]) drawn in domain `to` with styles [n, n_style]

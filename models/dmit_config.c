@@ -90,6 +90,8 @@ ut_status dmit_cfg_check(const dmit_cfg *c) {
   REQUIRE(c->lr > 0 && c->beta1 >= 0 && c->beta1 < 1 && c->beta2 >= 0 && c->beta2 < 1,
           "Adam needs lr > 0 and betas in [0, 1)");
   REQUIRE(c->batch >= 1 && c->batch <= 65536, "batch %d must be in [1, 65536]", c->batch);
+  REQUIRE(c->dis_content_steps >= 0 && c->dis_content_steps <= 100, "dis_content_steps %d must be in [0, 100]",
+          c->dis_content_steps);
   REQUIRE(c->epochs >= 0 && c->decay_epochs >= 0 && c->decay_epochs <= c->epochs,
           "decay_epochs %d must be in [0, epochs = %d]", c->decay_epochs, c->epochs);
   REQUIRE(c->flip == 0 || c->flip == 1, "flip must be 0 or 1");
@@ -121,8 +123,9 @@ static const kit_field fields[] = {
   FIELD(beta2, KIT_FIELD_F32),          FIELD(batch, KIT_FIELD_INT),         FIELD(epochs, KIT_FIELD_INT),
   FIELD(decay_epochs, KIT_FIELD_INT),   FIELD(flip, KIT_FIELD_INT),          FIELD(test_ratio, KIT_FIELD_F32),
   FIELD(domains, KIT_FIELD_STRING),     FIELD(seed, KIT_FIELD_SEED),
-  /* Added after the first runs: their checkpoints lack it and keep the preset's 1. */
+  /* Added after the first runs: their checkpoints lack them and keep the preset's 1 and 0. */
   { "w_adv_content", KIT_FIELD_F32, offsetof(dmit_cfg, w_adv_content), NULL, 1 },
+  { "dis_content_steps", KIT_FIELD_INT, offsetof(dmit_cfg, dis_content_steps), NULL, 1 },
 };
 #undef FIELD
 

@@ -334,6 +334,31 @@ ut_status dmit_evaluate(ut_runtime *rt, dmit_model *m, const ut_dataset *ds, con
   if (st == UT_OK && classes > 1) st = dmit_probe_folds(rt, pooled, n_p, pd, l_class, classes, groups, K, seed, &r->class_from_content);
   if (st == UT_OK && r->n_styles > 1) st = dmit_probe_folds(rt, styles, n_p, c->n_style, l_sty, r->n_styles, groups, K, seed, &r->style_from_style);
 
+  /* The same codes split into their channel means and what is left once each channel is
+   * standardised per image; `pooled` takes the second, pooled likewise. */
+  float *means = NULL;
+  if (st == UT_OK && !(means = malloc((size_t)(n_p * ch) * sizeof *means))) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  for (int64_t i = 0; st == UT_OK && i < n_p; i++)
+    for (int64_t k = 0; k < ch; k++) {
+      const float *plane = codes + (i * ch + k) * side * side;
+      double mean = 0, var = 0;
+      for (int64_t q = 0; q < side * side; q++) mean += plane[q];
+      mean /= (double)(side * side);
+      for (int64_t q = 0; q < side * side; q++) var += (plane[q] - mean) * (plane[q] - mean);
+      double inv = 1.0 / sqrt(var / (double)(side * side) + 1e-5);
+      means[i * ch + k] = (float)mean;
+      for (int64_t py = 0; py < ps; py++)
+        for (int64_t px = 0; px < ps; px++) {
+          double s = 0;
+          for (int64_t u = 0; u < f; u++)
+            for (int64_t v = 0; v < f; v++) s += plane[(py * f + u) * side + px * f + v] - mean;
+          pooled[((i * ch + k) * ps + py) * ps + px] = (float)(s * inv / (double)(f * f));
+        }
+    }
+  if (st == UT_OK) st = dmit_probe_folds(rt, means, n_p, ch, l_dom, N, groups, K, seed, &r->domain_from_channel_means);
+  if (st == UT_OK) st = dmit_probe_folds(rt, pooled, n_p, pd, l_dom, N, groups, K, seed, &r->domain_from_normalised);
+  free(means);
+
   /* The content discriminator on the full codes, paired with every domain. */
   for (int d = 0; st == UT_OK && d < N; d++) {
     float *col = pooled; /* reused: the pooled codes are no longer needed */
@@ -409,6 +434,9 @@ void dmit_eval_print(FILE *out, const dmit_eval_report *r) {
   print_probe(out, "view from content codes", &r->view_from_content);
   print_probe(out, "class from content codes", &r->class_from_content);
   print_probe(out, "style from style codes", &r->style_from_style);
+  fprintf(out, "where the domain is in the content codes:\n");
+  print_probe(out, "from their channel means", &r->domain_from_channel_means);
+  print_probe(out, "channels standardised", &r->domain_from_normalised);
   fprintf(out,
           "content discriminator: rates the code's own domain most real for %.3f of the codes (chance %.3f); mean "
           "output %.3f with the own domain, %.3f with another\n",
@@ -432,6 +460,7 @@ char *dmit_eval_json(const dmit_eval_report *r, const char *run, const char *dat
       " s:{s:o, s:o},"
       " s:{s:o, s:o, s:o, s:o, s:I},"
       " s:{s:o, s:o, s:o},"
+      " s:{s:o, s:o},"
       " s:{s:o, s:o, s:o, s:o, s:I}}",
       "model", "dmit", "run", run, "data", data, "device", device, "domains", r->n_domains, "styles", r->n_styles,
       "inputs", (json_int_t)r->n_inputs,
@@ -444,6 +473,8 @@ char *dmit_eval_json(const dmit_eval_report *r, const char *run, const char *dat
       probe_json(&r->class_from_style), "n_codes", (json_int_t)r->n_codes,
       "informative", "view_from_content", probe_json(&r->view_from_content), "class_from_content",
       probe_json(&r->class_from_content), "style_from_style", probe_json(&r->style_from_style),
+      "domain_in_content", "channel_means", probe_json(&r->domain_from_channel_means), "standardised_channels",
+      probe_json(&r->domain_from_normalised),
       "content_discriminator", "accuracy", num(r->content_dis_accuracy), "chance", num(r->content_dis_chance),
       "own", num(r->content_dis_own), "other", num(r->content_dis_other), "n", (json_int_t)r->n_codes);
   char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;

@@ -22,6 +22,8 @@
  *                codes, each next to chance (the majority label's share of the scored codes);
  *                and the directions that must be informative so a collapsed code cannot look
  *                disentangled: view and class from content codes, style from style codes.
+ *                Where the domain sits: domain from the content code's channel means, and from
+ *                the code with every channel standardised over its positions.
  *  content discriminator  on the same content codes: the share whose own domain it rates
  *                most real among all domains (chance 1 / domains where they are balanced), and
  *                its mean output for the own domain and for the others; whether the
@@ -81,6 +83,10 @@ typedef struct {
   int64_t n_codes;         /* images whose codes the probes and the content discriminator see */
   dmit_eval_probe domain_from_content, style_from_content, view_from_style, class_from_style; /* leakage */
   dmit_eval_probe view_from_content, class_from_content, style_from_style;                    /* informative */
+  /* Where in the content code the domain is: its channels' spatial means alone, and the code
+   * with each channel standardised over its positions (what the content discriminator's
+   * instance-normalised blocks see), pooled as the others. */
+  dmit_eval_probe domain_from_channel_means, domain_from_normalised;
   double content_dis_accuracy, content_dis_chance, content_dis_own, content_dis_other;
 } dmit_eval_report;
 

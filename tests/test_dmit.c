@@ -122,9 +122,9 @@ static void snapshot_free(float **s, int n) {
 START_TEST(each_update_changes_only_its_networks) {
   static const char *const nets[] = { DMIT_ENC_CONTENT, DMIT_ENC_STYLE, DMIT_DEC, DMIT_DIS_CONTENT, DMIT_DIS_PRIOR,
                                       DMIT_DIS_ENC };
-  /* Which of nets[] each update trains. */
-  static const int trains[4][6] = {
-    { 0, 0, 0, 1, 1, 1 }, { 1, 1, 1, 0, 0, 0 }, { 0, 0, 1, 0, 0, 0 }, { 1, 0, 0, 0, 0, 0 } };
+  /* Which of nets[] each update trains (the fifth: the extra content-discriminator update). */
+  static const int trains[5][6] = { { 0, 0, 0, 1, 1, 1 }, { 1, 1, 1, 0, 0, 0 }, { 0, 0, 1, 0, 0, 0 },
+                                    { 1, 0, 0, 0, 0, 0 }, { 0, 0, 0, 1, 0, 0 } };
   dmit_cfg c = tiny_cfg();
   dmit_model *m = dmit_new(test_runtime(), &c);
   float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), out[6];
@@ -134,7 +134,7 @@ START_TEST(each_update_changes_only_its_networks) {
   dmit_losses l;
   ck_assert_ut_ok(dmit_train_step(m, &b, 1.0f, &l));
   ut_store *st = dmit_store(m);
-  for (int u = 0; u < 4; u++) {
+  for (int u = 0; u < 5; u++) {
     int n = ut_store_count(st);
     float **before = snapshot(st);
     ck_assert_ut_ok(dmit_update(m, u, &b, 1.0f, out));
@@ -226,8 +226,9 @@ END_TEST
 
 /* The content adversarial weight scales that term alone: two models from one seed see the same
  * first generator update's forward pass, so w_adv_content 3 gives three times the term and the
- * other losses unchanged; the content discriminator's loss is part of the discriminators'. A
- * configuration written before the field existed reads back with the official weight 1. */
+ * other losses unchanged; the content discriminator's loss is part of the discriminators'.
+ * Extra content-discriminator updates lower its loss on the batch. A configuration written
+ * before these fields existed reads back with the official weight 1 and no extra updates. */
 START_TEST(content_adversarial_weight) {
   dmit_cfg c = tiny_cfg(), c3 = tiny_cfg();
   c3.w_adv_content = 3.0f;
@@ -247,17 +248,34 @@ START_TEST(content_adversarial_weight) {
   ck_assert_msg(fabsf((g3[1] - g[1]) - 2 * g[5]) <= 1e-5f, "adv %g vs %g", (double)g[1], (double)g3[1]);
   dmit_free(m);
   dmit_free(m3);
+
+  /* Extra content-discriminator updates run before the four, on the same batch: the
+   * discriminators' update then finds the content discriminator's loss lower than without. */
+  dmit_cfg c2 = tiny_cfg();
+  c2.dis_content_steps = 2;
+  dmit_model *m0 = dmit_new(test_runtime(), &c), *m2 = dmit_new(test_runtime(), &c2);
+  dmit_losses l0, l2;
+  ck_assert_ut_ok(dmit_train_step(m0, &b, 1.0f, &l0));
+  ck_assert_ut_ok(dmit_train_step(m2, &b, 1.0f, &l2));
+  ck_assert_msg(l2.dis_content < l0.dis_content, "content discriminator after 2 extra updates %g, without %g",
+                (double)l2.dis_content, (double)l0.dis_content);
+  dmit_free(m0);
+  dmit_free(m2);
   free(x);
 
+  c3.dis_content_steps = 4;
   char *json = kit_config_to_json(dmit_cfg_table(), &c3);
   ck_assert_ptr_nonnull(json);
-  char *at = strstr(json, "\"w_adv_content\":");
-  ck_assert_ptr_nonnull(at);
-  char *end = strchr(at, ',');
-  memmove(at, end + 1, strlen(end + 1) + 1);
+  for (int k = 0; k < 2; k++) {
+    char *at = strstr(json, k ? "\"dis_content_steps\":" : "\"w_adv_content\":");
+    ck_assert_ptr_nonnull(at);
+    char *end = strchr(at, ',');
+    memmove(at, end + 1, strlen(end + 1) + 1);
+  }
   dmit_cfg read = dmit_preset(DMIT_PRESET_SMALL, 3, DOMAINS);
   ck_assert_ut_ok(kit_config_from_json(dmit_cfg_table(), json, &read));
   ck_assert_float_eq(read.w_adv_content, 1.0f);
+  ck_assert_int_eq(read.dis_content_steps, 0);
   ck_assert_int_eq(read.nef, 4);
   free(json);
 }
