@@ -187,7 +187,7 @@ static void on_step(void *user, const kit_progress *p) {
   progress *bar = user;
   if (bar->total == 0) progress_begin(bar, stderr, "dmit", p->step - 1, p->steps);
   char metrics[200];
-  snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f G %.3f (adv %.3f rec %.3f cyc %.3f) latent %.3f %.0f img/s",
+  snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f (content %.3f) adv %.3f rec %.3f cyc %.3f latent %.3f %.0f img/s",
            (long long)p->epoch + 1, (long long)p->epochs, (double)p->losses[0], (double)p->losses[1],
            (double)p->losses[2], (double)p->losses[3], (double)p->losses[4], (double)p->losses[6],
            p->images_per_second);
@@ -432,9 +432,11 @@ void dmit_help_eval(FILE *out) {
           "                 (class, view) in the target domain and the reference's style, beside the copy\n"
           "  diversity      mean pairwise L1 between translations with 4 prior styles, beside real\n"
           "                 images of the domain (the same (class, view) in its styles, with styles)\n"
-          "  leakage        probes on the codes: domain (and style) from content codes, view from style\n"
-          "                 codes, beside chance; and view from content, style from style codes, which\n"
-          "                 must be high\n"
+          "  leakage        probes on the codes of training and held-out images, scored over folds of\n"
+          "                 whole (class, view) groups: domain (and style) from content codes, view and\n"
+          "                 class from style codes, beside chance (the majority share); and view and\n"
+          "                 class from content, style from style codes, which must be high\n"
+          "  content D      how often the content discriminator rates a code's own domain most real\n"
           "\n"
           "Options:\n"
           "      --data FILE          the data set the run was trained on (required)\n"
@@ -442,6 +444,9 @@ void dmit_help_eval(FILE *out) {
           "  -d, --device D           an index from 'untangle devices', gpu, cpu, best or part of a name\n"
           "      --max-images N       held-out images per domain at most (default 200)\n"
           "      --judge-epochs N     training epochs of the domain judge (default 5)\n"
+          "      --probe-images N     images per domain whose codes the leakage probes see (default 1000)\n"
+          "      --probe-folds K      folds of whole (class, view) groups the probes are scored over\n"
+          "                           (default 5; every code is scored once)\n"
           "  -s, --seed S             seed of every random choice (default 1)\n"
           "  -h, --help               show this help\n");
 }
@@ -452,16 +457,17 @@ static void on_part(void *user, const char *what) {
 
 int dmit_cmd_eval(int argc, char **argv) {
   static const char *cmd = "eval";
-  enum { OPT_EVAL_DATA = 300, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS };
+  enum { OPT_EVAL_DATA = 300, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS, OPT_PROBE_IMAGES, OPT_PROBE_FOLDS };
   static const struct option long_options[] = {
     { "data", required_argument, NULL, OPT_EVAL_DATA },    { "out", required_argument, NULL, 'o' },
     { "device", required_argument, NULL, 'd' },            { "max-images", required_argument, NULL, OPT_MAX_IMAGES },
     { "judge-epochs", required_argument, NULL, OPT_JUDGE_EPOCHS }, { "seed", required_argument, NULL, 's' },
+    { "probe-images", required_argument, NULL, OPT_PROBE_IMAGES }, { "probe-folds", required_argument, NULL, OPT_PROBE_FOLDS },
     { "help", no_argument, NULL, 'h' },                    { NULL, 0, NULL, 0 },
   };
   const char *data = NULL, *out = NULL, *device = cli_default_device();
   dmit_eval_cfg cfg = dmit_eval_default_cfg();
-  int64_t epochs = cfg.judge_epochs;
+  int64_t epochs = cfg.judge_epochs, folds = cfg.probe_folds;
   cli_getopt_reset();
   opterr = 0;
   int rc = CLI_OK;
@@ -472,6 +478,8 @@ int dmit_cmd_eval(int argc, char **argv) {
     case 'd': device = optarg; break;
     case OPT_MAX_IMAGES: rc = cli_parse_i64(cmd, "--max-images", optarg, 1, 1 << 20, &cfg.max_images); break;
     case OPT_JUDGE_EPOCHS: rc = cli_parse_i64(cmd, "--judge-epochs", optarg, 1, 1000, &epochs); break;
+    case OPT_PROBE_IMAGES: rc = cli_parse_i64(cmd, "--probe-images", optarg, 1, 1 << 20, &cfg.probe_images); break;
+    case OPT_PROBE_FOLDS: rc = cli_parse_i64(cmd, "--probe-folds", optarg, 2, 100, &folds); break;
     case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &cfg.seed); break;
     case 'h': dmit_help_eval(stdout); return CLI_OK;
     default: return cli_option_error(cmd, c, argv);
@@ -479,6 +487,7 @@ int dmit_cmd_eval(int argc, char **argv) {
   }
   if (rc != CLI_OK) return rc;
   cfg.judge_epochs = (int)epochs;
+  cfg.probe_folds = (int)folds;
   if (optind >= argc) return cli_usage_error(cmd, "needs the run folder RUN");
   const char *run = argv[optind++];
   if (optind < argc) return cli_usage_error(cmd, "takes one run folder, got also '%s'", argv[optind]);

@@ -18,15 +18,16 @@
 #define INFER_CHUNK 16
 #define DIV_EPS 1e-5f
 
-enum { UPDATE_DIS, UPDATE_GEN, UPDATE_DEC, UPDATE_CONTENT, UPDATE_COUNT };
-static const char *const update_names[UPDATE_COUNT] = { "discriminators", "generator", "decoder", "content encoder" };
-static const int update_losses[UPDATE_COUNT] = { 1, 5, 1, 1 };
+enum { UPDATE_DIS, UPDATE_GEN, UPDATE_DEC, UPDATE_CONTENT, UPDATE_DIS_CONTENT, UPDATE_COUNT };
+static const char *const update_names[UPDATE_COUNT] = { "discriminators", "generator", "decoder", "content encoder",
+                                                        "content discriminator" };
+static const int update_losses[UPDATE_COUNT] = { 2, 6, 1, 1, 1 };
 
 typedef struct {
   ut_graph *g;
   ut_plan *p;
   ut_tensor *x, *a_src, *a_tgt, *perm;
-  ut_tensor *loss[5];
+  ut_tensor *loss[6];
   ut_hparam *lr;
 } step_plan;
 
@@ -35,7 +36,7 @@ struct dmit_model {
   ut_store *st;
   dmit_cfg cfg;
   step_plan steps[UPDATE_COUNT];
-  kit_infer translate, style, content;
+  kit_infer translate, style, content, dis_content;
   float *host; /* attr_src, attr_tgt and perm of one batch */
 };
 
@@ -71,6 +72,7 @@ void dmit_free(dmit_model *m) {
   kit_infer_free(&m->translate);
   kit_infer_free(&m->style);
   kit_infer_free(&m->content);
+  kit_infer_free(&m->dis_content);
   ut_store_free(m->st);
   free(m->host);
   free(m);
@@ -159,6 +161,7 @@ static ut_status build_dis(ut_graph *g, const dmit_net *n, step_plan *s) {
   forward(g, n, s, "dis", NEED_ENC, &f);
   ut_tensor *content = add(g, kit_lsgan_real_loss(g, dmit_content_discriminator(g, n, f.content, s->a_src)),
                            kit_lsgan_fake_loss(g, dmit_content_discriminator(g, n, f.content, s->a_tgt)));
+  s->loss[1] = ut_name(content, "dmit.dis_content");
   ut_tensor *loss = add(g, content, image_dis_loss(g, n, DMIT_DIS_PRIOR, s, f.fake_prior1));
   s->loss[0] = ut_name(add(g, loss, image_dis_loss(g, n, DMIT_DIS_ENC, s, f.fake_enc)), "dmit.dis_loss");
   return ut_graph_status(g);
@@ -170,8 +173,10 @@ static ut_status build_gen(ut_graph *g, const dmit_net *n, step_plan *s) {
   const dmit_cfg *c = n->c;
   forward_pass f;
   forward(g, n, s, "gen", NEED_ENC | NEED_RECON, &f);
-  ut_tensor *adv = kit_lsgan_real_loss(g, dmit_content_discriminator(g, n, f.content, s->a_tgt));
-  adv = add(g, adv, image_gen_loss(g, n, DMIT_DIS_PRIOR, s, f.fake_prior1));
+  s->loss[5] = ut_name(
+      ut_scale(g, kit_lsgan_real_loss(g, dmit_content_discriminator(g, n, f.content, s->a_tgt)), c->w_adv_content),
+      "dmit.adv_content");
+  ut_tensor *adv = add(g, s->loss[5], image_gen_loss(g, n, DMIT_DIS_PRIOR, s, f.fake_prior1));
   adv = add(g, adv, image_gen_loss(g, n, DMIT_DIS_ENC, s, f.fake_enc));
   ut_tensor *cyc = dmit_decoder(g, n, dmit_content_encoder(g, n, f.fake_prior1), code(g, s->a_src, f.z), "dmit.gen.dropout_cycle");
   int64_t nb = (int64_t)c->n_domains * c->batch;
@@ -210,12 +215,24 @@ static ut_status build_content(ut_graph *g, const dmit_net *n, step_plan *s) {
   return ut_graph_status(g);
 }
 
+/* 5. The content discriminator alone (cfg.dis_content_steps times per iteration, before the
+ * four): its loss of update 1 on the batch's content codes, which need no random draw. */
+static ut_status build_dis_content(ut_graph *g, const dmit_net *n, step_plan *s) {
+  ut_tensor *content = dmit_content_encoder(g, n, s->x);
+  s->loss[0] = ut_name(add(g, kit_lsgan_real_loss(g, dmit_content_discriminator(g, n, content, s->a_src)),
+                           kit_lsgan_fake_loss(g, dmit_content_discriminator(g, n, content, s->a_tgt))),
+                       "dmit.dis_content_only");
+  return ut_graph_status(g);
+}
+
 /* The networks each update trains, each with its own Adam. */
 static const char *const dis_nets[] = { DMIT_DIS_CONTENT, DMIT_DIS_PRIOR, DMIT_DIS_ENC, NULL };
 static const char *const gen_nets[] = { DMIT_ENC_CONTENT, DMIT_ENC_STYLE, DMIT_DEC, NULL };
 static const char *const dec_nets[] = { DMIT_DEC, NULL };
 static const char *const content_nets[] = { DMIT_ENC_CONTENT, NULL };
-static const char *const *const update_nets[UPDATE_COUNT] = { dis_nets, gen_nets, dec_nets, content_nets };
+static const char *const dis_content_nets[] = { DMIT_DIS_CONTENT, NULL };
+static const char *const *const update_nets[UPDATE_COUNT] = { dis_nets, gen_nets, dec_nets, content_nets,
+                                                              dis_content_nets };
 
 static ut_status optimise(ut_graph *g, const dmit_cfg *c, step_plan *s, const char *const *nets) {
   ut_tensor_list all = { 0 };
@@ -245,8 +262,9 @@ static ut_status ensure_step(dmit_model *m, int which) {
   s->a_tgt = ut_input(g, "attr_target", UT_F32, UT_SHAPE(nb, c->n_domains));
   s->perm = ut_input(g, "target_index", UT_F32, UT_SHAPE(nb, nb));
   dmit_net n = { .c = c, .frozen = 0 };
-  static ut_status (*const build[UPDATE_COUNT])(ut_graph *, const dmit_net *, step_plan *) = { build_dis, build_gen,
-                                                                                                build_dec, build_content };
+  static ut_status (*const build[UPDATE_COUNT])(ut_graph *, const dmit_net *, step_plan *) = {
+    build_dis, build_gen, build_dec, build_content, build_dis_content
+  };
   ut_status st = build[which](g, &n, s);
   if (st == UT_OK) st = optimise(g, c, s, update_nets[which]);
   if (st == UT_OK &&
@@ -285,9 +303,12 @@ ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_sc
   if (st != UT_OK) return st;
   ut_hparam_set(s->lr, m->cfg.lr * lr_scale);
   st = ut_upload(s->p, s->x, b->images);
-  if (st == UT_OK) st = ut_upload(s->p, s->a_tgt, a_tgt);
+  /* A content discriminator of one block (its head) reads no domain, and its update alone
+   * then none at all. */
+  int attrs = which != UPDATE_DIS_CONTENT || m->cfg.content_dis_blocks > 1;
+  if (st == UT_OK && attrs) st = ut_upload(s->p, s->a_tgt, a_tgt);
   /* The decoder's and content encoder's updates neither reconstruct nor borrow styles. */
-  if (st == UT_OK && which <= UPDATE_GEN) st = ut_upload(s->p, s->a_src, a_src);
+  if (st == UT_OK && attrs && (which <= UPDATE_GEN || which == UPDATE_DIS_CONTENT)) st = ut_upload(s->p, s->a_src, a_src);
   if (st == UT_OK && which <= UPDATE_GEN) st = ut_upload(s->p, s->perm, perm);
   if (st == UT_OK) st = ut_plan_run(s->p);
   for (int i = 0; st == UT_OK && i < update_losses[which]; i++) st = ut_read(s->p, s->loss[i], &out[i]);
@@ -295,14 +316,16 @@ ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_sc
 }
 
 ut_status dmit_train_step(dmit_model *m, const dmit_batch *b, float lr_scale, dmit_losses *out) {
-  float dis = 0, gen[5] = { 0 }, latent = 0, content = 0;
-  ut_status st = dmit_update(m, UPDATE_DIS, b, lr_scale, &dis);
+  float dis[2] = { 0 }, gen[6] = { 0 }, latent = 0, content = 0, extra = 0;
+  ut_status st = UT_OK;
+  for (int i = 0; st == UT_OK && i < m->cfg.dis_content_steps; i++) st = dmit_update(m, UPDATE_DIS_CONTENT, b, lr_scale, &extra);
+  if (st == UT_OK) st = dmit_update(m, UPDATE_DIS, b, lr_scale, dis);
   if (st == UT_OK) st = dmit_update(m, UPDATE_GEN, b, lr_scale, gen);
   if (st == UT_OK) st = dmit_update(m, UPDATE_DEC, b, lr_scale, &latent);
   if (st == UT_OK) st = dmit_update(m, UPDATE_CONTENT, b, lr_scale, &content);
   if (st == UT_OK && out)
-    *out = (dmit_losses){ .dis = dis, .gen = gen[0], .adv = gen[1], .rec = gen[2], .cyc = gen[3], .kl = gen[4],
-                          .latent = latent, .content = content };
+    *out = (dmit_losses){ .dis = dis[0], .dis_content = dis[1], .gen = gen[0], .adv = gen[1], .rec = gen[2],
+                          .cyc = gen[3], .kl = gen[4], .adv_content = gen[5], .latent = latent, .content = content };
   return st;
 }
 
@@ -352,6 +375,46 @@ static ut_status ensure_content(dmit_model *m) {
   f->out[0] = dmit_content_encoder(f->g, &n, kit_to_signed(f->g, f->in[0]));
   f->n_out = 1;
   return kit_infer_compile(f);
+}
+
+static ut_status ensure_dis_content(dmit_model *m) {
+  kit_infer *f = &m->dis_content;
+  if (kit_infer_ready(f)) return UT_OK;
+  kit_infer_free(f);
+  const dmit_cfg *c = &m->cfg;
+  dmit_net n = { .c = c, .frozen = 1 };
+  int64_t side = c->size >> c->down_blocks;
+  if (!(f->g = ut_graph_new(m->rt, m->st))) return UT_ERR_HOST_MEMORY;
+  f->in[0] = ut_input(f->g, "content", UT_F32, UT_SHAPE(INFER_CHUNK, dmit_content_size(c) / (side * side), side, side));
+  f->in[1] = ut_input(f->g, "attr", UT_F32, UT_SHAPE(INFER_CHUNK, c->n_domains));
+  /* With no conditional block past its head the discriminator does not read the domain, and
+   * the plan has no such input to fill. */
+  f->n_in = c->content_dis_blocks > 1 ? 2 : 1;
+  f->out[0] = dmit_content_discriminator(f->g, &n, f->in[0], f->in[1]);
+  f->n_out = 1;
+  return kit_infer_compile(f);
+}
+
+ut_status dmit_content_dis_score(dmit_model *m, const float *codes, int64_t n, int domain, float *out) {
+  if (!m || !codes || !out || n < 0 || domain < 0 || domain >= m->cfg.n_domains)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "dmit_content_dis_score: bad arguments (domain %d of %d, %lld codes)", domain,
+                   m ? m->cfg.n_domains : 0, (long long)n);
+  const dmit_cfg *c = &m->cfg;
+  int64_t map = (c->size >> c->down_blocks) >> c->content_dis_blocks;
+  map *= map;
+  float *attr = calloc((size_t)(n > 0 ? n : 1) * (size_t)c->n_domains, sizeof *attr);
+  float *logits = malloc((size_t)(n > 0 ? n : 1) * (size_t)map * sizeof *logits);
+  ut_status st = attr && logits ? ensure_dis_content(m) : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  for (int64_t i = 0; i < n && attr; i++) attr[i * c->n_domains + domain] = 1;
+  if (st == UT_OK) st = kit_infer_run(&m->dis_content, (const float *[]){ codes, attr }, &logits, n);
+  for (int64_t i = 0; st == UT_OK && i < n; i++) {
+    double sum = 0;
+    for (int64_t k = 0; k < map; k++) sum += logits[i * map + k];
+    out[i] = (float)(sum / (double)map);
+  }
+  free(attr);
+  free(logits);
+  return st;
 }
 
 int64_t dmit_content_size(const dmit_cfg *c) {

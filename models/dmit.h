@@ -39,6 +39,8 @@ typedef struct {
   int image_dis_blocks;  /* each image discriminator's head plus conditional down blocks (3) */
   float dropout;         /* in the decoder's residual blocks while training (0.5; 0: none) */
   float w_rec, w_kl, w_cyc, w_style, w_div, w_content; /* 10, 0.01, 10, 1, 0.05, 1 */
+  float w_adv_content;   /* the content adversarial term in the encoders' update (1, as official) */
+  int dis_content_steps; /* extra content-discriminator-only updates per iteration, before the four (0, as official) */
   float lr, beta1, beta2;/* every network's Adam: 1e-4, 0.5, 0.999 */
   int batch;             /* images of each domain per step (1) */
   int epochs;            /* passes over the smallest domain's training images (200) */
@@ -81,8 +83,10 @@ typedef struct {
 /* The losses of one iteration, each read before its update. */
 typedef struct {
   float dis;     /* the three discriminators' losses, summed */
+  float dis_content; /* of which the content discriminator's (LSGAN; 0.5 where it cannot tell the domain) */
   float gen;     /* the encoders' and decoder's total */
   float adv;     /* its adversarial terms (content, prior and encoded-style image) */
+  float adv_content; /* of which the content term, weighted (w_adv_content 0.25 at that balance) */
   float rec;     /* w_rec L1 reconstruction */
   float cyc;     /* w_cyc L1 cycle reconstruction */
   float kl;      /* w_kl KL of the style codes, summed over the batch */
@@ -94,12 +98,13 @@ extern const char *const dmit_loss_names[DMIT_LOSS_COUNT];
 
 /* The four updates of update_model (MODELS.md 4b), each a plan of its own that recomputes its
  * forward pass: the discriminators; the encoders and decoder; the decoder alone (latent
- * regression and diversity); the content encoder alone. `lr_scale` multiplies every learning
- * rate (the schedule). */
+ * regression and diversity); the content encoder alone; after cfg->dis_content_steps updates of
+ * the content discriminator alone. `lr_scale` multiplies every learning rate (the schedule). */
 ut_status dmit_train_step(dmit_model *m, const dmit_batch *b, float lr_scale, dmit_losses *losses);
-/* Runs update `which` (0 discriminators, 1 generator, 2 decoder, 3 content encoder) alone;
- * out[] gets its losses (1, 6, 1 and 1 of them: for the generator gen, adv, rec, cyc, kl, and
- * unused). */
+/* Runs update `which` (0 discriminators, 1 generator, 2 decoder, 3 content encoder, 4 the
+ * content discriminator alone) once; out[] gets its losses (2, 6, 1, 1 and 1 of them: dis and
+ * dis_content; gen, adv, rec, cyc, kl and adv_content; latent; content; the content
+ * discriminator's). */
 ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_scale, float *out);
 
 /* n images (float [n, C, size, size] in [0, 1]) drawn in domain `to` with styles [n, n_style]
@@ -112,6 +117,10 @@ ut_status dmit_encode_style(dmit_model *m, const float *images, int64_t n, float
  * [C, S / 2^down_blocks, S / 2^down_blocks], flattened). */
 ut_status dmit_encode_content(dmit_model *m, const float *images, int64_t n, float *out);
 int64_t dmit_content_size(const dmit_cfg *cfg);
+/* The content discriminator's output, averaged over its map, for n content codes (as
+ * dmit_encode_content gives them) each paired with domain `domain`: LSGAN's 1 for "a code of
+ * this domain", 0 for "a code of another". Frozen like the other inference plans. */
+ut_status dmit_content_dis_score(dmit_model *m, const float *codes, int64_t n, int domain, float *out);
 /* n standard normal style codes [n, n_style] from `seed` (the same on every machine). */
 void dmit_prior_styles(const dmit_cfg *cfg, uint64_t seed, int64_t n, float *styles);
 

@@ -11,7 +11,7 @@ dmit_cfg dmit_preset(dmit_preset_kind kind, int channels, int n_domains) {
   dmit_cfg c = { .size = 256, .channels = channels, .n_domains = n_domains, .nef = 64, .ndf = 64, .n_style = 8,
                  .down_blocks = 2, .content_res = 4, .style_blocks = 4, .dec_res = 6, .content_dis_blocks = 5,
                  .image_dis_blocks = 3, .dropout = 0.5f, .w_rec = 10.0f, .w_kl = 0.01f, .w_cyc = 10.0f,
-                 .w_style = 1.0f, .w_div = 0.05f, .w_content = 1.0f, .lr = 1e-4f, .beta1 = 0.5f, .beta2 = 0.999f,
+                 .w_style = 1.0f, .w_div = 0.05f, .w_content = 1.0f, .w_adv_content = 1.0f, .lr = 1e-4f, .beta1 = 0.5f, .beta2 = 0.999f,
                  .batch = 1, .epochs = 200, .decay_epochs = 100, .flip = 1, .test_ratio = 0.1f, .seed = 1 };
   if (kind == DMIT_PRESET_SMALL) {
     /* 32x32 at a quarter of the width: the content is 64 channels at 8x8, the style encoder
@@ -34,7 +34,9 @@ dmit_cfg dmit_preset(dmit_preset_kind kind, int channels, int n_domains) {
 
 const char *dmit_preset_name(dmit_preset_kind kind) { return kind == DMIT_PRESET_SMALL ? "small" : "default"; }
 
-const char *const dmit_loss_names[DMIT_LOSS_COUNT] = { "dis", "gen", "adv", "rec", "cyc", "kl", "latent", "content" };
+/* losses.tsv holds the kit trainer's most columns; the generator's total is left out, as it is
+ * adv + rec + cyc + kl. */
+const char *const dmit_loss_names[DMIT_LOSS_COUNT] = { "dis", "dis_content", "adv", "rec", "cyc", "kl", "latent", "content" };
 
 const char *dmit_domain_name(const dmit_cfg *c, int d, char *buf) {
   buf[0] = 0;
@@ -82,11 +84,14 @@ ut_status dmit_cfg_check(const dmit_cfg *c) {
           "image_dis_blocks %d: the half-size scale (%d pixels) needs at least %d", c->image_dis_blocks, c->size / 2,
           1 << c->image_dis_blocks);
   REQUIRE(c->dropout >= 0 && c->dropout < 1, "dropout %g must be in [0, 1)", (double)c->dropout);
-  REQUIRE(c->w_rec >= 0 && c->w_kl >= 0 && c->w_cyc >= 0 && c->w_style >= 0 && c->w_div >= 0 && c->w_content >= 0,
+  REQUIRE(c->w_rec >= 0 && c->w_kl >= 0 && c->w_cyc >= 0 && c->w_style >= 0 && c->w_div >= 0 && c->w_content >= 0 &&
+              c->w_adv_content >= 0,
           "loss weights must not be negative");
   REQUIRE(c->lr > 0 && c->beta1 >= 0 && c->beta1 < 1 && c->beta2 >= 0 && c->beta2 < 1,
           "Adam needs lr > 0 and betas in [0, 1)");
   REQUIRE(c->batch >= 1 && c->batch <= 65536, "batch %d must be in [1, 65536]", c->batch);
+  REQUIRE(c->dis_content_steps >= 0 && c->dis_content_steps <= 100, "dis_content_steps %d must be in [0, 100]",
+          c->dis_content_steps);
   REQUIRE(c->epochs >= 0 && c->decay_epochs >= 0 && c->decay_epochs <= c->epochs,
           "decay_epochs %d must be in [0, epochs = %d]", c->decay_epochs, c->epochs);
   REQUIRE(c->flip == 0 || c->flip == 1, "flip must be 0 or 1");
@@ -118,6 +123,9 @@ static const kit_field fields[] = {
   FIELD(beta2, KIT_FIELD_F32),          FIELD(batch, KIT_FIELD_INT),         FIELD(epochs, KIT_FIELD_INT),
   FIELD(decay_epochs, KIT_FIELD_INT),   FIELD(flip, KIT_FIELD_INT),          FIELD(test_ratio, KIT_FIELD_F32),
   FIELD(domains, KIT_FIELD_STRING),     FIELD(seed, KIT_FIELD_SEED),
+  /* Added after the first runs: their checkpoints lack them and keep the preset's 1 and 0. */
+  { "w_adv_content", KIT_FIELD_F32, offsetof(dmit_cfg, w_adv_content), NULL, 1 },
+  { "dis_content_steps", KIT_FIELD_INT, offsetof(dmit_cfg, dis_content_steps), NULL, 1 },
 };
 #undef FIELD
 

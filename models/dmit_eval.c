@@ -12,7 +12,8 @@
 #define POOLED_SIDE 4 /* content codes are average-pooled to at most this many pixels a side for the probes */
 
 dmit_eval_cfg dmit_eval_default_cfg(void) {
-  return (dmit_eval_cfg){ .seed = 1, .max_images = 200, .judge_epochs = 5, .judge_images = 3000 };
+  return (dmit_eval_cfg){ .seed = 1, .max_images = 200, .judge_epochs = 5, .judge_images = 3000, .probe_images = 1000,
+                          .probe_folds = 5 };
 }
 
 static void part(const dmit_eval_cfg *cfg, const char *what) {
@@ -62,13 +63,62 @@ static ut_status build_lookup(const ut_dataset *ds, int n_domains, lookup *lk) {
   return UT_OK;
 }
 
-static ut_status run_probe(ut_runtime *rt, const float *x, int64_t n, int64_t d, const int32_t *labels, int classes,
-                           uint64_t seed, dmit_eval_probe *p) {
-  if (classes < 2 || n < 10) return UT_OK;
-  probe_cfg pc = probe_default_cfg();
-  pc.stratified = 1;
-  ut_status st = probe_accuracy_cfg(rt, x, n, d, labels, classes, seed, &pc, &p->r);
-  p->measured = st == UT_OK;
+ut_status dmit_probe_folds(ut_runtime *rt, const float *x, int64_t n, int64_t d, const int32_t *labels, int classes,
+                           const int64_t *groups, int folds, uint64_t seed, dmit_eval_probe *p) {
+  *p = (dmit_eval_probe){ .folds = folds };
+  if (!rt || !x || !labels || !groups || folds < 2)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "dmit_probe_folds: no runtime, features, labels or groups, or %d folds", folds);
+  /* Groups are renumbered in order of appearance, then dealt to folds in a seeded order. */
+  int64_t *id = malloc((size_t)n * sizeof *id), *first = malloc((size_t)n * sizeof *first);
+  int64_t *perm = malloc((size_t)n * sizeof *perm), *fold_of = malloc((size_t)n * sizeof *fold_of);
+  int64_t *counts = calloc((size_t)(classes > 0 ? classes : 1), sizeof *counts);
+  float *fx = malloc((size_t)(n * d) * sizeof *fx);
+  int32_t *fy = malloc((size_t)n * sizeof *fy);
+  ut_status st = id && first && perm && fold_of && counts && fx && fy ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the probes");
+  int64_t n_groups = 0;
+  for (int64_t i = 0; st == UT_OK && i < n; i++) {
+    int64_t g = 0;
+    while (g < n_groups && groups[first[g]] != groups[i]) g++;
+    if (g == n_groups) first[n_groups++] = i;
+    id[i] = g;
+  }
+  if (st == UT_OK && classes >= 2 && n_groups >= folds) {
+    probe_permutation(seed ^ 0x666f6c64ull, n_groups, perm); /* "fold" */
+    for (int64_t r = 0; r < n_groups; r++) fold_of[perm[r]] = r % folds;
+    probe_cfg pc = probe_default_cfg();
+    double linear = 0, mlp = 0;
+    p->n_train = n;
+    for (int f = 0; st == UT_OK && f < folds; f++) {
+      /* The other folds' samples first (trained on), then this fold's (scored). */
+      int64_t m = 0;
+      for (int pass = 0; pass < 2; pass++)
+        for (int64_t i = 0; i < n; i++)
+          if ((fold_of[id[i]] == f) == pass) {
+            memcpy(fx + m * d, x + i * d, (size_t)d * sizeof *fx);
+            fy[m++] = labels[i];
+          }
+      int64_t n_test = 0;
+      for (int64_t i = 0; i < n; i++) n_test += fold_of[id[i]] == f;
+      probe_result r;
+      st = probe_accuracy_split(rt, fx, n, n - n_test, d, fy, classes, seed + (uint64_t)f, &pc, &r);
+      linear += r.linear_accuracy * (double)n_test;
+      mlp += r.mlp_accuracy * (double)n_test;
+      if (n - n_test < p->n_train) p->n_train = n - n_test;
+    }
+    int64_t most = 0;
+    for (int64_t i = 0; st == UT_OK && i < n; i++)
+      if (++counts[labels[i]] > most) most = counts[labels[i]];
+    if (st == UT_OK)
+      *p = (dmit_eval_probe){ .measured = 1, .folds = folds, .n_scored = n, .n_train = p->n_train,
+                              .linear = linear / (double)n, .mlp = mlp / (double)n, .chance = (double)most / (double)n };
+  }
+  free(id);
+  free(first);
+  free(perm);
+  free(fold_of);
+  free(counts);
+  free(fx);
+  free(fy);
   return st;
 }
 
@@ -216,14 +266,46 @@ ut_status dmit_evaluate(ut_runtime *rt, dmit_model *m, const ut_dataset *ds, con
   r->diversity = n_div ? div / (double)n_div : NAN;
   r->real_diversity = n_real ? real_div / (double)n_real : NAN;
 
-  /* Leakage and the informative directions. */
+  image_classifier_free(judge);
+  judge = NULL;
+  /* Leakage, the informative directions and the content discriminator, on the codes of many
+   * images: held-out and training images of every domain, evenly spread. */
   part(cfg, "probes");
+  free(ids);
+  free(dom);
+  free(x);
+  ids = NULL;
+  dom = NULL;
+  x = NULL;
+  int64_t n_p = 0;
+  for (int d = 0; d < N; d++) n_p += sp.n_train[d] + sp.n_test[d] < cfg->probe_images ? sp.n_train[d] + sp.n_test[d] : cfg->probe_images;
+  if (st == UT_OK && !(ids = malloc((size_t)n_p * sizeof *ids))) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  n_p = 0;
+  for (int d = 0; st == UT_OK && d < N; d++) {
+    int64_t avail = sp.n_train[d] + sp.n_test[d], take = avail < cfg->probe_images ? avail : cfg->probe_images;
+    for (int64_t k = 0; k < take; k++) {
+      int64_t j = k * avail / take;
+      ids[n_p++] = j < sp.n_train[d] ? sp.train[d][j] : sp.test[d][j - sp.n_train[d]];
+    }
+  }
+  r->n_codes = n_p;
   int64_t csize = dmit_content_size(c), side = c->size >> c->down_blocks, ch = csize / (side * side);
   int64_t f = side > POOLED_SIDE ? side / POOLED_SIDE : 1, ps = side / f, pd = ch * ps * ps;
-  float *codes = malloc((size_t)(n_in * csize) * sizeof *codes), *pooled = malloc((size_t)(n_in * pd) * sizeof *pooled);
-  if (st == UT_OK && (!codes || !pooled)) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the codes");
-  if (st == UT_OK) st = dmit_encode_content(m, x, n_in, codes);
-  for (int64_t i = 0; st == UT_OK && i < n_in; i++)
+  float *codes = NULL, *pooled = NULL, *score = NULL;
+  int32_t *lab = NULL;
+  int64_t *groups = NULL;
+  if (st == UT_OK && (!(x = malloc((size_t)(n_p * per) * sizeof *x)) || !(codes = malloc((size_t)(n_p * csize) * sizeof *codes)) ||
+                      !(pooled = malloc((size_t)(n_p * pd) * sizeof *pooled)) ||
+                      !(score = malloc((size_t)(n_p * N) * sizeof *score)) || !(lab = malloc((size_t)n_p * 5 * sizeof *lab)) ||
+                      !(groups = malloc((size_t)n_p * sizeof *groups))))
+    st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the codes of %lld images", (long long)n_p);
+  free(styles);
+  styles = NULL;
+  if (st == UT_OK && !(styles = malloc((size_t)(n_p * c->n_style) * sizeof *styles))) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  if (st == UT_OK) st = dmit_load_images(ds, ids, (int)n_p, c->size, x);
+  if (st == UT_OK) st = dmit_encode_content(m, x, n_p, codes);
+  if (st == UT_OK) st = dmit_encode_style(m, x, n_p, styles);
+  for (int64_t i = 0; st == UT_OK && i < n_p; i++)
     for (int64_t k = 0; k < ch; k++)
       for (int64_t py = 0; py < ps; py++)
         for (int64_t px = 0; px < ps; px++) {
@@ -232,18 +314,80 @@ ut_status dmit_evaluate(ut_runtime *rt, dmit_model *m, const ut_dataset *ds, con
             for (int64_t v = 0; v < f; v++) s += codes[((i * ch + k) * side + py * f + u) * side + px * f + v];
           pooled[((i * ch + k) * ps + py) * ps + px] = (float)(s / (double)(f * f));
         }
-  if (st == UT_OK) st = dmit_encode_style(m, x, n_in, styles);
-  int32_t *view = truth, *sty = idx;
-  for (int64_t i = 0; i < n_in; i++) {
-    view[i] = ut_dataset_content(ds, ids[i]);
-    sty[i] = style_of(ds, &lk, ids[i]);
+  /* Labels: domain, view, class, style; groups: the (class, view) where the data has them. */
+  int32_t *l_dom = lab, *l_view = lab + n_p, *l_class = lab + 2 * n_p, *l_sty = lab + 3 * n_p;
+  int contents = ut_dataset_n_contents(ds), classes = ut_dataset_n_classes(ds);
+  for (int64_t i = 0; st == UT_OK && i < n_p; i++) {
+    l_dom[i] = ut_dataset_domain(ds, ids[i]);
+    l_view[i] = ut_dataset_content(ds, ids[i]);
+    l_class[i] = ut_dataset_class(ds, ids[i]);
+    l_sty[i] = style_of(ds, &lk, ids[i]);
+    groups[i] = contents > 0 ? (int64_t)l_class[i] * contents + l_view[i] : ids[i];
   }
-  int contents = ut_dataset_n_contents(ds);
-  if (st == UT_OK) st = run_probe(rt, pooled, n_in, pd, dom, N, cfg->seed, &r->domain_from_content);
-  if (st == UT_OK && contents > 1) st = run_probe(rt, styles, n_in, c->n_style, view, contents, cfg->seed, &r->view_from_style);
-  if (st == UT_OK && contents > 1) st = run_probe(rt, pooled, n_in, pd, view, contents, cfg->seed, &r->view_from_content);
-  if (st == UT_OK && r->n_styles > 1) st = run_probe(rt, pooled, n_in, pd, sty, r->n_styles, cfg->seed, &r->style_from_content);
-  if (st == UT_OK && r->n_styles > 1) st = run_probe(rt, styles, n_in, c->n_style, sty, r->n_styles, cfg->seed, &r->style_from_style);
+  int K = cfg->probe_folds;
+  uint64_t seed = cfg->seed;
+  if (st == UT_OK) st = dmit_probe_folds(rt, pooled, n_p, pd, l_dom, N, groups, K, seed, &r->domain_from_content);
+  if (st == UT_OK && r->n_styles > 1) st = dmit_probe_folds(rt, pooled, n_p, pd, l_sty, r->n_styles, groups, K, seed, &r->style_from_content);
+  if (st == UT_OK && contents > 1) st = dmit_probe_folds(rt, styles, n_p, c->n_style, l_view, contents, groups, K, seed, &r->view_from_style);
+  if (st == UT_OK && classes > 1) st = dmit_probe_folds(rt, styles, n_p, c->n_style, l_class, classes, groups, K, seed, &r->class_from_style);
+  if (st == UT_OK && contents > 1) st = dmit_probe_folds(rt, pooled, n_p, pd, l_view, contents, groups, K, seed, &r->view_from_content);
+  if (st == UT_OK && classes > 1) st = dmit_probe_folds(rt, pooled, n_p, pd, l_class, classes, groups, K, seed, &r->class_from_content);
+  if (st == UT_OK && r->n_styles > 1) st = dmit_probe_folds(rt, styles, n_p, c->n_style, l_sty, r->n_styles, groups, K, seed, &r->style_from_style);
+
+  /* The same codes split into their channel means and what is left once each channel is
+   * standardised per image; `pooled` takes the second, pooled likewise. */
+  float *means = NULL;
+  if (st == UT_OK && !(means = malloc((size_t)(n_p * ch) * sizeof *means))) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  for (int64_t i = 0; st == UT_OK && i < n_p; i++)
+    for (int64_t k = 0; k < ch; k++) {
+      const float *plane = codes + (i * ch + k) * side * side;
+      double mean = 0, var = 0;
+      for (int64_t q = 0; q < side * side; q++) mean += plane[q];
+      mean /= (double)(side * side);
+      for (int64_t q = 0; q < side * side; q++) var += (plane[q] - mean) * (plane[q] - mean);
+      double inv = 1.0 / sqrt(var / (double)(side * side) + 1e-5);
+      means[i * ch + k] = (float)mean;
+      for (int64_t py = 0; py < ps; py++)
+        for (int64_t px = 0; px < ps; px++) {
+          double s = 0;
+          for (int64_t u = 0; u < f; u++)
+            for (int64_t v = 0; v < f; v++) s += plane[(py * f + u) * side + px * f + v] - mean;
+          pooled[((i * ch + k) * ps + py) * ps + px] = (float)(s * inv / (double)(f * f));
+        }
+    }
+  if (st == UT_OK) st = dmit_probe_folds(rt, means, n_p, ch, l_dom, N, groups, K, seed, &r->domain_from_channel_means);
+  if (st == UT_OK) st = dmit_probe_folds(rt, pooled, n_p, pd, l_dom, N, groups, K, seed, &r->domain_from_normalised);
+  free(means);
+
+  /* The content discriminator on the full codes, paired with every domain. */
+  for (int d = 0; st == UT_OK && d < N; d++) {
+    float *col = pooled; /* reused: the pooled codes are no longer needed */
+    st = dmit_content_dis_score(m, codes, n_p, d, col);
+    for (int64_t i = 0; st == UT_OK && i < n_p; i++) score[i * N + d] = col[i];
+  }
+  if (st == UT_OK && n_p > 0) {
+    int64_t right = 0, most = 0, *count = calloc((size_t)N, sizeof *count);
+    double own = 0, other = 0;
+    if (!count) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+    for (int64_t i = 0; st == UT_OK && i < n_p; i++) {
+      int best = 0;
+      for (int d = 1; d < N; d++)
+        if (score[i * N + d] > score[i * N + best]) best = d;
+      right += best == l_dom[i];
+      if (++count[l_dom[i]] > most) most = count[l_dom[i]];
+      for (int d = 0; d < N; d++)
+        if (d == l_dom[i]) own += score[i * N + d];
+        else other += score[i * N + d];
+    }
+    free(count);
+    r->content_dis_accuracy = (double)right / (double)n_p;
+    r->content_dis_chance = (double)most / (double)n_p;
+    r->content_dis_own = own / (double)n_p;
+    r->content_dis_other = other / (double)(n_p * (N - 1));
+  }
+  free(score);
+  free(lab);
+  free(groups);
   free(codes);
   free(pooled);
   image_classifier_free(judge);
@@ -264,7 +408,8 @@ ut_status dmit_evaluate(ut_runtime *rt, dmit_model *m, const ut_dataset *ds, con
 
 static void print_probe(FILE *out, const char *what, const dmit_eval_probe *p) {
   if (p->measured)
-    fprintf(out, "  %-26s linear %.3f  mlp %.3f  chance %.3f\n", what, p->r.linear_accuracy, p->r.mlp_accuracy, p->r.chance);
+    fprintf(out, "  %-26s linear %.3f  mlp %.3f  chance %.3f  (%lld codes scored over %d folds)\n", what, p->linear,
+            p->mlp, p->chance, (long long)p->n_scored, p->folds);
   else
     fprintf(out, "  %-26s not measured\n", what);
 }
@@ -279,21 +424,32 @@ void dmit_eval_print(FILE *out, const dmit_eval_report *r) {
     fprintf(out, "content kept: not measured (no content labels)\n");
   fprintf(out, "diversity: %.4f between prior styles (real images of the domain %.4f)\n", r->diversity,
           r->real_diversity);
-  fprintf(out, "leakage (want chance):\n");
+  fprintf(out, "leakage (want chance), codes of %lld images in folds of whole (class, view) groups:\n",
+          (long long)r->n_codes);
   print_probe(out, "domain from content codes", &r->domain_from_content);
   print_probe(out, "style from content codes", &r->style_from_content);
   print_probe(out, "view from style codes", &r->view_from_style);
+  print_probe(out, "class from style codes", &r->class_from_style);
   fprintf(out, "informative (want high):\n");
   print_probe(out, "view from content codes", &r->view_from_content);
+  print_probe(out, "class from content codes", &r->class_from_content);
   print_probe(out, "style from style codes", &r->style_from_style);
+  fprintf(out, "where the domain is in the content codes:\n");
+  print_probe(out, "from their channel means", &r->domain_from_channel_means);
+  print_probe(out, "channels standardised", &r->domain_from_normalised);
+  fprintf(out,
+          "content discriminator: rates the code's own domain most real for %.3f of the codes (chance %.3f); mean "
+          "output %.3f with the own domain, %.3f with another\n",
+          r->content_dis_accuracy, r->content_dis_chance, r->content_dis_own, r->content_dis_other);
 }
 
 static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 static json_t *probe_json(const dmit_eval_probe *p) {
   if (!p->measured) return json_null();
-  return json_pack("{s:o, s:o, s:o, s:I, s:I}", "linear", num(p->r.linear_accuracy), "mlp", num(p->r.mlp_accuracy),
-                   "chance", num(p->r.chance), "n_train", (json_int_t)p->r.n_train, "n_test", (json_int_t)p->r.n_test);
+  return json_pack("{s:o, s:o, s:o, s:I, s:I, s:i}", "linear", num(p->linear), "mlp", num(p->mlp), "chance",
+                   num(p->chance), "n_scored", (json_int_t)p->n_scored, "n_train_min", (json_int_t)p->n_train, "folds",
+                   p->folds);
 }
 
 char *dmit_eval_json(const dmit_eval_report *r, const char *run, const char *data, const char *device) {
@@ -302,8 +458,10 @@ char *dmit_eval_json(const dmit_eval_report *r, const char *run, const char *dat
       " s:{s:o, s:o, s:o, s:I},"
       " s:{s:o, s:o, s:I},"
       " s:{s:o, s:o},"
+      " s:{s:o, s:o, s:o, s:o, s:I},"
       " s:{s:o, s:o, s:o},"
-      " s:{s:o, s:o}}",
+      " s:{s:o, s:o},"
+      " s:{s:o, s:o, s:o, s:o, s:I}}",
       "model", "dmit", "run", run, "data", data, "device", device, "domains", r->n_domains, "styles", r->n_styles,
       "inputs", (json_int_t)r->n_inputs,
       "domain", "judge_heldout_accuracy", num(r->judge_heldout_accuracy), "judged_target", num(r->judged_target),
@@ -311,9 +469,14 @@ char *dmit_eval_json(const dmit_eval_report *r, const char *run, const char *dat
       "content_kept", "l1", num(r->content_l1), "copy_l1", num(r->content_copy_l1), "n", (json_int_t)r->n_content,
       "diversity", "translations", num(r->diversity), "real", num(r->real_diversity),
       "leakage", "domain_from_content", probe_json(&r->domain_from_content), "style_from_content",
-      probe_json(&r->style_from_content), "view_from_style", probe_json(&r->view_from_style),
-      "informative", "view_from_content", probe_json(&r->view_from_content), "style_from_style",
-      probe_json(&r->style_from_style));
+      probe_json(&r->style_from_content), "view_from_style", probe_json(&r->view_from_style), "class_from_style",
+      probe_json(&r->class_from_style), "n_codes", (json_int_t)r->n_codes,
+      "informative", "view_from_content", probe_json(&r->view_from_content), "class_from_content",
+      probe_json(&r->class_from_content), "style_from_style", probe_json(&r->style_from_style),
+      "domain_in_content", "channel_means", probe_json(&r->domain_from_channel_means), "standardised_channels",
+      probe_json(&r->domain_from_normalised),
+      "content_discriminator", "accuracy", num(r->content_dis_accuracy), "chance", num(r->content_dis_chance),
+      "own", num(r->content_dis_own), "other", num(r->content_dis_other), "n", (json_int_t)r->n_codes);
   char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
   json_decref(j);
   return text;

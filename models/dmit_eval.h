@@ -14,10 +14,20 @@
  *  diversity     mean pairwise L1 between translations of one input into one domain with 4
  *                prior styles, next to the same for real images of that domain: with style
  *                labels, the input's (class, view) in its styles there; otherwise random images.
- *  leakage       probes (probe.h, stratified 80/20) on the codes of the held-out images: domain
- *                (and style, with style labels) from content codes, and view from style codes,
- *                each next to chance; and the directions that must be informative so a collapsed
- *                code cannot look disentangled: view from content codes, style from style codes.
+ *  leakage       probes (probe.h) on the codes of many images (the run's training and held-out
+ *                images alike, up to probe_images per domain), scored over probe_folds folds of
+ *                whole (class, view) groups: the codes of one object seen in every domain and
+ *                style are all trained on or all scored, and every code is scored once. Domain
+ *                (and style, with style labels) from content codes, view and class from style
+ *                codes, each next to chance (the majority label's share of the scored codes);
+ *                and the directions that must be informative so a collapsed code cannot look
+ *                disentangled: view and class from content codes, style from style codes.
+ *                Where the domain sits: domain from the content code's channel means, and from
+ *                the code with every channel standardised over its positions.
+ *  content discriminator  on the same content codes: the share whose own domain it rates
+ *                most real among all domains (chance 1 / domains where they are balanced), and
+ *                its mean output for the own domain and for the others; whether the
+ *                adversary that should make content codes domain-free still sees the domain.
  * Every random choice follows from cfg.seed.
  */
 #ifndef UNTANGLE_MODELS_DMIT_EVAL_H
@@ -34,17 +44,32 @@ typedef struct {
   int64_t max_images;   /* held-out images per domain at most */
   int judge_epochs;
   int64_t judge_images; /* real training images that train the judge, at most (spread over the domains) */
+  int64_t probe_images; /* images per domain whose codes the probes see, at most */
+  int probe_folds;      /* folds of (class, view) groups the probes are scored over (2 ..) */
   void (*on_part)(void *user, const char *part);
   void *user;
 } dmit_eval_cfg;
 
-/* Seed 1, 200 images per domain, the judge trained 5 epochs on up to 3000 images. */
+/* Seed 1, 200 images per domain, the judge trained 5 epochs on up to 3000 images, the probes
+ * on up to 1000 images per domain in 5 folds. */
 dmit_eval_cfg dmit_eval_default_cfg(void);
 
+/* One probe scored over folds: accuracies and chance over every scored code. */
 typedef struct {
   int measured;
-  probe_result r;
+  int folds;
+  int64_t n_scored; /* codes scored, each once */
+  int64_t n_train;  /* codes trained on, the fewest of any fold */
+  double linear, mlp, chance;
 } dmit_eval_probe;
+
+/* Probes labels (int32 [n] in [0, classes)) from features [n, d] over `folds` folds of
+ * groups (int64 [n]; samples of one group share a fold, drawn from the seed): each fold's
+ * samples are scored by probes trained on the other folds' samples. Chance is the majority
+ * label's share of all n. Not measured (p->measured 0, UT_OK) with fewer than 2 classes or
+ * groups than folds. */
+ut_status dmit_probe_folds(ut_runtime *rt, const float *features, int64_t n, int64_t d, const int32_t *labels,
+                           int classes, const int64_t *groups, int folds, uint64_t seed, dmit_eval_probe *p);
 
 typedef struct {
   int n_domains, n_styles; /* n_styles 0: the set has no style attribute */
@@ -55,8 +80,14 @@ typedef struct {
   int64_t n_content;       /* translations with a true image (0: no content labels) */
   double content_l1, content_copy_l1;
   double diversity, real_diversity;
-  dmit_eval_probe domain_from_content, style_from_content, view_from_style; /* leakage */
-  dmit_eval_probe view_from_content, style_from_style;                      /* informative */
+  int64_t n_codes;         /* images whose codes the probes and the content discriminator see */
+  dmit_eval_probe domain_from_content, style_from_content, view_from_style, class_from_style; /* leakage */
+  dmit_eval_probe view_from_content, class_from_content, style_from_style;                    /* informative */
+  /* Where in the content code the domain is: its channels' spatial means alone, and the code
+   * with each channel standardised over its positions (what the content discriminator's
+   * instance-normalised blocks see), pooled as the others. */
+  dmit_eval_probe domain_from_channel_means, domain_from_normalised;
+  double content_dis_accuracy, content_dis_chance, content_dis_own, content_dis_other;
 } dmit_eval_report;
 
 ut_status dmit_evaluate(ut_runtime *rt, dmit_model *m, const ut_dataset *ds, const dmit_eval_cfg *cfg,

@@ -190,7 +190,7 @@ static ut_status step(void *user, const ut_batch *const *batches, int64_t at, in
   dmit_batch b = { .images = r->batch, .shift = 1 + (int)(at % (c->n_domains - 1)) };
   dmit_losses l;
   ut_status st = dmit_train_step(r->m, &b, dmit_lr_factor(c, at / r->per_epoch), &l);
-  const float v[DMIT_LOSS_COUNT] = { l.dis, l.gen, l.adv, l.rec, l.cyc, l.kl, l.latent, l.content };
+  const float v[DMIT_LOSS_COUNT] = { l.dis, l.dis_content, l.adv, l.rec, l.cyc, l.kl, l.latent, l.content };
   memcpy(losses, v, sizeof v);
   return st;
 }

@@ -234,36 +234,18 @@ static void prepare(probe_data *pd, const float *features, const int32_t *labels
   }
 }
 
-ut_status probe_accuracy_cfg(ut_runtime *rt, const float *features, int64_t n, int64_t d, const int32_t *labels,
-                             int n_classes, uint64_t seed, const probe_cfg *cfg, probe_result *result) {
-  probe_cfg defaults = probe_default_cfg();
-  if (!cfg) cfg = &defaults;
-  ut_status s = check_args(rt, features, n, d, labels, n_classes, cfg, result);
-  if (s != UT_OK) return s;
-  memset(result, 0, sizeof *result);
-
-  probe_data pd = { .rt = rt, .cfg = cfg, .d = d, .n_classes = n_classes };
-  pd.n_train = (int64_t)floor(cfg->train_share * (double)n);
-  if (pd.n_train < 1) pd.n_train = 1;
-  if (pd.n_train > n - 1) pd.n_train = n - 1;
-  pd.n_test = n - pd.n_train;
-  int64_t *perm = malloc((size_t)n * sizeof(int64_t)), *tmp = malloc((size_t)n * sizeof(int64_t));
+/* Both probes on the samples in the order perm gives, the first n_train trained on. */
+static ut_status score_split(ut_runtime *rt, const float *features, int64_t n, int64_t n_train, int64_t d,
+                             const int32_t *labels, int n_classes, uint64_t seed, const probe_cfg *cfg,
+                             const int64_t *perm, probe_result *result) {
+  probe_data pd = { .rt = rt, .cfg = cfg, .d = d, .n_classes = n_classes, .n_train = n_train, .n_test = n - n_train };
   int64_t *counts = calloc((size_t)n_classes, sizeof(int64_t));
   pd.x = malloc((size_t)(n * d) * sizeof(float));
   pd.y = malloc((size_t)n * sizeof(int32_t));
-  if (!perm || !tmp || !counts || !pd.x || !pd.y) {
+  ut_status s = UT_OK;
+  if (!counts || !pd.x || !pd.y) {
     s = ut_fail(UT_ERR_HOST_MEMORY, "probe_accuracy: out of host memory for %lld x %lld features", (long long)n, (long long)d);
   } else {
-    probe_permutation(seed, n, perm);
-    int64_t stratified_train = 0;
-    if (cfg->stratified) stratify(labels, n_classes, cfg->train_share, n, perm, counts, tmp, &stratified_train);
-    if (stratified_train >= 1 && stratified_train <= n - 1) {
-      pd.n_train = stratified_train;
-      pd.n_test = n - stratified_train;
-    } else if (cfg->stratified) {
-      probe_permutation(seed, n, perm);
-    }
-    memset(counts, 0, (size_t)n_classes * sizeof *counts);
     prepare(&pd, features, labels, perm);
     int64_t most = 0;
     for (int64_t r = pd.n_train; r < n; r++)
@@ -277,11 +259,60 @@ ut_status probe_accuracy_cfg(ut_runtime *rt, const float *features, int64_t n, i
     if (s == UT_OK)
       s = run_probe(&pd, 1, cfg->lr_mlp, probe_hash(seed ^ 0x6d6c70ull), &result->mlp_accuracy, &result->mlp_loss);
   }
-  free(perm);
-  free(tmp);
   free(counts);
   free(pd.x);
   free(pd.y);
+  return s;
+}
+
+ut_status probe_accuracy_cfg(ut_runtime *rt, const float *features, int64_t n, int64_t d, const int32_t *labels,
+                             int n_classes, uint64_t seed, const probe_cfg *cfg, probe_result *result) {
+  probe_cfg defaults = probe_default_cfg();
+  if (!cfg) cfg = &defaults;
+  ut_status s = check_args(rt, features, n, d, labels, n_classes, cfg, result);
+  if (s != UT_OK) return s;
+  memset(result, 0, sizeof *result);
+
+  int64_t n_train = (int64_t)floor(cfg->train_share * (double)n);
+  if (n_train < 1) n_train = 1;
+  if (n_train > n - 1) n_train = n - 1;
+  int64_t *perm = malloc((size_t)n * sizeof(int64_t)), *tmp = malloc((size_t)n * sizeof(int64_t));
+  int64_t *counts = calloc((size_t)n_classes, sizeof(int64_t));
+  if (!perm || !tmp || !counts) {
+    s = ut_fail(UT_ERR_HOST_MEMORY, "probe_accuracy: out of host memory for %lld x %lld features", (long long)n, (long long)d);
+  } else {
+    probe_permutation(seed, n, perm);
+    int64_t stratified_train = 0;
+    if (cfg->stratified) stratify(labels, n_classes, cfg->train_share, n, perm, counts, tmp, &stratified_train);
+    if (stratified_train >= 1 && stratified_train <= n - 1) {
+      n_train = stratified_train;
+    } else if (cfg->stratified) {
+      probe_permutation(seed, n, perm);
+    }
+    s = score_split(rt, features, n, n_train, d, labels, n_classes, seed, cfg, perm, result);
+  }
+  free(perm);
+  free(tmp);
+  free(counts);
+  return s;
+}
+
+ut_status probe_accuracy_split(ut_runtime *rt, const float *features, int64_t n, int64_t n_train, int64_t d,
+                               const int32_t *labels, int n_classes, uint64_t seed, const probe_cfg *cfg,
+                               probe_result *result) {
+  probe_cfg defaults = probe_default_cfg();
+  if (!cfg) cfg = &defaults;
+  ut_status s = check_args(rt, features, n, d, labels, n_classes, cfg, result);
+  if (s != UT_OK) return s;
+  if (n_train < 1 || n_train >= n)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "probe_accuracy_split: %lld of %lld samples to train on: need 1 .. %lld",
+                   (long long)n_train, (long long)n, (long long)(n - 1));
+  memset(result, 0, sizeof *result);
+  int64_t *perm = malloc((size_t)n * sizeof(int64_t));
+  if (!perm) return ut_fail(UT_ERR_HOST_MEMORY, "probe_accuracy: out of host memory");
+  for (int64_t i = 0; i < n; i++) perm[i] = i;
+  s = score_split(rt, features, n, n_train, d, labels, n_classes, seed, cfg, perm, result);
+  free(perm);
   return s;
 }
 

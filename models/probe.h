@@ -60,6 +60,14 @@ ut_status probe_accuracy(ut_runtime *rt, const float *features, int64_t n, int64
 ut_status probe_accuracy_cfg(ut_runtime *rt, const float *features, int64_t n, int64_t d, const int32_t *labels,
                              int n_classes, uint64_t seed, const probe_cfg *cfg, probe_result *result);
 
+/* The same on a split the caller made: rows 0 .. n_train - 1 train both probes and rows
+ * n_train .. n - 1 are scored, in that order (cfg->train_share and cfg->stratified are not
+ * used). For grouped or folded splits, where samples that belong together (one object seen in
+ * several domains) must stay on one side. Needs 1 <= n_train < n. */
+ut_status probe_accuracy_split(ut_runtime *rt, const float *features, int64_t n, int64_t n_train, int64_t d,
+                               const int32_t *labels, int n_classes, uint64_t seed, const probe_cfg *cfg,
+                               probe_result *result);
+
 /* Helpers shared by the evaluation code. probe_hash is splitmix64's finaliser: hashing
  * (seed, index) pairs gives independent random streams without generator state.
  * probe_permutation writes a seeded random permutation of 0 .. n-1 into perm[n]. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dmit.h"
+#include "dmit_eval.h"
 #include "dmit_internal.h"
 #include "gradcheck.h"
 #include "test_support.h"
@@ -121,19 +122,19 @@ static void snapshot_free(float **s, int n) {
 START_TEST(each_update_changes_only_its_networks) {
   static const char *const nets[] = { DMIT_ENC_CONTENT, DMIT_ENC_STYLE, DMIT_DEC, DMIT_DIS_CONTENT, DMIT_DIS_PRIOR,
                                       DMIT_DIS_ENC };
-  /* Which of nets[] each update trains. */
-  static const int trains[4][6] = {
-    { 0, 0, 0, 1, 1, 1 }, { 1, 1, 1, 0, 0, 0 }, { 0, 0, 1, 0, 0, 0 }, { 1, 0, 0, 0, 0, 0 } };
+  /* Which of nets[] each update trains (the fifth: the extra content-discriminator update). */
+  static const int trains[5][6] = { { 0, 0, 0, 1, 1, 1 }, { 1, 1, 1, 0, 0, 0 }, { 0, 0, 1, 0, 0, 0 },
+                                    { 1, 0, 0, 0, 0, 0 }, { 0, 0, 0, 1, 0, 0 } };
   dmit_cfg c = tiny_cfg();
   dmit_model *m = dmit_new(test_runtime(), &c);
-  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), out[5];
+  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), out[6];
   tiny_batch(0, x);
   dmit_batch b = { .images = x, .shift = 2 };
   /* One full step first, so every parameter exists before the snapshots. */
   dmit_losses l;
   ck_assert_ut_ok(dmit_train_step(m, &b, 1.0f, &l));
   ut_store *st = dmit_store(m);
-  for (int u = 0; u < 4; u++) {
+  for (int u = 0; u < 5; u++) {
     int n = ut_store_count(st);
     float **before = snapshot(st);
     ck_assert_ut_ok(dmit_update(m, u, &b, 1.0f, out));
@@ -223,6 +224,113 @@ START_TEST(checkpoint_round_trip_is_exact) {
 }
 END_TEST
 
+/* The content adversarial weight scales that term alone: two models from one seed see the same
+ * first generator update's forward pass, so w_adv_content 3 gives three times the term and the
+ * other losses unchanged; the content discriminator's loss is part of the discriminators'.
+ * Extra content-discriminator updates lower its loss on the batch. A configuration written
+ * before these fields existed reads back with the official weight 1 and no extra updates. */
+START_TEST(content_adversarial_weight) {
+  dmit_cfg c = tiny_cfg(), c3 = tiny_cfg();
+  c3.w_adv_content = 3.0f;
+  dmit_model *m = dmit_new(test_runtime(), &c), *m3 = dmit_new(test_runtime(), &c3);
+  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), d[2], d3[2], g[6], g3[6];
+  tiny_batch(0, x);
+  dmit_batch b = { .images = x, .shift = 1 };
+  ck_assert_ut_ok(dmit_update(m, 0, &b, 1.0f, d));
+  ck_assert_ut_ok(dmit_update(m3, 0, &b, 1.0f, d3));
+  ck_assert(d[0] == d3[0] && d[1] == d3[1]);
+  ck_assert_msg(d[1] > 0 && d[1] < d[0], "content discriminator %g of all %g", (double)d[1], (double)d[0]);
+  ck_assert_ut_ok(dmit_update(m, 1, &b, 1.0f, g));
+  ck_assert_ut_ok(dmit_update(m3, 1, &b, 1.0f, g3));
+  ck_assert_msg(g[5] > 0 && fabsf(g3[5] - 3 * g[5]) <= 1e-6f * g3[5], "content term %g, weighted by 3: %g", (double)g[5],
+                (double)g3[5]);
+  ck_assert(g[2] == g3[2] && g[3] == g3[3] && g[4] == g3[4]);
+  ck_assert_msg(fabsf((g3[1] - g[1]) - 2 * g[5]) <= 1e-5f, "adv %g vs %g", (double)g[1], (double)g3[1]);
+  dmit_free(m);
+  dmit_free(m3);
+
+  /* Extra content-discriminator updates run before the four, on the same batch: the
+   * discriminators' update then finds the content discriminator's loss lower than without. */
+  dmit_cfg c2 = tiny_cfg();
+  c2.dis_content_steps = 2;
+  dmit_model *m0 = dmit_new(test_runtime(), &c), *m2 = dmit_new(test_runtime(), &c2);
+  dmit_losses l0, l2;
+  ck_assert_ut_ok(dmit_train_step(m0, &b, 1.0f, &l0));
+  ck_assert_ut_ok(dmit_train_step(m2, &b, 1.0f, &l2));
+  ck_assert_msg(l2.dis_content < l0.dis_content, "content discriminator after 2 extra updates %g, without %g",
+                (double)l2.dis_content, (double)l0.dis_content);
+  dmit_free(m0);
+  dmit_free(m2);
+  free(x);
+
+  c3.dis_content_steps = 4;
+  char *json = kit_config_to_json(dmit_cfg_table(), &c3);
+  ck_assert_ptr_nonnull(json);
+  for (int k = 0; k < 2; k++) {
+    char *at = strstr(json, k ? "\"dis_content_steps\":" : "\"w_adv_content\":");
+    ck_assert_ptr_nonnull(at);
+    char *end = strchr(at, ',');
+    memmove(at, end + 1, strlen(end + 1) + 1);
+  }
+  dmit_cfg read = dmit_preset(DMIT_PRESET_SMALL, 3, DOMAINS);
+  ck_assert_ut_ok(kit_config_from_json(dmit_cfg_table(), json, &read));
+  ck_assert_float_eq(read.w_adv_content, 1.0f);
+  ck_assert_int_eq(read.dis_content_steps, 0);
+  ck_assert_int_eq(read.nef, 4);
+  free(json);
+}
+END_TEST
+
+/* The evaluation's grouped folds: features that only name their group (a random point per
+ * group) predict a per-group random label for groups seen in training, so a split that let one
+ * group's samples fall on both sides would score near 1; held out whole, unseen groups score
+ * near chance. A label that follows the features across groups is learnt. Every sample is
+ * scored once and chance is the majority share of all of them. */
+START_TEST(probe_folds_keep_groups_apart) {
+  enum { GROUPS = 40, PER = 3, N = GROUPS * PER, D = 4, K = 3 };
+  static float x[N * D];
+  int32_t group_label[GROUPS], by_group[N], by_feature[N];
+  int64_t groups[N];
+  float centre[GROUPS * D];
+  uint64_t rng = 3;
+  test_fill_uniform(&rng, centre, GROUPS * D, -1, 1);
+  for (int g = 0; g < GROUPS; g++) {
+    float u;
+    test_fill_uniform(&rng, &u, 1, 0, K);
+    group_label[g] = (int32_t)u < K ? (int32_t)u : K - 1;
+  }
+  int64_t count[K] = { 0 }, most = 0;
+  for (int i = 0; i < N; i++) {
+    int g = (i * 7) % GROUPS; /* a group's samples spread through the set (7 is prime to 40) */
+    groups[i] = 1000 + g;
+    float noise[D];
+    test_fill_uniform(&rng, noise, D, -0.05f, 0.05f);
+    for (int k = 0; k < D; k++) x[i * D + k] = centre[g * D + k] + noise[k];
+    by_group[i] = group_label[g];
+    if (++count[by_group[i]] > most) most = count[by_group[i]];
+    int best = 0;
+    for (int k = 1; k < K; k++)
+      if (x[i * D + k] > x[i * D + best]) best = k;
+    by_feature[i] = best;
+  }
+  dmit_eval_probe p;
+  ck_assert_ut_ok(dmit_probe_folds(test_runtime(), x, N, D, by_group, K, groups, 3, 5, &p));
+  printf("grouped folds, label per group: linear %.3f mlp %.3f chance %.3f\n", p.linear, p.mlp, p.chance);
+  ck_assert(p.measured && p.folds == 3 && p.n_scored == N);
+  ck_assert_double_eq_tol(p.chance, (double)most / N, 1e-12);
+  ck_assert_msg(p.n_train >= N / 2 && p.n_train < N, "trained on %lld", (long long)p.n_train);
+  ck_assert_msg(p.linear < 0.7 && p.mlp < 0.7, "unseen groups' labels predicted: linear %.3f mlp %.3f", p.linear, p.mlp);
+  ck_assert_ut_ok(dmit_probe_folds(test_runtime(), x, N, D, by_feature, K, groups, 3, 5, &p));
+  ck_assert_msg(p.linear > 0.8, "a label the features carry: linear %.3f", p.linear);
+  /* One class, or fewer groups than folds: not measured. */
+  ck_assert_ut_ok(dmit_probe_folds(test_runtime(), x, N, D, by_group, 1, groups, 3, 5, &p));
+  ck_assert(!p.measured);
+  for (int i = 0; i < N; i++) groups[i] = i % 2;
+  ck_assert_ut_ok(dmit_probe_folds(test_runtime(), x, N, D, by_group, K, groups, 3, 5, &p));
+  ck_assert(!p.measured);
+}
+END_TEST
+
 /* The diversity term through a tiny decoder (spectral norms frozen, so every run of the
  * checker's plans computes the same function): its gradient in the content and in both styles
  * against central finite differences; then the term alone in its four inputs. The styles lie
@@ -305,7 +413,7 @@ START_TEST(bad_configurations_are_named) {
   ck_assert_str_eq(dmit_domain_name(&c, 2, buf), "blue");
   ck_assert_int_eq(dmit_find_domain(&c, "green"), 1);
   ck_assert_int_eq(dmit_find_domain(&c, "gree"), -1);
-  float x[NB * 3 * SIZE * SIZE] = { 0 }, out[5];
+  float x[NB * 3 * SIZE * SIZE] = { 0 }, out[6];
   dmit_model *m = dmit_new(test_runtime(), &c);
   ck_assert_int_eq(dmit_update(m, 0, &(dmit_batch){ .images = x, .shift = 3 }, 1.0f, out), UT_ERR_INVALID_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(ut_last_error(), "shift 3"));
@@ -318,6 +426,8 @@ int main(void) {
   TCase *tc = tcase_create("dmit");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, bad_configurations_are_named);
+  tcase_add_test(tc, content_adversarial_weight);
+  tcase_add_test(tc, probe_folds_keep_groups_apart);
   tcase_add_test(tc, diversity_gradient_matches_finite_differences);
   tcase_add_test(tc, each_update_changes_only_its_networks);
   tcase_add_test(tc, checkpoint_round_trip_is_exact);

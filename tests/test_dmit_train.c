@@ -127,7 +127,8 @@ START_TEST(train_resume_translate) {
   ut_image_free(&im);
 
   /* eval writes its report, every part measured on the paired rendered set. */
-  snprintf(args, sizeof args, "eval %s --data %s --max-images 8 --judge-epochs 1 --device %s", whole, data, device);
+  snprintf(args, sizeof args, "eval %s --data %s --max-images 8 --judge-epochs 1 --probe-folds 2 --device %s", whole,
+           data, device);
   r = cli_run(args);
   ck_assert_msg(r.status == 0, "eval failed:\n%s\n%s", r.out, r.err);
   assert_contains(r.out, "domain judge");
@@ -137,6 +138,10 @@ START_TEST(train_resume_translate) {
   ck_assert_ptr_nonnull(report);
   assert_contains(report, "\"judged_target\"");
   assert_contains(report, "\"domain_from_content\"");
+  /* The probes see every image's code (2 classes x 4 views x 3 domains), each scored once. */
+  assert_contains(report, "\"n_scored\": 24");
+  assert_contains(report, "\"folds\": 2");
+  assert_contains(report, "\"content_discriminator\"");
   ck_assert_msg(strstr(report, "\"l1\": null") == NULL, "content kept was not measured:\n%s", report);
   free(report);
   snprintf(args, sizeof args, "eval %s --data %s --device %s", whole, two, device);
