@@ -36,11 +36,13 @@ char *cli_slurp(const char *path, size_t *len) {
   return buf;
 }
 
-cli_result cli_run(const char *args) {
+cli_result cli_run(const char *args) { return cli_run_under("", args); }
+
+cli_result cli_run_under(const char *launcher, const char *args) {
   char out_path[4096], err_path[4096], cmd[16384];
   snprintf(out_path, sizeof out_path, "%s", test_tmp_path("cli.out"));
   snprintf(err_path, sizeof err_path, "%s", test_tmp_path("cli.err"));
-  snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", cli_program(), args, out_path, err_path);
+  snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s'", launcher, cli_program(), args, out_path, err_path);
   int w = system(cmd);
   cli_result r = { .status = WIFEXITED(w) ? WEXITSTATUS(w) : -1, .out = cli_slurp(out_path, NULL),
                    .err = cli_slurp(err_path, NULL) };

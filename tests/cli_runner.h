@@ -20,6 +20,8 @@ const char *cli_program(void);
 
 /* Runs `untangle <args>` (args is shell text) and captures stdout and stderr. */
 cli_result cli_run(const char *args);
+/* The same with shell text before the program ("mpiexec -np 2", say). */
+cli_result cli_run_under(const char *launcher, const char *args);
 void cli_result_free(cli_result *r);
 
 /* A whole file as a terminated string (malloc'd); *len gets its length when len is not NULL. */

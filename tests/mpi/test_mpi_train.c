@@ -52,17 +52,9 @@ static void make_data(void) {
 
 /* Runs `mpirun -np ranks untangle <args>` (args is shell text). */
 static cli_result mpi_run(int ranks, const char *args) {
-  char out_path[4096], err_path[4096], cmd[16384];
-  snprintf(out_path, sizeof out_path, "%s", test_tmp_path("mpi.out"));
-  snprintf(err_path, sizeof err_path, "%s", test_tmp_path("mpi.err"));
-  snprintf(cmd, sizeof cmd, "'%s' --oversubscribe -np %d '%s' %s >'%s' 2>'%s'", MPIEXEC, ranks, cli_program(), args,
-           out_path, err_path);
-  int w = system(cmd);
-  cli_result r = { .status = WIFEXITED(w) ? WEXITSTATUS(w) : -1, .out = cli_slurp(out_path, NULL),
-                   .err = cli_slurp(err_path, NULL) };
-  unlink(out_path);
-  unlink(err_path);
-  return r;
+  char launcher[4200];
+  snprintf(launcher, sizeof launcher, "'%s' --oversubscribe -np %d", MPIEXEC, ranks);
+  return cli_run_under(launcher, args);
 }
 
 /* A fresh run folder path under the test's temporary folder. */
