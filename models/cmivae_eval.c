@@ -11,7 +11,7 @@
 
 cmivae_eval_cfg cmivae_eval_default_cfg(void) {
   return (cmivae_eval_cfg){ .max_images = 2000, .judge_images = 10000, .judge_epochs = CMIVAE_EVAL_JUDGE_EPOCHS,
-                            .judge_min_accuracy = 0.9, .seed = 1 };
+                            .judge_min_accuracy = 0.9, .judge_flatten = 1, .seed = 1 };
 }
 
 static void part(const cmivae_eval_cfg *c, const char *what) {
@@ -162,31 +162,50 @@ static ut_status measure(ut_runtime *rt, cmivae_model *m, const eval_ctx *e, cmi
 }
 
 /* The class judge (image_judge.h) on grey versions of up to cfg->judge_images of the run's
- * training images: trained on four fifths of each class, scored on the rest, refused below
- * cfg->judge_min_accuracy. */
+ * training images (or of cfg->judge_data's images): trained on four fifths of each class,
+ * scored on the rest, refused below cfg->judge_min_accuracy. */
 static ut_status train_judge(ut_runtime *rt, const ut_dataset *ds, const cmivae_cfg *c, const cmivae_split *sp,
                              const cmivae_eval_cfg *cfg, image_classifier **judge, cmivae_eval_report *r) {
-  int64_t nj = sp->n_train < cfg->judge_images ? sp->n_train : cfg->judge_images;
+  const int32_t *pool = sp->train;
+  int32_t n_pool = sp->n_train, *all = NULL;
+  const ut_dataset *jds = cfg->judge_data ? cfg->judge_data : ds;
+  if (cfg->judge_data) {
+    const char *path = ut_dataset_path(jds);
+    int ch = ut_dataset_channels(jds);
+    if (ut_dataset_n_classes(jds) != ut_dataset_n_classes(ds))
+      return ut_fail(UT_ERR_MISMATCH, "the judge's data %s has %d classes, the run's data %s %d", path,
+                     ut_dataset_n_classes(jds), ut_dataset_path(ds), ut_dataset_n_classes(ds));
+    if ((ch != 1 && ch != 3) || ut_dataset_height(jds) < c->size || ut_dataset_width(jds) != ut_dataset_height(jds))
+      return ut_fail(UT_ERR_MISMATCH, "the judge's data %s holds %dx%d images of %d channels; it needs square grey or "
+                     "painted images of at least %d pixels", path, ut_dataset_width(jds), ut_dataset_height(jds), ch, c->size);
+    n_pool = ut_dataset_count(jds);
+    if (!(all = malloc((size_t)(n_pool > 0 ? n_pool : 1) * sizeof *all)))
+      return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the class judge");
+    for (int32_t i = 0; i < n_pool; i++) all[i] = i;
+    pool = all;
+  }
+  int channels = ut_dataset_channels(jds);
+  int64_t nj = n_pool < cfg->judge_images ? n_pool : cfg->judge_images;
   int64_t pixels = (int64_t)c->size * c->size;
-  int32_t *ids = pick(sp->train, sp->n_train, nj, cfg->seed + 1), *labels = malloc((size_t)(nj + 1) * sizeof *labels);
+  int32_t *ids = pick(pool, n_pool, nj, cfg->seed + 1), *labels = malloc((size_t)(nj + 1) * sizeof *labels);
   int32_t *part_labels = malloc((size_t)(nj + 1) * sizeof *part_labels);
   int64_t *train_idx = malloc((size_t)(nj + 1) * sizeof *train_idx), *held_idx = malloc((size_t)(nj + 1) * sizeof *held_idx);
-  float *images = malloc((size_t)(nj * c->channels * pixels + 1) * sizeof *images);
+  float *images = malloc((size_t)(nj * channels * pixels + 1) * sizeof *images);
   float *grey = malloc((size_t)(nj * pixels + 1) * sizeof *grey), *part_grey = malloc((size_t)(nj * pixels + 1) * sizeof *part_grey);
   int64_t n_train = 0, n_held = 0;
   ut_status st = ids && labels && part_labels && train_idx && held_idx && images && grey && part_grey
                      ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the class judge");
-  if (st == UT_OK) st = cmivae_load_images(ds, ids, (int)nj, c->size, images);
+  if (st == UT_OK) st = cmivae_load_images(jds, ids, (int)nj, c->size, images);
   if (st == UT_OK) {
-    to_grey(images, nj, c->channels, pixels, grey);
-    for (int64_t k = 0; k < nj; k++) labels[k] = ut_dataset_class(ds, ids[k]);
-    st = image_judge_split(labels, nj, ut_dataset_n_classes(ds), train_idx, &n_train, held_idx, &n_held);
+    to_grey(images, nj, channels, pixels, grey);
+    for (int64_t k = 0; k < nj; k++) labels[k] = ut_dataset_class(jds, ids[k]);
+    st = image_judge_split(labels, nj, ut_dataset_n_classes(jds), train_idx, &n_train, held_idx, &n_held);
   }
   if (st == UT_OK && (n_held == 0 || n_train < 2))
     st = ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: too few training images per class to train and score the class judge",
-                 ut_dataset_path(ds));
+                 ut_dataset_path(jds));
   image_judge_cfg jc = { .epochs = cfg->judge_epochs, .min_accuracy = cfg->judge_min_accuracy, .width = cfg->judge_width,
-                         .seed = cfg->seed };
+                         .flatten = cfg->judge_flatten, .seed = cfg->seed };
   image_judge_report jr = { 0 };
   /* part_grey and part_labels hold the training part, then the held-out part. */
   for (int64_t k = 0; st == UT_OK && k < n_train; k++) {
@@ -199,17 +218,20 @@ static ut_status train_judge(ut_runtime *rt, const ut_dataset *ds, const cmivae_
     memcpy(part_grey + k * pixels, grey + held_idx[k] * pixels, (size_t)pixels * sizeof *grey);
     part_labels[k] = labels[held_idx[k]];
   }
-  if (st == UT_OK) st = image_judge_check(*judge, part_grey, n_held, part_labels, &jc, ut_dataset_path(ds), &jr);
+  if (st == UT_OK) st = image_judge_check(*judge, part_grey, n_held, part_labels, &jc, ut_dataset_path(jds), &jr);
   r->judge_heldout_accuracy = jr.heldout_accuracy;
   r->judge_train_images = jr.n_train;
   r->judge_heldout_images = jr.n_heldout;
   r->judge_epochs = jr.epochs;
   r->judge_width = cfg->judge_width > 0 ? cfg->judge_width : image_classifier_default_cfg().width;
+  r->judge_flatten = cfg->judge_flatten;
+  r->judge_data = cfg->judge_data ? ut_dataset_path(cfg->judge_data) : NULL;
   if (st != UT_OK) {
     image_classifier_free(*judge);
     *judge = NULL;
   }
-  free(ids), free(labels), free(part_labels), free(train_idx), free(held_idx), free(images), free(grey), free(part_grey);
+  free(all), free(ids), free(labels), free(part_labels), free(train_idx), free(held_idx), free(images), free(grey);
+  free(part_grey);
   return st;
 }
 

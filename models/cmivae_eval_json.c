@@ -53,9 +53,11 @@ char *cmivae_eval_json(const cmivae_eval_report *r, const char *run, const char 
   json_object_set_new(root, "device", device ? json_string(device) : json_null());
   json_object_set_new(root, "feature", json_string(cmivae_feature_name(r->feature)));
   json_object_set_new(root, "class_judge",
-                      json_pack("{so sI sI si sI ss}", "heldout_accuracy", number(r->judge_heldout_accuracy), "train_images",
+                      json_pack("{ss so sI sI si sI ss ss}", "images",
+                                r->judge_data ? r->judge_data : "the run's training images", "heldout_accuracy", number(r->judge_heldout_accuracy), "train_images",
                                 (json_int_t)r->judge_train_images, "heldout_images", (json_int_t)r->judge_heldout_images,
-                                "epochs", r->judge_epochs, "width", (json_int_t)r->judge_width, "reads",
+                                "epochs", r->judge_epochs, "width", (json_int_t)r->judge_width, "head",
+                                r->judge_flatten ? "flat" : "avg", "reads",
                                 "grey images (the painted grey level)"));
   json_object_set_new(root, "result", run_json(&r->run, hue, r->judge_heldout_accuracy));
   if (r->has_baseline) {
@@ -121,7 +123,8 @@ void cmivae_eval_print(FILE *out, const cmivae_eval_report *r) {
   row(out, r, "  chance", a->z1_feature.chance, b->z1_feature.chance);
   row(out, r, hue ? "hue bins from z2 (MLP)" : "class from z2 (MLP)", a->z2_feature.mlp_accuracy, b->z2_feature.mlp_accuracy);
   if (hue) row(out, r, "class from z1 (MLP)", a->z1_class.mlp_accuracy, b->z1_class.mlp_accuracy);
-  fprintf(out, "  (%lld pairs; class judge: %.3f of %lld held-out grey real images, trained %d epochs on %lld, width %lld)\n",
+  fprintf(out, "  (%lld pairs; class judge: %.3f of %lld held-out grey real images, trained %d epochs on %lld, width %lld, head %s%s%s)\n",
           (long long)a->n_pairs, r->judge_heldout_accuracy, (long long)r->judge_heldout_images, r->judge_epochs,
-          (long long)r->judge_train_images, (long long)r->judge_width);
+          (long long)r->judge_train_images, (long long)r->judge_width, r->judge_flatten ? "flat" : "avg",
+          r->judge_data ? ", images of " : "", r->judge_data ? r->judge_data : "");
 }

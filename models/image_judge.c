@@ -41,6 +41,7 @@ ut_status image_judge_train(ut_runtime *rt, const float *images, int64_t n, int6
   icfg.heldout_share = 0; /* held out by the caller, by class */
   icfg.flip = 1;
   if (cfg->width > 0) icfg.width = cfg->width;
+  icfg.flatten = cfg->flatten;
   int64_t steps_per_epoch = (n + icfg.batch - 1) / icfg.batch;
   int epochs = cfg->epochs * steps_per_epoch >= IMAGE_JUDGE_MIN_STEPS
                    ? cfg->epochs

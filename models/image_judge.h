@@ -27,6 +27,7 @@ typedef struct {
   int epochs;          /* passes over the training part, or more: at least IMAGE_JUDGE_MIN_STEPS steps */
   double min_accuracy; /* the held-out accuracy the judge must reach, in [0, 1] */
   int64_t width;       /* channels of the first convolution; 0: image_classifier's default */
+  int flatten;         /* 1: image_classifier's flattened head instead of the average pool */
   uint64_t seed;       /* minibatch order, mirroring and initial weights */
 } image_judge_cfg;
 

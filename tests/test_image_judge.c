@@ -1,7 +1,7 @@
 /* The evaluations' class judge (models/image_judge.h): the split holds out the first fifth of
  * each class in the given order, at least one of a class with two or more and none of a class
- * with one; the judge learns classes an image shows and passes the guard, and is refused, with
- * the accuracy it reached, on classes the images do not show. */
+ * with one; the judge (with the flattened head) learns classes an image shows and passes the
+ * guard, and is refused, with the accuracy it reached, on classes the images do not show. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,7 +47,7 @@ START_TEST(guard_passes_and_refuses) {
   int32_t yt[N], yh[N];
   for (int64_t k = 0; k < n_train; k++) memcpy(xt + k * 64, x + train[k] * 64, 64 * sizeof(float)), yt[k] = y[train[k]];
   for (int64_t k = 0; k < n_held; k++) memcpy(xh + k * 64, x + held[k] * 64, 64 * sizeof(float)), yh[k] = y[held[k]];
-  image_judge_cfg cfg = { .epochs = 1, .min_accuracy = 0.9, .width = 8, .seed = 2 };
+  image_judge_cfg cfg = { .epochs = 1, .min_accuracy = 0.9, .width = 8, .flatten = 1, .seed = 2 };
   image_judge_report rep = { 0 };
   image_classifier *judge = NULL;
   ck_assert_ut_ok(image_judge_train(test_runtime(), xt, n_train, 1, 8, 8, yt, 3, &cfg, &judge, &rep));
