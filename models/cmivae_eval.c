@@ -111,30 +111,21 @@ static ut_status measure(ut_runtime *rt, cmivae_model *m, const eval_ctx *e, cmi
     r->recon_hue_error = rs / n;
     r->fused_hue_error_median = n % 2 ? errors[n / 2] : 0.5 * (errors[n / 2 - 1] + errors[n / 2]);
   }
-  /* The judge on fused images and on the copies. */
-  if (st == UT_OK) {
-    to_grey(fused, n, c->channels, pixels, grey);
+  /* The judge on fused images, on the copies and on the reconstructions (which tell what the
+   * VAE loses from what the fusion loses). */
+  const float *judged[3] = { fused, e->images, recon };
+  double *kept_share[3] = { &r->class_kept, &r->copy_class_kept, &r->recon_class_kept };
+  double *wrong_share[3] = { &r->fused_class_error, &r->copy_class_error, NULL };
+  for (int j = 0; st == UT_OK && j < 3; j++) {
+    to_grey(judged[j], n, c->channels, pixels, grey);
     st = image_classifier_predict(e->judge, grey, n, pred);
-  }
-  if (st == UT_OK) {
     int64_t kept = 0, wrong = 0;
-    for (int64_t k = 0; k < n; k++) {
+    for (int64_t k = 0; st == UT_OK && k < n; k++) {
       kept += pred[k] == ut_dataset_class(e->ds, e->x[k]);
       wrong += pred[k] != ut_dataset_class(e->ds, e->xt[k]);
     }
-    r->class_kept = (double)kept / n;
-    if (!hue) r->fused_class_error = (double)wrong / n;
-    to_grey(e->images, n, c->channels, pixels, grey);
-    st = image_classifier_predict(e->judge, grey, n, pred);
-  }
-  if (st == UT_OK) {
-    int64_t kept = 0, wrong = 0;
-    for (int64_t k = 0; k < n; k++) {
-      kept += pred[k] == ut_dataset_class(e->ds, e->x[k]);
-      wrong += pred[k] != ut_dataset_class(e->ds, e->xt[k]);
-    }
-    r->copy_class_kept = (double)kept / n;
-    if (!hue) r->copy_class_error = (double)wrong / n;
+    *kept_share[j] = (double)kept / n;
+    if (!hue && wrong_share[j]) *wrong_share[j] = (double)wrong / n;
   }
   /* Probes: the feature (hue bin or class) from z1 and from z2, and the class from z1. */
   int n_classes = ut_dataset_n_classes(e->ds);

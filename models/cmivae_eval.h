@@ -9,7 +9,8 @@
  *    the same pairs: x itself (a generator that ignores z2 draws it), and x's reconstruction
  *    G(z1, z2 of x) against x's own feature;
  *  - class kept: the share of fused images whose z1 source's class a judge still recognises,
- *    beside the share of the z1 sources themselves it recognises (the copy). The judge
+ *    beside the share of the z1 sources themselves it recognises (the copy) and of their
+ *    reconstructions (what the VAE alone keeps). The judge
  *    (image_judge.h, as LORD's evaluation's) is trained here on grey versions of real training
  *    images (the grey level each pixel was painted from, cmivae_grey) and reads grey versions,
  *    so a hue tells it nothing; below cfg->judge_min_accuracy on its own held-out real images
@@ -57,7 +58,7 @@ typedef struct {
   double fused_hue_error, copy_hue_error, recon_hue_error;  /* mean degrees, hue feature */
   double fused_hue_error_median;
   double fused_class_error, copy_class_error;               /* class feature: not judged as x~'s class */
-  double class_kept, copy_class_kept;                       /* judged as the z1 source's class */
+  double class_kept, copy_class_kept, recon_class_kept;     /* judged as the z1 source's class */
   probe_result z1_feature, z2_feature;                      /* hue bins (or class) from z1, from z2 */
   probe_result z1_class;                                    /* class from z1 (hue runs: z1 should keep it) */
 } cmivae_eval_run;

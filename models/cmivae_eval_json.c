@@ -32,6 +32,7 @@ static json_t *run_json(const cmivae_eval_run *r, int hue, double judge_accuracy
   json_object_set_new(o, "copy_class_error", number(r->copy_class_error));
   json_object_set_new(o, "class_kept", number(r->class_kept));
   json_object_set_new(o, "copy_class_kept", number(r->copy_class_kept));
+  json_object_set_new(o, "reconstruction_class_kept", number(r->recon_class_kept));
   json_object_set_new(o, "judge_heldout_accuracy", number(judge_accuracy)); /* beside what it judged */
   json_object_set_new(o, hue ? "hue_bins_from_z1" : "class_from_z1", probe(&r->z1_feature));
   json_object_set_new(o, hue ? "hue_bins_from_z2" : "class_from_z2", probe(&r->z2_feature));
@@ -112,11 +113,13 @@ void cmivae_eval_print(FILE *out, const cmivae_eval_report *r) {
     fprintf(out, "  (judged by the class judge below)\n");
   }
   /* Judged figures name the judge's own accuracy on held-out real images. */
-  char kept[64], copy[64];
+  char kept[64], copy[64], recon[64];
   snprintf(kept, sizeof kept, "class of z1 source kept (judge %.3f)", r->judge_heldout_accuracy);
   snprintf(copy, sizeof copy, "class kept by the copy (judge %.3f)", r->judge_heldout_accuracy);
+  snprintf(recon, sizeof recon, "kept by reconstruction (judge %.3f)", r->judge_heldout_accuracy);
   row(out, r, kept, a->class_kept, b->class_kept);
   row(out, r, copy, a->copy_class_kept, b->copy_class_kept);
+  row(out, r, recon, a->recon_class_kept, b->recon_class_kept);
   row(out, r, hue ? "hue bins from z1 (linear)" : "class from z1 (linear)", a->z1_feature.linear_accuracy,
       b->z1_feature.linear_accuracy);
   row(out, r, hue ? "hue bins from z1 (MLP)" : "class from z1 (MLP)", a->z1_feature.mlp_accuracy, b->z1_feature.mlp_accuracy);

@@ -164,6 +164,7 @@ START_TEST(train_resume_translate_eval) {
   assert_contains(json, "\"fused_hue_error_deg\"");
   assert_contains(json, "\"hue_error_at_most_a_fifth_of_baseline\"");
   assert_contains(json, "\"class_kept_by_the_copy\"");
+  assert_contains(json, "\"reconstruction_class_kept\"");
   assert_contains(json, "\"judge_heldout_accuracy\"");
   free(json);
 
