@@ -41,7 +41,7 @@ void cmivae_help_train(FILE *out) {
           "  -d, --device D         an index from 'untangle devices', gpu, cpu, best or part of a name\n"
           "                         (default: $UNTANGLE_DEVICE, else best)\n"
           "      --preset P         default (64x64, width 64, batch 64) or small (32x32, width 32,\n"
-          "                         batch 32, 5 epochs); default on a GPU, small otherwise\n"
+          "                         batch 32, 32 epochs); default on a GPU, small otherwise\n"
           "      --epochs N         passes over the training images\n"
           "  -b, --batch B          images per step\n"
           "      --size S           model input side; larger data images are cropped at random\n"

@@ -18,7 +18,10 @@ void cmivae_help_eval(FILE *out) {
           "                  images a judge does not take for x~'s class. Baselines on the same pairs:\n"
           "                  the z1 source copied, and the reconstruction against its own feature\n"
           "  class kept      the share of fused images whose z1 source's class a CNN judge, trained\n"
-          "                  here on grey versions of real images, still recognises\n"
+          "                  here on grey versions of real training images, still recognises, beside\n"
+          "                  the share of the z1 sources themselves it recognises (the copy). The judge\n"
+          "                  is scored first on a fifth of each class held out from its training; below\n"
+          "                  --judge-min-accuracy eval stops, since a weak judge says nothing\n"
           "  probes          the hue in 12 bins (or the class) predicted from z1 (leakage) and from\n"
           "                  z2 (informativeness), and the class from z1, by logistic regression and\n"
           "                  an MLP on 80%% of the pairs, scored on the rest\n"
@@ -31,12 +34,19 @@ void cmivae_help_eval(FILE *out) {
           "  -o, --out JSON           write the report here instead of RUN/eval.json\n"
           "  -d, --device D           an index from 'untangle devices', gpu, cpu, best or part of a name\n"
           "      --max-images N       held-out images (pairs) at most (default 2000)\n"
-          "      --judge-epochs N     training epochs of the class judge (default 8)\n"
+          "      --judge-images N     training images that train and score the judge at most (default 10000)\n"
+          "      --judge-data FILE    train the judge on this set's images instead of the run's training\n"
+          "                           images (same classes; none of the run's held-out images)\n"
+          "      --judge-epochs N     training epochs of the class judge, or more for 600 steps (default 15)\n"
+          "      --judge-width N      channels of the judge's first convolution (default 32)\n"
+          "      --judge-head H       flat (its last feature map read where it lies; default) or avg\n"
+          "                           (averaged, as LORD's judge)\n"
+          "      --judge-min-accuracy A  the judge's held-out accuracy needed before it judges (default 0.9)\n"
           "  -s, --seed S             seed of the pairs, the judge and the probes (default 1)\n"
           "  -h, --help               show this help\n");
 }
 
-enum { OPT_DATA = 256, OPT_BASELINE, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS };
+enum { OPT_DATA = 256, OPT_BASELINE, OPT_MAX_IMAGES, OPT_JUDGE_IMAGES, OPT_JUDGE_EPOCHS, OPT_JUDGE_WIDTH, OPT_JUDGE_HEAD, OPT_JUDGE_MIN, OPT_JUDGE_DATA };
 
 static void on_part(void *user, const char *part) {
   fprintf(stderr, "eval: %s (at %.1f s)\n", part, ut_seconds() - *(const double *)user);
@@ -48,10 +58,13 @@ int cmivae_cmd_eval(int argc, char **argv) {
     { "data", required_argument, NULL, OPT_DATA },         { "baseline", required_argument, NULL, OPT_BASELINE },
     { "out", required_argument, NULL, 'o' },               { "device", required_argument, NULL, 'd' },
     { "max-images", required_argument, NULL, OPT_MAX_IMAGES }, { "judge-epochs", required_argument, NULL, OPT_JUDGE_EPOCHS },
+    { "judge-images", required_argument, NULL, OPT_JUDGE_IMAGES }, { "judge-width", required_argument, NULL, OPT_JUDGE_WIDTH },
+    { "judge-min-accuracy", required_argument, NULL, OPT_JUDGE_MIN }, { "judge-head", required_argument, NULL, OPT_JUDGE_HEAD },
+    { "judge-data", required_argument, NULL, OPT_JUDGE_DATA },
     { "seed", required_argument, NULL, 's' },              { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  const char *data = NULL, *base = NULL, *out = NULL, *device = cli_default_device();
+  const char *data = NULL, *base = NULL, *out = NULL, *judge_data = NULL, *device = cli_default_device();
   cmivae_eval_cfg cfg = cmivae_eval_default_cfg();
   int64_t epochs = cfg.judge_epochs;
   cli_getopt_reset();
@@ -65,6 +78,15 @@ int cmivae_cmd_eval(int argc, char **argv) {
     case 'd': device = optarg; break;
     case OPT_MAX_IMAGES: rc = cli_parse_i64(cmd, "--max-images", optarg, 10, 1 << 24, &cfg.max_images); break;
     case OPT_JUDGE_EPOCHS: rc = cli_parse_i64(cmd, "--judge-epochs", optarg, 1, 1000, &epochs); break;
+    case OPT_JUDGE_IMAGES: rc = cli_parse_i64(cmd, "--judge-images", optarg, 10, 1 << 24, &cfg.judge_images); break;
+    case OPT_JUDGE_WIDTH: rc = cli_parse_i64(cmd, "--judge-width", optarg, 1, 1024, &cfg.judge_width); break;
+    case OPT_JUDGE_DATA: judge_data = optarg; break;
+    case OPT_JUDGE_HEAD:
+      if (strcmp(optarg, "avg") && strcmp(optarg, "flat"))
+        return cli_usage_error(cmd, "--judge-head is avg or flat, not '%s'", optarg);
+      cfg.judge_flatten = !strcmp(optarg, "flat");
+      break;
+    case OPT_JUDGE_MIN: rc = cli_parse_double(cmd, "--judge-min-accuracy", optarg, 0, 1, &cfg.judge_min_accuracy); break;
     case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &cfg.seed); break;
     case 'h': cmivae_help_eval(stdout); return CLI_OK;
     default: return cli_option_error(cmd, c, argv);
@@ -79,14 +101,15 @@ int cmivae_cmd_eval(int argc, char **argv) {
 
   rc = CLI_FAILED;
   cmivae_model *m = NULL, *b = NULL;
-  ut_dataset *ds = NULL;
+  ut_dataset *ds = NULL, *jds = NULL;
   char *json = NULL;
   ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = device });
   if (!rt) {
     fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, device, ut_last_error());
     return CLI_FAILED;
   }
-  if (!(m = cmivae_open_run(rt, run)) || (base && !(b = cmivae_open_run(rt, base))) || !(ds = ut_dataset_open(data))) {
+  if (!(m = cmivae_open_run(rt, run)) || (base && !(b = cmivae_open_run(rt, base))) || !(ds = ut_dataset_open(data)) ||
+      (judge_data && !(jds = ut_dataset_open(judge_data)))) {
     fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
     goto done;
   }
@@ -95,6 +118,7 @@ int cmivae_cmd_eval(int argc, char **argv) {
          dev->index, dev->name);
   fflush(stdout);
   double start = ut_seconds();
+  cfg.judge_data = jds;
   cfg.on_part = on_part;
   cfg.user = &start;
   cmivae_eval_report r;
@@ -109,6 +133,7 @@ int cmivae_cmd_eval(int argc, char **argv) {
 done:
   free(json);
   ut_dataset_close(ds);
+  ut_dataset_close(jds);
   cmivae_free(m);
   cmivae_free(b);
   ut_runtime_close(rt);

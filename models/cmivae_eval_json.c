@@ -3,6 +3,7 @@
  * summary. */
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 
 #include "cmivae_eval.h"
 
@@ -20,7 +21,7 @@ static json_t *probe(const probe_result *p) {
                    (json_int_t)p->n_train, "test", (json_int_t)p->n_test);
 }
 
-static json_t *run_json(const cmivae_eval_run *r, int hue) {
+static json_t *run_json(const cmivae_eval_run *r, int hue, double judge_accuracy) {
   json_t *o = json_object();
   json_object_set_new(o, "pairs", json_integer((json_int_t)r->n_pairs));
   json_object_set_new(o, "fused_hue_error_deg", number(r->fused_hue_error));
@@ -31,6 +32,8 @@ static json_t *run_json(const cmivae_eval_run *r, int hue) {
   json_object_set_new(o, "copy_class_error", number(r->copy_class_error));
   json_object_set_new(o, "class_kept", number(r->class_kept));
   json_object_set_new(o, "copy_class_kept", number(r->copy_class_kept));
+  json_object_set_new(o, "reconstruction_class_kept", number(r->recon_class_kept));
+  json_object_set_new(o, "judge_heldout_accuracy", number(judge_accuracy)); /* beside what it judged */
   json_object_set_new(o, hue ? "hue_bins_from_z1" : "class_from_z1", probe(&r->z1_feature));
   json_object_set_new(o, hue ? "hue_bins_from_z2" : "class_from_z2", probe(&r->z2_feature));
   if (hue) json_object_set_new(o, "class_from_z1", probe(&r->z1_class));
@@ -50,13 +53,17 @@ char *cmivae_eval_json(const cmivae_eval_report *r, const char *run, const char 
   json_object_set_new(root, "data", json_string(data));
   json_object_set_new(root, "device", device ? json_string(device) : json_null());
   json_object_set_new(root, "feature", json_string(cmivae_feature_name(r->feature)));
-  json_object_set_new(root, "class_judge", json_pack("{so sI si ss}", "heldout_accuracy", number(r->judge_heldout_accuracy),
-                                                     "train_images", (json_int_t)r->judge_train_images, "epochs",
-                                                     r->judge_epochs, "reads", "grey images (the painted grey level)"));
-  json_object_set_new(root, "result", run_json(&r->run, hue));
+  json_object_set_new(root, "class_judge",
+                      json_pack("{ss so sI sI si sI ss ss}", "images",
+                                r->judge_data ? r->judge_data : "the run's training images", "heldout_accuracy", number(r->judge_heldout_accuracy), "train_images",
+                                (json_int_t)r->judge_train_images, "heldout_images", (json_int_t)r->judge_heldout_images,
+                                "epochs", r->judge_epochs, "width", (json_int_t)r->judge_width, "head",
+                                r->judge_flatten ? "flat" : "avg", "reads",
+                                "grey images (the painted grey level)"));
+  json_object_set_new(root, "result", run_json(&r->run, hue, r->judge_heldout_accuracy));
   if (r->has_baseline) {
     json_object_set_new(root, "baseline_run", json_string(baseline_run ? baseline_run : ""));
-    json_object_set_new(root, "baseline", run_json(&r->baseline, hue));
+    json_object_set_new(root, "baseline", run_json(&r->baseline, hue, r->judge_heldout_accuracy));
   }
   if (hue) {
     json_t *claims = json_object();
@@ -65,6 +72,9 @@ char *cmivae_eval_json(const cmivae_eval_report *r, const char *run, const char 
       json_object_set_new(claims, "hue_error_ratio_to_baseline", number(ratio));
       json_object_set_new(claims, "hue_error_at_most_a_fifth_of_baseline", json_boolean(ratio <= HUE_ERROR_RATIO));
     }
+    json_object_set_new(claims, "class_kept", number(r->run.class_kept));
+    json_object_set_new(claims, "class_kept_by_the_copy", number(r->run.copy_class_kept));
+    json_object_set_new(claims, "class_judge_heldout_accuracy", number(r->judge_heldout_accuracy));
     json_object_set_new(claims, "class_kept_at_least_0.8", json_boolean(r->run.class_kept >= CLASS_KEPT));
     double leak = best(&r->run.z1_feature) / r->run.z1_feature.chance;
     json_object_set_new(claims, "hue_bins_from_z1_over_chance", number(leak));
@@ -100,15 +110,24 @@ void cmivae_eval_print(FILE *out, const cmivae_eval_report *r) {
   } else {
     row(out, r, "fused not judged x~'s class", a->fused_class_error, b->fused_class_error);
     row(out, r, "copy not judged x~'s class", a->copy_class_error, b->copy_class_error);
+    fprintf(out, "  (judged by the class judge below)\n");
   }
-  row(out, r, "class of the z1 source kept", a->class_kept, b->class_kept);
-  row(out, r, "class kept by the copy", a->copy_class_kept, b->copy_class_kept);
+  /* Judged figures name the judge's own accuracy on held-out real images. */
+  char kept[64], copy[64], recon[64];
+  snprintf(kept, sizeof kept, "class of z1 source kept (judge %.3f)", r->judge_heldout_accuracy);
+  snprintf(copy, sizeof copy, "class kept by the copy (judge %.3f)", r->judge_heldout_accuracy);
+  snprintf(recon, sizeof recon, "kept by reconstruction (judge %.3f)", r->judge_heldout_accuracy);
+  row(out, r, kept, a->class_kept, b->class_kept);
+  row(out, r, copy, a->copy_class_kept, b->copy_class_kept);
+  row(out, r, recon, a->recon_class_kept, b->recon_class_kept);
   row(out, r, hue ? "hue bins from z1 (linear)" : "class from z1 (linear)", a->z1_feature.linear_accuracy,
       b->z1_feature.linear_accuracy);
   row(out, r, hue ? "hue bins from z1 (MLP)" : "class from z1 (MLP)", a->z1_feature.mlp_accuracy, b->z1_feature.mlp_accuracy);
   row(out, r, "  chance", a->z1_feature.chance, b->z1_feature.chance);
   row(out, r, hue ? "hue bins from z2 (MLP)" : "class from z2 (MLP)", a->z2_feature.mlp_accuracy, b->z2_feature.mlp_accuracy);
   if (hue) row(out, r, "class from z1 (MLP)", a->z1_class.mlp_accuracy, b->z1_class.mlp_accuracy);
-  fprintf(out, "  (%lld pairs; class judge's held-out accuracy %.3f on grey versions)\n", (long long)a->n_pairs,
-          r->judge_heldout_accuracy);
+  fprintf(out, "  (%lld pairs; class judge: %.3f of %lld held-out grey real images, trained %d epochs on %lld, width %lld, head %s%s%s)\n",
+          (long long)a->n_pairs, r->judge_heldout_accuracy, (long long)r->judge_heldout_images, r->judge_epochs,
+          (long long)r->judge_train_images, (long long)r->judge_width, r->judge_flatten ? "flat" : "avg",
+          r->judge_data ? ", images of " : "", r->judge_data ? r->judge_data : "");
 }

@@ -28,14 +28,15 @@ struct image_classifier {
 };
 
 /* Logits [B, classes] of images x [B, C, H, W] in [0, 1]; the parameters are "clf.*". */
-static ut_tensor *network(ut_graph *g, ut_tensor *x, int64_t width, int n_classes) {
+static ut_tensor *network(ut_graph *g, ut_tensor *x, int64_t width, int flatten, int n_classes) {
   ut_tensor *h = ut_shift(g, ut_scale(g, x, 2.0f), -1.0f);
   static const char *const names[3] = { "clf.conv1", "clf.conv2", "clf.conv3" };
   for (int i = 0; i < 3; i++)
     h = ut_leaky_relu(g, ut_conv2d_layer(g, h, names[i], width << i, 3, UT_CONV(2, 1), 1), 0.2f);
-  h = ut_global_avg_pool(g, h);
-  int64_t b = x ? ut_tensor_shape(x).d[0] : 0;
-  h = h ? ut_reshape(g, h, UT_SHAPE(b, width << 2)) : NULL;
+  if (!h) return NULL;
+  ut_shape s = ut_tensor_shape(h);
+  if (!flatten) h = ut_global_avg_pool(g, h);
+  h = h ? ut_reshape(g, h, UT_SHAPE(s.d[0], flatten ? s.d[1] * s.d[2] * s.d[3] : s.d[1])) : NULL;
   return ut_linear(g, h, "clf.fc", n_classes);
 }
 
@@ -59,7 +60,7 @@ static ut_status build(image_classifier *clf, uint64_t seed) {
   if (!clf->train_g) return UT_ERR_HOST_MEMORY;
   clf->x = ut_input(clf->train_g, "clf.x", UT_F32, shape);
   clf->y = ut_input(clf->train_g, "clf.y", UT_I32, UT_SHAPE(b));
-  ut_tensor *logits = network(clf->train_g, clf->x, clf->cfg.width, clf->n_classes);
+  ut_tensor *logits = network(clf->train_g, clf->x, clf->cfg.width, clf->cfg.flatten, clf->n_classes);
   clf->loss = ut_name(ut_cross_entropy(clf->train_g, logits, clf->y), "clf.loss");
   ut_tensor_list params = ut_params(clf->train_g, "clf.");
   ut_status s = clf->loss ? ut_backward(clf->train_g, clf->loss, params) : ut_graph_status(clf->train_g);
@@ -71,7 +72,7 @@ static ut_status build(image_classifier *clf, uint64_t seed) {
   clf->pred_g = ut_graph_new(clf->rt, clf->st);
   if (!clf->pred_g) return UT_ERR_HOST_MEMORY;
   clf->px = ut_input(clf->pred_g, "clf.x", UT_F32, shape);
-  clf->logits = network(clf->pred_g, clf->px, clf->cfg.width, clf->n_classes);
+  clf->logits = network(clf->pred_g, clf->px, clf->cfg.width, clf->cfg.flatten, clf->n_classes);
   clf->pred_p = ut_plan_compile(clf->pred_g, &(ut_plan_cfg){ .outputs = &clf->logits, .n_outputs = 1 });
   if (!clf->pred_p) return graph_failure(clf->pred_g, "prediction plan");
   return UT_OK;

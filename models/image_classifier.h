@@ -10,8 +10,9 @@
  *   image_classifier_free(clf);
  *
  * The network: three 3x3 convolutions with stride 2 and padding 1 (width, 2 width, 4 width
- * channels), each followed by leaky ReLU (slope 0.2), a global average pool and one linear
- * layer to the class logits; inputs in [0, 1] are mapped to [-1, 1] first. Everything follows
+ * channels), each followed by leaky ReLU (slope 0.2), a global average pool (or, with
+ * `flatten`, the whole last feature map) and one linear layer to the class logits; inputs in
+ * [0, 1] are mapped to [-1, 1] first. Everything follows
  * from the seed (split, minibatch order, initial weights).
  */
 #ifndef UNTANGLE_MODELS_IMAGE_CLASSIFIER_H
@@ -26,9 +27,11 @@ typedef struct {
   double heldout_share; /* share of the images kept out of training to score it; may be 0 */
   int flip;             /* 1: each training image is mirrored left to right with probability 1/2
                            (seeded), for classes that a mirror image keeps */
+  int flatten;          /* 1: the linear layer reads the last feature map where it lies instead of
+                           its average, for classes told apart by where things are in the image */
 } image_classifier_cfg;
 
-/* Width 32, batch 32, Adam at 1e-3, 10% held out, no mirroring. */
+/* Width 32, batch 32, Adam at 1e-3, 10% held out, no mirroring, average pool. */
 image_classifier_cfg image_classifier_default_cfg(void);
 
 typedef struct {

@@ -9,9 +9,8 @@
  *   if (lord_eval_judge_train(rt, ds, &(lord_eval_judge_cfg){ ... }, &judge, &jr) != UT_OK) ...
  *   image_classifier_predict(judge, translations, n, classes);
  *
- * The held-out images are a fifth of each class's images (split by image, so every class is in
- * both parts and chance is the same in both); in training each image is mirrored left to right
- * half the time, which keeps its class.
+ * The split by class, the mirroring, the least number of steps and the guard are
+ * image_judge.h's, shared with CMI-VAE's evaluation.
  */
 #ifndef UNTANGLE_MODELS_LORD_EVAL_JUDGE_H
 #define UNTANGLE_MODELS_LORD_EVAL_JUDGE_H

@@ -154,12 +154,57 @@ START_TEST(train_resume_translate_eval) {
   r = cli_run(args);
   ck_assert_msg(r.status == 0, "eval failed:\n%s\n%s", r.out, r.err);
   assert_contains(r.out, "fused hue error");
+  /* The judged figures name the judge's accuracy; it passed the default bar of 0.9. */
+  assert_contains(r.out, "class kept by the copy (judge ");
+  assert_contains(r.out, "held-out grey real images");
   cli_result_free(&r);
   snprintf(path, sizeof path, "%s/eval.json", whole);
   char *json = cli_slurp(path, NULL);
   ck_assert_ptr_nonnull(json);
   assert_contains(json, "\"fused_hue_error_deg\"");
   assert_contains(json, "\"hue_error_at_most_a_fifth_of_baseline\"");
+  assert_contains(json, "\"class_kept_by_the_copy\"");
+  assert_contains(json, "\"reconstruction_class_kept\"");
+  assert_contains(json, "\"judge_heldout_accuracy\"");
+  free(json);
+
+  /* The same images with classes that say nothing about them: the judge cannot learn them, so
+   * eval refuses to judge and writes nothing. */
+  char alike_grey[1024], alike[1024], report[1200];
+  snprintf(alike_grey, sizeof alike_grey, "%s", test_tmp_path("cmivae-cli-alike-grey.dat"));
+  snprintf(alike, sizeof alike, "%s", test_tmp_path("cmivae-cli-alike.dat"));
+  snprintf(report, sizeof report, "%s/alike.json", whole);
+  ut_dataset *src = ut_dataset_open(grey);
+  ck_assert_ut_ptr(src);
+  ut_dataset_writer *w = ut_dataset_writer_open(alike_grey, &(ut_dataset_desc){ .height = SIDE, .width = SIDE,
+                                                                                .channels = 1, .n_classes = 3 });
+  ck_assert_ut_ptr(w);
+  for (int32_t i = 0; i < ut_dataset_count(src); i++) /* the size tells the class in i % 3; this is i / 16 */
+    ck_assert_ut_ok(ut_dataset_writer_add(w, ut_dataset_image(src, i), i / 16, -1));
+  ck_assert_ut_ok(ut_dataset_writer_finish(w));
+  ut_dataset_close(src);
+  snprintf(args, sizeof args, "data colorize %s --hue uniform --seed 4 -o %s", alike_grey, alike);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 0);
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "eval %s --data %s --max-images 12 --judge-epochs 1 -o %s --device %s", whole, alike, report,
+           device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 1, "eval judged with a judge that cannot tell the classes apart:\n%s\n%s", r.out, r.err);
+  assert_contains(r.err, "the class judge recognises only");
+  assert_contains(r.err, "--judge-min-accuracy");
+  ck_assert(!exists(report));
+  cli_result_free(&r);
+  /* A judge trained on another set, whose classes the images show, passes and is named. */
+  snprintf(args, sizeof args, "eval %s --data %s --max-images 12 --judge-epochs 1 --judge-data %s --judge-head flat -o %s "
+           "--device %s", whole, alike, grey, report, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "eval failed:\n%s\n%s", r.out, r.err);
+  assert_contains(r.out, "head flat, images of ");
+  cli_result_free(&r);
+  json = cli_slurp(report, NULL);
+  ck_assert_ptr_nonnull(json);
+  assert_contains(json, grey);
   free(json);
 }
 END_TEST
