@@ -3,8 +3,9 @@
 
 #include <stdlib.h>
 
+#include "image_judge.h"
+
 #define HELDOUT_VIEW_EVERY 5 /* views 4, 9, 14, ... are held out */
-#define MIN_STEPS 600        /* as LORD's judge: a few dozen steps leave it guessing */
 
 typedef struct {
   float *images;
@@ -46,14 +47,14 @@ static ut_status render_part(const ut_synth_cfg *synth, int paints, int held, in
   return st;
 }
 
+/* One judge by image_judge's recipe (mirrored, at least IMAGE_JUDGE_MIN_STEPS steps), scored on
+ * the held-out renders here, since those are split by view and not by class. */
 static ut_status train_one(ut_runtime *rt, const renders *tr, const renders *held, const int32_t *train_labels,
-                           const int32_t *held_labels, int n_classes, int size, int epochs, uint64_t seed,
-                           image_classifier **clf, double *accuracy) {
-  image_classifier_cfg icfg = image_classifier_default_cfg();
-  icfg.heldout_share = 0; /* held out here, by view */
-  icfg.flip = 1;
-  ut_status st = image_classifier_train_cfg(rt, tr->images, tr->n, 3, size, size, train_labels, n_classes, seed, epochs,
-                                            &icfg, clf);
+                           const int32_t *held_labels, int n_classes, int size, const image_judge_cfg *jc,
+                           image_classifier **clf, double *accuracy, int *epochs) {
+  image_judge_report jr = { 0 };
+  ut_status st = image_judge_train(rt, tr->images, tr->n, 3, size, size, train_labels, n_classes, jc, clf, &jr);
+  *epochs = jr.epochs;
   int32_t *predicted = st == UT_OK ? malloc((size_t)held->n * sizeof *predicted) : NULL;
   if (st == UT_OK && !predicted) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the judge's scores");
   if (st == UT_OK) st = image_classifier_predict(*clf, held->images, held->n, predicted);
@@ -82,16 +83,16 @@ ut_status overlord_judges_train(ut_runtime *rt, const ut_synth_cfg *synth, int p
   if (st == UT_OK && (tr.n < 2 || held.n < 1))
     st = ut_fail(UT_ERR_INVALID_ARGUMENT, "too few views (%d, every %d-th used) to train and score the judges", synth->views,
                  view_step);
-  int64_t steps_per_epoch = (tr.n + image_classifier_default_cfg().batch - 1) / image_classifier_default_cfg().batch;
-  j->epochs = cfg->epochs * steps_per_epoch >= MIN_STEPS ? cfg->epochs : (int)((MIN_STEPS + steps_per_epoch - 1) / steps_per_epoch);
   j->n_train = tr.n;
   j->n_heldout = held.n;
+  image_judge_cfg jc = { .epochs = cfg->epochs, .min_accuracy = cfg->min_accuracy, .seed = cfg->seed };
   if (st == UT_OK)
-    st = train_one(rt, &tr, &held, tr.label, held.label, synth->classes, synth->size, j->epochs, cfg->seed, &j->label,
-                   &j->label_accuracy);
+    st = train_one(rt, &tr, &held, tr.label, held.label, synth->classes, synth->size, &jc, &j->label, &j->label_accuracy,
+                   &j->epochs);
+  jc.seed = cfg->seed + 1;
   if (st == UT_OK)
-    st = train_one(rt, &tr, &held, tr.paint, held.paint, paints, synth->size, j->epochs, cfg->seed + 1, &j->paint,
-                   &j->paint_accuracy);
+    st = train_one(rt, &tr, &held, tr.paint, held.paint, paints, synth->size, &jc, &j->paint, &j->paint_accuracy,
+                   &j->epochs);
   renders_free(&tr);
   renders_free(&held);
   if (st == UT_OK) st = overlord_judges_check(j, cfg->min_accuracy);

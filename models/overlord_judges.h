@@ -7,8 +7,8 @@
  * independent, so the label judge must read the shape and the paint judge the colour.
  *
  * Views v with v % 5 == 4 are held out: each judge is scored on all their renders and must
- * reach cfg->min_accuracy there before it judges anything. Training mirrors images half the
- * time (a mirror keeps class and paint) and runs at least 600 steps.
+ * reach cfg->min_accuracy there before it judges anything. Each trains by image_judge's recipe
+ * (mirrored half the time, which keeps class and paint; at least IMAGE_JUDGE_MIN_STEPS steps).
  */
 #ifndef UNTANGLE_MODELS_OVERLORD_JUDGES_H
 #define UNTANGLE_MODELS_OVERLORD_JUDGES_H

@@ -55,3 +55,17 @@ void cli_result_free(cli_result *r) {
   free(r->out);
   free(r->err);
 }
+
+void assert_same_files(const char *dir_a, const char *dir_b, const char *const *names, int n) {
+  for (int f = 0; f < n; f++) {
+    char a_path[4200], b_path[4200];
+    size_t la = 0, lb = 0;
+    snprintf(a_path, sizeof a_path, "%s/%s", dir_a, names[f]);
+    snprintf(b_path, sizeof b_path, "%s/%s", dir_b, names[f]);
+    char *a = cli_slurp(a_path, &la), *b = cli_slurp(b_path, &lb);
+    int same = a && b && la == lb && !memcmp(a, b, la);
+    free(a);
+    free(b);
+    ck_assert_msg(same, "%s differs from %s (or one is missing)", b_path, a_path);
+  }
+}

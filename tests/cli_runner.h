@@ -27,6 +27,10 @@ void cli_result_free(cli_result *r);
 /* A whole file as a terminated string (malloc'd); *len gets its length when len is not NULL. */
 char *cli_slurp(const char *path, size_t *len);
 
+/* Fails the test unless each of the named files is byte for byte the same in both folders (a
+ * resumed run against the whole run, say). */
+void assert_same_files(const char *dir_a, const char *dir_b, const char *const *names, int n);
+
 #define assert_contains(text, what) \
   ck_assert_msg(strstr((text), (what)) != NULL, "expected \"%s\" in:\n%s", (what), (text))
 

@@ -97,7 +97,7 @@ static cli_result train(const char *run, const char *extra) {
 
 START_TEST(train_resume_translate_eval) {
   make_data();
-  char whole[1024], parts[1024], args[8192], path[1200], path2[1200];
+  char whole[1024], parts[1024], args[8192], path[1200];
   snprintf(whole, sizeof whole, "%s", test_tmp_path("cmivae-whole"));
   snprintf(parts, sizeof parts, "%s", test_tmp_path("cmivae-parts"));
   cli_result r = train(whole, "--feature hue --epochs 2");
@@ -113,16 +113,8 @@ START_TEST(train_resume_translate_eval) {
   assert_contains(r.out, "after step 4"); /* it continues: a fresh start would redo the same steps */
   cli_result_free(&r);
   /* The same losses at every step and the same checkpoint, byte for byte. */
-  const char *files[] = { "losses.tsv", "checkpoint.safetensors" };
-  for (int f = 0; f < 2; f++) {
-    size_t la, lb;
-    snprintf(path, sizeof path, "%s/%s", whole, files[f]);
-    snprintf(path2, sizeof path2, "%s/%s", parts, files[f]);
-    char *a = cli_slurp(path, &la), *b = cli_slurp(path2, &lb);
-    ck_assert_msg(a && b && la == lb && !memcmp(a, b, la), "%s differs after resuming", files[f]);
-    free(a);
-    free(b);
-  }
+  static const char *const files[] = { "losses.tsv", "checkpoint.safetensors" };
+  assert_same_files(whole, parts, files, 2);
   snprintf(path, sizeof path, "%s/samples/epoch0002.jpg", whole);
   ck_assert(exists(path));
 

@@ -54,17 +54,9 @@ START_TEST(train_resume_translate) {
   assert_contains(r.out, "after step 6"); /* it continues: a fresh start would redo the same steps */
   cli_result_free(&r);
   /* The same losses at every step and the same checkpoint, byte for byte. */
-  char path[1200], path2[1200];
-  const char *files[] = { "losses.tsv", "checkpoint.safetensors" };
-  for (int f = 0; f < 2; f++) {
-    size_t la, lb;
-    snprintf(path, sizeof path, "%s/%s", whole, files[f]);
-    snprintf(path2, sizeof path2, "%s/%s", parts, files[f]);
-    char *a = cli_slurp(path, &la), *b = cli_slurp(path2, &lb);
-    ck_assert_msg(a && b && la == lb && !memcmp(a, b, la), "%s differs after resuming", files[f]);
-    free(a);
-    free(b);
-  }
+  char path[1200];
+  static const char *const files[] = { "losses.tsv", "checkpoint.safetensors" };
+  assert_same_files(whole, parts, files, 2);
   snprintf(path, sizeof path, "%s/samples/epoch0002.jpg", whole);
   ck_assert(exists(path));
 
