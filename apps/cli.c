@@ -131,3 +131,34 @@ int cli_write_eval_json(const char *cmd, const char *run, const char *out, const
   free(path);
   return rc;
 }
+
+ut_runtime *cli_open_runtime(const char *cmd, const char *device, int announce) {
+  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = device });
+  if (!rt) {
+    fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, device, ut_last_error());
+    return NULL;
+  }
+  if (announce) {
+    const ut_device_info *dev = ut_runtime_device(rt);
+    printf("device %d: %s (%s, %s)\n", dev->index, dev->name, ut_device_type_name(dev->type), dev->platform);
+  }
+  return rt;
+}
+
+int cli_collect_set(const char *cmd, const char *arg, const char **sets, int *n_sets, int max) {
+  if (*n_sets == max) return cli_usage_error(cmd, "at most %d --set options", max);
+  if (!strchr(arg, '=')) return cli_usage_error(cmd, "--set expects FIELD=VALUE, not '%s'", arg);
+  sets[(*n_sets)++] = arg;
+  return CLI_OK;
+}
+
+int cli_apply_sets(const char *cmd, const kit_config_table *table, void *cfg, const char *const *sets, int n_sets) {
+  for (int i = 0; i < n_sets; i++) {
+    char field[64];
+    const char *eq = strchr(sets[i], '=');
+    snprintf(field, sizeof field, "%.*s", (int)(eq - sets[i]), sets[i]);
+    if (kit_config_set(table, cfg, field, eq + 1) != UT_OK)
+      return cli_usage_error(cmd, "--set %s: %s", sets[i], ut_last_error());
+  }
+  return CLI_OK;
+}

@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "kit_config.h"
+#include "untangle.h"
+
 /* 0: done; 1: the work failed (device, file, training); 2: the command line was wrong. */
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 
@@ -27,6 +30,17 @@ int cli_parse_i64(const char *cmd, const char *option, const char *text, int64_t
 int cli_parse_u64(const char *cmd, const char *option, const char *text, uint64_t max, uint64_t *out);
 /* The same for a decimal number (strtod's syntax) in [min, max]. */
 int cli_parse_double(const char *cmd, const char *option, const char *text, double min, double max, double *out);
+
+/* Opens the OpenCL device `device` ("untangle CMD: cannot open the OpenCL device ..." on stderr
+ * and NULL when it cannot); with `announce`, prints which device it is on stdout. */
+ut_runtime *cli_open_runtime(const char *cmd, const char *device, int announce);
+
+/* A training command's --set FIELD=VALUE, collected into sets[*n_sets] (at most max); the
+ * fields are applied later with cli_apply_sets, once the preset is known. */
+int cli_collect_set(const char *cmd, const char *arg, const char **sets, int *n_sets, int max);
+/* Applies the collected FIELD=VALUE settings to cfg through its configuration table; the first
+ * that kit_config_set refuses is a usage error naming it. */
+int cli_apply_sets(const char *cmd, const kit_config_table *table, void *cfg, const char *const *sets, int n_sets);
 
 /* Creates a folder and its missing parents (mode 0777 less the umask). 0, or -1 with errno. */
 int cli_mkdirs(const char *path);

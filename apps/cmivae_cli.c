@@ -101,11 +101,7 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
     case OPT_EPOCHS: rc = cli_parse_i64(cmd, "--epochs", optarg, 0, 1 << 20, &o->epochs); break;
     case 'b': rc = cli_parse_i64(cmd, "--batch", optarg, 2, 65536, &o->batch); break;
     case OPT_SIZE: rc = cli_parse_i64(cmd, "--size", optarg, 8, 1024, &o->size); break;
-    case OPT_SET:
-      if (o->n_sets == MAX_SETS) rc = cli_usage_error(cmd, "at most %d --set options", MAX_SETS);
-      else if (!strchr(optarg, '=')) rc = cli_usage_error(cmd, "--set expects FIELD=VALUE, not '%s'", optarg);
-      else o->sets[o->n_sets++] = optarg;
-      break;
+    case OPT_SET: rc = cli_collect_set(cmd, optarg, o->sets, &o->n_sets, MAX_SETS); break;
     case OPT_SAVE_EVERY: rc = cli_parse_i64(cmd, "--save-every", optarg, 1, INT64_MAX / 2, &o->save_every); break;
     case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &o->seed); break;
     case 'r': o->resume = 1; break;
@@ -148,13 +144,7 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
     if (o->batch > 0) cfg->batch = (int)o->batch;
     cfg->cmi = !o->no_cmi;
     cfg->seed = o->seed;
-    for (int i = 0; i < o->n_sets; i++) {
-      char field[64];
-      const char *eq = strchr(o->sets[i], '=');
-      snprintf(field, sizeof field, "%.*s", (int)(eq - o->sets[i]), o->sets[i]);
-      if (kit_config_set(cmivae_cfg_table(), cfg, field, eq + 1) != UT_OK)
-        return cli_usage_error(cmd, "--set %s: %s", o->sets[i], ut_last_error());
-    }
+    if (cli_apply_sets(cmd, cmivae_cfg_table(), cfg, o->sets, o->n_sets) != CLI_OK) return CLI_USAGE;
     printf("preset %s%s\n", cmivae_preset_name((cmivae_preset_kind)preset), o->preset < 0 ? " (chosen by device type)" : "");
   }
   if (o->epochs >= 0) cfg->epochs = (int)o->epochs;
@@ -184,13 +174,8 @@ int cmivae_cmd_train(int argc, char **argv) {
   cmivae_model *m = NULL;
   ut_dataset *ds = NULL;
   char *ckpt = kit_path(o.out, CMIVAE_CHECKPOINT);
-  ut_runtime *rt = ckpt ? ut_runtime_open(&(ut_device_query){ .select = o.device }) : NULL;
-  if (!rt) {
-    fprintf(stderr, "untangle train cmivae: cannot open the OpenCL device '%s': %s\n", o.device, ut_last_error());
-    goto done;
-  }
-  const ut_device_info *dev = ut_runtime_device(rt);
-  printf("device %d: %s (%s, %s)\n", dev->index, dev->name, ut_device_type_name(dev->type), dev->platform);
+  ut_runtime *rt = ckpt ? cli_open_runtime("train cmivae", o.device, 1) : NULL;
+  if (!rt) goto done;
   if (!(ds = ut_dataset_open(o.data))) {
     fprintf(stderr, "untangle train cmivae: %s\n", ut_last_error());
     goto done;

@@ -103,11 +103,8 @@ int cmivae_cmd_eval(int argc, char **argv) {
   cmivae_model *m = NULL, *b = NULL;
   ut_dataset *ds = NULL, *jds = NULL;
   char *json = NULL;
-  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = device });
-  if (!rt) {
-    fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, device, ut_last_error());
-    return CLI_FAILED;
-  }
+  ut_runtime *rt = cli_open_runtime(cmd, device, 0);
+  if (!rt) return CLI_FAILED;
   if (!(m = cmivae_open_run(rt, run)) || (base && !(b = cmivae_open_run(rt, base))) || !(ds = ut_dataset_open(data)) ||
       (judge_data && !(jds = ut_dataset_open(judge_data)))) {
     fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());

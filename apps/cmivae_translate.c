@@ -106,10 +106,7 @@ static int run(const char *cmd, infer_options *o, int grid) {
     rc = cli_usage_error(cmd, "translates one image with one feature; 'untangle grid' takes lists");
     goto done;
   }
-  if (!(rt = ut_runtime_open(&(ut_device_query){ .select = o->device }))) {
-    fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, o->device, ut_last_error());
-    goto done;
-  }
+  if (!(rt = cli_open_runtime(cmd, o->device, 0))) goto done;
   if (!(m = cmivae_open_run(rt, o->run))) {
     fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
     goto done;

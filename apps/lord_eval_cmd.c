@@ -266,11 +266,8 @@ static int run(const options *o) {
   lord_model *m = NULL, *baseline = NULL;
   ut_dataset *ds = NULL;
   char *json = NULL;
-  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = o->device });
-  if (!rt) {
-    fprintf(stderr, "untangle " CMD ": cannot open the OpenCL device '%s': %s\n", o->device, ut_last_error());
-    return CLI_FAILED;
-  }
+  ut_runtime *rt = cli_open_runtime(CMD, o->device, 0);
+  if (!rt) return CLI_FAILED;
   int stage = 0, test_classes = 0;
   double test_ratio = 0;
   lord_eval_cfg cfg = o->cfg;

@@ -96,11 +96,8 @@ static int run(const char *cmd, const options *o, int grid) {
   int rc = CLI_FAILED;
   float *images = NULL, *content = NULL, *klass = NULL, *out = NULL;
   lord_model *m = NULL;
-  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = o->device });
-  if (!rt) {
-    fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, o->device, ut_last_error());
-    return CLI_FAILED;
-  }
+  ut_runtime *rt = cli_open_runtime(cmd, o->device, 0);
+  if (!rt) return CLI_FAILED;
   if (!(m = lord_open_run(rt, o->run, 2, NULL))) {
     fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
     goto done;

@@ -135,11 +135,7 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
       rc = cli_parse_double(cmd, "--test-ratio", optarg, 0, 0.9, &o->test_ratio);
       ratio_given = 1;
       break;
-    case OPT_SET:
-      if (o->n_sets == MAX_SETS) rc = cli_usage_error(cmd, "at most %d --set options", MAX_SETS);
-      else if (!strchr(optarg, '=')) rc = cli_usage_error(cmd, "--set expects FIELD=VALUE, not '%s'", optarg);
-      else o->sets[o->n_sets++] = optarg;
-      break;
+    case OPT_SET: rc = cli_collect_set(cmd, optarg, o->sets, &o->n_sets, MAX_SETS); break;
     case OPT_SAVE_EVERY: rc = cli_parse_i64(cmd, "--save-every", optarg, 1, INT64_MAX / 2, &o->save_every); break;
     case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &o->seed); break;
     case 'r': o->resume = 1; break;
@@ -186,13 +182,7 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
     if (o->batch > 0) cfg->batch = (int)o->batch;
     if (o->recon >= 0) cfg->recon = (overlord_recon)o->recon;
     cfg->seed = o->seed;
-    for (int i = 0; i < o->n_sets; i++) {
-      char field[64];
-      const char *eq = strchr(o->sets[i], '=');
-      snprintf(field, sizeof field, "%.*s", (int)(eq - o->sets[i]), o->sets[i]);
-      if (kit_config_set(overlord_cfg_table(), cfg, field, eq + 1) != UT_OK)
-        return cli_usage_error(cmd, "--set %s: %s", o->sets[i], ut_last_error());
-    }
+    if (cli_apply_sets(cmd, overlord_cfg_table(), cfg, o->sets, o->n_sets) != CLI_OK) return CLI_USAGE;
     printf("preset %s%s\n", overlord_preset_name((overlord_preset_kind)preset), o->preset < 0 ? " (chosen by device type)" : "");
   }
   int *epochs[3] = { &cfg->epochs1, &cfg->epochs2, &cfg->epochs3 };
@@ -246,13 +236,8 @@ int overlord_cmd_train(int argc, char **argv) {
   overlord_model *m = NULL;
   ut_dataset *ds = NULL;
   char *ckpt = kit_path(o.out, OVERLORD_CHECKPOINT);
-  ut_runtime *rt = ckpt ? ut_runtime_open(&(ut_device_query){ .select = o.device }) : NULL;
-  if (!rt) {
-    fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, o.device, ut_last_error());
-    goto done;
-  }
-  const ut_device_info *dev = ut_runtime_device(rt);
-  printf("device %d: %s (%s, %s)\n", dev->index, dev->name, ut_device_type_name(dev->type), dev->platform);
+  ut_runtime *rt = ckpt ? cli_open_runtime(cmd, o.device, 1) : NULL;
+  if (!rt) goto done;
   if (!(ds = ut_dataset_open(o.data))) {
     fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
     goto done;
@@ -616,11 +601,8 @@ int overlord_cmd_eval(int argc, char **argv) {
   ut_dataset *ds = NULL;
   char *json = NULL, *ratio = NULL;
   int stage = 0;
-  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = device });
-  if (!rt) {
-    fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, device, ut_last_error());
-    return CLI_FAILED;
-  }
+  ut_runtime *rt = cli_open_runtime(cmd, device, 0);
+  if (!rt) return CLI_FAILED;
   char *ckpt = kit_path(run, OVERLORD_CHECKPOINT);
   if (!ckpt || !(m = overlord_open_run(rt, run, 2, &stage)) || ut_checkpoint_meta(ckpt, "overlord.split", &ratio) != UT_OK ||
       !(ds = ut_dataset_open(data))) {

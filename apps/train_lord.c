@@ -201,10 +201,7 @@ static int run(const options *o, kit_team *team) {
   char *ckpt = malloc(strlen(o->out) + sizeof "/" LORD_CHECKPOINT), device_buf[64];
   const char *device = cli_team_device(CMD, o->device, team, device_buf, sizeof device_buf);
   if (!device) goto done;
-  if (!(rt = ut_runtime_open(&(ut_device_query){ .select = device }))) {
-    fprintf(stderr, "untangle " CMD ": cannot open the OpenCL device '%s': %s\n", device, ut_last_error());
-    goto done;
-  }
+  if (!(rt = cli_open_runtime(CMD, device, 0))) goto done;
   sprintf(ckpt, "%s/" LORD_CHECKPOINT, o->out);
   const ut_device_info *dev = ut_runtime_device(rt);
   printf("device %d: %s (%s, %s)\n", dev->index, dev->name, ut_device_type_name(dev->type), dev->platform);

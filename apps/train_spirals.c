@@ -194,14 +194,11 @@ static int run(const options *o) {
 
   int rc = CLI_OK;
   spirals_trainer *t = NULL;
-  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = o->device });
+  ut_runtime *rt = cli_open_runtime(CMD, o->device, 1);
   if (!rt) {
-    fprintf(stderr, "untangle " CMD ": cannot open the OpenCL device '%s': %s\n", o->device, ut_last_error());
     rc = CLI_FAILED;
     goto done;
   }
-  const ut_device_info *dev = ut_runtime_device(rt);
-  printf("device %d: %s (%s, %s)\n", dev->index, dev->name, ut_device_type_name(dev->type), dev->platform);
 
   spirals_cfg cfg;
   if ((rc = choose_config(rt, o, path, &cfg)) != CLI_OK) goto done;

@@ -93,11 +93,7 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
     case OPT_EPOCHS: rc = cli_parse_i64(cmd, "--epochs", optarg, 0, 1 << 20, &o->epochs); break;
     case 'b': rc = cli_parse_i64(cmd, "--batch", optarg, 1, 65536, &o->batch); break;
     case OPT_SIZE: rc = cli_parse_i64(cmd, "--size", optarg, 16, 1024, &o->size); break;
-    case OPT_SET:
-      if (o->n_sets == MAX_SETS) rc = cli_usage_error(cmd, "at most %d --set options", MAX_SETS);
-      else if (!strchr(optarg, '=')) rc = cli_usage_error(cmd, "--set expects FIELD=VALUE, not '%s'", optarg);
-      else o->sets[o->n_sets++] = optarg;
-      break;
+    case OPT_SET: rc = cli_collect_set(cmd, optarg, o->sets, &o->n_sets, MAX_SETS); break;
     case OPT_SAVE_EVERY: rc = cli_parse_i64(cmd, "--save-every", optarg, 1, INT64_MAX / 2, &o->save_every); break;
     case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &o->seed); break;
     case 'r': o->resume = 1; break;
@@ -145,13 +141,7 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
       snprintf(cfg->domain_a, KIT_STRING_MAX, "%.*s", (int)(comma - o->domains), o->domains);
       snprintf(cfg->domain_b, KIT_STRING_MAX, "%s", comma + 1);
     }
-    for (int i = 0; i < o->n_sets; i++) {
-      char field[64];
-      const char *eq = strchr(o->sets[i], '=');
-      snprintf(field, sizeof field, "%.*s", (int)(eq - o->sets[i]), o->sets[i]);
-      if (kit_config_set(unit_cfg_table(), cfg, field, eq + 1) != UT_OK)
-        return cli_usage_error(cmd, "--set %s: %s", o->sets[i], ut_last_error());
-    }
+    if (cli_apply_sets(cmd, unit_cfg_table(), cfg, o->sets, o->n_sets) != CLI_OK) return CLI_USAGE;
     printf("preset %s%s\n", unit_preset_name((unit_preset_kind)preset), o->preset < 0 ? " (chosen by device type)" : "");
   }
   if (o->epochs >= 0) cfg->epochs = (int)o->epochs;
@@ -203,10 +193,7 @@ static int train(const train_options *opts, kit_team *team) {
   char *ckpt = malloc(strlen(o.out) + sizeof "/" UNIT_CHECKPOINT), device_buf[64];
   const char *device = cli_team_device("train unit", o.device, team, device_buf, sizeof device_buf);
   if (!device || !ckpt) goto done;
-  if (!(rt = ut_runtime_open(&(ut_device_query){ .select = device }))) {
-    fprintf(stderr, "untangle train unit: cannot open the OpenCL device '%s': %s\n", device, ut_last_error());
-    goto done;
-  }
+  if (!(rt = cli_open_runtime("train unit", device, 0))) goto done;
   sprintf(ckpt, "%s/" UNIT_CHECKPOINT, o.out);
   const ut_device_info *dev = ut_runtime_device(rt);
   printf("device %d: %s (%s, %s)\n", dev->index, dev->name, ut_device_type_name(dev->type), dev->platform);
@@ -328,11 +315,8 @@ static int run_infer(const char *cmd, const infer_options *o, int grid) {
   int rc = CLI_FAILED;
   float *images = NULL;
   unit_model *m = NULL;
-  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = o->device });
-  if (!rt) {
-    fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, o->device, ut_last_error());
-    return CLI_FAILED;
-  }
+  ut_runtime *rt = cli_open_runtime(cmd, o->device, 0);
+  if (!rt) return CLI_FAILED;
   if (!(m = unit_open_run(rt, o->run))) {
     fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
     goto done;
@@ -451,11 +435,8 @@ int unit_cmd_eval(int argc, char **argv) {
   unit_model *m = NULL;
   ut_dataset *ds = NULL;
   char *json = NULL;
-  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = device });
-  if (!rt) {
-    fprintf(stderr, "untangle %s: cannot open the OpenCL device '%s': %s\n", cmd, device, ut_last_error());
-    return CLI_FAILED;
-  }
+  ut_runtime *rt = cli_open_runtime(cmd, device, 0);
+  if (!rt) return CLI_FAILED;
   if (!(m = unit_open_run(rt, run)) || !(ds = ut_dataset_open(data))) {
     fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
     goto done;
