@@ -4,17 +4,11 @@
 #include <stdlib.h>
 
 #include "cmivae_colour.h"
+#include "kit_random.h"
 #include "cmivae_data.h"
 
-static uint64_t splitmix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 float cmivae_uniform_hue(uint64_t seed, int64_t i) {
-  uint64_t r = splitmix64(splitmix64(seed) ^ (uint64_t)i);
+  uint64_t r = kit_hash64(kit_hash64(seed) ^ (uint64_t)i);
   /* 24 random bits, so the float holds the value exactly and stays below 360. */
   return (float)(r >> 40) * (360.0f / 16777216.0f);
 }

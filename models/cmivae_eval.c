@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmivae_colour.h"
+#include "kit_random.h"
 #include "cmivae_data.h"
 #include "cmivae_eval.h"
 #include "cmivae_train.h"
@@ -47,7 +48,7 @@ static int32_t *pick(const int32_t *list, int32_t m, int64_t n, uint64_t seed) {
   int64_t *perm = malloc((size_t)(m > 0 ? m : 1) * sizeof *perm);
   int32_t *out = malloc((size_t)(n > 0 ? n : 1) * sizeof *out);
   if (perm && out) {
-    probe_permutation(seed, m, perm);
+    kit_permutation(seed, m, perm);
     for (int64_t k = 0; k < n; k++) out[k] = list[perm[k]];
   }
   free(perm);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "checkpoint_config.h"
+#include "kit_random.h"
 #include "dmit_internal.h"
 #include "kit_blocks.h"
 #include "kit_infer.h"
@@ -452,19 +453,12 @@ ut_status dmit_encode_style(dmit_model *m, const float *images, int64_t n, float
   return st == UT_OK ? kit_infer_run(&m->style, &images, &styles, n) : st;
 }
 
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 void dmit_prior_styles(const dmit_cfg *cfg, uint64_t seed, int64_t n, float *styles) {
   uint64_t s = seed ^ 0x646d6974ull;
   for (int64_t i = 0; i < n * cfg->n_style; i++) {
     /* Box-Muller on two uniforms in (0, 1]. */
-    double u1 = ((double)(splitmix64(&s) >> 11) + 1.0) / 9007199254740992.0;
-    double u2 = (double)(splitmix64(&s) >> 11) / 9007199254740992.0;
+    double u1 = ((double)(kit_next64(&s) >> 11) + 1.0) / 9007199254740992.0;
+    double u2 = (double)(kit_next64(&s) >> 11) / 9007199254740992.0;
     styles[i] = (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
   }
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dmit_eval.h"
+#include "kit_random.h"
 #include "dmit_train.h"
 #include "image_classifier.h"
 
@@ -83,7 +84,7 @@ ut_status dmit_probe_folds(ut_runtime *rt, const float *x, int64_t n, int64_t d,
     id[i] = g;
   }
   if (st == UT_OK && classes >= 2 && n_groups >= folds) {
-    probe_permutation(seed ^ 0x666f6c64ull, n_groups, perm); /* "fold" */
+    kit_permutation(seed ^ 0x666f6c64ull, n_groups, perm); /* "fold" */
     for (int64_t r = 0; r < n_groups; r++) fold_of[perm[r]] = r % folds;
     probe_cfg pc = probe_default_cfg();
     double linear = 0, mlp = 0;
@@ -204,7 +205,7 @@ ut_status dmit_evaluate(ut_runtime *rt, dmit_model *m, const ut_dataset *ds, con
       int32_t in = ids[idx[k]];
       int64_t avail = sp.n_test[t] ? sp.n_test[t] : sp.n_train[t];
       const int32_t *list = sp.n_test[t] ? sp.test[t] : sp.train[t];
-      int32_t ref = list[probe_hash(cfg->seed ^ ((uint64_t)in << 8) ^ (uint64_t)t) % (uint64_t)avail];
+      int32_t ref = list[kit_hash64(cfg->seed ^ ((uint64_t)in << 8) ^ (uint64_t)t) % (uint64_t)avail];
       if (ut_dataset_class(ds, ref) == ut_dataset_class(ds, in) && ut_dataset_content(ds, ref) == ut_dataset_content(ds, in))
         continue;
       int32_t tr = find(ds, &lk, in, t, style_of(ds, &lk, ref));
@@ -254,7 +255,7 @@ ut_status dmit_evaluate(ut_runtime *rt, dmit_model *m, const ut_dataset *ds, con
     int n_r = 0;
     for (int k = 0; k < DIVERSITY_STYLES; k++) {
       int32_t j = r->n_styles > 1 && k < lk.styles ? find(ds, &lk, ids[i], t, k)
-                                                   : sp.train[t][probe_hash(cfg->seed + 17 * (uint64_t)i + (uint64_t)k) % (uint64_t)sp.n_train[t]];
+                                                   : sp.train[t][kit_hash64(cfg->seed + 17 * (uint64_t)i + (uint64_t)k) % (uint64_t)sp.n_train[t]];
       if (j >= 0) real[n_r++] = j;
     }
     if (st == UT_OK && n_r > 1) st = dmit_load_images(ds, real, n_r, c->size, one);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "dmit_train.h"
+#include "kit_random.h"
 
 #define GRID_PER_DOMAIN 2
 #define GRID_STYLES 3
@@ -45,28 +46,6 @@ ut_status dmit_resolve_domains(const ut_dataset *ds, dmit_cfg *cfg) {
   return dmit_cfg_check(cfg);
 }
 
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-/* Marks floor(ratio * n) of n items, drawn by a partial Fisher-Yates shuffle. */
-static ut_status draw_held_out(int64_t n, double ratio, uint64_t seed, uint8_t *held) {
-  int64_t take = (int64_t)(ratio * (double)n), *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
-  if (!order) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the split");
-  for (int64_t i = 0; i < n; i++) order[i] = i, held[i] = 0;
-  for (int64_t i = 0; i < take; i++) {
-    int64_t j = i + (int64_t)(splitmix64(&seed) % (uint64_t)(n - i)), tmp = order[i];
-    order[i] = order[j];
-    order[j] = tmp;
-    held[order[i]] = 1;
-  }
-  free(order);
-  return UT_OK;
-}
-
 void dmit_split_free(dmit_split *sp) {
   for (int d = 0; d < DMIT_MAX_DOMAINS; d++) {
     free(sp->train[d]);
@@ -83,7 +62,7 @@ ut_status dmit_run_split(const ut_dataset *ds, const dmit_cfg *cfg, dmit_split *
   ut_status st = held ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the split");
   if (st == UT_OK && keys > 0) {
     if (!(key_held = malloc((size_t)keys))) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the split");
-    if (st == UT_OK) st = draw_held_out(keys, cfg->test_ratio, cfg->seed ^ 0x646d6974ull, key_held);
+    if (st == UT_OK) st = kit_draw_held_out(keys, cfg->test_ratio, cfg->seed ^ 0x646d6974ull, key_held);
     for (int32_t i = 0; st == UT_OK && i < n; i++)
       held[i] = key_held[(int64_t)ut_dataset_class(ds, i) * nc + ut_dataset_content(ds, i)];
   } else {
@@ -92,7 +71,7 @@ ut_status dmit_run_split(const ut_dataset *ds, const dmit_cfg *cfg, dmit_split *
       st = ut_dataset_domain_indices(ds, d, &idx, &m);
       uint8_t *h = st == UT_OK ? malloc((size_t)(m > 0 ? m : 1)) : NULL;
       if (st == UT_OK && !h) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the split");
-      if (st == UT_OK) st = draw_held_out(m, cfg->test_ratio, cfg->seed ^ (0x646d6974ull + (uint64_t)d + 1), h);
+      if (st == UT_OK) st = kit_draw_held_out(m, cfg->test_ratio, cfg->seed ^ (0x646d6974ull + (uint64_t)d + 1), h);
       for (int32_t i = 0; st == UT_OK && i < m; i++) held[idx[i]] = h[i];
       free(idx);
       free(h);

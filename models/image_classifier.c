@@ -1,6 +1,7 @@
 /* The evaluation CNN: a training plan over fixed-size minibatches and a forward-only plan over
  * fixed-size chunks, both on one store that belongs to the classifier. */
 #include "image_classifier.h"
+#include "kit_random.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -162,13 +163,13 @@ static ut_status train_epochs(image_classifier *clf, const float *images, const 
   ut_status s = UT_OK;
   double loss_sum = 0;
   for (int e = 0; s == UT_OK && e < epochs; e++) {
-    probe_permutation(probe_hash(seed ^ 0x65706f6368ull) + (uint64_t)e, n_train, order); /* "epoch" */
+    kit_permutation(kit_hash64(seed ^ 0x65706f6368ull) + (uint64_t)e, n_train, order); /* "epoch" */
     loss_sum = 0;
     for (int64_t st = 0; s == UT_OK && st < steps; st++) {
       for (int64_t k = 0; k < b; k++) {
         int64_t i = train_idx[order[(st * b + k) % n_train]];
         uint64_t slot = (uint64_t)(e * steps + st) * (uint64_t)b + (uint64_t)k;
-        if (clf->cfg.flip && (probe_hash((seed ^ 0x666c6970ull) + probe_hash(slot)) & 1)) /* "flip" */
+        if (clf->cfg.flip && (kit_hash64((seed ^ 0x666c6970ull) + kit_hash64(slot)) & 1)) /* "flip" */
           mirror_rows(images + i * sz, clf->c * clf->h, clf->w, clf->bx + k * sz);
         else
           memcpy(clf->bx + k * sz, images + i * sz, (size_t)sz * sizeof(float));
@@ -242,8 +243,8 @@ ut_status image_classifier_train_cfg(ut_runtime *rt, const float *images, int64_
   r->n_train = n - r->n_heldout;
 
   /* The held-out images are the seeded permutation's tail. */
-  probe_permutation(seed, n, perm);
-  s = build(clf, probe_hash(seed ^ 0x636c66ull)); /* "clf" */
+  kit_permutation(seed, n, perm);
+  s = build(clf, kit_hash64(seed ^ 0x636c66ull)); /* "clf" */
   if (s == UT_OK) s = train_epochs(clf, images, labels, perm, r->n_train, epochs, seed);
   if (s == UT_OK) s = score(clf, images, labels, perm, r->n_train, pred, &r->train_accuracy);
   if (s == UT_OK) s = score(clf, images, labels, perm + r->n_train, r->n_heldout, pred, &r->heldout_accuracy);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lord_eval.h"
+#include "kit_random.h"
 #include "lord_eval_judge.h"
 #include "lord_train.h"
 #include "vgg.h"
@@ -129,7 +130,7 @@ static ut_status vgg_sum(eval_ctx *x, float *a, float *b, int64_t n, double *sum
 
 /* A seeded random element of list[0 .. n). */
 static int32_t pick(const int32_t *list, int64_t n, uint64_t seed, uint64_t k) {
-  return list[probe_hash(seed * 0x9E3779B97F4A7C15ull + k) % (uint64_t)n];
+  return list[kit_hash64(seed * 0x9E3779B97F4A7C15ull + k) % (uint64_t)n];
 }
 
 /* Content-transfer pairs with the object mask of each truth (masks NULL without them). */
@@ -254,7 +255,7 @@ static ut_status probes(eval_ctx *x, ut_runtime *rt, const lord_eval_cfg *cfg, c
                      ? UT_OK
                      : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for %lld codes", (long long)n);
   if (st == UT_OK) {
-    probe_permutation(cfg->seed + 11, n_train, perm);
+    kit_permutation(cfg->seed + 11, n_train, perm);
     for (int64_t i = 0; i < n; i++) {
       ids[i] = train[perm[i]];
       class_of[i] = ut_dataset_class(x->ds, ids[i]);
@@ -320,7 +321,7 @@ static ut_status judge_pairs_draw(const ut_dataset *ds, const lord_eval_cfg *cfg
   }
   for (uint64_t draw = 0; st == UT_OK && jp->n < cfg->pairs; draw++) {
     int32_t ti = pick(train, n_train, cfg->seed + 31, draw * 2);
-    int t = (int)(probe_hash(cfg->seed * 0x9E3779B97F4A7C15ull + 977 + draw * 2 + 1) % (uint64_t)k);
+    int t = (int)(kit_hash64(cfg->seed * 0x9E3779B97F4A7C15ull + 977 + draw * 2 + 1) % (uint64_t)k);
     if (t == ut_dataset_class(ds, ti) || start[t + 1] == start[t]) continue;
     jp->content_ids[jp->n] = ti;
     jp->class_ids[jp->n] = pick(by_class + start[t], start[t + 1] - start[t], cfg->seed + 37, draw);

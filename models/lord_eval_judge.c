@@ -1,6 +1,7 @@
 /* The evaluation's class judge (lord_eval_judge.h): a seeded pick of the data set's real images,
  * split, trained and guarded by image_judge.h. */
 #include "lord_eval_judge.h"
+#include "kit_random.h"
 
 #include <stdlib.h>
 
@@ -19,7 +20,7 @@ static ut_status split_images(const ut_dataset *ds, const lord_eval_judge_cfg *c
   ut_status st = perm && train_idx && held_idx && labels
                      ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "%s: out of host memory for the judge's split", ut_dataset_path(ds));
   if (st == UT_OK) {
-    probe_permutation(cfg->seed ^ 0x6a75646765ull, total, perm); /* "judge" */
+    kit_permutation(cfg->seed ^ 0x6a75646765ull, total, perm); /* "judge" */
     for (int64_t i = 0; i < n; i++) labels[i] = ut_dataset_class(ds, (int32_t)perm[i]);
     st = image_judge_split(labels, n, ut_dataset_n_classes(ds), train_idx, n_train, held_idx, n_held);
   }

@@ -5,6 +5,7 @@
  * rendered set written before masks existed gets them too, and the mask is the geometry itself,
  * not a guess from colours (an object pixel may happen to have the background's colour). */
 #include "lord_eval_pairs.h"
+#include "kit_random.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -30,10 +31,10 @@ ut_status lord_eval_draw_pairs(const ut_dataset *ds, const int32_t *class_source
   for (int64_t i = 0; i < k * v; i++) truth[i] = -1;
   for (int32_t i = ut_dataset_count(ds) - 1; i >= 0; i--)
     truth[(int64_t)ut_dataset_class(ds, i) * v + ut_dataset_content(ds, i)] = i;
-  uint64_t key = probe_hash(seed ^ 0x7061697273ull); /* "pairs" */
+  uint64_t key = kit_hash64(seed ^ 0x7061697273ull); /* "pairs" */
   for (int64_t draw = 0; *drawn < n && draw < 20 * n; draw++) {
-    int32_t cls = class_sources[probe_hash(key + 2 * (uint64_t)draw) % (uint64_t)n_class_sources];
-    int32_t cnt = content_sources[probe_hash(key + 2 * (uint64_t)draw + 1) % (uint64_t)n_content_sources];
+    int32_t cls = class_sources[kit_hash64(key + 2 * (uint64_t)draw) % (uint64_t)n_class_sources];
+    int32_t cnt = content_sources[kit_hash64(key + 2 * (uint64_t)draw + 1) % (uint64_t)n_content_sources];
     int c = ut_dataset_class(ds, cls), pose = ut_dataset_content(ds, cnt);
     if (c == ut_dataset_class(ds, cnt) || ut_dataset_content(ds, cls) == pose || truth[(int64_t)c * v + pose] < 0) continue;
     pairs[(*drawn)++] = (lord_eval_pair){ .content_source = cnt, .class_source = cls, .truth = truth[(int64_t)c * v + pose] };

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "overlord_judges.h"
+#include "kit_random.h"
 #include "lord_train.h"
 #include "overlord_eval.h"
 #include "overlord_train.h"
@@ -159,7 +160,7 @@ static ut_status run_probes(ut_runtime *rt, overlord_model *m, int stage, const 
   int32_t *labels = malloc((size_t)n * sizeof *labels), *paints = malloc((size_t)n * sizeof *paints);
   ut_status st = order && images && masks && u && l && corr && labels && paints
                    ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the probes");
-  if (st == UT_OK) probe_permutation(cfg->seed ^ 0x70726f6265ull, ut_dataset_count(ds), order);
+  if (st == UT_OK) kit_permutation(cfg->seed ^ 0x70726f6265ull, ut_dataset_count(ds), order);
   for (int64_t i = 0; st == UT_OK && i < n; i++) {
     int32_t id = (int32_t)order[i];
     ut_dataset_image_chw(ds, id, images + i * per);

@@ -2,6 +2,7 @@
  * (forward, cross-entropy, backward, Adam) over fixed-size minibatches and a forward-only plan
  * that scores the test part in fixed-size chunks, so nothing is planned inside the loops. */
 #include "probe.h"
+#include "kit_random.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,25 +14,6 @@
 probe_cfg probe_default_cfg(void) {
   return (probe_cfg){ .train_share = 0.8, .epochs = 10, .min_steps = 300, .batch = 256, .hidden = 256, .lr_linear = 1e-2f,
                       .lr_mlp = 1e-3f, .weight_decay = 0.0f };
-}
-
-uint64_t probe_hash(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-void probe_permutation(uint64_t seed, int64_t n, int64_t *perm) {
-  uint64_t key = probe_hash(seed ^ 0x7065726dull); /* "perm" */
-  for (int64_t i = 0; i < n; i++) perm[i] = i;
-  /* Fisher-Yates; the modulo bias is below 2^-40 for any n that fits in memory. */
-  for (int64_t i = n - 1; i > 0; i--) {
-    int64_t j = (int64_t)(probe_hash(key + (uint64_t)i) % (uint64_t)(i + 1));
-    int64_t t = perm[i];
-    perm[i] = perm[j];
-    perm[j] = t;
-  }
 }
 
 /* What both probes share: the standardized features in split order (training part first). */
@@ -129,7 +111,7 @@ static ut_status run_probe(const probe_data *pd, int n_hidden, float lr, uint64_
   if (epochs > 0 && epochs * steps < cfg->min_steps) epochs = (cfg->min_steps + steps - 1) / steps;
   double loss_sum = 0;
   for (int64_t e = 0; s == UT_OK && e < epochs; e++) {
-    probe_permutation(probe_hash(seed) + (uint64_t)e, pd->n_train, order);
+    kit_permutation(kit_hash64(seed) + (uint64_t)e, pd->n_train, order);
     loss_sum = 0;
     for (int64_t st = 0; s == UT_OK && st < steps; st++) {
       for (int64_t k = 0; k < batch; k++) {
@@ -255,9 +237,9 @@ static ut_status score_split(ut_runtime *rt, const float *features, int64_t n, i
     result->n_test = pd.n_test;
     result->n_classes = n_classes;
     /* Distinct seeds per probe, so the two do not start from related weights. */
-    s = run_probe(&pd, 0, cfg->lr_linear, probe_hash(seed ^ 0x6c696eull), &result->linear_accuracy, &result->linear_loss);
+    s = run_probe(&pd, 0, cfg->lr_linear, kit_hash64(seed ^ 0x6c696eull), &result->linear_accuracy, &result->linear_loss);
     if (s == UT_OK)
-      s = run_probe(&pd, 1, cfg->lr_mlp, probe_hash(seed ^ 0x6d6c70ull), &result->mlp_accuracy, &result->mlp_loss);
+      s = run_probe(&pd, 1, cfg->lr_mlp, kit_hash64(seed ^ 0x6d6c70ull), &result->mlp_accuracy, &result->mlp_loss);
   }
   free(counts);
   free(pd.x);
@@ -281,13 +263,13 @@ ut_status probe_accuracy_cfg(ut_runtime *rt, const float *features, int64_t n, i
   if (!perm || !tmp || !counts) {
     s = ut_fail(UT_ERR_HOST_MEMORY, "probe_accuracy: out of host memory for %lld x %lld features", (long long)n, (long long)d);
   } else {
-    probe_permutation(seed, n, perm);
+    kit_permutation(seed, n, perm);
     int64_t stratified_train = 0;
     if (cfg->stratified) stratify(labels, n_classes, cfg->train_share, n, perm, counts, tmp, &stratified_train);
     if (stratified_train >= 1 && stratified_train <= n - 1) {
       n_train = stratified_train;
     } else if (cfg->stratified) {
-      probe_permutation(seed, n, perm);
+      kit_permutation(seed, n, perm);
     }
     s = score_split(rt, features, n, n_train, d, labels, n_classes, seed, cfg, perm, result);
   }

@@ -68,10 +68,4 @@ ut_status probe_accuracy_split(ut_runtime *rt, const float *features, int64_t n,
                                const int32_t *labels, int n_classes, uint64_t seed, const probe_cfg *cfg,
                                probe_result *result);
 
-/* Helpers shared by the evaluation code. probe_hash is splitmix64's finaliser: hashing
- * (seed, index) pairs gives independent random streams without generator state.
- * probe_permutation writes a seeded random permutation of 0 .. n-1 into perm[n]. */
-uint64_t probe_hash(uint64_t z);
-void probe_permutation(uint64_t seed, int64_t n, int64_t *perm);
-
 #endif

@@ -8,31 +8,23 @@
 #include <string.h>
 
 #include "checkpoint_config.h"
+#include "kit_random.h"
 #include "spirals_internal.h"
-
-/* splitmix64's finaliser: a good 64-bit mix, so (seed, index) pairs make independent streams
- * without any generator state to save in checkpoints. */
-static uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 /* A double in [0, 1) from 53 bits. */
 static double unit(uint64_t bits) { return (double)(bits >> 11) * (1.0 / 9007199254740992.0); }
 
 void spirals_generate(uint64_t seed, int64_t n, float turns, float noise, float *xy, float *label) {
   const double two_pi = 6.283185307179586;
-  uint64_t key = mix64(seed);
+  uint64_t key = kit_hash64(seed);
   for (int64_t i = 0; i < n; i++) {
-    uint64_t base = mix64(key ^ mix64((uint64_t)i));
+    uint64_t base = kit_hash64(key ^ kit_hash64((uint64_t)i));
     /* sqrt makes the density uniform along the arc, whose length grows with the radius. */
-    double t = sqrt(unit(mix64(base + 1)));
+    double t = sqrt(unit(kit_hash64(base + 1)));
     double angle = two_pi * turns * t + (i % 2 ? two_pi / 2 : 0);
     /* Box-Muller for the noise; 1 - u keeps the logarithm finite. */
-    double radius = sqrt(-2.0 * log(1.0 - unit(mix64(base + 2))));
-    double phase = two_pi * unit(mix64(base + 3));
+    double radius = sqrt(-2.0 * log(1.0 - unit(kit_hash64(base + 2))));
+    double phase = two_pi * unit(kit_hash64(base + 3));
     xy[2 * i] = (float)(t * cos(angle) + noise * radius * cos(phase));
     xy[2 * i + 1] = (float)(t * sin(angle) + noise * radius * sin(phase));
     label[i] = i % 2 ? -1.0f : 1.0f;
@@ -180,9 +172,9 @@ int64_t spirals_parameter_count(const spirals_trainer *t) {
 /* The minibatch of `step`: points drawn with replacement by hashing (seed, step, k), so any
  * step's batch can be made again from the step counter alone. */
 static void fill_batch(spirals_trainer *t, int64_t step) {
-  uint64_t key = mix64(mix64(t->cfg.seed ^ stream_batch) ^ mix64((uint64_t)step));
+  uint64_t key = kit_hash64(kit_hash64(t->cfg.seed ^ stream_batch) ^ kit_hash64((uint64_t)step));
   for (int64_t k = 0; k < t->batch; k++) {
-    int64_t i = (int64_t)(mix64(key + (uint64_t)k) % (uint64_t)t->cfg.n_train);
+    int64_t i = (int64_t)(kit_hash64(key + (uint64_t)k) % (uint64_t)t->cfg.n_train);
     t->batch_xy[2 * k] = t->train_xy[2 * i];
     t->batch_xy[2 * k + 1] = t->train_xy[2 * i + 1];
     t->batch_y[k] = t->train_y[i];

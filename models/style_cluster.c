@@ -5,6 +5,7 @@
  * and multiplied by its own transpose (one GEMM each). The 1/(H W) factor is applied as
  * 1/sqrt(H W) to the activations before the products, one launch for the whole batch. */
 #include "style_cluster.h"
+#include "kit_random.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,9 +20,9 @@ static double unit(uint64_t bits) { return (double)(bits >> 11) * (1.0 / 9007199
 
 void style_random_conv(uint64_t seed, int64_t c, float *w, float *b) {
   double bound = 1.0 / sqrt(9.0 * (double)c);
-  uint64_t kw = probe_hash(seed ^ 0x636f6e76ull), kb = probe_hash(seed ^ 0x62696173ull); /* "conv", "bias" */
-  for (int64_t i = 0; i < STYLE_CHANNELS * c * 9; i++) w[i] = (float)((2 * unit(probe_hash(kw + (uint64_t)i)) - 1) * bound);
-  for (int64_t i = 0; i < STYLE_CHANNELS; i++) b[i] = (float)((2 * unit(probe_hash(kb + (uint64_t)i)) - 1) * bound);
+  uint64_t kw = kit_hash64(seed ^ 0x636f6e76ull), kb = kit_hash64(seed ^ 0x62696173ull); /* "conv", "bias" */
+  for (int64_t i = 0; i < STYLE_CHANNELS * c * 9; i++) w[i] = (float)((2 * unit(kit_hash64(kw + (uint64_t)i)) - 1) * bound);
+  for (int64_t i = 0; i < STYLE_CHANNELS; i++) b[i] = (float)((2 * unit(kit_hash64(kb + (uint64_t)i)) - 1) * bound);
 }
 
 typedef struct {
@@ -124,8 +125,8 @@ static double sqdist(const float *a, const float *b, int64_t d) {
 /* k-means++: the first centre is a seeded uniform pick, each next one a pick with probability
  * proportional to the squared distance to the nearest centre so far. */
 static void kmeans_pp(const float *x, int64_t n, int64_t d, int k, uint64_t seed, float *centres, double *dmin) {
-  uint64_t key = probe_hash(seed ^ 0x6b6d65616e73ull); /* "kmeans" */
-  int64_t pick = (int64_t)(probe_hash(key) % (uint64_t)n);
+  uint64_t key = kit_hash64(seed ^ 0x6b6d65616e73ull); /* "kmeans" */
+  int64_t pick = (int64_t)(kit_hash64(key) % (uint64_t)n);
   for (int j = 0; j < k; j++) {
     memcpy(centres + j * d, x + pick * d, (size_t)d * sizeof(float));
     double total = 0;
@@ -137,10 +138,10 @@ static void kmeans_pp(const float *x, int64_t n, int64_t d, int k, uint64_t seed
     if (j + 1 == k) break;
     if (total <= 0) {
       /* Every point sits on a centre already (duplicates): any pick is as good. */
-      pick = (int64_t)(probe_hash(key + (uint64_t)j + 1) % (uint64_t)n);
+      pick = (int64_t)(kit_hash64(key + (uint64_t)j + 1) % (uint64_t)n);
       continue;
     }
-    double r = unit(probe_hash(key + (uint64_t)j + 1)) * total, cum = 0;
+    double r = unit(kit_hash64(key + (uint64_t)j + 1)) * total, cum = 0;
     pick = -1;
     for (int64_t i = 0; i < n && pick < 0; i++) {
       cum += dmin[i];

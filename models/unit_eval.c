@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "image_classifier.h"
+#include "kit_random.h"
 #include "probe.h"
 #include "unit_eval.h"
 #include "unit_eval_internal.h"
@@ -104,7 +105,7 @@ static ut_status train_judges(eval_ctx *x, ut_runtime *rt, const unit_eval_cfg *
                      : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for %lld judge images", (long long)n);
   int64_t k = 0;
   for (int d = 0; st == UT_OK && d < 2; d++) {
-    probe_permutation(cfg->seed * 0x9E3779B97F4A7C15ull + 101 + (uint64_t)d, sp->n_train[d], perm);
+    kit_permutation(cfg->seed * 0x9E3779B97F4A7C15ull + 101 + (uint64_t)d, sp->n_train[d], perm);
     for (int64_t i = 0; i < take[d]; i++, k++) {
       int32_t id = sp->train[d][perm[i]];
       load_image(x, id, images + k * x->per);

@@ -6,31 +6,10 @@
 #include <sys/stat.h>
 
 #include "unit_train.h"
+#include "kit_random.h"
 
 #define GRID_COLUMNS 8
 #define MAX_PAIR_KEYS (64 << 20) /* (class, content) keys a pairing table may hold */
-
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-/* Marks floor(ratio * n) of n items, drawn by a partial Fisher-Yates shuffle. */
-static ut_status draw_held_out(int64_t n, double ratio, uint64_t seed, uint8_t *held) {
-  int64_t take = (int64_t)(ratio * (double)n), *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
-  if (!order) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the split");
-  for (int64_t i = 0; i < n; i++) order[i] = i, held[i] = 0;
-  for (int64_t i = 0; i < take; i++) {
-    int64_t j = i + (int64_t)(splitmix64(&seed) % (uint64_t)(n - i)), tmp = order[i];
-    order[i] = order[j];
-    order[j] = tmp;
-    held[order[i]] = 1;
-  }
-  free(order);
-  return UT_OK;
-}
 
 ut_status unit_resolve_domains(const ut_dataset *ds, unit_cfg *cfg) {
   const char *path = ut_dataset_path(ds);
@@ -113,7 +92,7 @@ ut_status unit_run_split(const ut_dataset *ds, const unit_cfg *cfg, unit_split *
     st = key_of && key_held ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the split");
     for (int64_t k = 0; st == UT_OK && k < n_keys; k++)
       if (table[2 * k] >= 0) key_of[at++] = (int32_t)k;
-    if (st == UT_OK) st = draw_held_out(pairs, cfg->test_ratio, cfg->seed ^ 0x756e6974ull, key_held);
+    if (st == UT_OK) st = kit_draw_held_out(pairs, cfg->test_ratio, cfg->seed ^ 0x756e6974ull, key_held);
     for (int64_t p = 0; st == UT_OK && p < pairs; p++)
       if (key_held[p]) held[table[2 * (int64_t)key_of[p]]] = held[table[2 * (int64_t)key_of[p] + 1]] = 1;
     free(key_of);
@@ -124,7 +103,7 @@ ut_status unit_run_split(const ut_dataset *ds, const unit_cfg *cfg, unit_split *
       st = ut_dataset_domain_indices(ds, sp->domain[d], &idx, &m);
       uint8_t *h = st == UT_OK ? malloc((size_t)(m > 0 ? m : 1)) : NULL;
       if (st == UT_OK && !h) st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the split");
-      if (st == UT_OK) st = draw_held_out(m, cfg->test_ratio, cfg->seed ^ (0x756e6974ull + (uint64_t)d + 1), h);
+      if (st == UT_OK) st = kit_draw_held_out(m, cfg->test_ratio, cfg->seed ^ (0x756e6974ull + (uint64_t)d + 1), h);
       for (int32_t i = 0; st == UT_OK && i < m; i++) held[idx[i]] = h[i];
       free(idx);
       free(h);

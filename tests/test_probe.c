@@ -10,14 +10,15 @@
 #include <string.h>
 
 #include "image_classifier.h"
+#include "kit_random.h"
 #include "probe.h"
 #include "test_support.h"
 
 START_TEST(test_permutation) {
   enum { N = 37 };
   int64_t a[N], b[N], seen[N] = { 0 };
-  probe_permutation(5, N, a);
-  probe_permutation(5, N, b);
+  kit_permutation(5, N, a);
+  kit_permutation(5, N, b);
   ck_assert_msg(memcmp(a, b, sizeof a) == 0, "the same seed must give the same permutation");
   int64_t fixed = 0;
   for (int i = 0; i < N; i++) {
@@ -27,7 +28,7 @@ START_TEST(test_permutation) {
   }
   for (int i = 0; i < N; i++) ck_assert_msg(seen[i] == 1, "%d appears %lld times", i, (long long)seen[i]);
   ck_assert_msg(fixed < N / 2, "a shuffle leaves most elements in place (%lld of %d)", (long long)fixed, N);
-  probe_permutation(6, N, b);
+  kit_permutation(6, N, b);
   ck_assert_msg(memcmp(a, b, sizeof a) != 0, "another seed must give another permutation");
 }
 END_TEST
@@ -108,7 +109,7 @@ START_TEST(test_probe_noise_is_chance) {
   /* Host check of the documented chance level: the majority class's share of the test part,
    * which is the samples the seed's permutation puts after the first 80%. */
   int64_t perm[N], counts[K] = { 0 }, most = 0;
-  probe_permutation(11, N, perm);
+  kit_permutation(11, N, perm);
   for (int i = 800; i < N; i++)
     if (++counts[y[perm[i]]] > most) most = counts[y[perm[i]]];
   ck_assert_msg(fabs(r.chance - (double)most / 200.0) < 1e-12, "chance %.4f, host %.4f", r.chance, (double)most / 200.0);
