@@ -11,7 +11,6 @@
 #include "kit_infer.h"
 #include "kit_losses.h"
 
-#define CONFIG_KEY "cmivae.config"
 #define INFER_CHUNK 16
 #define MAX_STEP_LOSSES 5
 
@@ -241,17 +240,12 @@ ut_status cmivae_feature_code(cmivae_model *m, const float *features, int64_t n,
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 ut_status cmivae_save(cmivae_model *m, const char *path) {
-  char *json = kit_config_to_json(cmivae_cfg_table(), &m->cfg);
-  if (!json) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the configuration");
-  ut_status st = ut_store_set_meta(m->st, CHECKPOINT_MODEL_KEY, "cmivae");
-  if (st == UT_OK) st = ut_store_set_meta(m->st, CONFIG_KEY, json);
-  free(json);
-  return st == UT_OK ? ut_store_save(m->st, path) : st;
+  return checkpoint_config_save(m->st, path, "cmivae", kit_config_to_json(cmivae_cfg_table(), &m->cfg));
 }
 
 ut_status cmivae_read_config(ut_runtime *rt, const char *path, cmivae_cfg *cfg) {
   char *json = NULL;
-  ut_status st = checkpoint_config_json(rt, path, "cmivae", CONFIG_KEY, &json);
+  ut_status st = checkpoint_config_json(rt, path, "cmivae", &json);
   if (st == UT_OK && (st = kit_config_from_json(cmivae_cfg_table(), json, cfg)) == UT_OK) st = cmivae_cfg_check(cfg);
   if (st != UT_OK) ut_error_prefix("%s", path);
   free(json);

@@ -15,7 +15,6 @@
 #include "kit_infer.h"
 #include "kit_losses.h"
 
-#define CONFIG_KEY "dmit.config"
 #define INFER_CHUNK 16
 #define DIV_EPS 1e-5f
 
@@ -466,17 +465,12 @@ void dmit_prior_styles(const dmit_cfg *cfg, uint64_t seed, int64_t n, float *sty
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 ut_status dmit_save(dmit_model *m, const char *path) {
-  char *json = kit_config_to_json(dmit_cfg_table(), &m->cfg);
-  if (!json) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the configuration");
-  ut_status st = ut_store_set_meta(m->st, CHECKPOINT_MODEL_KEY, "dmit");
-  if (st == UT_OK) st = ut_store_set_meta(m->st, CONFIG_KEY, json);
-  free(json);
-  return st == UT_OK ? ut_store_save(m->st, path) : st;
+  return checkpoint_config_save(m->st, path, "dmit", kit_config_to_json(dmit_cfg_table(), &m->cfg));
 }
 
 ut_status dmit_read_config(ut_runtime *rt, const char *path, dmit_cfg *cfg) {
   char *json = NULL;
-  ut_status st = checkpoint_config_json(rt, path, "dmit", CONFIG_KEY, &json);
+  ut_status st = checkpoint_config_json(rt, path, "dmit", &json);
   if (st == UT_OK && (st = kit_config_from_json(dmit_cfg_table(), json, cfg)) == UT_OK) st = dmit_cfg_check(cfg);
   if (st != UT_OK) ut_error_prefix("%s", path);
   free(json);

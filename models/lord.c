@@ -8,7 +8,6 @@
 #include "kit_infer.h"
 #include "lord_internal.h"
 
-#define CONFIG_KEY "lord.config"
 #define STAGE2_CODE_WEIGHT 10.0f /* lord-pytorch's weight of each code's MSE in stage 2 */
 
 typedef struct {
@@ -279,17 +278,12 @@ ut_status lord_embedded_codes(lord_model *m, const int32_t *image_ids, const int
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 ut_status lord_save(lord_model *m, const char *path) {
-  char *json = lord_cfg_to_json(&m->cfg);
-  if (!json) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the configuration");
-  ut_status st = ut_store_set_meta(m->st, CHECKPOINT_MODEL_KEY, "lord");
-  if (st == UT_OK) st = ut_store_set_meta(m->st, CONFIG_KEY, json);
-  free(json);
-  return st == UT_OK ? ut_store_save(m->st, path) : st;
+  return checkpoint_config_save(m->st, path, "lord", lord_cfg_to_json(&m->cfg));
 }
 
 ut_status lord_read_config(ut_runtime *rt, const char *path, lord_cfg *cfg) {
   char *json = NULL;
-  ut_status st = checkpoint_config_json(rt, path, "lord", CONFIG_KEY, &json);
+  ut_status st = checkpoint_config_json(rt, path, "lord", &json);
   if (st == UT_OK && (st = lord_cfg_from_json(json, cfg)) != UT_OK) ut_error_prefix("%s", path);
   free(json);
   return st;

@@ -11,7 +11,6 @@
 #include "kit_infer.h"
 #include "overlord_internal.h"
 
-#define CONFIG_KEY "overlord.config"
 #define MAX_GROUPS 3
 
 /* Update plans: 0 stage 1, 1 stage 2, 2 stage 3's discriminator, 3 stage 3's generator side. */
@@ -477,17 +476,12 @@ ut_status overlord_embedded_codes(overlord_model *m, const int32_t *image_ids, c
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 ut_status overlord_save(overlord_model *m, const char *path) {
-  char *json = overlord_cfg_to_json(&m->cfg);
-  if (!json) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the configuration");
-  ut_status st = ut_store_set_meta(m->st, CHECKPOINT_MODEL_KEY, "overlord");
-  if (st == UT_OK) st = ut_store_set_meta(m->st, CONFIG_KEY, json);
-  free(json);
-  return st == UT_OK ? ut_store_save(m->st, path) : st;
+  return checkpoint_config_save(m->st, path, "overlord", overlord_cfg_to_json(&m->cfg));
 }
 
 ut_status overlord_read_config(ut_runtime *rt, const char *path, overlord_cfg *cfg) {
   char *json = NULL;
-  ut_status st = checkpoint_config_json(rt, path, "overlord", CONFIG_KEY, &json);
+  ut_status st = checkpoint_config_json(rt, path, "overlord", &json);
   if (st == UT_OK && (st = overlord_cfg_from_json(json, cfg)) != UT_OK) ut_error_prefix("%s", path);
   free(json);
   return st;

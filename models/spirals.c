@@ -223,19 +223,13 @@ ut_status spirals_accuracy(spirals_trainer *t, spirals_set set, double *accuracy
 
 ut_status spirals_save(spirals_trainer *t, const char *path) {
   if (!t || !path) return ut_fail(UT_ERR_INVALID_ARGUMENT, "spirals_save: no trainer or path");
-  char *json = spirals_cfg_to_json(&t->cfg);
-  if (!json) return ut_fail(UT_ERR_HOST_MEMORY, "spirals: out of host memory for the configuration");
-  ut_status s = ut_store_set_meta(t->st, CHECKPOINT_MODEL_KEY, "spirals");
-  if (s == UT_OK) s = ut_store_set_meta(t->st, SPIRALS_CONFIG_KEY, json);
-  free(json);
-  if (s == UT_OK) s = ut_store_save(t->st, path);
-  return s;
+  return checkpoint_config_save(t->st, path, "spirals", spirals_cfg_to_json(&t->cfg));
 }
 
 ut_status spirals_read_config(ut_runtime *rt, const char *path, spirals_cfg *cfg) {
   if (!rt || !path || !cfg) return ut_fail(UT_ERR_INVALID_ARGUMENT, "spirals_read_config: bad arguments");
   char *json = NULL;
-  ut_status s = checkpoint_config_json(rt, path, "spirals", SPIRALS_CONFIG_KEY, &json);
+  ut_status s = checkpoint_config_json(rt, path, "spirals", &json);
   if (s == UT_OK && (s = spirals_cfg_from_json(json, cfg)) != UT_OK) ut_error_prefix("%s", path);
   free(json);
   return s;

@@ -10,7 +10,6 @@
 #include "kit_losses.h"
 #include "unit_internal.h"
 
-#define CONFIG_KEY "unit.config"
 #define INFER_CHUNK 16
 
 typedef struct {
@@ -247,17 +246,12 @@ ut_status unit_cycle(unit_model *m, const float *images, int64_t n, int from, fl
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 ut_status unit_save(unit_model *m, const char *path) {
-  char *json = kit_config_to_json(unit_cfg_table(), &m->cfg);
-  if (!json) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the configuration");
-  ut_status st = ut_store_set_meta(m->st, CHECKPOINT_MODEL_KEY, "unit");
-  if (st == UT_OK) st = ut_store_set_meta(m->st, CONFIG_KEY, json);
-  free(json);
-  return st == UT_OK ? ut_store_save(m->st, path) : st;
+  return checkpoint_config_save(m->st, path, "unit", kit_config_to_json(unit_cfg_table(), &m->cfg));
 }
 
 ut_status unit_read_config(ut_runtime *rt, const char *path, unit_cfg *cfg) {
   char *json = NULL;
-  ut_status st = checkpoint_config_json(rt, path, "unit", CONFIG_KEY, &json);
+  ut_status st = checkpoint_config_json(rt, path, "unit", &json);
   if (st == UT_OK && (st = kit_config_from_json(unit_cfg_table(), json, cfg)) == UT_OK) st = unit_cfg_check(cfg);
   if (st != UT_OK) ut_error_prefix("%s", path);
   free(json);
