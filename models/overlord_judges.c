@@ -19,19 +19,37 @@ static void renders_free(renders *r) {
   free(r->paint);
 }
 
-/* Every (class, view, paint) of the part (held-out views or the others), views thinned by
- * `view_step` so the whole stays under the image cap. */
+static int view_held_out(int v) { return v % HELDOUT_VIEW_EVERY == HELDOUT_VIEW_EVERY - 1; }
+
+/* Whether view v is rendered for the part `held` (held-out views or the others): every
+ * `view_step`-th view of that part, counted within the part, so thinning never empties one
+ * (a step of 5 over all views would skip every held-out view). */
+static int view_taken(int v, int held, int view_step) {
+  if (view_held_out(v) != held) return 0;
+  int index = held ? v / HELDOUT_VIEW_EVERY : v - (v + 1) / HELDOUT_VIEW_EVERY;
+  return index % view_step == 0;
+}
+
+/* How many views both parts render with `view_step`. */
+static int64_t rendered_views(int views, int view_step) {
+  int64_t n = 0;
+  for (int v = 0; v < views; v++) n += view_taken(v, 0, view_step) + view_taken(v, 1, view_step);
+  return n;
+}
+
+/* Every (class, view, paint) of the part, its views thinned by `view_step` so the whole stays
+ * under the image cap. */
 static ut_status render_part(const ut_synth_cfg *synth, int paints, int held, int view_step, renders *r) {
   int64_t per = 3 * (int64_t)synth->size * synth->size, cap = 0;
-  for (int v = 0; v < synth->views; v += view_step) cap += (v % HELDOUT_VIEW_EVERY == HELDOUT_VIEW_EVERY - 1) == held;
+  for (int v = 0; v < synth->views; v++) cap += view_taken(v, held, view_step);
   cap *= (int64_t)synth->classes * paints;
   *r = (renders){ .images = malloc((size_t)(cap * per) * sizeof(float)), .label = malloc((size_t)cap * sizeof(int32_t)),
                   .paint = malloc((size_t)cap * sizeof(int32_t)) };
   uint8_t *rgb = malloc((size_t)per);
   ut_status st = r->images && r->label && r->paint && rgb ? UT_OK
                                                           : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for %lld judge renders", (long long)cap);
-  for (int v = 0; st == UT_OK && v < synth->views; v += view_step) {
-    if ((v % HELDOUT_VIEW_EVERY == HELDOUT_VIEW_EVERY - 1) != held) continue;
+  for (int v = 0; st == UT_OK && v < synth->views; v++) {
+    if (!view_taken(v, held, view_step)) continue;
     for (int c = 0; st == UT_OK && c < synth->classes; c++)
       for (int p = 1; st == UT_OK && p <= paints; p++) {
         ut_synth_cfg one = *synth;
@@ -74,15 +92,16 @@ ut_status overlord_judges_train(ut_runtime *rt, const ut_synth_cfg *synth, int p
   if (synth->views < HELDOUT_VIEW_EVERY || synth->classes < 2 || paints < 2)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "the judges need at least %d views, 2 classes and 2 paints (the set has %d, %d, %d)",
                    HELDOUT_VIEW_EVERY, synth->views, synth->classes, paints);
-  int64_t all = (int64_t)synth->classes * synth->views * paints;
-  int view_step = (int)((all + cfg->max_images - 1) / cfg->max_images);
-  if (view_step < 1) view_step = 1;
+  int view_step = 1;
+  while (view_step < synth->views && rendered_views(synth->views, view_step) * synth->classes * paints > cfg->max_images)
+    view_step++;
+  int64_t fewest = rendered_views(synth->views, view_step) * synth->classes * paints;
+  if (fewest > cfg->max_images)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "the judges need one training and one held-out view of every class and paint, %lld renders, "
+                   "more than the cap of %lld", (long long)fewest, (long long)cfg->max_images);
   renders tr = { 0 }, held = { 0 };
   ut_status st = render_part(synth, paints, 0, view_step, &tr);
   if (st == UT_OK) st = render_part(synth, paints, 1, view_step, &held);
-  if (st == UT_OK && (tr.n < 2 || held.n < 1))
-    st = ut_fail(UT_ERR_INVALID_ARGUMENT, "too few views (%d, every %d-th used) to train and score the judges", synth->views,
-                 view_step);
   j->n_train = tr.n;
   j->n_heldout = held.n;
   image_judge_cfg jc = { .epochs = cfg->epochs, .min_accuracy = cfg->min_accuracy, .seed = cfg->seed };

@@ -467,6 +467,18 @@ START_TEST(judges_train_on_independent_renders) {
   cfg.min_accuracy = 0;
   ck_assert_int_eq(overlord_judges_train(rt, &few, 3, &cfg, &j), UT_ERR_INVALID_ARGUMENT);
   ck_assert_int_eq(overlord_judges_train(rt, &synth, 1, &cfg, &j), UT_ERR_INVALID_ARGUMENT);
+  /* Thinned to fit the cap, each part keeps every n-th of its own views: 20 views of 4 renders
+   * each at a cap of 16 take every 6th training view (0, 7, 15: indices 0, 6, 12 of the 16) and
+   * held-out view 4, where a step of 5 over all views (0, 5, 10, 15) would have held none out. */
+  ut_synth_cfg many = { .classes = 2, .views = 20, .size = 8, .seed = 3 };
+  cfg.max_images = 16;
+  ck_assert_ut_ok(overlord_judges_train(rt, &many, 2, &cfg, &j));
+  ck_assert_int_eq(j.n_train, 2 * 3 * 2);
+  ck_assert_int_eq(j.n_heldout, 2 * 1 * 2);
+  overlord_judges_free(&j);
+  cfg.max_images = 7; /* below one view of each part */
+  ck_assert_int_eq(overlord_judges_train(rt, &many, 2, &cfg, &j), UT_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(ut_last_error(), "8 renders, more than the cap of 7"), "message: %s", ut_last_error());
 }
 END_TEST
 
