@@ -426,6 +426,9 @@ void dmit_help_eval(FILE *out) {
           "  -d, --device D           an index from 'untangle devices', gpu, cpu, best or part of a name\n"
           "      --max-images N       held-out images per domain at most (default 200)\n"
           "      --judge-epochs N     training epochs of the domain judge (default 5)\n"
+          "      --judge-images N     real training images the judge learns from, at most (default 3000)\n"
+          "      --judge-min-accuracy A  the judge's held-out accuracy needed before it judges (default\n"
+          "                           0.9); below it eval stops, since a weak judge says nothing\n"
           "      --probe-images N     images per domain whose codes the leakage probes see (default 1000)\n"
           "      --probe-folds K      folds of whole (class, view) groups the probes are scored over\n"
           "                           (default 5; every code is scored once)\n"
@@ -439,11 +442,12 @@ static void on_part(void *user, const char *what) {
 
 int dmit_cmd_eval(int argc, char **argv) {
   static const char *cmd = "eval";
-  enum { OPT_EVAL_DATA = 300, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS, OPT_PROBE_IMAGES, OPT_PROBE_FOLDS };
+  enum { OPT_EVAL_DATA = 300, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS, OPT_PROBE_IMAGES, OPT_PROBE_FOLDS, OPT_JUDGE_MIN, OPT_JUDGE_IMAGES };
   static const struct option long_options[] = {
     { "data", required_argument, NULL, OPT_EVAL_DATA },    { "out", required_argument, NULL, 'o' },
     { "device", required_argument, NULL, 'd' },            { "max-images", required_argument, NULL, OPT_MAX_IMAGES },
     { "judge-epochs", required_argument, NULL, OPT_JUDGE_EPOCHS }, { "seed", required_argument, NULL, 's' },
+    { "judge-min-accuracy", required_argument, NULL, OPT_JUDGE_MIN }, { "judge-images", required_argument, NULL, OPT_JUDGE_IMAGES },
     { "probe-images", required_argument, NULL, OPT_PROBE_IMAGES }, { "probe-folds", required_argument, NULL, OPT_PROBE_FOLDS },
     { "help", no_argument, NULL, 'h' },                    { NULL, 0, NULL, 0 },
   };
@@ -460,6 +464,8 @@ int dmit_cmd_eval(int argc, char **argv) {
     case 'd': device = optarg; break;
     case OPT_MAX_IMAGES: rc = cli_parse_i64(cmd, "--max-images", optarg, 1, 1 << 20, &cfg.max_images); break;
     case OPT_JUDGE_EPOCHS: rc = cli_parse_i64(cmd, "--judge-epochs", optarg, 1, 1000, &epochs); break;
+    case OPT_JUDGE_IMAGES: rc = cli_parse_i64(cmd, "--judge-images", optarg, 2, 1 << 24, &cfg.judge_images); break;
+    case OPT_JUDGE_MIN: rc = cli_parse_double(cmd, "--judge-min-accuracy", optarg, 0, 1, &cfg.judge_min_accuracy); break;
     case OPT_PROBE_IMAGES: rc = cli_parse_i64(cmd, "--probe-images", optarg, 1, 1 << 20, &cfg.probe_images); break;
     case OPT_PROBE_FOLDS: rc = cli_parse_i64(cmd, "--probe-folds", optarg, 2, 100, &folds); break;
     case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &cfg.seed); break;

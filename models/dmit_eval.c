@@ -13,7 +13,7 @@
 #define POOLED_SIDE 4 /* content codes are average-pooled to at most this many pixels a side for the probes */
 
 dmit_eval_cfg dmit_eval_default_cfg(void) {
-  return (dmit_eval_cfg){ .seed = 1, .max_images = 200, .judge_epochs = 5, .judge_images = 3000, .probe_images = 1000,
+  return (dmit_eval_cfg){ .seed = 1, .max_images = 200, .judge_epochs = 5, .judge_min_accuracy = 0.9, .judge_images = 3000, .probe_images = 1000,
                           .probe_folds = 5 };
 }
 
@@ -175,6 +175,15 @@ ut_status dmit_evaluate(ut_runtime *rt, dmit_model *m, const ut_dataset *ds, con
   if (st == UT_OK)
     st = image_classifier_train(rt, y, n_judge, c->channels, c->size, c->size, labels, N, cfg->seed, cfg->judge_epochs, &judge);
   if (st == UT_OK) r->judge_heldout_accuracy = image_classifier_get_report(judge)->heldout_accuracy;
+  /* A judge that cannot tell real images' domains apart says nothing about translations. */
+  if (st == UT_OK && cfg->judge_min_accuracy > 0 && isnan(r->judge_heldout_accuracy))
+    st = ut_fail(UT_ERR_STATE, "the domain judge cannot be scored: its %lld real images leave none held out (raise "
+                 "--judge-images, or set --judge-min-accuracy 0 to judge with an unscored judge)", (long long)n_judge);
+  else if (st == UT_OK && cfg->judge_min_accuracy > 0 && !(r->judge_heldout_accuracy >= cfg->judge_min_accuracy))
+    st = ut_fail(UT_ERR_STATE,
+                 "the domain judge recognises only %.3f of its held-out real images after %d epochs on %lld (it must reach "
+                 "%.2f before it judges translations): raise --judge-epochs, or lower --judge-min-accuracy",
+                 r->judge_heldout_accuracy, cfg->judge_epochs, (long long)n_judge, cfg->judge_min_accuracy);
 
   /* Every input into every other domain with a prior style: judged, and (with a reference's
    * style) against the truth. */

@@ -43,6 +43,7 @@ typedef struct {
   uint64_t seed;
   int64_t max_images;   /* held-out images per domain at most */
   int judge_epochs;
+  double judge_min_accuracy; /* the judge's held-out accuracy needed before it judges, in [0, 1] */
   int64_t judge_images; /* real training images that train the judge, at most (spread over the domains) */
   int64_t probe_images; /* images per domain whose codes the probes see, at most */
   int probe_folds;      /* folds of (class, view) groups the probes are scored over (2 ..) */
@@ -50,7 +51,8 @@ typedef struct {
   void *user;
 } dmit_eval_cfg;
 
-/* Seed 1, 200 images per domain, the judge trained 5 epochs on up to 3000 images, the probes
+/* Seed 1, 200 images per domain, the judge trained 5 epochs on up to 3000 images and needing
+ * 0.9 held-out accuracy (below it dmit_evaluate stops with UT_ERR_STATE), the probes
  * on up to 1000 images per domain in 5 folds. */
 dmit_eval_cfg dmit_eval_default_cfg(void);
 

@@ -144,6 +144,12 @@ START_TEST(train_resume_translate) {
   assert_contains(report, "\"content_discriminator\"");
   ck_assert_msg(strstr(report, "\"l1\": null") == NULL, "content kept was not measured:\n%s", report);
   free(report);
+  /* A judge that cannot be scored, or scores below the bar, judges nothing. */
+  snprintf(args, sizeof args, "eval %s --data %s --max-images 8 --judge-images 6 --device %s", whole, data, device);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, "the domain judge cannot be scored: its 6 real images leave none held out");
+  cli_result_free(&r);
   snprintf(args, sizeof args, "eval %s --data %s --device %s", whole, two, device);
   r = cli_run(args);
   ck_assert_int_eq(r.status, 1);
