@@ -167,12 +167,14 @@ typedef struct {
 } trainer;
 
 static ut_status checkpoint(const kit_model *m, const kit_train_opts *o, trainer *t, int64_t steps, int64_t per_epoch) {
+  /* The losses go to disk before the checkpoint: a crash between the two then leaves lines past
+   * the checkpoint, which the resumed run drops (prepare_losses), never a gap. */
   ut_status st = check_finite(m, steps);
-  if (st == UT_OK) st = kit_set_steps_done(m->store, o->step_key, steps);
-  if (st == UT_OK) st = m->save(m->model, t->ckpt);
   if (st == UT_OK)
     st = append_losses(t->losses, o->phase_column ? o->phase : NULL, t->pending, m->n_losses, t->pending_from,
                        steps - t->pending_from, per_epoch);
+  if (st == UT_OK) st = kit_set_steps_done(m->store, o->step_key, steps);
+  if (st == UT_OK) st = m->save(m->model, t->ckpt);
   t->pending_from = steps;
   return st;
 }

@@ -21,6 +21,8 @@ typedef struct {
   int64_t steps;     /* steps taken since */
   int64_t nan_at;    /* the step (counted from the run's start) whose loss is NaN; -1: none */
   int64_t inf_param_at; /* the step after which the parameter becomes infinite; -1: none */
+  int64_t crash_after_save_at; /* the steps done whose checkpoint is written and then reported lost, as
+                                * if the process died right after writing it; -1: none */
   int grids;
 } fake;
 
@@ -44,7 +46,13 @@ static ut_status fake_step(void *user, const ut_batch *const *batches, int64_t s
   return st == UT_OK ? ut_store_tensor_write(f->st, f->w, w) : st;
 }
 
-static ut_status fake_save(void *user, const char *path) { return ut_store_save(((fake *)user)->st, path); }
+static ut_status fake_save(void *user, const char *path) {
+  fake *f = user;
+  ut_status st = ut_store_save(f->st, path);
+  if (st == UT_OK && kit_steps_done(f->st, NULL) == f->crash_after_save_at)
+    return ut_fail(UT_ERR_IO, "the process died after the checkpoint of step %lld", (long long)f->crash_after_save_at);
+  return st;
+}
 
 static ut_status fake_grid(void *user, const char *path) {
   fake *f = user;
@@ -72,7 +80,7 @@ static const char *tiny_set(void) {
 }
 
 static void fake_open(fake *f, const char *ckpt) {
-  *f = (fake){ .st = ut_store_new(test_runtime(), 1), .nan_at = -1, .inf_param_at = -1 };
+  *f = (fake){ .st = ut_store_new(test_runtime(), 1), .nan_at = -1, .inf_param_at = -1, .crash_after_save_at = -1 };
   f->w = ut_store_tensor_get(f->st, "w", UT_SHAPE(2), (ut_init){ UT_INIT_ZERO, 0, 0 });
   if (ckpt) ck_assert_ut_ok(ut_store_load(f->st, ckpt));
   f->start = kit_steps_done(f->st, NULL);
@@ -168,6 +176,21 @@ START_TEST(checkpoints_losses_and_resume) {
   ck_assert_ut_ok(train(&f, ds, mid, 3, 0));
   char *log_mid = slurp(run_path(mid, "losses.tsv"), &len);
   ck_assert_str_eq(log_mid, log_whole);
+  ut_store_free(f.st);
+
+  /* Stopped right after the checkpoint of step 6 was written: the log already holds every step
+   * up to it (the losses go to disk first), so the resumed run's log has no gap. */
+  const char *died = test_tmp_path("trainer-died");
+  fake_open(&f, NULL);
+  f.crash_after_save_at = 6;
+  ck_assert_int_eq(train(&f, ds, died, 3, 2), UT_ERR_IO);
+  ut_store_free(f.st);
+  fake_open(&f, run_path(died, KIT_CHECKPOINT));
+  ck_assert_int_eq(kit_steps_done(f.st, NULL), 6);
+  ck_assert_ut_ok(train(&f, ds, died, 3, 2));
+  char *log_died = slurp(run_path(died, "losses.tsv"), &len);
+  ck_assert_str_eq(log_died, log_whole);
+  free(log_died);
   ut_store_free(f.st);
   free(log_whole);
   free(log_parts);
