@@ -113,6 +113,18 @@ const char *cli_default_device(void) {
   return env && *env ? env : "best";
 }
 
+int cli_eval_operands(const char *cmd, int argc, char **argv, const char *data, const char **run) {
+  if (optind >= argc) return cli_usage_error(cmd, "needs the run folder RUN (from 'untangle train MODEL --out RUN')");
+  *run = argv[optind++];
+  if (optind < argc) return cli_usage_error(cmd, "takes one run folder, got also '%s'", argv[optind]);
+  if (!data) return cli_usage_error(cmd, "needs --data FILE, the data set the run was trained on");
+  return CLI_OK;
+}
+
+void cli_eval_part(void *start_seconds, const char *part) {
+  fprintf(stderr, "eval: %s (at %.1f s)\n", part, ut_seconds() - *(const double *)start_seconds);
+}
+
 int cli_write_eval_json(const char *cmd, const char *run, const char *out, const char *json, double seconds) {
   size_t len = strlen(run) + sizeof "/eval.json";
   char *path = json ? (out ? strdup(out) : malloc(len)) : NULL;

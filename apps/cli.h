@@ -48,6 +48,12 @@ int cli_mkdirs(const char *path);
 /* The device a command uses without --device: $UNTANGLE_DEVICE when set and not empty, else
  * "best". */
 const char *cli_default_device(void);
+/* The operands every model's `eval` takes: one run folder (*run, from argv[optind]) and `data`
+ * from --data FILE. CLI_OK, or a usage error naming what is missing or extra. */
+int cli_eval_operands(const char *cmd, int argc, char **argv, const char *data, const char **run);
+/* Progress of an evaluation (a model's eval_cfg.on_part): each part's start on stderr with the
+ * seconds since `start_seconds` (a double *). */
+void cli_eval_part(void *start_seconds, const char *part);
 /* The end of every model's `eval`: writes the report's JSON text atomically to `out`, or to
  * RUN/eval.json without one, and prints where and the evaluation's `seconds`. json NULL means
  * it could not be made (out of memory). CLI_OK, or CLI_FAILED with the error printed. */

@@ -436,10 +436,6 @@ void dmit_help_eval(FILE *out) {
           "  -h, --help               show this help\n");
 }
 
-static void on_part(void *user, const char *what) {
-  fprintf(stderr, "eval: %s (at %.1f s)\n", what, ut_seconds() - *(const double *)user);
-}
-
 int dmit_cmd_eval(int argc, char **argv) {
   static const char *cmd = "eval";
   enum { OPT_EVAL_DATA = 300, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS, OPT_PROBE_IMAGES, OPT_PROBE_FOLDS, OPT_JUDGE_MIN, OPT_JUDGE_IMAGES };
@@ -476,10 +472,8 @@ int dmit_cmd_eval(int argc, char **argv) {
   if (rc != CLI_OK) return rc;
   cfg.judge_epochs = (int)epochs;
   cfg.probe_folds = (int)folds;
-  if (optind >= argc) return cli_usage_error(cmd, "needs the run folder RUN");
-  const char *run = argv[optind++];
-  if (optind < argc) return cli_usage_error(cmd, "takes one run folder, got also '%s'", argv[optind]);
-  if (!data) return cli_usage_error(cmd, "needs --data FILE, the data set the run was trained on");
+  const char *run = NULL;
+  if ((rc = cli_eval_operands(cmd, argc, argv, data, &run)) != CLI_OK) return rc;
   rc = CLI_FAILED;
   dmit_model *m = NULL;
   ut_dataset *ds = NULL;
@@ -494,7 +488,7 @@ int dmit_cmd_eval(int argc, char **argv) {
   printf("evaluating DMIT run %s on %s, device %d: %s\n", run, data, dev->index, dev->name);
   fflush(stdout);
   double start = ut_seconds();
-  cfg.on_part = on_part;
+  cfg.on_part = cli_eval_part;
   cfg.user = &start;
   dmit_eval_report r;
   if (dmit_evaluate(rt, m, ds, &cfg, &r) != UT_OK) {

@@ -118,17 +118,9 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
   if (rc != CLI_OK) return rc;
   o->cfg.classifier_epochs = (int)epochs;
   o->cfg.vgg_weights = o->vgg;
-  if (optind >= argc) return cli_usage_error(CMD, "needs the run folder RUN (from 'untangle train lord --out RUN')");
-  o->run = argv[optind++];
-  if (optind < argc) return cli_usage_error(CMD, "takes one run folder, got also '%s'", argv[optind]);
-  if (!o->data) return cli_usage_error(CMD, "needs --data FILE, the data set the run was trained on");
+  if ((rc = cli_eval_operands(CMD, argc, argv, o->data, &o->run)) != CLI_OK) return rc;
   *done = 0;
   return CLI_OK;
-}
-
-/* Each part's start, with the time since evaluation began (user: the start time). */
-static void on_part(void *user, const char *part) {
-  fprintf(stderr, "eval: %s (at %.1f s)\n", part, ut_seconds() - *(const double *)user);
 }
 
 /* A table cell: the value, or "-" where it was not measured. */
@@ -285,7 +277,7 @@ static int run(const options *o) {
   if (baseline) printf("beside %s (stage %d) on the same pairs\n", o->baseline, cfg.baseline_stage);
   fflush(stdout);
   double start = ut_seconds();
-  cfg.on_part = on_part;
+  cfg.on_part = cli_eval_part;
   cfg.user = &start;
   lord_eval_report r;
   if (lord_evaluate(rt, m, stage, ds, test_classes, test_ratio, &cfg, &r) != UT_OK) {

@@ -556,10 +556,6 @@ void overlord_help_eval(FILE *out) {
           "  -h, --help               show this help\n");
 }
 
-static void on_part(void *user, const char *what) {
-  fprintf(stderr, "eval: %s (at %.1f s)\n", what, ut_seconds() - *(const double *)user);
-}
-
 int overlord_cmd_eval(int argc, char **argv) {
   static const char *cmd = "eval";
   static const struct option long_options[] = {
@@ -592,10 +588,8 @@ int overlord_cmd_eval(int argc, char **argv) {
   }
   if (rc != CLI_OK) return rc;
   cfg.judge_epochs = (int)epochs;
-  if (optind >= argc) return cli_usage_error(cmd, "needs the run folder RUN");
-  const char *run = argv[optind++];
-  if (optind < argc) return cli_usage_error(cmd, "takes one run folder, got also '%s'", argv[optind]);
-  if (!data) return cli_usage_error(cmd, "needs --data FILE, the data set the run was trained on");
+  const char *run = NULL;
+  if ((rc = cli_eval_operands(cmd, argc, argv, data, &run)) != CLI_OK) return rc;
   rc = CLI_FAILED;
   overlord_model *m = NULL;
   ut_dataset *ds = NULL;
@@ -613,7 +607,7 @@ int overlord_cmd_eval(int argc, char **argv) {
   printf("evaluating OverLORD run %s (stages 1 to %d) on %s, device %d: %s\n", run, stage, data, dev->index, dev->name);
   fflush(stdout);
   double start = ut_seconds();
-  cfg.on_part = on_part;
+  cfg.on_part = cli_eval_part;
   cfg.user = &start;
   overlord_eval_report r;
   if (overlord_evaluate(rt, m, stage, ds, ratio ? strtod(ratio, NULL) : 0.1, lord, &cfg, &r) != UT_OK) {

@@ -394,10 +394,6 @@ void unit_help_eval(FILE *out) {
           "  -h, --help               show this help\n");
 }
 
-static void on_part(void *user, const char *part) {
-  fprintf(stderr, "eval: %s (at %.1f s)\n", part, ut_seconds() - *(const double *)user);
-}
-
 int unit_cmd_eval(int argc, char **argv) {
   static const char *cmd = "eval";
   static const struct option long_options[] = {
@@ -426,10 +422,8 @@ int unit_cmd_eval(int argc, char **argv) {
   }
   if (rc != CLI_OK) return rc;
   cfg.judge_epochs = (int)epochs;
-  if (optind >= argc) return cli_usage_error(cmd, "needs the run folder RUN");
-  const char *run = argv[optind++];
-  if (optind < argc) return cli_usage_error(cmd, "takes one run folder, got also '%s'", argv[optind]);
-  if (!data) return cli_usage_error(cmd, "needs --data FILE, the data set the run was trained on");
+  const char *run = NULL;
+  if ((rc = cli_eval_operands(cmd, argc, argv, data, &run)) != CLI_OK) return rc;
 
   rc = CLI_FAILED;
   unit_model *m = NULL;
@@ -445,7 +439,7 @@ int unit_cmd_eval(int argc, char **argv) {
   printf("evaluating UNIT run %s on %s, device %d: %s\n", run, data, dev->index, dev->name);
   fflush(stdout);
   double start = ut_seconds();
-  cfg.on_part = on_part;
+  cfg.on_part = cli_eval_part;
   cfg.user = &start;
   unit_eval_report r;
   if (unit_evaluate(rt, m, ds, &cfg, &r) != UT_OK) {
