@@ -7,16 +7,18 @@
 #include "kit_team.h"
 #include "model_registry.h"
 
-/* Data-parallel training (--mpi) is built for LORD, UNIT and CMI-VAE; the other trainers do not
- * take a team yet, so under mpirun they are refused rather than run as N copies that overwrite one
+/* Data-parallel training (--mpi) is built for LORD, UNIT, CMI-VAE and OverLORD; the other
+ * trainers do not take a team yet, so under mpirun they are refused rather than run as N copies that overwrite one
  * another's files. */
 static int refuse_parallel(const char *model, int argc, char **argv) {
-  if (!strcmp(model, "lord") || !strcmp(model, "unit") || !strcmp(model, "cmivae")) return 0;
+  if (!strcmp(model, "lord") || !strcmp(model, "unit") || !strcmp(model, "cmivae") ||
+      !strcmp(model, "overlord"))
+    return 0;
   int asked = 0;
   for (int i = 1; i < argc; i++) asked |= !strcmp(argv[i], "--mpi");
   int launched = kit_team_launched_size();
   if (!asked && launched <= 1) return 0;
-  fprintf(stderr, "untangle train %s: data-parallel training (--mpi, mpirun) is built for lord, unit and cmivae only; %s's "
+  fprintf(stderr, "untangle train %s: data-parallel training (--mpi, mpirun) is built for lord, unit, cmivae and overlord only; %s's "
           "trainer does not take a share of the batch and a gradient reduction yet, so %s\n", model, model,
           launched > 1 ? "run it as one process" : "leave out --mpi");
   return 1;

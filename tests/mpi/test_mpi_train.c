@@ -35,6 +35,8 @@
 #define UNIT_LATE_TOL 1.0
 /* CMI-VAE drifts far less at these sizes: 4e-6 measured over 51 steps (the KL term, ~0.01). */
 #define CMIVAE_LATE_TOL 1e-3
+/* OverLORD's stages 1 and 2 as little: 6.5e-7 measured over 48 steps. */
+#define OVERLORD_LATE_TOL 1e-3
 
 static char data_lord[1024], data_unit[1024];
 
@@ -200,10 +202,10 @@ START_TEST(test_refusals) {
   ck_assert_int_ne(r.status, 0);
   assert_contains(r.err, "--device 'cpu,' names no device for rank 1 of 2");
   cli_result_free(&r);
-  snprintf(cmd, sizeof cmd, "train overlord --data '%s' -o '%s'", data_lord, dir);
+  snprintf(cmd, sizeof cmd, "train dmit --data '%s' -o '%s'", data_unit, dir);
   r = mpi_run(2, cmd);
   ck_assert_int_ne(r.status, 0);
-  assert_contains(r.err, "built for lord, unit and cmivae only");
+  assert_contains(r.err, "built for lord, unit, cmivae and overlord only");
   cli_result_free(&r);
 }
 END_TEST
@@ -311,6 +313,97 @@ START_TEST(test_cmivae_resume_with_other_rank_counts) {
 }
 END_TEST
 
+/* Whether the first `rows` loss lines of run a continue run b's: lines before `same` the same
+ * bytes (the same number of ranks trained them from the same start), the EARLY_STEPS after it
+ * within EARLY_TOL (another number of ranks took over from the same checkpoint), every line
+ * within late_tol. */
+static void check_continues(const char *a, const char *b, int first_col, int rows, int same, double late_tol) {
+  int rows1, cols1, rows2, cols2, worst = -1;
+  double *x = read_losses(a, first_col, &rows1, &cols1), *y = read_losses(b, first_col, &rows2, &cols2);
+  ck_assert_int_ge(rows1, rows);
+  ck_assert_int_ge(rows2, rows);
+  ck_assert_int_eq(cols1, cols2);
+  ck_assert_msg(drift(x, y, cols1, 0, same, &worst) == 0, "%s differs from %s at line %d, before the ranks changed", a,
+                b, worst);
+  double early = drift(x, y, cols1, same, same + EARLY_STEPS, &worst);
+  ck_assert_msg(early <= EARLY_TOL, "%s: another rank count resuming the checkpoint: %.3g relative at line %d, more "
+                "than %g", a, early, worst, EARLY_TOL);
+  double late = drift(x, y, cols1, 0, rows, &worst);
+  ck_assert_msg(late <= late_tol, "%s drifts %.3g relative from %s (line %d), more than %g", a, late, b, worst,
+                late_tol);
+  free(x);
+  free(y);
+}
+
+/* OverLORD at 16x16: 24 training images in batches of 8, 3 steps an epoch. */
+static void overlord_args(char *args, size_t size) {
+  snprintf(args, size, "--data '%s' --preset small --batch 8 --test-ratio 0.25 --set size=16 --set gen_channels=8 "
+           "--set enc_channels=4 --set enc_max=8 --set dis_channels=8 --set label_dim=4 --set uncorr_dim=4 "
+           "--set corr_dim=4 -d cpu", data_lord);
+}
+
+/* OverLORD's stages 1 and 2 on a team (stage 3 is refused: overlord_set_team says why): two ranks
+ * against one process; then each taking over the other's checkpoint at the stage boundary (the
+ * cosine schedules follow a stage's length, so a run cut inside a stage would learn at other
+ * rates); then stage 3 refused with --mpi, nothing written, and trained by one process. */
+START_TEST(test_overlord_equivalence_and_resume) {
+  make_data();
+  char base[2048], args[4096], a[1024], b[1024], one[1024], two[1024], kept[1024], cmd[16384];
+  overlord_args(base, sizeof base);
+  snprintf(args, sizeof args, "%s --epochs 3,2,0", base);
+  check_equivalence("overlord", args, 3, 15, OVERLORD_LATE_TOL);
+  snprintf(one, sizeof one, "%s", test_tmp_path("overlord-one"));
+  snprintf(two, sizeof two, "%s", test_tmp_path("overlord-two"));
+  run_dir("overlord-a", a, sizeof a);
+  run_dir("overlord-b", b, sizeof b);
+
+  /* Two ranks train stage 1, one process stage 2. */
+  snprintf(cmd, sizeof cmd, "train overlord --mpi %s --epochs 3,0,0 -o '%s'", base, a);
+  cli_result r = mpi_run(2, cmd);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  cli_result_free(&r);
+  snprintf(cmd, sizeof cmd, "train overlord --resume --data '%s' --epochs 3,2,0 -d cpu -o '%s'", data_lord, a);
+  r = cli_run(cmd);
+  ck_assert_msg(r.status == 0, "one process resuming two ranks' run: %s", r.err);
+  cli_result_free(&r);
+  check_continues(a, two, 3, 15, 9, OVERLORD_LATE_TOL);
+
+  /* One process trains stage 1, two ranks stage 2. */
+  snprintf(cmd, sizeof cmd, "train overlord %s --epochs 3,0,0 -o '%s'", base, b);
+  r = cli_run(cmd);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  cli_result_free(&r);
+  snprintf(cmd, sizeof cmd, "train overlord --mpi --resume --data '%s' --epochs 3,2,0 -d cpu -o '%s'", data_lord, b);
+  r = mpi_run(2, cmd);
+  ck_assert_msg(r.status == 0, "two ranks resuming one process's run: %s", r.err);
+  cli_result_free(&r);
+  check_continues(b, one, 3, 15, 9, OVERLORD_LATE_TOL);
+
+  /* Stage 3 on a team: refused before anything is written; as one process it trains. */
+  run_dir("overlord-kept", kept, sizeof kept);
+  snprintf(cmd, sizeof cmd, "mkdir '%s' && cp '%s/checkpoint.safetensors' '%s/losses.tsv' '%s'", kept, a, a, kept);
+  ck_assert_int_eq(system(cmd), 0);
+  snprintf(cmd, sizeof cmd, "train overlord --mpi --resume --data '%s' --epochs 3,2,1 -d cpu -o '%s'", data_lord, a);
+  r = mpi_run(2, cmd);
+  ck_assert_int_ne(r.status, 0);
+  assert_contains(r.err, "stage 3 cannot train data-parallel");
+  assert_contains(r.err, "--epochs A,B,0");
+  cli_result_free(&r);
+  snprintf(cmd, sizeof cmd, "cmp -s '%s/checkpoint.safetensors' '%s/checkpoint.safetensors' && cmp -s '%s/losses.tsv' "
+           "'%s/losses.tsv'", a, kept, a, kept);
+  ck_assert_msg(system(cmd) == 0, "the refused stage 3 changed the run's files");
+  snprintf(cmd, sizeof cmd, "train overlord --resume --data '%s' --epochs 3,2,1 -d cpu -o '%s'", data_lord, a);
+  r = cli_run(cmd);
+  ck_assert_msg(r.status == 0, "stage 3 as one process after the team's stages: %s", r.err);
+  cli_result_free(&r);
+  int rows, cols;
+  double *stages = read_losses(a, 0, &rows, &cols);
+  ck_assert_int_eq(rows, 18);
+  for (int i = 0; i < rows; i++) ck_assert_int_eq((int)stages[i * cols], i < 9 ? 1 : i < 15 ? 2 : 3);
+  free(stages);
+}
+END_TEST
+
 /* The processes whose parent is `parent`, from /proc (no ps needed). */
 static int children_of(pid_t parent, pid_t *out, int max) {
   int n = 0;
@@ -402,6 +495,10 @@ static Suite *mpi_suite(void) {
   tcase_add_test(cmivae, test_cmivae_equivalence);
   tcase_add_test(cmivae, test_cmivae_resume_with_other_rank_counts);
   suite_add_tcase(s, cmivae);
+  TCase *overlord = tcase_create("overlord");
+  tcase_set_timeout(overlord, 300);
+  tcase_add_test(overlord, test_overlord_equivalence_and_resume);
+  suite_add_tcase(s, overlord);
   return s;
 }
 
