@@ -206,6 +206,7 @@ START_TEST(test_refusals) {
   r = mpi_run(2, cmd);
   ck_assert_int_ne(r.status, 0);
   assert_contains(r.err, "built for lord, unit, cmivae and overlord only");
+  assert_contains(r.err, "the diversity term");
   cli_result_free(&r);
 }
 END_TEST
