@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_team.h"
 #include "commands.h"
 #include "kit_trainer.h"
 #include "overlord_eval.h"
@@ -57,8 +58,13 @@ void overlord_help_train(FILE *out) {
           "  -s, --seed S             seed of parameters, noise, transforms, batches and the split\n"
           "                           (default 1)\n"
           "  -r, --resume             continue RUN from its checkpoint with its own settings, inside a\n"
-          "                           stage or at the start of the next\n"
-          "  -h, --help               show this help\n");
+          "                           stage or at the start of the next\n");
+  cli_team_help(out);
+#ifdef UNTANGLE_HAVE_MPI
+  fprintf(out, "                         (stages 1 and 2 only: stage 3's discriminator groups images across\n"
+               "                         the batch; give --epochs A,B,0, then resume stage 3 alone)\n");
+#endif
+  fprintf(out, "  -h, --help               show this help\n");
 }
 
 typedef struct {
@@ -70,12 +76,12 @@ typedef struct {
   const char *sets[MAX_SETS];
   int n_sets;
   uint64_t seed;
-  int resume;
+  int resume, mpi;
 } train_options;
 
 enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_CORRELATION, OPT_RECON, OPT_VGG, OPT_TEST_RATIO, OPT_SET,
        OPT_SAVE_EVERY, OPT_LABEL, OPT_CONTENT, OPT_REFERENCE, OPT_MASK, OPT_REFERENCE_MASK, OPT_STAGE, OPT_IMAGES,
-       OPT_LABELS, OPT_MASKS, OPT_LORD, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS, OPT_JUDGE_MIN };
+       OPT_LABELS, OPT_MASKS, OPT_LORD, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS, OPT_JUDGE_MIN, OPT_MPI };
 
 static int parse_epochs(const char *cmd, const char *text, train_options *o) {
   char buf[96];
@@ -99,6 +105,7 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
     { "vgg", required_argument, NULL, OPT_VGG },         { "test-ratio", required_argument, NULL, OPT_TEST_RATIO },
     { "set", required_argument, NULL, OPT_SET },         { "save-every", required_argument, NULL, OPT_SAVE_EVERY },
     { "seed", required_argument, NULL, 's' },            { "resume", no_argument, NULL, 'r' },
+    { "mpi", no_argument, NULL, OPT_MPI },
     { "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
   };
   *o = (train_options){ .device = cli_default_device(), .preset = -1, .recon = -1, .batch = -1, .test_ratio = 0.1,
@@ -139,6 +146,7 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
     case OPT_SAVE_EVERY: rc = cli_parse_i64(cmd, "--save-every", optarg, 1, INT64_MAX / 2, &o->save_every); break;
     case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &o->seed); break;
     case 'r': o->resume = 1; break;
+    case OPT_MPI: o->mpi = 1; break;
     case 'h': overlord_help_train(stdout); return CLI_OK;
     default: return cli_option_error(cmd, c, argv);
     }
@@ -197,6 +205,7 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
 typedef struct {
   progress bar;
   int stage; /* whose bar it is: each stage has its own */
+  const kit_team *team;
 } stage_bar;
 
 static void on_step(void *user, const overlord_progress *p) {
@@ -210,34 +219,49 @@ static void on_step(void *user, const overlord_progress *p) {
     sb->stage = p->stage;
   }
   const float *l = p->losses;
-  char metrics[200];
+  char metrics[240];
+  int n;
   if (p->stage == 1)
-    snprintf(metrics, sizeof metrics, "epoch %lld/%lld loss %.4f (recon %.4f decay %.4f) %.0f img/s", (long long)p->epoch + 1,
+    n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld loss %.4f (recon %.4f decay %.4f) %.0f img/s", (long long)p->epoch + 1,
              (long long)p->epochs, (double)l[OVERLORD_LOSS_TOTAL], (double)l[OVERLORD_LOSS_RECON],
              (double)l[OVERLORD_LOSS_DECAY], p->images_per_second);
   else if (p->stage == 2)
-    snprintf(metrics, sizeof metrics, "epoch %lld/%lld regression %.5f %.0f img/s", (long long)p->epoch + 1,
+    n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld regression %.5f %.0f img/s", (long long)p->epoch + 1,
              (long long)p->epochs, (double)l[OVERLORD_LOSS_REGRESSION], p->images_per_second);
   else
-    snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f G %.3f (recon %.4f regression %.5f adv %.3f) %.0f img/s",
+    n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f G %.3f (recon %.4f regression %.5f adv %.3f) %.0f img/s",
              (long long)p->epoch + 1, (long long)p->epochs, (double)l[OVERLORD_LOSS_DIS], (double)l[OVERLORD_LOSS_TOTAL],
              (double)l[OVERLORD_LOSS_RECON], (double)l[OVERLORD_LOSS_REGRESSION], (double)l[OVERLORD_LOSS_ADV],
              p->images_per_second);
+  if (sb->team && n > 0 && (size_t)n < sizeof metrics)
+    snprintf(metrics + n, sizeof metrics - (size_t)n, " (%d ranks, comm %.0f%%)", sb->team->size, 100 * p->comm_share);
   if (p->step == p->steps) progress_end(bar, p->step, metrics);
   else progress_update(bar, p->step, metrics);
 }
 
+static int train(const train_options *o, kit_team *team);
+
 int overlord_cmd_train(int argc, char **argv) {
-  static const char *cmd = "train overlord";
   train_options o;
   int done, rc = parse_train(argc, argv, &o, &done);
   if (done) return rc;
-  rc = CLI_FAILED;
+  kit_team *team = NULL;
+  if ((rc = cli_team_open("train overlord", o.mpi, &team)) != CLI_OK) return rc;
+  rc = train(&o, team);
+  cli_team_close(team, rc != CLI_OK);
+  return rc;
+}
+
+static int train(const train_options *opts, kit_team *team) {
+  static const char *cmd = "train overlord";
+  train_options o = *opts;
+  int rc = CLI_FAILED;
   overlord_model *m = NULL;
   ut_dataset *ds = NULL;
-  char *ckpt = kit_path(o.out, OVERLORD_CHECKPOINT);
-  ut_runtime *rt = ckpt ? cli_open_runtime(cmd, o.device, 1) : NULL;
-  if (!rt) goto done;
+  ut_runtime *rt = NULL;
+  char *ckpt = kit_path(o.out, OVERLORD_CHECKPOINT), device_buf[64];
+  const char *device = cli_team_device(cmd, o.device, team, device_buf, sizeof device_buf);
+  if (!device || !ckpt || !(rt = cli_open_runtime(cmd, device, 1))) goto done;
   if (!(ds = ut_dataset_open(o.data))) {
     fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
     goto done;
@@ -247,7 +271,7 @@ int overlord_cmd_train(int argc, char **argv) {
   if ((rc = choose_config(rt, &o, ds, ckpt, &cfg, &test_ratio)) != CLI_OK) goto done;
   rc = CLI_FAILED;
   if (!(m = overlord_new(rt, &cfg, o.vgg)) || (o.resume && overlord_load(m, ckpt) != UT_OK) ||
-      overlord_check_data(m, ds) != UT_OK) {
+      overlord_check_data(m, ds) != UT_OK || overlord_set_team(m, team) != UT_OK) {
     fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
     goto done;
   }
@@ -267,12 +291,14 @@ int overlord_cmd_train(int argc, char **argv) {
          cfg.normalize ? " (ImageNet-normalised)" : "", (unsigned long long)cfg.seed);
   if (cfg.recon == OVERLORD_RECON_L1)
     printf("note: without VGG weights (--vgg) the reconstruction is pixel L1 alone, not the paper's perceptual loss\n");
+  if (team) printf("data-parallel over %d ranks: %d images each per step\n", team->size, cfg.batch / team->size);
   fflush(stdout);
-  stage_bar bar = { 0 };
+  stage_bar bar = { .team = team };
   double t0 = ut_seconds();
   if (overlord_train(m, ds, &(overlord_train_opts){ .run_dir = o.out, .test_ratio = test_ratio, .save_every = o.save_every,
-                                                   .on_step = on_step, .user = &bar }) != UT_OK) {
-    fprintf(stderr, "\nuntangle %s: %s\n", cmd, ut_last_error());
+                                                   .on_step = on_step, .user = &bar, .team = team }) != UT_OK) {
+    if (team) fprintf(stderr, "\nuntangle %s: rank %d: %s\n", cmd, team->rank, ut_last_error());
+    else fprintf(stderr, "\nuntangle %s: %s\n", cmd, ut_last_error());
     goto done;
   }
   printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", ut_seconds() - t0, ckpt, o.out);

@@ -30,6 +30,8 @@ struct cmivae_model {
   cmivae_cfg cfg;
   step_plan dis, gen;
   kit_infer infer[INFER_KINDS];
+  const kit_team *team;
+  int rows; /* images per training step on this process: the batch, or its share on a team */
 };
 
 cmivae_model *cmivae_new(ut_runtime *rt, const cmivae_cfg *cfg) {
@@ -46,6 +48,7 @@ cmivae_model *cmivae_new(ut_runtime *rt, const cmivae_cfg *cfg) {
   }
   m->rt = rt;
   m->cfg = *cfg;
+  m->rows = cfg->batch;
   return m;
 }
 
@@ -66,6 +69,17 @@ void cmivae_free(cmivae_model *m) {
 
 const cmivae_cfg *cmivae_config(const cmivae_model *m) { return &m->cfg; }
 ut_store *cmivae_store(cmivae_model *m) { return m->st; }
+
+ut_status cmivae_set_team(cmivae_model *m, const kit_team *team) {
+  if (m->dis.g || m->gen.g)
+    return ut_fail(UT_ERR_STATE, "cmivae_set_team: the training plans are built already; set the team first");
+  if (team && team->size > 1 && m->cfg.batch % team->size != 0)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "CMI-VAE: batch %d does not split into %d equal shares, one per process; "
+                   "use a batch that is a multiple of %d", m->cfg.batch, team->size, team->size);
+  m->team = team;
+  m->rows = kit_team_rows(team, m->cfg.batch);
+  return UT_OK;
+}
 
 static ut_status adam(ut_graph *g, const cmivae_cfg *c, const char *prefix, const char *name) {
   ut_tensor_list params = ut_params(g, prefix);
@@ -148,7 +162,7 @@ static ut_status ensure_step(cmivae_model *m, int which) {
   step_plan_free(s);
   const cmivae_cfg *c = &m->cfg;
   if (!(s->g = ut_graph_new(m->rt, m->st))) return UT_ERR_HOST_MEMORY;
-  int64_t B = c->batch, F = cmivae_feature_width(c);
+  int64_t B = m->rows, F = cmivae_feature_width(c);
   s->x = ut_input(s->g, "images", UT_F32, UT_SHAPE(B, c->channels, c->size, c->size));
   s->f = ut_input(s->g, "features", UT_F32, UT_SHAPE(B, F));
   s->ft = ut_input(s->g, "fuse_features", UT_F32, UT_SHAPE(B, F));
@@ -156,7 +170,8 @@ static ut_status ensure_step(cmivae_model *m, int which) {
     s->c = ut_input(s->g, "classes", UT_I32, UT_SHAPE(B));
     s->ct = ut_input(s->g, "fuse_classes", UT_I32, UT_SHAPE(B));
   }
-  ut_status st = which ? build_gen(m, s) : build_dis(m, s);
+  ut_status st = kit_team_prepare(m->team, s->g);
+  if (st == UT_OK) st = which ? build_gen(m, s) : build_dis(m, s);
   if (st == UT_OK && !(s->p = ut_plan_compile(s->g, &(ut_plan_cfg){ .outputs = s->loss, .n_outputs = s->n_loss })))
     st = UT_ERR_STATE;
   if (st != UT_OK) ut_error_prefix("CMI-VAE %s update", which ? "encoder and generator" : "discriminator");

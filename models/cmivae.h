@@ -28,6 +28,7 @@
 #define UNTANGLE_MODELS_CMIVAE_H
 
 #include "kit_config.h"
+#include "kit_team.h"
 #include "untangle.h"
 
 typedef enum { CMIVAE_FEATURE_HUE = 0, CMIVAE_FEATURE_CLASS = 1 } cmivae_feature;
@@ -73,9 +74,14 @@ void cmivae_free(cmivae_model *m);
 const cmivae_cfg *cmivae_config(const cmivae_model *m);
 ut_store *cmivae_store(cmivae_model *m);
 
-/* One training step's inputs: cfg->batch images x in [-1, 1] with their feature rows, the
- * feature rows of the independent images x~ whose z2 is fused with x's z1, and (class feature)
- * the class ids of x (q learns from them) and of x~. */
+/* Makes the model train on `team` (kit_team.h, not owned; NULL: alone): its steps then take
+ * this rank's share of cfg->batch, cfg->batch / team->size images, and reduce gradients over
+ * the team. Call it before the first step. */
+ut_status cmivae_set_team(cmivae_model *m, const kit_team *team);
+
+/* One training step's inputs: cfg->batch images x in [-1, 1] (on a team, the rank's share)
+ * with their feature rows, the feature rows of the independent images x~ whose z2 is fused with
+ * x's z1, and (class feature) the class ids of x (q learns from them) and of x~. */
 typedef struct {
   const float *images;        /* [batch, C, size, size] in [-1, 1] */
   const float *features;      /* [batch, feature width] */

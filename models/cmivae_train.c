@@ -191,9 +191,13 @@ ut_status cmivae_train(cmivae_model *m, const ut_dataset *ds, const cmivae_train
   kit_model km = { .name = "CMI-VAE", .model = &ctx, .store = cmivae_store(m), .n_losses = CMIVAE_LOSS_COUNT,
                    .loss_names = cmivae_loss_names, .step = step, .save = save, .write_grid = grid };
   kit_train_opts to = { .run_dir = o->run_dir, .ds = ds, .n_streams = 2, .epochs = c->epochs,
-                        .save_every = o->save_every, .on_step = o->on_step, .on_epoch = o->on_epoch, .user = o->user };
+                        .save_every = o->save_every, .on_step = o->on_step, .on_epoch = o->on_epoch, .user = o->user,
+                        .team = o->team };
   int crop = ut_dataset_height(ds) > c->size ? c->size : 0;
-  /* No flips: the data sets here are centred and upright, and the batches stay the stored images. */
+  /* No flips: the data sets here are centred and upright, and the batches stay the stored images.
+   * x~ is not a permutation of x's batch but a batch of its own stream, paired row by row with
+   * x's: on a team the trainer gives each rank the same rows of both streams, so a rank's fused
+   * pairs are exactly the whole batch's pairs of its rows, whatever the number of ranks. */
   for (int s = 0; s < 2; s++)
     to.streams[s] = (ut_loader_cfg){ .indices = sp.train, .n_indices = sp.n_train, .batch = c->batch,
                                      .seed = c->seed * 2654435761u + 29 + (uint64_t)s, .drop_last = 1, .crop = crop,

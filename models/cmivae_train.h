@@ -37,11 +37,13 @@ typedef struct {
   void (*on_step)(void *user, const kit_progress *p);
   void (*on_epoch)(void *user, const kit_progress *p, const char *grid_path);
   void *user;
+  const kit_team *team; /* NULL: alone; else set on the model too (cmivae_set_team) */
 } cmivae_train_opts;
 
 /* Trains m (fresh, or loaded from the run's checkpoint to resume) on ds with the kit's trainer:
  * two streams over the training images with their own seeds, the first giving x, the second
- * the independent x~ whose feature is fused with x's z1. */
+ * the independent x~ whose feature is fused with x's z1: row i of the one batch with row i of
+ * the other, so on a team each rank's share of x has its partners in its share of x~. */
 ut_status cmivae_train(cmivae_model *m, const ut_dataset *ds, const cmivae_train_opts *o);
 
 /* Centre crops of images ids[n] of ds at the model's size, in [0, 1]: out [n, C, size, size]. */

@@ -32,6 +32,8 @@ struct overlord_model {
   overlord_cfg cfg;
   step_plan step[N_PLANS];
   kit_infer gen[2], enc[3], dis; /* gen: stages 1-2, stage 3; enc: by stage */
+  const kit_team *team;
+  int rows; /* images per training step on this process: the batch, or its share on a team */
 };
 
 static const ut_init EMBEDDING_INIT = { UT_INIT_UNIFORM, -0.05f, 0.05f }; /* OverLORD's (2 rand - 1) 0.05 */
@@ -53,6 +55,7 @@ overlord_model *overlord_new(ut_runtime *rt, const overlord_cfg *cfg, const char
   }
   m->rt = rt;
   m->cfg = *cfg;
+  m->rows = cfg->batch;
   m->st = ut_store_new(rt, cfg->seed);
   ut_status s = m->st ? ut_store_set_external(m->st, OVERLORD_VGG_PREFIX) : UT_ERR_HOST_MEMORY;
   if (s == UT_OK && cfg->recon == OVERLORD_RECON_VGG) s = ut_store_import(m->st, vgg_weights, OVERLORD_VGG_PREFIX);
@@ -82,16 +85,41 @@ void overlord_free(overlord_model *m) {
 const overlord_cfg *overlord_config(const overlord_model *m) { return &m->cfg; }
 ut_store *overlord_store(overlord_model *m) { return m->st; }
 
+ut_status overlord_set_team(overlord_model *m, const kit_team *team) {
+  for (int i = 0; i < N_PLANS; i++)
+    if (m->step[i].g)
+      return ut_fail(UT_ERR_STATE, "overlord_set_team: the training plans are built already; set the team first");
+  if (team && team->size > 1) {
+    if (m->cfg.batch % team->size != 0)
+      return ut_fail(UT_ERR_INVALID_ARGUMENT, "OverLORD: batch %d does not split into %d equal shares, one per process; "
+                     "use a batch that is a multiple of %d", m->cfg.batch, team->size, team->size);
+    /* Stage 3's discriminator appends the standard deviation over groups of 4 images taken
+     * across the whole batch (rows m, m + B/4, m + B/2, m + 3B/4, as rosinality's view(G, -1)),
+     * so every group spans the ranks' shares and no share can compute it; regrouping would
+     * change what one process trains. */
+    if (m->cfg.epochs3 > 0)
+      return ut_fail(UT_ERR_INVALID_ARGUMENT, "OverLORD: stage 3 cannot train data-parallel: its discriminator's "
+                     "minibatch standard deviation groups images from across the whole batch, which no rank's share "
+                     "holds; train stages 1 and 2 with --mpi and --epochs A,B,0, then stage 3 as one process with "
+                     "--resume --epochs A,B,C");
+    ut_status st = team->sparse_rows(team->user, OV_UNCORR_EMB, 0);
+    if (st != UT_OK) return st;
+  }
+  m->team = team;
+  m->rows = kit_team_rows(team, m->cfg.batch);
+  return UT_OK;
+}
+
 static ut_shape image_shape(const overlord_cfg *c, int64_t b) { return UT_SHAPE(b, c->channels, c->size, c->size); }
 static ut_shape mask_shape(const overlord_cfg *c, int64_t b) { return UT_SHAPE(b, 1, c->size, c->size); }
 static int64_t latent_dim(const overlord_cfg *c) { return (int64_t)c->uncorr_dim + c->label_dim + c->corr_dim; }
 
 static void step_inputs(overlord_model *m, step_plan *s) {
   const overlord_cfg *c = &m->cfg;
-  s->images = ut_input(s->g, "images", UT_F32, image_shape(c, c->batch));
-  s->image_ids = ut_input(s->g, "image_ids", UT_I32, UT_SHAPE(c->batch));
-  s->labels = ut_input(s->g, "labels", UT_I32, UT_SHAPE(c->batch));
-  if (c->correlation == OVERLORD_LOCALIZED) s->masks = ut_input(s->g, "masks", UT_F32, mask_shape(c, c->batch));
+  s->images = ut_input(s->g, "images", UT_F32, image_shape(c, m->rows));
+  s->image_ids = ut_input(s->g, "image_ids", UT_I32, UT_SHAPE(m->rows));
+  s->labels = ut_input(s->g, "labels", UT_I32, UT_SHAPE(m->rows));
+  if (c->correlation == OVERLORD_LOCALIZED) s->masks = ut_input(s->g, "masks", UT_F32, mask_shape(c, m->rows));
 }
 
 static ut_tensor *label_table(ut_graph *g, const overlord_cfg *c) {
@@ -236,7 +264,8 @@ static ut_status ensure_step(overlord_model *m, int which) {
   step_inputs(m, s);
   static ut_status (*const build[N_PLANS])(overlord_model *, step_plan *) = { build_stage1, build_stage2, build_dis,
                                                                              build_gen };
-  ut_status st = build[which](m, s);
+  ut_status st = kit_team_prepare(m->team, s->g);
+  if (st == UT_OK) st = build[which](m, s);
   ut_tensor *outs[OVERLORD_N_LOSSES];
   int n = 0;
   for (int i = 0; i < OVERLORD_N_LOSSES; i++)

@@ -26,6 +26,7 @@
 #define UNTANGLE_MODELS_OVERLORD_H
 
 #include "kit_config.h"
+#include "kit_team.h"
 #include "untangle.h"
 
 typedef enum {
@@ -89,7 +90,14 @@ void overlord_free(overlord_model *m);
 const overlord_cfg *overlord_config(const overlord_model *m);
 ut_store *overlord_store(overlord_model *m);
 
-/* One training batch: cfg->batch images, their rows of the uncorrelated embedding, their
+/* Makes the model train on `team` (kit_team.h, not owned; NULL: alone): its steps then take
+ * this rank's share of cfg->batch, cfg->batch / team->size images, reduce gradients over the
+ * team and exchange only the batch's rows of the per-image codes. Stages 1 and 2 only: a team
+ * of more than one is refused when cfg->epochs3 > 0 (the message says why and what to do).
+ * Call it before the first step. */
+ut_status overlord_set_team(overlord_model *m, const kit_team *team);
+
+/* One training batch: cfg->batch images (on a team, the rank's share), their rows of the uncorrelated embedding, their
  * labels and (localized only) their masks [B, 1, S, S] in [0, 1]. */
 typedef struct {
   const float *images;

@@ -195,7 +195,8 @@ static ut_status stage_grid(void *user, const char *path) {
 static void stage_on_step(void *user, const kit_progress *p) {
   stage_ctx *s = user;
   overlord_progress pr = { .stage = s->stage, .epoch = p->epoch, .epochs = p->epochs, .step = p->step, .steps = p->steps,
-                           .losses = p->losses, .images_per_second = p->images_per_second };
+                           .losses = p->losses, .images_per_second = p->images_per_second,
+                           .comm_share = p->comm_share };
   s->o->on_step(s->o->user, &pr);
 }
 
@@ -230,7 +231,7 @@ static ut_status train_stage(overlord_model *m, const ut_dataset *ds, const over
   kit_train_opts to = { .run_dir = o->run_dir, .ds = ds, .n_streams = 1, .epochs = epochs, .save_every = o->save_every,
                         .step_key = key, .phase_column = "stage", .phase = phase, .sample_prefix = prefix,
                         .on_step = o->on_step ? stage_on_step : NULL, .on_epoch = o->on_epoch ? stage_on_epoch : NULL,
-                        .user = &ctx };
+                        .user = &ctx, .team = o->team };
   to.streams[0] = (ut_loader_cfg){ .indices = sp->train, .n_indices = sp->n_train, .batch = c->batch,
                                    .seed = c->seed + (uint64_t)stage, .drop_last = 1 };
   return kit_train(&km, &to);

@@ -26,6 +26,7 @@ typedef struct {
   int64_t step, steps; /* within the stage */
   const float *losses; /* OVERLORD_N_LOSSES of the last step */
   double images_per_second;
+  double comm_share; /* on a team: the share of the step's time spent communicating */
 } overlord_progress;
 
 typedef struct {
@@ -35,6 +36,7 @@ typedef struct {
   void (*on_step)(void *user, const overlord_progress *p);
   void (*on_epoch)(void *user, const overlord_progress *p, const char *grid_path);
   void *user;
+  const kit_team *team; /* NULL: alone; else set on the model too (overlord_set_team) */
 } overlord_train_opts;
 
 /* Whether ds fits m (size, channels, image and class counts, masks for the localized form):
