@@ -51,7 +51,8 @@ void cmivae_help_train(FILE *out) {
           "                         w_recon, w_kl, w_f, w_gan, lr, beta1, beta2, test_ratio); may repeat\n"
           "      --save-every N     also write the checkpoint every N steps\n"
           "  -s, --seed S           seed of parameters, noise, batches and the split (default 1)\n"
-          "  -r, --resume           continue RUN from its checkpoint with its own settings\n");
+          "  -r, --resume           continue RUN from its checkpoint with its own settings; only\n"
+          "                         --epochs and --set w_recon, w_kl or w_f may change\n");
   cli_team_help(out);
   fprintf(out, "  -h, --help             show this help\n");
 }
@@ -67,6 +68,17 @@ typedef struct {
 
 enum { OPT_DATA = 256, OPT_FEATURE, OPT_NO_CMI, OPT_PRESET, OPT_EPOCHS, OPT_SIZE, OPT_SET, OPT_SAVE_EVERY,
        OPT_CONTENT, OPT_FROM_FEATURE, OPT_HUE, OPT_CLASS, OPT_MPI };
+
+/* The loss weights of E1, E2 and G: training settings that shape no tensor, so a resumed run may
+ * change them (cmivae_load). */
+static const char *const resume_weights[] = { "w_recon", "w_kl", "w_f" };
+
+static int resume_may_set(const char *set) {
+  size_t n = strcspn(set, "=");
+  for (size_t i = 0; i < sizeof resume_weights / sizeof resume_weights[0]; i++)
+    if (strlen(resume_weights[i]) == n && !strncmp(set, resume_weights[i], n)) return 1;
+  return 0;
+}
 
 static int parse_train(int argc, char **argv, train_options *o, int *done) {
   static const char *cmd = "train cmivae";
@@ -116,8 +128,13 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
   if (optind < argc) return cli_usage_error(cmd, "takes no arguments, got '%s'", argv[optind]);
   if (!o->data) return cli_usage_error(cmd, "needs --data FILE (make a coloured set with 'untangle data colorize')");
   if (!o->out || !*o->out) return cli_usage_error(cmd, "needs --out RUN, the run folder");
-  if (o->resume && (o->preset >= 0 || o->feature || o->no_cmi || o->batch > 0 || o->size > 0 || o->n_sets))
-    return cli_usage_error(cmd, "--resume continues with the run's own settings; only --epochs may change");
+  if (o->resume && (o->preset >= 0 || o->feature || o->no_cmi || o->batch > 0 || o->size > 0))
+    return cli_usage_error(cmd, "--resume continues with the run's own settings; only --epochs and --set of the loss "
+                           "weights w_recon, w_kl and w_f may change");
+  for (int i = 0; o->resume && i < o->n_sets; i++)
+    if (!resume_may_set(o->sets[i]))
+      return cli_usage_error(cmd, "--resume: --set %s: only the loss weights w_recon, w_kl and w_f may change when "
+                             "resuming", o->sets[i]);
   if (!o->resume && !o->feature) return cli_usage_error(cmd, "needs --feature hue or --feature class");
   *done = 0;
   return CLI_OK;
@@ -136,6 +153,13 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
       fprintf(stderr, "untangle %s: cannot resume: %s\n", cmd, ut_last_error());
       return CLI_FAILED;
     }
+    const cmivae_cfg was = *cfg;
+    if (cli_apply_sets(cmd, cmivae_cfg_table(), cfg, o->sets, o->n_sets) != CLI_OK) return CLI_USAGE;
+    const float before[] = { was.w_recon, was.w_kl, was.w_f }, after[] = { cfg->w_recon, cfg->w_kl, cfg->w_f };
+    for (int i = 0; i < 3; i++)
+      if (before[i] != after[i])
+        printf("%s changes from %g to %g (the checkpoint records the new weight)\n", resume_weights[i],
+               (double)before[i], (double)after[i]);
   } else {
     int preset = o->preset;
     if (preset < 0) preset = ut_runtime_device(rt)->type == UT_DEVICE_GPU ? CMIVAE_PRESET_DEFAULT : CMIVAE_PRESET_SMALL;

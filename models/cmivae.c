@@ -272,6 +272,11 @@ ut_status cmivae_load(cmivae_model *m, const char *path) {
   ut_status st = cmivae_read_config(m->rt, path, &saved);
   if (st != UT_OK) return st;
   saved.epochs = m->cfg.epochs; /* how long to train may change between runs; the model may not */
+  /* Nor may the weights of E1, E2 and G's loss: they shape no tensor. w_gan may not, since D
+   * exists only when it is above 0. */
+  saved.w_recon = m->cfg.w_recon;
+  saved.w_kl = m->cfg.w_kl;
+  saved.w_f = m->cfg.w_f;
   char why[256];
   if (kit_config_differs(cmivae_cfg_table(), &saved, &m->cfg, why, sizeof why))
     return ut_fail(UT_ERR_MISMATCH, "%s was trained with another CMI-VAE configuration: its %s", path, why);

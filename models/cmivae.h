@@ -116,7 +116,8 @@ ut_status cmivae_feature_code(cmivae_model *m, const float *features, int64_t n,
 ut_status cmivae_save(cmivae_model *m, const char *path);
 /* The configuration a checkpoint was made with; UT_ERR_FORMAT when it is no CMI-VAE checkpoint. */
 ut_status cmivae_read_config(ut_runtime *rt, const char *path, cmivae_cfg *cfg);
-/* Loads a checkpoint of the same configuration (epochs may differ). */
+/* Loads a checkpoint of the same configuration (epochs and the loss weights w_recon, w_kl and
+ * w_f may differ; the model's are kept). */
 ut_status cmivae_load(cmivae_model *m, const char *path);
 
 #endif

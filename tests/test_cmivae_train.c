@@ -85,14 +85,31 @@ START_TEST(colorize_cli) {
 }
 END_TEST
 
-/* A tiny model: 16x16, width 4, batch 8, a quarter held out: 4 steps an epoch. */
+/* A tiny model: 16x16, width 4, batch 8, a quarter held out: 4 steps an epoch; KL weight 1, which
+ * the test of a changed weight expects, whatever the preset's. */
 static cli_result train(const char *run, const char *extra) {
   char args[4096];
   snprintf(args, sizeof args,
            "train cmivae --data %s --out %s --device %s --preset small --size 16 --batch 8 --set ch=4 --set dis_ch=4 "
-           "--set z1_dim=4 --set e2_hidden=8 --set test_ratio=0.25 %s",
+           "--set z1_dim=4 --set e2_hidden=8 --set test_ratio=0.25 --set w_kl=1 %s",
            colour, run, device, extra);
   return cli_run(args);
+}
+
+/* The recon and kl columns of RUN/losses.tsv at one step. */
+static void losses_at(const char *run, int step, double *recon, double *kl) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/losses.tsv", run);
+  char *text = cli_slurp(path, NULL);
+  ck_assert_msg(text, "no %s", path);
+  int found = 0;
+  for (char *line = strtok(text, "\n"); line && !found; line = strtok(NULL, "\n")) {
+    int epoch, at;
+    double dis, total;
+    found = sscanf(line, "%d %d %lf %lf %lf %lf", &epoch, &at, &dis, &total, recon, kl) == 6 && at == step;
+  }
+  free(text);
+  ck_assert_msg(found, "step %d is not in %s", step, path);
 }
 
 START_TEST(train_resume_translate_eval) {
@@ -115,6 +132,38 @@ START_TEST(train_resume_translate_eval) {
   /* The same losses at every step and the same checkpoint, byte for byte. */
   static const char *const files[] = { "losses.tsv", "checkpoint.safetensors" };
   assert_same_files(whole, parts, files, 2);
+
+  /* A loss weight may change on resume: the first step after it is the whole run's with the KL
+   * term halved and the same reconstruction; a weight that shapes the model may not change. */
+  char halved[1024];
+  snprintf(halved, sizeof halved, "%s", test_tmp_path("cmivae-halved"));
+  r = train(halved, "--feature hue --epochs 1");
+  ck_assert_msg(r.status == 0, "train failed:\n%s\n%s", r.out, r.err);
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "train cmivae --data %s --out %s --device %s --epochs 2 --resume --set w_kl=0.5", colour,
+           halved, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "resume with w_kl 0.5 failed:\n%s\n%s", r.out, r.err);
+  assert_contains(r.out, "w_kl changes from 1 to 0.5");
+  assert_contains(r.out, "kl 0.5");
+  cli_result_free(&r);
+  double recon_whole, kl_whole, recon_halved, kl_halved;
+  losses_at(whole, 4, &recon_whole, &kl_whole);
+  losses_at(halved, 4, &recon_halved, &kl_halved);
+  ck_assert_double_eq_tol(recon_halved, recon_whole, 1e-6 * recon_whole);
+  ck_assert_double_eq_tol(kl_halved, 0.5 * kl_whole, 1e-6 * kl_whole);
+  snprintf(args, sizeof args, "train cmivae --data %s --out %s --device %s --epochs 3 --resume", colour, halved, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "resume failed:\n%s\n%s", r.out, r.err);
+  assert_contains(r.out, "kl 0.5"); /* the checkpoint keeps the new weight */
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "train cmivae --data %s --out %s --device %s --epochs 4 --resume --set z1_dim=8", colour,
+           halved, device);
+  r = cli_run(args);
+  ck_assert_int_eq(r.status, 2);
+  assert_contains(r.err, "--set z1_dim=8");
+  assert_contains(r.err, "w_recon, w_kl and w_f");
+  cli_result_free(&r);
   snprintf(path, sizeof path, "%s/samples/epoch0002.jpg", whole);
   ck_assert(exists(path));
 
