@@ -48,10 +48,6 @@ void cmivae_help_eval(FILE *out) {
 
 enum { OPT_DATA = 256, OPT_BASELINE, OPT_MAX_IMAGES, OPT_JUDGE_IMAGES, OPT_JUDGE_EPOCHS, OPT_JUDGE_WIDTH, OPT_JUDGE_HEAD, OPT_JUDGE_MIN, OPT_JUDGE_DATA };
 
-static void on_part(void *user, const char *part) {
-  fprintf(stderr, "eval: %s (at %.1f s)\n", part, ut_seconds() - *(const double *)user);
-}
-
 int cmivae_cmd_eval(int argc, char **argv) {
   static const char *cmd = "eval";
   static const struct option long_options[] = {
@@ -94,10 +90,8 @@ int cmivae_cmd_eval(int argc, char **argv) {
   }
   if (rc != CLI_OK) return rc;
   cfg.judge_epochs = (int)epochs;
-  if (optind >= argc) return cli_usage_error(cmd, "needs the run folder RUN");
-  const char *run = argv[optind++];
-  if (optind < argc) return cli_usage_error(cmd, "takes one run folder, got also '%s'", argv[optind]);
-  if (!data) return cli_usage_error(cmd, "needs --data FILE, the data set the run was trained on");
+  const char *run = NULL;
+  if ((rc = cli_eval_operands(cmd, argc, argv, data, &run)) != CLI_OK) return rc;
 
   rc = CLI_FAILED;
   cmivae_model *m = NULL, *b = NULL;
@@ -116,7 +110,7 @@ int cmivae_cmd_eval(int argc, char **argv) {
   fflush(stdout);
   double start = ut_seconds();
   cfg.judge_data = jds;
-  cfg.on_part = on_part;
+  cfg.on_part = cli_eval_part;
   cfg.user = &start;
   cmivae_eval_report r;
   if (cmivae_evaluate(rt, m, b, ds, &cfg, &r) != UT_OK) {
