@@ -81,6 +81,14 @@ ut_status lord_set_team(lord_model *m, const kit_team *team) {
   if (team && team->size > 1 && m->cfg.batch % team->size != 0)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "LORD: batch %d does not split into %d equal shares, one per process; use "
                    "a batch that is a multiple of %d", m->cfg.batch, team->size, team->size);
+  /* The content invariance term compares class moments over the whole batch; a rank's share
+   * holds only some of its images, and per-share moments would train another objective than
+   * one process does. */
+  if (team && team->size > 1 && m->cfg.content_invariance > 0 && m->cfg.epochs2 > 0)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "LORD: the content invariance term (weight %g) cannot train data-parallel: "
+                   "it matches each class's moments over the whole batch, which no rank's share holds; train stage 1 "
+                   "with --mpi --epochs2 0, then stage 2 as one process with --resume --content-invariance W",
+                   (double)m->cfg.content_invariance);
   /* Stage 1 changes only the content codes of the batch's images (their rows follow the
    * loader's indices), and Adam's update of the other rows needs no gradient exchanged. */
   if (team && team->size > 1) {

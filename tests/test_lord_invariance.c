@@ -2,8 +2,8 @@
  * the weight times the class moment gap of the content codes, computed here on the host from
  * the encoder's codes; with it the gap of the trained codes falls and ends below a run without
  * it; a checkpoint carries the weight and a resumed run repeats the losses bit for bit; a
- * checkpoint written before the field existed reads with the term off; bad weights are refused
- * by name, in the library and on the command line. */
+ * checkpoint written before the field existed reads with the term off; bad weights, and the
+ * term on a team of processes, are refused by name, in the library and on the command line. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,6 +221,15 @@ START_TEST(old_configs_read_with_the_term_off_and_bad_weights_are_refused) {
     ck_assert_msg(strstr(ut_last_error(), "content_invariance") != NULL, "%s", ut_last_error());
     ck_assert_ptr_null(lord_new(test_runtime(), &b, NULL));
   }
+
+  /* On a team of two the term is refused (before the team is used), and only when stage 2 runs. */
+  kit_team team = { .rank = 0, .size = 2 };
+  lord_cfg on = tiny_cfg(5);
+  lord_model *m = lord_new(test_runtime(), &on, NULL);
+  ck_assert_int_eq(lord_set_team(m, &team), UT_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(ut_last_error(), "content invariance") && strstr(ut_last_error(), "data-parallel"), "%s",
+                ut_last_error());
+  lord_free(m);
 
   static const char *const bad_args[] = { "-0.5", "abc", "1e7" };
   for (size_t i = 0; i < sizeof bad_args / sizeof bad_args[0]; i++) {
