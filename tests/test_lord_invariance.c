@@ -213,6 +213,11 @@ START_TEST(old_configs_read_with_the_term_off_and_bad_weights_are_refused) {
   ck_assert_ut_ok(lord_cfg_from_json(json, &back));
   ck_assert(back.content_invariance == 0);
   free(json);
+  /* With the term off a checkpoint's configuration is what it was before the field existed. */
+  c.content_invariance = 0;
+  json = lord_cfg_to_json(&c);
+  ck_assert_msg(strstr(json, "content_invariance") == NULL, "%s", json);
+  free(json);
 
   const float bad[] = { -1, NAN, 2e6f };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
