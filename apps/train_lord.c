@@ -49,7 +49,8 @@ void help_train_lord(FILE *out) {
           "      --content-invariance W   not in LORD: weight of a stage-2 term that pulls each\n"
           "                         class's mean and second moment of the content encoder's codes\n"
           "                         within a batch to the batch's, so the codes stop carrying the class\n"
-          "                         (default 0: off, the paper's loss; with --resume, the checkpoint's)\n"
+          "                         (default 0: off, the paper's loss; with --resume, the checkpoint's);\n"
+          "                         refused with --mpi when stage 2 runs\n"
           "      --save-every N     also write the checkpoint every N steps (default: every epoch)\n"
           "  -s, --seed S           seed of parameters, noise, batches and the split (default 1)\n"
           "  -r, --resume           continue RUN from its checkpoint with its own settings\n");
