@@ -46,6 +46,11 @@ void help_train_lord(FILE *out) {
           "      --content-decay W  weight of the activation decay on content codes (default 1e-4);\n"
           "                         --content-noise 0 --content-decay 0 trains the plain autoencoder\n"
           "                         baseline the paper compares against\n"
+          "      --content-invariance W   not in LORD: weight of a stage-2 term that pulls each\n"
+          "                         class's mean and second moment of the content encoder's codes\n"
+          "                         within a batch to the batch's, so the codes stop carrying the class\n"
+          "                         (default 0: off, the paper's loss; with --resume, the checkpoint's);\n"
+          "                         refused with --mpi when stage 2 runs\n"
           "      --save-every N     also write the checkpoint every N steps (default: every epoch)\n"
           "  -s, --seed S           seed of parameters, noise, batches and the split (default 1)\n"
           "  -r, --resume           continue RUN from its checkpoint with its own settings\n");
@@ -58,11 +63,12 @@ typedef struct {
   int preset; /* -1: by device type */
   int64_t epochs1, epochs2, batch, stage, test_classes, recon, save_every;
   double content_noise, content_decay; /* negative: the preset's */
+  double content_invariance;           /* negative: off, or the checkpoint's when resuming */
   uint64_t seed;
   int resume, mpi;
 } options;
 
-enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_EPOCHS1, OPT_EPOCHS2, OPT_STAGE, OPT_RECON, OPT_VGG, OPT_TEST, OPT_NOISE, OPT_DECAY,
+enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_EPOCHS1, OPT_EPOCHS2, OPT_STAGE, OPT_RECON, OPT_VGG, OPT_TEST, OPT_NOISE, OPT_DECAY, OPT_INVARIANCE,
        OPT_SAVE_EVERY, OPT_MPI };
 
 static int parse_options(int argc, char **argv, options *o, int *done) {
@@ -74,13 +80,14 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     { "stage", required_argument, NULL, OPT_STAGE },     { "recon", required_argument, NULL, OPT_RECON },
     { "vgg", required_argument, NULL, OPT_VGG },         { "test-classes", required_argument, NULL, OPT_TEST },
     { "content-noise", required_argument, NULL, OPT_NOISE }, { "content-decay", required_argument, NULL, OPT_DECAY },
+    { "content-invariance", required_argument, NULL, OPT_INVARIANCE },
     { "save-every", required_argument, NULL, OPT_SAVE_EVERY },
     { "seed", required_argument, NULL, 's' },            { "resume", no_argument, NULL, 'r' },
     { "mpi", no_argument, NULL, OPT_MPI },
     { "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
   };
   *o = (options){ .device = cli_default_device(), .preset = -1, .epochs1 = -1,
-                  .epochs2 = -1, .batch = -1, .test_classes = -1, .recon = -1, .content_noise = -1,
+                  .epochs2 = -1, .batch = -1, .test_classes = -1, .recon = -1, .content_noise = -1, .content_invariance = -1,
                   .content_decay = -1, .seed = 1 };
   *done = 1;
   cli_getopt_reset();
@@ -114,6 +121,9 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     case OPT_TEST: rc = cli_parse_i64(CMD, "--test-classes", optarg, 0, INT32_MAX, &o->test_classes); break;
     case OPT_NOISE: rc = cli_parse_double(CMD, "--content-noise", optarg, 0, 100, &o->content_noise); break;
     case OPT_DECAY: rc = cli_parse_double(CMD, "--content-decay", optarg, 0, 100, &o->content_decay); break;
+    case OPT_INVARIANCE:
+      rc = cli_parse_double(CMD, "--content-invariance", optarg, 0, 1e6, &o->content_invariance);
+      break;
     case OPT_SAVE_EVERY: rc = cli_parse_i64(CMD, "--save-every", optarg, 1, INT64_MAX / 2, &o->save_every); break;
     case 's': rc = cli_parse_u64(CMD, "--seed", optarg, UINT64_MAX, &o->seed); break;
     case 'r': o->resume = 1; break;
@@ -181,6 +191,9 @@ static int choose_config(ut_runtime *rt, const options *o, const ut_dataset *ds,
   }
   if (o->epochs1 >= 0) cfg->epochs1 = (int)o->epochs1;
   if (o->epochs2 >= 0) cfg->epochs2 = (int)o->epochs2;
+  /* A loss weight, so it may change when resuming (lord_load accepts that), e.g. to train
+   * stage 2 with the term on a stage-1 run made without it. */
+  if (o->content_invariance >= 0) cfg->content_invariance = (float)o->content_invariance;
   if (ut_dataset_width(ds) != ut_dataset_height(ds)) {
     fprintf(stderr, "untangle " CMD ": %s holds %dx%d images; LORD needs square ones\n", o->data,
             ut_dataset_width(ds), ut_dataset_height(ds));
@@ -250,6 +263,7 @@ static int run(const options *o, kit_team *team) {
          cfg.channels, cfg.size, cfg.size, (long long)cfg.n_images, (long long)cfg.n_classes, test_classes,
          cfg.content_dim, cfg.class_dim, cfg.gen_channels, cfg.batch, cfg.epochs1, cfg.epochs2,
          (double)cfg.content_std, (double)cfg.content_decay, lord_recon_name(cfg.recon), (unsigned long long)cfg.seed);
+  if (cfg.content_invariance > 0) printf("stage 2 content invariance term, weight %g\n", (double)cfg.content_invariance);
   if (team) printf("data-parallel over %d ranks: %d images each per step\n", team->size, cfg.batch / team->size);
   fflush(stdout);
   progress_state ps = { .stage = 0, .team = team };

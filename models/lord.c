@@ -81,6 +81,14 @@ ut_status lord_set_team(lord_model *m, const kit_team *team) {
   if (team && team->size > 1 && m->cfg.batch % team->size != 0)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "LORD: batch %d does not split into %d equal shares, one per process; use "
                    "a batch that is a multiple of %d", m->cfg.batch, team->size, team->size);
+  /* The content invariance term compares class moments over the whole batch; a rank's share
+   * holds only some of its images, and per-share moments would train another objective than
+   * one process does. */
+  if (team && team->size > 1 && m->cfg.content_invariance > 0 && m->cfg.epochs2 > 0)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "LORD: the content invariance term (weight %g) cannot train data-parallel: "
+                   "it matches each class's moments over the whole batch, which no rank's share holds; train stage 1 "
+                   "with --mpi --epochs2 0, then stage 2 as one process with --resume --content-invariance W",
+                   (double)m->cfg.content_invariance);
   /* Stage 1 changes only the content codes of the batch's images (their rows follow the
    * loader's indices), and Adam's update of the other rows needs no gradient exchanged. */
   if (team && team->size > 1) {
@@ -137,9 +145,33 @@ static ut_status build_stage1(lord_model *m, step_plan *s) {
   return st;
 }
 
+/* Each row's class mean of x [B, D] over the batch: H (H^T x) / H (H^T 1), H the one-hot [B, K]
+ * of the rows' classes. A row's own class is always present, so the count is at least 1. */
+static ut_tensor *class_means(ut_graph *g, ut_tensor *onehot, ut_tensor *x) {
+  int64_t k = ut_tensor_shape(onehot).d[1];
+  ut_tensor *counts = ut_reshape(g, ut_sum(g, onehot, 1u), UT_SHAPE(k, 1));
+  return ut_div(g, ut_matmul(g, onehot, ut_matmul(g, onehot, x, 1, 0), 0, 0), ut_matmul(g, onehot, counts, 0, 0));
+}
+
+/* Not in LORD (issue 16): the stage-2 content encoder's codes carry the class although the
+ * stage-1 embeddings do not, and regression onto the embeddings never removes it. This term
+ * asks for invariance directly: the mean over the batch's rows and dimensions of the squared
+ * gap between each row's class mean and the batch mean, for the codes and their squares, so
+ * each class present in the batch has the batch's per-dimension mean and second moment (the
+ * between-class variance of the first two moments, rows weighting each class by its count).
+ * It acts on the batch at hand, so on a team each process matches the moments of its share. */
+static ut_tensor *class_moment_gap(ut_graph *g, const lord_cfg *c, ut_tensor *content, ut_tensor *class_ids) {
+  ut_tensor *onehot = ut_one_hot(g, class_ids, c->n_classes);
+  ut_tensor *second = ut_square(g, content);
+  ut_tensor *gap1 = ut_sub(g, class_means(g, onehot, content), ut_mean(g, content, 1u));
+  ut_tensor *gap2 = ut_sub(g, class_means(g, onehot, second), ut_mean(g, second, 1u));
+  return ut_add(g, ut_mean_all(g, ut_square(g, gap1)), ut_mean_all(g, ut_square(g, gap2)));
+}
+
 /* Stage 2: loss = recon(G(E_content(x), E_class(x)), x) + 10 MSE(E_content(x), content code)
- * + 10 MSE(E_class(x), class code), the codes taken from the embeddings without noise; the
- * encoders, generator and modulation train with a fresh Adam at lr_enc. */
+ * + 10 MSE(E_class(x), class code), the codes taken from the embeddings without noise, plus
+ * content_invariance times class_moment_gap when it is positive; the encoders, generator and
+ * modulation train with a fresh Adam at lr_enc. */
 static ut_status build_stage2(lord_model *m, step_plan *s) {
   const lord_cfg *c = &m->cfg;
   ut_graph *g = s->g;
@@ -151,6 +183,8 @@ static ut_status build_stage2(lord_model *m, step_plan *s) {
   ut_tensor *codes = ut_add(g, ut_mse_loss(g, content, ut_embedding(g, content_table, s->image_ids)),
                             ut_mse_loss(g, class_code, ut_embedding(g, class_table, s->class_ids)));
   s->loss = ut_add(g, lord_reconstruction_loss(g, c, generated, s->images), ut_scale(g, codes, STAGE2_CODE_WEIGHT));
+  if (c->content_invariance > 0)
+    s->loss = ut_add(g, s->loss, ut_scale(g, class_moment_gap(g, c, content, s->class_ids), c->content_invariance));
   ut_tensor_list params = ut_params_join(g, ut_params(g, "lord.enc_"),
                                          ut_params_join(g, ut_params(g, "lord.gen."), ut_params(g, "lord.mod.")));
   ut_status st = ut_graph_status(g);
@@ -295,6 +329,7 @@ ut_status lord_load(lord_model *m, const char *path) {
   if (st != UT_OK) return st;
   saved.epochs1 = m->cfg.epochs1; /* how long to train may change between runs; the model may not */
   saved.epochs2 = m->cfg.epochs2;
+  saved.content_invariance = m->cfg.content_invariance; /* a stage-2 loss weight, not the model */
   saved.recon = m->cfg.recon; /* the loss is not part of the model: inference opens VGG runs without VGG */
   char why[256];
   if (lord_cfg_differs(&saved, &m->cfg, why, sizeof why))

@@ -45,6 +45,9 @@ typedef struct {
   float lr_gen, lr_emb, lr_enc, lr_min; /* 3e-4, 3e-3, 1e-4, cosine down to 1e-5 */
   lord_recon recon;
   uint64_t seed;
+  /* Not in LORD: weight of a stage-2 term pulling each class's mean and second moment of the
+   * content encoder's codes within a batch to the batch's (0: off, the paper's loss). */
+  float content_invariance;
 } lord_cfg;
 
 /* The official sizes at 64x64 (DEFAULT) or a 32x32 model narrow enough for a 2-core CPU

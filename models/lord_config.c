@@ -56,6 +56,8 @@ ut_status lord_cfg_check(const lord_cfg *c) {
   REQUIRE(c->batch >= 1 && c->batch <= 65536, "batch %d must be in [1, 65536]", c->batch);
   REQUIRE(c->epochs1 >= 0 && c->epochs2 >= 0, "epochs must not be negative");
   REQUIRE(c->lr_gen > 0 && c->lr_emb > 0 && c->lr_enc > 0 && c->lr_min >= 0, "learning rates must be positive");
+  REQUIRE(c->content_invariance >= 0 && c->content_invariance <= 1e6f,
+          "content_invariance %g must be in [0, 1e6] (0: off)", (double)c->content_invariance);
   REQUIRE((unsigned)c->recon <= LORD_RECON_VGG_RANDOM, "recon %d is not l1, vgg or vgg-random", (int)c->recon);
   REQUIRE(c->recon == LORD_RECON_L1 || c->size >= 32, "the VGG loss needs images of at least 32x32");
 #undef REQUIRE
@@ -86,11 +88,20 @@ static const kit_field lord_fields[] = {
   { "lr_min", KIT_FIELD_F32, offsetof(lord_cfg, lr_min), NULL, 0 },
   { "recon", KIT_FIELD_ENUM, offsetof(lord_cfg, recon), recon_names, 0 },
   { "seed", KIT_FIELD_SEED, offsetof(lord_cfg, seed), NULL, 0 },
+  /* Added later, optional: checkpoints made before it read with the term off. Keep it last:
+   * lord_cfg_to_json leaves it out when it is off. */
+  { "content_invariance", KIT_FIELD_F32, offsetof(lord_cfg, content_invariance), NULL, 1 },
 };
 static const kit_config_table lord_table = { "LORD configuration", lord_fields,
                                              (int)(sizeof lord_fields / sizeof lord_fields[0]) };
+/* The fields before content_invariance: with the term off a checkpoint's JSON is the same as
+ * before the field existed, so such runs are unchanged byte for byte. */
+static const kit_config_table lord_table_without_invariance = { "LORD configuration", lord_fields,
+                                                                (int)(sizeof lord_fields / sizeof lord_fields[0]) - 1 };
 
-char *lord_cfg_to_json(const lord_cfg *c) { return kit_config_to_json(&lord_table, c); }
+char *lord_cfg_to_json(const lord_cfg *c) {
+  return kit_config_to_json(c->content_invariance != 0 ? &lord_table : &lord_table_without_invariance, c);
+}
 
 ut_status lord_cfg_from_json(const char *text, lord_cfg *out) {
   lord_cfg c = { 0 }; /* every field is required: nothing of the caller's struct survives */
