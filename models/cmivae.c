@@ -73,9 +73,8 @@ ut_store *cmivae_store(cmivae_model *m) { return m->st; }
 ut_status cmivae_set_team(cmivae_model *m, const kit_team *team) {
   if (m->dis.g || m->gen.g)
     return ut_fail(UT_ERR_STATE, "cmivae_set_team: the training plans are built already; set the team first");
-  if (team && team->size > 1 && m->cfg.batch % team->size != 0)
-    return ut_fail(UT_ERR_INVALID_ARGUMENT, "CMI-VAE: batch %d does not split into %d equal shares, one per process; "
-                   "use a batch that is a multiple of %d", m->cfg.batch, team->size, team->size);
+  ut_status st = kit_team_check_batch(team, "CMI-VAE", m->cfg.batch);
+  if (st != UT_OK) return st;
   m->team = team;
   m->rows = kit_team_rows(team, m->cfg.batch);
   return UT_OK;

@@ -5,6 +5,12 @@
 
 int kit_team_rows(const kit_team *t, int batch) { return t && t->size > 1 ? batch / t->size : batch; }
 
+ut_status kit_team_check_batch(const kit_team *t, const char *model, int batch) {
+  if (!t || t->size <= 1 || batch % t->size == 0) return UT_OK;
+  return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: batch %d does not split into %d equal shares, one per process; use a "
+                 "batch that is a multiple of %d", model, batch, t->size, t->size);
+}
+
 ut_status kit_team_prepare(const kit_team *t, ut_graph *g) {
   if (!t || t->size <= 1) return UT_OK;
   ut_status st = ut_graph_set_share(g, t->rank, t->size);

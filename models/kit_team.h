@@ -43,6 +43,9 @@ typedef struct kit_team {
 /* How a model trains on a team: rows per graph and the graph settings. A model calls
  * kit_team_prepare on each training graph before it adds its optimisers. */
 int kit_team_rows(const kit_team *t, int batch);
+/* UT_OK when `batch` splits into equal shares over the team (or there is no team); else
+ * UT_ERR_INVALID_ARGUMENT naming `model`, the batch and the team's size. */
+ut_status kit_team_check_batch(const kit_team *t, const char *model, int batch);
 ut_status kit_team_prepare(const kit_team *t, ut_graph *g);
 
 /* How many processes the launcher (mpirun of Open MPI or MPICH, srun) started together with

@@ -78,9 +78,8 @@ const lord_cfg *lord_config(const lord_model *m) { return &m->cfg; }
 ut_status lord_set_team(lord_model *m, const kit_team *team) {
   if (m->step[0].g || m->step[1].g)
     return ut_fail(UT_ERR_STATE, "lord_set_team: the training plans are built already; set the team first");
-  if (team && team->size > 1 && m->cfg.batch % team->size != 0)
-    return ut_fail(UT_ERR_INVALID_ARGUMENT, "LORD: batch %d does not split into %d equal shares, one per process; use "
-                   "a batch that is a multiple of %d", m->cfg.batch, team->size, team->size);
+  ut_status st = kit_team_check_batch(team, "LORD", m->cfg.batch);
+  if (st != UT_OK) return st;
   /* The content invariance term compares class moments over the whole batch; a rank's share
    * holds only some of its images, and per-share moments would train another objective than
    * one process does. */
@@ -91,10 +90,7 @@ ut_status lord_set_team(lord_model *m, const kit_team *team) {
                    (double)m->cfg.content_invariance);
   /* Stage 1 changes only the content codes of the batch's images (their rows follow the
    * loader's indices), and Adam's update of the other rows needs no gradient exchanged. */
-  if (team && team->size > 1) {
-    ut_status st = team->sparse_rows(team->user, "lord.content_emb", 0);
-    if (st != UT_OK) return st;
-  }
+  if (team && team->size > 1 && (st = team->sparse_rows(team->user, "lord.content_emb", 0)) != UT_OK) return st;
   m->team = team;
   m->rows = kit_team_rows(team, m->cfg.batch);
   return UT_OK;

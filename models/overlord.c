@@ -89,10 +89,9 @@ ut_status overlord_set_team(overlord_model *m, const kit_team *team) {
   for (int i = 0; i < N_PLANS; i++)
     if (m->step[i].g)
       return ut_fail(UT_ERR_STATE, "overlord_set_team: the training plans are built already; set the team first");
+  ut_status st = kit_team_check_batch(team, "OverLORD", m->cfg.batch);
+  if (st != UT_OK) return st;
   if (team && team->size > 1) {
-    if (m->cfg.batch % team->size != 0)
-      return ut_fail(UT_ERR_INVALID_ARGUMENT, "OverLORD: batch %d does not split into %d equal shares, one per process; "
-                     "use a batch that is a multiple of %d", m->cfg.batch, team->size, team->size);
     /* Stage 3's discriminator appends the standard deviation over groups of 4 images taken
      * across the whole batch (rows m, m + B/4, m + B/2, m + 3B/4, as rosinality's view(G, -1)),
      * so every group spans the ranks' shares and no share can compute it; regrouping would
@@ -102,8 +101,7 @@ ut_status overlord_set_team(overlord_model *m, const kit_team *team) {
                      "minibatch standard deviation groups images from across the whole batch, which no rank's share "
                      "holds; train stages 1 and 2 with --mpi and --epochs A,B,0, then stage 3 as one process with "
                      "--resume --epochs A,B,C");
-    ut_status st = team->sparse_rows(team->user, OV_UNCORR_EMB, 0);
-    if (st != UT_OK) return st;
+    if ((st = team->sparse_rows(team->user, OV_UNCORR_EMB, 0)) != UT_OK) return st;
   }
   m->team = team;
   m->rows = kit_team_rows(team, m->cfg.batch);
