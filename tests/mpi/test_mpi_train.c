@@ -62,6 +62,19 @@ static cli_result mpi_run(int ranks, const char *args) {
   return cli_run_under(launcher, args);
 }
 
+/* Runs untangle with the arguments formatted from `fmt`: as one process when `ranks` is 0, else
+ * under mpirun with `ranks` processes; asserts that it succeeded, naming `what` if not. */
+static void run_ok(int ranks, const char *what, const char *fmt, ...) {
+  char args[16384];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  cli_result r = ranks ? mpi_run(ranks, args) : cli_run(args);
+  ck_assert_msg(r.status == 0, "%s: %s", what, r.err);
+  cli_result_free(&r);
+}
+
 /* A fresh run folder path under the test's temporary folder. */
 static const char *run_dir(const char *name, char *buf, size_t size) {
   snprintf(buf, size, "%s", test_tmp_path(name));
@@ -121,12 +134,9 @@ static void check_equivalence(const char *model, const char *args, int first_col
   run_dir(name, one, sizeof one);
   snprintf(name, sizeof name, "%s-two", model);
   run_dir(name, two, sizeof two);
-  snprintf(cmd, sizeof cmd, "train %s %s -o '%s'", model, args, one);
-  cli_result r = cli_run(cmd);
-  ck_assert_msg(r.status == 0, "one process: %s", r.err);
-  cli_result_free(&r);
+  run_ok(0, "one process", "train %s %s -o '%s'", model, args, one);
   snprintf(cmd, sizeof cmd, "train %s --mpi %s -o '%s'", model, args, two);
-  r = mpi_run(2, cmd);
+  cli_result r = mpi_run(2, cmd);
   ck_assert_msg(r.status == 0, "two ranks: %s%s", r.out, r.err);
   assert_contains(r.out, "data-parallel over 2 ranks");
   cli_result_free(&r);
@@ -230,38 +240,21 @@ START_TEST(test_resume_with_other_rank_counts) {
   run_dir("resume-a", a, sizeof a);
   run_dir("resume-b", b, sizeof b);
   snprintf(base, sizeof base, "--data '%s' --preset small --batch 8 --epochs2 0 --test-classes 0 -d cpu", data_lord);
-  snprintf(cmd, sizeof cmd, "train lord --mpi %s --epochs1 2 -o '%s'", base, a);
-  cli_result r = mpi_run(2, cmd);
-  ck_assert_msg(r.status == 0, "%s", r.err);
-  cli_result_free(&r);
-  snprintf(cmd, sizeof cmd, "train lord --resume --data '%s' --epochs1 3 -d cpu -o '%s'", data_lord, a);
-  r = cli_run(cmd);
-  ck_assert_msg(r.status == 0, "one process resuming two ranks' run: %s", r.err);
-  cli_result_free(&r);
+  run_ok(2, "two ranks", "train lord --mpi %s --epochs1 2 -o '%s'", base, a);
+  run_ok(0, "one process resuming two ranks' run",
+         "train lord --resume --data '%s' --epochs1 3 -d cpu -o '%s'", data_lord, a);
   check_numbering(a, 2, 12);
-  snprintf(cmd, sizeof cmd, "train lord --mpi --resume --data '%s' --epochs1 4 -d cpu -o '%s'", data_lord, a);
-  r = mpi_run(2, cmd);
-  ck_assert_msg(r.status == 0, "two ranks resuming: %s", r.err);
-  cli_result_free(&r);
+  run_ok(2, "two ranks resuming", "train lord --mpi --resume --data '%s' --epochs1 4 -d cpu -o '%s'", data_lord, a);
   check_numbering(a, 2, 16);
 
   /* Stopped and resumed by the same count: the same bytes as straight through (UNIT, whose
    * learning rate is constant; LORD's cosine schedule follows the run's length). */
   snprintf(base, sizeof base, "--data '%s' --preset small --batch 4 -d cpu", data_unit);
-  snprintf(cmd, sizeof cmd, "train unit --mpi %s --epochs 1 -o '%s'", base, b);
-  r = mpi_run(2, cmd);
-  ck_assert_msg(r.status == 0, "%s", r.err);
-  cli_result_free(&r);
-  snprintf(cmd, sizeof cmd, "train unit --mpi --resume --data '%s' --epochs 2 -d cpu -o '%s'", data_unit, b);
-  r = mpi_run(2, cmd);
-  ck_assert_msg(r.status == 0, "%s", r.err);
-  cli_result_free(&r);
+  run_ok(2, "two ranks", "train unit --mpi %s --epochs 1 -o '%s'", base, b);
+  run_ok(2, "two ranks", "train unit --mpi --resume --data '%s' --epochs 2 -d cpu -o '%s'", data_unit, b);
   char straight[1024];
   run_dir("resume-straight", straight, sizeof straight);
-  snprintf(cmd, sizeof cmd, "train unit --mpi %s --epochs 2 -o '%s'", base, straight);
-  r = mpi_run(2, cmd);
-  ck_assert_msg(r.status == 0, "%s", r.err);
-  cli_result_free(&r);
+  run_ok(2, "two ranks", "train unit --mpi %s --epochs 2 -o '%s'", base, straight);
   snprintf(cmd, sizeof cmd, "cmp -s '%s/checkpoint.safetensors' '%s/checkpoint.safetensors' && cmp -s '%s/losses.tsv' "
            "'%s/losses.tsv'", b, straight, b, straight);
   ck_assert_msg(system(cmd) == 0, "two ranks resumed by two ranks ended elsewhere than straight through");
@@ -277,12 +270,9 @@ START_TEST(test_cmivae_resume_with_other_rank_counts) {
   run_dir("cmivae-resume", a, sizeof a);
   run_dir("cmivae-straight", straight, sizeof straight);
   cmivae_args(base, sizeof base);
-  snprintf(cmd, sizeof cmd, "train cmivae --mpi %s --epochs 2 -o '%s'", base, a);
-  cli_result r = mpi_run(2, cmd);
-  ck_assert_msg(r.status == 0, "%s", r.err);
-  cli_result_free(&r);
+  run_ok(2, "two ranks", "train cmivae --mpi %s --epochs 2 -o '%s'", base, a);
   snprintf(cmd, sizeof cmd, "train cmivae --resume --data '%s' --epochs 4 -d cpu -o '%s'", data_lord, a);
-  r = cli_run(cmd);
+  cli_result r = cli_run(cmd);
   ck_assert_msg(r.status == 0, "one process resuming two ranks' run: %s", r.err);
   assert_contains(r.out, "after step 6");
   cli_result_free(&r);
@@ -292,10 +282,7 @@ START_TEST(test_cmivae_resume_with_other_rank_counts) {
   assert_contains(r.out, "after step 12");
   cli_result_free(&r);
   check_numbering(a, 1, 15);
-  snprintf(cmd, sizeof cmd, "train cmivae --mpi %s --epochs 5 -o '%s'", base, straight);
-  r = mpi_run(2, cmd);
-  ck_assert_msg(r.status == 0, "%s", r.err);
-  cli_result_free(&r);
+  run_ok(2, "two ranks", "train cmivae --mpi %s --epochs 5 -o '%s'", base, straight);
   int rows1, cols1, rows2, cols2, worst = -1;
   double *x = read_losses(a, 2, &rows1, &cols1), *y = read_losses(straight, 2, &rows2, &cols2);
   ck_assert_int_eq(rows1, 15);
@@ -359,25 +346,15 @@ START_TEST(test_overlord_equivalence_and_resume) {
   run_dir("overlord-b", b, sizeof b);
 
   /* Two ranks train stage 1, one process stage 2. */
-  snprintf(cmd, sizeof cmd, "train overlord --mpi %s --epochs 3,0,0 -o '%s'", base, a);
-  cli_result r = mpi_run(2, cmd);
-  ck_assert_msg(r.status == 0, "%s", r.err);
-  cli_result_free(&r);
-  snprintf(cmd, sizeof cmd, "train overlord --resume --data '%s' --epochs 3,2,0 -d cpu -o '%s'", data_lord, a);
-  r = cli_run(cmd);
-  ck_assert_msg(r.status == 0, "one process resuming two ranks' run: %s", r.err);
-  cli_result_free(&r);
+  run_ok(2, "two ranks", "train overlord --mpi %s --epochs 3,0,0 -o '%s'", base, a);
+  run_ok(0, "one process resuming two ranks' run",
+         "train overlord --resume --data '%s' --epochs 3,2,0 -d cpu -o '%s'", data_lord, a);
   check_continues(a, two, 3, 15, 9, OVERLORD_LATE_TOL);
 
   /* One process trains stage 1, two ranks stage 2. */
-  snprintf(cmd, sizeof cmd, "train overlord %s --epochs 3,0,0 -o '%s'", base, b);
-  r = cli_run(cmd);
-  ck_assert_msg(r.status == 0, "%s", r.err);
-  cli_result_free(&r);
-  snprintf(cmd, sizeof cmd, "train overlord --mpi --resume --data '%s' --epochs 3,2,0 -d cpu -o '%s'", data_lord, b);
-  r = mpi_run(2, cmd);
-  ck_assert_msg(r.status == 0, "two ranks resuming one process's run: %s", r.err);
-  cli_result_free(&r);
+  run_ok(0, "one process", "train overlord %s --epochs 3,0,0 -o '%s'", base, b);
+  run_ok(2, "two ranks resuming one process's run",
+         "train overlord --mpi --resume --data '%s' --epochs 3,2,0 -d cpu -o '%s'", data_lord, b);
   check_continues(b, one, 3, 15, 9, OVERLORD_LATE_TOL);
 
   /* Stage 3 on a team: refused before anything is written; as one process it trains. */
@@ -385,7 +362,7 @@ START_TEST(test_overlord_equivalence_and_resume) {
   snprintf(cmd, sizeof cmd, "mkdir '%s' && cp '%s/checkpoint.safetensors' '%s/losses.tsv' '%s'", kept, a, a, kept);
   ck_assert_int_eq(system(cmd), 0);
   snprintf(cmd, sizeof cmd, "train overlord --mpi --resume --data '%s' --epochs 3,2,1 -d cpu -o '%s'", data_lord, a);
-  r = mpi_run(2, cmd);
+  cli_result r = mpi_run(2, cmd);
   ck_assert_int_ne(r.status, 0);
   assert_contains(r.err, "stage 3 cannot train data-parallel");
   assert_contains(r.err, "--epochs A,B,0");
@@ -393,10 +370,8 @@ START_TEST(test_overlord_equivalence_and_resume) {
   snprintf(cmd, sizeof cmd, "cmp -s '%s/checkpoint.safetensors' '%s/checkpoint.safetensors' && cmp -s '%s/losses.tsv' "
            "'%s/losses.tsv'", a, kept, a, kept);
   ck_assert_msg(system(cmd) == 0, "the refused stage 3 changed the run's files");
-  snprintf(cmd, sizeof cmd, "train overlord --resume --data '%s' --epochs 3,2,1 -d cpu -o '%s'", data_lord, a);
-  r = cli_run(cmd);
-  ck_assert_msg(r.status == 0, "stage 3 as one process after the team's stages: %s", r.err);
-  cli_result_free(&r);
+  run_ok(0, "stage 3 as one process after the team's stages",
+         "train overlord --resume --data '%s' --epochs 3,2,1 -d cpu -o '%s'", data_lord, a);
   int rows, cols;
   double *stages = read_losses(a, 0, &rows, &cols);
   ck_assert_int_eq(rows, 18);
@@ -440,7 +415,7 @@ static int count_lines(const char *path) {
  * checkpoint loads and resumes. */
 START_TEST(test_rank_dies) {
   make_data();
-  char dir[1024], out[1100], err[1100], losses[1100], cmd[16384];
+  char dir[1024], out[1100], err[1100], losses[1100];
   run_dir("dies", dir, sizeof dir);
   snprintf(out, sizeof out, "%s.out", dir);
   snprintf(err, sizeof err, "%s.err", dir);
@@ -472,10 +447,8 @@ START_TEST(test_rank_dies) {
   free(text);
   /* Resume (4 steps an epoch) for two epochs more than the checkpoint reached. */
   int epochs = (count_lines(losses) - 1) / 4 + 2;
-  snprintf(cmd, sizeof cmd, "train lord --resume --data '%s' --epochs1 %d -d cpu -o '%s'", data_lord, epochs, dir);
-  cli_result r = cli_run(cmd);
-  ck_assert_msg(r.status == 0, "resuming after the kill: %s", r.err);
-  cli_result_free(&r);
+  run_ok(0, "resuming after the kill",
+         "train lord --resume --data '%s' --epochs1 %d -d cpu -o '%s'", data_lord, epochs, dir);
   check_numbering(dir, 2, epochs * 4);
 }
 END_TEST
