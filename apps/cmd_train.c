@@ -7,25 +7,20 @@
 #include "kit_team.h"
 #include "model_registry.h"
 
-/* Data-parallel training (--mpi) is built for LORD, UNIT, CMI-VAE and OverLORD; the other
+/* Data-parallel training (--mpi) is built for LORD, UNIT, CMI-VAE, OverLORD and DMIT; the other
  * trainers do not take a team, so under mpirun they are refused rather than run as N copies that
- * overwrite one another's files. DMIT's cannot take one as it stands: its decoder update divides
- * two means over the whole batch (the diversity term, lz = mean|z2 - z1| / mean|G(z2) - G(z1)|),
- * whose gradient is no sum of the shares' gradients, and its noise is drawn per row of a batch
- * laid out domain after domain, of which a share's rows are no window. */
+ * overwrite one another's files. */
 static int refuse_parallel(const char *model, int argc, char **argv) {
   if (!strcmp(model, "lord") || !strcmp(model, "unit") || !strcmp(model, "cmivae") ||
-      !strcmp(model, "overlord"))
+      !strcmp(model, "overlord") || !strcmp(model, "dmit"))
     return 0;
   int asked = 0;
   for (int i = 1; i < argc; i++) asked |= !strcmp(argv[i], "--mpi");
   int launched = kit_team_launched_size();
   if (!asked && launched <= 1) return 0;
-  const char *why = !strcmp(model, "dmit") ? " (its decoder update divides two means over the whole batch, the "
-                                             "diversity term, which no rank's share can compute)" : "";
-  fprintf(stderr, "untangle train %s: data-parallel training (--mpi, mpirun) is built for lord, unit, cmivae and overlord "
-          "only; %s's trainer does not take a share of the batch and a gradient reduction%s, so %s\n", model, model, why,
-          launched > 1 ? "run it as one process" : "leave out --mpi");
+  fprintf(stderr, "untangle train %s: data-parallel training (--mpi, mpirun) is built for lord, unit, cmivae, overlord "
+          "and dmit only; %s's trainer does not take a share of the batch and a gradient reduction, so %s\n", model,
+          model, launched > 1 ? "run it as one process" : "leave out --mpi");
   return 1;
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_team.h"
 #include "commands.h"
 #include "dmit_eval.h"
 #include "dmit_train.h"
@@ -52,9 +53,10 @@ void dmit_help_train(FILE *out) {
           "                         decay_epochs, flip, test_ratio); may repeat\n"
           "      --save-every N     also write the checkpoint every N steps\n"
           "  -s, --seed S           seed of parameters, noise, batches and the split (default 1)\n"
-          "  -r, --resume           continue RUN from its checkpoint with its own settings\n"
-          "  -h, --help             show this help\n",
+          "  -r, --resume           continue RUN from its checkpoint with its own settings\n",
           DMIT_MAX_DOMAINS);
+  cli_team_help(out);
+  fprintf(out, "  -h, --help             show this help\n");
 }
 
 typedef struct {
@@ -64,11 +66,11 @@ typedef struct {
   const char *sets[MAX_SETS];
   int n_sets;
   uint64_t seed;
-  int resume;
+  int resume, mpi;
 } train_options;
 
 enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_DECAY, OPT_SIZE, OPT_SET, OPT_SAVE_EVERY, OPT_TO, OPT_SAMPLES, OPT_STYLE_FROM,
-       OPT_IMAGES, OPT_STYLES };
+       OPT_IMAGES, OPT_STYLES, OPT_MPI };
 
 static int parse_train(int argc, char **argv, train_options *o, int *done) {
   static const char *cmd = "train dmit";
@@ -80,7 +82,7 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
     { "size", required_argument, NULL, OPT_SIZE },     { "set", required_argument, NULL, OPT_SET },
     { "save-every", required_argument, NULL, OPT_SAVE_EVERY }, { "seed", required_argument, NULL, 's' },
     { "resume", no_argument, NULL, 'r' },              { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
+    { "mpi", no_argument, NULL, OPT_MPI },             { NULL, 0, NULL, 0 },
   };
   *o = (train_options){ .device = cli_default_device(), .preset = -1, .epochs = -1, .decay_epochs = -1, .batch = -1, .size = -1, .seed = 1 };
   *done = 1;
@@ -105,6 +107,7 @@ static int parse_train(int argc, char **argv, train_options *o, int *done) {
     case OPT_SAVE_EVERY: rc = cli_parse_i64(cmd, "--save-every", optarg, 1, INT64_MAX / 2, &o->save_every); break;
     case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &o->seed); break;
     case 'r': o->resume = 1; break;
+    case OPT_MPI: o->mpi = 1; break;
     case 'h': dmit_help_train(stdout); return CLI_OK;
     default: return cli_option_error(cmd, c, argv);
     }
@@ -173,27 +176,48 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
   return CLI_OK;
 }
 
+typedef struct {
+  progress bar;
+  const kit_team *team;
+} train_progress;
+
 static void on_step(void *user, const kit_progress *p) {
-  progress *bar = user;
+  train_progress *tp = user;
+  progress *bar = &tp->bar;
   if (bar->total == 0) progress_begin(bar, stderr, "dmit", p->step - 1, p->steps);
-  char metrics[200];
-  snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f (content %.3f) adv %.3f rec %.3f cyc %.3f latent %.3f %.0f img/s",
-           (long long)p->epoch + 1, (long long)p->epochs, (double)p->losses[0], (double)p->losses[1],
-           (double)p->losses[2], (double)p->losses[3], (double)p->losses[4], (double)p->losses[6],
-           p->images_per_second);
+  char metrics[240];
+  int n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f (content %.3f) adv %.3f rec %.3f cyc %.3f latent %.3f "
+                   "%.0f img/s", (long long)p->epoch + 1, (long long)p->epochs, (double)p->losses[0],
+                   (double)p->losses[1], (double)p->losses[2], (double)p->losses[3], (double)p->losses[4],
+                   (double)p->losses[6], p->images_per_second);
+  if (tp->team && n > 0 && (size_t)n < sizeof metrics)
+    snprintf(metrics + n, sizeof metrics - (size_t)n, " (%d ranks, comm %.0f%%)", tp->team->size, 100 * p->comm_share);
   if (p->step == p->steps) progress_end(bar, p->step, metrics);
   else progress_update(bar, p->step, metrics);
 }
+
+static int train(const train_options *o, kit_team *team);
 
 int dmit_cmd_train(int argc, char **argv) {
   train_options o;
   int done, rc = parse_train(argc, argv, &o, &done);
   if (done) return rc;
-  rc = CLI_FAILED;
+  kit_team *team = NULL;
+  if ((rc = cli_team_open("train dmit", o.mpi, &team)) != CLI_OK) return rc;
+  rc = train(&o, team);
+  cli_team_close(team, rc != CLI_OK);
+  return rc;
+}
+
+static int train(const train_options *opts, kit_team *team) {
+  train_options o = *opts;
+  int rc = CLI_FAILED;
   dmit_model *m = NULL;
   ut_dataset *ds = NULL;
-  char *ckpt = kit_path(o.out, DMIT_CHECKPOINT);
-  ut_runtime *rt = ckpt ? cli_open_runtime("train dmit", o.device, 1) : NULL;
+  char device_buf[64];
+  const char *device = cli_team_device("train dmit", o.device, team, device_buf, sizeof device_buf);
+  char *ckpt = device ? kit_path(o.out, DMIT_CHECKPOINT) : NULL;
+  ut_runtime *rt = ckpt ? cli_open_runtime("train dmit", device, 1) : NULL;
   if (!rt) goto done;
   if (!(ds = ut_dataset_open(o.data))) {
     fprintf(stderr, "untangle train dmit: %s\n", ut_last_error());
@@ -202,7 +226,7 @@ int dmit_cmd_train(int argc, char **argv) {
   dmit_cfg cfg;
   if ((rc = choose_config(rt, &o, ds, ckpt, &cfg)) != CLI_OK) goto done;
   rc = CLI_FAILED;
-  if (!(m = dmit_new(rt, &cfg)) || (o.resume && dmit_load(m, ckpt) != UT_OK)) {
+  if (!(m = dmit_new(rt, &cfg)) || (o.resume && dmit_load(m, ckpt) != UT_OK) || dmit_set_team(m, team) != UT_OK) {
     fprintf(stderr, "untangle train dmit: %s\n", ut_last_error());
     goto done;
   }
@@ -214,12 +238,15 @@ int dmit_cmd_train(int argc, char **argv) {
   printf("DMIT %dx%dx%d: domains %s, width %d/%d, style %d, %d + %d residual blocks, batch %d per domain, %d epochs "
          "(%d decaying), seed %llu\n", cfg.channels, cfg.size, cfg.size, cfg.domains, cfg.nef, cfg.ndf, cfg.n_style,
          cfg.content_res, cfg.dec_res, cfg.batch, cfg.epochs, cfg.decay_epochs, (unsigned long long)cfg.seed);
+  if (team) printf("data-parallel over %d ranks: %d images of each domain each per step\n", team->size,
+                  cfg.batch / team->size);
   fflush(stdout);
-  progress bar = { 0 };
+  train_progress bar = { .team = team };
   double t0 = ut_seconds();
   if (dmit_train(m, ds, &(dmit_train_opts){ .run_dir = o.out, .save_every = o.save_every, .on_step = on_step,
-                                            .user = &bar }) != UT_OK) {
-    fprintf(stderr, "\nuntangle train dmit: %s\n", ut_last_error());
+                                            .user = &bar, .team = team }) != UT_OK) {
+    if (team) fprintf(stderr, "\nuntangle train dmit: rank %d: %s\n", team->rank, ut_last_error());
+    else fprintf(stderr, "\nuntangle train dmit: %s\n", ut_last_error());
     goto done;
   }
   printf("trained in %.1f s; checkpoint %s, grid %s/grid.jpg\n", ut_seconds() - t0, ckpt, o.out);

@@ -61,8 +61,8 @@ void overlord_help_train(FILE *out) {
           "                           stage or at the start of the next\n");
   cli_team_help(out);
 #ifdef UNTANGLE_HAVE_MPI
-  fprintf(out, "                         (stages 1 and 2 only: stage 3's discriminator groups images across\n"
-               "                         the batch; give --epochs A,B,0, then resume stage 3 alone)\n");
+  fprintf(out, "                         (with stage 3, each share a multiple of 4 images: the groups of\n"
+               "                         its discriminator's minibatch standard deviation)\n");
 #endif
   fprintf(out, "  -h, --help               show this help\n");
 }

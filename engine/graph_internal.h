@@ -82,7 +82,7 @@ struct ut_graph {
   /* Data-parallel training (engine/reduce.c): the share of the batch this graph computes
    * (random sources draw its rows of the whole batch's stream) and the callback every
    * optimiser added after ut_graph_set_reducer hands its gradients to. */
-  int share_index, share_count;
+  int share_index, share_count, share_blocks;
   ut_gradient_reducer reducer;
   void *reducer_user;
 };

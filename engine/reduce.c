@@ -1,5 +1,6 @@
-/* The data-parallel seam (untangle.h): a graph's share of the batch, and the node that hands
- * one optimiser's gradients to the graph's reducer.
+/* The data-parallel seam (untangle.h): a graph's share of the batch, the node that hands one
+ * optimiser's gradients to the graph's reducer, and the node that sums a value over the team
+ * inside the forward pass.
  *
  * The node has no output of its own (an update node, so every plan keeps it). Its launches:
  * one copy per gradient into its workspace, packed one after the other; one host launch that
@@ -7,6 +8,7 @@
  * before the optimiser's updates, after every gradient node, and the gradients stay live until
  * those updates read them, so in node order it sees them complete and nothing reuses their
  * memory in between. Its gradients are listed in op_data because they do not fit in[]. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -113,12 +115,78 @@ ut_status ut_graph_set_reducer(ut_graph *g, ut_gradient_reducer fn, void *user) 
   return UT_OK;
 }
 
-ut_status ut_graph_set_share(ut_graph *g, int index, int count) {
+ut_status ut_graph_set_share_blocks(ut_graph *g, int index, int count, int blocks) {
   if (!g) return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_graph_set_share: no graph");
-  if (count < 1 || index < 0 || index >= count)
-    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_graph_set_share: share %d of %d; expected 0 <= index < count", index,
-                   count);
+  if (count < 1 || index < 0 || index >= count || blocks < 1)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "ut_graph_set_share: share %d of %d in %d blocks; expected 0 <= index < "
+                   "count and at least one block", index, count, blocks);
   g->share_index = index;
   g->share_count = count;
+  g->share_blocks = blocks;
   return UT_OK;
+}
+
+ut_status ut_graph_set_share(ut_graph *g, int index, int count) { return ut_graph_set_share_blocks(g, index, count, 1); }
+
+/* ---- sums over the team inside the forward pass ------------------------------------------------ */
+
+typedef struct {
+  ut_value_summer fn;
+  void *user;
+} summer;
+
+static ut_status team_sum_shape(ut_tensor *n) {
+  if (n->in[0]->dtype != UT_F32)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "team_sum: input '%s' is not f32", n->in[0]->name);
+  n->shape = n->in[0]->shape;
+  return UT_OK;
+}
+
+typedef struct {
+  const summer *s;
+  int n;
+  const char *name;
+} summer_args;
+
+static ut_status run_summer(const void *args, float *const *ptr) {
+  const summer_args *a = args;
+  ut_status st = a->s->fn(a->s->user, ptr[0], a->n);
+  if (st != UT_OK) ut_error_prefix("team sum '%s'", a->name);
+  return st;
+}
+
+/* The input copied into the output, which the callback then replaces by the team's sum. */
+static ut_status team_sum_forward(ut_plan *p, ut_tensor *n) {
+  size_t count = (size_t)ut_shape_numel(n->shape);
+  copy(p, n, ut_plan_loc(p, n), ut_plan_loc(p, n->in[0]), count);
+  ut_host_operand op = { .loc = ut_plan_loc(p, n), .floats = count, .write = 1 };
+  summer_args a = { n->op_data, (int)count, n->name };
+  return ut_plan_host(p, n, "team_sum", run_summer, &a, sizeof a, &op, 1);
+}
+
+static ut_status team_sum_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
+  const summer *s = n->op_data;
+  grad_in[0] = ut_team_sum(g, grad, s->fn, s->user);
+  return ut_graph_status(g);
+}
+
+static const ut_op_def op_team_sum = { "team_sum", 0, team_sum_shape, team_sum_forward, team_sum_backward };
+
+ut_tensor *ut_team_sum(ut_graph *g, ut_tensor *x, ut_value_summer fn, void *user) {
+  if (!g) return NULL;
+  if (!x) return ut_graph_fail(g, g->status);
+  if (!fn) return x;
+  if (ut_shape_numel(x->shape) > INT32_MAX) {
+    ut_fail(UT_ERR_SHAPE, "team_sum: '%s' has more elements than one call sums", x->name);
+    return ut_graph_fail(g, UT_ERR_SHAPE);
+  }
+  summer *s = ut_graph_alloc(g, sizeof *s);
+  if (!s) {
+    ut_fail(UT_ERR_HOST_MEMORY, "team_sum: out of host memory");
+    return ut_graph_fail(g, UT_ERR_HOST_MEMORY);
+  }
+  *s = (summer){ fn, user };
+  ut_tensor *node = ut_node_new(g, &op_team_sum, 1, &x, NULL, 0, NULL, 0);
+  if (node) node->op_data = s;
+  return node;
 }

@@ -29,6 +29,7 @@ typedef struct {
   ut_tensor *x, *a_src, *a_tgt, *perm;
   ut_tensor *loss[6];
   ut_hparam *lr;
+  const kit_team *team; /* the model's, for the terms of the whole batch */
 } step_plan;
 
 struct dmit_model {
@@ -38,6 +39,8 @@ struct dmit_model {
   step_plan steps[UPDATE_COUNT];
   kit_infer translate, style, content, dis_content;
   float *host; /* attr_src, attr_tgt and perm of one batch */
+  const kit_team *team;
+  int rows; /* images of each domain per step on this process: the batch, or its share on a team */
 };
 
 dmit_model *dmit_new(ut_runtime *rt, const dmit_cfg *cfg) {
@@ -57,6 +60,7 @@ dmit_model *dmit_new(ut_runtime *rt, const dmit_cfg *cfg) {
   }
   m->rt = rt;
   m->cfg = *cfg;
+  m->rows = cfg->batch;
   return m;
 }
 
@@ -81,6 +85,24 @@ void dmit_free(dmit_model *m) {
 const dmit_cfg *dmit_config(const dmit_model *m) { return &m->cfg; }
 ut_store *dmit_store(dmit_model *m) { return m->st; }
 
+/* A rank's batch is its share of each domain's batch, domain after domain: the graphs draw
+ * their noise by blocks (kit_team_prepare_blocks), and row i's target image, (i + shift
+ * batch) mod the batch in the whole batch, is in the same place of another domain's share, so
+ * the target-index matrix stays within the rank. Every loss but two is a mean over the rows;
+ * the KL term, summed over the batch, is the mean times the whole batch's rows, which the mean
+ * over ranks keeps a sum over the whole batch; the diversity term divides two means of the
+ * whole batch, which the ranks compute together (kit_team_mean). */
+ut_status dmit_set_team(dmit_model *m, const kit_team *team) {
+  for (int i = 0; i < UPDATE_COUNT; i++)
+    if (m->steps[i].g)
+      return ut_fail(UT_ERR_STATE, "dmit_set_team: the training plans are built already; set the team first");
+  ut_status st = kit_team_check_batch(team, "DMIT", m->cfg.batch);
+  if (st != UT_OK) return st;
+  m->team = team;
+  m->rows = kit_team_rows(team, m->cfg.batch);
+  return UT_OK;
+}
+
 static ut_shape image_shape(const dmit_cfg *c, int64_t n) { return UT_SHAPE(n, c->channels, c->size, c->size); }
 
 /* What one update's forward pass computes, all from the plan's own random draws. */
@@ -102,7 +124,7 @@ static ut_status forward(ut_graph *g, const dmit_net *n, const step_plan *s, con
                          forward_pass *f) {
   const dmit_cfg *c = n->c;
   char name[KIT_SCOPE_MAX];
-  int64_t nb = (int64_t)c->n_domains * c->batch;
+  int64_t nb = ut_tensor_shape(s->x).d[0]; /* this process's rows */
   *f = (forward_pass){ 0 };
   f->content = dmit_content_encoder(g, n, s->x);
   dmit_style_encoder(g, n, s->x, &f->mu, &f->logvar);
@@ -197,13 +219,15 @@ static ut_status build_dec(ut_graph *g, const dmit_net *n, step_plan *s) {
   ut_tensor *mu_rec, *logvar_rec;
   dmit_style_encoder(g, n, f.fake_prior1, &mu_rec, &logvar_rec);
   ut_tensor *style = ut_scale(g, ut_l1_loss(g, mu_rec, f.prior1), c->w_style);
-  ut_tensor *div = dmit_diversity_term(g, f.prior1, f.prior2, f.fake_prior1, f.fake_prior2);
+  ut_tensor *div = dmit_diversity_term(g, s->team, f.prior1, f.prior2, f.fake_prior1, f.fake_prior2);
   s->loss[0] = ut_name(add(g, style, ut_scale(g, div, c->w_div)), "dmit.latent");
   return ut_graph_status(g);
 }
 
-ut_tensor *dmit_diversity_term(ut_graph *g, ut_tensor *s1, ut_tensor *s2, ut_tensor *fake1, ut_tensor *fake2) {
-  return ut_div(g, ut_l1_loss(g, s1, s2), ut_shift(g, ut_l1_loss(g, fake1, fake2), DIV_EPS));
+ut_tensor *dmit_diversity_term(ut_graph *g, const kit_team *team, ut_tensor *s1, ut_tensor *s2, ut_tensor *fake1,
+                               ut_tensor *fake2) {
+  return ut_div(g, kit_team_mean(team, g, ut_l1_loss(g, s1, s2)),
+                ut_shift(g, kit_team_mean(team, g, ut_l1_loss(g, fake1, fake2)), DIV_EPS));
 }
 
 /* 4. The content encoder alone: the content of a translation must be the input's. */
@@ -254,9 +278,10 @@ static ut_status ensure_step(dmit_model *m, int which) {
   if (s->p) return UT_OK;
   step_plan_free(s);
   const dmit_cfg *c = &m->cfg;
-  int64_t nb = (int64_t)c->n_domains * c->batch;
+  int64_t nb = (int64_t)c->n_domains * m->rows;
   if (!(s->g = ut_graph_new(m->rt, m->st))) return UT_ERR_HOST_MEMORY;
   ut_graph *g = s->g;
+  s->team = m->team;
   s->x = ut_input(g, "images", UT_F32, image_shape(c, nb));
   s->a_src = ut_input(g, "attr_source", UT_F32, UT_SHAPE(nb, c->n_domains));
   s->a_tgt = ut_input(g, "attr_target", UT_F32, UT_SHAPE(nb, c->n_domains));
@@ -265,7 +290,8 @@ static ut_status ensure_step(dmit_model *m, int which) {
   static ut_status (*const build[UPDATE_COUNT])(ut_graph *, const dmit_net *, step_plan *) = {
     build_dis, build_gen, build_dec, build_content, build_dis_content
   };
-  ut_status st = build[which](g, &n, s);
+  ut_status st = kit_team_prepare_blocks(m->team, g, c->n_domains);
+  if (st == UT_OK) st = build[which](g, &n, s);
   if (st == UT_OK) st = optimise(g, c, s, update_nets[which]);
   if (st == UT_OK &&
       !(s->p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = s->loss, .n_outputs = update_losses[which] })))
@@ -274,10 +300,11 @@ static ut_status ensure_step(dmit_model *m, int which) {
   return st;
 }
 
-/* The source and target one-hot attributes and the target-index matrix of a batch. */
+/* The source and target one-hot attributes and the target-index matrix of a batch (of this
+ * process's rows: the batch, or the rank's share of each domain's). */
 static ut_status batch_labels(dmit_model *m, const dmit_batch *b, float **a_src, float **a_tgt, float **perm) {
   const dmit_cfg *c = &m->cfg;
-  int n = c->n_domains, nb = n * c->batch;
+  int n = c->n_domains, rows = m->rows, nb = n * rows;
   if (b->shift < 1 || b->shift >= n)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "DMIT batch: shift %d must be in [1, %d]", b->shift, n - 1);
   *a_src = m->host;
@@ -285,9 +312,9 @@ static ut_status batch_labels(dmit_model *m, const dmit_batch *b, float **a_src,
   *perm = m->host + (int64_t)2 * nb * n;
   memset(m->host, 0, (size_t)nb * (2 * n + nb) * sizeof *m->host);
   for (int i = 0; i < nb; i++) {
-    int t = (i + b->shift * c->batch) % nb;
-    (*a_src)[i * n + i / c->batch] = 1;
-    (*a_tgt)[i * n + t / c->batch] = 1;
+    int t = (i + b->shift * rows) % nb;
+    (*a_src)[i * n + i / rows] = 1;
+    (*a_tgt)[i * n + t / rows] = 1;
     (*perm)[(int64_t)i * nb + t] = 1;
   }
   return UT_OK;

@@ -20,6 +20,7 @@
 #define UNTANGLE_MODELS_DMIT_H
 
 #include "kit_config.h"
+#include "kit_team.h"
 #include "untangle.h"
 
 #define DMIT_MAX_DOMAINS 4 /* one loader stream per domain (KIT_MAX_STREAMS) */
@@ -71,10 +72,18 @@ void dmit_free(dmit_model *m);
 const dmit_cfg *dmit_config(const dmit_model *m);
 ut_store *dmit_store(dmit_model *m);
 
-/* One step's batch: cfg->batch images of each domain, domain after domain (float
- * [n_domains * batch, C, size, size] in [-1, 1]), and `shift` in 1 .. n_domains - 1: image i
- * is translated into the domain of image (i + shift * batch) mod (n_domains * batch), whose
- * encoded style it also borrows (DMIT's index_target, which for two domains swaps them). */
+/* Makes the model train on `team` (kit_team.h, not owned; NULL: alone): its steps then take
+ * this rank's share of every domain's batch, cfg->batch / team->size images of each, domain
+ * after domain, reduce gradients over the team and compute the diversity term's two means over
+ * the whole batch together. cfg->batch must split into equal shares (else refused with the
+ * numbers). Call it before the first step. */
+ut_status dmit_set_team(dmit_model *m, const kit_team *team);
+
+/* One step's batch: cfg->batch images of each domain (on a team, the rank's share of each),
+ * domain after domain (float [n_domains * batch, C, size, size] in [-1, 1]), and `shift` in
+ * 1 .. n_domains - 1: image i is translated into the domain of image (i + shift * batch) mod
+ * (n_domains * batch), whose encoded style it also borrows (DMIT's index_target, which for two
+ * domains swaps them). */
 typedef struct {
   const float *images;
   int shift;

@@ -34,7 +34,9 @@ ut_status dmit_image_discriminator(ut_graph *g, const dmit_net *n, const char *p
                                    ut_tensor *attr, ut_tensor *outs[2]);
 
 /* The diversity term of the decoder-only update: mean |s1 - s2| / (mean |fake1 - fake2| + 1e-5)
- * for two prior styles and their translations; falling as the translations move apart. */
-ut_tensor *dmit_diversity_term(ut_graph *g, ut_tensor *s1, ut_tensor *s2, ut_tensor *fake1, ut_tensor *fake2);
+ * for two prior styles and their translations; falling as the translations move apart. The
+ * means are the whole batch's: on a team (NULL: alone), the team's mean of the shares'. */
+ut_tensor *dmit_diversity_term(ut_graph *g, const kit_team *team, ut_tensor *s1, ut_tensor *s2, ut_tensor *fake1,
+                               ut_tensor *fake2);
 
 #endif

@@ -163,7 +163,8 @@ static ut_status step(void *user, const ut_batch *const *batches, int64_t at, in
   (void)steps;
   run_ctx *r = user;
   const dmit_cfg *c = dmit_config(r->m);
-  int64_t per = (int64_t)c->channels * c->size * c->size * c->batch;
+  /* The batch's rows of each domain: cfg->batch, or on a team the rank's share of them. */
+  int64_t per = (int64_t)c->channels * c->size * c->size * batches[0]->n;
   for (int d = 0; d < c->n_domains; d++) memcpy(r->batch + d * per, batches[d]->images, (size_t)per * sizeof *r->batch);
   /* Every ordered pair of domains in turn: the step picks the target shift. */
   dmit_batch b = { .images = r->batch, .shift = 1 + (int)(at % (c->n_domains - 1)) };
@@ -216,7 +217,8 @@ ut_status dmit_train(dmit_model *m, const ut_dataset *ds, const dmit_train_opts 
   kit_model km = { .name = "DMIT", .model = &ctx, .store = dmit_store(m), .n_losses = DMIT_LOSS_COUNT,
                    .loss_names = dmit_loss_names, .step = step, .save = save, .write_grid = grid };
   kit_train_opts to = { .run_dir = o->run_dir, .ds = ds, .n_streams = c->n_domains, .epochs = c->epochs,
-                        .save_every = o->save_every, .on_step = o->on_step, .on_epoch = o->on_epoch, .user = o->user };
+                        .save_every = o->save_every, .on_step = o->on_step, .on_epoch = o->on_epoch, .user = o->user,
+                        .team = o->team };
   int crop = ut_dataset_height(ds) > c->size ? c->size : 0;
   int32_t shortest = INT32_MAX;
   for (int d = 0; d < c->n_domains; d++) {

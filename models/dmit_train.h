@@ -47,6 +47,7 @@ typedef struct {
   void (*on_step)(void *user, const kit_progress *p);
   void (*on_epoch)(void *user, const kit_progress *p, const char *grid_path);
   void *user;
+  const kit_team *team; /* NULL: alone; else set on the model too (dmit_set_team) */
 } dmit_train_opts;
 
 /* Trains m (fresh, or loaded from the run's checkpoint to resume) on ds with the kit's trainer:

@@ -37,10 +37,14 @@ ut_tensor *kit_hinge_gen_loss(ut_graph *g, ut_tensor *d) {
   return ut_neg(g, ut_mean_all(g, d));
 }
 
-/* x viewed as [G, M, F, (C / F) H W] (sample b = group index * M + m, as x.view(G, -1, F, ...)
- * in rosinality's code): the std over the G members, averaged over the last dimension, gives
- * [1, M, F, 1], which is stretched to [G, M, F, H W] (sample b gets the value of b % M) and
- * appended to the channels. */
+/* x viewed as [M, G, F, (C / F) H W]: sample b is member b % G of group b / G, a run of G
+ * consecutive rows. rosinality's x.view(G, -1, F, ...) takes every (B / G)-th row instead
+ * (rows m, m + B/G, ...); the rows of a batch come in random order, so either grouping gives
+ * the statistic the same distribution, and consecutive groups keep each group inside one
+ * slice of the batch, so a data-parallel share of a multiple of G rows computes its own
+ * samples' values exactly as the whole batch does. The std over the G members, averaged over
+ * the last dimension, gives [M, 1, F, 1], stretched to [M, G, F, H W] and appended to the
+ * channels. */
 ut_tensor *kit_minibatch_stddev(ut_graph *g, ut_tensor *x, int group, int features) {
   if (!g) return NULL;
   if (!x) return ut_graph_fail(g, ut_graph_status(g));
@@ -58,11 +62,11 @@ ut_tensor *kit_minibatch_stddev(ut_graph *g, ut_tensor *x, int group, int featur
             ut_tensor_name(x), ut_shape_str(xs, s, sizeof s), (long long)G);
     return ut_graph_fail(g, UT_ERR_SHAPE);
   }
-  ut_tensor *v = ut_reshape(g, x, UT_SHAPE(G, M, F, (C / F) * HW));
-  ut_tensor *centered = ut_sub(g, v, ut_mean(g, v, 1u));
-  ut_tensor *sd = ut_sqrt(g, ut_shift(g, ut_mean(g, ut_square(g, centered), 1u), 1e-8f)); /* [1, M, F, K] */
-  ut_tensor *feat = ut_mean(g, sd, 1u << 3);                                              /* [1, M, F, 1] */
-  ut_tensor *maps = ut_broadcast(g, feat, UT_SHAPE(G, M, F, HW));
+  ut_tensor *v = ut_reshape(g, x, UT_SHAPE(M, G, F, (C / F) * HW));
+  ut_tensor *centered = ut_sub(g, v, ut_mean(g, v, 1u << 1));
+  ut_tensor *sd = ut_sqrt(g, ut_shift(g, ut_mean(g, ut_square(g, centered), 1u << 1), 1e-8f)); /* [M, 1, F, K] */
+  ut_tensor *feat = ut_mean(g, sd, 1u << 3);                                                   /* [M, 1, F, 1] */
+  ut_tensor *maps = ut_broadcast(g, feat, UT_SHAPE(M, G, F, HW));
   return ut_concat(g, x, ut_reshape(g, maps, UT_SHAPE(B, F, xs.d[2], xs.d[3])));
 }
 

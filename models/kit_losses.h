@@ -23,12 +23,13 @@ ut_tensor *kit_hinge_real_loss(ut_graph *g, ut_tensor *d);
 ut_tensor *kit_hinge_fake_loss(ut_graph *g, ut_tensor *d);
 ut_tensor *kit_hinge_gen_loss(ut_graph *g, ut_tensor *d);
 
-/* Minibatch standard deviation, as rosinality's Discriminator: x [B, C, H, W] is split into
- * G = min(group, B) groups of B / G samples (sample b in group b / (B / G); B must divide by
- * G), the biased std over the G group members of each (b % (B / G), feature, channel, pixel)
- * is taken as sqrt(var + 1e-8), averaged over the C / features channels of each feature and
- * over H, W, and appended as `features` channels: [B, C + features, H, W]. OverLORD uses group
- * 4 and 1 feature. Differentiable to any order (R1 penalties pass through it). */
+/* Minibatch standard deviation, after rosinality's Discriminator: x [B, C, H, W] is split into
+ * groups of G = min(group, B) consecutive samples (sample b in group b / G; B must divide by
+ * G; rosinality strides its groups across the batch instead, see kit_losses.c), the biased
+ * std over the G group members of each (group, feature, channel, pixel) is taken as
+ * sqrt(var + 1e-8), averaged over the C / features channels of each feature and over H, W,
+ * and appended as `features` channels: [B, C + features, H, W]. OverLORD uses group 4 and 1
+ * feature. Differentiable to any order (R1 penalties pass through it). */
 ut_tensor *kit_minibatch_stddev(ut_graph *g, ut_tensor *x, int group, int features);
 
 /* ---------------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ static ut_status sparse_rows(void *user, const char *param, int stream) {
 }
 
 static ut_status sum(void *user, float *values, int n) {
-  return allreduce(user, values, (size_t)n, "summing the losses");
+  return allreduce(user, values, (size_t)n, "summing values over the ranks");
 }
 
 static ut_status agree(void *user, uint64_t checksum, int64_t step) {

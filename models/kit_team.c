@@ -11,10 +11,17 @@ ut_status kit_team_check_batch(const kit_team *t, const char *model, int batch) 
                  "batch that is a multiple of %d", model, batch, t->size, t->size);
 }
 
-ut_status kit_team_prepare(const kit_team *t, ut_graph *g) {
+ut_status kit_team_prepare_blocks(const kit_team *t, ut_graph *g, int blocks) {
   if (!t || t->size <= 1) return UT_OK;
-  ut_status st = ut_graph_set_share(g, t->rank, t->size);
+  ut_status st = ut_graph_set_share_blocks(g, t->rank, t->size, blocks);
   return st == UT_OK ? ut_graph_set_reducer(g, t->reduce, t->user) : st;
+}
+
+ut_status kit_team_prepare(const kit_team *t, ut_graph *g) { return kit_team_prepare_blocks(t, g, 1); }
+
+ut_tensor *kit_team_mean(const kit_team *t, ut_graph *g, ut_tensor *x) {
+  if (!t || t->size <= 1) return x;
+  return ut_scale(g, ut_team_sum(g, x, t->sum, t->user), 1.0f / (float)t->size);
 }
 
 int kit_team_launched_size(void) {

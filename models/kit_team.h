@@ -11,6 +11,8 @@
  *    by N: every loss is a mean over its samples, so the mean over the shares' gradients is
  *    the whole batch's gradient, and every rank applies the same update;
  *  - the losses are averaged the same way, so losses.tsv reads as a single process's would;
+ *  - a quantity of the whole batch inside the forward pass (a ratio of two batch means, as
+ *    DMIT's diversity term) is the team's mean of the shares' values (kit_team_mean);
  *  - rank 0 alone writes checkpoints, losses.tsv and grids.
  */
 #ifndef UNTANGLE_MODELS_KIT_TEAM_H
@@ -47,6 +49,14 @@ int kit_team_rows(const kit_team *t, int batch);
  * UT_ERR_INVALID_ARGUMENT naming `model`, the batch and the team's size. */
 ut_status kit_team_check_batch(const kit_team *t, const char *model, int batch);
 ut_status kit_team_prepare(const kit_team *t, ut_graph *g);
+/* As kit_team_prepare, for a model whose batch is `blocks` batches one after another, one per
+ * stream of the trainer (DMIT's domains): the rank's rows are its share of each, in the same
+ * order (the trainer's shares of the streams, laid end to end). */
+ut_status kit_team_prepare_blocks(const kit_team *t, ut_graph *g, int blocks);
+/* The mean over the team of x, a value each rank computes over its share (a mean over its
+ * rows): the whole batch's value, inside the forward pass, on every rank; x itself alone.
+ * Through ut_team_sum, whose gradient makes the reducer's mean over ranks the whole batch's. */
+ut_tensor *kit_team_mean(const kit_team *t, ut_graph *g, ut_tensor *x);
 
 /* How many processes the launcher (mpirun of Open MPI or MPICH, srun) started together with
  * this one, read from its environment without MPI; 0 when none says. A program built without

@@ -92,15 +92,16 @@ ut_status overlord_set_team(overlord_model *m, const kit_team *team) {
   ut_status st = kit_team_check_batch(team, "OverLORD", m->cfg.batch);
   if (st != UT_OK) return st;
   if (team && team->size > 1) {
-    /* Stage 3's discriminator appends the standard deviation over groups of 4 images taken
-     * across the whole batch (rows m, m + B/4, m + B/2, m + 3B/4, as rosinality's view(G, -1)),
-     * so every group spans the ranks' shares and no share can compute it; regrouping would
-     * change what one process trains. */
-    if (m->cfg.epochs3 > 0)
-      return ut_fail(UT_ERR_INVALID_ARGUMENT, "OverLORD: stage 3 cannot train data-parallel: its discriminator's "
-                     "minibatch standard deviation groups images from across the whole batch, which no rank's share "
-                     "holds; train stages 1 and 2 with --mpi and --epochs A,B,0, then stage 3 as one process with "
-                     "--resume --epochs A,B,C");
+    /* Stage 3's discriminator appends the standard deviation over groups of consecutive
+     * images; a share that holds whole groups computes its images' values as one process
+     * does over the whole batch, and any other share would change what stage 3 trains. */
+    int share = m->cfg.batch / team->size;
+    if (m->cfg.epochs3 > 0 && share % OVERLORD_STDDEV_GROUP)
+      return ut_fail(UT_ERR_INVALID_ARGUMENT, "OverLORD: stage 3 on %d processes needs each share of the batch to "
+                     "hold whole groups of %d images (its discriminator's minibatch standard deviation), but batch %d "
+                     "gives shares of %d; use a batch that is a multiple of %d, or train stage 3 on fewer processes "
+                     "(--epochs A,B,0 here, then --resume --epochs A,B,C)", team->size, OVERLORD_STDDEV_GROUP,
+                     m->cfg.batch, share, OVERLORD_STDDEV_GROUP * team->size);
     if ((st = team->sparse_rows(team->user, OV_UNCORR_EMB, 0)) != UT_OK) return st;
   }
   m->team = team;
@@ -223,7 +224,8 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
   ut_status st = ut_graph_status(g);
   if (st == UT_OK) st = ut_backward(g, real_sum, (ut_tensor_list){ 1, &s->images });
   if (st != UT_OK) return st;
-  ut_tensor *r1 = ut_scale(g, ut_sum_all(g, ut_square(g, ut_grad(g, s->images))), 0.5f * c->w_r1 / (float)c->batch);
+  /* Over this graph's rows (the batch, or a share of it on a team), as every mean here. */
+  ut_tensor *r1 = ut_scale(g, ut_sum_all(g, ut_square(g, ut_grad(g, s->images))), 0.5f * c->w_r1 / (float)m->rows);
   ut_tensor *bce = ut_add(g, ut_bce_with_logits_const(g, d_fake, 0.0f), ut_bce_with_logits_const(g, d_real, 1.0f));
   s->loss[OVERLORD_LOSS_DIS] = ut_name(ut_add(g, bce, r1), "ov.s3.dis_loss");
   s->image_ids = s->labels = NULL; /* the discriminator's step reads the images alone */

@@ -92,8 +92,9 @@ ut_store *overlord_store(overlord_model *m);
 
 /* Makes the model train on `team` (kit_team.h, not owned; NULL: alone): its steps then take
  * this rank's share of cfg->batch, cfg->batch / team->size images, reduce gradients over the
- * team and exchange only the batch's rows of the per-image codes. Stages 1 and 2 only: a team
- * of more than one is refused when cfg->epochs3 > 0 (the message says why and what to do).
+ * team and exchange only the batch's rows of the per-image codes. With stage 3 (cfg->epochs3
+ * > 0) each share must hold whole groups of 4 images, the groups of the discriminator's
+ * minibatch standard deviation; other teams are refused, the message giving the numbers.
  * Call it before the first step. */
 ut_status overlord_set_team(overlord_model *m, const kit_team *team);
 

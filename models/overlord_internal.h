@@ -21,6 +21,10 @@
 ut_tensor *overlord_generator(ut_graph *g, const overlord_cfg *c, ut_tensor *latent, const char *prefix);
 /* images -> [B, code_dim]: StarGAN v2's encoder (residual down-sampling blocks, no norm). */
 ut_tensor *overlord_encoder(ut_graph *g, const overlord_cfg *c, ut_tensor *images, const char *prefix, int code_dim);
+/* The discriminator's minibatch standard deviation takes groups of this many consecutive
+ * images (kit_minibatch_stddev), so a data-parallel share must hold a multiple of it. */
+#define OVERLORD_STDDEV_GROUP 4
+
 /* images -> logits [B, 1]: rosinality's StyleGAN2 Discriminator with minibatch stddev. */
 ut_tensor *overlord_discriminator(ut_graph *g, const overlord_cfg *c, ut_tensor *images, const char *prefix);
 /* What the correlated encoder reads: T(x) with fresh random crops (streams "<stream>.crop",

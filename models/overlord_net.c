@@ -129,7 +129,7 @@ ut_tensor *overlord_discriminator(ut_graph *g, const overlord_cfg *c, ut_tensor 
   for (int i = 0, res = c->size; res > 4; i++, res /= 2)
     h = dis_block(g, h, name2(name, prefix, "block", i), width_at(c->dis_channels, res / 2));
   int64_t w = width_at(c->dis_channels, 4);
-  h = kit_minibatch_stddev(g, h, 4, 1);
+  h = kit_minibatch_stddev(g, h, OVERLORD_STDDEV_GROUP, 1);
   h = kit_equal_conv2d(g, h, name2(name, prefix, "final_conv", -1), w, 3, UT_CONV(1, 1), (kit_equal_cfg){ .activate = 1 });
   h = ut_reshape(g, h, UT_SHAPE(b, w * 16));
   h = kit_equal_linear(g, h, name2(name, prefix, "fc", -1), w, (kit_equal_cfg){ .activate = 1 });

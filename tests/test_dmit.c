@@ -345,12 +345,12 @@ static ut_tensor *build_diversity(ut_graph *g, ut_tensor **in, void *ctx) {
   ut_tensor *a = ut_constant(g, UT_SHAPE(2, DOMAINS), attr);
   ut_tensor *f1 = dmit_decoder(g, n, in[0], ut_concat(g, a, in[1]), NULL);
   ut_tensor *f2 = dmit_decoder(g, n, in[0], ut_concat(g, a, in[2]), NULL);
-  return dmit_diversity_term(g, in[1], in[2], f1, f2);
+  return dmit_diversity_term(g, NULL, in[1], in[2], f1, f2);
 }
 
 static ut_tensor *build_term(ut_graph *g, ut_tensor **in, void *ctx) {
   (void)ctx;
-  return dmit_diversity_term(g, in[0], in[1], in[2], in[3]);
+  return dmit_diversity_term(g, NULL, in[0], in[1], in[2], in[3]);
 }
 
 START_TEST(diversity_gradient_matches_finite_differences) {

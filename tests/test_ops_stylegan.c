@@ -470,7 +470,7 @@ static ut_tensor *build_mbs(ut_graph *g, ut_tensor **in, void *ctx) {
 
 static void mbs_reference(const mbs_case *m, const float *x, float *out) {
   int64_t B = m->s.d[0], C = m->s.d[1], H = m->s.d[2], W = m->s.d[3], HW = H * W, F = m->features;
-  int64_t G = m->group < B ? m->group : B, M = B / G, CF = C / F;
+  int64_t G = m->group < B ? m->group : B, CF = C / F;
   for (int64_t b = 0; b < B; b++) {
     memcpy(out + b * (C + F) * HW, x + b * C * HW, (size_t)(C * HW) * sizeof *out);
     for (int64_t f = 0; f < F; f++) {
@@ -478,10 +478,10 @@ static void mbs_reference(const mbs_case *m, const float *x, float *out) {
       for (int64_t c = f * CF; c < (f + 1) * CF; c++)
         for (int64_t i = 0; i < HW; i++) {
           double mean = 0, var = 0;
-          for (int64_t gi = 0; gi < G; gi++) mean += x[((gi * M + b % M) * C + c) * HW + i];
+          for (int64_t gi = 0; gi < G; gi++) mean += x[((b / G * G + gi) * C + c) * HW + i];
           mean /= (double)G;
           for (int64_t gi = 0; gi < G; gi++) {
-            double d = x[((gi * M + b % M) * C + c) * HW + i] - mean;
+            double d = x[((b / G * G + gi) * C + c) * HW + i] - mean;
             var += d * d;
           }
           acc += sqrt(var / (double)G + 1e-8);
@@ -492,7 +492,7 @@ static void mbs_reference(const mbs_case *m, const float *x, float *out) {
 }
 
 static const mbs_case mbs_cases[] = {
-  { UT_SHAPE(8, 5, 3, 2), 4, 1 }, /* two groups of four, strided */
+  { UT_SHAPE(8, 5, 3, 2), 4, 1 }, /* two groups of four consecutive samples */
   { UT_SHAPE(4, 6, 2, 3), 4, 2 },
   { UT_SHAPE(2, 3, 4, 4), 4, 1 }, /* group shrinks to the batch */
   { UT_SHAPE(1, 3, 1, 1), 4, 1 }, /* one sample: sqrt(1e-8) everywhere, zero gradient */

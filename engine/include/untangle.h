@@ -351,6 +351,27 @@ ut_status ut_graph_set_reducer(ut_graph *g, ut_gradient_reducer fn, void *user);
  * before ut_plan_compile. */
 ut_status ut_graph_set_share(ut_graph *g, int index, int count);
 
+/* As ut_graph_set_share, for a batch made of `blocks` equal blocks one after another (DMIT's
+ * domains, each a batch of its own) whose share is the index-th of `count` windows of every
+ * block, laid out block after block: random sources draw, block by block, the elements of
+ * that window of the whole batch's stream. Their first dimension must divide by `blocks`.
+ * ut_graph_set_share(g, index, count) is blocks 1. */
+ut_status ut_graph_set_share_blocks(ut_graph *g, int index, int count, int blocks);
+
+/* Sums n floats in place over the processes that compute the shares of one batch, every
+ * process getting the sums; a status other than UT_OK fails the run (with ut_fail's message). */
+typedef ut_status (*ut_value_summer)(void *user, float *values, int n);
+
+/* x summed over the processes of a data-parallel team, for a quantity of the whole batch inside
+ * the forward pass (a ratio of two batch means, say): each process's x goes to `fn` (user:
+ * `user`, which must outlive every plan of g) and every process gets the sum. The gradient
+ * is the same sum of the processes' incoming gradients, the sum over processes being its own
+ * transpose; with the reducer's mean over processes (every process computing one loss value
+ * from the sum), the parameters' gradient is then the whole batch's. fn NULL: x itself (one
+ * process, no node). f32 only; every process must build the same graph, so that the sums
+ * of all meet in the same order. */
+ut_tensor *ut_team_sum(ut_graph *g, ut_tensor *x, ut_value_summer fn, void *user);
+
 /* ---------------------------------------------------------------------------------------------
  * Plans: a compiled, flat schedule of launches over one memory arena.
  */

@@ -35,24 +35,34 @@ static void random_prepare(ut_launch *l, const ut_tensor *n) {
 
 static ut_status random_forward(ut_plan *p, ut_tensor *n, const char *kernel) {
   size_t count = (size_t)ut_shape_numel(n->shape);
-  /* A graph computing share i of a batch draws the i-th window of the whole batch's stream. */
-  uint64_t first = n->g->share_count > 1 ? (uint64_t)n->g->share_index * count : 0;
-  if (n->g->share_count > 1 && (uint64_t)n->g->share_count * count + 3 > UINT32_MAX)
+  /* A graph computing share i of N of a batch draws the i-th window of the whole batch's
+   * stream, of every block when the batch is made of several (ut_graph_set_share_blocks). */
+  int shares = n->g->share_count > 1 ? n->g->share_count : 1, blocks = n->g->share_blocks > 1 ? n->g->share_blocks : 1;
+  if (n->shape.d[0] % blocks)
+    return ut_fail(UT_ERR_SHAPE, "random source '%s': its first dimension %lld does not split into the batch's %d "
+                   "blocks", n->name, (long long)n->shape.d[0], blocks);
+  if (shares > 1 && (uint64_t)shares * count + 3 > UINT32_MAX)
     return ut_fail(UT_ERR_SHAPE, "random source '%s': %d shares of %zu elements exceed the 2^32 elements a stream "
-                   "indexes", n->name, n->g->share_count, count);
+                   "indexes", n->name, shares, count);
+  size_t per_block = count / (size_t)blocks;
   uint64_t key;
   memcpy(&key, &n->iattr[ATTR_KEY], sizeof key);
-  ut_launch *l = ut_plan_kernel(p, n, "random", kernel);
-  ut_arg_tensor(l, n); /* ARG_OUT, ARG_OUT_OFF */
-  ut_arg_uint(l, (unsigned)count);
-  ut_arg_uint(l, (unsigned)key);
-  ut_arg_uint(l, (unsigned)(key >> 32));
-  ut_arg_uint(l, 0); /* ARG_RUN_LO, ARG_RUN_HI: set by random_prepare */
-  ut_arg_uint(l, 0);
-  ut_arg_uint(l, (unsigned)first);
-  ut_launch_on_run(l, random_prepare);
-  /* One work-item per Philox block that overlaps the window. */
-  ut_launch_range(l, (size_t)((first + count + 3) / 4 - first / 4), 0);
+  for (int b = 0; b < blocks; b++) {
+    uint64_t first = ((uint64_t)b * (uint64_t)shares + (uint64_t)(shares > 1 ? n->g->share_index : 0)) * per_block;
+    ut_loc out = ut_plan_loc(p, n);
+    out.off += (size_t)b * per_block;
+    ut_launch *l = ut_plan_kernel(p, n, "random", kernel);
+    ut_arg_loc(l, out); /* ARG_OUT, ARG_OUT_OFF */
+    ut_arg_uint(l, (unsigned)per_block);
+    ut_arg_uint(l, (unsigned)key);
+    ut_arg_uint(l, (unsigned)(key >> 32));
+    ut_arg_uint(l, 0); /* ARG_RUN_LO, ARG_RUN_HI: set by random_prepare */
+    ut_arg_uint(l, 0);
+    ut_arg_uint(l, (unsigned)first);
+    ut_launch_on_run(l, random_prepare);
+    /* One work-item per Philox block that overlaps the window. */
+    ut_launch_range(l, (size_t)((first + per_block + 3) / 4 - first / 4), 0);
+  }
   return UT_OK;
 }
 
