@@ -123,12 +123,11 @@ __kernel void channel_major(__global float *t, uint t_off, __global const float 
   t[t_off + i] = y[y_off + (b * no + o) * nq + q];
 }
 
-/* ---- direct convolution for layers with 4 or fewer input or output channels ----------------
- * (conv_launch.c chooses it.) There im2col + GEMM moves K = C * kh * kw column entries per
- * output pixel for a product whose short side (O or C of 4 or fewer) fills no GEMM tile: the
- * RGB head of a generator (16 -> 3, 7x7) and the RGB stem of an encoder (3 -> 16). These read
- * the image and the weights where they lie. Every sum runs in a fixed order (for the weight
- * gradient, one fixed by the work-group size), so a run repeats bit for bit. Weights are
+/* ---- direct convolution for layers with 4 or fewer output channels --------------------------
+ * (conv_launch.c chooses it, for the forward pass and the input gradient.) There im2col + GEMM
+ * moves K = C * kh * kw column entries per output pixel into a product whose M side (O of 4 or
+ * fewer) fills no GEMM tile: the RGB head of a generator (16 -> 3, 7x7). These kernels read
+ * the image and the weights where they lie, each sum in a fixed order. Weights are
  * [O, C, kh, kw]. */
 
 /* One work-item per output element (b, o, oy, ox) of y [B, O, OH, OW]; n = B * O * OH * OW. */
@@ -190,34 +189,4 @@ __kernel void direct_grad_input(__global float *dx, uint dx_off, __global const 
       }
   }
   dx[dx_off + i] = acc;
-}
-
-/* One work-group per weight (o, c, ki, kj) of dw [O, C, kh, kw]: its work-items stride over the
- * B * OH * OW output pixels, then a tree over local memory adds their sums. The range is
- * n = O * C * kh * kw work-groups of get_local_size(0) (a power of two). */
-__kernel void direct_grad_weight(__global float *dw, uint dw_off, __global const float *dy, uint dy_off,
-                                 __global const float *x, uint x_off, __local float *part, int o_count, int4 bchw,
-                                 int4 ksp, int oh, int ow, int reflect, uint n) {
-  const int C = bchw.y, H = bchw.z, W = bchw.w, kh = ksp.x, kw = ksp.y, s = ksp.z, p = ksp.w;
-  uint g = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
-  if (g >= n) return; /* the whole group: no barrier is left waiting */
-  int kj = (int)(g % (uint)kw), ki = (int)((g / (uint)kw) % (uint)kh);
-  uint oc = g / (uint)(kh * kw);
-  uint c = oc % (uint)C, o = oc / (uint)C;
-  uint q = (uint)(oh * ow), total = (uint)bchw.x * q;
-  float acc = 0.0f;
-  for (uint j = lid; j < total; j += ls) {
-    uint b = j / q, r = j - b * q;
-    int oy = (int)(r / (uint)ow), ox = (int)(r - (uint)oy * (uint)ow);
-    int row = conv_src(oy * s + ki - p, H, reflect), cx = conv_src(ox * s + kj - p, W, reflect);
-    if (row >= 0 && cx >= 0)
-      acc += dy[dy_off + (b * (uint)o_count + o) * q + r] * x[x_off + (b * (uint)C + c) * (uint)(H * W) + (uint)(row * W + cx)];
-  }
-  part[lid] = acc;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (uint span = ls / 2; span > 0; span /= 2) {
-    if (lid < span) part[lid] += part[lid + span];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  if (lid == 0) dw[dw_off + g] = part[0];
 }

@@ -19,7 +19,7 @@ static cl_mem zero_offset_view(ut_runtime *rt, cl_mem buf, size_t off, size_t fl
   if (off == 0 || floats == 0 || align == 0 || (off * sizeof(float)) % align != 0) return NULL;
   cl_buffer_region region = { off * sizeof(float), floats * sizeof(float) };
   cl_int err = CL_SUCCESS;
-  cl_mem view = clCreateSubBuffer(buf, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
+  cl_mem view = clCreateSubBuffer(buf, 0 /* the parent's access */, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
   if (err == CL_SUCCESS) return view;
   if (!rt->subbuffer_refusal_said) {
     fprintf(stderr,

@@ -6,7 +6,7 @@
  *     with input gradients as flipped-kernel convolutions where they qualify (on and off);
  *   - device: OpenCL kernels and CLBlast GEMMs per chunk (any device; forced here by turning
  *     the runtime's host GEMM off, so CLBlast runs on the CPU device too), and its direct
- *     kernels for layers of 4 or fewer input or output channels (on, and off);
+ *     kernels for layers of 4 or fewer output channels (on, and off);
  *   - chunks of the automatic size, and of one image, so a batch of three runs three chunks
  *     and the weight gradient accumulates across them.
  *
@@ -166,7 +166,7 @@ static const struct {
   { 0, 0, 0, 0, "host path, im2col + GEMM, input gradients through col2im" },
   { 1, 0, 0, 0, "device path" },
   { 1, 0, 1, 0, "device path, one-image chunks" },
-  { 1, 1, 0, 0, "device path, direct kernels for 4 or fewer input or output channels" },
+  { 1, 1, 0, 0, "device path, direct kernels for 4 or fewer output channels" },
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
@@ -250,7 +250,7 @@ static int launches_of(const path_case *k) {
 
 /* The host path is one launch per node; the device path three per chunk (im2col, GEMM,
  * reordering for the forward pass; reordering, GEMM, col2im for the transposed one), or one
- * per node where direct kernels take the layer (4 or fewer channels on a side). */
+ * per node where a direct kernel takes the pass (4 or fewer output channels). */
 START_TEST(test_launch_structure) {
   ut_runtime *rt = test_runtime();
   int saved_host = rt->host_gemm;
