@@ -295,6 +295,8 @@ static void run_case(bench_ctx *c, const model_case *mc) {
       sum.arena_peak_bytes += ps[p].arena_peak_bytes;
       sum.intermediate_bytes += ps[p].intermediate_bytes;
       sum.launches += ps[p].launches;
+      sum.gemm_copy_bytes += ps[p].gemm_copy_bytes;
+      sum.gemm_copy_bytes_as_given += ps[p].gemm_copy_bytes_as_given;
     }
     bench_ms t = bench_summarize(ms, c->repeats);
     t.wall = 1;
@@ -305,6 +307,10 @@ static void run_case(bench_ctx *c, const model_case *mc) {
                               "intermediate_bytes", (json_int_t)sum.intermediate_bytes, "launches", sum.launches,
                               "op_share", shares, "cold_start_s", cold, "warm_start_s", warm, "programs_built_cold",
                               (int)cold_stats.programs_built, "programs_cached_warm", (int)warm_stats.programs_cached);
+    /* CLBlast's operand copies per step (0 where GEMMs run on the host): as called, and as the
+     * plain row-major call at buffer offsets would have made them (clblast_gemm.h). */
+    json_object_set_new(extra, "gemm_copy_bytes", json_integer((json_int_t)sum.gemm_copy_bytes));
+    json_object_set_new(extra, "gemm_copy_bytes_as_given", json_integer((json_int_t)sum.gemm_copy_bytes_as_given));
     json_t *own = model_fields(&d, ps, n_plans, plan_ms);
     json_object_update(extra, own);
     json_decref(own);

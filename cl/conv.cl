@@ -122,3 +122,71 @@ __kernel void channel_major(__global float *t, uint t_off, __global const float 
   uint b = r % nb, o = r / nb;
   t[t_off + i] = y[y_off + (b * no + o) * nq + q];
 }
+
+/* ---- direct convolution for layers with 4 or fewer output channels --------------------------
+ * (conv_launch.c chooses it, for the forward pass and the input gradient.) There im2col + GEMM
+ * moves K = C * kh * kw column entries per output pixel into a product whose M side (O of 4 or
+ * fewer) fills no GEMM tile: the RGB head of a generator (16 -> 3, 7x7). These kernels read
+ * the image and the weights where they lie, each sum in a fixed order. Weights are
+ * [O, C, kh, kw]. */
+
+/* One work-item per output element (b, o, oy, ox) of y [B, O, OH, OW]; n = B * O * OH * OW. */
+__kernel void direct_forward(__global float *y, uint y_off, __global const float *x, uint x_off,
+                             __global const float *w, uint w_off, __global const float *bias, uint bias_off,
+                             int has_bias, int o_count, int4 bchw, int4 ksp, int oh, int ow, int reflect, uint n) {
+  uint i = get_global_id(0);
+  if (i >= n) return;
+  const int C = bchw.y, H = bchw.z, W = bchw.w, kh = ksp.x, kw = ksp.y, s = ksp.z, p = ksp.w;
+  int ox = (int)(i % (uint)ow), oy = (int)((i / (uint)ow) % (uint)oh);
+  uint bo = i / ((uint)ow * (uint)oh);
+  uint o = bo % (uint)o_count, b = bo / (uint)o_count;
+  __global const float *img = x + x_off + b * (uint)C * (uint)(H * W);
+  __global const float *wo = w + w_off + o * (uint)(C * kh * kw);
+  float acc = has_bias ? bias[bias_off + o] : 0.0f;
+  for (int c = 0; c < C; c++, img += H * W)
+    for (int ki = 0; ki < kh; ki++) {
+      int row = conv_src(oy * s + ki - p, H, reflect);
+      if (row < 0) continue;
+      for (int kj = 0; kj < kw; kj++) {
+        int cx = conv_src(ox * s + kj - p, W, reflect);
+        if (cx >= 0) acc += wo[(c * kh + ki) * kw + kj] * img[row * W + cx];
+      }
+    }
+  y[y_off + i] = acc;
+}
+
+/* One work-item per element (b, c, y, x) of dx [B, C, H, W]: the taps of every output channel
+ * that read it, found as in col2im; n = B * C * H * W. With has_bias, bias[c] is added (the
+ * transposed convolution's bias rides on this pass). */
+__kernel void direct_grad_input(__global float *dx, uint dx_off, __global const float *dy, uint dy_off,
+                                __global const float *w, uint w_off, __global const float *bias, uint bias_off,
+                                int has_bias, int o_count, int4 bchw, int4 ksp, int oh, int ow, int reflect, uint n) {
+  uint i = get_global_id(0);
+  if (i >= n) return;
+  const int C = bchw.y, H = bchw.z, W = bchw.w, kh = ksp.x, kw = ksp.y, s = ksp.z, p = ksp.w;
+  int xx = (int)(i % (uint)W), yy = (int)((i / (uint)W) % (uint)H);
+  uint bc = i / ((uint)W * (uint)H);
+  uint c = bc % (uint)C, b = bc / (uint)C;
+  int qy[3], qx[3];
+  int ny = conv_preimages(yy, H, p, reflect, qy), nx = conv_preimages(xx, W, p, reflect, qx);
+  float acc = has_bias ? bias[bias_off + c] : 0.0f;
+  for (int o = 0; o < o_count; o++) {
+    __global const float *g = dy + dy_off + (b * (uint)o_count + (uint)o) * (uint)(oh * ow);
+    __global const float *wc = w + w_off + ((uint)o * (uint)C + c) * (uint)(kh * kw);
+    for (int a = 0; a < ny; a++)
+      for (int ki = 0; ki < kh; ki++) {
+        int d = qy[a] + p - ki;
+        if (d < 0 || d % s) continue;
+        int oy = d / s;
+        if (oy >= oh) continue;
+        for (int e = 0; e < nx; e++)
+          for (int kj = 0; kj < kw; kj++) {
+            int dxx = qx[e] + p - kj;
+            if (dxx < 0 || dxx % s) continue;
+            int ox = dxx / s;
+            if (ox < ow) acc += wc[ki * kw + kj] * g[oy * ow + ox];
+          }
+      }
+  }
+  dx[dx_off + i] = acc;
+}

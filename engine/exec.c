@@ -11,7 +11,6 @@
 #include "host_map.h"
 #include "schedule.h"
 
-#include <clblast_c.h>
 
 static ut_status check_member(ut_plan *p, const ut_tensor *t, const char *what) {
   if (!t || t->g != p->g || t->id >= p->n_nodes || !p->in_plan[t->id])
@@ -48,20 +47,9 @@ static ut_status host_failure(const ut_launch *l, ut_status st) {
 }
 
 static ut_status enqueue_gemm(ut_plan *p, ut_launch *l, cl_event *ev) {
-  const ut_gemm_args *a = &l->gemm;
-  CLBlastTranspose ta = a->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
-  CLBlastTranspose tb = a->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
-  CLBlastStatusCode s =
-      a->batch > 1
-          ? CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, a->m, a->n, a->k, a->alpha, a->a.buf, a->a.off, a->lda,
-                                       a->stride_a, a->b.buf, a->b.off, a->ldb, a->stride_b, a->beta, a->c.buf, a->c.off,
-                                       a->ldc, a->stride_c, a->batch, &p->rt->queue, ev)
-          : CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, a->m, a->n, a->k, a->alpha, a->a.buf, a->a.off,
-                                       a->lda, a->b.buf, a->b.off, a->ldb, a->beta, a->c.buf, a->c.off, a->ldc,
-                                       &p->rt->queue, ev, p->gemm_temp);
-  if (s == CLBlastSuccess) return UT_OK;
-  return ut_fail(s > -1000 ? s : UT_ERR_BLAS, "CLBlast SGEMM %zux%zux%zu failed: %s (%d) in node '%s'", a->m, a->n, a->k,
-                 ut_status_name(s), (int)s, l->node->name);
+  ut_status st = ut_clblast_gemm_enqueue(&l->clblast, &p->rt->queue, ev, p->gemm_temp);
+  if (st != UT_OK) ut_error_prefix("node '%s'", l->node->name);
+  return st;
 }
 
 /* A host launch (ut_plan_host): maps its operands, runs it, unmaps; *ms gets the host time of

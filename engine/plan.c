@@ -20,9 +20,15 @@
 #include "error.h"
 #include "schedule.h"
 
-#include <clblast_c.h>
 
-#define ARENA_ALIGN_FLOATS 64 /* 256 bytes: coalesced access and CLBlast's buffer offsets */
+/* Every arena tensor starts at a multiple of 256 bytes (coalesced access), or of the device's
+ * base-address alignment where that is larger, so a GEMM operand can be a sub-buffer at offset 0
+ * (clblast_gemm.h). */
+#define ARENA_ALIGN_FLOATS 64
+static size_t arena_align_floats(const ut_plan *p) {
+  size_t device = p->rt->info.base_align_bytes / sizeof(float);
+  return device > ARENA_ALIGN_FLOATS ? device : ARENA_ALIGN_FLOATS;
+}
 
 /* ---- free-range allocator ---------------------------------------------------------------------- */
 
@@ -203,17 +209,12 @@ ut_status ut_plan_gemm(ut_plan *p, ut_tensor *n, const ut_gemm_args *a) {
   if (!l) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the schedule");
   l->gemm = *a;
   snprintf(l->kernel_name, sizeof l->kernel_name, p->rt->host_gemm ? "openblas_sgemm" : "clblast_sgemm");
-  /* The batched routine takes no scratch buffer, nor does a GEMM on the host (host_gemm.c). */
-  if (a->batch > 1 || p->rt->host_gemm) return UT_OK;
-  size_t temp = 0;
-  CLBlastStatusCode s = CLBlastSGemmTempBufferSize(
-      CLBlastLayoutRowMajor, a->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-      a->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, a->m, a->n, a->k, a->a.off, a->lda, a->b.off, a->ldb,
-      a->c.off, a->ldc, &p->rt->queue, &temp);
-  if (s != CLBlastSuccess)
-    return ut_fail(UT_ERR_BLAS, "CLBlast cannot size the GEMM %zux%zux%zu: %s (%d)", a->m, a->n, a->k,
-                   ut_status_name(s), (int)s);
-  if (temp > p->gemm_temp_bytes) p->gemm_temp_bytes = temp;
+  if (p->rt->host_gemm) return UT_OK;
+  ut_status st = ut_clblast_gemm_prepare(p->rt, a, &l->clblast);
+  if (st != UT_OK) return st;
+  p->stats.gemm_copy_bytes += l->clblast.temp_bytes;
+  p->stats.gemm_copy_bytes_as_given += l->clblast.as_given_temp_bytes;
+  if (l->clblast.temp_bytes > p->gemm_temp_bytes) p->gemm_temp_bytes = l->clblast.temp_bytes;
   return UT_OK;
 }
 
@@ -244,7 +245,9 @@ static ut_tensor *storage_root(ut_tensor *t) {
 
 static int lives_in_store(const ut_tensor *t) { return t->store != NULL; }
 
-static size_t tensor_floats(const ut_tensor *t) { return round_up((size_t)ut_shape_numel(t->shape), ARENA_ALIGN_FLOATS); }
+static size_t tensor_floats(const ut_plan *p, const ut_tensor *t) {
+  return round_up((size_t)ut_shape_numel(t->shape), arena_align_floats(p));
+}
 
 static ut_status add_counter(ut_plan *p, int64_t *c) {
   for (int i = 0; i < p->n_counters; i++)
@@ -286,13 +289,13 @@ static ut_status check_update_order(ut_plan *p) {
 
 /* The input whose memory elementwise node t (at index i) may take: an arena tensor of t's
  * element count whose last reader is t; -1 if none. */
-static int inplace_donor(const ut_tensor *t, const int *last_use, const unsigned char *placed, int i) {
+static int inplace_donor(const ut_plan *p, const ut_tensor *t, const int *last_use, const unsigned char *placed, int i) {
   if (!(t->op->flags & UT_OP_INPLACE)) return -1;
   for (int j = 0; j < t->n_in; j++) {
     const ut_tensor *r = storage_root(t->in[j]);
     if (last_use[r->id] == i && placed[r->id] && !lives_in_store(r) && r->op != &ut_op_input &&
         r->op != &ut_op_constant && r->dtype == t->dtype && ut_shape_numel(t->in[j]->shape) == ut_shape_numel(t->shape) &&
-        tensor_floats(r) == tensor_floats(t))
+        tensor_floats(p, r) == tensor_floats(p, t))
       return r->id;
   }
   return -1;
@@ -333,9 +336,9 @@ static ut_status place_tensors(ut_plan *p, const ut_plan_cfg *cfg, size_t **offs
       int is_early = t->op == &ut_op_input || t->op == &ut_op_constant;
       if (!p->in_plan[i] || placed[i] || (pass == 0) != is_early) continue;
       if (!lives_in_store(t) && !(t->op->flags & (UT_OP_VIEW | UT_OP_UPDATE))) {
-        size_t len = tensor_floats(t);
+        size_t len = tensor_floats(p, t);
         total += len;
-        int donor = cfg->no_memory_reuse ? -1 : inplace_donor(t, last_use, placed, i);
+        int donor = cfg->no_memory_reuse ? -1 : inplace_donor(p, t, last_use, placed, i);
         if (donor >= 0) {
           off[i] = off[donor];
           last_use[donor] = -2; /* its memory is this node's now: not freed below */
@@ -351,7 +354,7 @@ static ut_status place_tensors(ut_plan *p, const ut_plan_cfg *cfg, size_t **offs
        * neither that nor the inputs, which are still held) and given back at once. */
       size_t ws = pass == 1 ? t->workspace : 0;
       if (ws) {
-        ws = round_up(ws, ARENA_ALIGN_FLOATS);
+        ws = round_up(ws, arena_align_floats(p));
         if (cfg->no_memory_reuse) {
           p->workspace_off[i] = a.top;
           a.top += ws;
@@ -365,7 +368,7 @@ static ut_status place_tensors(ut_plan *p, const ut_plan_cfg *cfg, size_t **offs
       for (int j = 0; j < t->n_in; j++) {
         ut_tensor *r = storage_root(t->in[j]);
         if (last_use[r->id] == i && placed[r->id] && !lives_in_store(r)) {
-          if (arena_give(&a, off[r->id], tensor_floats(r)) != 0) {
+          if (arena_give(&a, off[r->id], tensor_floats(p, r)) != 0) {
             free(last_use), free(placed), free(a.free), free(off);
             return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory compiling a plan");
           }
@@ -517,6 +520,7 @@ void ut_plan_free(ut_plan *p) {
     if (p->launches[i].kernel) clReleaseKernel(p->launches[i].kernel);
     if (p->launches[i].event) clReleaseEvent(p->launches[i].event);
     if (p->launches[i].start_event) clReleaseEvent(p->launches[i].start_event);
+    ut_clblast_gemm_release(&p->launches[i].clblast);
     free(p->launches[i].host_args);
   }
   if (p->arena) clReleaseMemObject(p->arena);

@@ -24,6 +24,7 @@ struct ut_runtime {
   int conv_direct; /* host convolutions with few channels use direct loops (conv_direct.c); tests turn it off */
   int conv_flip;   /* host input gradients run as flipped-kernel convolutions where they can (conv_internal.h);
                       tests turn it off */
+  int subbuffer_refusal_said; /* the device refused a sub-buffer for a GEMM operand, and stderr was told */
   char *cache_dir; /* NULL: no disk cache */
   ut_runtime_stats stats;
   ut_program_entry *programs; /* built programs of this runtime, by source name and options */

@@ -2,6 +2,7 @@
 #ifndef UT_SCHEDULE_H
 #define UT_SCHEDULE_H
 
+#include "clblast_gemm.h"
 #include "plan_internal.h"
 
 #define UT_MAX_KERNEL_ARGS 32
@@ -20,6 +21,7 @@ struct ut_launch {
   int local_set;
   ut_launch_prepare_fn prepare;
   ut_gemm_args gemm;
+  ut_clblast_gemm clblast; /* the call made of `gemm` on devices that run GEMMs through CLBlast */
   ut_host_fn host_fn; /* host launches: the function, its own copy of its arguments, operands */
   void *host_args;
   ut_host_operand host_ops[UT_HOST_MAP_MAX];

@@ -4,12 +4,16 @@
  * dimensions and batch strides, alpha and beta, odd sizes, two operands in one buffer and a
  * batch that reuses one B; each path against a plain C reference in double and against the
  * other, the memory around C untouched, a second run bit-identical to the first, and the
- * profile naming each path's GEMMs and timing them. */
+ * profile naming each path's GEMMs and timing them. And how CLBlast is called: never with more
+ * operand copies than the plain row-major call, and none for a product that needs none. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clblast_gemm.h"
 #include "plan_internal.h"
+#include "runtime_internal.h"
 #include "test_support.h"
 
 typedef struct {
@@ -35,6 +39,10 @@ static const gemm_case cases[] = {
   { 1, 0, 8, 14, 6, 1, 2, 3, 4, 5, 6, 5, 2, 1, 0, 1.0f, 0.25f },  /* one B for every entry */
   { 0, 1, 21, 21, 35, 0, 0, 2, 3, 0, 1, 1, 0, 0, 1, 1.0f, 0.0f }, /* A A^T from one tensor */
   { 0, 0, 1, 27, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 3.0f, -1.0f },  /* a rank-1 update */
+  /* Offsets at multiples of 128 bytes: CLBlast gets zero-offset sub-buffers (clblast_gemm.h). */
+  { 1, 0, 128, 96, 64, 0, 0, 0, 32, 64, 96, 1, 0, 0, 0, 1.0f, 0.5f },
+  { 0, 0, 64, 128, 96, 0, 0, 0, 64, 32, 32, 1, 0, 0, 0, -1.0f, 0.0f },
+  { 0, 1, 64, 64, 64, 0, 0, 0, 32, 32, 32, 2, 0, 0, 0, 1.0f, 0.0f },
   { 0, 0, 160, 150, 170, 1, 0, 6, 1, 2, 3, 1, 0, 0, 0, 1.0f, 0.5f }, /* large enough for threads */
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
@@ -273,6 +281,88 @@ START_TEST(test_paths_match_reference_and_each_other) {
 }
 END_TEST
 
+/* CLBlast's scratch for the call as given, row-major, at the given offsets. */
+static size_t row_major_copies(ut_runtime *rt, const ut_gemm_args *a) {
+  size_t bytes = 0;
+  ck_assert_int_eq(CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, a->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+                                              a->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, a->m, a->n, a->k,
+                                              a->a.off, a->lda, a->b.off, a->ldb, a->c.off, a->ldc, &rt->queue, &bytes),
+                   CLBlastSuccess);
+  return bytes;
+}
+
+/* Runs the prepared call and checks 64 entries of C (all of it would take seconds in double). */
+static void check_sampled(ut_runtime *rt, const ut_gemm_args *a, const ut_clblast_gemm *call, const float *host) {
+  ck_assert_ut_ok(ut_clblast_gemm_enqueue(call, &rt->queue, NULL, NULL));
+  size_t n = a->n, c_floats = (a->m - 1) * a->ldc + n;
+  float *c = malloc(c_floats * sizeof *c);
+  ck_assert_ptr_nonnull(c);
+  ck_assert_ut_ok(ut_runtime_read(rt, a->c.buf, a->c.off * sizeof(float), c_floats * sizeof(float), c));
+  uint64_t seed = 7;
+  for (int s = 0; s < 64; s++) {
+    float pick[2];
+    test_fill_uniform(&seed, pick, 2, 0, 1);
+    size_t i = (size_t)(pick[0] * (float)a->m) % a->m, j = (size_t)(pick[1] * (float)n) % n;
+    double sum = 0;
+    for (size_t kk = 0; kk < a->k; kk++)
+      sum += (double)host[a->a.off + (a->trans_a ? kk * a->lda + i : i * a->lda + kk)] *
+             host[a->b.off + (a->trans_b ? j * a->ldb + kk : kk * a->ldb + j)];
+    ck_assert_msg(fabs(c[i * a->ldc + j] - sum) <= 1e-4 * (1 + fabs(sum)), "%s%s: C[%zu, %zu] is %.7g, expected %.7g",
+                  a->trans_a ? "T" : "N", a->trans_b ? "T" : "N", i, j, c[i * a->ldc + j], sum);
+  }
+  free(c);
+}
+
+/* Square products of 1024 (a multiple of CLBlast's tiles, and beyond the sizes that its direct
+ * kernel takes on PoCL) in each transpose combination, at offsets of 0, of 256 bytes and of 4
+ * bytes: the call never copies more than the plain row-major one, aligned operands become
+ * sub-buffers, and two of the calls run and give the product. */
+START_TEST(test_clblast_call_copies_least) {
+  ut_runtime *rt = open_with("clblast");
+  ck_assert_ut_ptr(rt);
+  /* A, B and C lie `gap` floats apart, so that no offset makes one overlap the next. */
+  const size_t nn = 1024, gap = nn * nn + 128, floats = 3 * gap;
+  float *host = malloc(floats * sizeof *host);
+  ck_assert_ptr_nonnull(host);
+  uint64_t seed = 3;
+  test_fill_uniform(&seed, host, (int64_t)floats, -1, 1);
+  cl_mem buf;
+  ck_assert_ut_ok(ut_runtime_alloc(rt, floats * sizeof(float), "test operands", &buf));
+  ck_assert_ut_ok(ut_runtime_write(rt, buf, 0, floats * sizeof(float), host));
+  const size_t offsets[3] = { 0, 64, 1 };
+  for (int combo = 0; combo < 4; combo++)
+    for (int o = 0; o < 3; o++) {
+      size_t off = offsets[o];
+      ut_gemm_args a = { .trans_a = combo & 1, .trans_b = combo >> 1, .m = nn, .n = nn, .k = nn, .alpha = 1,
+                         .a = { buf, off }, .b = { buf, gap + off }, .c = { buf, 2 * gap + off },
+                         .lda = nn, .ldb = nn, .ldc = nn, .batch = 1 };
+      ut_clblast_gemm call;
+      ck_assert_ut_ok(ut_clblast_gemm_prepare(rt, &a, &call));
+      size_t plain = row_major_copies(rt, &a);
+      ck_assert_msg(call.temp_bytes <= plain, "%s%s at offset %zu: %zu bytes of copies, row-major needs %zu",
+                    a.trans_a ? "T" : "N", a.trans_b ? "T" : "N", off, call.temp_bytes, plain);
+      int aligned = (off * sizeof(float)) % rt->info.base_align_bytes == 0;
+      for (size_t i = 0; i < 3; i++) /* operand i starts i * gap + off floats into the buffer */
+        ck_assert_msg((call.owned[i] != NULL) == (aligned && i * gap + off != 0),
+                      "offset %zu: operand %zu %s a sub-buffer", off, i, call.owned[i] ? "got" : "did not get");
+      /* CLBlast's tiled kernel on PoCL (GEMMK 0) reads A untransposed and B transposed in
+       * column-major, and writes C column-major: T x N, swapped, is exactly that. */
+      if (ut_runtime_device(rt)->type == UT_DEVICE_CPU && a.trans_a && !a.trans_b && aligned) {
+        ck_assert_msg(call.temp_bytes == 0 && plain > 0,
+                      "TN at offset %zu: %zu bytes of copies (row-major: %zu), expected none", off, call.temp_bytes,
+                      plain);
+        ck_assert_int_eq(call.layout, CLBlastLayoutColMajor);
+      }
+      /* One call without copies through sub-buffers, one with copies and offsets. */
+      if ((combo == 1 && o == 1) || (combo == 0 && o == 2)) check_sampled(rt, &a, &call, host);
+      ut_clblast_gemm_release(&call);
+    }
+  clReleaseMemObject(buf);
+  free(host);
+  ut_runtime_close(rt);
+}
+END_TEST
+
 START_TEST(test_explicit_openblas_is_the_default) {
   /* "openblas" names the default, so it takes the same path as no setting at all. */
   case_data d;
@@ -326,6 +416,7 @@ int main(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_paths_match_reference_and_each_other);
   tcase_add_test(tc, test_explicit_openblas_is_the_default);
+  tcase_add_test(tc, test_clblast_call_copies_least);
   tcase_add_test(tc, test_unknown_setting_is_refused);
   tcase_add_loop_test(tc, test_bad_leading_dimension_fails_to_compile, 0, 2);
   suite_add_tcase(s, tc);

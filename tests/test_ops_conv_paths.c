@@ -5,7 +5,8 @@
  *     direct loops for layers of 4 or fewer output channels (on, and off so im2col + GEMM runs),
  *     with input gradients as flipped-kernel convolutions where they qualify (on and off);
  *   - device: OpenCL kernels and CLBlast GEMMs per chunk (any device; forced here by turning
- *     the runtime's host GEMM off, so CLBlast runs on the CPU device too);
+ *     the runtime's host GEMM off, so CLBlast runs on the CPU device too), and its direct
+ *     kernels for layers of 4 or fewer output channels (on, and off);
  *   - chunks of the automatic size, and of one image, so a batch of three runs three chunks
  *     and the weight gradient accumulates across them.
  *
@@ -165,6 +166,7 @@ static const struct {
   { 0, 0, 0, 0, "host path, im2col + GEMM, input gradients through col2im" },
   { 1, 0, 0, 0, "device path" },
   { 1, 0, 1, 0, "device path, one-image chunks" },
+  { 1, 1, 0, 0, "device path, direct kernels for 4 or fewer output channels" },
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
@@ -247,21 +249,29 @@ static int launches_of(const path_case *k) {
 }
 
 /* The host path is one launch per node; the device path three per chunk (im2col, GEMM,
- * reordering for the forward pass; reordering, GEMM, col2im for the transposed one). */
+ * reordering for the forward pass; reordering, GEMM, col2im for the transposed one), or one
+ * per node where a direct kernel takes the pass (4 or fewer output channels). */
 START_TEST(test_launch_structure) {
   ut_runtime *rt = test_runtime();
   int saved_host = rt->host_gemm;
-  const path_case *conv = &cases[0], *tconv = &cases[6];
+  const path_case *conv = &cases[0], *tconv = &cases[6], *wide = &cases[9];
   if (saved_host) {
     ck_assert_int_eq(launches_of(conv), 1);
     ck_assert_int_eq(launches_of(tconv), 1);
   }
   rt->host_gemm = 0;
+  int direct_conv = launches_of(conv), direct_tconv = launches_of(tconv);
   rt->conv_chunk_images = 1;
+  int wide_chunked = launches_of(wide);
+  rt->conv_direct = 0;
   int chunked_conv = launches_of(conv), chunked_tconv = launches_of(tconv);
   rt->conv_chunk_images = 0;
   int whole_conv = launches_of(conv);
+  rt->conv_direct = 1;
   rt->host_gemm = saved_host;
+  ck_assert_int_eq(direct_conv, 1);
+  ck_assert_int_eq(direct_tconv, 1);
+  ck_assert_int_eq(wide_chunked, 3 * wide->b); /* 6 -> 5 channels: no direct kernel */
   ck_assert_int_eq(chunked_conv, 3 * conv->b);
   ck_assert_int_eq(chunked_tconv, 3 * tconv->b);
   ck_assert_int_eq(whole_conv, 3);

@@ -91,6 +91,7 @@ typedef struct {
   uint64_t global_mem_bytes;
   uint64_t local_mem_bytes;
   uint64_t max_alloc_bytes;
+  unsigned base_align_bytes; /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes: sub-buffers start at multiples */
   size_t max_work_group_size;
   int fp16;
   int fp64;
@@ -390,6 +391,10 @@ typedef struct {
   size_t intermediate_bytes;    /* what the intermediates would take without reuse */
   int launches;                 /* kernel and GEMM launches per run */
   int nodes;                    /* graph nodes in the schedule */
+  size_t gemm_copy_bytes;       /* per run, the scratch CLBlast fills with padded or transposed copies
+                                   of GEMM operands (single products; 0 where GEMMs run on the host) */
+  size_t gemm_copy_bytes_as_given; /* the same had every GEMM been called row-major at its buffer
+                                      offsets, as the engine did before (a benchmark's comparison) */
 } ut_plan_stats;
 ut_plan_stats ut_plan_get_stats(const ut_plan *p);
 

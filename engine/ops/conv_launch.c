@@ -19,6 +19,13 @@
 #define DEVICE_WORKSPACE_FLOATS ((size_t)64 << 20)
 #define HOST_WORKSPACE_FLOATS ((size_t)1 << 20)
 #define ALIGN_FLOATS 64
+/* On a device, the forward pass and the input gradient of a layer with this many output
+ * channels or fewer run the direct kernels of cl/conv.cl instead of im2col + GEMM. On PoCL
+ * (benchmarks/README.md, "CLBlast calls and direct kernels") the 16 -> 3 head's forward pass
+ * ran 2.4-5 times faster; a direct weight gradient (a work-group per weight) ran slower, and
+ * so did every pass of layers with 3 input channels, whose GEMMs waste little (their M is the
+ * output channels); no GPU has measured either yet. */
+#define DEVICE_DIRECT_OUTPUTS 4
 
 static size_t align_up(size_t floats) { return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
 
@@ -34,7 +41,8 @@ ut_conv_geom ut_conv_flipped(const ut_conv_geom *gm, int64_t o) {
 
 ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t o, ut_conv_pass pass) {
   size_t q = (size_t)(gm->oh * gm->ow), k = (size_t)(gm->c * gm->kh * gm->kw), col_img = k * q, t_img = (size_t)o * q;
-  const int direct = rt->host_gemm && rt->conv_direct && ut_conv_direct_suits(gm, o, pass);
+  const int direct = rt->host_gemm ? rt->conv_direct && ut_conv_direct_suits(gm, o, pass)
+                                    : rt->conv_direct && o <= DEVICE_DIRECT_OUTPUTS && pass != UT_CONV_GRAD_WEIGHT;
   if (direct) return (ut_conv_chunking){ .direct = 1, .images = gm->b, .threads = 1 };
   if (rt->host_gemm && rt->conv_flip && pass == UT_CONV_GRAD_INPUT && ut_conv_flips(gm, o)) {
     ut_conv_geom f = ut_conv_flipped(gm, o);
@@ -131,8 +139,26 @@ static ut_status gemm(ut_plan *p, ut_tensor *n, int ta, int tb, int64_t m, int64
   return ut_plan_gemm(p, n, &g);
 }
 
+/* The forward pass or the input gradient as one direct kernel over the whole batch (cl/conv.cl). */
+static void launch_direct(ut_plan *p, ut_tensor *n, ut_conv_pass pass, const ut_conv_geom *gm, int64_t o) {
+  ut_launch *l = ut_plan_kernel(p, n, "conv", pass == UT_CONV_FORWARD ? "direct_forward" : "direct_grad_input");
+  const ut_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
+  ut_arg_tensor(l, n);
+  ut_arg_tensor(l, n->in[0]);
+  ut_arg_tensor(l, n->in[1]);
+  ut_arg_loc(l, bias ? ut_plan_loc(p, bias) : ut_plan_loc(p, n)); /* any valid buffer when there is no bias */
+  ut_arg_int(l, bias != NULL);
+  ut_arg_int(l, (int)o);
+  ut_conv_geom_args(l, gm, pass == UT_CONV_FORWARD ? (size_t)(gm->b * o * gm->oh * gm->ow)
+                                                   : (size_t)(gm->b * gm->c * gm->h * gm->w));
+}
+
 ut_status ut_conv_launch_device(ut_plan *p, ut_tensor *n, ut_conv_pass pass, const ut_conv_geom *gm, int64_t o) {
   ut_conv_chunking ch = ut_conv_chunks(ut_plan_runtime(p), gm, o, pass);
+  if (ch.direct) {
+    launch_direct(p, n, pass, gm, o);
+    return UT_OK;
+  }
   const int64_t q = gm->oh * gm->ow, k = gm->c * gm->kh * gm->kw, img = gm->c * gm->h * gm->w, out = o * q;
   ut_loc ws = ut_plan_workspace(p, n), col = ws, t = at(ws, ch.t_offset);
   ut_loc dst = ut_plan_loc(p, n);
