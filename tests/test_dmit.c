@@ -403,6 +403,26 @@ START_TEST(content_invariance_term) {
 }
 END_TEST
 
+/* The eval's variance share on codes whose parts are known: dimension 0 is the domain's value
+ * (domain means 0, 2, 4: between-domain variance 8/3 of the total 8/3), dimension 1 varies
+ * within every domain alike (+-1: between 0, total 1), so the share is (8/3) / (8/3 + 1). */
+START_TEST(domain_variance_share) {
+  enum { N = 6 };
+  float codes[N * 2];
+  int32_t domain[N];
+  for (int i = 0; i < N; i++) {
+    domain[i] = i / 2;
+    codes[i * 2] = 2.0f * (float)domain[i];
+    codes[i * 2 + 1] = i % 2 ? 1.0f : -1.0f;
+  }
+  ck_assert_double_eq_tol(dmit_domain_variance_share(codes, N, 2, domain, DOMAINS, 1), (8.0 / 3) / (8.0 / 3 + 1), 1e-12);
+  /* Squares: dimension 0 takes 0, 4, 16 (means 0, 4, 16: between = total), dimension 1 is 1. */
+  ck_assert_double_eq_tol(dmit_domain_variance_share(codes, N, 2, domain, DOMAINS, 2), 1.0, 1e-12);
+  for (int i = 0; i < N; i++) codes[i * 2] = 3;
+  ck_assert_double_eq_tol(dmit_domain_variance_share(codes, N, 2, domain, DOMAINS, 1), 0.0, 1e-12);
+}
+END_TEST
+
 /* The evaluation's grouped folds: features that only name their group (a random point per
  * group) predict a per-group random label for groups seen in training, so a split that let one
  * group's samples fall on both sides would score near 1; held out whole, unseen groups score
@@ -551,6 +571,7 @@ int main(void) {
   tcase_add_test(tc, bad_configurations_are_named);
   tcase_add_test(tc, content_adversarial_weight);
   tcase_add_test(tc, content_invariance_term);
+  tcase_add_test(tc, domain_variance_share);
   tcase_add_test(tc, probe_folds_keep_groups_apart);
   tcase_add_test(tc, diversity_gradient_matches_finite_differences);
   tcase_add_test(tc, each_update_changes_only_its_networks);
