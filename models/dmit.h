@@ -42,6 +42,7 @@ typedef struct {
   float w_adv_content;   /* the content adversarial term in the encoders' update (1, as official) */
   int dis_content_steps; /* extra content-discriminator-only updates per iteration, before the four (0, as official) */
   float w_content_invariance; /* the domains' moment gap of the content codes in the encoders' update (0: not official) */
+  int content_norm;      /* 1: the content encoder ends in an instance normalisation (0, as official) */
   float lr, beta1, beta2;/* every network's Adam: 1e-4, 0.5, 0.999 */
   int batch;             /* images of each domain per step (1) */
   int epochs;            /* passes over the smallest domain's training images (200) */

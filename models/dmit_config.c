@@ -96,6 +96,7 @@ ut_status dmit_cfg_check(const dmit_cfg *c) {
   REQUIRE(c->epochs >= 0 && c->decay_epochs >= 0 && c->decay_epochs <= c->epochs,
           "decay_epochs %d must be in [0, epochs = %d]", c->decay_epochs, c->epochs);
   REQUIRE(c->flip == 0 || c->flip == 1, "flip must be 0 or 1");
+  REQUIRE(c->content_norm == 0 || c->content_norm == 1, "content_norm must be 0 or 1");
   REQUIRE(c->test_ratio >= 0 && c->test_ratio < 1, "test_ratio %g must be in [0, 1)", (double)c->test_ratio);
   if (c->domains[0]) {
     int commas = 0;
@@ -124,10 +125,11 @@ static const kit_field fields[] = {
   FIELD(beta2, KIT_FIELD_F32),          FIELD(batch, KIT_FIELD_INT),         FIELD(epochs, KIT_FIELD_INT),
   FIELD(decay_epochs, KIT_FIELD_INT),   FIELD(flip, KIT_FIELD_INT),          FIELD(test_ratio, KIT_FIELD_F32),
   FIELD(domains, KIT_FIELD_STRING),     FIELD(seed, KIT_FIELD_SEED),
-  /* Added after the first runs: their checkpoints lack them and keep the preset's 1, 0 and 0. */
+  /* Added after the first runs: their checkpoints lack them and keep the preset's 1, 0, 0 and 0. */
   { "w_adv_content", KIT_FIELD_F32, offsetof(dmit_cfg, w_adv_content), NULL, 1 },
   { "dis_content_steps", KIT_FIELD_INT, offsetof(dmit_cfg, dis_content_steps), NULL, 1 },
   { "w_content_invariance", KIT_FIELD_F32, offsetof(dmit_cfg, w_content_invariance), NULL, 1 },
+  { "content_norm", KIT_FIELD_INT, offsetof(dmit_cfg, content_norm), NULL, 1 },
 };
 #undef FIELD
 

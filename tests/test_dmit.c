@@ -403,6 +403,48 @@ START_TEST(content_invariance_term) {
 }
 END_TEST
 
+/* content_norm 1: every channel of every content code has mean 0 and variance 1 over its
+ * positions (up to the norm's epsilon); without it they do not. An older configuration reads
+ * as 0. */
+START_TEST(content_norm_standardises_channels) {
+  dmit_cfg c[2] = { tiny_cfg(), tiny_cfg() };
+  c[1].content_norm = 1;
+  int64_t dim = dmit_content_size(&c[0]), side = SIZE >> c[0].down_blocks, plane = side * side, ch = dim / plane;
+  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), *codes = malloc((size_t)NB * dim * sizeof *codes);
+  tiny_batch(0, x);
+  for (int64_t i = 0; i < (int64_t)NB * 3 * SIZE * SIZE; i++) x[i] = 0.5f * (x[i] + 1);
+  for (int k = 0; k < 2; k++) {
+    dmit_model *m = dmit_new(test_runtime(), &c[k]);
+    ck_assert_ut_ptr(m);
+    ck_assert_ut_ok(dmit_encode_content(m, x, NB, codes));
+    double worst = 0;
+    for (int64_t p = 0; p < NB * ch; p++) {
+      double mean = 0, var = 0;
+      for (int64_t q = 0; q < plane; q++) mean += codes[p * plane + q];
+      mean /= (double)plane;
+      for (int64_t q = 0; q < plane; q++) var += (codes[p * plane + q] - mean) * (codes[p * plane + q] - mean);
+      var /= (double)plane;
+      worst = fmax(worst, fmax(fabs(mean), fabs(var - 1)));
+    }
+    if (k) ck_assert_msg(worst < 1e-3, "a standardised channel is off by %g", worst);
+    else ck_assert_msg(worst > 0.1, "channels without the norm are standardised already (off by %g): nothing tested", worst);
+    dmit_free(m);
+  }
+  free(x);
+  free(codes);
+  char *json = kit_config_to_json(dmit_cfg_table(), &c[1]);
+  ck_assert_ptr_nonnull(json);
+  char *at = strstr(json, ",\"content_norm\":");
+  ck_assert_ptr_nonnull(at);
+  char *end = at + 1 + strcspn(at + 1, ",}");
+  memmove(at, end, strlen(end) + 1);
+  dmit_cfg read = dmit_preset(DMIT_PRESET_SMALL, 3, DOMAINS);
+  ck_assert_ut_ok(kit_config_from_json(dmit_cfg_table(), json, &read));
+  ck_assert_int_eq(read.content_norm, 0);
+  free(json);
+}
+END_TEST
+
 /* The eval's variance share on codes whose parts are known: dimension 0 is the domain's value
  * (domain means 0, 2, 4: between-domain variance 8/3 of the total 8/3), dimension 1 varies
  * within every domain alike (+-1: between 0, total 1), so the share is (8/3) / (8/3 + 1). */
@@ -542,7 +584,7 @@ START_TEST(bad_configurations_are_named) {
     { "content_dis_blocks", "4", "content_dis_blocks" }, { "dropout", "1", "dropout" },
     { "decay_epochs", "99", "decay_epochs" },  { "domains", "red,green", "names 2 domains" },
     { "domains", "red,red,blue", "twice" },    { "lr", "0", "lr" },
-    { "w_content_invariance", "-1", "loss weights" },
+    { "w_content_invariance", "-1", "loss weights" },  { "content_norm", "2", "content_norm" },
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     dmit_cfg c = tiny_cfg();
@@ -572,6 +614,7 @@ int main(void) {
   tcase_add_test(tc, content_adversarial_weight);
   tcase_add_test(tc, content_invariance_term);
   tcase_add_test(tc, domain_variance_share);
+  tcase_add_test(tc, content_norm_standardises_channels);
   tcase_add_test(tc, probe_folds_keep_groups_apart);
   tcase_add_test(tc, diversity_gradient_matches_finite_differences);
   tcase_add_test(tc, each_update_changes_only_its_networks);
