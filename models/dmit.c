@@ -176,11 +176,11 @@ static ut_status build_dis(ut_graph *g, const dmit_net *n, step_plan *s) {
 /* Not in DMIT (issue 13): the content discriminator, even when it wins, does not make the
  * content encoder drop the domain (docs/dmit.md), so this asks for it directly, as LORD's
  * content invariance term does for the class: the domains' group moment gap (kit_losses.h) of
- * the flattened content codes, every domain's per-dimension mean and second moment the batch's.
- * The batch holds cfg.batch images of each domain, so every domain is in it. */
+ * the flattened content codes, every domain's per-dimension mean and second moment the
+ * graph's rows'. The rows hold images of every domain, so every domain is in them. */
 static ut_tensor *content_moment_gap(ut_graph *g, const dmit_cfg *c, ut_tensor *content, ut_tensor *attr) {
-  int64_t nb = (int64_t)c->n_domains * c->batch;
-  return kit_group_moment_gap(g, ut_reshape(g, content, UT_SHAPE(nb, dmit_content_size(c))), attr);
+  int64_t rows = content ? ut_tensor_shape(content).d[0] : 0;
+  return kit_group_moment_gap(g, ut_reshape(g, content, UT_SHAPE(rows, dmit_content_size(c))), attr);
 }
 
 /* 2. The encoders and decoder: adversarial terms, reconstruction, KL (summed over the batch as
