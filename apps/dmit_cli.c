@@ -50,7 +50,12 @@ void dmit_help_train(FILE *out) {
           "      --set FIELD=VALUE  any configuration field (nef, ndf, n_style, down_blocks, content_res,\n"
           "                         style_blocks, dec_res, content_dis_blocks, image_dis_blocks, dropout,\n"
           "                         w_rec, w_kl, w_cyc, w_style, w_div, w_content, lr, beta1, beta2,\n"
-          "                         decay_epochs, flip, test_ratio); may repeat\n"
+          "                         decay_epochs, flip, test_ratio, and beyond the official ones\n"
+          "                         w_adv_content, dis_content_steps and w_content_invariance: the\n"
+          "                         weight of a term that pulls each domain's per-dimension mean and\n"
+          "                         second moment of the content codes to the batch's, default 0;\n"
+          "                         content_norm 1 ends the content encoder in an instance norm);\n"
+          "                         may repeat\n"
           "      --save-every N     also write the checkpoint every N steps\n"
           "  -s, --seed S           seed of parameters, noise, batches and the split (default 1)\n"
           "  -r, --resume           continue RUN from its checkpoint with its own settings\n",

@@ -42,6 +42,8 @@ typedef struct {
   float w_rec, w_kl, w_cyc, w_style, w_div, w_content; /* 10, 0.01, 10, 1, 0.05, 1 */
   float w_adv_content;   /* the content adversarial term in the encoders' update (1, as official) */
   int dis_content_steps; /* extra content-discriminator-only updates per iteration, before the four (0, as official) */
+  float w_content_invariance; /* the domains' moment gap of the content codes in the encoders' update (0: not official) */
+  int content_norm;      /* 1: the content encoder ends in an instance normalisation (0, as official) */
   float lr, beta1, beta2;/* every network's Adam: 1e-4, 0.5, 0.999 */
   int batch;             /* images of each domain per step (1) */
   int epochs;            /* passes over the smallest domain's training images (200) */
@@ -93,16 +95,18 @@ typedef struct {
 typedef struct {
   float dis;     /* the three discriminators' losses, summed */
   float dis_content; /* of which the content discriminator's (LSGAN; 0.5 where it cannot tell the domain) */
-  float gen;     /* the encoders' and decoder's total */
+  float gen;     /* the encoders' and decoder's total (content_invariance included) */
   float adv;     /* its adversarial terms (content, prior and encoded-style image) */
   float adv_content; /* of which the content term, weighted (w_adv_content 0.25 at that balance) */
+  float content_invariance; /* w_content_invariance times the domains' moment gap of the content codes (0 when off) */
   float rec;     /* w_rec L1 reconstruction */
   float cyc;     /* w_cyc L1 cycle reconstruction */
   float kl;      /* w_kl KL of the style codes, summed over the batch */
   float latent;  /* the decoder-only step: style regression plus diversity term */
   float content; /* the content-encoder-only step */
 } dmit_losses;
-#define DMIT_LOSS_COUNT 8
+/* losses.tsv's columns; the last, invariance, only in runs with w_content_invariance > 0. */
+#define DMIT_LOSS_COUNT 9
 extern const char *const dmit_loss_names[DMIT_LOSS_COUNT];
 
 /* The four updates of update_model (MODELS.md 4b), each a plan of its own that recomputes its
@@ -111,9 +115,9 @@ extern const char *const dmit_loss_names[DMIT_LOSS_COUNT];
  * the content discriminator alone. `lr_scale` multiplies every learning rate (the schedule). */
 ut_status dmit_train_step(dmit_model *m, const dmit_batch *b, float lr_scale, dmit_losses *losses);
 /* Runs update `which` (0 discriminators, 1 generator, 2 decoder, 3 content encoder, 4 the
- * content discriminator alone) once; out[] gets its losses (2, 6, 1, 1 and 1 of them: dis and
- * dis_content; gen, adv, rec, cyc, kl and adv_content; latent; content; the content
- * discriminator's). */
+ * content discriminator alone) once; out[] gets its losses (2, 7, 1, 1 and 1 of them: dis and
+ * dis_content; gen, adv, rec, cyc, kl, adv_content and content_invariance; latent; content; the
+ * content discriminator's). */
 ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_scale, float *out);
 
 /* n images (float [n, C, size, size] in [0, 1]) drawn in domain `to` with styles [n, n_style]

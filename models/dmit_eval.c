@@ -123,6 +123,28 @@ ut_status dmit_probe_folds(ut_runtime *rt, const float *x, int64_t n, int64_t d,
   return st;
 }
 
+double dmit_domain_variance_share(const float *codes, int64_t n, int64_t d, const int32_t *domain, int domains, int power) {
+  double between = 0, total = 0, sum[DMIT_MAX_DOMAINS];
+  int64_t count[DMIT_MAX_DOMAINS] = { 0 };
+  for (int64_t i = 0; i < n; i++) count[domain[i]]++;
+  for (int64_t k = 0; k < d; k++) {
+    double all = 0, sq = 0;
+    for (int g = 0; g < domains; g++) sum[g] = 0;
+    for (int64_t i = 0; i < n; i++) {
+      double v = codes[i * d + k];
+      v = power == 1 ? v : v * v;
+      sum[domain[i]] += v;
+      all += v;
+      sq += v * v;
+    }
+    double mean = all / (double)n;
+    total += sq / (double)n - mean * mean;
+    for (int g = 0; g < domains; g++)
+      if (count[g]) between += (double)count[g] / (double)n * (sum[g] / (double)count[g] - mean) * (sum[g] / (double)count[g] - mean);
+  }
+  return total > 0 ? between / total : 0;
+}
+
 ut_status dmit_evaluate(ut_runtime *rt, dmit_model *m, const ut_dataset *ds, const dmit_eval_cfg *cfg,
                         dmit_eval_report *r) {
   const dmit_cfg *c = dmit_config(m);
@@ -369,6 +391,11 @@ ut_status dmit_evaluate(ut_runtime *rt, dmit_model *m, const ut_dataset *ds, con
   if (st == UT_OK) st = dmit_probe_folds(rt, pooled, n_p, pd, l_dom, N, groups, K, seed, &r->domain_from_normalised);
   free(means);
 
+  if (st == UT_OK) {
+    r->domain_mean_share = dmit_domain_variance_share(codes, n_p, csize, l_dom, N, 1);
+    r->domain_square_share = dmit_domain_variance_share(codes, n_p, csize, l_dom, N, 2);
+  }
+
   /* The content discriminator on the full codes, paired with every domain. */
   for (int d = 0; st == UT_OK && d < N; d++) {
     float *col = pooled; /* reused: the pooled codes are no longer needed */
@@ -447,6 +474,8 @@ void dmit_eval_print(FILE *out, const dmit_eval_report *r) {
   fprintf(out, "where the domain is in the content codes:\n");
   print_probe(out, "from their channel means", &r->domain_from_channel_means);
   print_probe(out, "channels standardised", &r->domain_from_normalised);
+  fprintf(out, "  share of the codes' variance in their domain means %.4f, of their squares' %.4f\n", r->domain_mean_share,
+          r->domain_square_share);
   fprintf(out,
           "content discriminator: rates the code's own domain most real for %.3f of the codes (chance %.3f); mean "
           "output %.3f with the own domain, %.3f with another\n",
@@ -470,7 +499,7 @@ char *dmit_eval_json(const dmit_eval_report *r, const char *run, const char *dat
       " s:{s:o, s:o},"
       " s:{s:o, s:o, s:o, s:o, s:I},"
       " s:{s:o, s:o, s:o},"
-      " s:{s:o, s:o},"
+      " s:{s:o, s:o, s:o, s:o},"
       " s:{s:o, s:o, s:o, s:o, s:I}}",
       "model", "dmit", "run", run, "data", data, "device", device, "domains", r->n_domains, "styles", r->n_styles,
       "inputs", (json_int_t)r->n_inputs,
@@ -484,7 +513,8 @@ char *dmit_eval_json(const dmit_eval_report *r, const char *run, const char *dat
       "informative", "view_from_content", probe_json(&r->view_from_content), "class_from_content",
       probe_json(&r->class_from_content), "style_from_style", probe_json(&r->style_from_style),
       "domain_in_content", "channel_means", probe_json(&r->domain_from_channel_means), "standardised_channels",
-      probe_json(&r->domain_from_normalised),
+      probe_json(&r->domain_from_normalised), "variance_share_of_means", num(r->domain_mean_share),
+      "variance_share_of_squares", num(r->domain_square_share),
       "content_discriminator", "accuracy", num(r->content_dis_accuracy), "chance", num(r->content_dis_chance),
       "own", num(r->content_dis_own), "other", num(r->content_dis_other), "n", (json_int_t)r->n_codes);
   char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;

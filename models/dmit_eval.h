@@ -23,7 +23,9 @@
  *                and the directions that must be informative so a collapsed code cannot look
  *                disentangled: view and class from content codes, style from style codes.
  *                Where the domain sits: domain from the content code's channel means, and from
- *                the code with every channel standardised over its positions.
+ *                the code with every channel standardised over its positions; and the share of
+ *                the full codes' variance that their domain means explain, the quantity the
+ *                training term w_content_invariance lowers within each batch.
  *  content discriminator  on the same content codes: the share whose own domain it rates
  *                most real among all domains (chance 1 / domains where they are balanced), and
  *                its mean output for the own domain and for the others; whether the
@@ -65,6 +67,13 @@ typedef struct {
   double linear, mlp, chance;
 } dmit_eval_probe;
 
+/* How much of the variance of codes [n, d] their domains (int32 [n] in [0, domains), domains <=
+ * DMIT_MAX_DOMAINS) explain: sum over dimensions of the between-domain variance of the
+ * dimension's means (each domain weighted by its share of the codes) over the sum of the
+ * dimension's variances; of the codes' squares with power 2. 0 where there is no variance. */
+double dmit_domain_variance_share(const float *codes, int64_t n, int64_t d, const int32_t *domain, int domains,
+                                  int power);
+
 /* Probes labels (int32 [n] in [0, classes)) from features [n, d] over `folds` folds of
  * groups (int64 [n]; samples of one group share a fold, drawn from the seed): each fold's
  * samples are scored by probes trained on the other folds' samples. Chance is the majority
@@ -89,6 +98,11 @@ typedef struct {
    * with each channel standardised over its positions (what the content discriminator's
    * instance-normalised blocks see), pooled as the others. */
   dmit_eval_probe domain_from_channel_means, domain_from_normalised;
+  /* Over the probes' images: the domains' between-group variance of every dimension of the
+   * full codes as a share of that dimension's variance, summed over dimensions (0: every domain
+   * has the same mean code; 1: the domain is all the codes vary by), for the codes and for their
+   * squares (the term's first and second moments). */
+  double domain_mean_share, domain_square_share;
   double content_dis_accuracy, content_dis_chance, content_dis_own, content_dis_other;
 } dmit_eval_report;
 

@@ -67,7 +67,9 @@ ut_tensor *dmit_content_encoder(ut_graph *g, const dmit_net *n, ut_tensor *x) {
     y = ut_instance_norm(g, sn_conv(g, n, y, kit_scope(t, s, "1"), ch, 3, 1, 1, 0), NULL, NULL, 1e-5f);
     h = ut_add(g, h, y);
   }
-  return h;
+  /* Not in DMIT (content_norm): every channel of the code standardised per image takes out the
+   * channel statistics, where most of the domain sits that a probe reads from channel means. */
+  return c->content_norm ? ut_instance_norm(g, h, NULL, NULL, 1e-5f) : h;
 }
 
 /* DownResidualBlock: IN, LReLU, conv 3x3 + IN + LReLU, conv 3x3, average pool; plus the

@@ -159,6 +159,10 @@ typedef struct {
   int64_t per_epoch;
 } run_ctx;
 
+/* A run without the invariance term keeps the 8 columns it had before the term existed, so
+ * resuming such a run appends rows that match its header. */
+static int loss_columns(const dmit_cfg *c) { return DMIT_LOSS_COUNT - (c->w_content_invariance <= 0); }
+
 static ut_status step(void *user, const ut_batch *const *batches, int64_t at, int64_t steps, float *losses) {
   (void)steps;
   run_ctx *r = user;
@@ -170,8 +174,9 @@ static ut_status step(void *user, const ut_batch *const *batches, int64_t at, in
   dmit_batch b = { .images = r->batch, .shift = 1 + (int)(at % (c->n_domains - 1)) };
   dmit_losses l;
   ut_status st = dmit_train_step(r->m, &b, dmit_lr_factor(c, at / r->per_epoch), &l);
-  const float v[DMIT_LOSS_COUNT] = { l.dis, l.dis_content, l.adv, l.rec, l.cyc, l.kl, l.latent, l.content };
-  memcpy(losses, v, sizeof v);
+  const float v[DMIT_LOSS_COUNT] = { l.dis, l.dis_content, l.adv, l.rec, l.cyc, l.kl, l.latent, l.content,
+                                     l.content_invariance };
+  memcpy(losses, v, (size_t)loss_columns(c) * sizeof *v);
   return st;
 }
 
@@ -214,7 +219,7 @@ ut_status dmit_train(dmit_model *m, const ut_dataset *ds, const dmit_train_opts 
     st = dmit_load_images(ds, ids, take, c->size, ctx.grid_images + ctx.grid_n * per);
     ctx.grid_n += take;
   }
-  kit_model km = { .name = "DMIT", .model = &ctx, .store = dmit_store(m), .n_losses = DMIT_LOSS_COUNT,
+  kit_model km = { .name = "DMIT", .model = &ctx, .store = dmit_store(m), .n_losses = loss_columns(c),
                    .loss_names = dmit_loss_names, .step = step, .save = save, .write_grid = grid };
   kit_train_opts to = { .run_dir = o->run_dir, .ds = ds, .n_streams = c->n_domains, .epochs = c->epochs,
                         .save_every = o->save_every, .on_step = o->on_step, .on_epoch = o->on_epoch, .user = o->user,

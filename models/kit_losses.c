@@ -96,3 +96,30 @@ ut_tensor *kit_kl_unit_variance(ut_graph *g, ut_tensor *mu) {
   if (!mu) return ut_graph_fail(g, ut_graph_status(g));
   return ut_mean_all(g, ut_square(g, mu));
 }
+
+/* ---- group moment gap ------------------------------------------------------------------------- */
+
+/* Each row's group mean of x [B, D] over the batch: H (H^T x) / H (H^T 1), H the one-hot [B, K]
+ * of the rows' groups. A row's own group is always present, so the count is at least 1. */
+static ut_tensor *group_means(ut_graph *g, ut_tensor *onehot, ut_tensor *x) {
+  int64_t k = ut_tensor_shape(onehot).d[1];
+  ut_tensor *counts = ut_reshape(g, ut_sum(g, onehot, 1u), UT_SHAPE(k, 1));
+  return ut_div(g, ut_matmul(g, onehot, ut_matmul(g, onehot, x, 1, 0), 0, 0), ut_matmul(g, onehot, counts, 0, 0));
+}
+
+ut_tensor *kit_group_moment_gap(ut_graph *g, ut_tensor *x, ut_tensor *onehot) {
+  if (!g) return NULL;
+  if (!x || !onehot) return ut_graph_fail(g, ut_graph_status(g));
+  if (!check_f32(g, "group_moment_gap", x) || !check_f32(g, "group_moment_gap", onehot)) return NULL;
+  ut_shape xs = ut_tensor_shape(x), hs = ut_tensor_shape(onehot);
+  if (xs.rank != 2 || hs.rank != 2 || xs.d[0] != hs.d[0]) {
+    char a[64], b[64];
+    ut_fail(UT_ERR_SHAPE, "group_moment_gap: codes '%s' %s and one-hot '%s' %s must be [B, D] and [B, K]",
+            ut_tensor_name(x), ut_shape_str(xs, a, sizeof a), ut_tensor_name(onehot), ut_shape_str(hs, b, sizeof b));
+    return ut_graph_fail(g, UT_ERR_SHAPE);
+  }
+  ut_tensor *second = ut_square(g, x);
+  ut_tensor *gap1 = ut_sub(g, group_means(g, onehot, x), ut_mean(g, x, 1u));
+  ut_tensor *gap2 = ut_sub(g, group_means(g, onehot, second), ut_mean(g, second, 1u));
+  return ut_add(g, ut_mean_all(g, ut_square(g, gap1)), ut_mean_all(g, ut_square(g, gap2)));
+}

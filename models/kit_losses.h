@@ -45,4 +45,18 @@ ut_tensor *kit_kl_normal(ut_graph *g, ut_tensor *mu, ut_tensor *logvar);
  * as a [1] tensor (UNIT applies it to the code after the noise is added). */
 ut_tensor *kit_kl_unit_variance(ut_graph *g, ut_tensor *mu);
 
+/* ---------------------------------------------------------------------------------------------
+ * Invariance of a code to a grouping of the batch.
+ */
+
+/* The group moment gap of codes x [B, D] under a grouping onehot [B, K] (f32, each row one 1:
+ * the row's group, e.g. its class or domain): the mean over the B rows and D dimensions of the
+ * squared gap between the row's group mean and the batch mean, for x and for x^2, summed, as a
+ * [1] tensor. Zero when every group present in the batch has the batch's per-dimension mean and
+ * second moment; it is the between-group variance of those two moments, each group weighted by
+ * its row count, so a loss term of it asks a code to carry no trace of the grouping in its first
+ * two moments (LORD's stage-2 content encoder against the class, DMIT's content codes against
+ * the domain). Groups absent from the batch count for nothing. */
+ut_tensor *kit_group_moment_gap(ut_graph *g, ut_tensor *x, ut_tensor *onehot);
+
 #endif

@@ -6,6 +6,7 @@
 
 #include "checkpoint_config.h"
 #include "kit_infer.h"
+#include "kit_losses.h"
 #include "lord_internal.h"
 
 #define STAGE2_CODE_WEIGHT 10.0f /* lord-pytorch's weight of each code's MSE in stage 2 */
@@ -141,27 +142,13 @@ static ut_status build_stage1(lord_model *m, step_plan *s) {
   return st;
 }
 
-/* Each row's class mean of x [B, D] over the batch: H (H^T x) / H (H^T 1), H the one-hot [B, K]
- * of the rows' classes. A row's own class is always present, so the count is at least 1. */
-static ut_tensor *class_means(ut_graph *g, ut_tensor *onehot, ut_tensor *x) {
-  int64_t k = ut_tensor_shape(onehot).d[1];
-  ut_tensor *counts = ut_reshape(g, ut_sum(g, onehot, 1u), UT_SHAPE(k, 1));
-  return ut_div(g, ut_matmul(g, onehot, ut_matmul(g, onehot, x, 1, 0), 0, 0), ut_matmul(g, onehot, counts, 0, 0));
-}
-
 /* Not in LORD (issue 16): the stage-2 content encoder's codes carry the class although the
  * stage-1 embeddings do not, and regression onto the embeddings never removes it. This term
- * asks for invariance directly: the mean over the batch's rows and dimensions of the squared
- * gap between each row's class mean and the batch mean, for the codes and their squares, so
- * each class present in the batch has the batch's per-dimension mean and second moment (the
- * between-class variance of the first two moments, rows weighting each class by its count).
- * It acts on the batch at hand, so on a team each process matches the moments of its share. */
+ * asks for invariance directly: the classes' group moment gap of the codes (kit_losses.h), so
+ * each class present in the batch has the batch's per-dimension mean and second moment. It acts
+ * on the batch at hand, so on a team each process matches the moments of its share. */
 static ut_tensor *class_moment_gap(ut_graph *g, const lord_cfg *c, ut_tensor *content, ut_tensor *class_ids) {
-  ut_tensor *onehot = ut_one_hot(g, class_ids, c->n_classes);
-  ut_tensor *second = ut_square(g, content);
-  ut_tensor *gap1 = ut_sub(g, class_means(g, onehot, content), ut_mean(g, content, 1u));
-  ut_tensor *gap2 = ut_sub(g, class_means(g, onehot, second), ut_mean(g, second, 1u));
-  return ut_add(g, ut_mean_all(g, ut_square(g, gap1)), ut_mean_all(g, ut_square(g, gap2)));
+  return kit_group_moment_gap(g, content, ut_one_hot(g, class_ids, c->n_classes));
 }
 
 /* Stage 2: loss = recon(G(E_content(x), E_class(x)), x) + 10 MSE(E_content(x), content code)

@@ -127,7 +127,7 @@ START_TEST(each_update_changes_only_its_networks) {
                                     { 1, 0, 0, 0, 0, 0 }, { 0, 0, 0, 1, 0, 0 } };
   dmit_cfg c = tiny_cfg();
   dmit_model *m = dmit_new(test_runtime(), &c);
-  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), out[6];
+  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), out[7];
   tiny_batch(0, x);
   dmit_batch b = { .images = x, .shift = 2 };
   /* One full step first, so every parameter exists before the snapshots. */
@@ -233,7 +233,7 @@ START_TEST(content_adversarial_weight) {
   dmit_cfg c = tiny_cfg(), c3 = tiny_cfg();
   c3.w_adv_content = 3.0f;
   dmit_model *m = dmit_new(test_runtime(), &c), *m3 = dmit_new(test_runtime(), &c3);
-  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), d[2], d3[2], g[6], g3[6];
+  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), d[2], d3[2], g[7], g3[7];
   tiny_batch(0, x);
   dmit_batch b = { .images = x, .shift = 1 };
   ck_assert_ut_ok(dmit_update(m, 0, &b, 1.0f, d));
@@ -278,6 +278,190 @@ START_TEST(content_adversarial_weight) {
   ck_assert_int_eq(read.dis_content_steps, 0);
   ck_assert_int_eq(read.nef, 4);
   free(json);
+}
+END_TEST
+
+/* The domains' moment gap of content codes [n, D] whose domain is row / per, on the host: the
+ * mean over rows and dimensions of the squared gap between the row's domain mean and the mean
+ * of all rows, for the codes and for their squares (kit_group_moment_gap). */
+static double domain_moment_gap(const float *codes, int n, int64_t dim, int per) {
+  double total = 0;
+  for (int power = 1; power <= 2; power++)
+    for (int64_t k = 0; k < dim; k++) {
+      double all = 0, sum[DOMAINS] = { 0 };
+      for (int i = 0; i < n; i++) {
+        double v = codes[i * dim + k];
+        v = power == 1 ? v : v * v;
+        all += v;
+        sum[i / per] += v;
+      }
+      for (int i = 0; i < n; i++) {
+        double gap = sum[i / per] / per - all / n;
+        total += gap * gap;
+      }
+    }
+  return total / ((double)n * dim);
+}
+
+/* tiny_batch with a texture of each domain's own (stripes, vertical, horizontal or diagonal)
+ * over the ramps: instance normalisation takes tiny_batch's tints out of the content codes,
+ * these stay in them. */
+static void textured_batch(int step, float *x) {
+  tiny_batch(step, x);
+  for (int i = 0; i < NB; i++)
+    for (int ch = 0; ch < 3; ch++)
+      for (int y = 0; y < SIZE; y++)
+        for (int xx = 0; xx < SIZE; xx++) {
+          int d = i / BATCH, along = d == 0 ? xx : d == 1 ? y : xx + y;
+          x[(((int64_t)i * 3 + ch) * SIZE + y) * SIZE + xx] += (along / 2) % 2 ? 0.4f : -0.4f;
+        }
+}
+
+static void train_textured(dmit_model *m, int steps, float *x, dmit_losses *l) {
+  for (int s = 0; s < steps; s++) {
+    textured_batch(s, x);
+    ck_assert_ut_ok(dmit_train_step(m, &(dmit_batch){ .images = x, .shift = 1 + s % (DOMAINS - 1) }, 1.0f, &l[s]));
+    ck_assert(isfinite(l[s].gen));
+  }
+}
+
+/* The content invariance weight adds its term to the encoders' update alone: from one seed the
+ * discriminators' losses and the generator's other terms are the same bits with it off, at 1
+ * and at 3, the term triples with the weight and the total grows by it; off, no term is
+ * computed (0). Trained with it, the content codes of every domain's images are closer in
+ * their moments than trained without. A configuration written before the field reads as 0. */
+START_TEST(content_invariance_term) {
+  dmit_cfg c0 = tiny_cfg(), c1 = tiny_cfg(), c3 = tiny_cfg();
+  c1.w_content_invariance = 1.0f;
+  c3.w_content_invariance = 3.0f;
+  dmit_model *m[3] = { dmit_new(test_runtime(), &c0), dmit_new(test_runtime(), &c1), dmit_new(test_runtime(), &c3) };
+  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), d[3][2], g[3][7];
+  tiny_batch(0, x);
+  dmit_batch b = { .images = x, .shift = 1 };
+  for (int k = 0; k < 3; k++) {
+    ck_assert_ut_ok(dmit_update(m[k], 0, &b, 1.0f, d[k]));
+    ck_assert_ut_ok(dmit_update(m[k], 1, &b, 1.0f, g[k]));
+  }
+  printf("content invariance term at weight 1: %g (total %g without)\n", (double)g[1][6], (double)g[0][0]);
+  ck_assert(g[0][6] == 0);
+  ck_assert_msg(g[1][6] > 0 && fabsf(g[2][6] - 3 * g[1][6]) <= 1e-6f * g[2][6], "term %g, weighted by 3: %g",
+                (double)g[1][6], (double)g[2][6]);
+  for (int k = 1; k < 3; k++) {
+    ck_assert(!memcmp(d[k], d[0], sizeof d[0]));
+    ck_assert(!memcmp(&g[k][1], &g[0][1], 5 * sizeof(float)));
+    ck_assert_msg(fabsf(g[k][0] - g[0][0] - g[k][6]) <= 1e-5f * g[k][0], "total %g, without %g, term %g",
+                  (double)g[k][0], (double)g[0][0], (double)g[k][6]);
+  }
+  for (int k = 0; k < 3; k++) dmit_free(m[k]);
+
+  /* Training: 30 steps without and with a weight that makes the term count. */
+  enum { STEPS = 30, PER = 4 };
+  dmit_cfg on = tiny_cfg();
+  on.w_content_invariance = 100.0f;
+  dmit_model *off_m = dmit_new(test_runtime(), &c0), *on_m = dmit_new(test_runtime(), &on);
+  dmit_losses l[STEPS];
+  train_textured(off_m, STEPS, x, l);
+  train_textured(on_m, STEPS, x, l);
+  printf("content invariance term (weight 100) at the first step %g, the last %g\n", (double)l[0].content_invariance,
+         (double)l[STEPS - 1].content_invariance);
+  /* PER images of each domain from two batches, in inference's [0, 1] scale (the textures reach
+   * a little past it, as they did in training). */
+  int64_t dim = dmit_content_size(&c0);
+  float *images = malloc((size_t)DOMAINS * PER * 3 * SIZE * SIZE * sizeof *images), *codes = malloc((size_t)DOMAINS * PER * dim * sizeof *codes);
+  int64_t per_image = 3 * SIZE * SIZE;
+  for (int s = 0; s < 2; s++) {
+    textured_batch(100 + s, x);
+    for (int i = 0; i < NB; i++)
+      for (int64_t p = 0; p < per_image; p++)
+        images[((i / BATCH) * PER + s * BATCH + i % BATCH) * per_image + p] = 0.5f * (x[i * per_image + p] + 1);
+  }
+  double gap[2];
+  for (int k = 0; k < 2; k++) {
+    ck_assert_ut_ok(dmit_encode_content(k ? on_m : off_m, images, DOMAINS * PER, codes));
+    gap[k] = domain_moment_gap(codes, DOMAINS * PER, dim, PER);
+  }
+  printf("domains' moment gap of the content codes: trained without %g, with %g\n", gap[0], gap[1]);
+  ck_assert_msg(gap[1] < 0.5 * gap[0], "the term left the gap at %g, without it %g", gap[1], gap[0]);
+  dmit_free(off_m);
+  dmit_free(on_m);
+  free(images);
+  free(codes);
+  free(x);
+
+  char *json = kit_config_to_json(dmit_cfg_table(), &on);
+  ck_assert_ptr_nonnull(json);
+  /* The field and the comma before it (it is the last). */
+  char *at = strstr(json, ",\"w_content_invariance\":");
+  ck_assert_ptr_nonnull(at);
+  char *end = at + 1 + strcspn(at + 1, ",}");
+  memmove(at, end, strlen(end) + 1);
+  dmit_cfg read = dmit_preset(DMIT_PRESET_SMALL, 3, DOMAINS);
+  ck_assert_ut_ok(kit_config_from_json(dmit_cfg_table(), json, &read));
+  ck_assert_float_eq(read.w_content_invariance, 0);
+  ck_assert_float_eq(read.w_adv_content, 1);
+  free(json);
+}
+END_TEST
+
+/* content_norm 1: every channel of every content code has mean 0 and variance 1 over its
+ * positions (up to the norm's epsilon); without it they do not. An older configuration reads
+ * as 0. */
+START_TEST(content_norm_standardises_channels) {
+  dmit_cfg c[2] = { tiny_cfg(), tiny_cfg() };
+  c[1].content_norm = 1;
+  int64_t dim = dmit_content_size(&c[0]), side = SIZE >> c[0].down_blocks, plane = side * side, ch = dim / plane;
+  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), *codes = malloc((size_t)NB * dim * sizeof *codes);
+  tiny_batch(0, x);
+  for (int64_t i = 0; i < (int64_t)NB * 3 * SIZE * SIZE; i++) x[i] = 0.5f * (x[i] + 1);
+  for (int k = 0; k < 2; k++) {
+    dmit_model *m = dmit_new(test_runtime(), &c[k]);
+    ck_assert_ut_ptr(m);
+    ck_assert_ut_ok(dmit_encode_content(m, x, NB, codes));
+    double worst = 0;
+    for (int64_t p = 0; p < NB * ch; p++) {
+      double mean = 0, var = 0;
+      for (int64_t q = 0; q < plane; q++) mean += codes[p * plane + q];
+      mean /= (double)plane;
+      for (int64_t q = 0; q < plane; q++) var += (codes[p * plane + q] - mean) * (codes[p * plane + q] - mean);
+      var /= (double)plane;
+      worst = fmax(worst, fmax(fabs(mean), fabs(var - 1)));
+    }
+    if (k) ck_assert_msg(worst < 1e-3, "a standardised channel is off by %g", worst);
+    else ck_assert_msg(worst > 0.1, "channels without the norm are standardised already (off by %g): nothing tested", worst);
+    dmit_free(m);
+  }
+  free(x);
+  free(codes);
+  char *json = kit_config_to_json(dmit_cfg_table(), &c[1]);
+  ck_assert_ptr_nonnull(json);
+  char *at = strstr(json, ",\"content_norm\":");
+  ck_assert_ptr_nonnull(at);
+  char *end = at + 1 + strcspn(at + 1, ",}");
+  memmove(at, end, strlen(end) + 1);
+  dmit_cfg read = dmit_preset(DMIT_PRESET_SMALL, 3, DOMAINS);
+  ck_assert_ut_ok(kit_config_from_json(dmit_cfg_table(), json, &read));
+  ck_assert_int_eq(read.content_norm, 0);
+  free(json);
+}
+END_TEST
+
+/* The eval's variance share on codes whose parts are known: dimension 0 is the domain's value
+ * (domain means 0, 2, 4: between-domain variance 8/3 of the total 8/3), dimension 1 varies
+ * within every domain alike (+-1: between 0, total 1), so the share is (8/3) / (8/3 + 1). */
+START_TEST(domain_variance_share) {
+  enum { N = 6 };
+  float codes[N * 2];
+  int32_t domain[N];
+  for (int i = 0; i < N; i++) {
+    domain[i] = i / 2;
+    codes[i * 2] = 2.0f * (float)domain[i];
+    codes[i * 2 + 1] = i % 2 ? 1.0f : -1.0f;
+  }
+  ck_assert_double_eq_tol(dmit_domain_variance_share(codes, N, 2, domain, DOMAINS, 1), (8.0 / 3) / (8.0 / 3 + 1), 1e-12);
+  /* Squares: dimension 0 takes 0, 4, 16 (means 0, 4, 16: between = total), dimension 1 is 1. */
+  ck_assert_double_eq_tol(dmit_domain_variance_share(codes, N, 2, domain, DOMAINS, 2), 1.0, 1e-12);
+  for (int i = 0; i < N; i++) codes[i * 2] = 3;
+  ck_assert_double_eq_tol(dmit_domain_variance_share(codes, N, 2, domain, DOMAINS, 1), 0.0, 1e-12);
 }
 END_TEST
 
@@ -400,6 +584,7 @@ START_TEST(bad_configurations_are_named) {
     { "content_dis_blocks", "4", "content_dis_blocks" }, { "dropout", "1", "dropout" },
     { "decay_epochs", "99", "decay_epochs" },  { "domains", "red,green", "names 2 domains" },
     { "domains", "red,red,blue", "twice" },    { "lr", "0", "lr" },
+    { "w_content_invariance", "-1", "loss weights" },  { "content_norm", "2", "content_norm" },
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     dmit_cfg c = tiny_cfg();
@@ -413,7 +598,7 @@ START_TEST(bad_configurations_are_named) {
   ck_assert_str_eq(dmit_domain_name(&c, 2, buf), "blue");
   ck_assert_int_eq(dmit_find_domain(&c, "green"), 1);
   ck_assert_int_eq(dmit_find_domain(&c, "gree"), -1);
-  float x[NB * 3 * SIZE * SIZE] = { 0 }, out[6];
+  float x[NB * 3 * SIZE * SIZE] = { 0 }, out[7];
   dmit_model *m = dmit_new(test_runtime(), &c);
   ck_assert_int_eq(dmit_update(m, 0, &(dmit_batch){ .images = x, .shift = 3 }, 1.0f, out), UT_ERR_INVALID_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(ut_last_error(), "shift 3"));
@@ -427,6 +612,9 @@ int main(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, bad_configurations_are_named);
   tcase_add_test(tc, content_adversarial_weight);
+  tcase_add_test(tc, content_invariance_term);
+  tcase_add_test(tc, domain_variance_share);
+  tcase_add_test(tc, content_norm_standardises_channels);
   tcase_add_test(tc, probe_folds_keep_groups_apart);
   tcase_add_test(tc, diversity_gradient_matches_finite_differences);
   tcase_add_test(tc, each_update_changes_only_its_networks);

@@ -142,6 +142,7 @@ START_TEST(train_resume_translate) {
   assert_contains(report, "\"n_scored\": 24");
   assert_contains(report, "\"folds\": 2");
   assert_contains(report, "\"content_discriminator\"");
+  assert_contains(report, "\"variance_share_of_means\"");
   ck_assert_msg(strstr(report, "\"l1\": null") == NULL, "content kept was not measured:\n%s", report);
   free(report);
   /* A judge that cannot be scored, or scores below the bar, judges nothing. */
