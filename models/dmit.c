@@ -104,6 +104,13 @@ ut_status dmit_set_team(dmit_model *m, const kit_team *team) {
       return ut_fail(UT_ERR_STATE, "dmit_set_team: the training plans are built already; set the team first");
   ut_status st = kit_team_check_batch(team, "DMIT", m->cfg.batch);
   if (st != UT_OK) return st;
+  /* The content invariance term compares the domains' moments over the whole batch; a rank's
+   * share holds only some of its images, and per-share moments would train another objective
+   * than one process does (LORD refuses its term on a team for the same reason). */
+  if (team && team->size > 1 && m->cfg.w_content_invariance > 0)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "DMIT: w_content_invariance (%g) cannot train data-parallel: it matches "
+                   "each domain's moments over the whole batch, which no rank's share holds; train without --mpi, or "
+                   "with --set w_content_invariance=0", (double)m->cfg.w_content_invariance);
   m->team = team;
   m->rows = kit_team_rows(team, m->cfg.batch);
   return UT_OK;

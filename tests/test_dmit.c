@@ -352,6 +352,13 @@ START_TEST(content_invariance_term) {
     ck_assert_msg(fabsf(g[k][0] - g[0][0] - g[k][6]) <= 1e-5f * g[k][0], "total %g, without %g, term %g",
                   (double)g[k][0], (double)g[0][0], (double)g[k][6]);
   }
+  /* On a team of two the term is refused, before the team is used. */
+  kit_team team = { .rank = 0, .size = 2 };
+  dmit_model *fresh = dmit_new(test_runtime(), &c1);
+  ck_assert_int_eq(dmit_set_team(fresh, &team), UT_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(ut_last_error(), "w_content_invariance") && strstr(ut_last_error(), "data-parallel"), "%s",
+                ut_last_error());
+  dmit_free(fresh);
   for (int k = 0; k < 3; k++) dmit_free(m[k]);
 
   /* Training: 30 steps without and with a weight that makes the term count. */
