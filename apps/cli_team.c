@@ -64,6 +64,15 @@ void cli_team_close(kit_team *team, int failed) {
 #endif
 }
 
+int cli_team_run(const char *cmd, int want, int (*train)(const void *options, kit_team *team), const void *options) {
+  kit_team *team = NULL;
+  int rc = cli_team_open(cmd, want, &team);
+  if (rc != CLI_OK) return rc;
+  rc = train(options, team);
+  cli_team_close(team, rc != CLI_OK);
+  return rc;
+}
+
 const char *cli_team_device(const char *cmd, const char *device, const kit_team *team, char *buf, size_t size) {
   int rank = team ? team->rank : 0, ranks = team ? team->size : 1;
   if (strchr(device, ',')) {

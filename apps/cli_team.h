@@ -21,6 +21,10 @@ int cli_team_open(const char *cmd, int want, kit_team **team);
  * rank waits for this one). */
 void cli_team_close(kit_team *team, int failed);
 
+/* A training command's run on its team: cli_team_open, then train(options, team), then
+ * cli_team_close (aborting the job when train failed); train's status, or the open's refusal. */
+int cli_team_run(const char *cmd, int want, int (*train)(const void *options, kit_team *team), const void *options);
+
 /* The device of this rank: the rank-th entry of a comma-separated --device list (an error,
  * written into buf, when the list is shorter than the team), or on a team with the default
  * selection ("best" or "gpu") the rank-th GPU (ranks share GPUs round-robin when there are

@@ -201,20 +201,16 @@ static void on_step(void *user, const kit_progress *p) {
   else progress_update(bar, p->step, metrics);
 }
 
-static int train(const train_options *o, kit_team *team);
+static int train(const void *options, kit_team *team);
 
 int dmit_cmd_train(int argc, char **argv) {
   train_options o;
   int done, rc = parse_train(argc, argv, &o, &done);
-  if (done) return rc;
-  kit_team *team = NULL;
-  if ((rc = cli_team_open("train dmit", o.mpi, &team)) != CLI_OK) return rc;
-  rc = train(&o, team);
-  cli_team_close(team, rc != CLI_OK);
-  return rc;
+  return done ? rc : cli_team_run("train dmit", o.mpi, train, &o);
 }
 
-static int train(const train_options *opts, kit_team *team) {
+static int train(const void *options, kit_team *team) {
+  const train_options *opts = options;
   train_options o = *opts;
   int rc = CLI_FAILED;
   dmit_model *m = NULL;

@@ -239,20 +239,16 @@ static void on_step(void *user, const overlord_progress *p) {
   else progress_update(bar, p->step, metrics);
 }
 
-static int train(const train_options *o, kit_team *team);
+static int train(const void *options, kit_team *team);
 
 int overlord_cmd_train(int argc, char **argv) {
   train_options o;
   int done, rc = parse_train(argc, argv, &o, &done);
-  if (done) return rc;
-  kit_team *team = NULL;
-  if ((rc = cli_team_open("train overlord", o.mpi, &team)) != CLI_OK) return rc;
-  rc = train(&o, team);
-  cli_team_close(team, rc != CLI_OK);
-  return rc;
+  return done ? rc : cli_team_run("train overlord", o.mpi, train, &o);
 }
 
-static int train(const train_options *opts, kit_team *team) {
+static int train(const void *options, kit_team *team) {
+  const train_options *opts = options;
   static const char *cmd = "train overlord";
   train_options o = *opts;
   int rc = CLI_FAILED;

@@ -206,7 +206,8 @@ static int choose_config(ut_runtime *rt, const options *o, const ut_dataset *ds,
   return CLI_OK;
 }
 
-static int run(const options *o, kit_team *team) {
+static int run(const void *parsed, kit_team *team) {
+  const options *o = parsed;
   int rc = CLI_FAILED;
   lord_model *m = NULL;
   ut_dataset *ds = NULL;
@@ -295,10 +296,5 @@ int train_lord(int argc, char **argv) {
   options o;
   int done;
   int rc = parse_options(argc, argv, &o, &done);
-  if (done) return rc;
-  kit_team *team = NULL;
-  if ((rc = cli_team_open(CMD, o.mpi, &team)) != CLI_OK) return rc;
-  rc = run(&o, team);
-  cli_team_close(team, rc != CLI_OK);
-  return rc;
+  return done ? rc : cli_team_run(CMD, o.mpi, run, &o);
 }
