@@ -146,7 +146,7 @@ static ut_status build_stage1(lord_model *m, step_plan *s) {
  * stage-1 embeddings do not, and regression onto the embeddings never removes it. This term
  * asks for invariance directly: the classes' group moment gap of the codes (kit_losses.h), so
  * each class present in the batch has the batch's per-dimension mean and second moment. It acts
- * on the batch at hand, so on a team each process matches the moments of its share. */
+ * on the batch at hand, which on a team is a share of it: lord_set_team refuses it there. */
 static ut_tensor *class_moment_gap(ut_graph *g, const lord_cfg *c, ut_tensor *content, ut_tensor *class_ids) {
   return kit_group_moment_gap(g, content, ut_one_hot(g, class_ids, c->n_classes));
 }
