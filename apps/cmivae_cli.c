@@ -210,8 +210,7 @@ int cmivae_cmd_train(int argc, char **argv) {
 }
 
 static int train(const void *options, kit_team *team) {
-  const train_options *opts = options;
-  train_options o = *opts;
+  train_options o = *(const train_options *)options;
   int rc = CLI_FAILED;
   cmivae_model *m = NULL;
   ut_dataset *ds = NULL;

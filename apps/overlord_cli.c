@@ -248,9 +248,8 @@ int overlord_cmd_train(int argc, char **argv) {
 }
 
 static int train(const void *options, kit_team *team) {
-  const train_options *opts = options;
   static const char *cmd = "train overlord";
-  train_options o = *opts;
+  train_options o = *(const train_options *)options;
   int rc = CLI_FAILED;
   overlord_model *m = NULL;
   ut_dataset *ds = NULL;
