@@ -31,6 +31,7 @@ void help_train_lord(FILE *out) {
           "                         generator, batch 128) or small (content 32, class 64, 32 channels,\n"
           "                         batch 32); default on a GPU, small otherwise. The image size is the\n"
           "                         data's (a multiple of 16).\n"
+          "      --content-dim N, --class-dim N   the code sizes (default: the preset's)\n"
           "      --epochs N         epochs of each stage (default: the preset's, 200 or 60/30)\n"
           "      --epochs1 N, --epochs2 N   epochs of one stage\n"
           "  -b, --batch B          images per step (default: the preset's)\n"
@@ -62,6 +63,7 @@ typedef struct {
   const char *data, *out, *device, *vgg;
   int preset; /* -1: by device type */
   int64_t epochs1, epochs2, batch, stage, test_classes, recon, save_every;
+  int64_t content_dim, class_dim; /* -1: the preset's */
   double content_noise, content_decay; /* negative: the preset's */
   double content_invariance;           /* negative: off, or the checkpoint's when resuming */
   uint64_t seed;
@@ -69,7 +71,7 @@ typedef struct {
 } options;
 
 enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_EPOCHS1, OPT_EPOCHS2, OPT_STAGE, OPT_RECON, OPT_VGG, OPT_TEST, OPT_NOISE, OPT_DECAY, OPT_INVARIANCE,
-       OPT_SAVE_EVERY, OPT_MPI };
+       OPT_SAVE_EVERY, OPT_MPI, OPT_CONTENT_DIM, OPT_CLASS_DIM };
 
 static int parse_options(int argc, char **argv, options *o, int *done) {
   static const struct option long_options[] = {
@@ -81,6 +83,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     { "vgg", required_argument, NULL, OPT_VGG },         { "test-classes", required_argument, NULL, OPT_TEST },
     { "content-noise", required_argument, NULL, OPT_NOISE }, { "content-decay", required_argument, NULL, OPT_DECAY },
     { "content-invariance", required_argument, NULL, OPT_INVARIANCE },
+    { "content-dim", required_argument, NULL, OPT_CONTENT_DIM }, { "class-dim", required_argument, NULL, OPT_CLASS_DIM },
     { "save-every", required_argument, NULL, OPT_SAVE_EVERY },
     { "seed", required_argument, NULL, 's' },            { "resume", no_argument, NULL, 'r' },
     { "mpi", no_argument, NULL, OPT_MPI },
@@ -88,7 +91,7 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
   };
   *o = (options){ .device = cli_default_device(), .preset = -1, .epochs1 = -1,
                   .epochs2 = -1, .batch = -1, .test_classes = -1, .recon = -1, .content_noise = -1, .content_invariance = -1,
-                  .content_decay = -1, .seed = 1 };
+                  .content_decay = -1, .content_dim = -1, .class_dim = -1, .seed = 1 };
   *done = 1;
   cli_getopt_reset();
   opterr = 0;
@@ -124,6 +127,8 @@ static int parse_options(int argc, char **argv, options *o, int *done) {
     case OPT_INVARIANCE:
       rc = cli_parse_double(CMD, "--content-invariance", optarg, 0, 1e6, &o->content_invariance);
       break;
+    case OPT_CONTENT_DIM: rc = cli_parse_i64(CMD, "--content-dim", optarg, 1, 65536, &o->content_dim); break;
+    case OPT_CLASS_DIM: rc = cli_parse_i64(CMD, "--class-dim", optarg, 1, 65536, &o->class_dim); break;
     case OPT_SAVE_EVERY: rc = cli_parse_i64(CMD, "--save-every", optarg, 1, INT64_MAX / 2, &o->save_every); break;
     case 's': rc = cli_parse_u64(CMD, "--seed", optarg, UINT64_MAX, &o->seed); break;
     case 'r': o->resume = 1; break;
@@ -187,6 +192,8 @@ static int choose_config(ut_runtime *rt, const options *o, const ut_dataset *ds,
     if (o->batch > 0) cfg->batch = (int)o->batch;
     if (o->content_noise >= 0) cfg->content_std = (float)o->content_noise;
     if (o->content_decay >= 0) cfg->content_decay = (float)o->content_decay;
+    if (o->content_dim > 0) cfg->content_dim = (int)o->content_dim;
+    if (o->class_dim > 0) cfg->class_dim = (int)o->class_dim;
     printf("preset %s%s\n", lord_preset_name((lord_preset_kind)preset), o->preset < 0 ? " (chosen by device type)" : "");
   }
   if (o->epochs1 >= 0) cfg->epochs1 = (int)o->epochs1;
