@@ -42,7 +42,7 @@ gpu=$("$exe" devices --json | grep -c '"type": *"gpu"' || true)
 # settings").
 judge=()
 if [[ ${MAIN_JOB_SCALE:-} == tiny ]]; then
-  synth=(--classes 6 --views 8 --size 16); train=(--preset small --batch 8 --epochs1 1 --epochs2 1 --test-classes 1)
+  synth=(--classes 6 --views 8 --size 16); train=(--preset small --content-dim 16 --content-noise 0.5 --batch 8 --epochs1 1 --epochs2 1 --test-classes 1)
   judge=(--pairs 40 --probe-samples 24 --judge-epochs 1 --judge-min-accuracy 0)
 elif [[ ${UNTANGLE_DEVICE:-best} != cpu && $gpu -gt 0 ]]; then
   synth=(--classes 100 --views 96 --size 64); train=(--preset default --batch 32 --epochs1 20 --epochs2 10)

@@ -78,6 +78,8 @@ START_TEST(test_usage_errors) {
     { "train spirals --batch 100000", { "--batch 100000", "training points" } },
     { "train spirals --save-every 0", { "--save-every", "'0'" } },
     { "train spirals --out ''", { "--out", NULL } },
+    { "train lord --content-dim 0", { "--content-dim", "'0'" } },
+    { "train lord --class-dim 12x", { "--class-dim", "'12x'" } },
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     cli_result r = cli_run(cases[i].args);

@@ -41,6 +41,18 @@ START_TEST(tiny_main_job) {
   ck_assert_msg(len > 2 && jpeg[0] == 0xFF && jpeg[1] == 0xD8, "%s is not a JPEG", path);
   free(jpeg);
 
+  /* The autoencoder takes LORD's settings, code sizes included, less the noise and the decay. */
+  snprintf(path, sizeof path, "%s/train-lord.txt", out);
+  text = cli_slurp(path, NULL);
+  assert_contains(text, "content 16, class");
+  assert_contains(text, "content noise 0.5 decay 0.0001");
+  free(text);
+  snprintf(path, sizeof path, "%s/train-autoencoder.txt", out);
+  text = cli_slurp(path, NULL);
+  assert_contains(text, "content 16, class");
+  assert_contains(text, "content noise 0 decay 0,");
+  free(text);
+
   /* The evaluation holds LORD's figures and the autoencoder's on the same pairs. */
   snprintf(path, sizeof path, "%s/eval.txt", out);
   text = cli_slurp(path, NULL);
