@@ -4,7 +4,7 @@
 # the content noise and decay) with the same budget, and evaluates LORD beside the autoencoder
 # and the baselines on the same pairs, writing the runs, the translation grid, the evaluation
 # (eval.json) and logs into one output folder. On a GPU the official widths at 64x64; otherwise
-# the small preset at 32x32, sized to finish in about 12 minutes on 2 CPU cores.
+# the small preset at 32x32, sized to finish in about 14 minutes on 2 quiet CPU cores.
 #
 #   ./scripts/main-job.sh [OUT_DIR]     (default OUT_DIR: ./untangle-out)
 #
