@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "kit_trainer.h"
@@ -280,6 +281,12 @@ ut_status kit_train(const kit_model *m, const kit_train_opts *o) {
       free(sample);
       if (st == UT_OK && o->on_epoch) o->on_epoch(o->user, &pr, t.grid);
     }
+  }
+  /* A fresh run given no steps to take (0 epochs) still leaves the model as initialised and its
+   * grid, so the run folder holds what the command's last line names, and eval can read it. */
+  if (st == UT_OK && writer && done >= total && access(t.ckpt, F_OK) != 0) {
+    st = checkpoint(m, o, &t, done, per_epoch);
+    if (st == UT_OK && m->write_grid) st = m->write_grid(m->model, t.grid);
   }
   trainer_free(&t, o->n_streams);
   return st;

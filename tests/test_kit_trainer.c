@@ -229,12 +229,48 @@ START_TEST(non_finite_values_keep_the_last_good_checkpoint) {
 }
 END_TEST
 
+/* A fresh run of 0 epochs writes the initialised model and its grid, which the train commands'
+ * last line names; a finished run given no more epochs leaves its checkpoint as it was. */
+START_TEST(zero_epochs_write_the_initial_model) {
+  ut_dataset *ds = ut_dataset_open(tiny_set());
+  const char *dir = test_tmp_path("trainer-zero");
+  fake f;
+  fake_open(&f, NULL);
+  ck_assert_ut_ok(train(&f, ds, dir, 0, 0));
+  ck_assert_int_eq(f.steps, 0);
+  ck_assert_int_eq(f.grids, 1);
+  size_t len;
+  char *grid = slurp(run_path(dir, "grid.jpg"), &len);
+  ck_assert_msg(grid && len > 2, "no grid.jpg after 0 epochs");
+  free(grid);
+  ut_store_free(f.st);
+  fake_open(&f, run_path(dir, KIT_CHECKPOINT));
+  ck_assert_int_eq(kit_steps_done(f.st, NULL), 0);
+  ut_store_free(f.st);
+
+  const char *dir2 = test_tmp_path("trainer-zero-more");
+  fake_open(&f, NULL);
+  ck_assert_ut_ok(train(&f, ds, dir2, 1, 0));
+  ut_store_free(f.st);
+  struct stat before, after;
+  ck_assert_int_eq(stat(run_path(dir2, KIT_CHECKPOINT), &before), 0);
+  fake_open(&f, run_path(dir2, KIT_CHECKPOINT));
+  ck_assert_ut_ok(train(&f, ds, dir2, 1, 0));
+  ck_assert_int_eq(f.steps + f.grids, 0);
+  ck_assert_int_eq(stat(run_path(dir2, KIT_CHECKPOINT), &after), 0);
+  ck_assert(before.st_mtim.tv_sec == after.st_mtim.tv_sec && before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+  ut_store_free(f.st);
+  ut_dataset_close(ds);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("kit_trainer");
   TCase *tc = tcase_create("kit_trainer");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, checkpoints_losses_and_resume);
   tcase_add_test(tc, non_finite_values_keep_the_last_good_checkpoint);
+  tcase_add_test(tc, zero_epochs_write_the_initial_model);
   suite_add_tcase(s, tc);
   return test_run_suite(s);
 }
