@@ -564,6 +564,8 @@ void overlord_help_eval(FILE *out) {
           "  sharpness      mean absolute difference of neighbouring pixels, beside the true images'\n"
           "  probes         the label and the paint predicted from the uncorrelated codes (leakage),\n"
           "                 beside the label from the label codes and the paint from the correlated ones\n"
+          "Stage 1 is measured the same way on training images, whose uncorrelated codes are rows of\n"
+          "its embedding, and those rows are probed: a run of stage 1 alone can be evaluated.\n"
           "\n"
           "Options:\n"
           "      --data FILE          the data set the run was trained on (required)\n"
@@ -619,7 +621,7 @@ int overlord_cmd_eval(int argc, char **argv) {
   ut_runtime *rt = cli_open_runtime(cmd, device, 0);
   if (!rt) return CLI_FAILED;
   char *ckpt = kit_path(run, OVERLORD_CHECKPOINT);
-  if (!ckpt || !(m = overlord_open_run(rt, run, 2, &stage)) || ut_checkpoint_meta(ckpt, "overlord.split", &ratio) != UT_OK ||
+  if (!ckpt || !(m = overlord_open_run(rt, run, 1, &stage)) || ut_checkpoint_meta(ckpt, "overlord.split", &ratio) != UT_OK ||
       !(ds = ut_dataset_open(data))) {
     fprintf(stderr, "untangle %s: %s\n", cmd, ut_last_error());
     goto done;

@@ -68,25 +68,80 @@ static void clamp01(float *x, int64_t n) {
   for (int64_t i = 0; i < n; i++) x[i] = x[i] < 0 ? 0 : x[i] > 1 ? 1 : x[i];
 }
 
+/* Images to translate and their pairs: `targets` target labels per image, other than its own
+ * and spread over the classes; a pair's truth is the target class rendered in the image's paint
+ * and view. */
 typedef struct {
-  int64_t pairs, per;
-  const float *truth;
-  const int32_t *target, *paint; /* per pair: target label, input's paint - 1 */
+  int64_t n, pairs, per, pixels;
+  int32_t *ids;
+  float *images, *masks, *truth, *out;
+  int32_t *target, *paint; /* per pair: target label, input's paint - 1 */
+} pair_set;
+
+static void pair_set_free(pair_set *ps) {
+  free(ps->ids);
+  free(ps->images);
+  free(ps->masks);
+  free(ps->truth);
+  free(ps->out);
+  free(ps->target);
+  free(ps->paint);
+  *ps = (pair_set){ 0 };
+}
+
+/* n images picked evenly from pool[0 .. n_pool) and their pairs. */
+static ut_status pair_set_make(const ut_dataset *ds, const three_factors *t, const overlord_cfg *c, const int32_t *pool,
+                               int64_t n_pool, int64_t n, int targets, pair_set *ps) {
+  *ps = (pair_set){ .n = n, .pairs = n * targets, .per = (int64_t)c->channels * c->size * c->size,
+                    .pixels = (int64_t)c->size * c->size };
+  ps->ids = malloc((size_t)n * sizeof *ps->ids);
+  ps->images = malloc((size_t)(n * ps->per) * sizeof *ps->images);
+  ps->masks = malloc((size_t)(n * ps->pixels) * sizeof *ps->masks);
+  ps->truth = malloc((size_t)(ps->pairs * ps->per) * sizeof *ps->truth);
+  ps->out = malloc((size_t)(ps->pairs * ps->per) * sizeof *ps->out);
+  ps->target = malloc((size_t)ps->pairs * sizeof *ps->target);
+  ps->paint = malloc((size_t)ps->pairs * sizeof *ps->paint);
+  uint8_t *rgb = malloc((size_t)ps->pixels * 3);
+  ut_status st = ps->ids && ps->images && ps->masks && ps->truth && ps->out && ps->target && ps->paint && rgb
+                   ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the evaluation");
+  for (int64_t i = 0; st == UT_OK && i < n; i++) {
+    int32_t id = ps->ids[i] = pool[(i * (n_pool / n)) % n_pool];
+    int cls = ut_dataset_class(ds, id), view = ut_dataset_content(ds, id);
+    int p = (int)ut_dataset_attribute(ds, id, t->attr);
+    ut_dataset_image_chw(ds, id, ps->images + i * ps->per);
+    const uint8_t *mk = ut_dataset_mask(ds, id);
+    for (int64_t q = 0; q < ps->pixels; q++) ps->masks[i * ps->pixels + q] = mk ? (float)mk[q] / 255.0f : 1.0f;
+    for (int k = 0; st == UT_OK && k < targets; k++) {
+      int64_t pi = i * targets + k;
+      ps->target[pi] = (int32_t)((cls + 1 + (i * 7 + k) % (c->n_classes - 1)) % c->n_classes);
+      ps->paint[pi] = p - 1;
+      ut_synth_cfg one = t->synth;
+      one.paint = p;
+      st = ut_synth_render(&one, ps->target[pi], view, rgb);
+      ut_image_bytes_to_chw(rgb, (size_t)ps->pixels, 3, ps->truth + pi * ps->per);
+    }
+  }
+  free(rgb);
+  return st;
+}
+
+typedef struct {
   image_classifier *label_judge, *paint_judge;
-  int32_t *predicted;
+  int32_t *predicted; /* [pairs] of the larger pair set */
 } judging;
 
-static ut_status score(const judging *j, const float *out, overlord_eval_scores *sc, int c, int s) {
-  sc->l1 = mean_abs_diff(out, j->truth, j->pairs * j->per);
-  sc->sharpness = sharpness(out, j->pairs, c, s);
-  ut_status st = image_classifier_predict(j->label_judge, out, j->pairs, j->predicted);
+/* Scores `out` (ps->out, or the truth itself) against the pairs of ps. */
+static ut_status score(const judging *j, const pair_set *ps, const float *out, overlord_eval_scores *sc, int c, int s) {
+  sc->l1 = mean_abs_diff(out, ps->truth, ps->pairs * ps->per);
+  sc->sharpness = sharpness(out, ps->pairs, c, s);
+  ut_status st = image_classifier_predict(j->label_judge, out, ps->pairs, j->predicted);
   int64_t hit = 0;
-  for (int64_t i = 0; st == UT_OK && i < j->pairs; i++) hit += j->predicted[i] == j->target[i];
-  sc->label_judged = (double)hit / (double)j->pairs;
-  if (st == UT_OK) st = image_classifier_predict(j->paint_judge, out, j->pairs, j->predicted);
+  for (int64_t i = 0; st == UT_OK && i < ps->pairs; i++) hit += j->predicted[i] == ps->target[i];
+  sc->label_judged = (double)hit / (double)ps->pairs;
+  if (st == UT_OK) st = image_classifier_predict(j->paint_judge, out, ps->pairs, j->predicted);
   hit = 0;
-  for (int64_t i = 0; st == UT_OK && i < j->pairs; i++) hit += j->predicted[i] == j->paint[i];
-  sc->paint_kept = (double)hit / (double)j->pairs;
+  for (int64_t i = 0; st == UT_OK && i < ps->pairs; i++) hit += j->predicted[i] == ps->paint[i];
+  sc->paint_kept = (double)hit / (double)ps->pairs;
   return st;
 }
 
@@ -95,16 +150,18 @@ static void part(const overlord_eval_cfg *c, const char *what) {
 }
 
 /* Stage `stage`'s translations of the pairs: pose and correlated codes of each input image,
- * the label code of the pair's target. */
-static ut_status translate_pairs(overlord_model *m, int stage, const float *images, const float *masks, int64_t n,
-                                 int targets, const int32_t *target, float *out) {
+ * the label code of the pair's target. Stage 1 reads the uncorrelated codes of training images
+ * `ids` from the embedding and the correlated ones from E_c. */
+static ut_status translate_pairs(overlord_model *m, int stage, const int32_t *ids, const float *images, const float *masks,
+                                 int64_t n, int targets, const int32_t *target, float *out) {
   const overlord_cfg *c = overlord_config(m);
   int64_t pairs = n * targets;
   float *u = malloc((size_t)n * c->uncorr_dim * sizeof *u), *corr = malloc((size_t)n * c->corr_dim * sizeof *corr);
   float *pu = malloc((size_t)pairs * c->uncorr_dim * sizeof *pu), *pc = malloc((size_t)pairs * c->corr_dim * sizeof *pc);
   float *pl = malloc((size_t)pairs * c->label_dim * sizeof *pl);
   ut_status st = u && corr && pu && pc && pl ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the evaluation");
-  if (st == UT_OK) st = overlord_encode(m, stage, images, masks, n, u, NULL, corr);
+  if (st == UT_OK && stage == 1) st = overlord_embedded_codes(m, ids, NULL, n, u, NULL);
+  if (st == UT_OK) st = overlord_encode(m, stage, images, masks, n, stage == 1 ? NULL : u, NULL, corr);
   if (st == UT_OK) st = overlord_embedded_codes(m, NULL, target, pairs, NULL, pl);
   for (int64_t p = 0; st == UT_OK && p < pairs; p++) {
     memcpy(pu + p * c->uncorr_dim, u + (p / targets) * c->uncorr_dim, (size_t)c->uncorr_dim * sizeof(float));
@@ -188,6 +245,43 @@ static ut_status run_probes(ut_runtime *rt, overlord_model *m, int stage, const 
   return st;
 }
 
+/* Stage 1's own codes of up to max_probe training images: the label and the paint from the
+ * uncorrelated embedding's rows (leakage; the rows of held-out images are never trained), and
+ * the paint from E_c's code of the untransformed image (what the correlated branch carries). */
+static ut_status probe_stage1(ut_runtime *rt, overlord_model *m, const ut_dataset *ds, const three_factors *t,
+                              const ut_dataset_split *sp, const overlord_eval_cfg *cfg, overlord_eval_report *r) {
+  const overlord_cfg *c = overlord_config(m);
+  int64_t n = sp->n_train < cfg->max_probe ? sp->n_train : cfg->max_probe;
+  int64_t per = (int64_t)c->channels * c->size * c->size, pixels = (int64_t)c->size * c->size;
+  float *u = malloc((size_t)n * c->uncorr_dim * sizeof *u), *corr = malloc((size_t)n * c->corr_dim * sizeof *corr);
+  float *images = malloc((size_t)(n * per) * sizeof *images), *masks = malloc((size_t)(n * pixels) * sizeof *masks);
+  int32_t *labels = malloc((size_t)n * sizeof *labels), *paints = malloc((size_t)n * sizeof *paints);
+  ut_status st = u && corr && images && masks && labels && paints
+                   ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the probes");
+  for (int64_t i = 0; st == UT_OK && i < n; i++) {
+    int32_t id = sp->train[i];
+    ut_dataset_image_chw(ds, id, images + i * per);
+    const uint8_t *mk = ut_dataset_mask(ds, id);
+    for (int64_t q = 0; q < pixels; q++) masks[i * pixels + q] = mk ? (float)mk[q] / 255.0f : 1.0f;
+    labels[i] = ut_dataset_class(ds, id);
+    paints[i] = (int32_t)ut_dataset_attribute(ds, id, t->attr) - 1;
+  }
+  if (st == UT_OK) st = overlord_embedded_codes(m, sp->train, NULL, n, u, NULL);
+  if (st == UT_OK) st = overlord_encode(m, 1, images, c->correlation == OVERLORD_LOCALIZED ? masks : NULL, n, NULL, NULL, corr);
+  probe_cfg pc = probe_default_cfg();
+  pc.stratified = 1;
+  if (st == UT_OK) st = probe_accuracy_cfg(rt, u, n, c->uncorr_dim, labels, (int)c->n_classes, cfg->seed, &pc, &r->label_from_uncorr_emb);
+  if (st == UT_OK) st = probe_accuracy_cfg(rt, u, n, c->uncorr_dim, paints, t->paints, cfg->seed, &pc, &r->paint_from_uncorr_emb);
+  if (st == UT_OK) st = probe_accuracy_cfg(rt, corr, n, c->corr_dim, paints, t->paints, cfg->seed, &pc, &r->paint_from_corr_s1);
+  free(u);
+  free(corr);
+  free(images);
+  free(masks);
+  free(labels);
+  free(paints);
+  return st;
+}
+
 ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const ut_dataset *ds, double test_ratio,
                             const char *lord_run, const overlord_eval_cfg *cfg, overlord_eval_report *r) {
   const overlord_cfg *c = overlord_config(m);
@@ -203,41 +297,21 @@ ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const 
   r->paints = t.paints;
   ut_dataset_split sp;
   if ((st = overlord_run_split(ds, c, test_ratio, &sp)) != UT_OK) return st;
-  int64_t n = sp.n_test_sample < cfg->max_images ? sp.n_test_sample : cfg->max_images, pairs = n * targets;
-  int64_t per = (int64_t)c->channels * c->size * c->size, pixels = (int64_t)c->size * c->size;
-  if (n < 1) st = ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: the run holds out no images to evaluate", ut_dataset_path(ds));
-  float *images = st == UT_OK ? malloc((size_t)(n * per) * sizeof *images) : NULL;
-  float *masks = st == UT_OK ? malloc((size_t)(n * pixels) * sizeof *masks) : NULL;
-  float *truth = st == UT_OK ? malloc((size_t)(pairs * per) * sizeof *truth) : NULL;
-  float *out = st == UT_OK ? malloc((size_t)(pairs * per) * sizeof *out) : NULL;
-  int32_t *target = st == UT_OK ? malloc((size_t)pairs * sizeof *target) : NULL;
-  int32_t *paint = st == UT_OK ? malloc((size_t)pairs * sizeof *paint) : NULL;
-  uint8_t *rgb = st == UT_OK ? malloc((size_t)pixels * 3) : NULL;
-  judging j = { .pairs = pairs, .per = per, .truth = truth, .target = target, .paint = paint };
-  j.predicted = st == UT_OK ? malloc((size_t)pairs * sizeof *j.predicted) : NULL;
-  if (st == UT_OK && !(images && masks && truth && out && target && paint && rgb && j.predicted))
+  int64_t n = sp.n_test_sample < cfg->max_images ? sp.n_test_sample : cfg->max_images;
+  int64_t n1 = sp.n_train < cfg->max_images ? sp.n_train : cfg->max_images;
+  if (n < 1 && stage >= 2) st = ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: the run holds out no images to evaluate", ut_dataset_path(ds));
+  /* Held-out images for stages 2 and 3, LORD and the baselines; training images for stage 1,
+   * whose uncorrelated codes are their embedding's rows. */
+  pair_set held = { 0 }, trained = { 0 };
+  if (st == UT_OK && n > 0) st = pair_set_make(ds, &t, c, sp.test_sample, sp.n_test_sample, n, targets, &held);
+  if (st == UT_OK && n1 > 0) st = pair_set_make(ds, &t, c, sp.train, sp.n_train, n1, targets, &trained);
+  judging j = { 0 };
+  int64_t most = held.pairs > trained.pairs ? held.pairs : trained.pairs;
+  if (st == UT_OK && !(j.predicted = malloc((size_t)(most > 0 ? most : 1) * sizeof *j.predicted)))
     st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the evaluation");
-  /* The pairs and their true images: target labels other than the input's, spread over the
-   * classes; the truth is the target class rendered in the input's paint and view. */
-  for (int64_t i = 0; st == UT_OK && i < n; i++) {
-    int32_t id = sp.test_sample[(i * (sp.n_test_sample / n)) % sp.n_test_sample];
-    int cls = ut_dataset_class(ds, id), view = ut_dataset_content(ds, id);
-    int p = (int)ut_dataset_attribute(ds, id, t.attr);
-    ut_dataset_image_chw(ds, id, images + i * per);
-    const uint8_t *mk = ut_dataset_mask(ds, id);
-    for (int64_t q = 0; q < pixels; q++) masks[i * pixels + q] = mk ? (float)mk[q] / 255.0f : 1.0f;
-    for (int k = 0; st == UT_OK && k < targets; k++) {
-      int64_t pi = i * targets + k;
-      target[pi] = (int32_t)((cls + 1 + (i * 7 + k) % (c->n_classes - 1)) % c->n_classes);
-      paint[pi] = p - 1;
-      ut_synth_cfg one = t.synth;
-      one.paint = p;
-      st = ut_synth_render(&one, target[pi], view, rgb);
-      ut_image_bytes_to_chw(rgb, (size_t)pixels, 3, truth + pi * per);
-    }
-  }
-  r->n_images = (int)n;
-  r->n_pairs = (int)pairs;
+  r->n_images = (int)held.n;
+  r->n_pairs = (int)held.pairs;
+  r->n_train_pairs = (int)trained.pairs;
   overlord_judges judges = { 0 };
   if (st == UT_OK) {
     part(cfg, "training the label and paint judges on renders where label and paint are independent");
@@ -251,26 +325,37 @@ ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const 
     j.label_judge = judges.label;
     j.paint_judge = judges.paint;
   }
-  const float *mk = c->correlation == OVERLORD_LOCALIZED ? masks : NULL;
-  if (st == UT_OK) {
+  int localized = c->correlation == OVERLORD_LOCALIZED;
+  if (st == UT_OK && trained.n > 0) {
+    part(cfg, "translating training images with stage 1");
+    st = translate_pairs(m, 1, trained.ids, trained.images, localized ? trained.masks : NULL, trained.n, targets,
+                         trained.target, trained.out);
+    if (st == UT_OK) st = score(&j, &trained, trained.out, &r->stage1, c->channels, c->size);
+  }
+  if (st == UT_OK && held.n > 0) {
     part(cfg, "scoring the true images and the copy baseline");
-    st = score(&j, truth, &r->truth, c->channels, c->size);
-    for (int64_t p = 0; p < pairs; p++) memcpy(out + p * per, images + (p / targets) * per, (size_t)per * sizeof(float));
-    if (st == UT_OK) st = score(&j, out, &r->copy, c->channels, c->size);
+    st = score(&j, &held, held.truth, &r->truth, c->channels, c->size);
+    for (int64_t p = 0; p < held.pairs; p++)
+      memcpy(held.out + p * held.per, held.images + (p / targets) * held.per, (size_t)held.per * sizeof(float));
+    if (st == UT_OK) st = score(&j, &held, held.out, &r->copy, c->channels, c->size);
   }
   for (int s = 2; st == UT_OK && s <= 3 && s <= stage; s++) {
     part(cfg, s == 2 ? "translating with stage 2" : "translating with stage 3");
-    st = translate_pairs(m, s, images, mk, n, targets, target, out);
-    if (st == UT_OK) st = score(&j, out, s == 2 ? &r->stage2 : &r->stage3, c->channels, c->size);
+    st = translate_pairs(m, s, NULL, held.images, localized ? held.masks : NULL, held.n, targets, held.target, held.out);
+    if (st == UT_OK) st = score(&j, &held, held.out, s == 2 ? &r->stage2 : &r->stage3, c->channels, c->size);
   }
-  if (st == UT_OK && lord_run) {
+  if (st == UT_OK && lord_run && held.n > 0) {
     part(cfg, "translating with LORD");
-    st = lord_pairs(rt, lord_run, c, images, n, targets, target, out);
+    st = lord_pairs(rt, lord_run, c, held.images, held.n, targets, held.target, held.out);
     if (st == UT_OK) {
-      clamp01(out, pairs * per);
-      st = score(&j, out, &r->lord, c->channels, c->size);
+      clamp01(held.out, held.pairs * held.per);
+      st = score(&j, &held, held.out, &r->lord, c->channels, c->size);
       r->has_lord = 1;
     }
+  }
+  if (st == UT_OK && sp.n_train > 1) {
+    part(cfg, "probing stage 1's codes");
+    st = probe_stage1(rt, m, ds, &t, &sp, cfg, r);
   }
   if (st == UT_OK && r->stage >= 2) {
     part(cfg, "probing the codes");
@@ -278,13 +363,8 @@ ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const 
   }
   overlord_judges_free(&judges);
   ut_dataset_split_free(&sp);
-  free(images);
-  free(masks);
-  free(truth);
-  free(out);
-  free(target);
-  free(paint);
-  free(rgb);
+  pair_set_free(&held);
+  pair_set_free(&trained);
   free(j.predicted);
   return st;
 }
@@ -303,6 +383,7 @@ char *overlord_eval_json(const overlord_eval_report *r, const char *run, const c
                         device, "stage", r->stage, "images", r->n_images, "pairs", r->n_pairs, "paints", r->paints);
   if (!o) return NULL;
   json_t *tr = json_object();
+  if (r->n_train_pairs) json_object_set_new(tr, "stage1_training_images", scores_json(&r->stage1));
   if (r->stage >= 2) json_object_set_new(tr, "stage2", scores_json(&r->stage2));
   if (r->stage >= 3) json_object_set_new(tr, "stage3", scores_json(&r->stage3));
   if (r->has_lord) json_object_set_new(tr, "lord", scores_json(&r->lord));
@@ -314,6 +395,10 @@ char *overlord_eval_json(const overlord_eval_report *r, const char *run, const c
                                              (json_int_t)r->judge_train_images, "heldout_renders",
                                              (json_int_t)r->judge_heldout_images, "trained_on",
                                              "renders of every (label, view, paint); views v % 5 == 4 held out"));
+  json_object_set_new(o, "stage1_probes", json_pack("{s:o, s:o, s:o}", "label_from_uncorrelated_embedding",
+                                                     probe_json(&r->label_from_uncorr_emb),
+                                                     "paint_from_uncorrelated_embedding", probe_json(&r->paint_from_uncorr_emb),
+                                                     "paint_from_correlated_encoder", probe_json(&r->paint_from_corr_s1)));
   if (r->stage >= 2)
     json_object_set_new(o, "probes", json_pack("{s:o, s:o, s:o, s:o}", "label_from_uncorrelated", probe_json(&r->label_from_uncorr),
                                                "paint_from_uncorrelated", probe_json(&r->paint_from_uncorr),
@@ -332,6 +417,10 @@ static void print_scores(FILE *out, const char *name, const overlord_eval_scores
 void overlord_eval_print(FILE *out, const overlord_eval_report *r) {
   fprintf(out, "%d held-out images, %d label changes, against the renders of the target label in the input's paint and pose\n",
           r->n_images, r->n_pairs);
+  if (r->n_train_pairs) {
+    fprintf(out, "stage 1 on %d label changes of training images (their embedding's rows):\n", r->n_train_pairs);
+    print_scores(out, "stage 1", &r->stage1);
+  }
   if (r->stage >= 2) print_scores(out, "stage 2", &r->stage2);
   if (r->stage >= 3) print_scores(out, "stage 3", &r->stage3);
   if (r->has_lord) print_scores(out, "LORD", &r->lord);
@@ -340,6 +429,11 @@ void overlord_eval_print(FILE *out, const overlord_eval_report *r) {
   fprintf(out, "judges' held-out accuracy: label %.3f, paint %.3f (trained on %lld renders in which label and paint are "
           "independent, scored on %lld of other views)\n", r->label_judge_accuracy, r->paint_judge_accuracy,
           (long long)r->judge_train_images, (long long)r->judge_heldout_images);
+  fprintf(out, "stage 1's codes of training images (linear / MLP, chance):\n");
+  fprintf(out, "  label from uncorrelated embedding %.3f / %.3f (%.3f)   paint from it %.3f / %.3f (%.3f)\n",
+          r->label_from_uncorr_emb.linear_accuracy, r->label_from_uncorr_emb.mlp_accuracy, r->label_from_uncorr_emb.chance,
+          r->paint_from_uncorr_emb.linear_accuracy, r->paint_from_uncorr_emb.mlp_accuracy, r->paint_from_uncorr_emb.chance);
+  fprintf(out, "  paint from E_c's code %.3f / %.3f\n", r->paint_from_corr_s1.linear_accuracy, r->paint_from_corr_s1.mlp_accuracy);
   if (r->stage >= 2) {
     fprintf(out, "probes (linear / MLP, chance):\n");
     fprintf(out, "  label from uncorrelated %.3f / %.3f (%.3f)   label from label code %.3f / %.3f\n",

@@ -12,6 +12,10 @@
  *    (overlord_judges.h: the data set's own correlation would teach paint as a cue for label);
  *  - leakage probes on the encoders' codes: the label and the paint from the uncorrelated code,
  *    beside the label from the label code and the paint from the correlated code;
+ *  - stage 1 itself, on training images (whose uncorrelated codes are the embedding's rows):
+ *    the same scores of its translations, the label and paint probed from those rows (so that
+ *    leakage learnt in stage 1 can be told from leakage of the amortised encoder) and the paint
+ *    probed from E_c's code;
  *  - sharpness: the mean absolute difference of neighbouring pixels of stage 2's and stage 3's
  *    translations, beside the true images'.
  */
@@ -46,11 +50,14 @@ typedef struct {
 
 typedef struct {
   int n_images, n_pairs, stage; /* stage: the last one trained */
-  overlord_eval_scores stage2, stage3, copy, truth, lord;
+  int n_train_pairs;            /* stage 1's pairs, of training images */
+  overlord_eval_scores stage1, stage2, stage3, copy, truth, lord;
   int has_lord;
   double label_judge_accuracy, paint_judge_accuracy; /* on held-out renders */
   int64_t judge_train_images, judge_heldout_images;
-  probe_result label_from_uncorr, paint_from_uncorr, label_from_label, paint_from_corr;
+  probe_result label_from_uncorr, paint_from_uncorr, label_from_label, paint_from_corr; /* the last stage's encoders */
+  /* stage 1 on training images: their embedding's rows, and E_c's code of the image */
+  probe_result label_from_uncorr_emb, paint_from_uncorr_emb, paint_from_corr_s1;
   int paints;
 } overlord_eval_report;
 
