@@ -182,8 +182,32 @@ START_TEST(localized_and_eval) {
   ck_assert_ptr_nonnull(json);
   static const char *const keys[] = { "\"stage2\"", "\"stage3\"", "\"copy\"", "\"truth\"", "\"paint_kept\"",
                                       "\"label_from_uncorrelated\"", "\"paint_from_correlated\"", "\"pairs\": 8",
-                                      "\"train_renders\": 63", "\"heldout_renders\": 9" }; /* 3 labels x 3 paints x views 0-3, 5-7 / view 4 */
+                                      "\"train_renders\": 63", "\"heldout_renders\": 9", /* 3 labels x 3 paints x views 0-3, 5-7 / view 4 */
+                                      "\"stage1_training_images\"", "\"label_from_uncorrelated_embedding\"" };
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) assert_contains(json, keys[i]);
+  free(json);
+  /* A run of stage 1 alone is evaluated on its training images, without the later stages. */
+  char run1[1024];
+  snprintf(run1, sizeof run1, "%s", test_tmp_path("overlord-stage1"));
+  snprintf(args, sizeof args,
+           "train overlord --data %s --out %s --device %s --preset small --batch 4 --test-ratio 0.25 --set size=16 "
+           "--set gen_channels=8 --set enc_channels=4 --set enc_max=8 --set dis_channels=8 --set label_dim=4 "
+           "--set uncorr_dim=4 --set corr_dim=4 --correlation localized --epochs 1,0,0",
+           painted, run1, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "train of stage 1 failed:\n%s\n%s", r.out, r.err);
+  cli_result_free(&r);
+  snprintf(args, sizeof args, "eval %s --data %s --device %s --max-images 4 --judge-epochs 1", run1, painted, device);
+  r = cli_run(args);
+  ck_assert_msg(r.status == 0, "eval of stage 1 failed:\n%s\n%s", r.out, r.err);
+  assert_contains(r.out, "stage 1 on");
+  ck_assert_msg(!strstr(r.out, "stage 2"), "a stage-1 run's eval reports stage 2:\n%s", r.out);
+  cli_result_free(&r);
+  snprintf(path, sizeof path, "%s/eval.json", run1);
+  json = cli_slurp(path, NULL);
+  ck_assert_ptr_nonnull(json);
+  assert_contains(json, "\"stage1_training_images\"");
+  ck_assert_msg(!strstr(json, "\"stage2\""), "a stage-1 run's eval.json holds stage 2:\n%s", json);
   free(json);
   /* A set without paints has no ground truth for the paint. */
   snprintf(args, sizeof args, "eval %s --data %s --device %s", run, data, device);
