@@ -204,6 +204,18 @@ static ut_status lord_pairs(ut_runtime *rt, const char *run, const overlord_cfg 
   return st;
 }
 
+/* One image of the set for the probes: its pixels, its mask (all ones where it has none), its
+ * label and its paint (counted from 0). */
+static void read_example(const ut_dataset *ds, const three_factors *t, int32_t id, float *image, float *mask,
+                         int32_t *label, int32_t *paint) {
+  int64_t pixels = (int64_t)ut_dataset_height(ds) * ut_dataset_width(ds);
+  ut_dataset_image_chw(ds, id, image);
+  const uint8_t *mk = ut_dataset_mask(ds, id);
+  for (int64_t q = 0; q < pixels; q++) mask[q] = mk ? (float)mk[q] / 255.0f : 1.0f;
+  *label = ut_dataset_class(ds, id);
+  *paint = (int32_t)ut_dataset_attribute(ds, id, t->attr) - 1;
+}
+
 /* The four probes on the last stage's codes of up to max_probe images of the set. */
 static ut_status run_probes(ut_runtime *rt, overlord_model *m, int stage, const ut_dataset *ds, const three_factors *t,
                             const overlord_eval_cfg *cfg, overlord_eval_report *r) {
@@ -218,14 +230,8 @@ static ut_status run_probes(ut_runtime *rt, overlord_model *m, int stage, const 
   ut_status st = order && images && masks && u && l && corr && labels && paints
                    ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the probes");
   if (st == UT_OK) kit_permutation(cfg->seed ^ 0x70726f6265ull, ut_dataset_count(ds), order);
-  for (int64_t i = 0; st == UT_OK && i < n; i++) {
-    int32_t id = (int32_t)order[i];
-    ut_dataset_image_chw(ds, id, images + i * per);
-    const uint8_t *mk = ut_dataset_mask(ds, id);
-    for (int64_t p = 0; p < pixels; p++) masks[i * pixels + p] = mk ? (float)mk[p] / 255.0f : 1.0f;
-    labels[i] = ut_dataset_class(ds, id);
-    paints[i] = (int32_t)ut_dataset_attribute(ds, id, t->attr) - 1;
-  }
+  for (int64_t i = 0; st == UT_OK && i < n; i++)
+    read_example(ds, t, (int32_t)order[i], images + i * per, masks + i * pixels, labels + i, paints + i);
   const float *mk = c->correlation == OVERLORD_LOCALIZED ? masks : NULL;
   if (st == UT_OK) st = overlord_encode(m, stage, images, mk, n, u, l, corr);
   probe_cfg pc = probe_default_cfg();
@@ -258,14 +264,8 @@ static ut_status probe_stage1(ut_runtime *rt, overlord_model *m, const ut_datase
   int32_t *labels = malloc((size_t)n * sizeof *labels), *paints = malloc((size_t)n * sizeof *paints);
   ut_status st = u && corr && images && masks && labels && paints
                    ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the probes");
-  for (int64_t i = 0; st == UT_OK && i < n; i++) {
-    int32_t id = sp->train[i];
-    ut_dataset_image_chw(ds, id, images + i * per);
-    const uint8_t *mk = ut_dataset_mask(ds, id);
-    for (int64_t q = 0; q < pixels; q++) masks[i * pixels + q] = mk ? (float)mk[q] / 255.0f : 1.0f;
-    labels[i] = ut_dataset_class(ds, id);
-    paints[i] = (int32_t)ut_dataset_attribute(ds, id, t->attr) - 1;
-  }
+  for (int64_t i = 0; st == UT_OK && i < n; i++)
+    read_example(ds, t, sp->train[i], images + i * per, masks + i * pixels, labels + i, paints + i);
   if (st == UT_OK) st = overlord_embedded_codes(m, sp->train, NULL, n, u, NULL);
   if (st == UT_OK) st = overlord_encode(m, 1, images, c->correlation == OVERLORD_LOCALIZED ? masks : NULL, n, NULL, NULL, corr);
   probe_cfg pc = probe_default_cfg();
