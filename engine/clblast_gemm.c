@@ -41,13 +41,16 @@ static size_t temp_bytes(ut_runtime *rt, const ut_clblast_gemm *g) {
 ut_status ut_clblast_gemm_prepare(ut_runtime *rt, const ut_gemm_args *a, ut_clblast_gemm *out) {
   memset(out, 0, sizeof *out);
   size_t batch = a->batch > 1 ? a->batch : 1;
-  ut_clblast_gemm given = { .layout = CLBlastLayoutRowMajor,
-                            .ta = a->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-                            .tb = a->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo,
-                            .m = a->m, .n = a->n, .k = a->k,
-                            .a_off = a->a.off, .b_off = a->b.off, .c_off = a->c.off,
-                            .lda = a->lda, .ldb = a->ldb, .ldc = a->ldc };
-  size_t as_given = batch > 1 ? 0 : temp_bytes(rt, &given);
+  ut_clblast_gemm row = { .layout = CLBlastLayoutRowMajor,
+                          .ta = a->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+                          .tb = a->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo,
+                          .m = a->m, .n = a->n, .k = a->k, .alpha = a->alpha, .beta = a->beta,
+                          .a = a->a.buf, .b = a->b.buf, .c = a->c.buf,
+                          .a_off = a->a.off, .b_off = a->b.off, .c_off = a->c.off,
+                          .lda = a->lda, .ldb = a->ldb, .ldc = a->ldc,
+                          .batch = batch, .stride_a = a->stride_a, .stride_b = a->stride_b, .stride_c = a->stride_c };
+  /* What CLBlast would copy for the call as the plan gave it, before any operand is a view. */
+  size_t as_given = batch > 1 ? 0 : temp_bytes(rt, &row);
   ut_loc loc[3] = { a->a, a->b, a->c };
   size_t span[3] = {
     extent(a->trans_a ? a->k : a->m, a->trans_a ? a->m : a->k, a->lda, batch, a->stride_a),
@@ -58,14 +61,8 @@ ut_status ut_clblast_gemm_prepare(ut_runtime *rt, const ut_gemm_args *a, ut_clbl
     out->owned[i] = zero_offset_view(rt, loc[i].buf, loc[i].off, span[i]);
     if (out->owned[i]) loc[i] = (ut_loc){ out->owned[i], 0 };
   }
-  ut_clblast_gemm row = { .layout = CLBlastLayoutRowMajor,
-                          .ta = a->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-                          .tb = a->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo,
-                          .m = a->m, .n = a->n, .k = a->k, .alpha = a->alpha, .beta = a->beta,
-                          .a = loc[0].buf, .b = loc[1].buf, .c = loc[2].buf,
-                          .a_off = loc[0].off, .b_off = loc[1].off, .c_off = loc[2].off,
-                          .lda = a->lda, .ldb = a->ldb, .ldc = a->ldc,
-                          .batch = batch, .stride_a = a->stride_a, .stride_b = a->stride_b, .stride_c = a->stride_c };
+  row.a = loc[0].buf, row.b = loc[1].buf, row.c = loc[2].buf;
+  row.a_off = loc[0].off, row.b_off = loc[1].off, row.c_off = loc[2].off;
   /* The same memory read column-major: C^T (n x m) = op(B)^T (n x k) op(A)^T (k x m). */
   ut_clblast_gemm col = row;
   col.layout = CLBlastLayoutColMajor;

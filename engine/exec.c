@@ -11,7 +11,6 @@
 #include "host_map.h"
 #include "schedule.h"
 
-
 static ut_status check_member(ut_plan *p, const ut_tensor *t, const char *what) {
   if (!t || t->g != p->g || t->id >= p->n_nodes || !p->in_plan[t->id])
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "%s: tensor '%s' is not part of this plan", what, t ? t->name : "(null)");

@@ -20,7 +20,6 @@
 #include "error.h"
 #include "schedule.h"
 
-
 /* Every arena tensor starts at a multiple of 256 bytes (coalesced access), or of the device's
  * base-address alignment where that is larger, so a GEMM operand can be a sub-buffer at offset 0
  * (clblast_gemm.h). */
