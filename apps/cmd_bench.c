@@ -14,7 +14,8 @@
 
 void help_bench(FILE *out) {
   fprintf(out,
-          "Usage: untangle bench [--devices D] [--suite LIST] [--quick] [--repeats N] [--warmup N] -o FILE\n"
+          "Usage: untangle bench [--devices D] [--suite LIST] [--quick] [--repeats N] [--warmup N]\n"
+          "                     [--profile FILE] -o FILE\n"
           "       untangle bench report RESULTS.jsonl... [-o report.html] [--markdown table.md]\n"
           "\n"
           "Times suites of work on OpenCL devices and writes one JSON object per figure to FILE\n"
@@ -55,6 +56,8 @@ void help_bench(FILE *out) {
           "  -r, --repeats N   timed runs per figure (default 5; quick 3; tiny 1)\n"
           "  -w, --warmup N    untimed runs before them (default 2; quick 1; tiny 0)\n"
           "  -o, --out FILE    the JSON lines file (default: standard output, and no table)\n"
+          "  -p, --profile FILE  each models case's per-node table (ms per timed step, share of\n"
+          "                    the step's device time) goes to FILE: where a step's time goes\n"
           "  -h, --help        show this help\n"
           "\n"
           "Report options:\n"
@@ -117,17 +120,17 @@ int cmd_bench(int argc, char **argv) {
     { "devices", required_argument, NULL, 'd' }, { "suite", required_argument, NULL, 's' },
     { "quick", no_argument, NULL, 'q' },         { "tiny", no_argument, NULL, OPT_TINY },
     { "repeats", required_argument, NULL, 'r' }, { "warmup", required_argument, NULL, 'w' },
-    { "out", required_argument, NULL, 'o' },     { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
+    { "out", required_argument, NULL, 'o' },     { "profile", required_argument, NULL, 'p' },
+    { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
   };
   bench_cfg cfg = { .devices = "all", .suites = BENCH_ALL, .size = BENCH_SIZE_FULL, .repeats = -1, .warmup = -1 };
-  const char *out_path = NULL;
+  const char *out_path = NULL, *profile_path = NULL;
   int64_t v;
   int scaling = 0;
   int rc = CLI_OK;
   cli_getopt_reset();
   opterr = 0;
-  for (int c; rc == CLI_OK && (c = getopt_long(argc, argv, ":d:s:qr:w:o:h", opts, NULL)) != -1;) {
+  for (int c; rc == CLI_OK && (c = getopt_long(argc, argv, ":d:s:qr:w:o:p:h", opts, NULL)) != -1;) {
     switch (c) {
     case 'd': cfg.devices = optarg; break;
     case 's':
@@ -143,6 +146,7 @@ int cmd_bench(int argc, char **argv) {
       if ((rc = cli_parse_i64(CMD, "--warmup", optarg, 0, 1000, &v)) == CLI_OK) cfg.warmup = (int)v;
       break;
     case 'o': out_path = optarg; break;
+    case 'p': profile_path = optarg; break;
     case 'h': help_bench(stdout); return CLI_OK;
     default: return cli_option_error(CMD, c, argv);
     }
@@ -154,9 +158,15 @@ int cmd_bench(int argc, char **argv) {
     fprintf(stderr, "untangle " CMD ": cannot write %s: %s\n", out_path, strerror(errno));
     return CLI_FAILED;
   }
+  if (profile_path && !(cfg.profile = fopen(profile_path, "w"))) {
+    fprintf(stderr, "untangle " CMD ": cannot write %s: %s\n", profile_path, strerror(errno));
+    if (out_path) fclose(cfg.out), remove(out_path);
+    return CLI_FAILED;
+  }
   if (scaling) {
     rc = bench_scaling(cfg.out, cfg.size != BENCH_SIZE_FULL, cfg.repeats);
     if (out_path && fclose(cfg.out) != 0 && rc == CLI_OK) rc = CLI_FAILED;
+    if (cfg.profile) fclose(cfg.profile); /* the scaling runs are whole processes: no plans to profile */
     return rc;
   }
   progress_state ps = { .started = 0 };
@@ -165,6 +175,8 @@ int cmd_bench(int argc, char **argv) {
   ut_status st = bench_run(&cfg);
   if (ps.started) progress_end(&ps.bar, ps.bar.total, st == UT_OK ? "done" : "with failures");
   if (out_path && fclose(cfg.out) != 0 && st == UT_OK) st = ut_fail(UT_ERR_IO, "cannot finish writing %s", out_path);
+  if (cfg.profile && fclose(cfg.profile) != 0 && st == UT_OK)
+    st = ut_fail(UT_ERR_IO, "cannot finish writing %s", profile_path);
   if (st != UT_OK) {
     fprintf(stderr, "untangle " CMD ": %s\n", ut_last_error());
     rc = st == UT_ERR_INVALID_ARGUMENT ? CLI_USAGE : CLI_FAILED;

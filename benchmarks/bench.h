@@ -40,6 +40,7 @@ typedef struct {
   bench_size size;
   int repeats, warmup; /* timed and untimed runs per figure; < 0: the size's default */
   FILE *out;           /* JSON lines go here, one flushed line per figure */
+  FILE *profile;       /* NULL, or where each models case's per-node table goes (its timed steps' mean) */
   /* Called before each figure with the figures done and the total (NULL: silent). */
   void (*on_progress)(void *user, int done, int total, const char *what);
   void *user;

@@ -221,6 +221,18 @@ static json_t *op_shares(ut_plan **plans, int n_plans, double *plan_ms, double *
   return o;
 }
 
+/* Each plan's per-node table (ms per timed step and share), headed by the case and device. */
+static void print_profiles(FILE *f, const char *name, const char *device, ut_plan **plans, int n_plans) {
+  for (int p = 0; p < n_plans; p++) {
+    char *table = NULL;
+    fprintf(f, "== %s on %s, plan %d of %d\n", name, device, p + 1, n_plans);
+    if (ut_plan_profile_table(plans[p], &table) == UT_OK) fputs(table, f);
+    else fprintf(f, "(no profile: %s)\n", ut_last_error());
+    free(table);
+  }
+  fflush(f);
+}
+
 static json_t *ms_or_null(double ms) { return ms >= 0 ? json_real(ms) : json_null(); }
 
 /* The case's name, shape, and the fields only its model has. */
@@ -286,6 +298,7 @@ static void run_case(bench_ctx *c, const model_case *mc) {
     st = model_step(&m, &d);
     ms[r] = (ut_seconds() - t0) * 1e3;
   }
+  if (st == UT_OK && n_plans && c->cfg->profile) print_profiles(c->cfg->profile, name, c->dev->name, plans, n_plans);
   if (st == UT_OK && n_plans) {
     double device_ms, plan_ms[MAX_PLANS];
     json_t *shares = op_shares(plans, n_plans, plan_ms, &device_ms);
