@@ -2,8 +2,9 @@
  * (conv_reference.c), on both of their launch paths and with the batch split into chunks:
  *
  *   - host: one host function per node with OpenBLAS (CPU devices with host memory), and its
- *     direct loops for layers of 4 or fewer output channels (on, and off so im2col + GEMM runs),
- *     with input gradients as flipped-kernel convolutions where they qualify (on and off);
+ *     direct loops for stride-1 layers of at most 32 channels with 4 or fewer outputs or rows
+ *     of 32 or more (on, and off so im2col + GEMM runs), with input gradients as
+ *     flipped-kernel convolutions where they qualify (on and off);
  *   - device: OpenCL kernels and CLBlast GEMMs per chunk (any device; forced here by turning
  *     the runtime's host GEMM off, so CLBlast runs on the CPU device too), and its direct
  *     kernels for layers of 4 or fewer output channels (on, and off);
@@ -39,7 +40,7 @@ static const path_case cases[] = {
   { 1, 3, 4, 3, 4, 5, 4, 2, 1, 0, 1 },  /* transposed, x2 up-sampling */
   { 1, 3, 3, 2, 3, 4, 3, 2, 1, 1, 1 },  /* transposed, output padding 1 */
   { 1, 3, 4, 5, 5, 4, 1, 1, 0, 0, 0 },  /* transposed 1x1 */
-  /* 5 or more output channels: im2col + GEMM even where direct loops are on */
+  /* 5 or more output channels in rows narrower than 32: im2col + GEMM even where direct loops are on */
   { 0, 3, 6, 5, 7, 5, 3, 1, 1, 1, 1 },
   { 0, 3, 5, 6, 8, 9, 3, 2, 1, 0, 1 },
   { 0, 3, 5, 5, 6, 7, 1, 1, 0, 0, 1 },
@@ -51,12 +52,16 @@ static const path_case cases[] = {
   { 0, 3, 7, 6, 6, 7, 3, 1, 0, 0, 0 },
   { 0, 3, 7, 5, 6, 7, 5, 1, 2, 0, 1 },
   { 1, 3, 5, 6, 4, 5, 3, 1, 1, 0, 1 },  /* transposed, stride 1: its forward is that input gradient */
-  /* rows of 16 or more with tails (27 = 16 + 8 + 3 columns), 13 outputs, reflected; 5x5 with
-   * 5 outputs from 8 inputs; more outputs than inputs; 7x7 reflected, 16 wide */
-  { 0, 3, 3, 13, 5, 27, 3, 1, 1, 1, 1 },
-  { 0, 2, 8, 5, 4, 17, 5, 1, 2, 0, 1 },
-  { 0, 2, 4, 9, 5, 9, 3, 1, 1, 0, 0 },
-  { 0, 2, 3, 8, 9, 16, 7, 1, 3, 1, 1 },
+  /* rows of 32 or more, so the host's direct loops take every output count: tails (43 = 16 +
+   * 16 + 8 + 3 columns) and 13 outputs (blocks of 4, 4, 4, 1), reflected; 5x5 (taps in blocks
+   * of 3 and 2) with 5 outputs from 8 inputs; more outputs than inputs; 7x7 reflected, 32
+   * wide; more outputs than inputs, 32 wide and zero-padded, whose input gradient is the
+   * flipped forward pass on the direct loops */
+  { 0, 3, 3, 13, 5, 43, 3, 1, 1, 1, 1 },
+  { 0, 2, 8, 5, 4, 33, 5, 1, 2, 0, 1 },
+  { 0, 2, 4, 9, 5, 32, 3, 1, 1, 0, 0 },
+  { 0, 2, 3, 8, 4, 32, 7, 1, 3, 1, 1 },
+  { 0, 2, 4, 6, 3, 32, 3, 1, 1, 0, 1 },
   /* images smaller than the kernel: taps that read only padding (1x1 and 2x1 under 3x3) */
   { 0, 3, 5, 6, 1, 1, 3, 1, 1, 0, 1 },
   { 0, 3, 6, 5, 2, 1, 3, 1, 1, 0, 1 },

@@ -1,23 +1,27 @@
-/* Direct convolution on the host for layers with few output channels (conv_host.c decides
- * when): the RGB head of a generator (16 -> 3, 7x7). Through im2col its GEMM has a dimension
- * of 3 that fills no tile, so moving the columns costs more than the arithmetic. Here each
- * (image, channel) plane is padded once into a small buffer, and every kernel tap becomes a
- * multiply-add of a shifted row segment of one plane into the outputs.
+/* Direct convolution on the host for stride-1 layers of few channels (conv_host.c decides
+ * when, by ut_conv_direct_suits): LORD's generator and encoder stem at 32x32, the RGB heads.
+ * Through im2col an image's column matrix there is 1-3 MB, larger than a core's cache, and
+ * built and read again for every pass; and for few outputs the GEMM has a dimension that fills
+ * no tile. Here each (image, channel) plane is padded once into a small buffer, and every
+ * kernel tap becomes a multiply-add of a shifted row segment of one plane into the outputs.
  *
  *   forward       y[o] += w[o, c, i, j] * xp[c] shifted by (i, j)        threads over images
  *   grad weight   dw[o, c, i, j] = sum over images and pixels of dy[o] * xp[c] shifted
  *                                                                    threads over c
  *
+ * The input gradient runs as the forward pass with the flipped kernel (conv_internal.h).
  * xp is the plane with its padding materialised (zeros or the reflection). Every output
  * element has one writer and a fixed order of sums, so results do not depend on the thread
  * count. Stride 1 only: whole row segments are loaded as vectors.
  *
- * Measured on 2 cores (`untangle bench --suite ops --quick`, 32 images of 32x32) against
- * im2col + GEMM split by images: the 16 -> 3 head's forward 2.1-2.3 ms against 11-14 and its
- * weight gradient 4.5 against 12 (the loops before register blocking: 5.0 and 8.5); but its
- * input gradient (a flipped-kernel convolution with 16 outputs there) 2.3 against 5.0, and
- * every pass of the 3 -> 16 encoder stem and of VGG's 3 -> 64 first layer 1.5-4 times faster
- * through the GEMM. Hence only few outputs, and not the input gradient. */
+ * Measured on 2 cores (`untangle bench --suite ops --quick`, 32 images, three runs of each
+ * build alternating, smallest of three against smallest of three; benchmarks/README.md):
+ * against im2col + GEMM split by images, LORD's 5x5 32 -> 16 layer at 32x32 forward 0.47,
+ * input gradient 0.60 and weight gradient 0.82 of the time; the 3x3 32 -> 32 layer at 32x32
+ * 0.79, 0.77 and 1.16 (within this machine's noise); the 7x7 3 -> 16 stem 0.61, 0.68, 0.85;
+ * the 16 -> 3 head 0.83, 0.67, 0.82. At 16x16 and below the GEMM was as fast or faster (an
+ * image's columns fit in cache), and so for VGG's 64-512 channels (1.2-3.8 times slower
+ * direct), and the flipped input gradient of its 3 -> 64 first layer (2.5 times). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,13 +40,25 @@
 #define VECTOR_CLONES
 #endif
 
-/* Blocks of LANES output columns are computed in vector registers for every output channel at
- * once (at most MAX_OUT of them), so each load of an input row segment feeds MAX_OUT
- * multiply-adds and the sums stay in registers across all (c, i, j) taps instead of going
- * through memory at every tap (the loops over output channels are unrolled for that). GCC's generic vectors: one AVX register in the x86-64-v3
- * clone, two SSE registers in the baseline one. */
+/* Blocks of output columns are computed in vector registers for up to OUT_BLOCK output
+ * channels at once: the forward pass keeps OUT_BLOCK x ROW_VECS sums (each load of an input
+ * row segment feeds OUT_BLOCK multiply-adds, each weight ROW_VECS), the weight gradient
+ * OUT_BLOCK x TAP_BLOCK (each load of dy feeds TAP_BLOCK taps, each load of the shifted input
+ * OUT_BLOCK outputs). Either fits AVX2's 16 registers with room for its operands, and the
+ * sums stay in registers across all (c, i, j) taps or all rows instead of going through
+ * memory (the loops over a block are unrolled for that). GCC's generic vectors: one AVX
+ * register in the x86-64-v3 clone, two SSE registers in the baseline one. */
 #define LANES 8
-#define MAX_OUT 4
+#define OUT_BLOCK 4
+#define ROW_VECS 2
+#define TAP_BLOCK 3
+/* Where the loops beat im2col + GEMM (measured: see the top of the file): stride 1, at most
+ * NARROW channels on both sides, and either at most FEW_OUTPUTS outputs or output rows of at
+ * least WIDE_ROW columns. Narrower images keep the GEMM: an image's column matrix then fits
+ * in a core's cache, and the GEMM was as fast or faster. */
+#define FEW_OUTPUTS 4
+#define NARROW 32
+#define WIDE_ROW 32
 typedef float vec __attribute__((vector_size(LANES * sizeof(float))));
 
 typedef struct {
@@ -82,41 +98,56 @@ static inline __attribute__((always_inline)) void load(vec *v, const float *p, i
   for (int64_t l = 0; l < n; l++) (*v)[l] = p[l];
 }
 
-/* The n <= LANES output columns from ox of row oy of the o_n output channels of one image.
- * Inlined with o_n a constant (1 to MAX_OUT), so that acc lives in registers. */
-static inline __attribute__((always_inline)) void forward_block(const job *j, const float *xp, float *y, int64_t oy,
-                                                                int64_t ox, const int64_t n, const int64_t o_n) {
+/* The columns [ox, ox + nv * LANES) of output row oy, the last vector holding only `tail` of
+ * them, for the o_n output channels from o0 of one image (y: the image's output). Inlined
+ * with nv and o_n constants, so that acc lives in registers. */
+static inline __attribute__((always_inline)) void forward_block(const job *j, float *y, int64_t o0, int64_t oy, int64_t ox,
+                                                                const int64_t nv, int64_t tail, const int64_t o_n) {
   const ut_conv_geom *gm = j->gm;
   const int64_t hp = padded_h(gm), wp = padded_w(gm), q = gm->oh * gm->ow, stride_o = gm->c * gm->kh * gm->kw;
-  vec acc[MAX_OUT];
+  const float *w0 = j->in1 + o0 * stride_o;
+  vec acc[OUT_BLOCK][ROW_VECS];
 #pragma GCC unroll 4
-  for (int64_t o = 0; o < o_n; o++) acc[o] = (vec){ 0 } + (j->bias ? j->bias[o] : 0.0f);
+  for (int64_t o = 0; o < o_n; o++)
+#pragma GCC unroll 2
+    for (int64_t v = 0; v < nv; v++) acc[o][v] = (vec){ 0 } + (j->bias ? j->bias[o0 + o] : 0.0f);
   for (int64_t c = 0; c < gm->c; c++)
     for (int64_t ki = 0; ki < gm->kh; ki++) {
-      const float *row = xp + c * hp * wp + (oy + ki) * wp + ox;
-      const float *w = j->in1 + (c * gm->kh + ki) * gm->kw;
+      const float *row = j->pad + c * hp * wp + (oy + ki) * wp + ox;
+      const float *w = w0 + (c * gm->kh + ki) * gm->kw;
       for (int64_t kj = 0; kj < gm->kw; kj++) {
-        vec x;
-        load(&x, row + kj, n);
+        vec x[ROW_VECS];
+#pragma GCC unroll 2
+        for (int64_t v = 0; v < nv; v++) load(&x[v], row + kj + v * LANES, v == nv - 1 ? tail : LANES);
 #pragma GCC unroll 4
-        for (int64_t o = 0; o < o_n; o++) acc[o] += w[o * stride_o + kj] * x;
+        for (int64_t o = 0; o < o_n; o++) {
+          const float wt = w[o * stride_o + kj];
+#pragma GCC unroll 2
+          for (int64_t v = 0; v < nv; v++) acc[o][v] += wt * x[v];
+        }
       }
     }
 #pragma GCC unroll 4
-  for (int64_t o = 0; o < o_n; o++) {
-    if (n == LANES) memcpy(y + o * q + oy * gm->ow + ox, &acc[o], sizeof acc[o]);
-    else
-      for (int64_t l = 0; l < n; l++) y[o * q + oy * gm->ow + ox + l] = acc[o][l];
-  }
+  for (int64_t o = 0; o < o_n; o++)
+#pragma GCC unroll 2
+    for (int64_t v = 0; v < nv; v++) {
+      float *dst = y + (o0 + o) * q + oy * gm->ow + ox + v * LANES;
+      const int64_t n = v == nv - 1 ? tail : LANES;
+      if (n == LANES) memcpy(dst, &acc[o][v], sizeof acc[o][v]);
+      else
+        for (int64_t l = 0; l < n; l++) dst[l] = acc[o][v][l];
+    }
 }
 
-/* One image's rows, whole blocks then the row's tail, for o_n output channels. */
-static inline __attribute__((always_inline)) void forward_rows(const job *j, float *y, const int64_t o_n) {
-  const ut_conv_geom *gm = j->gm;
-  const int64_t whole = gm->ow / LANES * LANES;
-  for (int64_t oy = 0; oy < gm->oh; oy++) {
-    for (int64_t ox = 0; ox < whole; ox += LANES) forward_block(j, j->pad, y, oy, ox, LANES, o_n);
-    if (whole < gm->ow) forward_block(j, j->pad, y, oy, whole, gm->ow - whole, o_n);
+/* One image's rows for the o_n output channels from o0: blocks of ROW_VECS vectors, then of
+ * one, then the row's tail. */
+static inline __attribute__((always_inline)) void forward_rows(const job *j, float *y, int64_t o0, const int64_t o_n) {
+  const int64_t ow = j->gm->ow;
+  for (int64_t oy = 0; oy < j->gm->oh; oy++) {
+    int64_t ox = 0;
+    for (; ox + ROW_VECS * LANES <= ow; ox += ROW_VECS * LANES) forward_block(j, y, o0, oy, ox, ROW_VECS, LANES, o_n);
+    for (; ox + LANES <= ow; ox += LANES) forward_block(j, y, o0, oy, ox, 1, LANES, o_n);
+    if (ox < ow) forward_block(j, y, o0, oy, ox, 1, ow - ox, o_n);
   }
 }
 
@@ -126,72 +157,89 @@ VECTOR_CLONES static void forward_images(job *j) {
   for (int64_t b = j->lo; b < j->hi; b++) {
     for (int64_t c = 0; c < gm->c; c++) pad_plane(j->pad + c * hp * wp, j->in0 + (b * gm->c + c) * gm->h * gm->w, gm);
     float *y = j->out + b * j->o * q;
-    switch (j->o) {
-    case 1: forward_rows(j, y, 1); break;
-    case 2: forward_rows(j, y, 2); break;
-    case 3: forward_rows(j, y, 3); break;
-    default: forward_rows(j, y, MAX_OUT); break;
+    for (int64_t o0 = 0; o0 < j->o; o0 += OUT_BLOCK) {
+      switch (j->o - o0) {
+      case 1: forward_rows(j, y, o0, 1); break;
+      case 2: forward_rows(j, y, o0, 2); break;
+      case 3: forward_rows(j, y, o0, 3); break;
+      default: forward_rows(j, y, o0, OUT_BLOCK); break;
+      }
     }
   }
 }
 
-/* acc[o] += dy[o] times the shifted plane over the n <= LANES columns from ox of one row. */
-static inline __attribute__((always_inline)) void tap_block(vec *acc, const float *xr, const float *gr, int64_t q,
-                                                            int64_t ox, const int64_t n, const int64_t o_n) {
-  vec x, g;
-  load(&x, xr + ox, n);
+/* acc[o][t] += dy[o] times the padded row shifted by t, over the n <= LANES columns from ox. */
+static inline __attribute__((always_inline)) void tap_block(vec acc[OUT_BLOCK][TAP_BLOCK], const float *xr, const float *gr,
+                                                            int64_t q, int64_t ox, const int64_t n, const int64_t o_n,
+                                                            const int64_t t_n) {
+  vec g[OUT_BLOCK];
 #pragma GCC unroll 4
-  for (int64_t o = 0; o < o_n; o++) {
-    load(&g, gr + o * q + ox, n);
-    acc[o] += g * x;
+  for (int64_t o = 0; o < o_n; o++) load(&g[o], gr + o * q + ox, n);
+#pragma GCC unroll 3
+  for (int64_t t = 0; t < t_n; t++) {
+    vec x;
+    load(&x, xr + ox + t, n);
+#pragma GCC unroll 4
+    for (int64_t o = 0; o < o_n; o++) acc[o][t] += g[o] * x;
   }
 }
 
-/* dw[o] (o < o_n, c * kh * kw floats apart) += the sum over one image of dy[o] times the
- * padded plane shifted to x0 (a tap's origin). Inlined with o_n a constant, as forward_block. */
+/* dw[o, t] (o < o_n output channels c * kh * kw floats apart, t < t_n neighbouring taps of one
+ * kernel row) += the sum over one image of dy[o] times the padded plane shifted to x0 + t (x0:
+ * the first tap's origin). Inlined with o_n and t_n constants, as forward_block. */
 static inline __attribute__((always_inline)) void tap_sums(const ut_conv_geom *gm, const float *x0, const float *dy,
-                                                           float *dw, const int64_t o_n) {
+                                                           float *dw, const int64_t o_n, const int64_t t_n) {
   const int64_t wp = padded_w(gm), q = gm->oh * gm->ow, stride_o = gm->c * gm->kh * gm->kw;
   const int64_t whole = gm->ow / LANES * LANES;
-  vec acc[MAX_OUT];
+  vec acc[OUT_BLOCK][TAP_BLOCK];
 #pragma GCC unroll 4
-  for (int64_t o = 0; o < o_n; o++) acc[o] = (vec){ 0 };
+  for (int64_t o = 0; o < o_n; o++)
+#pragma GCC unroll 3
+    for (int64_t t = 0; t < t_n; t++) acc[o][t] = (vec){ 0 };
   for (int64_t oy = 0; oy < gm->oh; oy++) {
     const float *xr = x0 + oy * wp, *gr = dy + oy * gm->ow;
-    for (int64_t ox = 0; ox < whole; ox += LANES) tap_block(acc, xr, gr, q, ox, LANES, o_n);
-    if (whole < gm->ow) tap_block(acc, xr, gr, q, whole, gm->ow - whole, o_n);
+    for (int64_t ox = 0; ox < whole; ox += LANES) tap_block(acc, xr, gr, q, ox, LANES, o_n, t_n);
+    if (whole < gm->ow) tap_block(acc, xr, gr, q, whole, gm->ow - whole, o_n, t_n);
   }
 #pragma GCC unroll 4
-  for (int64_t o = 0; o < o_n; o++) {
-    float sum = 0.0f;
-    for (int l = 0; l < LANES; l++) sum += acc[o][l];
-    dw[o * stride_o] += sum;
-  }
+  for (int64_t o = 0; o < o_n; o++)
+#pragma GCC unroll 3
+    for (int64_t t = 0; t < t_n; t++) {
+      float sum = 0.0f;
+      for (int l = 0; l < LANES; l++) sum += acc[o][t][l];
+      dw[o * stride_o + t] += sum;
+    }
 }
 
 /* Items are input channels c: each thread owns dw[:, c] and sums over the batch in order. For
- * each tap the products of every output channel's dy with the shifted plane are summed in
- * vector registers over all rows of an image, then reduced across lanes in a fixed order. */
+ * each block of output channels and of taps the products are summed in vector registers over
+ * all rows of an image, then reduced across lanes in a fixed order. */
 VECTOR_CLONES static void grad_weight_channels(job *j) {
   const ut_conv_geom *gm = j->gm;
-  const int64_t wp = padded_w(gm), q = gm->oh * gm->ow, taps = gm->kh * gm->kw, o_n = j->o;
+  const int64_t wp = padded_w(gm), q = gm->oh * gm->ow, taps = gm->kh * gm->kw;
   float *xp = j->pad;
   for (int64_t c = j->lo; c < j->hi; c++) {
-    for (int64_t o = 0; o < o_n; o++)
+    for (int64_t o = 0; o < j->o; o++)
       for (int64_t t = 0; t < taps; t++) j->out[(o * gm->c + c) * taps + t] = 0.0f;
     for (int64_t b = 0; b < gm->b; b++) {
       pad_plane(xp, j->in1 + (b * gm->c + c) * gm->h * gm->w, gm);
-      const float *dy = j->in0 + b * o_n * q;
-      for (int64_t ki = 0; ki < gm->kh; ki++)
-        for (int64_t kj = 0; kj < gm->kw; kj++) {
-          float *dw = j->out + c * taps + ki * gm->kw + kj;
-          switch (o_n) {
-          case 1: tap_sums(gm, xp + ki * wp + kj, dy, dw, 1); break;
-          case 2: tap_sums(gm, xp + ki * wp + kj, dy, dw, 2); break;
-          case 3: tap_sums(gm, xp + ki * wp + kj, dy, dw, 3); break;
-          default: tap_sums(gm, xp + ki * wp + kj, dy, dw, MAX_OUT); break;
+      for (int64_t o0 = 0; o0 < j->o; o0 += OUT_BLOCK) {
+        const float *dy = j->in0 + (b * j->o + o0) * q;
+        const int64_t o_n = j->o - o0 < OUT_BLOCK ? j->o - o0 : OUT_BLOCK;
+        for (int64_t ki = 0; ki < gm->kh; ki++)
+          for (int64_t kj = 0; kj < gm->kw; kj += TAP_BLOCK) {
+            const float *x0 = xp + ki * wp + kj;
+            float *dw = j->out + ((o0 * gm->c + c) * gm->kh + ki) * gm->kw + kj;
+            const int64_t t_n = gm->kw - kj < TAP_BLOCK ? gm->kw - kj : TAP_BLOCK;
+#define TAP_CASE(O, T) \
+  case ((O)-1) * TAP_BLOCK + (T)-1: tap_sums(gm, x0, dy, dw, O, T); break;
+            switch ((o_n - 1) * TAP_BLOCK + t_n - 1) {
+              TAP_CASE(1, 1) TAP_CASE(1, 2) TAP_CASE(1, 3) TAP_CASE(2, 1) TAP_CASE(2, 2) TAP_CASE(2, 3)
+              TAP_CASE(3, 1) TAP_CASE(3, 2) TAP_CASE(3, 3) TAP_CASE(4, 1) TAP_CASE(4, 2) TAP_CASE(4, 3)
+            }
+#undef TAP_CASE
           }
-        }
+      }
     }
   }
 }
@@ -210,7 +258,8 @@ static int run_share(void *ctx, int64_t lo, int64_t hi) {
 }
 
 int ut_conv_direct_suits(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass) {
-  return o <= MAX_OUT && gm->stride == 1 && pass != UT_CONV_GRAD_INPUT;
+  if (gm->stride != 1 || pass == UT_CONV_GRAD_INPUT) return 0;
+  return o <= NARROW && gm->c <= NARROW && (o <= FEW_OUTPUTS || gm->ow >= WIDE_ROW);
 }
 
 ut_status ut_conv_direct_run(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass, const float *in0, const float *in1,

@@ -81,12 +81,13 @@ ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t 
  * in both axes and its channel axes swapped, padded by k - 1 - pad, giving c channels of
  * h x w. As a forward pass it needs im2col where the direct input gradient needs col2im (a
  * scatter-add, pricier), and its product is C x (o*k*k) instead of (c*k*k) x o, whose short
- * inner dimension wastes a GEMM when o is small. It pays where o < c (the flipped columns
- * are then the smaller matrix): LORD's 5x5 32 -> 16 layer's input gradient took 8-12 ms
- * instead of 14 on 2 cores; with o >= c it measured the same or slower (VGG's 64 -> 128:
- * 11 ms instead of 8.5), so those keep col2im. ut_conv_flips says whether a convolution
- * with o outputs qualifies; ut_conv_flipped gives the forward geometry. */
-int ut_conv_flips(const ut_conv_geom *gm, int64_t o);
+ * inner dimension wastes a GEMM when o is small. The host takes it where o < c (the flipped
+ * columns are then the smaller matrix: LORD's 5x5 32 -> 16 layer's input gradient took 8-12
+ * ms instead of 14 on 2 cores; with o >= c it measured the same or slower, VGG's 64 -> 128:
+ * 11 ms instead of 8.5), and wherever the flipped forward pass runs the direct loops
+ * (conv_direct.c), which need no column matrix at all. ut_conv_flips says whether the
+ * geometry allows it; ut_conv_flipped gives the forward geometry. */
+int ut_conv_flips(const ut_conv_geom *gm);
 ut_conv_geom ut_conv_flipped(const ut_conv_geom *gm, int64_t o);
 
 /* The launches of one node: n is the node, whose inputs are as listed above. */

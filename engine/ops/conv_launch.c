@@ -29,8 +29,8 @@
 
 static size_t align_up(size_t floats) { return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
 
-int ut_conv_flips(const ut_conv_geom *gm, int64_t o) {
-  return o < gm->c && gm->stride == 1 && !gm->reflect && gm->kh == gm->kw && gm->pad <= gm->kh - 1;
+int ut_conv_flips(const ut_conv_geom *gm) {
+  return gm->stride == 1 && !gm->reflect && gm->kh == gm->kw && gm->pad <= gm->kh - 1;
 }
 
 ut_conv_geom ut_conv_flipped(const ut_conv_geom *gm, int64_t o) {
@@ -44,8 +44,11 @@ ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t 
   const int direct = rt->host_gemm ? rt->conv_direct && ut_conv_direct_suits(gm, o, pass)
                                     : rt->conv_direct && o <= DEVICE_DIRECT_OUTPUTS && pass != UT_CONV_GRAD_WEIGHT;
   if (direct) return (ut_conv_chunking){ .direct = 1, .images = gm->b, .threads = 1 };
-  if (rt->host_gemm && rt->conv_flip && pass == UT_CONV_GRAD_INPUT && ut_conv_flips(gm, o)) {
-    ut_conv_geom f = ut_conv_flipped(gm, o);
+  /* The flipped form pays where the GEMM gets the smaller column matrix (o < c), or where the
+   * flipped forward pass runs the direct loops (conv_internal.h). */
+  const ut_conv_geom f = ut_conv_flipped(gm, o);
+  if (rt->host_gemm && rt->conv_flip && pass == UT_CONV_GRAD_INPUT && ut_conv_flips(gm) &&
+      (o < gm->c || (rt->conv_direct && ut_conv_direct_suits(&f, gm->c, UT_CONV_FORWARD)))) {
     ut_conv_chunking c = ut_conv_chunks(rt, &f, gm->c, UT_CONV_FORWARD);
     c.flipped = 1;
     c.weights_offset = c.workspace;
