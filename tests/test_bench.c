@@ -41,6 +41,7 @@ START_TEST(test_usage_errors) {
     { "bench extra", "takes no arguments", 2 },
     { "bench --devices x1 --suite peak", "'x1' is not all, gpu, cpu or a device index", 2 },
     { "bench --devices 999 --suite peak", "no device 999", 1 },
+    { "bench --suite peak --profile /nonexistent/nodes.txt", "cannot write /nonexistent/nodes.txt", 1 },
     { "bench report", "expects one or more RESULTS.jsonl files", 2 },
     { "bench report /nonexistent/r.jsonl", "cannot read /nonexistent/r.jsonl", 1 },
   };
@@ -169,13 +170,25 @@ static char *write_file(const char *name, const char *text) {
 
 START_TEST(test_smoke_and_report) {
   char *results = strdup(test_tmp_path("bench.jsonl")), *html = strdup(test_tmp_path("bench.html"));
-  char *md = strdup(test_tmp_path("bench.md")), args[8192];
-  snprintf(args, sizeof args, "bench --devices %s --suite peak,gemm,ops,models,memory --tiny -o '%s'", device_choice(), results);
+  char *md = strdup(test_tmp_path("bench.md")), *nodes = strdup(test_tmp_path("nodes.txt")), args[8192];
+  snprintf(args, sizeof args, "bench --devices %s --suite peak,gemm,ops,models,memory --tiny --profile '%s' -o '%s'",
+           device_choice(), nodes, results);
   cli_result r = cli_run(args);
   ck_assert_msg(r.status == 0, "'%s' exited %d:\n%s", args, r.status, r.err);
   assert_contains(r.err, "bench step");         /* the progress line */
   assert_contains(r.out, "| gemm | sgemm.square |"); /* the table printed after the run */
   cli_result_free(&r);
+
+  /* --profile: every plan of every models case, its nodes and its total. */
+  char *profile = cli_slurp(nodes, NULL);
+  assert_contains(profile, "== lord.stage1.small on ");
+  assert_contains(profile, "== lord.stage2.small.l1 on ");
+  assert_contains(profile, ", plan 2 of 2\n"); /* UNIT's generator half */
+  assert_contains(profile, "host_conv_forward");
+  int totals = 0;
+  for (const char *p = strstr(profile, "\ntotal "); p; p = strstr(p + 1, "\ntotal ")) totals++;
+  ck_assert_msg(totals == 6, "%d profile tables, expected 6 (four LORD plans, UNIT's two):\n%s", totals, profile);
+  free(profile);
 
   char *text = cli_slurp(results, NULL), *save = NULL;
   /* PyTorch lines twice as slow as each of untangle's model figures, built on the way. */
@@ -254,8 +267,8 @@ START_TEST(test_smoke_and_report) {
   assert_contains(r.err, bad);
   cli_result_free(&r);
 
-  unlink(results), unlink(html), unlink(md), unlink(ref_path), unlink(bad_path);
-  free(results), free(html), free(md), free(ref_path), free(bad_path), free(ref_line);
+  unlink(results), unlink(html), unlink(md), unlink(ref_path), unlink(bad_path), unlink(nodes);
+  free(results), free(html), free(md), free(ref_path), free(bad_path), free(ref_line), free(nodes);
 }
 END_TEST
 
