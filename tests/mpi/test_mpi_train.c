@@ -41,7 +41,9 @@
 /* DMIT's columns but one agree to 9e-7 over the first 4 steps and drift to 0.06 over 54. The
  * adversarial column (losses.tsv's third from dis: the generator's hinge terms, means of
  * logits of both signs, and the content term) differs by 6.6e-4 relative over the first 4
- * steps and crosses zero later: the discriminators' update before it moves each first bias,
+ * steps (3.1e-4 of step 0's value with the direct loops of conv_direct.c, whose different
+ * rounding took the column from 0.71 to 0.04 by step 3, where the difference is 5.3e-3 of its
+ * own value) and crosses zero later: the discriminators' update before it moves each first bias,
  * whose gradient is rounding (test_dmit_one_iteration_gradients), by Adam's learning rate in
  * a direction rounding decides, which shifts the logits by about 1e-5. */
 #define DMIT_LATE_TOL 0.2
@@ -141,7 +143,8 @@ static double drift(const double *a, const double *b, int cols, int from, int to
 /* One process and two ranks at one global batch: EARLY_STEPS steps agree to EARLY_TOL, and all
  * `steps` stay within `late_tol` (the measured drift, with margin; printed for the record).
  * Column `loose_col` (-1: none) is a loss whose terms cancel, so that its relative difference
- * says little: its first steps agree to `loose_tol` and later ones are only printed. */
+ * says little: its first steps agree to `loose_tol` of the larger of their value and step 0's,
+ * and later ones are only printed. */
 static void check_equivalence(const char *model, const char *args, int first_col, int steps, double late_tol,
                               int loose_col, double loose_tol) {
   char one[1024], two[1024], name[64], cmd[16384];
@@ -167,7 +170,11 @@ static void check_equivalence(const char *model, const char *args, int first_col
     int w_early = -1, w_late = -1;
     double loose = 0, loose_late = 0;
     for (int s = 0; s < steps; s++) {
-      double d = fabs(a[s * cols1 + loose_col] - b[s * cols1 + loose_col]) / fmax(fabs(b[s * cols1 + loose_col]), 1e-12);
+      /* Relative to the larger of the step's value and step 0's: the net value of terms that
+       * cancel nears zero as training goes (DMIT's: 0.71 at step 0, 0.04 at step 3), and a
+       * difference from rounding keeps the terms' scale, not the net value's. */
+      const double scale = fmax(fmax(fabs(b[s * cols1 + loose_col]), fabs(b[loose_col])), 1e-12);
+      double d = fabs(a[s * cols1 + loose_col] - b[s * cols1 + loose_col]) / scale;
       if (s < EARLY_STEPS && d > loose) {
         loose = d;
         w_early = s;
@@ -177,9 +184,9 @@ static void check_equivalence(const char *model, const char *args, int first_col
         w_late = s;
       }
     }
-    printf("%s: column %d (terms that cancel): %.3g relative over steps 0-%d (step %d), %.3g over %d (step %d)\n",
+    printf("%s: column %d (terms that cancel): %.3g of its scale over steps 0-%d (step %d), %.3g over %d (step %d)\n",
            model, first_col + loose_col, loose, EARLY_STEPS - 1, w_early, loose_late, steps, w_late);
-    ck_assert_msg(loose <= loose_tol, "%s: column %d differs by %.3g relative over steps 0-%d, more than %g", model,
+    ck_assert_msg(loose <= loose_tol, "%s: column %d differs by %.3g of its scale over steps 0-%d, more than %g", model,
                   first_col + loose_col, loose, EARLY_STEPS - 1, loose_tol);
   }
   double late = drift(a, b, cols1, 0, steps, loose_col, &worst);
