@@ -36,9 +36,9 @@ const char *dmit_preset_name(dmit_preset_kind kind) { return kind == DMIT_PRESET
 
 /* losses.tsv's columns (dmit.h); the generator's total is left out, as it is adv + rec + cyc +
  * kl (+ invariance + confusion). */
-const char *const dmit_loss_names[DMIT_LOSS_COUNT] = { "dis",    "dis_content", "adv",        "rec",
-                                                       "cyc",    "kl",          "latent",     "content",
-                                                       "invariance", "confusion", "domain_cls", "domain_cls_acc" };
+const char *const dmit_loss_names[DMIT_LOSS_COUNT] = { "dis", "dis_content", "adv", "rec", "cyc", "kl", "latent",
+                                                       "content", "invariance", "confusion", "domain_cls",
+                                                       "domain_cls_acc" };
 
 const char *dmit_domain_name(const dmit_cfg *c, int d, char *buf) {
   buf[0] = 0;

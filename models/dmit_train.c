@@ -162,6 +162,8 @@ typedef struct {
   int n_columns;
 } run_ctx;
 
+_Static_assert(DMIT_LOSS_COUNT <= KIT_MAX_LOSSES, "every DMIT loss column must fit the kit trainer's losses.tsv");
+
 /* The 8 columns of every run, then those of the terms that are on: a run without them keeps the
  * columns it had before they existed, so resuming such a run appends rows that match its header. */
 static void choose_columns(const dmit_cfg *c, run_ctx *r) {
@@ -186,8 +188,8 @@ static ut_status step(void *user, const ut_batch *const *batches, int64_t at, in
   dmit_batch b = { .images = r->batch, .shift = 1 + (int)(at % (c->n_domains - 1)) };
   dmit_losses l;
   ut_status st = dmit_train_step(r->m, &b, dmit_lr_factor(c, at / r->per_epoch), &l);
-  const float v[DMIT_LOSS_COUNT] = { l.dis,    l.dis_content,        l.adv,        l.rec,
-                                     l.cyc,    l.kl,                 l.latent,     l.content,
+  const float v[DMIT_LOSS_COUNT] = { l.dis,     l.dis_content,        l.adv,              l.rec,
+                                     l.cyc,     l.kl,                 l.latent,           l.content,
                                      l.content_invariance, l.domain_confusion, l.domain_cls, l.domain_cls_accuracy };
   for (int i = 0; i < r->n_columns; i++) losses[i] = v[r->columns[i]];
   return st;
