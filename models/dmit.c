@@ -18,22 +18,20 @@
 #define INFER_CHUNK 16
 #define DIV_EPS 1e-5f
 
-enum { UPDATE_DIS, UPDATE_GEN, UPDATE_DEC, UPDATE_CONTENT, UPDATE_DIS_CONTENT, UPDATE_COUNT };
+enum { UPDATE_DIS, UPDATE_GEN, UPDATE_DEC, UPDATE_CONTENT, UPDATE_DIS_CONTENT, UPDATE_DOMAIN_CLS, UPDATE_COUNT };
 static const char *const update_names[UPDATE_COUNT] = { "discriminators", "generator", "decoder", "content encoder",
-                                                        "content discriminator" };
-static const int update_losses[UPDATE_COUNT] = { 2, 7, 1, 1, 1 };
-
-/* The losses a plan computes: the generator's last, the invariance term, only when it is on,
- * so that a run without it builds the very plan it built before the term existed. */
-static int computed_losses(const dmit_cfg *c, int which) {
-  return update_losses[which] - (which == UPDATE_GEN && c->w_content_invariance <= 0);
-}
+                                                        "content discriminator", "domain classifier" };
+/* The losses each update reports. A term that is off leaves its slot NULL and is not computed,
+ * so that a run without it builds the very plan it built before the term existed; the domain
+ * classifier's second, its accuracy, is counted on the host from its logits. */
+static const int update_losses[UPDATE_COUNT] = { 2, 8, 1, 1, 1, 2 };
 
 typedef struct {
   ut_graph *g;
   ut_plan *p;
   ut_tensor *x, *a_src, *a_tgt, *perm;
-  ut_tensor *loss[7];
+  ut_tensor *loss[8];
+  ut_tensor *logits; /* the domain classifier's update: its logits of the batch, for its accuracy */
   ut_hparam *lr;
   const kit_team *team; /* the model's, for the terms of the whole batch */
 } step_plan;
@@ -44,7 +42,7 @@ struct dmit_model {
   dmit_cfg cfg;
   step_plan steps[UPDATE_COUNT];
   kit_infer translate, style, content, dis_content;
-  float *host; /* attr_src, attr_tgt and perm of one batch */
+  float *host; /* attr_src, attr_tgt and perm of one batch, then the domain classifier's logits of it */
   const kit_team *team;
   int rows; /* images of each domain per step on this process: the batch, or its share on a team */
 };
@@ -57,7 +55,7 @@ dmit_model *dmit_new(ut_runtime *rt, const dmit_cfg *cfg) {
   if (dmit_cfg_check(cfg) != UT_OK) return NULL;
   dmit_model *m = calloc(1, sizeof *m);
   int64_t nb = (int64_t)cfg->n_domains * cfg->batch;
-  if (!m || !(m->host = malloc((size_t)(nb * (2 * cfg->n_domains + nb)) * sizeof *m->host)) ||
+  if (!m || !(m->host = malloc((size_t)(nb * (3 * cfg->n_domains + nb)) * sizeof *m->host)) ||
       !(m->st = ut_store_new(rt, cfg->seed))) {
     if (m) free(m->host);
     free(m);
@@ -235,6 +233,15 @@ static ut_status build_gen(ut_graph *g, const dmit_net *n, step_plan *s) {
                          "dmit.content_invariance");
     total = ut_add(g, total, s->loss[6]);
   }
+  /* The gradient reaches the content encoder through the domain classifier, which this update
+   * does not step (it is not among gen_nets): the encoder learns to confuse it, it does not
+   * learn to be confused. */
+  if (c->w_domain_confusion > 0) {
+    s->loss[7] = ut_name(ut_scale(g, dmit_domain_confusion(g, c, dmit_domain_logits(g, c, f.content)),
+                                  c->w_domain_confusion),
+                         "dmit.domain_confusion");
+    total = ut_add(g, total, s->loss[7]);
+  }
   s->loss[0] = ut_name(total, "dmit.gen_loss");
   return ut_graph_status(g);
 }
@@ -278,14 +285,27 @@ static ut_status build_dis_content(ut_graph *g, const dmit_net *n, step_plan *s)
   return ut_graph_status(g);
 }
 
+/* 6. The linear domain classifier alone (with w_domain_confusion > 0, once per iteration before
+ * the discriminators): the cross-entropy of its logits against each code's own domain. The
+ * encoder runs as in inference, its spectral norms frozen at their stored vectors, so this
+ * update reads the codes and leaves every tensor of the encoder as it was. */
+static ut_status build_domain_cls(ut_graph *g, const dmit_net *n, step_plan *s) {
+  const dmit_net frozen = { .c = n->c, .frozen = 1 };
+  int64_t rows = ut_tensor_shape(s->x).d[0] / n->c->n_domains;
+  s->logits = ut_name(dmit_domain_logits(g, n->c, dmit_content_encoder(g, &frozen, s->x)), "dmit.domain_logits");
+  s->loss[0] = ut_name(dmit_domain_cls_loss(g, n->c, s->logits, rows), "dmit.domain_cls");
+  return ut_graph_status(g);
+}
+
 /* The networks each update trains, each with its own Adam. */
 static const char *const dis_nets[] = { DMIT_DIS_CONTENT, DMIT_DIS_PRIOR, DMIT_DIS_ENC, NULL };
 static const char *const gen_nets[] = { DMIT_ENC_CONTENT, DMIT_ENC_STYLE, DMIT_DEC, NULL };
 static const char *const dec_nets[] = { DMIT_DEC, NULL };
 static const char *const content_nets[] = { DMIT_ENC_CONTENT, NULL };
 static const char *const dis_content_nets[] = { DMIT_DIS_CONTENT, NULL };
+static const char *const domain_cls_nets[] = { DMIT_DOMAIN_CLS, NULL };
 static const char *const *const update_nets[UPDATE_COUNT] = { dis_nets, gen_nets, dec_nets, content_nets,
-                                                              dis_content_nets };
+                                                              dis_content_nets, domain_cls_nets };
 
 static ut_status optimise(ut_graph *g, const dmit_cfg *c, step_plan *s, const char *const *nets) {
   ut_tensor_list all = { 0 };
@@ -317,13 +337,18 @@ static ut_status ensure_step(dmit_model *m, int which) {
   s->perm = ut_input(g, "target_index", UT_F32, UT_SHAPE(nb, nb));
   dmit_net n = { .c = c, .frozen = 0 };
   static ut_status (*const build[UPDATE_COUNT])(ut_graph *, const dmit_net *, step_plan *) = {
-    build_dis, build_gen, build_dec, build_content, build_dis_content
+    build_dis, build_gen, build_dec, build_content, build_dis_content, build_domain_cls
   };
   ut_status st = kit_team_prepare_blocks(m->team, g, c->n_domains);
   if (st == UT_OK) st = build[which](g, &n, s);
   if (st == UT_OK) st = optimise(g, c, s, update_nets[which]);
-  if (st == UT_OK &&
-      !(s->p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = s->loss, .n_outputs = computed_losses(c, which) })))
+  /* The computed losses in their order, then the logits where there are any. */
+  ut_tensor *outputs[sizeof s->loss / sizeof s->loss[0] + 1];
+  int n_outputs = 0;
+  for (int i = 0; i < update_losses[which]; i++)
+    if (s->loss[i]) outputs[n_outputs++] = s->loss[i];
+  if (s->logits) outputs[n_outputs++] = s->logits;
+  if (st == UT_OK && !(s->p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = outputs, .n_outputs = n_outputs })))
     st = UT_ERR_STATE;
   if (st != UT_OK) ut_error_prefix("DMIT %s update", update_names[which]);
   return st;
@@ -349,6 +374,19 @@ static ut_status batch_labels(dmit_model *m, const dmit_batch *b, float **a_src,
   return UT_OK;
 }
 
+/* The share of rows, domain after domain `rows` each, whose largest logit is their own domain's
+ * (the first of equal largest ones). */
+static float domain_accuracy(const float *logits, int n_domains, int rows) {
+  int nb = n_domains * rows, right = 0;
+  for (int i = 0; i < nb; i++) {
+    int best = 0;
+    for (int k = 1; k < n_domains; k++)
+      if (logits[i * n_domains + k] > logits[i * n_domains + best]) best = k;
+    right += best == i / rows;
+  }
+  return (float)right / (float)nb;
+}
+
 ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_scale, float *out) {
   if (!m || !b || !b->images || !out || which < 0 || which >= UPDATE_COUNT)
     return ut_fail(UT_ERR_INVALID_ARGUMENT, "dmit_update: no model, batch or output, or no update %d", which);
@@ -360,22 +398,29 @@ ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_sc
   ut_hparam_set(s->lr, m->cfg.lr * lr_scale);
   st = ut_upload(s->p, s->x, b->images);
   /* A content discriminator of one block (its head) reads no domain, and its update alone
-   * then none at all. */
-  int attrs = which != UPDATE_DIS_CONTENT || m->cfg.content_dis_blocks > 1;
+   * then none at all; the domain classifier's labels are fixed in its plan. */
+  int attrs = which != UPDATE_DOMAIN_CLS && (which != UPDATE_DIS_CONTENT || m->cfg.content_dis_blocks > 1);
   if (st == UT_OK && attrs) st = ut_upload(s->p, s->a_tgt, a_tgt);
   /* The decoder's and content encoder's updates neither reconstruct nor borrow styles. */
   if (st == UT_OK && attrs && (which <= UPDATE_GEN || which == UPDATE_DIS_CONTENT)) st = ut_upload(s->p, s->a_src, a_src);
   if (st == UT_OK && which <= UPDATE_GEN) st = ut_upload(s->p, s->perm, perm);
   if (st == UT_OK) st = ut_plan_run(s->p);
   for (int i = 0; i < update_losses[which]; i++) out[i] = 0;
-  for (int i = 0; st == UT_OK && i < computed_losses(&m->cfg, which); i++) st = ut_read(s->p, s->loss[i], &out[i]);
+  for (int i = 0; st == UT_OK && i < update_losses[which]; i++)
+    if (s->loss[i]) st = ut_read(s->p, s->loss[i], &out[i]);
+  if (st == UT_OK && s->logits) {
+    float *logits = perm + (int64_t)m->cfg.n_domains * m->rows * m->cfg.n_domains * m->rows;
+    st = ut_read(s->p, s->logits, logits);
+    if (st == UT_OK) out[1] = domain_accuracy(logits, m->cfg.n_domains, m->rows);
+  }
   return st;
 }
 
 ut_status dmit_train_step(dmit_model *m, const dmit_batch *b, float lr_scale, dmit_losses *out) {
-  float dis[2] = { 0 }, gen[7] = { 0 }, latent = 0, content = 0, extra = 0;
+  float dis[2] = { 0 }, gen[8] = { 0 }, latent = 0, content = 0, extra = 0, domain_cls[2] = { 0 };
   ut_status st = UT_OK;
   for (int i = 0; st == UT_OK && i < m->cfg.dis_content_steps; i++) st = dmit_update(m, UPDATE_DIS_CONTENT, b, lr_scale, &extra);
+  if (st == UT_OK && m->cfg.w_domain_confusion > 0) st = dmit_update(m, UPDATE_DOMAIN_CLS, b, lr_scale, domain_cls);
   if (st == UT_OK) st = dmit_update(m, UPDATE_DIS, b, lr_scale, dis);
   if (st == UT_OK) st = dmit_update(m, UPDATE_GEN, b, lr_scale, gen);
   if (st == UT_OK) st = dmit_update(m, UPDATE_DEC, b, lr_scale, &latent);
@@ -383,7 +428,8 @@ ut_status dmit_train_step(dmit_model *m, const dmit_batch *b, float lr_scale, dm
   if (st == UT_OK && out)
     *out = (dmit_losses){ .dis = dis[0], .dis_content = dis[1], .gen = gen[0], .adv = gen[1], .rec = gen[2],
                           .cyc = gen[3], .kl = gen[4], .adv_content = gen[5], .content_invariance = gen[6],
-                          .latent = latent, .content = content };
+                          .domain_confusion = gen[7], .latent = latent, .content = content,
+                          .domain_cls = domain_cls[0], .domain_cls_accuracy = domain_cls[1] };
   return st;
 }
 

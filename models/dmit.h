@@ -44,6 +44,7 @@ typedef struct {
   int dis_content_steps; /* extra content-discriminator-only updates per iteration, before the four (0, as official) */
   float w_content_invariance; /* the domains' moment gap of the content codes in the encoders' update (0: not official) */
   int content_norm;      /* 1: the content encoder ends in an instance normalisation (0, as official) */
+  float w_domain_confusion; /* the content encoder's confusion of a linear domain classifier on its codes (0: not official, off) */
   float lr, beta1, beta2;/* every network's Adam: 1e-4, 0.5, 0.999 */
   int batch;             /* images of each domain per step (1) */
   int epochs;            /* passes over the smallest domain's training images (200) */
@@ -104,20 +105,26 @@ typedef struct {
   float kl;      /* w_kl KL of the style codes, summed over the batch */
   float latent;  /* the decoder-only step: style regression plus diversity term */
   float content; /* the content-encoder-only step */
+  float domain_confusion; /* w_domain_confusion times the classifier's cross-entropy against uniform domains (0 when off) */
+  float domain_cls;       /* the linear domain classifier's cross-entropy on the batch's codes, before its update (0 when off) */
+  float domain_cls_accuracy; /* its share of the batch's codes put in their own domain, before its update (0 when off) */
 } dmit_losses;
-/* losses.tsv's columns; the last, invariance, only in runs with w_content_invariance > 0. */
-#define DMIT_LOSS_COUNT 9
+/* losses.tsv's columns: the 8 of every run, then invariance in runs with w_content_invariance >
+ * 0, then confusion, domain_cls and domain_cls_acc in runs with w_domain_confusion > 0. */
+#define DMIT_LOSS_COUNT 12
 extern const char *const dmit_loss_names[DMIT_LOSS_COUNT];
 
 /* The four updates of update_model (MODELS.md 4b), each a plan of its own that recomputes its
  * forward pass: the discriminators; the encoders and decoder; the decoder alone (latent
  * regression and diversity); the content encoder alone; after cfg->dis_content_steps updates of
- * the content discriminator alone. `lr_scale` multiplies every learning rate (the schedule). */
+ * the content discriminator alone and, with w_domain_confusion > 0, one update of the linear
+ * domain classifier. `lr_scale` multiplies every learning rate (the schedule). */
 ut_status dmit_train_step(dmit_model *m, const dmit_batch *b, float lr_scale, dmit_losses *losses);
 /* Runs update `which` (0 discriminators, 1 generator, 2 decoder, 3 content encoder, 4 the
- * content discriminator alone) once; out[] gets its losses (2, 7, 1, 1 and 1 of them: dis and
- * dis_content; gen, adv, rec, cyc, kl, adv_content and content_invariance; latent; content; the
- * content discriminator's). */
+ * content discriminator alone, 5 the linear domain classifier alone) once; out[] gets its losses
+ * (2, 8, 1, 1, 1 and 2 of them: dis and dis_content; gen, adv, rec, cyc, kl, adv_content,
+ * content_invariance and domain_confusion; latent; content; the content discriminator's; the
+ * domain classifier's cross-entropy and accuracy). A term that is off reads 0. */
 ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_scale, float *out);
 
 /* n images (float [n, C, size, size] in [0, 1]) drawn in domain `to` with styles [n, n_style]

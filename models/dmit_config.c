@@ -34,10 +34,11 @@ dmit_cfg dmit_preset(dmit_preset_kind kind, int channels, int n_domains) {
 
 const char *dmit_preset_name(dmit_preset_kind kind) { return kind == DMIT_PRESET_SMALL ? "small" : "default"; }
 
-/* losses.tsv holds the kit trainer's most columns; the generator's total is left out, as it is
- * adv + rec + cyc + kl (+ invariance). */
-const char *const dmit_loss_names[DMIT_LOSS_COUNT] = { "dis", "dis_content", "adv", "rec", "cyc",
-                                                       "kl", "latent", "content", "invariance" };
+/* losses.tsv's columns (dmit.h); the generator's total is left out, as it is adv + rec + cyc +
+ * kl (+ invariance + confusion). */
+const char *const dmit_loss_names[DMIT_LOSS_COUNT] = { "dis", "dis_content", "adv", "rec", "cyc", "kl", "latent",
+                                                       "content", "invariance", "confusion", "domain_cls",
+                                                       "domain_cls_acc" };
 
 const char *dmit_domain_name(const dmit_cfg *c, int d, char *buf) {
   buf[0] = 0;
@@ -86,7 +87,7 @@ ut_status dmit_cfg_check(const dmit_cfg *c) {
           1 << c->image_dis_blocks);
   REQUIRE(c->dropout >= 0 && c->dropout < 1, "dropout %g must be in [0, 1)", (double)c->dropout);
   REQUIRE(c->w_rec >= 0 && c->w_kl >= 0 && c->w_cyc >= 0 && c->w_style >= 0 && c->w_div >= 0 && c->w_content >= 0 &&
-              c->w_adv_content >= 0 && c->w_content_invariance >= 0,
+              c->w_adv_content >= 0 && c->w_content_invariance >= 0 && c->w_domain_confusion >= 0,
           "loss weights must not be negative");
   REQUIRE(c->lr > 0 && c->beta1 >= 0 && c->beta1 < 1 && c->beta2 >= 0 && c->beta2 < 1,
           "Adam needs lr > 0 and betas in [0, 1)");
@@ -125,11 +126,12 @@ static const kit_field fields[] = {
   FIELD(beta2, KIT_FIELD_F32),          FIELD(batch, KIT_FIELD_INT),         FIELD(epochs, KIT_FIELD_INT),
   FIELD(decay_epochs, KIT_FIELD_INT),   FIELD(flip, KIT_FIELD_INT),          FIELD(test_ratio, KIT_FIELD_F32),
   FIELD(domains, KIT_FIELD_STRING),     FIELD(seed, KIT_FIELD_SEED),
-  /* Added after the first runs: their checkpoints lack them and keep the preset's 1, 0, 0 and 0. */
+  /* Added after the first runs: their checkpoints lack them and keep the preset's 1, 0, 0, 0 and 0. */
   { "w_adv_content", KIT_FIELD_F32, offsetof(dmit_cfg, w_adv_content), NULL, 1 },
   { "dis_content_steps", KIT_FIELD_INT, offsetof(dmit_cfg, dis_content_steps), NULL, 1 },
   { "w_content_invariance", KIT_FIELD_F32, offsetof(dmit_cfg, w_content_invariance), NULL, 1 },
   { "content_norm", KIT_FIELD_INT, offsetof(dmit_cfg, content_norm), NULL, 1 },
+  { "w_domain_confusion", KIT_FIELD_F32, offsetof(dmit_cfg, w_domain_confusion), NULL, 1 },
 };
 #undef FIELD
 

@@ -157,11 +157,25 @@ typedef struct {
   int grid_n;
   float *batch;       /* the step's images, domain after domain */
   int64_t per_epoch;
+  int columns[DMIT_LOSS_COUNT]; /* which of dmit_loss_names losses.tsv holds, in order */
+  const char *names[DMIT_LOSS_COUNT];
+  int n_columns;
 } run_ctx;
 
-/* A run without the invariance term keeps the 8 columns it had before the term existed, so
- * resuming such a run appends rows that match its header. */
-static int loss_columns(const dmit_cfg *c) { return DMIT_LOSS_COUNT - (c->w_content_invariance <= 0); }
+_Static_assert(DMIT_LOSS_COUNT <= KIT_MAX_LOSSES, "every DMIT loss column must fit the kit trainer's losses.tsv");
+
+/* The 8 columns of every run, then those of the terms that are on: a run without them keeps the
+ * columns it had before they existed, so resuming such a run appends rows that match its header. */
+static void choose_columns(const dmit_cfg *c, run_ctx *r) {
+  int on[DMIT_LOSS_COUNT] = { 1, 1, 1, 1, 1, 1, 1, 1, c->w_content_invariance > 0, c->w_domain_confusion > 0,
+                              c->w_domain_confusion > 0, c->w_domain_confusion > 0 };
+  r->n_columns = 0;
+  for (int i = 0; i < DMIT_LOSS_COUNT; i++)
+    if (on[i]) {
+      r->columns[r->n_columns] = i;
+      r->names[r->n_columns++] = dmit_loss_names[i];
+    }
+}
 
 static ut_status step(void *user, const ut_batch *const *batches, int64_t at, int64_t steps, float *losses) {
   (void)steps;
@@ -174,9 +188,10 @@ static ut_status step(void *user, const ut_batch *const *batches, int64_t at, in
   dmit_batch b = { .images = r->batch, .shift = 1 + (int)(at % (c->n_domains - 1)) };
   dmit_losses l;
   ut_status st = dmit_train_step(r->m, &b, dmit_lr_factor(c, at / r->per_epoch), &l);
-  const float v[DMIT_LOSS_COUNT] = { l.dis, l.dis_content, l.adv, l.rec, l.cyc, l.kl, l.latent, l.content,
-                                     l.content_invariance };
-  memcpy(losses, v, (size_t)loss_columns(c) * sizeof *v);
+  const float v[DMIT_LOSS_COUNT] = { l.dis,     l.dis_content,        l.adv,              l.rec,
+                                     l.cyc,     l.kl,                 l.latent,           l.content,
+                                     l.content_invariance, l.domain_confusion, l.domain_cls, l.domain_cls_accuracy };
+  for (int i = 0; i < r->n_columns; i++) losses[i] = v[r->columns[i]];
   return st;
 }
 
@@ -219,8 +234,9 @@ ut_status dmit_train(dmit_model *m, const ut_dataset *ds, const dmit_train_opts 
     st = dmit_load_images(ds, ids, take, c->size, ctx.grid_images + ctx.grid_n * per);
     ctx.grid_n += take;
   }
-  kit_model km = { .name = "DMIT", .model = &ctx, .store = dmit_store(m), .n_losses = loss_columns(c),
-                   .loss_names = dmit_loss_names, .step = step, .save = save, .write_grid = grid };
+  choose_columns(c, &ctx);
+  kit_model km = { .name = "DMIT", .model = &ctx, .store = dmit_store(m), .n_losses = ctx.n_columns,
+                   .loss_names = ctx.names, .step = step, .save = save, .write_grid = grid };
   kit_train_opts to = { .run_dir = o->run_dir, .ds = ds, .n_streams = c->n_domains, .epochs = c->epochs,
                         .save_every = o->save_every, .on_step = o->on_step, .on_epoch = o->on_epoch, .user = o->user,
                         .team = o->team };

@@ -28,7 +28,7 @@
 
 #define KIT_CHECKPOINT "checkpoint.safetensors"
 #define KIT_MAX_STREAMS 4
-#define KIT_MAX_LOSSES 9
+#define KIT_MAX_LOSSES 12
 
 typedef struct {
   const char *name;               /* the model ("unit"), for messages */

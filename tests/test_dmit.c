@@ -592,6 +592,7 @@ START_TEST(bad_configurations_are_named) {
     { "decay_epochs", "99", "decay_epochs" },  { "domains", "red,green", "names 2 domains" },
     { "domains", "red,red,blue", "twice" },    { "lr", "0", "lr" },
     { "w_content_invariance", "-1", "loss weights" },  { "content_norm", "2", "content_norm" },
+    { "w_domain_confusion", "-1", "loss weights" },
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     dmit_cfg c = tiny_cfg();

@@ -76,8 +76,29 @@ START_TEST(train_resume_translate) {
   char *log_parts = cli_slurp(path, NULL);
   ck_assert_ptr_nonnull(log_whole);
   ck_assert_str_eq(log_parts, log_whole);
+  /* Without the terms beyond the official ones, the 8 columns of the first runs. */
+  static const char *const columns = "epoch\tstep\tdis\tdis_content\tadv\trec\tcyc\tkl\tlatent\tcontent";
+  ck_assert_msg(!strncmp(log_whole, columns, strlen(columns)) && log_whole[strlen(columns)] == '\n', "%s", log_whole);
   free(log_whole);
   free(log_parts);
+  /* With the confusion term, its three columns follow; the classifier's accuracy is a share. */
+  char confused[1024];
+  snprintf(confused, sizeof confused, "%s", test_tmp_path("dmit-confused"));
+  r = train(data, confused, "--epochs 1 --set w_domain_confusion=1");
+  ck_assert_msg(r.status == 0, "train failed:\n%s\n%s", r.out, r.err);
+  cli_result_free(&r);
+  snprintf(path, sizeof path, "%s/losses.tsv", confused);
+  char *log_confused = cli_slurp(path, NULL);
+  ck_assert_ptr_nonnull(log_confused);
+  char *header_end = strchr(log_confused, '\n');
+  ck_assert_ptr_nonnull(header_end);
+  *header_end = 0;
+  ck_assert_str_eq(log_confused + strlen(columns), "\tconfusion\tdomain_cls\tdomain_cls_acc");
+  const char *last_tab = strrchr(header_end + 1, '\t');
+  ck_assert_ptr_nonnull(last_tab);
+  double accuracy = atof(last_tab + 1);
+  ck_assert_msg(accuracy >= 0 && accuracy <= 1, "classifier accuracy %g", accuracy);
+  free(log_confused);
   snprintf(path, sizeof path, "%s/samples/epoch0002.jpg", whole);
   ck_assert(exists(path));
 
