@@ -7,31 +7,15 @@
 #include <string.h>
 
 #include "dmit.h"
+#include "dmit_tiny.h"
 #include "dmit_eval.h"
 #include "dmit_internal.h"
 #include "gradcheck.h"
 #include "test_support.h"
 
-enum { DOMAINS = 3, BATCH = 2, SIZE = 16, NB = DOMAINS * BATCH };
+enum { DOMAINS = DMIT_TINY_DOMAINS, BATCH = DMIT_TINY_BATCH, SIZE = DMIT_TINY_SIZE, NB = DOMAINS * BATCH };
 
-static dmit_cfg tiny_cfg(void) {
-  dmit_cfg c = dmit_preset(DMIT_PRESET_SMALL, 3, DOMAINS);
-  c.size = SIZE;
-  c.nef = 4;
-  c.ndf = 4;
-  c.n_style = 2;
-  c.down_blocks = 1;
-  c.content_res = 1;
-  c.style_blocks = 2;
-  c.dec_res = 1;
-  c.content_dis_blocks = 1;
-  c.image_dis_blocks = 2;
-  c.batch = BATCH;
-  c.lr = 1e-3f;
-  c.seed = 7;
-  snprintf(c.domains, sizeof c.domains, "red,green,blue");
-  return c;
-}
+static dmit_cfg tiny_cfg(void) { return dmit_tiny_cfg(); }
 
 /* Domain d: ramps of a few brightnesses, tinted towards channel d, so translating is a colour
  * map per domain and reconstruction is learnable. */

@@ -8,31 +8,19 @@
 #include <string.h>
 
 #include "dmit.h"
+#include "dmit_tiny.h"
 #include "dmit_internal.h"
 #include "gradcheck.h"
 #include "test_support.h"
 
-enum { DOMAINS = 3, BATCH = 2, SIZE = 16, NB = DOMAINS * BATCH, PIXELS = 3 * SIZE * SIZE };
+enum { DOMAINS = DMIT_TINY_DOMAINS, BATCH = DMIT_TINY_BATCH, SIZE = DMIT_TINY_SIZE };
+enum { NB = DOMAINS * BATCH, PIXELS = 3 * SIZE * SIZE };
 enum { UPDATE_GEN = 1, UPDATE_DOMAIN_CLS = 5 }; /* dmit_update's numbers (dmit.h) */
 
-/* The tiny model of test_dmit.c. */
+/* The tiny model of test_dmit.c with the term at the given weight. */
 static dmit_cfg tiny_cfg(float w_domain_confusion) {
-  dmit_cfg c = dmit_preset(DMIT_PRESET_SMALL, 3, DOMAINS);
-  c.size = SIZE;
-  c.nef = 4;
-  c.ndf = 4;
-  c.n_style = 2;
-  c.down_blocks = 1;
-  c.content_res = 1;
-  c.style_blocks = 2;
-  c.dec_res = 1;
-  c.content_dis_blocks = 1;
-  c.image_dis_blocks = 2;
-  c.batch = BATCH;
-  c.lr = 1e-3f;
-  c.seed = 7;
+  dmit_cfg c = dmit_tiny_cfg();
   c.w_domain_confusion = w_domain_confusion;
-  snprintf(c.domains, sizeof c.domains, "red,green,blue");
   return c;
 }
 
