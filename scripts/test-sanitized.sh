@@ -5,7 +5,7 @@
 #
 #   ASAN_BUILD_DIR   build folder (default: build-asan)
 #   ASAN_TESTS       a ctest -R regex to run only some suites (default: all)
-#   JOBS             parallel build jobs (default: every core)
+#   JOBS             parallel build jobs and test suites (default: every core)
 #
 # How the sanitizers are set up, and why:
 # - PoCL runs fine under ASan: it dlopens LLVM, but every library is loaded after the ASan
@@ -41,4 +41,4 @@ export LSAN_OPTIONS="suppressions=$supp:print_suppressions=0:fast_unwind_on_mall
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 
 say "running the test suites${ASAN_TESTS:+ matching '$ASAN_TESTS'} under ASan + UBSan"
-ctest --test-dir "$build_dir" --output-on-failure ${ASAN_TESTS:+-R "$ASAN_TESTS"}
+ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" ${ASAN_TESTS:+-R "$ASAN_TESTS"}
