@@ -1,12 +1,17 @@
-/* The tiny DMIT model that the DMIT tests train (test_dmit.c, test_dmit_confusion.c): three
- * domains of 16x16 images, encoders and discriminators 4 channels wide with one or two blocks
- * each, so a step takes milliseconds on PoCL and every code path of the small preset runs. */
+/* What the DMIT tests share (test_dmit.c, test_dmit_confusion.c): the tiny model they train,
+ * three domains of 16x16 images with encoders and discriminators 4 channels wide and one or two
+ * blocks each, so a step takes milliseconds on PoCL and every code path of the small preset
+ * runs; and how a checkpoint written before a configuration field existed reads. */
 #ifndef UT_TEST_DMIT_TINY_H
 #define UT_TEST_DMIT_TINY_H
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "dmit.h"
+#include "kit_config.h"
+#include "test_support.h"
 
 enum { DMIT_TINY_DOMAINS = 3, DMIT_TINY_BATCH = 2, DMIT_TINY_SIZE = 16 };
 
@@ -27,6 +32,22 @@ static inline dmit_cfg dmit_tiny_cfg(void) {
   c.seed = 7;
   snprintf(c.domains, sizeof c.domains, "red,green,blue");
   return c;
+}
+
+/* c as a checkpoint written before `field` existed reads back: its configuration JSON without
+ * the field and the comma before it (so not the first field), read over the small preset. */
+static inline dmit_cfg dmit_read_without(const dmit_cfg *c, const char *field) {
+  char *json = kit_config_to_json(dmit_cfg_table(), c), key[64];
+  ck_assert_ptr_nonnull(json);
+  snprintf(key, sizeof key, ",\"%s\":", field);
+  char *at = strstr(json, key);
+  ck_assert_msg(at != NULL, "no field %s after the first in %s", field, json);
+  char *end = at + 1 + strcspn(at + 1, ",}");
+  memmove(at, end, strlen(end) + 1);
+  dmit_cfg read = dmit_preset(DMIT_PRESET_SMALL, 3, DMIT_TINY_DOMAINS);
+  ck_assert_ut_ok(kit_config_from_json(dmit_cfg_table(), json, &read));
+  free(json);
+  return read;
 }
 
 #endif

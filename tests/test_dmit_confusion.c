@@ -261,16 +261,7 @@ START_TEST(checkpoint_keeps_the_classifier) {
                 (double)l[1].domain_cls, (double)again[1].domain_cls, (double)l[1].domain_confusion,
                 (double)again[1].domain_confusion);
   /* A configuration written before the field reads as 0 (off). */
-  char *json = kit_config_to_json(dmit_cfg_table(), &c);
-  ck_assert_ptr_nonnull(json);
-  char *at = strstr(json, ",\"w_domain_confusion\":");
-  ck_assert_ptr_nonnull(at);
-  char *end = at + 1 + strcspn(at + 1, ",}");
-  memmove(at, end, strlen(end) + 1);
-  dmit_cfg old = dmit_preset(DMIT_PRESET_SMALL, 3, DOMAINS);
-  ck_assert_ut_ok(kit_config_from_json(dmit_cfg_table(), json, &old));
-  ck_assert_float_eq(old.w_domain_confusion, 0);
-  free(json);
+  ck_assert_float_eq(dmit_read_without(&c, "w_domain_confusion").w_domain_confusion, 0);
   free(a);
   free(b);
   free(x);
