@@ -11,6 +11,8 @@
 #   UNTANGLE_DEVICE  the device to train on (an index, "gpu", "cpu" or part of a name)
 #   BUILD_DIR, BUILD_TYPE, JOBS are passed on to setup.sh.
 #   UNTANGLE_EXE     an untangle program to use instead of building one (skips setup.sh)
+#   MAIN_JOB_SEED    the seed of both trainings (default 1); benchmarks/lord_vs_autoencoder.sh
+#                    runs the job once per seed to compare LORD and the autoencoder over seeds
 #   MAIN_JOB_SCALE   "tiny": the same pipeline in seconds, on 6 classes, one epoch per stage and
 #                    a judge that need not be accurate (tests/test_main_job.c runs it so)
 set -euo pipefail
@@ -50,6 +52,7 @@ else
   synth=(--classes 24 --views 24 --size 32)
   train=(--preset small --content-dim 128 --content-noise 0.5 --epochs1 100 --epochs2 50)
 fi
+train+=(--seed "${MAIN_JOB_SEED:-1}")
 echo "main-job: rendering the built-in data set (${synth[*]})" >&2
 "$exe" data synth "${synth[@]}" -o "$out/synth.dat"
 echo "main-job: training LORD (${train[*]})" >&2
