@@ -236,8 +236,8 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
   return st;
 }
 
-/* Stage 3's generator step: recon + w_latent regression + BCE(D(fake), 1), over stage 3's
- * encoders and generator. */
+/* Stage 3's generator step: recon + w_latent regression + w_adv BCE(D(fake), 1), over stage
+ * 3's encoders and generator. */
 static ut_status build_gen(overlord_model *m, step_plan *s) {
   const overlord_cfg *c = &m->cfg;
   ut_graph *g = s->g;
@@ -248,7 +248,7 @@ static ut_status build_gen(overlord_model *m, step_plan *s) {
   l3[OVERLORD_LOSS_ADV] = ut_name(ut_bce_with_logits_const(g, overlord_discriminator(g, c, fake, OV_DIS), 1.0f), "ov.s3.adv");
   l3[OVERLORD_LOSS_REGRESSION] = ut_name(regression(g, c, s, u, l, corr, "ov.s3.T"), "ov.s3.regression");
   ut_tensor *weighted = ut_add(g, l3[OVERLORD_LOSS_RECON], ut_scale(g, l3[OVERLORD_LOSS_REGRESSION], c->w_latent));
-  l3[OVERLORD_LOSS_TOTAL] = ut_name(ut_add(g, weighted, l3[OVERLORD_LOSS_ADV]), "ov.s3.gen_loss");
+  l3[OVERLORD_LOSS_TOTAL] = ut_name(ut_add(g, weighted, ut_scale(g, l3[OVERLORD_LOSS_ADV], c->w_adv)), "ov.s3.gen_loss");
   ut_tensor_list net = ut_params(g, OV_S3);
   ut_status st = ut_graph_status(g);
   if (st == UT_OK) st = ut_backward(g, l3[OVERLORD_LOSS_TOTAL], net);

@@ -63,6 +63,7 @@ typedef struct {
   float lr_gan;                /* stage 3, generator side and discriminator: 1e-4, constant */
   float w_latent;              /* stage 3's weight of the regression terms (10) */
   float w_r1;                  /* R1 = w_r1 / 2 mean_b sum (dD/dx)^2 (1) */
+  float w_adv;                 /* stage 3's weight of the generator's adversarial term (1, the official) */
   overlord_recon recon;
   uint64_t seed;
 } overlord_cfg;

@@ -14,7 +14,7 @@ overlord_cfg overlord_preset(overlord_preset_kind kind, int channels, int64_t n_
                      .uncorr_std = 0.1f, .uncorr_decay = 0.1f, .crop_min = 0.6f, .crop_max = 1.0f, .rotation = 0.0f,
                      .flip = 1, .normalize = 1, .batch = 16, .epochs1 = 200, .epochs2 = 100, .epochs3 = 100,
                      .lr_latent = 0.01f, .lr_gen = 1e-3f, .lr_corr = 1e-4f, .lr_enc = 1e-4f, .lr_min = 1e-5f,
-                     .lr_gan = 1e-4f, .w_latent = 10.0f, .w_r1 = 1.0f, .recon = OVERLORD_RECON_L1, .seed = 1 };
+                     .lr_gan = 1e-4f, .w_latent = 10.0f, .w_r1 = 1.0f, .w_adv = 1.0f, .recon = OVERLORD_RECON_L1, .seed = 1 };
   if (kind == OVERLORD_PRESET_SMALL) {
     /* 32x32 and about a sixteenth of the width: a step of 16 images takes a fraction of a
      * second on two CPU cores. The rotation of T is on (+-15 degrees): the rendered objects
@@ -83,7 +83,7 @@ ut_status overlord_cfg_check(const overlord_cfg *c) {
   REQUIRE(c->epochs1 >= 0 && c->epochs2 >= 0 && c->epochs3 >= 0, "epochs must not be negative");
   REQUIRE(c->lr_latent > 0 && c->lr_gen > 0 && c->lr_corr > 0 && c->lr_enc > 0 && c->lr_gan > 0 && c->lr_min >= 0,
           "learning rates must be positive");
-  REQUIRE(c->w_latent >= 0 && c->w_r1 >= 0, "w_latent and w_r1 must not be negative");
+  REQUIRE(c->w_latent >= 0 && c->w_r1 >= 0 && c->w_adv >= 0, "w_latent, w_r1 and w_adv must not be negative");
   REQUIRE((unsigned)c->recon <= OVERLORD_RECON_VGG_RANDOM, "recon %d is not l1, vgg or vgg-random", (int)c->recon);
   REQUIRE(c->recon == OVERLORD_RECON_L1 || c->size >= 32, "the VGG loss needs images of at least 32x32");
 #undef REQUIRE
@@ -106,6 +106,8 @@ static const kit_field fields[] = {
   F(w_r1, KIT_FIELD_F32),
   { "recon", KIT_FIELD_ENUM, offsetof(overlord_cfg, recon), recon_names, 0 },
   F(seed, KIT_FIELD_SEED),
+  /* Added after the first runs: their checkpoints lack it and keep the preset's 1. */
+  { "w_adv", KIT_FIELD_F32, offsetof(overlord_cfg, w_adv), NULL, 1 },
 };
 #undef F
 static const kit_config_table table = { "OverLORD configuration", fields, (int)(sizeof fields / sizeof fields[0]) };
@@ -115,7 +117,9 @@ const kit_config_table *overlord_cfg_table(void) { return &table; }
 char *overlord_cfg_to_json(const overlord_cfg *c) { return kit_config_to_json(&table, c); }
 
 ut_status overlord_cfg_from_json(const char *text, overlord_cfg *out) {
-  overlord_cfg c = { 0 }; /* every field is required: nothing of the caller's struct survives */
+  /* Every field is required but the optional ones added later, which read as their official
+   * values where absent: nothing of the caller's struct survives. */
+  overlord_cfg c = { .w_adv = 1.0f };
   ut_status st = kit_config_from_json(&table, text, &c);
   if (st == UT_OK) st = overlord_cfg_check(&c);
   if (st == UT_OK) *out = c;

@@ -204,6 +204,33 @@ START_TEST(stage3_updates_each_side_from_its_own_loss) {
 }
 END_TEST
 
+/* The generator side's total is recon + w_latent x regression + w_adv x adversarial, read from
+ * the columns the step reports; w_adv = 0 leaves the discriminator out of the total. */
+START_TEST(stage3_total_weighs_the_adversarial_term) {
+  static const float weights[] = { 3.0f, 0.0f };
+  for (int k = 0; k < 2; k++) {
+    overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT);
+    c.w_adv = weights[k];
+    float *data = tiny_images();
+    overlord_model *m = overlord_new(test_runtime(), &c, NULL);
+    static float l[4 * OVERLORD_N_LOSSES];
+    train(m, 1, data, 0, 1, l);
+    ck_assert_ut_ok(overlord_begin_stage(m, 2));
+    train(m, 2, data, 0, 1, l);
+    ck_assert_ut_ok(overlord_begin_stage(m, 3));
+    batch_buf bb;
+    float ls[OVERLORD_N_LOSSES];
+    ck_assert_ut_ok(overlord_gen_step(m, batch_of(&bb, data, 1), ls));
+    float expect = ls[OVERLORD_LOSS_RECON] + c.w_latent * ls[OVERLORD_LOSS_REGRESSION] + c.w_adv * ls[OVERLORD_LOSS_ADV];
+    ck_assert_msg(ls[OVERLORD_LOSS_ADV] > 0.1f, "adversarial term %g", (double)ls[OVERLORD_LOSS_ADV]);
+    ck_assert_msg(fabsf(ls[OVERLORD_LOSS_TOTAL] - expect) <= 1e-5f * fabsf(expect), "w_adv %g: total %.7g, expected %.7g",
+                  (double)c.w_adv, (double)ls[OVERLORD_LOSS_TOTAL], (double)expect);
+    overlord_free(m);
+    free(data);
+  }
+}
+END_TEST
+
 /* R1 = 1/2 mean_b sum (d sum D(x) / dx)^2 through overlord_discriminator (equalized layers,
  * blur down-sampling, minibatch stddev, fused leaky ReLU), its weight gradient by double
  * backward against central differences. D is piecewise smooth in its weights: where a
@@ -495,12 +522,26 @@ START_TEST(config_and_bad_input) {
   free(json);
   free(again);
   ck_assert_int_eq(overlord_cfg_from_json("{\"size\": 64}", &back), UT_ERR_FORMAT);
+  /* A checkpoint written before w_adv existed reads as the official weight 1. */
+  overlord_cfg heavy = c;
+  heavy.w_adv = 4.0f;
+  char *old = overlord_cfg_to_json(&heavy), *field = strstr(old, "\"w_adv\"");
+  ck_assert_ptr_nonnull(field);
+  char *end = field + strcspn(field, ",}");
+  if (*end == ',') end++;
+  memmove(field, end, strlen(end) + 1);
+  ck_assert_ptr_null(strstr(old, "w_adv"));
+  back.w_adv = -1.0f;
+  ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
+  ck_assert_float_eq(back.w_adv, 1.0f);
+  free(old);
 
   static const struct {
     const char *field, *value, *says;
   } bad[] = {
     { "size", "48", "size 48" },         { "channels", "2", "channels 2" },       { "batch", "6", "batch 6" },
     { "crop_min", "0", "crop_min" },     { "n_classes", "1", "n_classes 1" },     { "rotation", "200", "rotation" },
+    { "w_adv", "-1", "w_adv" },
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     overlord_cfg b = c;
@@ -535,6 +576,7 @@ int main(void) {
   tcase_set_timeout(t, 600);
   tcase_add_test(t, each_stage_loss_falls);
   tcase_add_test(t, stage3_updates_each_side_from_its_own_loss);
+  tcase_add_test(t, stage3_total_weighs_the_adversarial_term);
   tcase_add_test(t, r1_gradient_through_the_discriminator);
   tcase_add_test(t, transform_follows_the_seed);
   tcase_add_test(t, checkpoint_round_trip_and_resume_across_stages);
