@@ -82,6 +82,16 @@ static void train(overlord_model *m, int stage, const float *data, int first, in
   }
 }
 
+/* Trains `steps` steps of stage 1 and of stage 2, then begins stage 3. */
+static void reach_stage3(overlord_model *m, const float *data, int steps) {
+  static float l[4 * OVERLORD_N_LOSSES];
+  ck_assert_int_le(steps, 4);
+  train(m, 1, data, 0, steps, l);
+  ck_assert_ut_ok(overlord_begin_stage(m, 2));
+  train(m, 2, data, 0, steps, l);
+  ck_assert_ut_ok(overlord_begin_stage(m, 3));
+}
+
 static double mean_loss(const float *losses, int from, int n, int which) {
   double s = 0;
   for (int k = from; k < from + n; k++) s += losses[k * OVERLORD_N_LOSSES + which];
@@ -177,11 +187,8 @@ START_TEST(stage3_updates_each_side_from_its_own_loss) {
   overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT);
   float *data = tiny_images();
   overlord_model *m = overlord_new(test_runtime(), &c, NULL);
-  static float l[4 * OVERLORD_N_LOSSES];
-  train(m, 1, data, 0, 2, l);
-  ck_assert_ut_ok(overlord_begin_stage(m, 2));
-  train(m, 2, data, 0, 2, l);
-  ck_assert_ut_ok(overlord_begin_stage(m, 3));
+  static float l[OVERLORD_N_LOSSES];
+  reach_stage3(m, data, 2);
   train(m, 3, data, 0, 1, l); /* builds both plans, so every tensor exists before the snapshots */
   batch_buf bb;
   snapshot s0, s1, s2;
@@ -213,11 +220,7 @@ START_TEST(stage3_total_weighs_the_adversarial_term) {
     c.w_adv = weights[k];
     float *data = tiny_images();
     overlord_model *m = overlord_new(test_runtime(), &c, NULL);
-    static float l[4 * OVERLORD_N_LOSSES];
-    train(m, 1, data, 0, 1, l);
-    ck_assert_ut_ok(overlord_begin_stage(m, 2));
-    train(m, 2, data, 0, 1, l);
-    ck_assert_ut_ok(overlord_begin_stage(m, 3));
+    reach_stage3(m, data, 1);
     batch_buf bb;
     float ls[OVERLORD_N_LOSSES];
     ck_assert_ut_ok(overlord_gen_step(m, batch_of(&bb, data, 1), ls));
