@@ -232,7 +232,7 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
   ut_tensor_list dis = params_of(g, OV_DIS);
   st = ut_graph_status(g);
   if (st == UT_OK) st = ut_backward(g, s->loss[OVERLORD_LOSS_DIS], dis);
-  if (st == UT_OK) st = adam_group(g, dis, s, 0, c->lr_gan, 0.5f, "ov.adam3_dis");
+  if (st == UT_OK) st = adam_group(g, dis, s, 0, c->lr_dis, 0.5f, "ov.adam3_dis");
   return st;
 }
 

@@ -60,7 +60,8 @@ typedef struct {
   int epochs1, epochs2, epochs3;
   float lr_latent, lr_gen, lr_corr; /* stage 1: 0.01, 1e-3, 1e-4; cosine down to lr_min */
   float lr_enc, lr_min;        /* stage 2: 1e-4 cosine to 1e-5 */
-  float lr_gan;                /* stage 3, generator side and discriminator: 1e-4, constant */
+  float lr_gan;                /* stage 3, encoders and generator: 1e-4, constant */
+  float lr_dis;                /* stage 3, the discriminator: 1e-4, constant */
   float w_latent;              /* stage 3's weight of the regression terms (10) */
   float w_r1;                  /* R1 = w_r1 / 2 mean_b sum (dD/dx)^2 (1) */
   float w_adv;                 /* stage 3's weight of the generator's adversarial term (1, the official) */

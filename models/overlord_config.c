@@ -14,7 +14,7 @@ overlord_cfg overlord_preset(overlord_preset_kind kind, int channels, int64_t n_
                      .uncorr_std = 0.1f, .uncorr_decay = 0.1f, .crop_min = 0.6f, .crop_max = 1.0f, .rotation = 0.0f,
                      .flip = 1, .normalize = 1, .batch = 16, .epochs1 = 200, .epochs2 = 100, .epochs3 = 100,
                      .lr_latent = 0.01f, .lr_gen = 1e-3f, .lr_corr = 1e-4f, .lr_enc = 1e-4f, .lr_min = 1e-5f,
-                     .lr_gan = 1e-4f, .w_latent = 10.0f, .w_r1 = 1.0f, .w_adv = 1.0f, .recon = OVERLORD_RECON_L1, .seed = 1 };
+                     .lr_gan = 1e-4f, .lr_dis = 1e-4f, .w_latent = 10.0f, .w_r1 = 1.0f, .w_adv = 1.0f, .recon = OVERLORD_RECON_L1, .seed = 1 };
   if (kind == OVERLORD_PRESET_SMALL) {
     /* 32x32 and about a sixteenth of the width: a step of 16 images takes a fraction of a
      * second on two CPU cores. The rotation of T is on (+-15 degrees): the rendered objects
@@ -42,6 +42,7 @@ overlord_cfg overlord_preset(overlord_preset_kind kind, int channels, int64_t n_
     c.lr_corr = 3e-4f;
     c.lr_enc = 3e-4f;
     c.lr_gan = 2e-4f;
+    c.lr_dis = 2e-4f;
   }
   return c;
 }
@@ -81,7 +82,8 @@ ut_status overlord_cfg_check(const overlord_cfg *c) {
   REQUIRE(c->batch >= 1 && c->batch <= 65536 && (c->batch < 4 || c->batch % 4 == 0),
           "batch %d must be 1 to 3 or a multiple of 4 (minibatch stddev groups of 4)", c->batch);
   REQUIRE(c->epochs1 >= 0 && c->epochs2 >= 0 && c->epochs3 >= 0, "epochs must not be negative");
-  REQUIRE(c->lr_latent > 0 && c->lr_gen > 0 && c->lr_corr > 0 && c->lr_enc > 0 && c->lr_gan > 0 && c->lr_min >= 0,
+  REQUIRE(c->lr_latent > 0 && c->lr_gen > 0 && c->lr_corr > 0 && c->lr_enc > 0 && c->lr_gan > 0 && c->lr_dis > 0 &&
+              c->lr_min >= 0,
           "learning rates must be positive");
   REQUIRE(c->w_latent >= 0 && c->w_r1 >= 0 && c->w_adv >= 0, "w_latent, w_r1 and w_adv must not be negative");
   REQUIRE((unsigned)c->recon <= OVERLORD_RECON_VGG_RANDOM, "recon %d is not l1, vgg or vgg-random", (int)c->recon);
@@ -106,8 +108,10 @@ static const kit_field fields[] = {
   F(w_r1, KIT_FIELD_F32),
   { "recon", KIT_FIELD_ENUM, offsetof(overlord_cfg, recon), recon_names, 0 },
   F(seed, KIT_FIELD_SEED),
-  /* Added after the first runs: their checkpoints lack it and keep the preset's 1. */
+  /* Added after the first runs: their checkpoints lack them and read as what those runs trained
+   * with (overlord_cfg_from_json). */
   { "w_adv", KIT_FIELD_F32, offsetof(overlord_cfg, w_adv), NULL, 1 },
+  { "lr_dis", KIT_FIELD_F32, offsetof(overlord_cfg, lr_dis), NULL, 1 },
 };
 #undef F
 static const kit_config_table table = { "OverLORD configuration", fields, (int)(sizeof fields / sizeof fields[0]) };
@@ -117,10 +121,12 @@ const kit_config_table *overlord_cfg_table(void) { return &table; }
 char *overlord_cfg_to_json(const overlord_cfg *c) { return kit_config_to_json(&table, c); }
 
 ut_status overlord_cfg_from_json(const char *text, overlord_cfg *out) {
-  /* Every field is required but the optional ones added later, which read as their official
-   * values where absent: nothing of the caller's struct survives. */
-  overlord_cfg c = { .w_adv = 1.0f };
+  /* Every field is required but the ones added later, which read as the runs before them
+   * trained where absent: w_adv 1, lr_dis the same as lr_gan. Nothing of the caller's struct
+   * survives. */
+  overlord_cfg c = { .w_adv = 1.0f, .lr_dis = -1.0f };
   ut_status st = kit_config_from_json(&table, text, &c);
+  if (st == UT_OK && c.lr_dis == -1.0f) c.lr_dis = c.lr_gan;
   if (st == UT_OK) st = overlord_cfg_check(&c);
   if (st == UT_OK) *out = c;
   return st;

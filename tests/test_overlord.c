@@ -512,6 +512,19 @@ START_TEST(judges_train_on_independent_renders) {
 }
 END_TEST
 
+/* cfg's JSON with one field taken out, as a checkpoint written before the field existed. */
+static char *config_without(const overlord_cfg *cfg, const char *name) {
+  char *json = overlord_cfg_to_json(cfg), key[64];
+  snprintf(key, sizeof key, "\"%s\"", name);
+  char *field = strstr(json, key);
+  ck_assert_ptr_nonnull(field);
+  char *end = field + strcspn(field, ",}");
+  if (*end == ',') end++;
+  memmove(field, end, strlen(end) + 1);
+  ck_assert_ptr_null(strstr(json, key));
+  return json;
+}
+
 START_TEST(config_and_bad_input) {
   overlord_cfg c = overlord_preset(OVERLORD_PRESET_DEFAULT, 3, 1000, 10), back;
   c.seed = UINT64_MAX;
@@ -525,18 +538,22 @@ START_TEST(config_and_bad_input) {
   free(json);
   free(again);
   ck_assert_int_eq(overlord_cfg_from_json("{\"size\": 64}", &back), UT_ERR_FORMAT);
-  /* A checkpoint written before w_adv existed reads as the official weight 1. */
-  overlord_cfg heavy = c;
-  heavy.w_adv = 4.0f;
-  char *old = overlord_cfg_to_json(&heavy), *field = strstr(old, "\"w_adv\"");
-  ck_assert_ptr_nonnull(field);
-  char *end = field + strcspn(field, ",}");
-  if (*end == ',') end++;
-  memmove(field, end, strlen(end) + 1);
-  ck_assert_ptr_null(strstr(old, "w_adv"));
+  /* Checkpoints written before w_adv and lr_dis existed read as those runs trained: the
+   * adversarial term at weight 1, the discriminator at lr_gan. */
+  overlord_cfg later = c;
+  later.w_adv = 4.0f;
+  later.lr_gan = 3e-4f;
+  later.lr_dis = 5e-3f;
+  char *old = config_without(&later, "w_adv");
   back.w_adv = -1.0f;
   ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
   ck_assert_float_eq(back.w_adv, 1.0f);
+  ck_assert_float_eq(back.lr_dis, 5e-3f);
+  free(old);
+  old = config_without(&later, "lr_dis");
+  ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
+  ck_assert_float_eq(back.lr_dis, 3e-4f);
+  ck_assert_float_eq(back.w_adv, 4.0f);
   free(old);
 
   static const struct {
@@ -544,7 +561,7 @@ START_TEST(config_and_bad_input) {
   } bad[] = {
     { "size", "48", "size 48" },         { "channels", "2", "channels 2" },       { "batch", "6", "batch 6" },
     { "crop_min", "0", "crop_min" },     { "n_classes", "1", "n_classes 1" },     { "rotation", "200", "rotation" },
-    { "w_adv", "-1", "w_adv" },
+    { "w_adv", "-1", "w_adv" },          { "lr_dis", "0", "learning rates" },
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     overlord_cfg b = c;
