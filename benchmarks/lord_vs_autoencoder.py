@@ -89,20 +89,21 @@ def read_run(run):
     return row
 
 
+def spread(values):
+    """The sample standard deviation (0 for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    return math.sqrt(sum((x - mean) ** 2 for x in values) / (n - 1)) if n > 1 else 0.0
+
+
 def paired(diffs):
     n = len(diffs)
     mean = sum(diffs) / n
     if n < 2:
         return {"n": n, "mean": mean, "sd": None, "ci95": None}
-    sd = math.sqrt(sum((x - mean) ** 2 for x in diffs) / (n - 1))
+    sd = spread(diffs)
     half = T95[min(n - 1, len(T95)) - 1] * sd / math.sqrt(n)
     return {"n": n, "mean": mean, "sd": sd, "ci95": [mean - half, mean + half]}
-
-
-def spread(values):
-    n = len(values)
-    mean = sum(values) / n
-    return math.sqrt(sum((x - mean) ** 2 for x in values) / (n - 1)) if n > 1 else 0.0
 
 
 def summarise(rows, key, lower_is_better):

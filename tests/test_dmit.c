@@ -15,8 +15,6 @@
 
 enum { DOMAINS = DMIT_TINY_DOMAINS, BATCH = DMIT_TINY_BATCH, SIZE = DMIT_TINY_SIZE, NB = DOMAINS * BATCH };
 
-static dmit_cfg tiny_cfg(void) { return dmit_tiny_cfg(); }
-
 /* Domain d: ramps of a few brightnesses, tinted towards channel d, so translating is a colour
  * map per domain and reconstruction is learnable. */
 static void tiny_batch(int step, float *x) {
@@ -45,7 +43,7 @@ static void run_steps(dmit_model *m, int first, int n, dmit_losses *out) {
 }
 
 START_TEST(reconstruction_losses_fall) {
-  dmit_cfg c = tiny_cfg();
+  dmit_cfg c = dmit_tiny_cfg();
   dmit_model *m = dmit_new(test_runtime(), &c);
   ck_assert_ut_ptr(m);
   enum { STEPS = 40 };
@@ -109,7 +107,7 @@ START_TEST(each_update_changes_only_its_networks) {
   /* Which of nets[] each update trains (the fifth: the extra content-discriminator update). */
   static const int trains[5][6] = { { 0, 0, 0, 1, 1, 1 }, { 1, 1, 1, 0, 0, 0 }, { 0, 0, 1, 0, 0, 0 },
                                     { 1, 0, 0, 0, 0, 0 }, { 0, 0, 0, 1, 0, 0 } };
-  dmit_cfg c = tiny_cfg();
+  dmit_cfg c = dmit_tiny_cfg();
   dmit_model *m = dmit_new(test_runtime(), &c);
   float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), out[7];
   tiny_batch(0, x);
@@ -142,7 +140,7 @@ static void read_tensor(ut_store *st, const char *name, float *out, int64_t n) {
 }
 
 START_TEST(checkpoint_round_trip_is_exact) {
-  dmit_cfg c = tiny_cfg();
+  dmit_cfg c = dmit_tiny_cfg();
   dmit_model *m = dmit_new(test_runtime(), &c);
   dmit_losses l[3], again[3];
   run_steps(m, 0, 3, l);
@@ -214,7 +212,7 @@ END_TEST
  * Extra content-discriminator updates lower its loss on the batch. A configuration written
  * before these fields existed reads back with the official weight 1 and no extra updates. */
 START_TEST(content_adversarial_weight) {
-  dmit_cfg c = tiny_cfg(), c3 = tiny_cfg();
+  dmit_cfg c = dmit_tiny_cfg(), c3 = dmit_tiny_cfg();
   c3.w_adv_content = 3.0f;
   dmit_model *m = dmit_new(test_runtime(), &c), *m3 = dmit_new(test_runtime(), &c3);
   float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), d[2], d3[2], g[7], g3[7];
@@ -235,7 +233,7 @@ START_TEST(content_adversarial_weight) {
 
   /* Extra content-discriminator updates run before the four, on the same batch: the
    * discriminators' update then finds the content discriminator's loss lower than without. */
-  dmit_cfg c2 = tiny_cfg();
+  dmit_cfg c2 = dmit_tiny_cfg();
   c2.dis_content_steps = 2;
   dmit_model *m0 = dmit_new(test_runtime(), &c), *m2 = dmit_new(test_runtime(), &c2);
   dmit_losses l0, l2;
@@ -315,7 +313,7 @@ static void train_textured(dmit_model *m, int steps, float *x, dmit_losses *l) {
  * computed (0). Trained with it, the content codes of every domain's images are closer in
  * their moments than trained without. A configuration written before the field reads as 0. */
 START_TEST(content_invariance_term) {
-  dmit_cfg c0 = tiny_cfg(), c1 = tiny_cfg(), c3 = tiny_cfg();
+  dmit_cfg c0 = dmit_tiny_cfg(), c1 = dmit_tiny_cfg(), c3 = dmit_tiny_cfg();
   c1.w_content_invariance = 1.0f;
   c3.w_content_invariance = 3.0f;
   dmit_model *m[3] = { dmit_new(test_runtime(), &c0), dmit_new(test_runtime(), &c1), dmit_new(test_runtime(), &c3) };
@@ -347,7 +345,7 @@ START_TEST(content_invariance_term) {
 
   /* Training: 30 steps without and with a weight that makes the term count. */
   enum { STEPS = 30, PER = 4 };
-  dmit_cfg on = tiny_cfg();
+  dmit_cfg on = dmit_tiny_cfg();
   on.w_content_invariance = 100.0f;
   dmit_model *off_m = dmit_new(test_runtime(), &c0), *on_m = dmit_new(test_runtime(), &on);
   dmit_losses l[STEPS];
@@ -389,7 +387,7 @@ END_TEST
  * positions (up to the norm's epsilon); without it they do not. An older configuration reads
  * as 0. */
 START_TEST(content_norm_standardises_channels) {
-  dmit_cfg c[2] = { tiny_cfg(), tiny_cfg() };
+  dmit_cfg c[2] = { dmit_tiny_cfg(), dmit_tiny_cfg() };
   c[1].content_norm = 1;
   int64_t dim = dmit_content_size(&c[0]), side = SIZE >> c[0].down_blocks, plane = side * side, ch = dim / plane;
   float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), *codes = malloc((size_t)NB * dim * sizeof *codes);
@@ -511,7 +509,7 @@ static ut_tensor *build_term(ut_graph *g, ut_tensor **in, void *ctx) {
 }
 
 START_TEST(diversity_gradient_matches_finite_differences) {
-  dmit_cfg c = tiny_cfg();
+  dmit_cfg c = dmit_tiny_cfg();
   c.down_blocks = 0;
   dmit_net n = { .c = &c, .frozen = 1 };
   float *content = gc_random_values(3, 2 * 4 * 8 * 8, -1, 1), *s1 = gc_random_values(4, 4, -3, -1),
@@ -561,13 +559,13 @@ START_TEST(bad_configurations_are_named) {
     { "w_domain_confusion", "-1", "loss weights" },
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    dmit_cfg c = tiny_cfg();
+    dmit_cfg c = dmit_tiny_cfg();
     ck_assert_ut_ok(kit_config_set(dmit_cfg_table(), &c, cases[i].field, cases[i].value));
     ck_assert_int_eq(dmit_cfg_check(&c), UT_ERR_INVALID_ARGUMENT);
     ck_assert_msg(strstr(ut_last_error(), cases[i].says), "%s=%s: '%s'", cases[i].field, cases[i].value, ut_last_error());
     ck_assert_ptr_null(dmit_new(test_runtime(), &c));
   }
-  dmit_cfg c = tiny_cfg();
+  dmit_cfg c = dmit_tiny_cfg();
   char buf[KIT_STRING_MAX];
   ck_assert_str_eq(dmit_domain_name(&c, 2, buf), "blue");
   ck_assert_int_eq(dmit_find_domain(&c, "green"), 1);

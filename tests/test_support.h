@@ -25,6 +25,12 @@ const char *test_tmp_path(const char *name);
  * *worst gets the index of the worst element. */
 double test_compare(const float *a, const float *b, int64_t n, double abs_tol, double rel_tol, int64_t *worst);
 
+/* Takes "field": value out of a flat JSON object in place (a configuration as
+ * kit_config_to_json writes it: values without commas), with one comma beside it, as a
+ * checkpoint written before the field existed holds it. Fails the test if the field is not
+ * there exactly once. */
+void test_json_drop_field(char *json, const char *field);
+
 /* Runs the suite (no fork) and returns the process exit status. */
 int test_run_suite(Suite *s);
 
