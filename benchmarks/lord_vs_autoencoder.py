@@ -54,6 +54,19 @@ def lord_config(run):
         fail(f"{path}: cannot read lord.config from the checkpoint's header ({e})")
 
 
+def baseline_folder(run, recorded_run, recorded_baseline):
+    """eval.json records both runs as `untangle eval` was given them, relative to where it ran;
+    that folder is the LORD run's real path less the recorded one, so the summary can be made
+    from anywhere."""
+    if os.path.isabs(recorded_baseline):
+        return recorded_baseline
+    real, rec = os.path.realpath(run).split(os.sep), os.path.normpath(recorded_run).split(os.sep)
+    if os.path.isabs(recorded_run) or real[-len(rec):] != rec:
+        fail(f"{run}: eval.json records the run as {recorded_run}, so the baseline's {recorded_baseline} "
+             f"cannot be placed (evaluate with absolute paths)")
+    return os.path.join(os.sep.join(real[:-len(rec)]) or os.sep, recorded_baseline)
+
+
 def read_run(run):
     if not os.path.isdir(run):
         fail(f"{run}: not a run folder (expected a LORD run evaluated with 'untangle eval RUN --baseline AE')")
@@ -64,7 +77,7 @@ def read_run(run):
     except (OSError, ValueError) as e:
         fail(f"{path}: {e}")
     config = lord_config(run)
-    baseline = lord_config(field(d, ("baseline_run", "run"), path))
+    baseline = lord_config(baseline_folder(run, field(d, ("run",), path), field(d, ("baseline_run", "run"), path)))
     # The comparison is fair only where the two runs differ in the code regularisation alone.
     differ = sorted(k for k in set(config) | set(baseline)
                     if k not in ("content_std", "content_decay") and config.get(k) != baseline.get(k))
