@@ -61,6 +61,11 @@ ut_status ut_runtime_read(ut_runtime *rt, cl_mem buf, size_t offset_bytes, size_
 int ut_program_cache_load(const char *dir, const char *key, unsigned char **binary, size_t *size, int *rejected);
 void ut_program_cache_store(const char *dir, const char *key, const unsigned char *binary, size_t size);
 
+/* 0 when binary is PoCL's and one of the files it carries is empty or cut short: PoCL aborts
+ * loading such a binary (pocl_binary_check.c says how one comes about). 1 otherwise, also for
+ * any other driver's binary. */
+int ut_pocl_binary_whole(const unsigned char *binary, size_t size);
+
 /* Device enumeration (devices.c): calls visit for every device of every platform, in the order
  * of ut_devices_list, stopping at the first failure. */
 ut_status ut_devices_each(ut_status (*visit)(cl_platform_id, cl_device_id, int index, void *ctx), void *ctx);

@@ -15,7 +15,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=${1:-180}
 build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
-targets=(${FUZZ_TARGETS:-safetensors dataset jpeg idx program_cache cli})
+targets=(${FUZZ_TARGETS:-safetensors dataset jpeg idx program_cache pocl_binary cli})
 fuzz_jobs=${FUZZ_JOBS:-2}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 

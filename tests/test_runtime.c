@@ -163,6 +163,88 @@ START_TEST(test_corrupt_entry_is_rebuilt) {
 }
 END_TEST
 
+/* The cached binary as PoCL 3.1 serialises it when program.bc is missing from its cache folder
+ * at that moment (another process writing it): the root entry's size 0 and its files gone. */
+static unsigned char *without_program_bc(const unsigned char *bin, size_t size, size_t *out_size) {
+  const size_t header = 77; /* PoCL binary format 9; the first root entry's size follows */
+  uint64_t bytes;
+  memcpy(&bytes, bin + header, 8);
+  ck_assert_uint_le(header + 8 + bytes, size);
+  unsigned char *out = calloc(size, 1);
+  ck_assert_ptr_nonnull(out);
+  memcpy(out, bin, header);
+  memcpy(out + header + 8, bin + header + 8 + bytes, size - (header + 8 + bytes));
+  *out_size = size - (size_t)bytes;
+  return out;
+}
+
+/* The one entry in dir: its key and binary, as program_cache.c lays them out. */
+static void read_entry(const char *dir, char **key, unsigned char **bin, size_t *size) {
+  DIR *d = opendir(dir);
+  ck_assert_ptr_nonnull(d);
+  char path[8192] = "";
+  for (struct dirent *e; (e = readdir(d));)
+    if (strstr(e->d_name, ".bin")) snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+  closedir(d);
+  FILE *f = fopen(path, "rb");
+  ck_assert_ptr_nonnull(f);
+  char magic[8];
+  uint64_t key_len, bin_len;
+  ck_assert_int_eq(fread(magic, 1, 8, f), 8);
+  ck_assert_int_eq(fread(&key_len, 8, 1, f), 1);
+  *key = calloc(key_len + 1, 1);
+  ck_assert_int_eq(fread(*key, 1, key_len, f), key_len);
+  ck_assert_int_eq(fread(&bin_len, 8, 1, f), 1);
+  *bin = malloc(bin_len);
+  ck_assert_int_eq(fread(*bin, 1, bin_len, f), bin_len);
+  *size = bin_len;
+  fclose(f);
+}
+
+/* PoCL aborts (an assertion, not an error code) when a binary it loads has an empty program.bc
+ * entry, and such a binary can reach the cache when two processes build one program at once (a
+ * CI run's test_bench did). The runtime must refuse it and build from source, not crash. */
+START_TEST(test_pocl_binary_with_empty_file_is_rebuilt) {
+  const char *dir = fresh_cache("cache-pocl-empty");
+  ut_runtime *rt = open_with_cache(dir);
+  cl_program prog;
+  ck_assert_ut_ok(ut_runtime_build(rt, "twice", source_ok, "", &prog));
+  ut_runtime_close(rt);
+  char *key;
+  unsigned char *bin;
+  size_t size;
+  read_entry(dir, &key, &bin, &size);
+  uint32_t version = 0;
+  if (size >= 20) memcpy(&version, bin + 16, 4);
+  if (size < 8 || memcmp(bin, "poclbin", 8) != 0 || version != 9) { /* another driver or PoCL version */
+    free(key);
+    free(bin);
+    return;
+  }
+  ck_assert_int_eq(ut_pocl_binary_whole(bin, size), 1);
+  ck_assert_int_eq(ut_pocl_binary_whole(bin, size - 1), 0);
+  size_t damaged_size;
+  unsigned char *damaged = without_program_bc(bin, size, &damaged_size);
+  ck_assert_int_eq(ut_pocl_binary_whole(damaged, damaged_size), 0);
+  ut_program_cache_store(dir, key, damaged, damaged_size);
+
+  rt = open_with_cache(dir);
+  ck_assert_ut_ok(ut_runtime_build(rt, "twice", source_ok, "", &prog));
+  ut_runtime_stats s = ut_runtime_get_stats(rt);
+  ck_assert_msg(s.cache_rejected == 1 && s.programs_built == 1 && s.programs_cached == 0,
+                "rejected %u built %u cached %u", s.cache_rejected, s.programs_built, s.programs_cached);
+  ut_runtime_close(rt);
+  /* The rebuilt program's whole binary replaced the damaged one. */
+  rt = open_with_cache(dir);
+  ck_assert_ut_ok(ut_runtime_build(rt, "twice", source_ok, "", &prog));
+  ck_assert_uint_eq(ut_runtime_get_stats(rt).programs_cached, 1);
+  ut_runtime_close(rt);
+  free(damaged);
+  free(key);
+  free(bin);
+}
+END_TEST
+
 START_TEST(test_build_failure_shows_log) {
   ut_runtime *rt = test_runtime();
   cl_program prog;
@@ -203,6 +285,7 @@ int main(void) {
   tcase_add_test(tc, test_unknown_device_names_selection);
   tcase_add_test(tc, test_second_run_builds_no_program);
   tcase_add_test(tc, test_corrupt_entry_is_rebuilt);
+  tcase_add_test(tc, test_pocl_binary_with_empty_file_is_rebuilt);
   tcase_add_test(tc, test_build_failure_shows_log);
   tcase_add_test(tc, test_status_names);
   tcase_add_test(tc, test_allocation_beyond_device_limit_explains);

@@ -194,6 +194,57 @@ static void program_cache_seeds(void) {
   rmdir(dir);
 }
 
+/* PoCL binaries of format 9 as engine/pocl_binary_check.c reads them: one root entry holding
+ * program.bc and one kernel with one compiled file; then the same with the root entry empty,
+ * as PoCL writes it when program.bc was missing. */
+static size_t put(unsigned char *at, const void *bytes, size_t n) {
+  memcpy(at, bytes, n);
+  return n;
+}
+
+static size_t put_file(unsigned char *at, const char *name, const char *content) {
+  uint32_t n = (uint32_t)strlen(name), c = (uint32_t)strlen(content);
+  size_t k = put(at, &n, 4);
+  k += put(at + k, name, n);
+  k += put(at + k, &c, 4);
+  return k + put(at + k, content, c);
+}
+
+static size_t pocl_binary(unsigned char *b, int with_program_bc) {
+  const uint64_t device = 0x1234, flags = (uint64_t)4 << 32;
+  const uint32_t version = 9, kernels = 1, roots = 1;
+  char hash[41];
+  memset(hash, 'A', 40);
+  hash[40] = '\0';
+  size_t n = put(b, "poclbin", 8);
+  n += put(b + n, &device, 8);
+  n += put(b + n, &version, 4);
+  n += put(b + n, &kernels, 4);
+  n += put(b + n, &flags, 8);
+  n += put(b + n, &roots, 4);
+  n += put(b + n, hash, 41);
+  uint64_t root = with_program_bc ? put_file(b + n + 8, "/program.bc", "BC bitcode") : 0;
+  n += put(b + n, &root, 8) + (size_t)root;
+  /* The kernel record: sizes, then (opaque here) metadata, then its files. */
+  size_t start = n;
+  n += 16 + 4;
+  n += put(b + n, "twice metadata", 14);
+  size_t files = put_file(b + n, "/twice/1-1-1-goffs0-smallgrid/twice.so", "\x7f" "ELF");
+  n += files;
+  uint64_t record = n - start, files64 = files;
+  put(b + start, &record, 8);
+  put(b + start + 8, &files64, 8);
+  return n;
+}
+
+static void pocl_binary_seeds(void) {
+  unsigned char b[512];
+  size_t n = pocl_binary(b, 1);
+  seed("pocl_binary", "whole-format-9", "", 0, b, n);
+  n = pocl_binary(b, 0);
+  seed("pocl_binary", "empty-root-entry", "", 0, b, n);
+}
+
 /* Argument vectors: the command byte (an index into fuzz_cli.c's table), NUL-separated words. */
 static void cli_seed(const char *name, int command, const char *words, size_t len) {
   uint8_t c = (uint8_t)command;
@@ -223,6 +274,7 @@ int main(int argc, char **argv) {
   jpeg_seeds();
   idx_seeds();
   program_cache_seeds();
+  pocl_binary_seeds();
   cli_seeds();
   printf("seeds written to %s\n", out_dir);
   return 0;
