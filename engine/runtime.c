@@ -126,6 +126,7 @@ ut_runtime *ut_runtime_open(const ut_device_query *query) {
   }
   rt->conv_direct = 1;
   rt->conv_flip = 1;
+  rt->conv_winograd = 1;
   return rt;
 }
 

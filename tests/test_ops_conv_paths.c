@@ -4,7 +4,8 @@
  *   - host: one host function per node with OpenBLAS (CPU devices with host memory), and its
  *     direct loops for stride-1 layers of at most 32 channels with 4 or fewer outputs or rows
  *     of 32 or more (on, and off so im2col + GEMM runs), with input gradients as
- *     flipped-kernel convolutions where they qualify (on and off);
+ *     flipped-kernel convolutions where they qualify (on and off), and Winograd F(2x2, 3x3) for
+ *     wide 3x3 layers (on, and off);
  *   - device: OpenCL kernels and CLBlast GEMMs per chunk (any device; forced here by turning
  *     the runtime's host GEMM off, so CLBlast runs on the CPU device too), and its direct
  *     kernels for layers of 4 or fewer output channels (on, and off);
@@ -65,6 +66,14 @@ static const path_case cases[] = {
   /* images smaller than the kernel: taps that read only padding (1x1 and 2x1 under 3x3) */
   { 0, 3, 5, 6, 1, 1, 3, 1, 1, 0, 1 },
   { 0, 3, 6, 5, 2, 1, 3, 1, 1, 0, 1 },
+  /* 3x3, stride 1, pad 1, 64 or more channels in and out: the host's Winograd F(2x2, 3x3) for
+   * the forward pass and the (flipped) input gradient; odd sizes (tiles cut at the right and
+   * bottom edges), more outputs than inputs without a bias, a 1x2 image (one tile, mostly
+   * padding), and three images over the threads' tile ranges */
+  { 0, 2, 64, 64, 5, 7, 3, 1, 1, 0, 1 },
+  { 0, 2, 64, 72, 4, 4, 3, 1, 1, 0, 0 },
+  { 0, 3, 80, 64, 1, 2, 3, 1, 1, 0, 1 },
+  { 0, 3, 64, 64, 2, 3, 3, 1, 1, 0, 1 },
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -162,16 +171,17 @@ static void free_results(results *r) {
 
 /* The settings each case runs under. */
 static const struct {
-  int device_path, direct, one_image_chunks, flip;
+  int device_path, direct, one_image_chunks, flip, winograd;
   const char *name;
 } settings[] = {
-  { 0, 1, 0, 1, "host path (direct loops and flipped input gradients on)" },
-  { 0, 0, 0, 1, "host path, im2col + GEMM" },
-  { 0, 0, 1, 1, "host path, im2col + GEMM, one-image chunks" },
-  { 0, 0, 0, 0, "host path, im2col + GEMM, input gradients through col2im" },
-  { 1, 0, 0, 0, "device path" },
-  { 1, 0, 1, 0, "device path, one-image chunks" },
-  { 1, 1, 0, 0, "device path, direct kernels for 4 or fewer output channels" },
+  { 0, 1, 0, 1, 1, "host path (direct loops, Winograd and flipped input gradients on)" },
+  { 0, 0, 0, 1, 0, "host path, im2col + GEMM" },
+  { 0, 0, 1, 1, 0, "host path, im2col + GEMM, one-image chunks" },
+  { 0, 0, 0, 0, 0, "host path, im2col + GEMM, input gradients through col2im" },
+  { 0, 0, 0, 0, 1, "host path, Winograd forward, input gradients through col2im" },
+  { 1, 0, 0, 0, 0, "device path" },
+  { 1, 0, 1, 0, 0, "device path, one-image chunks" },
+  { 1, 1, 0, 0, 0, "device path, direct kernels for 4 or fewer output channels" },
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
@@ -203,6 +213,7 @@ START_TEST(test_paths_match_reference) {
   rt->conv_chunk_images = settings[s].one_image_chunks;
   rt->conv_direct = settings[s].direct;
   rt->conv_flip = settings[s].flip;
+  rt->conv_winograd = settings[s].winograd;
   char label[200];
   case_str(k, label, sizeof label);
   results ref = run_case(k, 1, 42), got = run_case(k, 0, 42);
@@ -210,6 +221,7 @@ START_TEST(test_paths_match_reference) {
   rt->conv_chunk_images = 0;
   rt->conv_direct = 1;
   rt->conv_flip = 1;
+  rt->conv_winograd = 1;
   assert_matches(label, settings[s].name, &ref, &got);
   free_results(&ref);
   free_results(&got);

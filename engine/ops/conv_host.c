@@ -23,6 +23,7 @@
 #include <cblas.h>
 
 #include "conv_direct.h"
+#include "conv_winograd.h"
 #include "host_threads.h"
 
 typedef struct {
@@ -277,6 +278,11 @@ static ut_status run(const void *args, float *const *ptr) {
     with_flipped[OP_SECOND] = ptr[OP_WORKSPACE] + hc->ch.weights_offset;
     flip_kernel(with_flipped[OP_SECOND], ptr[OP_SECOND], hc->gm.c, hc->o, hc->gm.kh, hc->gm.kw);
     ptr = with_flipped;
+  }
+  if (hc->ch.winograd) {
+    ut_conv_winograd_forward(&hc->gm, hc->o, ptr[OP_FIRST], ptr[OP_SECOND], hc->has_bias ? ptr[OP_BIAS] : NULL, ptr[OP_OUT],
+                             ptr[OP_WORKSPACE], hc->ch.threads);
+    return UT_OK;
   }
   if (hc->ch.direct)
     return ut_conv_direct_run(&hc->gm, hc->o, hc->pass, ptr[OP_FIRST], ptr[OP_SECOND], hc->has_bias ? ptr[OP_BIAS] : NULL,

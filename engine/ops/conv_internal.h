@@ -66,6 +66,7 @@ typedef enum { UT_CONV_FORWARD, UT_CONV_GRAD_INPUT, UT_CONV_GRAD_WEIGHT } ut_con
  * kernel [C, O, kh, kw] lives at `weights_offset`. `workspace` is the node's total. */
 typedef struct {
   int direct;
+  int winograd; /* the forward pass runs as Winograd F(2x2, 3x3) on the host (conv_winograd.c) */
   int64_t images;
   size_t col_floats, t_offset;
   int threads;

@@ -11,6 +11,7 @@
  * Every GEMM keeps the batch in its N (or K) dimension, as the whole-batch version did, so a
  * chunk of several images makes one large product. */
 #include "conv_direct.h"
+#include "conv_winograd.h"
 #include "error.h"
 
 /* Workspace budgets, in floats: on a device, large enough that a chunk's GEMM fills the
@@ -44,11 +45,17 @@ ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t 
   const int direct = rt->host_gemm ? rt->conv_direct && ut_conv_direct_suits(gm, o, pass)
                                     : rt->conv_direct && o <= DEVICE_DIRECT_OUTPUTS && pass != UT_CONV_GRAD_WEIGHT;
   if (direct) return (ut_conv_chunking){ .direct = 1, .images = gm->b, .threads = 1 };
+  if (rt->host_gemm && rt->conv_winograd && pass == UT_CONV_FORWARD && ut_conv_winograd_suits(gm, o)) {
+    const int threads = rt->info.compute_units > 1 ? (int)rt->info.compute_units : 1;
+    return (ut_conv_chunking){ .winograd = 1, .images = gm->b, .threads = threads,
+                               .workspace = ut_conv_winograd_workspace(gm, o, threads) };
+  }
   /* The flipped form pays where the GEMM gets the smaller column matrix (o < c), or where the
-   * flipped forward pass runs the direct loops (conv_internal.h). */
+   * flipped forward pass runs the direct loops or Winograd's (conv_internal.h). */
   const ut_conv_geom f = ut_conv_flipped(gm, o);
   if (rt->host_gemm && rt->conv_flip && pass == UT_CONV_GRAD_INPUT && ut_conv_flips(gm) &&
-      (o < gm->c || (rt->conv_direct && ut_conv_direct_suits(&f, gm->c, UT_CONV_FORWARD)))) {
+      (o < gm->c || (rt->conv_direct && ut_conv_direct_suits(&f, gm->c, UT_CONV_FORWARD)) ||
+       (rt->conv_winograd && ut_conv_winograd_suits(&f, gm->c)))) {
     ut_conv_chunking c = ut_conv_chunks(rt, &f, gm->c, UT_CONV_FORWARD);
     c.flipped = 1;
     c.weights_offset = c.workspace;
