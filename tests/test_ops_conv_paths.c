@@ -66,14 +66,14 @@ static const path_case cases[] = {
   /* images smaller than the kernel: taps that read only padding (1x1 and 2x1 under 3x3) */
   { 0, 3, 5, 6, 1, 1, 3, 1, 1, 0, 1 },
   { 0, 3, 6, 5, 2, 1, 3, 1, 1, 0, 1 },
-  /* 3x3, stride 1, pad 1, 64 or more channels in and out: the host's Winograd F(2x2, 3x3) for
-   * the forward pass and the (flipped) input gradient; odd sizes (tiles cut at the right and
-   * bottom edges), more outputs than inputs without a bias, a 1x2 image (one tile, mostly
-   * padding), and three images over the threads' tile ranges */
+  /* 3x3, stride 1, pad 1, 64 or more channels in and out, images of 4x4 or more: the host's
+   * Winograd F(2x2, 3x3) for the forward pass and the (flipped) input gradient; odd sizes
+   * (tiles cut at the right and bottom edges), more outputs than inputs without a bias, and
+   * three images over the threads' rows of tiles; then a 3x2 image, which stays on the GEMM */
   { 0, 2, 64, 64, 5, 7, 3, 1, 1, 0, 1 },
   { 0, 2, 64, 72, 4, 4, 3, 1, 1, 0, 0 },
-  { 0, 3, 80, 64, 1, 2, 3, 1, 1, 0, 1 },
-  { 0, 3, 64, 64, 2, 3, 3, 1, 1, 0, 1 },
+  { 0, 3, 80, 64, 4, 5, 3, 1, 1, 0, 1 },
+  { 0, 3, 64, 64, 3, 2, 3, 1, 1, 0, 1 },
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -295,6 +295,33 @@ START_TEST(test_launch_structure) {
 }
 END_TEST
 
+/* Which host passes Winograd takes: the forward pass and the (flipped) input gradient of a wide
+ * 3x3 layer at 4x4 or more, not its weight gradient, not a 2x2 image, not a narrow or
+ * reflected layer, and nothing when the runtime turns it off. */
+START_TEST(test_winograd_takes_wide_3x3_layers) {
+  ut_runtime *rt = test_runtime();
+  if (!rt->host_gemm) return; /* a GPU: the device path only */
+  ut_conv_geom wide = { .b = 2, .c = 64, .h = 4, .w = 4, .kh = 3, .kw = 3, .stride = 1, .pad = 1 };
+  ck_assert_ut_ok(ut_conv_geom_check("test", &wide));
+  ck_assert_int_eq(ut_conv_chunks(rt, &wide, 64, UT_CONV_FORWARD).winograd, 1);
+  ut_conv_chunking grad_input = ut_conv_chunks(rt, &wide, 64, UT_CONV_GRAD_INPUT);
+  ck_assert(grad_input.flipped && grad_input.winograd);
+  ck_assert_int_eq(ut_conv_chunks(rt, &wide, 64, UT_CONV_GRAD_WEIGHT).winograd, 0);
+  ut_conv_geom small = wide, narrow = wide, reflected = wide;
+  small.h = small.w = 2;
+  narrow.c = 32;
+  reflected.reflect = 1;
+  ck_assert_ut_ok(ut_conv_geom_check("test", &small));
+  ck_assert_int_eq(ut_conv_chunks(rt, &small, 64, UT_CONV_FORWARD).winograd, 0);
+  ck_assert_int_eq(ut_conv_chunks(rt, &narrow, 64, UT_CONV_FORWARD).winograd, 0);
+  ck_assert_int_eq(ut_conv_chunks(rt, &reflected, 64, UT_CONV_FORWARD).winograd, 0);
+  rt->conv_winograd = 0;
+  int off = ut_conv_chunks(rt, &wide, 64, UT_CONV_FORWARD).winograd;
+  rt->conv_winograd = 1;
+  ck_assert_int_eq(off, 0);
+}
+END_TEST
+
 /* Arena of a training step through one convolution layer of a batch of 16, for the new ops
  * and for the reference: the reference keeps the batch's column matrix (C*k*k x B*OH*OW) from
  * the forward pass to the weight gradient; the chunked ops hold one chunk's at a time. */
@@ -329,6 +356,7 @@ static Suite *paths_suite(void) {
   tcase_add_loop_test(tc, test_paths_match_reference, 0, N_SETTINGS * N_CASES);
   tcase_add_test(tc, test_more_shares_than_threads);
   tcase_add_test(tc, test_launch_structure);
+  tcase_add_test(tc, test_winograd_takes_wide_3x3_layers);
   tcase_add_test(tc, test_chunks_save_memory);
   suite_add_tcase(s, tc);
   return s;

@@ -24,28 +24,53 @@
  * depend on the thread count.
  *
  * Measured: benchmarks/README.md ("Winograd F(2x2, 3x3) for VGG's layers"). */
+#include <string.h>
+
 #include <cblas.h>
 
 #include "conv_winograd.h"
 #include "host_threads.h"
 
 /* Transformed floats (V and M) per thread and chunk: 4 MB, within the L3 a core shares. */
-enum { CHUNK_FLOATS = 1 << 20, MAX_CHUNK_TILES = 256, MIN_CHUNK_TILES = 8, MIN_CHANNELS = 64, ALIGN = 16 };
+enum { CHUNK_FLOATS = 1 << 20, MAX_CHUNK_TILES = 256, ALIGN = 16 };
+/* Where it paid (benchmarks/README.md): 64 or more channels in and out, images of at least 4x4.
+ * At 2x2 an image is one tile, and transforming 512 x 512 kernels for 32 tiles cost more than
+ * the products saved (VGG's last block: 11 ms against 8 through im2col + GEMM). */
+enum { MIN_CHANNELS = 64, MIN_SIDE = 4 };
+
+/* As in conv_direct.c: plain loops the compiler vectorises, with an AVX2 + FMA copy chosen at
+ * load time on x86-64 processors that have them. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define VECTOR_CLONES
+#endif
 
 int ut_conv_winograd_suits(const ut_conv_geom *gm, int64_t o) {
   return gm->kh == 3 && gm->kw == 3 && gm->stride == 1 && gm->pad == 1 && !gm->reflect && gm->c >= MIN_CHANNELS &&
-         o >= MIN_CHANNELS;
+         o >= MIN_CHANNELS && gm->oh >= MIN_SIDE && gm->ow >= MIN_SIDE;
 }
 
 static size_t align_up(size_t floats) { return (floats + ALIGN - 1) / ALIGN * ALIGN; }
 
-static int64_t chunk_tiles(const ut_conv_geom *gm, int64_t o) {
-  int64_t t = CHUNK_FLOATS / (16 * (gm->c + o));
-  return t > MAX_CHUNK_TILES ? MAX_CHUNK_TILES : t < MIN_CHUNK_TILES ? MIN_CHUNK_TILES : t;
+/* Tiles are taken a whole row of tiles at a time: the patches of one row of tiles are four
+ * input rows, transformed down their columns as whole rows (contiguous vectors), and their
+ * tiles are consecutive columns of V and M. */
+static int64_t tiles_x(const ut_conv_geom *gm) { return (gm->ow + 1) / 2; }
+static int64_t tiles_y(const ut_conv_geom *gm) { return (gm->oh + 1) / 2; }
+
+static int64_t chunk_rows(const ut_conv_geom *gm, int64_t o) {
+  int64_t tiles = CHUNK_FLOATS / (16 * (gm->c + o));
+  if (tiles > MAX_CHUNK_TILES) tiles = MAX_CHUNK_TILES;
+  return tiles / tiles_x(gm) > 1 ? tiles / tiles_x(gm) : 1;
 }
 
+/* A row of the padded image: input columns -1 .. 2 tx, so every tile's 4 columns are in it. */
+static int64_t padded_row(const ut_conv_geom *gm) { return 2 * tiles_x(gm) + 2; }
+
 static size_t per_thread(const ut_conv_geom *gm, int64_t o) {
-  return align_up((size_t)(16 * (gm->c + o) * chunk_tiles(gm, o)));
+  const int64_t ld = chunk_rows(gm, o) * tiles_x(gm);
+  return align_up((size_t)(16 * (gm->c + o) * ld)) + align_up((size_t)(8 * padded_row(gm)));
 }
 
 size_t ut_conv_winograd_workspace(const ut_conv_geom *gm, int64_t o, int threads) {
@@ -54,7 +79,7 @@ size_t ut_conv_winograd_workspace(const ut_conv_geom *gm, int64_t o, int threads
 
 typedef struct {
   const ut_conv_geom *gm;
-  int64_t o, tiles_x, tiles, chunk;
+  int64_t o, rows, chunk; /* rows: of tiles in the batch; chunk: rows of tiles per chunk */
   const float *x, *w, *bias;
   float *y, *u, *scratch;
   int threads;
@@ -86,89 +111,96 @@ static int transform_kernels(void *ctx, int64_t lo, int64_t hi) {
   return 0;
 }
 
-/* V[xi] [c, n] (row length ld) for the tiles [t0, t0 + n): B^T d B with B^T = [1 0 -1 0;
- * 0 1 1 0; 0 -1 1 0; 0 1 0 -1], d the tile's 4x4 patch from row 2 ty - 1 and column 2 tx - 1,
- * zeros outside the image. */
-static void transform_patches(const job *jb, int64_t t0, int64_t n, float *v, int64_t ld) {
+/* V[xi] [c, ld] for the rows of tiles [row0, row0 + rows): B^T d B with B^T = [1 0 -1 0;
+ * 0 1 1 0; 0 -1 1 0; 0 1 0 -1], d a tile's 4x4 patch from input row 2 ty - 1 and column
+ * 2 tx - 1, zeros outside the image. The row combination (B^T d) is done on the four padded
+ * rows whole; then tile k's columns are entries 2k .. 2k + 3 of the combined rows. */
+VECTOR_CLONES
+static void transform_patches(const job *jb, int64_t row0, int64_t rows, float *v, int64_t ld, float *buf) {
   const ut_conv_geom *gm = jb->gm;
-  const int64_t c = gm->c, h = gm->h, w = gm->w, per_image = jb->tiles / gm->b;
-  for (int64_t k = 0; k < n; k++) {
-    const int64_t tile = t0 + k, b = tile / per_image, r = tile % per_image;
-    const int64_t y0 = 2 * (r / jb->tiles_x) - 1, x0 = 2 * (r % jb->tiles_x) - 1;
-    const int inside = y0 >= 0 && x0 >= 0 && y0 + 4 <= h && x0 + 4 <= w;
-    for (int64_t ch = 0; ch < c; ch++) {
+  const int64_t c = gm->c, h = gm->h, w = gm->w, tx = tiles_x(gm), ty = tiles_y(gm), wp = padded_row(gm);
+  const int64_t step = c * ld;
+  float *d[4], *t[4];
+  for (int i = 0; i < 4; i++) d[i] = buf + i * wp, t[i] = buf + (4 + i) * wp;
+  for (int64_t ch = 0; ch < c; ch++)
+    for (int64_t r = 0; r < rows; r++) {
+      const int64_t g = row0 + r, b = g / ty, y0 = 2 * (g % ty) - 1;
       const float *plane = jb->x + (b * c + ch) * h * w;
-      float d[4][4];
-      if (inside) {
-        for (int i = 0; i < 4; i++)
-          for (int j = 0; j < 4; j++) d[i][j] = plane[(y0 + i) * w + x0 + j];
-      } else {
-        for (int i = 0; i < 4; i++)
-          for (int j = 0; j < 4; j++) {
-            const int64_t yy = y0 + i, xx = x0 + j;
-            d[i][j] = yy >= 0 && yy < h && xx >= 0 && xx < w ? plane[yy * w + xx] : 0.0f;
-          }
+      for (int i = 0; i < 4; i++) {
+        const int64_t yy = y0 + i, n = w < wp - 1 ? w : wp - 1;
+        memset(d[i], 0, (size_t)wp * sizeof *d[i]);
+        if (yy >= 0 && yy < h) memcpy(d[i] + 1, plane + yy * w, (size_t)n * sizeof *d[i]);
       }
-      float t[4][4];
-      for (int j = 0; j < 4; j++) {
+      for (int64_t j = 0; j < wp; j++) {
         t[0][j] = d[0][j] - d[2][j];
         t[1][j] = d[1][j] + d[2][j];
         t[2][j] = d[2][j] - d[1][j];
         t[3][j] = d[1][j] - d[3][j];
       }
-      float *dst = v + ch * ld + k;
-      const int64_t step = c * ld;
+      float *dst = v + ch * ld + r * tx;
       for (int i = 0; i < 4; i++) {
-        dst[(i * 4 + 0) * step] = t[i][0] - t[i][2];
-        dst[(i * 4 + 1) * step] = t[i][1] + t[i][2];
-        dst[(i * 4 + 2) * step] = t[i][2] - t[i][1];
-        dst[(i * 4 + 3) * step] = t[i][1] - t[i][3];
+        float *v0 = dst + (i * 4 + 0) * step, *v1 = dst + (i * 4 + 1) * step, *v2 = dst + (i * 4 + 2) * step,
+              *v3 = dst + (i * 4 + 3) * step;
+        const float *ti = t[i];
+        for (int64_t k = 0; k < tx; k++) {
+          v0[k] = ti[2 * k] - ti[2 * k + 2];
+          v1[k] = ti[2 * k + 1] + ti[2 * k + 2];
+          v2[k] = ti[2 * k + 2] - ti[2 * k + 1];
+          v3[k] = ti[2 * k + 1] - ti[2 * k + 3];
+        }
       }
     }
-  }
 }
 
-/* The outputs of tiles [t0, t0 + n) from M[xi] [o, n] (row length ld): A^T m A with
- * A^T = [1 1 1 0; 0 1 -1 -1], plus the bias; a tile past an odd edge keeps its inside part. */
-static void transform_outputs(const job *jb, int64_t t0, int64_t n, const float *m, int64_t ld) {
+/* The outputs of the rows of tiles [row0, row0 + rows) from M[xi] [o, ld]: A^T m A with
+ * A^T = [1 1 1 0; 0 1 -1 -1], plus the bias, each output row built whole in buf; a tile past
+ * an odd edge keeps its inside part. */
+VECTOR_CLONES
+static void transform_outputs(const job *jb, int64_t row0, int64_t rows, const float *m, int64_t ld, float *buf) {
   const ut_conv_geom *gm = jb->gm;
-  const int64_t o = jb->o, oh = gm->oh, ow = gm->ow, per_image = jb->tiles / gm->b, step = o * ld;
-  for (int64_t k = 0; k < n; k++) {
-    const int64_t tile = t0 + k, b = tile / per_image, r = tile % per_image;
-    const int64_t y0 = 2 * (r / jb->tiles_x), x0 = 2 * (r % jb->tiles_x);
-    for (int64_t oc = 0; oc < o; oc++) {
-      const float *src = m + oc * ld + k;
-      float s[16];
-      for (int xi = 0; xi < 16; xi++) s[xi] = src[xi * step];
-      float t[2][4];
+  const int64_t o = jb->o, oh = gm->oh, ow = gm->ow, tx = tiles_x(gm), ty = tiles_y(gm), step = o * ld;
+  float *a[4], *e[4], *out = buf + 8 * tx;
+  for (int j = 0; j < 4; j++) a[j] = buf + j * tx, e[j] = buf + (4 + j) * tx;
+  for (int64_t oc = 0; oc < o; oc++) {
+    const float bias = jb->bias ? jb->bias[oc] : 0.0f;
+    for (int64_t r = 0; r < rows; r++) {
+      const int64_t g = row0 + r, b = g / ty, y0 = 2 * (g % ty);
+      const float *s = m + oc * ld + r * tx;
       for (int j = 0; j < 4; j++) {
-        t[0][j] = s[j] + s[4 + j] + s[8 + j];
-        t[1][j] = s[4 + j] - s[8 + j] - s[12 + j];
+        const float *s0 = s + j * step, *s1 = s + (4 + j) * step, *s2 = s + (8 + j) * step, *s3 = s + (12 + j) * step;
+        for (int64_t k = 0; k < tx; k++) {
+          a[j][k] = s0[k] + s1[k] + s2[k];
+          e[j][k] = s1[k] - s2[k] - s3[k];
+        }
       }
-      const float bias = jb->bias ? jb->bias[oc] : 0.0f;
       float *plane = jb->y + (b * o + oc) * oh * ow;
       for (int i = 0; i < 2 && y0 + i < oh; i++) {
-        plane[(y0 + i) * ow + x0] = t[i][0] + t[i][1] + t[i][2] + bias;
-        if (x0 + 1 < ow) plane[(y0 + i) * ow + x0 + 1] = t[i][1] - t[i][2] - t[i][3] + bias;
+        float *const *q = i ? e : a;
+        for (int64_t k = 0; k < tx; k++) {
+          out[2 * k] = q[0][k] + q[1][k] + q[2][k] + bias;
+          out[2 * k + 1] = q[1][k] - q[2][k] - q[3][k] + bias;
+        }
+        memcpy(plane + (y0 + i) * ow, out, (size_t)ow * sizeof *out);
       }
     }
   }
 }
 
-/* Share s of the threads: its tiles, a chunk at a time. */
+/* Share s of the threads: its rows of tiles, a chunk at a time. */
 static int run_tiles(void *ctx, int64_t lo, int64_t hi) {
   const job *jb = ctx;
-  const int64_t c = jb->gm->c, o = jb->o, T = jb->chunk;
+  const int64_t c = jb->gm->c, o = jb->o, tx = tiles_x(jb->gm), ld = jb->chunk * tx;
   for (int64_t s = lo; s < hi; s++) {
-    float *v = jb->scratch + (size_t)s * per_thread(jb->gm, o), *m = v + 16 * c * T;
-    const int64_t first = jb->tiles * s / jb->threads, last = jb->tiles * (s + 1) / jb->threads;
-    for (int64_t t0 = first; t0 < last; t0 += T) {
-      const int64_t n = last - t0 < T ? last - t0 : T;
-      transform_patches(jb, t0, n, v, T);
+    float *v = jb->scratch + (size_t)s * per_thread(jb->gm, o), *m = v + 16 * c * ld;
+    float *buf = v + align_up((size_t)(16 * (c + o) * ld));
+    const int64_t first = jb->rows * s / jb->threads, last = jb->rows * (s + 1) / jb->threads;
+    for (int64_t r0 = first; r0 < last; r0 += jb->chunk) {
+      const int64_t rows = last - r0 < jb->chunk ? last - r0 : jb->chunk, n = rows * tx;
+      transform_patches(jb, r0, rows, v, ld, buf);
       for (int xi = 0; xi < 16; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)o, (int)n, (int)c, 1.0f, jb->u + xi * o * c, (int)c,
-                    v + xi * c * T, (int)T, 0.0f, m + xi * o * T, (int)T);
-      transform_outputs(jb, t0, n, m, T);
+                    v + xi * c * ld, (int)ld, 0.0f, m + xi * o * ld, (int)ld);
+      transform_outputs(jb, r0, rows, m, ld, buf);
     }
   }
   return 0;
@@ -176,11 +208,10 @@ static int run_tiles(void *ctx, int64_t lo, int64_t hi) {
 
 void ut_conv_winograd_forward(const ut_conv_geom *gm, int64_t o, const float *x, const float *w, const float *bias, float *y,
                               float *workspace, int threads) {
-  const int64_t tiles_x = (gm->ow + 1) / 2, tiles = gm->b * tiles_x * ((gm->oh + 1) / 2);
-  if (threads > tiles) threads = tiles > 0 ? (int)tiles : 1;
-  job jb = { .gm = gm, .o = o, .tiles_x = tiles_x, .tiles = tiles, .chunk = chunk_tiles(gm, o), .x = x, .w = w,
-             .bias = bias, .y = y, .u = workspace, .scratch = workspace + align_up((size_t)(16 * o * gm->c)),
-             .threads = threads };
+  const int64_t rows = gm->b * tiles_y(gm);
+  if (threads > rows) threads = rows > 0 ? (int)rows : 1;
+  job jb = { .gm = gm, .o = o, .rows = rows, .chunk = chunk_rows(gm, o), .x = x, .w = w, .bias = bias, .y = y,
+             .u = workspace, .scratch = workspace + align_up((size_t)(16 * o * gm->c)), .threads = threads };
   ut_host_parallel(threads, o, transform_kernels, &jb);
   ut_host_parallel(threads, threads, run_tiles, &jb);
 }
