@@ -126,7 +126,18 @@ ut_runtime *ut_runtime_open(const ut_device_query *query) {
   }
   rt->conv_direct = 1;
   rt->conv_flip = 1;
-  rt->conv_winograd = 1;
+  /* UNTANGLE_CONV_WINOGRAD=0 keeps wide 3x3 layers on im2col + GEMM, so one binary can be timed
+   * both ways side by side (benchmarks/README.md). */
+  const char *winograd = getenv("UNTANGLE_CONV_WINOGRAD");
+  if (winograd && *winograd && strcmp(winograd, "0") && strcmp(winograd, "1")) {
+    ut_fail(UT_ERR_INVALID_ARGUMENT,
+            "$UNTANGLE_CONV_WINOGRAD is '%s'; expected 1 (wide 3x3 convolutions on the host as Winograd F(2x2, 3x3), "
+            "the default) or 0 (im2col + GEMM)",
+            winograd);
+    ut_runtime_close(rt);
+    return NULL;
+  }
+  rt->conv_winograd = !(winograd && !strcmp(winograd, "0"));
   return rt;
 }
 

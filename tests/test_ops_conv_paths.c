@@ -322,6 +322,30 @@ START_TEST(test_winograd_takes_wide_3x3_layers) {
 }
 END_TEST
 
+/* $UNTANGLE_CONV_WINOGRAD: 0 turns Winograd off for the runtime, 1 or unset keeps it on, and
+ * anything else is refused with the variable, the value and what it takes. */
+static ut_runtime *open_with_winograd(const char *value) {
+  if (value) setenv("UNTANGLE_CONV_WINOGRAD", value, 1);
+  const char *sel = getenv("UNTANGLE_TEST_DEVICE");
+  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = sel ? sel : "best" });
+  unsetenv("UNTANGLE_CONV_WINOGRAD");
+  return rt;
+}
+
+START_TEST(test_winograd_environment_switch) {
+  const char *values[] = { NULL, "1", "0" };
+  for (int i = 0; i < 3; i++) {
+    ut_runtime *rt = open_with_winograd(values[i]);
+    ck_assert_ut_ptr(rt);
+    ck_assert_int_eq(rt->conv_winograd, i < 2);
+    ut_runtime_close(rt);
+  }
+  ck_assert_ptr_null(open_with_winograd("yes"));
+  const char *msg = ut_last_error();
+  ck_assert_msg(strstr(msg, "$UNTANGLE_CONV_WINOGRAD is 'yes'") && strstr(msg, "expected 1"), "%s", msg);
+}
+END_TEST
+
 /* Arena of a training step through one convolution layer of a batch of 16, for the new ops
  * and for the reference: the reference keeps the batch's column matrix (C*k*k x B*OH*OW) from
  * the forward pass to the weight gradient; the chunked ops hold one chunk's at a time. */
@@ -357,6 +381,7 @@ static Suite *paths_suite(void) {
   tcase_add_test(tc, test_more_shares_than_threads);
   tcase_add_test(tc, test_launch_structure);
   tcase_add_test(tc, test_winograd_takes_wide_3x3_layers);
+  tcase_add_test(tc, test_winograd_environment_switch);
   tcase_add_test(tc, test_chunks_save_memory);
   suite_add_tcase(s, tc);
   return s;
