@@ -59,22 +59,31 @@ static size_t align_up(size_t floats) { return (floats + ALIGN - 1) / ALIGN * AL
 static int64_t tiles_x(const ut_conv_geom *gm) { return (gm->ow + 1) / 2; }
 static int64_t tiles_y(const ut_conv_geom *gm) { return (gm->oh + 1) / 2; }
 
-static int64_t chunk_rows(const ut_conv_geom *gm, int64_t o) {
-  int64_t tiles = CHUNK_FLOATS / (16 * (gm->c + o));
+/* The threads that get rows of tiles: no more than there are rows. */
+static int row_threads(const ut_conv_geom *gm, int threads) {
+  const int64_t rows = gm->b * tiles_y(gm);
+  return threads < rows ? threads : rows > 0 ? (int)rows : 1;
+}
+
+/* Rows of tiles per chunk: within CHUNK_FLOATS, and no more than a thread's share. */
+static int64_t chunk_rows(const ut_conv_geom *gm, int64_t o, int threads) {
+  int64_t tiles = CHUNK_FLOATS / (16 * (gm->c + o)), share = (gm->b * tiles_y(gm) + threads - 1) / threads;
   if (tiles > MAX_CHUNK_TILES) tiles = MAX_CHUNK_TILES;
-  return tiles / tiles_x(gm) > 1 ? tiles / tiles_x(gm) : 1;
+  const int64_t rows = tiles / tiles_x(gm) > 1 ? tiles / tiles_x(gm) : 1;
+  return rows < share ? rows : share;
 }
 
 /* A row of the padded image: input columns -1 .. 2 tx, so every tile's 4 columns are in it. */
 static int64_t padded_row(const ut_conv_geom *gm) { return 2 * tiles_x(gm) + 2; }
 
-static size_t per_thread(const ut_conv_geom *gm, int64_t o) {
-  const int64_t ld = chunk_rows(gm, o) * tiles_x(gm);
+static size_t per_thread(const ut_conv_geom *gm, int64_t o, int threads) {
+  const int64_t ld = chunk_rows(gm, o, threads) * tiles_x(gm);
   return align_up((size_t)(16 * (gm->c + o) * ld)) + align_up((size_t)(8 * padded_row(gm)));
 }
 
 size_t ut_conv_winograd_workspace(const ut_conv_geom *gm, int64_t o, int threads) {
-  return align_up((size_t)(16 * o * gm->c)) + (size_t)threads * per_thread(gm, o);
+  threads = row_threads(gm, threads);
+  return align_up((size_t)(16 * o * gm->c)) + (size_t)threads * per_thread(gm, o, threads);
 }
 
 typedef struct {
@@ -191,7 +200,7 @@ static int run_tiles(void *ctx, int64_t lo, int64_t hi) {
   const job *jb = ctx;
   const int64_t c = jb->gm->c, o = jb->o, tx = tiles_x(jb->gm), ld = jb->chunk * tx;
   for (int64_t s = lo; s < hi; s++) {
-    float *v = jb->scratch + (size_t)s * per_thread(jb->gm, o), *m = v + 16 * c * ld;
+    float *v = jb->scratch + (size_t)s * per_thread(jb->gm, o, jb->threads), *m = v + 16 * c * ld;
     float *buf = v + align_up((size_t)(16 * (c + o) * ld));
     const int64_t first = jb->rows * s / jb->threads, last = jb->rows * (s + 1) / jb->threads;
     for (int64_t r0 = first; r0 < last; r0 += jb->chunk) {
@@ -208,10 +217,10 @@ static int run_tiles(void *ctx, int64_t lo, int64_t hi) {
 
 void ut_conv_winograd_forward(const ut_conv_geom *gm, int64_t o, const float *x, const float *w, const float *bias, float *y,
                               float *workspace, int threads) {
-  const int64_t rows = gm->b * tiles_y(gm);
-  if (threads > rows) threads = rows > 0 ? (int)rows : 1;
-  job jb = { .gm = gm, .o = o, .rows = rows, .chunk = chunk_rows(gm, o), .x = x, .w = w, .bias = bias, .y = y,
-             .u = workspace, .scratch = workspace + align_up((size_t)(16 * o * gm->c)), .threads = threads };
+  threads = row_threads(gm, threads);
+  job jb = { .gm = gm, .o = o, .rows = gm->b * tiles_y(gm), .chunk = chunk_rows(gm, o, threads), .x = x, .w = w,
+             .bias = bias, .y = y, .u = workspace, .scratch = workspace + align_up((size_t)(16 * o * gm->c)),
+             .threads = threads };
   ut_host_parallel(threads, o, transform_kernels, &jb);
   ut_host_parallel(threads, threads, run_tiles, &jb);
 }
