@@ -190,7 +190,7 @@ typedef struct {
 static void on_step(void *user, const kit_progress *p) {
   train_progress *tp = user;
   progress *bar = &tp->bar;
-  if (bar->total == 0) progress_begin(bar, stderr, "cmivae", p->step - 1, p->steps);
+  if (bar->total == 0) progress_begin(bar, stderr, "cmivae", p->step, p->steps);
   char metrics[200];
   int n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f recon %.1f kl %.1f feature %.3f gan %.3f %.0f img/s",
                    (long long)p->epoch + 1, (long long)p->epochs, (double)p->losses[0], (double)p->losses[2],

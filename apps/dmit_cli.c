@@ -191,7 +191,7 @@ typedef struct {
 static void on_step(void *user, const kit_progress *p) {
   train_progress *tp = user;
   progress *bar = &tp->bar;
-  if (bar->total == 0) progress_begin(bar, stderr, "dmit", p->step - 1, p->steps);
+  if (bar->total == 0) progress_begin(bar, stderr, "dmit", p->step, p->steps);
   char metrics[240];
   int n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f (content %.3f) adv %.3f rec %.3f cyc %.3f latent %.3f "
                    "%.0f img/s", (long long)p->epoch + 1, (long long)p->epochs, (double)p->losses[0],

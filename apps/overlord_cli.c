@@ -215,7 +215,7 @@ static void on_step(void *user, const overlord_progress *p) {
     char label[32];
     snprintf(label, sizeof label, "overlord stage %d", p->stage);
     *bar = (progress){ 0 };
-    progress_begin(bar, stderr, label, p->step - 1, p->steps);
+    progress_begin(bar, stderr, label, p->step, p->steps);
     sb->stage = p->stage;
   }
   const float *l = p->losses;

@@ -15,12 +15,13 @@ void progress_begin(progress *p, FILE *out, const char *label, int64_t first, in
   p->first = first;
   p->total = total;
   p->last_step = -1;
-  int64_t tenth = (total - first) / 10;
-  p->next_line = first + (tenth > 0 ? tenth : 1);
+  p->next_line = first + 1;
   p->start = ut_seconds();
 }
 
 double progress_elapsed(const progress *p) { return ut_seconds() - p->start; }
+
+#define MIN_RATE_SECONDS 0.001
 
 static void format_duration(double s, char *buf, size_t size) {
   if (!(s >= 0) || s > 1e7) {
@@ -36,13 +37,17 @@ static void format_duration(double s, char *buf, size_t size) {
 
 static void draw(progress *p, int64_t step, const char *metrics, double now, int final) {
   double elapsed = now - p->start;
-  double rate = elapsed > 0 ? (double)(step - p->first) / elapsed : 0;
-  char eta[32], took[32];
+  /* Nothing to divide before a step after `first` has been timed (the trainers start the clock
+   * at their first step, which once showed as 164446.6 steps/s), nor over a few microseconds. */
+  double rate = elapsed >= MIN_RATE_SECONDS ? (double)(step - p->first) / elapsed : 0;
+  char eta[32], took[32], speed[32];
   format_duration(rate > 0 ? (double)(p->total - step) / rate : -1, eta, sizeof eta);
   format_duration(elapsed, took, sizeof took);
+  if (rate > 0) snprintf(speed, sizeof speed, "%.1f", rate);
+  else snprintf(speed, sizeof speed, "?");
   /* \r and "erase to end of line" redraw in place; a file gets whole lines instead. */
-  fprintf(p->out, "%s%s step %lld/%lld  %s  %.1f steps/s  %s %s%s", p->tty ? "\r" : "", p->label, (long long)step,
-          (long long)p->total, metrics ? metrics : "", rate, final ? "took" : "ETA", final ? took : eta,
+  fprintf(p->out, "%s%s step %lld/%lld  %s  %s steps/s  %s %s%s", p->tty ? "\r" : "", p->label, (long long)step,
+          (long long)p->total, metrics ? metrics : "", speed, final ? "took" : "ETA", final ? took : eta,
           p->tty ? "\033[K" : "\n");
   if (p->tty && final) fputc('\n', p->out);
   fflush(p->out);

@@ -17,8 +17,10 @@ typedef struct {
   double start, last_draw;
 } progress;
 
-/* Starts timing. `first` is the step the run starts from (non-zero when resuming): the rate
- * and the time left count only steps of this run. */
+/* Starts timing. `first` is the step already done when timing starts (non-zero when resuming,
+ * and the first step for a trainer that reports it before starting the clock, so that step's
+ * plan compilation stays out of the rate): the rate and the time left count only steps after
+ * it, and show '?' until there is one. Into a file the first line is the step after `first`. */
 void progress_begin(progress *p, FILE *out, const char *label, int64_t first, int64_t total);
 
 /* Reports that `step` steps are done; `metrics` ("loss 0.0123") goes into the line as is. */

@@ -158,7 +158,7 @@ static void on_step(void *user, const lord_progress *p) {
   if (s->stage != p->stage) {
     char label[32];
     snprintf(label, sizeof label, "stage %d", p->stage);
-    progress_begin(&s->bar, stderr, label, p->step - 1, p->steps);
+    progress_begin(&s->bar, stderr, label, p->step, p->steps);
     s->stage = p->stage;
   }
   char metrics[96];
