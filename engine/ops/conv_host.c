@@ -17,7 +17,9 @@
  * results depend on the thread count (fixed: the device's compute units), never on timing.
  *
  * Loops that know the stride is 1 and the padding zero copy whole runs of a row (memcpy); the
- * general loops handle strides and reflection. */
+ * general loops handle strides and reflection. Narrow layers go to the direct loops instead
+ * (conv_direct.c), wide 3x3 ones to Winograd F(2x2, 3x3) (conv_winograd.c); ut_conv_chunks
+ * decides. */
 #include <string.h>
 
 #include <cblas.h>

@@ -86,7 +86,7 @@ ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t 
  * columns are then the smaller matrix: LORD's 5x5 32 -> 16 layer's input gradient took 8-12
  * ms instead of 14 on 2 cores; with o >= c it measured the same or slower, VGG's 64 -> 128:
  * 11 ms instead of 8.5), and wherever the flipped forward pass runs the direct loops
- * (conv_direct.c), which need no column matrix at all. ut_conv_flips says whether the
+ * (conv_direct.c), which need no column matrix at all, or Winograd's (conv_winograd.c). ut_conv_flips says whether the
  * geometry allows it; ut_conv_flipped gives the forward geometry. */
 int ut_conv_flips(const ut_conv_geom *gm);
 ut_conv_geom ut_conv_flipped(const ut_conv_geom *gm, int64_t o);
