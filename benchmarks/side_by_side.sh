@@ -8,12 +8,13 @@
 # OUT_DIR (default: a new temporary folder) keeps the JSON lines of every part; REPEATS
 # (default 5) is the timed steps per case, after 2 warm-up steps; ROUNDS (default 4). Prints a
 # markdown table: each engine's median over the rounds (of its per-round medians), and the
-# median and range of the per-round ratios AFTER / BEFORE and AFTER / PyTorch. Ratios are taken
-# within a round because on a shared or virtual machine whole processes run fast or slow by a
-# third for minutes at a time; parts measured a minute apart are compared, not whole runs.
+# median, range and count below 1 of the per-round ratios AFTER / BEFORE and AFTER / PyTorch.
+# Ratios are taken within a round because on a shared or virtual machine whole processes run
+# fast or slow by a third for minutes at a time; parts measured a minute apart are compared,
+# not whole runs.
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
   usage
   exit 0
@@ -86,7 +87,8 @@ def median_of(values):
 def ratio_text(values):
     if not values:
         return "-"
-    return f"{median_of(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+    below = sum(v < 1 for v in values)
+    return f"{median_of(values):.2f} ({min(values):.2f}-{max(values):.2f}; below 1 in {below} of {len(values)})"
 
 print(f"| case | before ms | after ms | PyTorch ms | after / before | after / PyTorch |")
 print("|---|---|---|---|---|---|")
@@ -96,5 +98,6 @@ for case in per_round[0]["after"]:
     vs_torch = [r["after"][case] / r["torch"][case] for r in per_round if case in r["torch"]]
     print(f"| {case} | {median_of(got['before']):.0f} | {median_of(got['after']):.0f} | {median_of(got['torch']):.0f} | "
           f"{ratio_text(vs_before)} | {ratio_text(vs_torch)} |")
-print(f"\nMedians over {rounds} rounds of each part's median step; ratios per round, median (min-max).")
+print(f"\nMedians over {rounds} rounds of each part's median step; ratios per round, median (min-max; the rounds\n"
+      "where AFTER was the faster): a change that helps is below 1 in most rounds, not only in its median.")
 EOF
