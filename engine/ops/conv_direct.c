@@ -29,17 +29,6 @@
 #include "error.h"
 #include "host_threads.h"
 
-/* The loops below are plain C that the compiler vectorises; built for the x86-64 baseline they
- * get 4-float SSE2 vectors. On x86-64 a second copy for x86-64-v3 (AVX2 and FMA) is chosen at
- * load time where the processor has them (GCC's function multiversioning). Not "arch=haswell":
- * GCC picks such a clone by processor model, so an AMD processor with the same features gets
- * the baseline copy; an x86-64-v3 clone is picked by the features themselves. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define VECTOR_CLONES
-#endif
-
 /* Blocks of output columns are computed in vector registers for up to OUT_BLOCK output
  * channels at once: the forward pass keeps OUT_BLOCK x ROW_VECS sums (each load of an input
  * row segment feeds OUT_BLOCK multiply-adds, each weight ROW_VECS), the weight gradient

@@ -19,6 +19,18 @@
 #include "graph_internal.h"
 #include "plan_internal.h"
 
+/* The host loops (conv_direct.c, conv_winograd.c) are plain C that the compiler vectorises;
+ * built for the x86-64 baseline they get 4-float SSE2 vectors. On x86-64 a second copy for
+ * x86-64-v3 (AVX2 and FMA) of each function marked VECTOR_CLONES is chosen at load time where
+ * the processor has them (GCC's function multiversioning). Not "arch=haswell": GCC picks such
+ * a clone by processor model, so an AMD processor with the same features gets the baseline
+ * copy; an x86-64-v3 clone is picked by the features themselves. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
 /* One convolution's geometry, seen from the image side: the image [b, c, h, w] that the
  * forward pass reads and the input gradient writes, the kernel, stride and padding, and the
  * output size (oh, ow) that ut_conv_geom_check fills in. */
@@ -86,8 +98,9 @@ ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t 
  * columns are then the smaller matrix: LORD's 5x5 32 -> 16 layer's input gradient took 8-12
  * ms instead of 14 on 2 cores; with o >= c it measured the same or slower, VGG's 64 -> 128:
  * 11 ms instead of 8.5), and wherever the flipped forward pass runs the direct loops
- * (conv_direct.c), which need no column matrix at all, or Winograd's (conv_winograd.c). ut_conv_flips says whether the
- * geometry allows it; ut_conv_flipped gives the forward geometry. */
+ * (conv_direct.c), which need no column matrix at all, or Winograd's (conv_winograd.c).
+ * ut_conv_flips says whether the geometry allows it; ut_conv_flipped gives the forward
+ * geometry. */
 int ut_conv_flips(const ut_conv_geom *gm);
 ut_conv_geom ut_conv_flipped(const ut_conv_geom *gm, int64_t o);
 

@@ -45,8 +45,8 @@ ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t 
   const int direct = rt->host_gemm ? rt->conv_direct && ut_conv_direct_suits(gm, o, pass)
                                     : rt->conv_direct && o <= DEVICE_DIRECT_OUTPUTS && pass != UT_CONV_GRAD_WEIGHT;
   if (direct) return (ut_conv_chunking){ .direct = 1, .images = gm->b, .threads = 1 };
+  int threads = rt->host_gemm && rt->info.compute_units > 1 ? (int)rt->info.compute_units : 1;
   if (rt->host_gemm && rt->conv_winograd && pass == UT_CONV_FORWARD && ut_conv_winograd_suits(gm, o)) {
-    const int threads = rt->info.compute_units > 1 ? (int)rt->info.compute_units : 1;
     return (ut_conv_chunking){ .winograd = 1, .images = gm->b, .threads = threads,
                                .workspace = ut_conv_winograd_workspace(gm, o, threads) };
   }
@@ -62,7 +62,6 @@ ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t 
     c.workspace += (size_t)o * k;
     return c;
   }
-  int threads = rt->host_gemm && rt->info.compute_units > 1 ? (int)rt->info.compute_units : 1;
   if (threads > gm->b) threads = gm->b > 0 ? (int)gm->b : 1;
   int64_t per_thread = (gm->b + threads - 1) / threads;
   size_t budget = rt->host_gemm ? HOST_WORKSPACE_FLOATS : DEVICE_WORKSPACE_FLOATS;

@@ -38,14 +38,6 @@ enum { CHUNK_FLOATS = 1 << 20, MAX_CHUNK_TILES = 256, ALIGN = 16 };
  * the products saved (VGG's last block: 11 ms against 8 through im2col + GEMM). */
 enum { MIN_CHANNELS = 64, MIN_SIDE = 4 };
 
-/* As in conv_direct.c: plain loops the compiler vectorises, with an AVX2 + FMA copy chosen at
- * load time on x86-64 processors that have them. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define VECTOR_CLONES
-#endif
-
 int ut_conv_winograd_suits(const ut_conv_geom *gm, int64_t o) {
   return gm->kh == 3 && gm->kw == 3 && gm->stride == 1 && gm->pad == 1 && !gm->reflect && gm->c >= MIN_CHANNELS &&
          o >= MIN_CHANNELS && gm->oh >= MIN_SIDE && gm->ow >= MIN_SIDE;

@@ -6,8 +6,9 @@
 
 /* Whether the forward pass of gm with o outputs runs as Winograd F(2x2, 3x3): a 3x3 kernel,
  * stride 1, zero padding 1, channels wide enough in and out and images not too small
- * (conv_winograd.c says where it was measured). The input gradient of such a layer is the same kind of convolution
- * (flipped kernel, conv_internal.h), so it qualifies through ut_conv_flipped. */
+ * (conv_winograd.c says where it was measured). The input gradient of such a layer is the
+ * same kind of convolution (flipped kernel, conv_internal.h), so it qualifies through
+ * ut_conv_flipped. */
 int ut_conv_winograd_suits(const ut_conv_geom *gm, int64_t o);
 
 /* Floats of workspace one pass needs on `threads` threads. */
