@@ -1,7 +1,8 @@
 /* Compiled OpenCL programs on disk, because PoCL and several GPU drivers take seconds to build
  * one. An entry is found by a hash of its key (platform, device, driver, source, options) and
  * holds the whole key and a checksum, so a collision or a damaged file is detected, removed
- * and rebuilt rather than trusted.
+ * and rebuilt rather than trusted. A PoCL binary that is not whole (pocl_binary_check.c: PoCL
+ * aborts loading one) is neither stored nor returned.
  *
  * File layout (little-endian host order; the cache is per machine):
  *   "UTPC0001" | u64 key length | key | u64 binary length | binary | u64 checksum of binary
@@ -60,6 +61,7 @@ int ut_program_cache_load(const char *dir, const char *key, unsigned char **bina
   bin = malloc(bin_len);
   if (!bin || fread(bin, 1, bin_len, f) != bin_len) goto done;
   if (read_u64(f, &sum) || sum != ut_hash64(bin, bin_len, 0)) goto done;
+  if (!ut_pocl_binary_whole(bin, bin_len)) goto done; /* stored by an older untangle */
   ok = 1;
 done:
   fclose(f);
@@ -77,6 +79,7 @@ done:
 }
 
 void ut_program_cache_store(const char *dir, const char *key, const unsigned char *binary, size_t size) {
+  if (!ut_pocl_binary_whole(binary, size)) return;
   if (make_dirs(dir) != 0) return; /* a cache we cannot write only costs time */
   char path[4096], tmp[4200];
   entry_path(dir, key, path, sizeof path);

@@ -212,11 +212,6 @@ static cl_program from_cache(ut_runtime *rt, const char *key, const char *option
     rt->stats.cache_rejected += (unsigned)rejected;
     return NULL;
   }
-  if (!ut_pocl_binary_whole(bin, size)) { /* stored by an older untangle, or damaged in between */
-    free(bin);
-    rt->stats.cache_rejected++;
-    return NULL;
-  }
   cl_int err, bin_status;
   const unsigned char *bins[1] = { bin };
   cl_program prog = clCreateProgramWithBinary(rt->context, 1, &rt->device, &size, bins, &bin_status, &err);
@@ -260,8 +255,7 @@ ut_status ut_runtime_build(ut_runtime *rt, const char *label, const char *source
     rt->stats.programs_built++;
     unsigned char *bin = NULL;
     size_t size = 0;
-    if (key && program_binary(rt, prog, &bin, &size) == CL_SUCCESS && ut_pocl_binary_whole(bin, size))
-      ut_program_cache_store(rt->cache_dir, key, bin, size);
+    if (key && program_binary(rt, prog, &bin, &size) == CL_SUCCESS) ut_program_cache_store(rt->cache_dir, key, bin, size);
     free(bin);
   }
   free(key);

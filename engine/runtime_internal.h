@@ -58,7 +58,8 @@ ut_status ut_runtime_write(ut_runtime *rt, cl_mem buf, size_t offset_bytes, size
 ut_status ut_runtime_read(ut_runtime *rt, cl_mem buf, size_t offset_bytes, size_t bytes, void *dst);
 
 /* The on-disk program cache (program_cache.c). `key` identifies platform, device, driver,
- * source and options; a lookup that finds a corrupt entry removes it and reports a miss. */
+ * source and options; a lookup that finds a corrupt entry, or a PoCL binary that is not whole,
+ * removes it and reports a miss; such a binary is not stored either. */
 int ut_program_cache_load(const char *dir, const char *key, unsigned char **binary, size_t *size, int *rejected);
 void ut_program_cache_store(const char *dir, const char *key, const unsigned char *binary, size_t size);
 

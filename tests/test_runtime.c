@@ -178,14 +178,21 @@ static unsigned char *without_program_bc(const unsigned char *bin, size_t size, 
   return out;
 }
 
-/* The one entry in dir: its key and binary, as program_cache.c lays them out. */
-static void read_entry(const char *dir, char **key, unsigned char **bin, size_t *size) {
+/* The path of the one entry in dir. */
+static void entry_path(const char *dir, char *path, size_t size) {
   DIR *d = opendir(dir);
   ck_assert_ptr_nonnull(d);
-  char path[8192] = "";
+  path[0] = '\0';
   for (struct dirent *e; (e = readdir(d));)
-    if (strstr(e->d_name, ".bin")) snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (strstr(e->d_name, ".bin")) snprintf(path, size, "%s/%s", dir, e->d_name);
   closedir(d);
+  ck_assert_msg(path[0], "no cache entry in %s", dir);
+}
+
+/* The one entry in dir: its key and binary, as program_cache.c lays them out. */
+static void read_entry(const char *dir, char **key, unsigned char **bin, size_t *size) {
+  char path[8192];
+  entry_path(dir, path, sizeof path);
   FILE *f = fopen(path, "rb");
   ck_assert_ptr_nonnull(f);
   char magic[8];
@@ -199,6 +206,19 @@ static void read_entry(const char *dir, char **key, unsigned char **bin, size_t 
   ck_assert_int_eq(fread(*bin, 1, bin_len, f), bin_len);
   *size = bin_len;
   fclose(f);
+}
+
+/* Overwrites the one entry in dir with `key` and `bin` in program_cache.c's layout, as an older
+ * untangle (which stored any binary) would have written it. */
+static void plant_entry(const char *dir, const char *key, const unsigned char *bin, size_t size) {
+  char path[8192];
+  entry_path(dir, path, sizeof path);
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  uint64_t key_len = strlen(key), bin_len = size, sum = ut_hash64(bin, size, 0);
+  ck_assert(fwrite("UTPC0001", 1, 8, f) == 8 && fwrite(&key_len, 8, 1, f) == 1 && fwrite(key, 1, key_len, f) == key_len &&
+            fwrite(&bin_len, 8, 1, f) == 1 && fwrite(bin, 1, size, f) == size && fwrite(&sum, 8, 1, f) == 1);
+  ck_assert_int_eq(fclose(f), 0);
 }
 
 /* PoCL aborts (an assertion, not an error code) when a binary it loads has an empty program.bc
@@ -226,7 +246,17 @@ START_TEST(test_pocl_binary_with_empty_file_is_rebuilt) {
   size_t damaged_size;
   unsigned char *damaged = without_program_bc(bin, size, &damaged_size);
   ck_assert_int_eq(ut_pocl_binary_whole(damaged, damaged_size), 0);
+  /* The cache does not store it: the whole entry stays. */
   ut_program_cache_store(dir, key, damaged, damaged_size);
+  char *key_after;
+  unsigned char *bin_after;
+  size_t size_after;
+  read_entry(dir, &key_after, &bin_after, &size_after);
+  ck_assert(size_after == size && memcmp(bin_after, bin, size) == 0);
+  free(key_after);
+  free(bin_after);
+  /* One already on disk (an older untangle stored any binary) is rejected and rebuilt. */
+  plant_entry(dir, key, damaged, damaged_size);
 
   rt = open_with_cache(dir);
   ck_assert_ut_ok(ut_runtime_build(rt, "twice", source_ok, "", &prog));
