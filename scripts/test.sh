@@ -25,7 +25,7 @@ ctest --test-dir "$build_dir" --output-on-failure -j "$jobs"
 # cores), and their host code is the same launch path test_mlp exercises; except the
 # convolution paths and the fused norms, whose host code (the host convolution, its threads)
 # is their own. ASAN_TESTS=. runs all.
-hardening_suites='^test_(bad_input|crash_safety|store|dataset|domains|jpeg|data_cli|cli|runtime|plan|autograd|mlp|errors|synth|ops_conv_paths|ops_norm_fused|kit_config|kit_trainer|unit_train)$'
+hardening_suites='^test_(bad_input|crash_safety|store|dataset|domains|jpeg|data_cli|cli|runtime|plan|autograd|mlp|errors|synth|host_threads|ops_conv_paths|ops_norm_fused|kit_config|kit_trainer|unit_train)$'
 if [[ ${UNTANGLE_CI_HARDENING:-1} != 0 ]]; then
   UNTANGLE_HARDENING_TOOLS=1 BUILD_DIR="$build_dir" "$root/scripts/setup.sh"
   ASAN_TESTS=${ASAN_TESTS:-$hardening_suites} "$root/scripts/test-sanitized.sh"

@@ -11,10 +11,11 @@
  *   - col2im is a scatter-add in a fixed order (deterministic, no atomics on one thread).
  *
  * Splitting images rather than each product keeps every thread busy from im2col to the
- * output with one start and one join per node, where OpenBLAS's own threads would wait (and
- * spin) at every product of every chunk. Every output image has one writer; the weight
- * gradient's threads sum their images into partials that are added in thread order, so the
- * results depend on the thread count (fixed: the device's compute units), never on timing.
+ * output with one wake-up and one wait per node (host_threads.c), where OpenBLAS's own
+ * threads would wait (and spin) at every product of every chunk. Every output image has one
+ * writer; the weight gradient's threads sum their images into partials that are added in
+ * thread order, so the results depend on the thread count (fixed: the device's compute
+ * units), never on timing.
  *
  * Loops that know the stride is 1 and the padding zero copy whole runs of a row (memcpy); the
  * general loops handle strides and reflection. Narrow layers go to the direct loops instead
