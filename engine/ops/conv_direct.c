@@ -29,17 +29,18 @@
 #include "error.h"
 #include "host_threads.h"
 
-/* Blocks of output columns are computed in vector registers for up to OUT_BLOCK output
- * channels at once: the forward pass keeps OUT_BLOCK x ROW_VECS sums (each load of an input
- * row segment feeds OUT_BLOCK multiply-adds, each weight ROW_VECS), the weight gradient
- * OUT_BLOCK x TAP_BLOCK (each load of dy feeds TAP_BLOCK taps, each load of the shifted input
- * OUT_BLOCK outputs). Either fits AVX2's 16 registers with room for its operands, and the
+/* Blocks of output columns are computed in vector registers for several output channels at
+ * once: the forward pass keeps FORWARD_OUTS x ROW_VECS sums (each load of an input row segment
+ * feeds FORWARD_OUTS multiply-adds, each weight ROW_VECS), the weight gradient OUT_BLOCK x
+ * TAP_BLOCK (each load of dy feeds TAP_BLOCK taps, each load of the shifted input OUT_BLOCK
+ * outputs). Either fits AVX2's 16 registers with room for its operands, and the
  * sums stay in registers across all (c, i, j) taps or all rows instead of going through
  * memory (the loops over a block are unrolled for that). GCC's generic vectors: one AVX
  * register in the x86-64-v3 clone, two SSE registers in the baseline one. */
 #define LANES 8
-#define OUT_BLOCK 4
+#define FORWARD_OUTS 6
 #define ROW_VECS 2
+#define OUT_BLOCK 4
 #define TAP_BLOCK 3
 /* Where the loops beat im2col + GEMM (measured: see the top of the file): stride 1, at most
  * NARROW channels on both sides, and either at most FEW_OUTPUTS outputs or output rows of at
@@ -89,26 +90,29 @@ static inline __attribute__((always_inline)) void load(vec *v, const float *p, i
 
 /* The columns [ox, ox + nv * LANES) of output row oy, the last vector holding only `tail` of
  * them, for the o_n output channels from o0 of one image (y: the image's output). Inlined
- * with nv and o_n constants, so that acc lives in registers. */
+ * with nv, o_n and the kernel width kw constants, so that acc lives in registers and the
+ * loop over a kernel row is unrolled. */
 static inline __attribute__((always_inline)) void forward_block(const job *j, float *y, int64_t o0, int64_t oy, int64_t ox,
-                                                                const int64_t nv, int64_t tail, const int64_t o_n) {
+                                                                const int64_t nv, int64_t tail, const int64_t o_n,
+                                                                const int64_t kw) {
   const ut_conv_geom *gm = j->gm;
-  const int64_t hp = padded_h(gm), wp = padded_w(gm), q = gm->oh * gm->ow, stride_o = gm->c * gm->kh * gm->kw;
+  const int64_t hp = padded_h(gm), wp = padded_w(gm), q = gm->oh * gm->ow, stride_o = gm->c * gm->kh * kw;
   const float *w0 = j->in1 + o0 * stride_o;
-  vec acc[OUT_BLOCK][ROW_VECS];
-#pragma GCC unroll 4
+  vec acc[FORWARD_OUTS][ROW_VECS];
+#pragma GCC unroll 6
   for (int64_t o = 0; o < o_n; o++)
 #pragma GCC unroll 2
     for (int64_t v = 0; v < nv; v++) acc[o][v] = (vec){ 0 } + (j->bias ? j->bias[o0 + o] : 0.0f);
   for (int64_t c = 0; c < gm->c; c++)
     for (int64_t ki = 0; ki < gm->kh; ki++) {
       const float *row = j->pad + c * hp * wp + (oy + ki) * wp + ox;
-      const float *w = w0 + (c * gm->kh + ki) * gm->kw;
-      for (int64_t kj = 0; kj < gm->kw; kj++) {
+      const float *w = w0 + (c * gm->kh + ki) * kw;
+#pragma GCC unroll 7
+      for (int64_t kj = 0; kj < kw; kj++) {
         vec x[ROW_VECS];
 #pragma GCC unroll 2
         for (int64_t v = 0; v < nv; v++) load(&x[v], row + kj + v * LANES, v == nv - 1 ? tail : LANES);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (int64_t o = 0; o < o_n; o++) {
           const float wt = w[o * stride_o + kj];
 #pragma GCC unroll 2
@@ -116,7 +120,7 @@ static inline __attribute__((always_inline)) void forward_block(const job *j, fl
         }
       }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
   for (int64_t o = 0; o < o_n; o++)
 #pragma GCC unroll 2
     for (int64_t v = 0; v < nv; v++) {
@@ -130,13 +134,25 @@ static inline __attribute__((always_inline)) void forward_block(const job *j, fl
 
 /* One image's rows for the o_n output channels from o0: blocks of ROW_VECS vectors, then of
  * one, then the row's tail. */
-static inline __attribute__((always_inline)) void forward_rows(const job *j, float *y, int64_t o0, const int64_t o_n) {
+static inline __attribute__((always_inline)) void forward_rows_kw(const job *j, float *y, int64_t o0, const int64_t o_n,
+                                                                  const int64_t kw) {
   const int64_t ow = j->gm->ow;
   for (int64_t oy = 0; oy < j->gm->oh; oy++) {
     int64_t ox = 0;
-    for (; ox + ROW_VECS * LANES <= ow; ox += ROW_VECS * LANES) forward_block(j, y, o0, oy, ox, ROW_VECS, LANES, o_n);
-    for (; ox + LANES <= ow; ox += LANES) forward_block(j, y, o0, oy, ox, 1, LANES, o_n);
-    if (ox < ow) forward_block(j, y, o0, oy, ox, 1, ow - ox, o_n);
+    for (; ox + ROW_VECS * LANES <= ow; ox += ROW_VECS * LANES) forward_block(j, y, o0, oy, ox, ROW_VECS, LANES, o_n, kw);
+    for (; ox + LANES <= ow; ox += LANES) forward_block(j, y, o0, oy, ox, 1, LANES, o_n, kw);
+    if (ox < ow) forward_block(j, y, o0, oy, ox, 1, ow - ox, o_n, kw);
+  }
+}
+
+/* The models' kernel widths as constants (a kernel row's loop then unrolls), others as they
+ * come. */
+static inline __attribute__((always_inline)) void forward_rows(const job *j, float *y, int64_t o0, const int64_t o_n) {
+  switch (j->gm->kw) {
+  case 3: forward_rows_kw(j, y, o0, o_n, 3); break;
+  case 5: forward_rows_kw(j, y, o0, o_n, 5); break;
+  case 7: forward_rows_kw(j, y, o0, o_n, 7); break;
+  default: forward_rows_kw(j, y, o0, o_n, j->gm->kw); break;
   }
 }
 
@@ -146,12 +162,14 @@ VECTOR_CLONES static void forward_images(job *j) {
   for (int64_t b = j->lo; b < j->hi; b++) {
     for (int64_t c = 0; c < gm->c; c++) pad_plane(j->pad + c * hp * wp, j->in0 + (b * gm->c + c) * gm->h * gm->w, gm);
     float *y = j->out + b * j->o * q;
-    for (int64_t o0 = 0; o0 < j->o; o0 += OUT_BLOCK) {
+    for (int64_t o0 = 0; o0 < j->o; o0 += FORWARD_OUTS) {
       switch (j->o - o0) {
       case 1: forward_rows(j, y, o0, 1); break;
       case 2: forward_rows(j, y, o0, 2); break;
       case 3: forward_rows(j, y, o0, 3); break;
-      default: forward_rows(j, y, o0, OUT_BLOCK); break;
+      case 4: forward_rows(j, y, o0, 4); break;
+      case 5: forward_rows(j, y, o0, 5); break;
+      default: forward_rows(j, y, o0, FORWARD_OUTS); break;
       }
     }
   }
