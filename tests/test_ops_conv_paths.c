@@ -3,7 +3,7 @@
  *
  *   - host: one host function per node with OpenBLAS (CPU devices with host memory), and its
  *     direct loops for stride-1 layers of at most 32 channels with 4 or fewer outputs or rows
- *     of 32 or more (on, and off so im2col + GEMM runs), with input gradients as
+ *     of 16 or more (on, and off so im2col + GEMM runs), with input gradients as
  *     flipped-kernel convolutions where they qualify (on and off), and Winograd F(2x2, 3x3) for
  *     wide 3x3 layers (on, and off);
  *   - device: OpenCL kernels and CLBlast GEMMs per chunk (any device; forced here by turning
@@ -53,16 +53,19 @@ static const path_case cases[] = {
   { 0, 3, 7, 6, 6, 7, 3, 1, 0, 0, 0 },
   { 0, 3, 7, 5, 6, 7, 5, 1, 2, 0, 1 },
   { 1, 3, 5, 6, 4, 5, 3, 1, 1, 0, 1 },  /* transposed, stride 1: its forward is that input gradient */
-  /* rows of 32 or more, so the host's direct loops take every output count: tails (43 = 16 +
-   * 16 + 8 + 3 columns) and 13 outputs (blocks of 4, 4, 4, 1), reflected; 5x5 (taps in blocks
-   * of 3 and 2) with 5 outputs from 8 inputs; more outputs than inputs; 7x7 reflected, 32
-   * wide; more outputs than inputs, 32 wide and zero-padded, whose input gradient is the
-   * flipped forward pass on the direct loops */
+  /* rows of 16 or more, so the host's direct loops take every output count: tails (43 = 16 +
+   * 16 + 8 + 3 columns) and 13 outputs (forward blocks of 6, 6, 1; weight-gradient blocks of
+   * 4, 4, 4, 1), reflected; 5x5 (taps in blocks of 3 and 2) with 5 outputs from 8 inputs;
+   * more outputs than inputs; 7x7 reflected, 32 wide; more outputs than inputs, 32 wide and
+   * zero-padded, whose input gradient is the flipped forward pass on the direct loops; rows
+   * of exactly 16 with 12 outputs (two whole blocks) and 5x5; 17 wide, reflected, 7 outputs */
   { 0, 2, 3, 13, 3, 43, 3, 1, 1, 1, 1 },
   { 0, 2, 8, 5, 3, 33, 5, 1, 2, 0, 1 },
   { 0, 2, 4, 9, 3, 32, 3, 1, 1, 0, 0 },
   { 0, 2, 3, 8, 4, 32, 7, 1, 3, 1, 1 },
   { 0, 2, 4, 6, 3, 32, 3, 1, 1, 0, 1 },
+  { 0, 2, 5, 12, 3, 16, 5, 1, 2, 0, 1 },
+  { 0, 2, 7, 7, 3, 17, 3, 1, 1, 1, 1 },
   /* images smaller than the kernel: taps that read only padding (1x1 and 2x1 under 3x3) */
   { 0, 3, 5, 6, 1, 1, 3, 1, 1, 0, 1 },
   { 0, 3, 6, 5, 2, 1, 3, 1, 1, 0, 1 },

@@ -19,9 +19,12 @@
  * against im2col + GEMM split by images, LORD's 5x5 32 -> 16 layer at 32x32 forward 0.47,
  * input gradient 0.60 and weight gradient 0.82 of the time; the 3x3 32 -> 32 layer at 32x32
  * 0.79, 0.77 and 1.16 (within this machine's noise); the 7x7 3 -> 16 stem 0.61, 0.68, 0.85;
- * the 16 -> 3 head 0.83, 0.67, 0.82. At 16x16 and below the GEMM was as fast or faster (an
- * image's columns fit in cache), and so for VGG's 64-512 channels (1.2-3.8 times slower
- * direct), and the flipped input gradient of its 3 -> 64 first layer (2.5 times). */
+ * the 16 -> 3 head 0.83, 0.67, 0.82. With the 6-output forward block and threads kept
+ * between calls (eight and six paired runs), the 3x3 32 -> 32 layer at 16x16 took 0.64 of
+ * the GEMM's time forward, 0.51 for the input gradient and 0.99 for the weight gradient; at
+ * 8x8 the weight gradient took 1.8 times as long (the forward 0.85), so 8x8 and below keep
+ * the GEMM (an image's columns fit in cache), and so do VGG's 64-512 channels (1.2-3.8 times
+ * slower direct) and the flipped input gradient of its 3 -> 64 first layer (2.5 times). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,10 +48,10 @@
 /* Where the loops beat im2col + GEMM (measured: see the top of the file): stride 1, at most
  * NARROW channels on both sides, and either at most FEW_OUTPUTS outputs or output rows of at
  * least WIDE_ROW columns. Narrower images keep the GEMM: an image's column matrix then fits
- * in a core's cache, and the GEMM was as fast or faster. */
+ * in a core's cache, and the GEMM was as fast or faster for the weight gradient. */
 #define FEW_OUTPUTS 4
 #define NARROW 32
-#define WIDE_ROW 32
+#define WIDE_ROW 16
 typedef float vec __attribute__((vector_size(LANES * sizeof(float))));
 
 typedef struct {

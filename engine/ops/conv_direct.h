@@ -6,7 +6,7 @@
 
 /* Whether the direct loops beat im2col + GEMM (conv_direct.c says where measured): the forward
  * pass and the weight gradient of a stride-1 convolution of at most 32 channels in and out,
- * with 4 or fewer outputs or output rows of 32 or more. */
+ * with 4 or fewer outputs or output rows of 16 or more. */
 int ut_conv_direct_suits(const ut_conv_geom *gm, int64_t o, ut_conv_pass pass);
 
 /* One pass over the whole batch on `threads` threads, operands as conv_host.c maps them:
