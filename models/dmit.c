@@ -25,6 +25,7 @@ static const char *const update_names[UPDATE_COUNT] = { "discriminators", "gener
  * so that a run without it builds the very plan it built before the term existed; the domain
  * classifier's second, its accuracy, is counted on the host from its logits. */
 static const int update_losses[UPDATE_COUNT] = { 2, 8, 1, 1, 1, 2 };
+_Static_assert(DMIT_UPDATE_LOSSES_MAX == 8, "dmit.h's DMIT_UPDATE_LOSSES_MAX is the largest of update_losses");
 
 typedef struct {
   ut_graph *g;
@@ -417,7 +418,7 @@ ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_sc
 }
 
 ut_status dmit_train_step(dmit_model *m, const dmit_batch *b, float lr_scale, dmit_losses *out) {
-  float dis[2] = { 0 }, gen[8] = { 0 }, latent = 0, content = 0, extra = 0, domain_cls[2] = { 0 };
+  float dis[2] = { 0 }, gen[DMIT_UPDATE_LOSSES_MAX] = { 0 }, latent = 0, content = 0, extra = 0, domain_cls[2] = { 0 };
   ut_status st = UT_OK;
   for (int i = 0; st == UT_OK && i < m->cfg.dis_content_steps; i++) st = dmit_update(m, UPDATE_DIS_CONTENT, b, lr_scale, &extra);
   if (st == UT_OK && m->cfg.w_domain_confusion > 0) st = dmit_update(m, UPDATE_DOMAIN_CLS, b, lr_scale, domain_cls);

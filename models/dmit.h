@@ -126,6 +126,8 @@ ut_status dmit_train_step(dmit_model *m, const dmit_batch *b, float lr_scale, dm
  * content_invariance and domain_confusion; latent; content; the content discriminator's; the
  * domain classifier's cross-entropy and accuracy). A term that is off reads 0. */
 ut_status dmit_update(dmit_model *m, int which, const dmit_batch *b, float lr_scale, float *out);
+/* The most losses an update reports: out[] of dmit_update holds this many. */
+#define DMIT_UPDATE_LOSSES_MAX 8
 
 /* n images (float [n, C, size, size] in [0, 1]) drawn in domain `to` with styles [n, n_style]
  * (from the prior N(0, I), or dmit_encode_style of references); out [n, C, size, size] in [0, 1].

@@ -109,7 +109,7 @@ START_TEST(each_update_changes_only_its_networks) {
                                     { 1, 0, 0, 0, 0, 0 }, { 0, 0, 0, 1, 0, 0 } };
   dmit_cfg c = dmit_tiny_cfg();
   dmit_model *m = dmit_new(test_runtime(), &c);
-  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), out[7];
+  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), out[DMIT_UPDATE_LOSSES_MAX];
   tiny_batch(0, x);
   dmit_batch b = { .images = x, .shift = 2 };
   /* One full step first, so every parameter exists before the snapshots. */
@@ -215,7 +215,8 @@ START_TEST(content_adversarial_weight) {
   dmit_cfg c = dmit_tiny_cfg(), c3 = dmit_tiny_cfg();
   c3.w_adv_content = 3.0f;
   dmit_model *m = dmit_new(test_runtime(), &c), *m3 = dmit_new(test_runtime(), &c3);
-  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), d[2], d3[2], g[7], g3[7];
+  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), d[2], d3[2];
+  float g[DMIT_UPDATE_LOSSES_MAX], g3[DMIT_UPDATE_LOSSES_MAX];
   tiny_batch(0, x);
   dmit_batch b = { .images = x, .shift = 1 };
   ck_assert_ut_ok(dmit_update(m, 0, &b, 1.0f, d));
@@ -317,7 +318,7 @@ START_TEST(content_invariance_term) {
   c1.w_content_invariance = 1.0f;
   c3.w_content_invariance = 3.0f;
   dmit_model *m[3] = { dmit_new(test_runtime(), &c0), dmit_new(test_runtime(), &c1), dmit_new(test_runtime(), &c3) };
-  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), d[3][2], g[3][7];
+  float *x = malloc((size_t)NB * 3 * SIZE * SIZE * sizeof *x), d[3][2], g[3][DMIT_UPDATE_LOSSES_MAX];
   tiny_batch(0, x);
   dmit_batch b = { .images = x, .shift = 1 };
   for (int k = 0; k < 3; k++) {
@@ -570,7 +571,7 @@ START_TEST(bad_configurations_are_named) {
   ck_assert_str_eq(dmit_domain_name(&c, 2, buf), "blue");
   ck_assert_int_eq(dmit_find_domain(&c, "green"), 1);
   ck_assert_int_eq(dmit_find_domain(&c, "gree"), -1);
-  float x[NB * 3 * SIZE * SIZE] = { 0 }, out[7];
+  float x[NB * 3 * SIZE * SIZE] = { 0 }, out[DMIT_UPDATE_LOSSES_MAX];
   dmit_model *m = dmit_new(test_runtime(), &c);
   ck_assert_int_eq(dmit_update(m, 0, &(dmit_batch){ .images = x, .shift = 3 }, 1.0f, out), UT_ERR_INVALID_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(ut_last_error(), "shift 3"));

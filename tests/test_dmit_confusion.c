@@ -185,7 +185,7 @@ END_TEST
 START_TEST(generator_update_trains_the_encoder_through_the_classifier) {
   dmit_cfg c[3] = { tiny_cfg(0), tiny_cfg(1), tiny_cfg(3) };
   dmit_model *m[3];
-  float *x = malloc((size_t)NB * PIXELS * sizeof *x), g[3][8], d[2], cls_out[2];
+  float *x = malloc((size_t)NB * PIXELS * sizeof *x), g[3][DMIT_UPDATE_LOSSES_MAX], d[2], cls_out[2];
   tinted_batch(0, x);
   dmit_batch b = { .images = x, .shift = 1 };
   /* The classifier's update builds it (and trains it, the same in both models with the term),
