@@ -17,17 +17,17 @@ cd "$root"
 echo "test: running the test suites in $build_dir, $jobs at a time" >&2
 ctest --test-dir "$build_dir" --output-on-failure -j "$jobs"
 
-# Hardening (UNTANGLE_CI_HARDENING=0 skips it): a subset of the suites under ASan + UBSan, then
-# every fuzz target for 30 s. See scripts/test-sanitized.sh and scripts/fuzz.sh. The subset is
-# everything that parses files or runs the program, plus the engine's own host code (runtime,
-# plan, autograd, a whole MLP); the op suites are left out because under ASan PoCL's kernel
-# compiles with a cold cache take most of the time (about 10 minutes for all suites on 2
-# cores), and their host code is the same launch path test_mlp exercises; except the
-# convolution paths and the fused norms, whose host code (the host convolution, its threads)
-# is their own. ASAN_TESTS=. runs all.
-hardening_suites='^test_(bad_input|crash_safety|store|dataset|domains|jpeg|data_cli|cli|runtime|plan|autograd|mlp|errors|synth|host_threads|ops_conv_paths|ops_norm_fused|kit_config|kit_trainer|unit_train)$'
+# Hardening (UNTANGLE_CI_HARDENING=0 skips it): the suites under ASan + UBSan, then every fuzz
+# target for 30 s. See scripts/test-sanitized.sh and scripts/fuzz.sh. Left out: the suites
+# that train whole models for tens of seconds (their host code is the model kit's and the
+# engine's, which the op, kit and UNIT suites run under the sanitizers), the benchmark
+# harness's, and the MPI suite (Open MPI 4.1 itself leaks some 3000 allocations per rank,
+# partly from components it has unloaded by then, which no suppression can name). Under ASan
+# these take 23-93 s each, one at a time; the rest take about 5 minutes one at a time.
+# ASAN_SKIP= runs all (the MPI suite then fails on Open MPI's leaks).
+sanitizer_skipped='^test_(lord_eval|bench|overlord|overlord_train|cmivae_train|main_job|mpi_train)$'
 if [[ ${UNTANGLE_CI_HARDENING:-1} != 0 ]]; then
   UNTANGLE_HARDENING_TOOLS=1 BUILD_DIR="$build_dir" "$root/scripts/setup.sh"
-  ASAN_TESTS=${ASAN_TESTS:-$hardening_suites} "$root/scripts/test-sanitized.sh"
+  ASAN_SKIP=${ASAN_SKIP-$sanitizer_skipped} "$root/scripts/test-sanitized.sh"
   "$root/scripts/fuzz.sh" 30
 fi

@@ -25,7 +25,9 @@
  * the processor has them (GCC's function multiversioning). Not "arch=haswell": GCC picks such
  * a clone by processor model, so an AMD processor with the same features gets the baseline
  * copy; an x86-64-v3 clone is picked by the features themselves. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* Sanitized builds keep the baseline copy only: the same source, and half of the time GCC
+ * spends compiling conv_direct.c with ASan (about a minute with both copies). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define VECTOR_CLONES
