@@ -238,15 +238,19 @@ static inline __attribute__((always_inline)) void tap_sums(const ut_conv_geom *g
 
 /* Items are input channels c: each thread owns dw[:, c] and sums over the batch in order. For
  * each block of output channels and of taps the products are summed in vector registers over
- * all rows of an image, then reduced across lanes in a fixed order. */
+ * all rows of an image, then reduced across lanes in a fixed order. Images are the outer loop,
+ * so that one image's output gradient (128 KB for 32 channels at 32x32) stays in the core's
+ * cache for all of the share's channels (with channels outside, the whole batch's went through
+ * it once per channel: 0.93-0.94 of the time single-threaded at LORD's 32x32 layers). */
 VECTOR_CLONES static void grad_weight_channels(job *j) {
   const ut_conv_geom *gm = j->gm;
   const int64_t wp = padded_w(gm), q = gm->oh * gm->ow, taps = gm->kh * gm->kw;
   float *xp = j->pad;
-  for (int64_t c = j->lo; c < j->hi; c++) {
+  for (int64_t c = j->lo; c < j->hi; c++)
     for (int64_t o = 0; o < j->o; o++)
       for (int64_t t = 0; t < taps; t++) j->out[(o * gm->c + c) * taps + t] = 0.0f;
-    for (int64_t b = 0; b < gm->b; b++) {
+  for (int64_t b = 0; b < gm->b; b++) {
+    for (int64_t c = j->lo; c < j->hi; c++) {
       pad_plane(xp, j->in1 + (b * gm->c + c) * gm->h * gm->w, gm);
       for (int64_t o0 = 0; o0 < j->o; o0 += OUT_BLOCK) {
         const float *dy = j->in0 + (b * j->o + o0) * q;
