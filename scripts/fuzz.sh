@@ -33,7 +33,7 @@ cmake --build "$build_dir" -j "$jobs" --target "${targets[@]/#/fuzz_}" >/dev/nul
 export TMPDIR="$root/$build_dir/fuzz-tmp"
 mkdir -p "$TMPDIR"
 # Leaks count as crashes; UBSan stops at the first report as in the sanitized test build.
-export ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}"
+export ASAN_OPTIONS="detect_leaks=1:intercept_tls_get_addr=0:${ASAN_OPTIONS:-}" # why: scripts/test-sanitized.sh
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 
 run_target() {
