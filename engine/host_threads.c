@@ -8,24 +8,14 @@
  * for 4.3-4.5 ms of CPU time (benchmarks/README.md, "Host threads kept between calls"). A
  * sleeping thread that is woken is placed on an idle core by the scheduler's wake-up path.
  *
- * Waking a sleeping thread costs tens of microseconds on a virtual machine (the idle vCPU has
- * to be scheduled again): 70 us on average for a call with two trivial shares on the 2-core
- * VM here, more than many of the calls' own work. So a worker that finishes a share watches
- * for the next round for a moment (SPIN_NS) before it sleeps, and the caller watches for the
- * workers' shares to finish before it sleeps: back-to-back calls (a training step's
- * convolutions) find the threads awake. The spin is bounded so that the cores go back to the
- * OpenCL driver's threads between host work.
- *
  * One call at a time uses the kept threads. A call made while another one does (a share that
  * splits its own work, or two runtimes used from two threads) runs its shares one after the
  * other on its own thread: the same shares, so the same results. */
 #include "host_threads.h"
 
 #include <pthread.h>
-#include <time.h>
 
 enum { MAX_THREADS = 64 };
-#define SPIN_NS 50000L
 
 typedef struct {
   int (*fn)(void *ctx, int64_t lo, int64_t hi);
@@ -43,51 +33,17 @@ static struct {
   int workers;                /* started so far; worker i takes shares[i] when i < active */
   unsigned long round;        /* counts the calls; a worker runs when it changes */
   int active, pending;        /* this round's workers, and those of them still running */
-  /* round and pending are also read without the lock while spinning, so every write to them
-   * is atomic (under the lock as well) */
   share *shares;
   unsigned long first_round[MAX_THREADS]; /* the round when worker i started: it waits for the next */
   int atfork_set;
 } pool = { .busy = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
            .done = PTHREAD_COND_INITIALIZER };
 
-static long long now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
-/* Polls until done(arg) or SPIN_NS have passed; returns done(arg). */
-static int spin_until(int (*done)(const void *arg), const void *arg) {
-  long long until = 0;
-  for (int i = 0;; i++) {
-    if (done(arg)) return 1;
-    if ((i & 63) == 0) {
-      long long t = now_ns();
-      if (!until) until = t + SPIN_NS;
-      else if (t > until) return done(arg);
-    }
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  }
-}
-
-static int round_changed(const void *seen) {
-  return __atomic_load_n(&pool.round, __ATOMIC_ACQUIRE) != *(const unsigned long *)seen;
-}
-static int shares_done(const void *unused) { return __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) == 0; }
-
 static void *worker(void *arg) {
   const int index = (int)(intptr_t)arg;
   pthread_mutex_lock(&pool.lock);
   unsigned long seen = pool.first_round[index];
   for (;;) {
-    if (pool.round == seen) {
-      pthread_mutex_unlock(&pool.lock);
-      spin_until(round_changed, &seen);
-      pthread_mutex_lock(&pool.lock);
-    }
     while (pool.round == seen) pthread_cond_wait(&pool.wake, &pool.lock);
     seen = pool.round;
     if (index >= pool.active) continue;
@@ -95,7 +51,7 @@ static void *worker(void *arg) {
     pthread_mutex_unlock(&pool.lock);
     run_share(s);
     pthread_mutex_lock(&pool.lock);
-    if (__atomic_sub_fetch(&pool.pending, 1, __ATOMIC_ACQ_REL) == 0) pthread_cond_signal(&pool.done);
+    if (--pool.pending == 0) pthread_cond_signal(&pool.done);
   }
   return NULL;
 }
@@ -151,15 +107,13 @@ int ut_host_parallel(int threads, int64_t items, int (*fn)(void *ctx, int64_t lo
     helpers = pool.workers < threads - 1 ? pool.workers : threads - 1;
     pthread_mutex_lock(&pool.lock);
     pool.shares = shares;
-    pool.active = helpers;
-    __atomic_store_n(&pool.pending, helpers, __ATOMIC_RELEASE);
-    __atomic_store_n(&pool.round, pool.round + 1, __ATOMIC_RELEASE);
+    pool.active = pool.pending = helpers;
+    pool.round++;
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
   }
   for (int t = helpers; t < threads; t++) run_share(&shares[t]);
   if (own_pool) {
-    spin_until(shares_done, NULL);
     pthread_mutex_lock(&pool.lock);
     while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.lock);
     pthread_mutex_unlock(&pool.lock);

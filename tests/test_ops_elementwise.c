@@ -9,8 +9,6 @@
 #include <string.h>
 
 #include "gradcheck.h"
-#include "runtime_internal.h"
-#include "schedule.h"
 
 /* Exact ops must match the correctly rounded host result bit for bit. */
 #define EXACT 1e-30
@@ -462,71 +460,6 @@ START_TEST(test_act_grad_bits) {
 }
 END_TEST
 
-/* ---------------------------------------------------------------------------------------------
- * ReLU, leaky ReLU and their gradient run on the host on CPU devices (ops/elementwise_host.c).
- * There both ways must give the same bits: the host plan (which must hold host launches for
- * all three) and the kernels' plan (host path off), on a shape above the host's threading
- * threshold whose size is no multiple of its blocks, with zeros of both signs, infinities,
- * NaNs and subnormals among the inputs.
- */
-static int host_launches(const ut_plan *p) {
-  int n = 0;
-  for (int i = 0; i < p->n_launches; i++) n += p->launches[i].kind == UT_LAUNCH_HOST;
-  return n;
-}
-
-/* outs: relu(x), leaky_relu(x), and the gradients of sum(relu(x) * w) and of
- * sum(leaky_relu(x) * w) (leaky_relu_grad with slopes 0 and 0.2). */
-static void run_activations(ut_shape shape, const float *x, const float *w, float *out[4], int *n_host) {
-  ut_store *st = ut_store_new(test_runtime(), 1);
-  ut_graph *g = ut_graph_new(test_runtime(), st);
-  ut_tensor *px = ut_param(g, "x", shape, (ut_init){ UT_INIT_ZERO, 0, 0 });
-  ck_assert_ut_ok(ut_store_tensor_write(st, ut_store_find(st, "x"), x));
-  ut_tensor *wt = ut_constant(g, shape, w);
-  ut_tensor *outs[4] = { ut_relu(g, px), ut_leaky_relu(g, px, 0.2f) };
-  ck_assert_ut_ok(ut_backward(g, ut_sum_all(g, ut_mul(g, outs[0], wt)), (ut_tensor_list){ 1, &px }));
-  outs[2] = ut_grad(g, px);
-  ck_assert_ut_ok(ut_backward(g, ut_sum_all(g, ut_mul(g, outs[1], wt)), (ut_tensor_list){ 1, &px }));
-  outs[3] = ut_grad(g, px);
-  ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = outs, .n_outputs = 4 });
-  ck_assert_ut_ptr(p);
-  *n_host = host_launches(p);
-  ck_assert_ut_ok(ut_plan_run(p));
-  for (int k = 0; k < 4; k++) ck_assert_ut_ok(ut_read(p, outs[k], out[k]));
-  ut_plan_free(p);
-  ut_graph_free(g);
-  ut_store_free(st);
-}
-
-START_TEST(test_activations_host_and_kernels) {
-  ut_runtime *rt = test_runtime();
-  if (!rt->host_gemm) return; /* a GPU: the kernels only, tested above */
-  const ut_shape shape = UT_SHAPE(3, 7, 61, 59); /* 75579 elements: 2 threads, a partial block */
-  const int64_t n = gc_numel(shape);
-  float *x = malloc((size_t)n * sizeof(float)), *w = malloc((size_t)n * sizeof(float)), *host[4], *kern[4];
-  uint64_t rng = 900;
-  test_fill_uniform(&rng, x, n, -3, 3);
-  test_fill_uniform(&rng, w, n, -1, 1);
-  const float special[] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 1e-40f, -1e-40f, 1e-45f, -1e-45f };
-  for (int i = 0; i < (int)(sizeof special / sizeof special[0]); i++) x[i * 997] = special[i];
-  for (int k = 0; k < 4; k++) host[k] = malloc((size_t)n * sizeof(float)), kern[k] = malloc((size_t)n * sizeof(float));
-  int n_host = 0, n_host_off = 0;
-  run_activations(shape, x, w, host, &n_host);
-  rt->host_gemm = 0;
-  run_activations(shape, x, w, kern, &n_host_off);
-  rt->host_gemm = 1;
-  ck_assert_msg(n_host >= 4 && n_host_off == 0, "host launches: %d with the host path, %d without", n_host, n_host_off);
-  static const char *names[] = { "relu", "leaky_relu", "relu's gradient", "leaky_relu's gradient" };
-  for (int k = 0; k < 4; k++)
-    for (int64_t i = 0; i < n; i++)
-      ck_assert_msg(!memcmp(&host[k][i], &kern[k][i], sizeof(float)), "%s: element %lld (x = %.9g): host %.9g, kernel %.9g",
-                    names[k], (long long)i, x[i], host[k][i], kern[k][i]);
-  for (int k = 0; k < 4; k++) free(host[k]), free(kern[k]);
-  free(x);
-  free(w);
-}
-END_TEST
-
 /* d/dx of sum(f'(x) stuff): gc_build_grad_of differentiates the fused node again (through dy
  * for all four, through y for sigmoid and tanh). */
 START_TEST(test_act_grad_second_order) {
@@ -614,7 +547,6 @@ static Suite *elementwise_suite(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, test_act_grad_bits, 0, N_ACT);
   tcase_add_loop_test(tc, test_act_grad_second_order, 0, N_ACT);
-  tcase_add_test(tc, test_activations_host_and_kernels);
   suite_add_tcase(s, tc);
   tc = tcase_create("checkers");
   tcase_set_timeout(tc, 600);

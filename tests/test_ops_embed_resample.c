@@ -2,16 +2,13 @@
  * references on the host, gradients against host references (every element) and central
  * finite differences, gradients of gradients by finite differences of the first gradient.
  * Shapes include batch 1, 1x1 spatial, odd sizes, channel counts that are no multiple of 4 and
- * element counts that are no multiple of any work-group size. Resampling runs on the host on
- * CPU devices (the runtime's host_gemm): there it is checked both ways, the kernels with the
- * host path turned off. */
+ * element counts that are no multiple of any work-group size. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gradcheck.h"
-#include "runtime_internal.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Embedding.
@@ -163,17 +160,10 @@ static void rs_reference(rs_kind k, ut_shape s, const float *x, const float *w, 
       }
 }
 
-/* _i over 3 kinds x N_RS_SHAPES, then the same with the kernels where the host path is on. */
 START_TEST(test_resample) {
-  ut_runtime *rt = test_runtime();
-  int kernels = _i >= 3 * N_RS_SHAPES;
-  int i = _i % (3 * N_RS_SHAPES);
-  rs_kind k = (rs_kind)(i / N_RS_SHAPES);
-  ut_shape s = rs_shapes[i % N_RS_SHAPES];
+  rs_kind k = (rs_kind)(_i / N_RS_SHAPES);
+  ut_shape s = rs_shapes[_i % N_RS_SHAPES];
   if (k == RS_POOL && s.d[2] < 2) return; /* pooling needs a 2x2 window: see test_resample_errors */
-  if (kernels && !rt->host_gemm) return; /* a GPU: the first half ran the kernels */
-  int saved_host = rt->host_gemm;
-  if (kernels) rt->host_gemm = 0;
   int64_t n = gc_numel(s), no = n * 4 + 16;
   float *x = gc_random_values(40 + (uint64_t)_i, n, -2, 2), *w = gc_random_values(41 + (uint64_t)_i, no, 0.1f, 1);
   float *out = malloc((size_t)no * sizeof *out), *grad = malloc((size_t)n * sizeof *grad);
@@ -181,11 +171,10 @@ START_TEST(test_resample) {
   rs_reference(k, s, x, w, &os, out, grad);
   static const char *names[] = { "upsample_nearest2x", "avg_pool2x2", "global_avg_pool" };
   char label[96], sh[64];
-  snprintf(label, sizeof label, "%s %s%s", names[k], ut_shape_str(s, sh, sizeof sh), kernels ? " (kernels)" : "");
+  snprintf(label, sizeof label, "%s %s", names[k], ut_shape_str(s, sh, sizeof sh));
   gc_assert_gradcheck(&(gc_case){ .label = label, .n_inputs = 1, .shapes = &s, .values = (const float *[]){ x },
                                   .build = build_rs, .ctx = &k, .weights = w, .expect = out, .expect_shape = os,
                                   .expect_grad = (const float *[]){ grad }, .max_samples = 32, .fwd_abs_tol = 1e-6 });
-  rt->host_gemm = saved_host;
   free(x);
   free(w);
   free(out);
@@ -328,7 +317,7 @@ static Suite *embed_resample_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("resample");
   tcase_set_timeout(tc, 600);
-  tcase_add_loop_test(tc, test_resample, 0, 2 * 3 * N_RS_SHAPES);
+  tcase_add_loop_test(tc, test_resample, 0, 3 * N_RS_SHAPES);
   tcase_add_test(tc, test_resample_second_order);
   tcase_add_test(tc, test_resample_errors);
   suite_add_tcase(s, tc);

@@ -3,7 +3,6 @@
 #include <stdio.h>
 
 #include "broadcast.h"
-#include "elementwise_host.h"
 #include "error.h"
 #include "plan_internal.h"
 
@@ -16,7 +15,6 @@ static ut_status same_shape(ut_tensor *n) {
 }
 
 static ut_status unary_forward(ut_plan *p, ut_tensor *n) {
-  if (ut_elementwise_host_takes(p, n)) return ut_elementwise_host(p, n);
   char kernel[64];
   snprintf(kernel, sizeof kernel, "unary_%s", n->op->name);
   ut_launch *l = ut_plan_kernel(p, n, "elementwise", kernel);
@@ -54,7 +52,6 @@ static ut_status act_grad_shape(ut_tensor *n) {
 }
 
 static ut_status act_grad_forward(ut_plan *p, ut_tensor *n) {
-  if (ut_elementwise_host_takes(p, n)) return ut_elementwise_host(p, n);
   ut_launch *l = ut_plan_kernel(p, n, "elementwise", n->op->name);
   size_t count = (size_t)ut_shape_numel(n->shape);
   ut_arg_tensor(l, n);

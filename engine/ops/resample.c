@@ -4,12 +4,8 @@
  * Two ops carry a factor s: "upsample2x" (out = s * nearest(in)) and "pool2x2" (out = s * 2x2
  * window sum). Each is the other's adjoint, so the gradient of one is the other with the same
  * factor, and gradients of gradients stay inside this pair. */
-#include <string.h>
-
 #include "error.h"
-#include "host_threads.h"
 #include "plan_internal.h"
-#include "runtime_internal.h"
 
 static ut_status check_nchw(ut_tensor *n, ut_tensor *x) {
   char a[64];
@@ -19,68 +15,7 @@ static ut_status check_nchw(ut_tensor *n, ut_tensor *x) {
   return UT_OK;
 }
 
-/* ---- on the host (CPU devices whose memory is host memory) ------------------------------------
- * PoCL's kernels move these bytes at 2-3 GB/s (a gather by x / 2 per element); a row loop
- * moves them at tens. The same products and sums in the same order as the kernels: the
- * results are the same bits. */
-typedef struct {
-  int up;
-  int64_t h, w, oh, ow;
-  float s;
-  const float *in;
-  float *out;
-} host_resample;
-
-static int resample_planes(void *ctx, int64_t lo, int64_t hi) {
-  const host_resample *r = ctx;
-  const int64_t h = r->h, w = r->w, oh = r->oh, ow = r->ow;
-  for (int64_t pl = lo; pl < hi; pl++) {
-    const float *in = r->in + pl * h * w;
-    float *out = r->out + pl * oh * ow;
-    for (int64_t y = 0; y < oh; y++) {
-      float *o = out + y * ow;
-      if (r->up && (y >> 1) == h) { /* the extra row of an odd size */
-        memset(o, 0, (size_t)ow * sizeof *o);
-      } else if (r->up) {
-        const float *row = in + (y >> 1) * w;
-        for (int64_t x = 0; x < w; x++) o[2 * x] = o[2 * x + 1] = r->s * row[x];
-        if (ow > 2 * w) o[2 * w] = 0.0f;
-      } else {
-        const float *a = in + 2 * y * w, *b = a + w;
-        for (int64_t x = 0; x < ow; x++) o[x] = r->s * ((a[2 * x] + a[2 * x + 1]) + (b[2 * x] + b[2 * x + 1]));
-      }
-    }
-  }
-  return 0;
-}
-
-typedef struct {
-  host_resample r;
-  int64_t planes;
-  int threads;
-} host_resample_job;
-
-static ut_status run_host_resample(const void *args, float *const *ptr) {
-  host_resample_job j = *(const host_resample_job *)args;
-  j.r.in = ptr[0], j.r.out = ptr[1];
-  ut_host_parallel(j.threads, j.planes, resample_planes, &j.r);
-  return UT_OK;
-}
-
-static ut_status launch_host(ut_plan *p, ut_tensor *n, int up) {
-  ut_tensor *x = n->in[0];
-  ut_runtime *rt = ut_plan_runtime(p);
-  host_resample_job j = { .r = { .up = up, .h = x->shape.d[2], .w = x->shape.d[3], .oh = n->shape.d[2], .ow = n->shape.d[3],
-                                 .s = n->fattr[0] },
-                          .planes = n->shape.d[0] * n->shape.d[1],
-                          .threads = rt->info.compute_units ? (int)rt->info.compute_units : 1 };
-  ut_host_operand ops[2] = { { ut_plan_loc(p, x), (size_t)ut_shape_numel(x->shape), 0 },
-                             { ut_plan_loc(p, n), (size_t)ut_shape_numel(n->shape), 1 } };
-  return ut_plan_host(p, n, up ? "host_upsample2x" : "host_pool2x2", run_host_resample, &j, sizeof j, ops, 2);
-}
-
 static ut_status launch(ut_plan *p, ut_tensor *n, const char *kernel) {
-  if (ut_plan_runtime(p)->host_gemm) return launch_host(p, n, !strcmp(kernel, "upsample2x"));
   ut_tensor *x = n->in[0];
   size_t count = (size_t)ut_shape_numel(n->shape);
   ut_launch *l = ut_plan_kernel(p, n, "resample", kernel);
