@@ -153,18 +153,8 @@ static inline __attribute__((always_inline)) void forward_rows_kw(const job *j, 
  * inlined blocks, 6 output counts x 3 row blocks x 2 clones each; with sanitizers that code
  * took clang over ten minutes to compile, so sanitized builds run every width through the
  * general loop (the same source, with the width a variable). */
-#if defined(__SANITIZE_ADDRESS__)
-#define SPECIALISE_WIDTHS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SPECIALISE_WIDTHS 0
-#endif
-#endif
-#ifndef SPECIALISE_WIDTHS
-#define SPECIALISE_WIDTHS 1
-#endif
 static inline __attribute__((always_inline)) void forward_rows(const job *j, float *y, int64_t o0, const int64_t o_n) {
-#if SPECIALISE_WIDTHS
+#if !UT_CONV_SANITIZED
   switch (j->gm->kw) {
   case 3: forward_rows_kw(j, y, o0, o_n, 3); return;
   case 5: forward_rows_kw(j, y, o0, o_n, 5); return;

@@ -25,9 +25,23 @@
  * the processor has them (GCC's function multiversioning). Not "arch=haswell": GCC picks such
  * a clone by processor model, so an AMD processor with the same features gets the baseline
  * copy; an x86-64-v3 clone is picked by the features themselves. */
+/* UT_CONV_SANITIZED: built with AddressSanitizer (GCC says so with __SANITIZE_ADDRESS__, clang
+ * with __has_feature). Such builds compile the host loops' general code only: sanitizers make
+ * their inlined, specialised blocks very slow to compile (conv_direct.c). */
+#if defined(__SANITIZE_ADDRESS__)
+#define UT_CONV_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UT_CONV_SANITIZED 1
+#endif
+#endif
+#ifndef UT_CONV_SANITIZED
+#define UT_CONV_SANITIZED 0
+#endif
+
 /* Sanitized builds keep the baseline copy only: the same source, and half of the time GCC
  * spends compiling conv_direct.c with ASan (about a minute with both copies). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !UT_CONV_SANITIZED
 #define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define VECTOR_CLONES
