@@ -53,7 +53,10 @@ void overlord_help_train(FILE *out) {
           "                           gen_channels, enc_channels, enc_max, dis_channels, uncorr_std,\n"
           "                           uncorr_decay, crop_min, crop_max, rotation, flip, normalize,\n"
           "                           lr_latent, lr_gen, lr_corr, lr_enc, lr_min, lr_gan, lr_dis, w_latent,\n"
-          "                           w_r1, w_adv); may repeat\n"
+          "                           w_r1, w_adv, w_adv_swap); may repeat. w_adv_swap > 0 (off by\n"
+          "                           default, as in the official code) makes stage 3's discriminator\n"
+          "                           also judge each image drawn under the next image's label, and the\n"
+          "                           generator side learn from that with this weight\n"
           "      --save-every N       also write the checkpoint every N steps\n"
           "  -s, --seed S             seed of parameters, noise, transforms, batches and the split\n"
           "                           (default 1)\n"
@@ -205,6 +208,7 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
 typedef struct {
   progress bar;
   int stage; /* whose bar it is: each stage has its own */
+  int label_changes; /* stage 3 also trains on label changes (w_adv_swap > 0) */
   const kit_team *team;
 } stage_bar;
 
@@ -219,7 +223,8 @@ static void on_step(void *user, const overlord_progress *p) {
     sb->stage = p->stage;
   }
   const float *l = p->losses;
-  char metrics[240];
+  char metrics[240], swap[32];
+  snprintf(swap, sizeof swap, " label changes %.3f", (double)l[OVERLORD_LOSS_ADV_SWAP]);
   int n;
   if (p->stage == 1)
     n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld loss %.4f (recon %.4f decay %.4f) %.0f img/s", (long long)p->epoch + 1,
@@ -229,10 +234,10 @@ static void on_step(void *user, const overlord_progress *p) {
     n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld regression %.5f %.0f img/s", (long long)p->epoch + 1,
              (long long)p->epochs, (double)l[OVERLORD_LOSS_REGRESSION], p->images_per_second);
   else
-    n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f G %.3f (recon %.4f regression %.5f adv %.3f) %.0f img/s",
+    n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f G %.3f (recon %.4f regression %.5f adv %.3f%s) %.0f img/s",
              (long long)p->epoch + 1, (long long)p->epochs, (double)l[OVERLORD_LOSS_DIS], (double)l[OVERLORD_LOSS_TOTAL],
              (double)l[OVERLORD_LOSS_RECON], (double)l[OVERLORD_LOSS_REGRESSION], (double)l[OVERLORD_LOSS_ADV],
-             p->images_per_second);
+             sb->label_changes ? swap : "", p->images_per_second);
   if (sb->team && n > 0 && (size_t)n < sizeof metrics)
     snprintf(metrics + n, sizeof metrics - (size_t)n, " (%d ranks, comm %.0f%%)", sb->team->size, 100 * p->comm_share);
   if (p->step == p->steps) progress_end(bar, p->step, metrics);
@@ -288,7 +293,7 @@ static int train(const void *options, kit_team *team) {
     printf("note: without VGG weights (--vgg) the reconstruction is pixel L1 alone, not the paper's perceptual loss\n");
   if (team) printf("data-parallel over %d ranks: %d images each per step\n", team->size, cfg.batch / team->size);
   fflush(stdout);
-  stage_bar bar = { .team = team };
+  stage_bar bar = { .team = team, .label_changes = cfg.w_adv_swap > 0 };
   double t0 = ut_seconds();
   if (overlord_train(m, ds, &(overlord_train_opts){ .run_dir = o.out, .test_ratio = test_ratio, .save_every = o.save_every,
                                                    .on_step = on_step, .user = &bar, .team = team }) != UT_OK) {

@@ -20,6 +20,7 @@ typedef struct {
   ut_graph *g;
   ut_plan *p;
   ut_tensor *images, *image_ids, *labels, *masks;
+  ut_tensor *target_labels; /* stage 3 with w_adv_swap > 0: the labels of the label changes */
   ut_tensor *loss[OVERLORD_N_LOSSES]; /* by column; NULL where the plan has no such term */
   ut_hparam *lr[MAX_GROUPS];
   float lr0[MAX_GROUPS];
@@ -34,6 +35,7 @@ struct overlord_model {
   kit_infer gen[2], enc[3], dis; /* gen: stages 1-2, stage 3; enc: by stage */
   const kit_team *team;
   int rows; /* images per training step on this process: the batch, or its share on a team */
+  int32_t *target_labels; /* host buffer of `rows` target labels for stage 3's label changes */
 };
 
 static const ut_init EMBEDDING_INIT = { UT_INIT_UNIFORM, -0.05f, 0.05f }; /* OverLORD's (2 rand - 1) 0.05 */
@@ -79,6 +81,7 @@ void overlord_free(overlord_model *m) {
   for (int i = 0; i < 3; i++) kit_infer_free(&m->enc[i]);
   kit_infer_free(&m->dis);
   ut_store_free(m->st);
+  free(m->target_labels);
   free(m);
 }
 
@@ -102,6 +105,12 @@ ut_status overlord_set_team(overlord_model *m, const kit_team *team) {
                      "gives shares of %d; use a batch that is a multiple of %d, or train stage 3 on fewer processes "
                      "(--epochs A,B,0 here, then --resume --epochs A,B,C)", team->size, OVERLORD_STDDEV_GROUP,
                      m->cfg.batch, share, OVERLORD_STDDEV_GROUP * team->size);
+    /* The label changes pair each image with the next one of the batch, which a share
+     * would pair differently at its ends. */
+    if (m->cfg.epochs3 > 0 && m->cfg.w_adv_swap > 0)
+      return ut_fail(UT_ERR_INVALID_ARGUMENT, "OverLORD: w_adv_swap %g pairs every image with the next one of the whole "
+                     "batch, which a share of it cannot; train stage 3 in one process, or with w_adv_swap 0",
+                     (double)m->cfg.w_adv_swap);
     if ((st = team->sparse_rows(team->user, OV_UNCORR_EMB, 0)) != UT_OK) return st;
   }
   m->team = team;
@@ -211,13 +220,31 @@ static ut_tensor *stage3_fake(ut_graph *g, const overlord_cfg *c, step_plan *s, 
   return overlord_generator(g, c, overlord_latent(g, *u, *l, *corr), name);
 }
 
-/* Stage 3's discriminator step: BCE(D(fake), 0) + BCE(D(real), 1) + R1, R1 = w_r1 / 2
- * mean_b sum (d sum D(real) / d real)^2 by double backward. Only D's parameters learn. */
+/* With w_adv_swap > 0, stage 3 also draws every image under another label: its own
+ * uncorrelated and correlated codes with stage 1's label code of the next image's label (the
+ * batch's labels rolled by one; where the two labels agree, a reconstruction from the table's
+ * row). The label code is the table's row, as the eval's and translate's label changes take it.
+ * NULL when off. */
+static ut_tensor *stage3_label_change(overlord_model *m, step_plan *s, ut_tensor *u, ut_tensor *corr) {
+  const overlord_cfg *c = &m->cfg;
+  if (c->w_adv_swap <= 0) return NULL;
+  ut_graph *g = s->g;
+  char name[KIT_SCOPE_MAX];
+  snprintf(name, sizeof name, "%sgen", OV_S3);
+  s->target_labels = ut_input(g, "target_labels", UT_I32, UT_SHAPE(m->rows));
+  ut_tensor *target = ut_embedding(g, label_table(g, c), s->target_labels);
+  return overlord_generator(g, c, overlord_latent(g, u, target, corr), name);
+}
+
+/* Stage 3's discriminator step: BCE(D(fake), 0) + BCE(D(real), 1) (+ w_adv_swap BCE(D(label
+ * change), 0)) + R1, R1 = w_r1 / 2 mean_b sum (d sum D(real) / d real)^2 by double backward.
+ * Only D's parameters learn. */
 static ut_status build_dis(overlord_model *m, step_plan *s) {
   const overlord_cfg *c = &m->cfg;
   ut_graph *g = s->g;
   ut_tensor *u, *l, *corr;
   ut_tensor *fake = stage3_fake(g, c, s, &u, &l, &corr);
+  ut_tensor *changed = stage3_label_change(m, s, u, corr);
   ut_tensor *d_real = overlord_discriminator(g, c, s->images, OV_DIS);
   ut_tensor *d_fake = overlord_discriminator(g, c, fake, OV_DIS);
   ut_tensor *real_sum = ut_sum_all(g, d_real);
@@ -227,6 +254,9 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
   /* Over this graph's rows (the batch, or a share of it on a team), as every mean here. */
   ut_tensor *r1 = ut_scale(g, ut_sum_all(g, ut_square(g, ut_grad(g, s->images))), 0.5f * c->w_r1 / (float)m->rows);
   ut_tensor *bce = ut_add(g, ut_bce_with_logits_const(g, d_fake, 0.0f), ut_bce_with_logits_const(g, d_real, 1.0f));
+  if (changed)
+    bce = ut_add(g, bce, ut_scale(g, ut_bce_with_logits_const(g, overlord_discriminator(g, c, changed, OV_DIS), 0.0f),
+                                  c->w_adv_swap));
   s->loss[OVERLORD_LOSS_DIS] = ut_name(ut_add(g, bce, r1), "ov.s3.dis_loss");
   s->image_ids = s->labels = NULL; /* the discriminator's step reads the images alone */
   ut_tensor_list dis = params_of(g, OV_DIS);
@@ -236,8 +266,8 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
   return st;
 }
 
-/* Stage 3's generator step: recon + w_latent regression + w_adv BCE(D(fake), 1), over stage
- * 3's encoders and generator. */
+/* Stage 3's generator step: recon + w_latent regression + w_adv BCE(D(fake), 1) (+ w_adv_swap
+ * BCE(D(label change), 1)), over stage 3's encoders and generator. */
 static ut_status build_gen(overlord_model *m, step_plan *s) {
   const overlord_cfg *c = &m->cfg;
   ut_graph *g = s->g;
@@ -248,7 +278,14 @@ static ut_status build_gen(overlord_model *m, step_plan *s) {
   l3[OVERLORD_LOSS_ADV] = ut_name(ut_bce_with_logits_const(g, overlord_discriminator(g, c, fake, OV_DIS), 1.0f), "ov.s3.adv");
   l3[OVERLORD_LOSS_REGRESSION] = ut_name(regression(g, c, s, u, l, corr, "ov.s3.T"), "ov.s3.regression");
   ut_tensor *weighted = ut_add(g, l3[OVERLORD_LOSS_RECON], ut_scale(g, l3[OVERLORD_LOSS_REGRESSION], c->w_latent));
-  l3[OVERLORD_LOSS_TOTAL] = ut_name(ut_add(g, weighted, ut_scale(g, l3[OVERLORD_LOSS_ADV], c->w_adv)), "ov.s3.gen_loss");
+  ut_tensor *total = ut_add(g, weighted, ut_scale(g, l3[OVERLORD_LOSS_ADV], c->w_adv));
+  ut_tensor *changed = stage3_label_change(m, s, u, corr);
+  if (changed) {
+    l3[OVERLORD_LOSS_ADV_SWAP] =
+      ut_name(ut_bce_with_logits_const(g, overlord_discriminator(g, c, changed, OV_DIS), 1.0f), "ov.s3.adv_swap");
+    total = ut_add(g, total, ut_scale(g, l3[OVERLORD_LOSS_ADV_SWAP], c->w_adv_swap));
+  }
+  l3[OVERLORD_LOSS_TOTAL] = ut_name(total, "ov.s3.gen_loss");
   ut_tensor_list net = ut_params(g, OV_S3);
   ut_status st = ut_graph_status(g);
   if (st == UT_OK) st = ut_backward(g, l3[OVERLORD_LOSS_TOTAL], net);
@@ -271,6 +308,9 @@ static ut_status ensure_step(overlord_model *m, int which) {
   for (int i = 0; i < OVERLORD_N_LOSSES; i++)
     if (s->loss[i]) outs[n++] = s->loss[i];
   if (st == UT_OK && !(s->p = ut_plan_compile(s->g, &(ut_plan_cfg){ .outputs = outs, .n_outputs = n }))) st = UT_ERR_STATE;
+  if (st == UT_OK && s->target_labels && !m->target_labels &&
+      !(m->target_labels = malloc((size_t)m->rows * sizeof *m->target_labels)))
+    st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
   static const char *const what[N_PLANS] = { "stage 1", "stage 2", "stage 3 discriminator", "stage 3 generator" };
   if (st != UT_OK) ut_error_prefix("OverLORD %s", what[which]);
   return st;
@@ -300,6 +340,10 @@ static ut_status run_plan(overlord_model *m, int which, const overlord_batch *b,
       (s->labels && (st = ut_upload(s->p, s->labels, b->labels)) != UT_OK))
     return st;
   if (s->masks && (st = ut_upload(s->p, s->masks, b->masks)) != UT_OK) return st;
+  if (s->target_labels) {
+    for (int i = 0; i < m->rows; i++) m->target_labels[i] = b->labels[(i + 1) % m->rows];
+    if ((st = ut_upload(s->p, s->target_labels, m->target_labels)) != UT_OK) return st;
+  }
   return ut_plan_run(s->p);
 }
 

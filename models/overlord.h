@@ -65,6 +65,8 @@ typedef struct {
   float w_latent;              /* stage 3's weight of the regression terms (10) */
   float w_r1;                  /* R1 = w_r1 / 2 mean_b sum (dD/dx)^2 (1) */
   float w_adv;                 /* stage 3's weight of the generator's adversarial term (1, the official) */
+  float w_adv_swap;            /* stage 3's weight of the adversarial terms on label changes (0, off: the official
+                                * stage 3 judges reconstructions alone) */
   overlord_recon recon;
   uint64_t seed;
 } overlord_cfg;
@@ -117,6 +119,7 @@ enum {
   OVERLORD_LOSS_REGRESSION, /* stages 2 and 3: the encoders' MSE against stage 1's codes, unweighted */
   OVERLORD_LOSS_ADV,       /* stage 3: BCE(D(fake), 1) */
   OVERLORD_LOSS_DIS,       /* stage 3: the discriminator's BCE + R1 */
+  OVERLORD_LOSS_ADV_SWAP,  /* stage 3 with w_adv_swap > 0: BCE(D(label change), 1), unweighted */
   OVERLORD_N_LOSSES
 };
 /* One training step of `stage` (1, 2 or 3) with losses[OVERLORD_N_LOSSES] before the update.

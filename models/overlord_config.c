@@ -86,7 +86,8 @@ ut_status overlord_cfg_check(const overlord_cfg *c) {
   REQUIRE(c->lr_latent > 0 && c->lr_gen > 0 && c->lr_corr > 0 && c->lr_enc > 0 && c->lr_gan > 0 && c->lr_dis > 0 &&
               c->lr_min >= 0,
           "learning rates must be positive");
-  REQUIRE(c->w_latent >= 0 && c->w_r1 >= 0 && c->w_adv >= 0, "w_latent, w_r1 and w_adv must not be negative");
+  REQUIRE(c->w_latent >= 0 && c->w_r1 >= 0 && c->w_adv >= 0 && c->w_adv_swap >= 0,
+          "w_latent, w_r1, w_adv and w_adv_swap must not be negative");
   REQUIRE((unsigned)c->recon <= OVERLORD_RECON_VGG_RANDOM, "recon %d is not l1, vgg or vgg-random", (int)c->recon);
   REQUIRE(c->recon == OVERLORD_RECON_L1 || c->size >= 32, "the VGG loss needs images of at least 32x32");
 #undef REQUIRE
@@ -113,6 +114,7 @@ static const kit_field fields[] = {
    * with (overlord_cfg_from_json). */
   { "w_adv", KIT_FIELD_F32, offsetof(overlord_cfg, w_adv), NULL, 1 },
   { "lr_dis", KIT_FIELD_F32, offsetof(overlord_cfg, lr_dis), NULL, 1 },
+  { "w_adv_swap", KIT_FIELD_F32, offsetof(overlord_cfg, w_adv_swap), NULL, 1 },
 };
 #undef F
 static const kit_config_table table = { "OverLORD configuration", fields, (int)(sizeof fields / sizeof fields[0]) };
@@ -123,7 +125,7 @@ char *overlord_cfg_to_json(const overlord_cfg *c) { return kit_config_to_json(&t
 
 ut_status overlord_cfg_from_json(const char *text, overlord_cfg *out) {
   /* Every field is required but the ones added later, which read as the runs before them
-   * trained where absent: w_adv 1, lr_dis the same as lr_gan. Nothing of the caller's struct
+   * trained where absent: w_adv 1, lr_dis the same as lr_gan, w_adv_swap 0. Nothing of the caller's struct
    * survives. */
   overlord_cfg c = { .w_adv = 1.0f, .lr_dis = -1.0f };
   ut_status st = kit_config_from_json(&table, text, &c);

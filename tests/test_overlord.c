@@ -183,8 +183,11 @@ static void drop(snapshot *s) {
   }
 }
 
+/* With and without the label changes (w_adv_swap): neither step touches the label table the
+ * changes read, nor the other side's networks. */
 START_TEST(stage3_updates_each_side_from_its_own_loss) {
   overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT);
+  c.w_adv_swap = _i ? 2.0f : 0.0f;
   float *data = tiny_images();
   overlord_model *m = overlord_new(test_runtime(), &c, NULL);
   static float l[OVERLORD_N_LOSSES];
@@ -231,6 +234,91 @@ START_TEST(stage3_total_weighs_the_adversarial_term) {
     overlord_free(m);
     free(data);
   }
+}
+END_TEST
+
+/* The label changes of w_adv_swap, against the host: image k drawn with its own stage-3
+ * uncorrelated and correlated codes and stage 1's label row of image k + 1's label (the batch's
+ * labels rolled), judged by the discriminator. The generator side reports mean softplus(-D) as
+ * adv_swap and adds it at weight w_adv_swap to its total; the discriminator's loss exceeds the
+ * one of a model without the changes, trained identically until then, by w_adv_swap mean
+ * softplus(D). A model without them has no such column, and a team refuses them. */
+static double mean_softplus(const float *logits, int n, double sign) {
+  double s = 0;
+  for (int i = 0; i < n; i++) s += log1p(exp(sign * (double)logits[i]));
+  return s / n;
+}
+
+START_TEST(stage3_label_changes_are_judged) {
+  const float w = 2.0f;
+  const double TOL = 1e-5;
+  overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT), off = c;
+  c.w_adv_swap = w;
+  float *data = tiny_images();
+  overlord_model *m = overlord_new(test_runtime(), &c, NULL), *plain = overlord_new(test_runtime(), &off, NULL);
+  reach_stage3(m, data, 2);
+  reach_stage3(plain, data, 2);
+  /* Two steps leave the label rows near their U(-0.05, 0.05) start, where a change of label
+   * would hardly change the image: both models get rows far apart. */
+  float rows[N_CLASSES * 4];
+  for (int i = 0; i < N_CLASSES * 4; i++) rows[i] = (i < 4 ? 1.0f : -1.0f) * (2.0f + (float)(i % 4));
+  ck_assert_ut_ok(ut_store_tensor_write(overlord_store(m), ut_store_find(overlord_store(m), OV_LABEL_EMB), rows));
+  ck_assert_ut_ok(ut_store_tensor_write(overlord_store(plain), ut_store_find(overlord_store(plain), OV_LABEL_EMB), rows));
+  batch_buf bb;
+  const overlord_batch *b = batch_of(&bb, data, 1);
+  int32_t rolled[BATCH];
+  for (int k = 0; k < BATCH; k++) rolled[k] = b->labels[(k + 1) % BATCH];
+  ck_assert_int_ne(rolled[0], b->labels[0]); /* the tiny batch alternates its two labels */
+  enum { U = 4, L = 4, K = 4 }; /* tiny_cfg's code sizes */
+  ck_assert(c.uncorr_dim == U && c.label_dim == L && c.corr_dim == K);
+  float u[BATCH * U], corr[BATCH * K], target[BATCH * L], changed[BATCH * PER], logits[BATCH];
+  ck_assert_ut_ok(overlord_encode(m, 3, b->images, NULL, BATCH, u, NULL, corr));
+  ck_assert_ut_ok(overlord_embedded_codes(m, NULL, rolled, BATCH, NULL, target));
+  ck_assert_ut_ok(overlord_generate(m, 3, u, target, corr, BATCH, changed));
+  ck_assert_ut_ok(overlord_discriminate(m, changed, BATCH, logits));
+  double judged_fake = mean_softplus(logits, BATCH, 1.0);
+  /* What the same images give under their own labels: the checks below must tell the two apart
+   * (about 3e-4 relative here; the plan and the host agree to about 4e-8). */
+  float own_rows[BATCH * L], own[BATCH * PER], own_logits[BATCH];
+  ck_assert_ut_ok(overlord_embedded_codes(m, NULL, b->labels, BATCH, NULL, own_rows));
+  ck_assert_ut_ok(overlord_generate(m, 3, u, own_rows, corr, BATCH, own));
+  ck_assert_ut_ok(overlord_discriminate(m, own, BATCH, own_logits));
+  double judged_own = mean_softplus(own_logits, BATCH, 1.0);
+  ck_assert_msg(fabs(judged_fake - judged_own) > 10 * TOL * judged_fake, "own labels %.9g, changed %.9g: too close for "
+                "the check to tell them apart", judged_own, judged_fake);
+
+  float ls[OVERLORD_N_LOSSES], lp[OVERLORD_N_LOSSES];
+  lp[OVERLORD_LOSS_ADV_SWAP] = NAN; /* the steps write their own columns only */
+  ck_assert_ut_ok(overlord_dis_step(m, b, ls));
+  ck_assert_ut_ok(overlord_dis_step(plain, b, lp));
+  double gap = (double)ls[OVERLORD_LOSS_DIS] - (double)lp[OVERLORD_LOSS_DIS];
+  ck_assert_msg(fabs(gap - w * judged_fake) <= TOL * w * judged_fake, "discriminator: %.7g more than without the "
+                "changes, expected %.7g", gap, w * judged_fake);
+
+  /* The generator side, against the discriminator just updated. */
+  ck_assert_ut_ok(overlord_discriminate(m, changed, BATCH, logits));
+  ck_assert_ut_ok(overlord_gen_step(m, b, ls));
+  ck_assert_ut_ok(overlord_gen_step(plain, b, lp));
+  double judged_real = mean_softplus(logits, BATCH, -1.0);
+  ck_assert_msg(fabs(ls[OVERLORD_LOSS_ADV_SWAP] - judged_real) <= TOL * judged_real, "adv_swap %.7g, host %.7g",
+                (double)ls[OVERLORD_LOSS_ADV_SWAP], judged_real);
+  float expect = ls[OVERLORD_LOSS_RECON] + c.w_latent * ls[OVERLORD_LOSS_REGRESSION] + c.w_adv * ls[OVERLORD_LOSS_ADV] +
+                 w * ls[OVERLORD_LOSS_ADV_SWAP];
+  ck_assert_msg(fabsf(ls[OVERLORD_LOSS_TOTAL] - expect) <= 1e-5f * fabsf(expect), "total %.7g, expected %.7g",
+                (double)ls[OVERLORD_LOSS_TOTAL], (double)expect);
+  ck_assert_msg(isnan(lp[OVERLORD_LOSS_ADV_SWAP]), "a model without label changes reported %g for them",
+                (double)lp[OVERLORD_LOSS_ADV_SWAP]);
+  overlord_free(m);
+  overlord_free(plain);
+  /* A share of the batch would pair its images differently: refused on a team, before the team
+   * is used (a batch of 8, so that the shares hold whole stddev groups). */
+  c.batch = 8;
+  kit_team team = { .rank = 0, .size = 2 };
+  overlord_model *fresh = overlord_new(test_runtime(), &c, NULL);
+  ck_assert_int_eq(overlord_set_team(fresh, &team), UT_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(ut_last_error(), "w_adv_swap 2 pairs"), "%s", ut_last_error());
+  overlord_free(fresh);
+  free(data);
 }
 END_TEST
 
@@ -550,13 +638,19 @@ START_TEST(config_and_bad_input) {
   ck_assert_float_eq(back.lr_dis, 3e-4f);
   ck_assert_float_eq(back.w_adv, 4.0f);
   free(old);
+  later.w_adv_swap = 0.5f; /* and before w_adv_swap: without the label changes */
+  old = config_without(&later, "w_adv_swap");
+  back.w_adv_swap = -1.0f;
+  ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
+  ck_assert_float_eq(back.w_adv_swap, 0.0f);
+  free(old);
 
   static const struct {
     const char *field, *value, *says;
   } bad[] = {
     { "size", "48", "size 48" },         { "channels", "2", "channels 2" },       { "batch", "6", "batch 6" },
     { "crop_min", "0", "crop_min" },     { "n_classes", "1", "n_classes 1" },     { "rotation", "200", "rotation" },
-    { "w_adv", "-1", "w_adv" },          { "lr_dis", "0", "learning rates" },
+    { "w_adv", "-1", "w_adv" },          { "lr_dis", "0", "learning rates" },     { "w_adv_swap", "-2", "w_adv_swap" },
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     overlord_cfg b = c;
@@ -590,7 +684,8 @@ int main(void) {
   TCase *t = tcase_create("overlord");
   tcase_set_timeout(t, 600);
   tcase_add_test(t, each_stage_loss_falls);
-  tcase_add_test(t, stage3_updates_each_side_from_its_own_loss);
+  tcase_add_loop_test(t, stage3_updates_each_side_from_its_own_loss, 0, 2);
+  tcase_add_test(t, stage3_label_changes_are_judged);
   tcase_add_test(t, stage3_total_weighs_the_adversarial_term);
   tcase_add_test(t, r1_gradient_through_the_discriminator);
   tcase_add_test(t, transform_follows_the_seed);
