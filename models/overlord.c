@@ -20,7 +20,6 @@ typedef struct {
   ut_graph *g;
   ut_plan *p;
   ut_tensor *images, *image_ids, *labels, *masks;
-  ut_tensor *target_labels; /* stage 3 with w_adv_swap > 0: the labels of the label changes */
   ut_tensor *loss[OVERLORD_N_LOSSES]; /* by column; NULL where the plan has no such term */
   ut_hparam *lr[MAX_GROUPS];
   float lr0[MAX_GROUPS];
@@ -35,7 +34,6 @@ struct overlord_model {
   kit_infer gen[2], enc[3], dis; /* gen: stages 1-2, stage 3; enc: by stage */
   const kit_team *team;
   int rows; /* images per training step on this process: the batch, or its share on a team */
-  int32_t *target_labels; /* host buffer of `rows` target labels for stage 3's label changes */
 };
 
 static const ut_init EMBEDDING_INIT = { UT_INIT_UNIFORM, -0.05f, 0.05f }; /* OverLORD's (2 rand - 1) 0.05 */
@@ -81,7 +79,6 @@ void overlord_free(overlord_model *m) {
   for (int i = 0; i < 3; i++) kit_infer_free(&m->enc[i]);
   kit_infer_free(&m->dis);
   ut_store_free(m->st);
-  free(m->target_labels);
   free(m);
 }
 
@@ -231,8 +228,16 @@ static ut_tensor *stage3_label_change(overlord_model *m, step_plan *s, ut_tensor
   ut_graph *g = s->g;
   char name[KIT_SCOPE_MAX];
   snprintf(name, sizeof name, "%sgen", OV_S3);
-  s->target_labels = ut_input(g, "target_labels", UT_I32, UT_SHAPE(m->rows));
-  ut_tensor *target = ut_embedding(g, label_table(g, c), s->target_labels);
+  /* Row k of the label codes is row k + 1 of the batch's own: a fixed permutation of the rows. */
+  int32_t *next = malloc((size_t)m->rows * sizeof *next);
+  if (!next) {
+    ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+    return ut_graph_fail(g, UT_ERR_HOST_MEMORY);
+  }
+  for (int k = 0; k < m->rows; k++) next[k] = (k + 1) % m->rows;
+  ut_tensor *own = ut_embedding(g, label_table(g, c), s->labels);
+  ut_tensor *target = ut_embedding(g, own, ut_constant_i32(g, UT_SHAPE(m->rows), next));
+  free(next);
   return overlord_generator(g, c, overlord_latent(g, u, target, corr), name);
 }
 
@@ -258,7 +263,9 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
     bce = ut_add(g, bce, ut_scale(g, ut_bce_with_logits_const(g, overlord_discriminator(g, c, changed, OV_DIS), 0.0f),
                                   c->w_adv_swap));
   s->loss[OVERLORD_LOSS_DIS] = ut_name(ut_add(g, bce, r1), "ov.s3.dis_loss");
-  s->image_ids = s->labels = NULL; /* the discriminator's step reads the images alone */
+  /* The discriminator's step reads the images alone, and the labels for the label changes. */
+  s->image_ids = NULL;
+  if (!changed) s->labels = NULL;
   ut_tensor_list dis = params_of(g, OV_DIS);
   st = ut_graph_status(g);
   if (st == UT_OK) st = ut_backward(g, s->loss[OVERLORD_LOSS_DIS], dis);
@@ -308,9 +315,6 @@ static ut_status ensure_step(overlord_model *m, int which) {
   for (int i = 0; i < OVERLORD_N_LOSSES; i++)
     if (s->loss[i]) outs[n++] = s->loss[i];
   if (st == UT_OK && !(s->p = ut_plan_compile(s->g, &(ut_plan_cfg){ .outputs = outs, .n_outputs = n }))) st = UT_ERR_STATE;
-  if (st == UT_OK && s->target_labels && !m->target_labels &&
-      !(m->target_labels = malloc((size_t)m->rows * sizeof *m->target_labels)))
-    st = ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
   static const char *const what[N_PLANS] = { "stage 1", "stage 2", "stage 3 discriminator", "stage 3 generator" };
   if (st != UT_OK) ut_error_prefix("OverLORD %s", what[which]);
   return st;
@@ -340,10 +344,6 @@ static ut_status run_plan(overlord_model *m, int which, const overlord_batch *b,
       (s->labels && (st = ut_upload(s->p, s->labels, b->labels)) != UT_OK))
     return st;
   if (s->masks && (st = ut_upload(s->p, s->masks, b->masks)) != UT_OK) return st;
-  if (s->target_labels) {
-    for (int i = 0; i < m->rows; i++) m->target_labels[i] = b->labels[(i + 1) % m->rows];
-    if ((st = ut_upload(s->p, s->target_labels, m->target_labels)) != UT_OK) return st;
-  }
   return ut_plan_run(s->p);
 }
 
