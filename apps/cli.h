@@ -13,6 +13,10 @@
 /* 0: done; 1: the work failed (device, file, training); 2: the command line was wrong. */
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 
+/* Set by the program where it started itself again with other OpenBLAS kernels
+ * (apps/untangle.c): the kernels OpenBLAS had chosen by itself. */
+#define CLI_BLAS_DETECTED_ENV "UNTANGLE_BLAS_DETECTED"
+
 /* Prints "untangle CMD: <message>" and a pointer to the command's help on stderr, and
  * returns CLI_USAGE, so a parser reads `return cli_usage_error("train", "...", ...);`. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -13,7 +13,9 @@ void help_devices(FILE *out) {
           "\n"
           "Lists every device of every OpenCL platform: its index (what --device takes),\n"
           "platform, name, type, compute units, clock, global and local memory, largest\n"
-          "allocation, OpenCL C version, driver, and half (fp16) and double (fp64) support.\n"
+          "allocation, OpenCL C version, driver, and half (fp16) and double (fp64) support;\n"
+          "then the OpenBLAS kernels that CPU devices' products and convolutions run on, and\n"
+          "where OpenBLAS did not know this processor, what it would have chosen by itself.\n"
           "\n"
           "Options:\n"
           "  -j, --json   print a JSON array of objects instead of a table\n"
@@ -61,6 +63,22 @@ static void print_line(const char *const cells[COLS], const int width[COLS]) {
   }
 }
 
+/* What OpenBLAS chose by itself where this process was started again with other kernels
+ * (apps/untangle.c), else NULL. */
+static const char *blas_detected(void) {
+  const char *d = getenv(CLI_BLAS_DETECTED_ENV);
+  return d && *d ? d : NULL;
+}
+
+static void print_blas(void) {
+  const char *detected = blas_detected();
+  printf("\nCPU devices multiply on the host with OpenBLAS's %s kernels", ut_blas_kernels());
+  if (detected)
+    printf(" (OpenBLAS by itself chose %s on this processor, which it does not know; untangle set "
+           "OPENBLAS_CORETYPE=%s)", detected, getenv("OPENBLAS_CORETYPE"));
+  printf(".\n");
+}
+
 static int print_table(const ut_device_info *devs, int n) {
   row *rows = calloc((size_t)n, sizeof *rows);
   if (!rows) {
@@ -82,11 +100,14 @@ static int print_table(const ut_device_info *devs, int n) {
     for (int c = 0; c < COLS; c++) cells[c] = rows[i].cell[c];
     print_line(cells, width);
   }
+  int cpu = 0;
+  for (int i = 0; i < n; i++) cpu |= devs[i].type == UT_DEVICE_CPU;
+  if (cpu) print_blas();
   free(rows);
   return CLI_OK;
 }
 
-static json_t *device_json(const ut_device_info *d) {
+static json_t *device_fields(const ut_device_info *d) {
   /* Sizes are bytes as integers, so scripts need not parse "12.5 GiB". */
   return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:b, s:b}",
                    "index", d->index, "platform", d->platform, "platform_version", d->platform_version, "name",
@@ -97,6 +118,15 @@ static json_t *device_json(const ut_device_info *d) {
                    (json_int_t)d->max_work_group_size, "device_version", d->device_version, "opencl_c_version",
                    d->opencl_c_version, "driver_version", d->driver_version, "fp16", d->fp16 != 0, "fp64",
                    d->fp64 != 0);
+}
+
+static json_t *device_json(const ut_device_info *d) {
+  json_t *o = device_fields(d);
+  if (o && d->type == UT_DEVICE_CPU) {
+    json_object_set_new(o, "host_blas_kernels", json_string(ut_blas_kernels()));
+    if (blas_detected()) json_object_set_new(o, "host_blas_detected", json_string(blas_detected()));
+  }
+  return o;
 }
 
 static int print_json(const ut_device_info *devs, int n) {

@@ -103,6 +103,15 @@ ut_status ut_devices_list(ut_device_info **out, int *count);
 
 const char *ut_device_type_name(ut_device_type t);
 
+/* The host BLAS that CPU devices' GEMMs and convolutions run on (OpenBLAS): the name of the
+ * kernels it chose for this processor ("SkylakeX", "Haswell", "Prescott", ...); and where it
+ * did not know the processor and fell back to kernels that use neither AVX2 nor AVX-512 on one
+ * that has them, the OPENBLAS_CORETYPE that would use them (NULL otherwise). OpenBLAS reads
+ * OPENBLAS_CORETYPE once, when it is loaded: only a new process takes it (apps/untangle.c
+ * starts itself again with it). */
+const char *ut_blas_kernels(void);
+const char *ut_blas_better_kernels(void);
+
 typedef struct {
   /* NULL or "best": the GPU with most compute units, else the first CPU, else device 0.
    * "gpu" / "cpu": the device of that kind with most compute units. A decimal number: that index of the flat
