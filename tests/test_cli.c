@@ -117,6 +117,39 @@ START_TEST(test_devices_json) {
 }
 END_TEST
 
+/* The OpenBLAS kernels the program multiplies with. This test process runs the ones OpenBLAS
+ * chose by itself; where those are older than the processor's vector units, the program must
+ * run the better ones and say what OpenBLAS had chosen, else the same ones without that note.
+ * A user's own OPENBLAS_CORETYPE stands. */
+START_TEST(test_blas_kernels) {
+  const char *own = ut_blas_kernels(), *better = ut_blas_better_kernels();
+  if (getenv("OPENBLAS_CORETYPE")) better = NULL; /* the tests run under the user's choice */
+  char expect[256];
+  snprintf(expect, sizeof expect, "with OpenBLAS's %s kernels", better ? better : own);
+  cli_result r = cli_run("devices");
+  ck_assert_msg(r.status == 0, "devices exited %d: %s", r.status, r.err);
+  if (!strstr(r.out, "cpu ")) { /* no CPU device: no such line */
+    cli_result_free(&r);
+    return;
+  }
+  assert_contains(r.out, expect);
+  if (better) {
+    snprintf(expect, sizeof expect, "OpenBLAS by itself chose %s on this processor", own);
+    assert_contains(r.out, expect);
+  } else {
+    ck_assert_msg(!strstr(r.out, "by itself chose"), "OpenBLAS's own choice was replaced:\n%s", r.out);
+  }
+  cli_result_free(&r);
+#if defined(__x86_64__)
+  r = cli_run_under("OPENBLAS_CORETYPE=Haswell", "devices --json");
+  ck_assert_msg(r.status == 0, "devices exited %d: %s", r.status, r.err);
+  ck_assert_msg(!strstr(r.out, "host_blas_detected"), "the user's OPENBLAS_CORETYPE was replaced:\n%s", r.out);
+  assert_contains(r.out, "\"host_blas_kernels\": \"Haswell\"");
+  cli_result_free(&r);
+#endif
+}
+END_TEST
+
 START_TEST(test_train_and_resume) {
   char dir[4096], args[8192], ckpt[8192];
   snprintf(dir, sizeof dir, "%s", test_tmp_path("cli-spirals"));
@@ -167,6 +200,7 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, test_help_and_version);
   tcase_add_test(tc, test_usage_errors);
   tcase_add_test(tc, test_devices_json);
+  tcase_add_test(tc, test_blas_kernels);
   tcase_add_test(tc, test_train_and_resume);
   suite_add_tcase(s, tc);
   return s;
