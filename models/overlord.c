@@ -217,28 +217,43 @@ static ut_tensor *stage3_fake(ut_graph *g, const overlord_cfg *c, step_plan *s, 
   return overlord_generator(g, c, overlord_latent(g, *u, *l, *corr), name);
 }
 
-/* With w_adv_swap > 0, stage 3 also draws every image under another label: its own
- * uncorrelated and correlated codes with stage 1's label code of the next image's label (the
- * batch's labels rolled by one; where the two labels agree, a reconstruction from the table's
- * row). The label code is the table's row, as the eval's and translate's label changes take it.
- * NULL when off. */
-static ut_tensor *stage3_label_change(overlord_model *m, step_plan *s, ut_tensor *u, ut_tensor *corr) {
-  const overlord_cfg *c = &m->cfg;
-  if (c->w_adv_swap <= 0) return NULL;
-  ut_graph *g = s->g;
-  char name[KIT_SCOPE_MAX];
-  snprintf(name, sizeof name, "%sgen", OV_S3);
-  /* Row k of the label codes is row k + 1 of the batch's own: a fixed permutation of the rows. */
+/* Row k of t [rows, ...] becomes row k + 1 of it: the label changes pair each image with the
+ * next one of the batch (a fixed permutation of the rows). */
+static ut_tensor *next_rows(overlord_model *m, ut_graph *g, ut_tensor *t) {
   int32_t *next = malloc((size_t)m->rows * sizeof *next);
   if (!next) {
     ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
     return ut_graph_fail(g, UT_ERR_HOST_MEMORY);
   }
   for (int k = 0; k < m->rows; k++) next[k] = (k + 1) % m->rows;
-  ut_tensor *own = ut_embedding(g, label_table(g, c), s->labels);
-  ut_tensor *target = ut_embedding(g, own, ut_constant_i32(g, UT_SHAPE(m->rows), next));
+  ut_tensor *permuted = ut_embedding(g, t, ut_constant_i32(g, UT_SHAPE(m->rows), next));
   free(next);
+  return permuted;
+}
+
+/* With w_adv_swap > 0, stage 3 also draws every image under another label: its own
+ * uncorrelated and correlated codes with stage 1's label code of the next image's label
+ * (where the two labels agree, a reconstruction from the table's row). The label code is the
+ * table's row, as the eval's and translate's label changes take it. NULL when off. */
+static ut_tensor *stage3_label_change(overlord_model *m, step_plan *s, ut_tensor *u, ut_tensor *corr) {
+  const overlord_cfg *c = &m->cfg;
+  if (c->w_adv_swap <= 0) return NULL;
+  ut_graph *g = s->g;
+  char name[KIT_SCOPE_MAX];
+  snprintf(name, sizeof name, "%sgen", OV_S3);
+  ut_tensor *target = next_rows(m, g, ut_embedding(g, label_table(g, c), s->labels));
   return overlord_generator(g, c, overlord_latent(g, u, target, corr), name);
+}
+
+/* What the discriminator judges images as, with dis_projection: the rows of its class table
+ * for the batch's own labels (real images and reconstructions), and for the label changes
+ * those of the next image's label. NULL when off. */
+static ut_tensor *own_classes(overlord_model *m, step_plan *s) {
+  return overlord_dis_class_rows(s->g, &m->cfg, s->labels, OV_DIS);
+}
+static ut_tensor *changed_classes(overlord_model *m, step_plan *s) {
+  ut_tensor *own = own_classes(m, s);
+  return own ? next_rows(m, s->g, own) : NULL;
 }
 
 /* Stage 3's discriminator step: BCE(D(fake), 0) + BCE(D(real), 1) (+ w_adv_swap BCE(D(label
@@ -250,8 +265,9 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
   ut_tensor *u, *l, *corr;
   ut_tensor *fake = stage3_fake(g, c, s, &u, &l, &corr);
   ut_tensor *changed = stage3_label_change(m, s, u, corr);
-  ut_tensor *d_real = overlord_discriminator(g, c, s->images, OV_DIS);
-  ut_tensor *d_fake = overlord_discriminator(g, c, fake, OV_DIS);
+  ut_tensor *classes = own_classes(m, s);
+  ut_tensor *d_real = overlord_discriminator(g, c, s->images, classes, OV_DIS);
+  ut_tensor *d_fake = overlord_discriminator(g, c, fake, classes, OV_DIS);
   ut_tensor *real_sum = ut_sum_all(g, d_real);
   ut_status st = ut_graph_status(g);
   if (st == UT_OK) st = ut_backward(g, real_sum, (ut_tensor_list){ 1, &s->images });
@@ -260,12 +276,14 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
   ut_tensor *r1 = ut_scale(g, ut_sum_all(g, ut_square(g, ut_grad(g, s->images))), 0.5f * c->w_r1 / (float)m->rows);
   ut_tensor *bce = ut_add(g, ut_bce_with_logits_const(g, d_fake, 0.0f), ut_bce_with_logits_const(g, d_real, 1.0f));
   if (changed)
-    bce = ut_add(g, bce, ut_scale(g, ut_bce_with_logits_const(g, overlord_discriminator(g, c, changed, OV_DIS), 0.0f),
+    bce = ut_add(g, bce, ut_scale(g, ut_bce_with_logits_const(
+                                       g, overlord_discriminator(g, c, changed, changed_classes(m, s), OV_DIS), 0.0f),
                                   c->w_adv_swap));
   s->loss[OVERLORD_LOSS_DIS] = ut_name(ut_add(g, bce, r1), "ov.s3.dis_loss");
-  /* The discriminator's step reads the images alone, and the labels for the label changes. */
+  /* The discriminator's step reads the images alone, and the labels for the label changes
+   * and the projection. */
   s->image_ids = NULL;
-  if (!changed) s->labels = NULL;
+  if (!changed && !classes) s->labels = NULL;
   ut_tensor_list dis = params_of(g, OV_DIS);
   st = ut_graph_status(g);
   if (st == UT_OK) st = ut_backward(g, s->loss[OVERLORD_LOSS_DIS], dis);
@@ -282,14 +300,16 @@ static ut_status build_gen(overlord_model *m, step_plan *s) {
   ut_tensor *fake = stage3_fake(g, c, s, &u, &l, &corr);
   ut_tensor **l3 = s->loss;
   l3[OVERLORD_LOSS_RECON] = ut_name(overlord_reconstruction_loss(g, c, fake, s->images), "ov.s3.recon");
-  l3[OVERLORD_LOSS_ADV] = ut_name(ut_bce_with_logits_const(g, overlord_discriminator(g, c, fake, OV_DIS), 1.0f), "ov.s3.adv");
+  l3[OVERLORD_LOSS_ADV] =
+    ut_name(ut_bce_with_logits_const(g, overlord_discriminator(g, c, fake, own_classes(m, s), OV_DIS), 1.0f), "ov.s3.adv");
   l3[OVERLORD_LOSS_REGRESSION] = ut_name(regression(g, c, s, u, l, corr, "ov.s3.T"), "ov.s3.regression");
   ut_tensor *weighted = ut_add(g, l3[OVERLORD_LOSS_RECON], ut_scale(g, l3[OVERLORD_LOSS_REGRESSION], c->w_latent));
   ut_tensor *total = ut_add(g, weighted, ut_scale(g, l3[OVERLORD_LOSS_ADV], c->w_adv));
   ut_tensor *changed = stage3_label_change(m, s, u, corr);
   if (changed) {
     l3[OVERLORD_LOSS_ADV_SWAP] =
-      ut_name(ut_bce_with_logits_const(g, overlord_discriminator(g, c, changed, OV_DIS), 1.0f), "ov.s3.adv_swap");
+      ut_name(ut_bce_with_logits_const(g, overlord_discriminator(g, c, changed, changed_classes(m, s), OV_DIS), 1.0f),
+              "ov.s3.adv_swap");
     total = ut_add(g, total, ut_scale(g, l3[OVERLORD_LOSS_ADV_SWAP], c->w_adv_swap));
   }
   l3[OVERLORD_LOSS_TOTAL] = ut_name(total, "ov.s3.gen_loss");
@@ -506,24 +526,11 @@ ut_status overlord_encode(overlord_model *m, int stage, const float *images, con
   return kit_infer_run(&m->enc[stage - 1], in, (float *const[]){ uncorr, label, corr }, n);
 }
 
-ut_status overlord_discriminate(overlord_model *m, const float *images, int64_t n, float *logits) {
-  const overlord_cfg *c = &m->cfg;
-  if (!kit_infer_ready(&m->dis)) {
-    kit_infer_free(&m->dis);
-    if (!(m->dis.g = ut_graph_new(m->rt, m->st))) return UT_ERR_HOST_MEMORY;
-    m->dis.in[0] = ut_input(m->dis.g, "images", UT_F32, image_shape(c, c->batch)); /* stddev groups as in training */
-    m->dis.out[0] = overlord_discriminator(m->dis.g, c, m->dis.in[0], OV_DIS);
-    m->dis.n_in = m->dis.n_out = 1;
-    ut_status st = kit_infer_compile(&m->dis);
-    if (st != UT_OK) return st;
-  }
-  return kit_infer_run(&m->dis, (const float *const[]){ images }, (float *const[]){ logits }, n);
-}
-
-/* Rows of an embedding picked by ids, read through the host (grid rows, eval codes). */
-static ut_status gather_rows(overlord_model *m, const char *name, int64_t rows, int64_t dim, const int32_t *ids, int64_t n,
-                             float *out) {
-  ut_store_tensor *t = ut_store_tensor_get(m->st, name, UT_SHAPE(rows, dim), EMBEDDING_INIT);
+/* Rows of an embedding picked by ids, read through the host (grid rows, eval codes, the
+ * discriminator's class rows). */
+static ut_status gather_rows(overlord_model *m, const char *name, int64_t rows, int64_t dim, ut_init init,
+                             const int32_t *ids, int64_t n, float *out) {
+  ut_store_tensor *t = ut_store_tensor_get(m->st, name, UT_SHAPE(rows, dim), init);
   if (!t) return UT_ERR_STATE;
   float *all = malloc((size_t)(rows * dim) * sizeof *all);
   if (!all) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for %s", name);
@@ -537,12 +544,41 @@ static ut_status gather_rows(overlord_model *m, const char *name, int64_t rows, 
   return st;
 }
 
+ut_status overlord_discriminate(overlord_model *m, const float *images, const int32_t *labels, int64_t n, float *logits) {
+  const overlord_cfg *c = &m->cfg;
+  if (c->dis_projection && !labels)
+    return ut_fail(UT_ERR_INVALID_ARGUMENT, "overlord_discriminate: a discriminator with dis_projection judges each image "
+                   "as one of its label; no labels were given");
+  if (!kit_infer_ready(&m->dis)) {
+    kit_infer_free(&m->dis);
+    if (!(m->dis.g = ut_graph_new(m->rt, m->st))) return UT_ERR_HOST_MEMORY;
+    m->dis.in[0] = ut_input(m->dis.g, "images", UT_F32, image_shape(c, c->batch)); /* stddev groups as in training */
+    m->dis.n_in = 1;
+    /* The projection's rows come in as floats, read from the class table on the host. */
+    ut_tensor *rows = NULL;
+    if (c->dis_projection)
+      rows = m->dis.in[m->dis.n_in++] = ut_input(m->dis.g, "class_rows", UT_F32, UT_SHAPE(c->batch, overlord_dis_features(c)));
+    m->dis.out[0] = overlord_discriminator(m->dis.g, c, m->dis.in[0], rows, OV_DIS);
+    m->dis.n_out = 1;
+    ut_status st = kit_infer_compile(&m->dis);
+    if (st != UT_OK) return st;
+  }
+  if (!c->dis_projection) return kit_infer_run(&m->dis, (const float *const[]){ images }, (float *const[]){ logits }, n);
+  int64_t w = overlord_dis_features(c);
+  float *rows = malloc((size_t)(n * w) * sizeof *rows);
+  if (!rows) return ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
+  ut_status st = gather_rows(m, OV_DIS "." OV_DIS_CLASS_TABLE, c->n_classes, w, OV_DIS_CLASS_INIT, labels, n, rows);
+  if (st == UT_OK) st = kit_infer_run(&m->dis, (const float *const[]){ images, rows }, (float *const[]){ logits }, n);
+  free(rows);
+  return st;
+}
+
 ut_status overlord_embedded_codes(overlord_model *m, const int32_t *image_ids, const int32_t *labels, int64_t n,
                                   float *uncorr, float *label) {
   const overlord_cfg *c = &m->cfg;
   ut_status st = UT_OK;
-  if (uncorr) st = gather_rows(m, OV_UNCORR_EMB, c->n_images, c->uncorr_dim, image_ids, n, uncorr);
-  if (st == UT_OK && label) st = gather_rows(m, OV_LABEL_EMB, c->n_classes, c->label_dim, labels, n, label);
+  if (uncorr) st = gather_rows(m, OV_UNCORR_EMB, c->n_images, c->uncorr_dim, EMBEDDING_INIT, image_ids, n, uncorr);
+  if (st == UT_OK && label) st = gather_rows(m, OV_LABEL_EMB, c->n_classes, c->label_dim, EMBEDDING_INIT, labels, n, label);
   return st;
 }
 

@@ -67,6 +67,8 @@ typedef struct {
   float w_adv;                 /* stage 3's weight of the generator's adversarial term (1, the official) */
   float w_adv_swap;            /* stage 3's weight of the adversarial terms on label changes (0, off: the official
                                 * stage 3 judges reconstructions alone) */
+  int dis_projection;          /* 1: stage 3's discriminator is conditioned on the label by a projection (0, off: the
+                                * official discriminator is unconditional) */
   overlord_recon recon;
   uint64_t seed;
 } overlord_cfg;
@@ -150,8 +152,9 @@ ut_status overlord_encode(overlord_model *m, int stage, const float *images, con
 /* Images [n, C, S, S] from codes, by the generator of `stage` (1 and 2 share one). Not clamped. */
 ut_status overlord_generate(overlord_model *m, int stage, const float *uncorr, const float *label, const float *corr,
                             int64_t n, float *images);
-/* The discriminator's logits of n images [n] (trained in stage 3). */
-ut_status overlord_discriminate(overlord_model *m, const float *images, int64_t n, float *logits);
+/* The discriminator's logits of n images [n] (trained in stage 3), each judged as one of its
+ * label labels[i] with dis_projection (NULL otherwise: ignored). */
+ut_status overlord_discriminate(overlord_model *m, const float *images, const int32_t *labels, int64_t n, float *logits);
 
 /* Checkpoints: every trained tensor, optimiser states, counters, the configuration
  * ("overlord.config") and the caller's metadata, written atomically. */

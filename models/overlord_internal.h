@@ -25,8 +25,18 @@ ut_tensor *overlord_encoder(ut_graph *g, const overlord_cfg *c, ut_tensor *image
  * images (kit_minibatch_stddev), so a data-parallel share must hold a multiple of it. */
 #define OVERLORD_STDDEV_GROUP 4
 
-/* images -> logits [B, 1]: rosinality's StyleGAN2 Discriminator with minibatch stddev. */
-ut_tensor *overlord_discriminator(ut_graph *g, const overlord_cfg *c, ut_tensor *images, const char *prefix);
+/* images -> logits [B, 1]: rosinality's StyleGAN2 Discriminator with minibatch stddev. With
+ * class_rows [B, overlord_dis_features] (dis_projection; NULL: unconditional, the official
+ * model) the logit adds the projection of the last hidden features onto each image's row
+ * (Miyato and Koyama, ICLR 2018), so the discriminator judges an image as one of its class. */
+ut_tensor *overlord_discriminator(ut_graph *g, const overlord_cfg *c, ut_tensor *images, ut_tensor *class_rows,
+                                  const char *prefix);
+/* The width of those features, and the rows of the discriminator's class table for labels
+ * [B] (a parameter under prefix; NULL when dis_projection is off). */
+int64_t overlord_dis_features(const overlord_cfg *c);
+#define OV_DIS_CLASS_TABLE "class_embed" /* the table's name under the discriminator's prefix */
+static const ut_init OV_DIS_CLASS_INIT = { UT_INIT_NORMAL, 0, 1 };
+ut_tensor *overlord_dis_class_rows(ut_graph *g, const overlord_cfg *c, ut_tensor *labels, const char *prefix);
 /* What the correlated encoder reads: T(x) with fresh random crops (streams "<stream>.crop",
  * "<stream>.rot") in the pose-invariant form, x times its mask in the localized one.
  * `random` 0 gives the untransformed image (inference) in the pose-invariant form. */

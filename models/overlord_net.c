@@ -120,7 +120,18 @@ static ut_tensor *dis_block(ut_graph *g, ut_tensor *x, const char *scope, int64_
   return ut_scale(g, ut_add(g, h, skip), SQRT1_2);
 }
 
-ut_tensor *overlord_discriminator(ut_graph *g, const overlord_cfg *c, ut_tensor *images, const char *prefix) {
+int64_t overlord_dis_features(const overlord_cfg *c) { return width_at(c->dis_channels, 4); }
+
+ut_tensor *overlord_dis_class_rows(ut_graph *g, const overlord_cfg *c, ut_tensor *labels, const char *prefix) {
+  if (!c->dis_projection) return NULL;
+  char name[KIT_SCOPE_MAX];
+  ut_tensor *table =
+    ut_param(g, name2(name, prefix, OV_DIS_CLASS_TABLE, -1), UT_SHAPE(c->n_classes, overlord_dis_features(c)), OV_DIS_CLASS_INIT);
+  return ut_embedding(g, table, labels);
+}
+
+ut_tensor *overlord_discriminator(ut_graph *g, const overlord_cfg *c, ut_tensor *images, ut_tensor *class_rows,
+                                  const char *prefix) {
   if (!images) return ut_graph_fail(g, ut_graph_status(g));
   char name[KIT_SCOPE_MAX];
   int64_t b = ut_tensor_shape(images).d[0];
@@ -133,7 +144,12 @@ ut_tensor *overlord_discriminator(ut_graph *g, const overlord_cfg *c, ut_tensor 
   h = kit_equal_conv2d(g, h, name2(name, prefix, "final_conv", -1), w, 3, UT_CONV(1, 1), (kit_equal_cfg){ .activate = 1 });
   h = ut_reshape(g, h, UT_SHAPE(b, w * 16));
   h = kit_equal_linear(g, h, name2(name, prefix, "fc", -1), w, (kit_equal_cfg){ .activate = 1 });
-  return kit_equal_linear(g, h, name2(name, prefix, "logit", -1), 1, (kit_equal_cfg){ 0 });
+  ut_tensor *logit = kit_equal_linear(g, h, name2(name, prefix, "logit", -1), 1, (kit_equal_cfg){ 0 });
+  if (!class_rows) return logit;
+  /* The projection: <features, the class's row> / sqrt(w), as StyleGAN2-ADA's conditional
+   * discriminator scales it, so that rows of unit variance start the term at about the size
+   * of the unconditional logit. */
+  return ut_add(g, logit, ut_scale(g, ut_sum(g, ut_mul(g, h, class_rows), 1u << 1), 1.0f / sqrtf((float)w)));
 }
 
 /* ---- transform, latent and loss --------------------------------------------------------------- */

@@ -131,7 +131,7 @@ START_TEST(each_stage_loss_falls) {
     ck_assert_ut_ok(overlord_generate(m, stage, u, lab, corr, 3, img));
     for (int i = 0; i < 3 * PER; i++) ck_assert(isfinite(img[i]));
   }
-  ck_assert_ut_ok(overlord_discriminate(m, data, 3, logits));
+  ck_assert_ut_ok(overlord_discriminate(m, data, NULL, 3, logits));
   ck_assert_int_eq(overlord_embedded_codes(m, (int32_t[]){ N_IMAGES }, (int32_t[]){ 0 }, 1, u, NULL), UT_ERR_INVALID_ARGUMENT);
   overlord_free(m);
   free(data);
@@ -176,6 +176,14 @@ static void changed(const snapshot *a, const snapshot *b, const char *prefix, in
   }
 }
 
+/* Whether the tensor `name` differs between a and b. */
+static int tensor_changed(const snapshot *a, const snapshot *b, const char *name) {
+  for (int i = 0; i < a->n; i++)
+    if (!strcmp(a->names[i], name)) return memcmp(a->values[i], b->values[i], (size_t)a->sizes[i] * sizeof(float)) != 0;
+  ck_abort_msg("no tensor %s in the snapshot", name);
+  return 0;
+}
+
 static void drop(snapshot *s) {
   for (int i = 0; i < s->n; i++) {
     free(s->names[i]);
@@ -183,11 +191,13 @@ static void drop(snapshot *s) {
   }
 }
 
-/* With and without the label changes (w_adv_swap): neither step touches the label table the
+/* With and without the label changes (w_adv_swap), and with them and the projection
+ * discriminator (whose class table is its own): neither step touches the label table the
  * changes read, nor the other side's networks. */
 START_TEST(stage3_updates_each_side_from_its_own_loss) {
   overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT);
   c.w_adv_swap = _i ? 2.0f : 0.0f;
+  c.dis_projection = _i == 2;
   float *data = tiny_images();
   overlord_model *m = overlord_new(test_runtime(), &c, NULL);
   static float l[OVERLORD_N_LOSSES];
@@ -204,6 +214,9 @@ START_TEST(stage3_updates_each_side_from_its_own_loss) {
   int in, out;
   changed(&s0, &s1, OV_DIS ".", &in, &out);
   ck_assert_msg(in > 5 && out == 0, "the discriminator's step changed %d of its tensors and %d others", in, out);
+  if (c.dis_projection) {
+    ck_assert_msg(tensor_changed(&s0, &s1, OV_DIS "." OV_DIS_CLASS_TABLE), "the class table did not learn");
+  }
   changed(&s1, &s2, OV_S3, &in, &out);
   ck_assert_msg(in > 10 && out == 0, "the generator's step changed %d stage-3 tensors and %d others", in, out);
   drop(&s0);
@@ -239,10 +252,11 @@ END_TEST
 
 /* The label changes of w_adv_swap, against the host: image k drawn with its own stage-3
  * uncorrelated and correlated codes and stage 1's label row of image k + 1's label (the batch's
- * labels rolled), judged by the discriminator. The generator side reports mean softplus(-D) as
- * adv_swap and adds it at weight w_adv_swap to its total; the discriminator's loss exceeds the
- * one of a model without the changes, trained identically until then, by w_adv_swap mean
- * softplus(D). A model without them has no such column, and a team refuses them. */
+ * labels rolled), judged by the discriminator (with dis_projection, as one of that rolled
+ * label). The generator side reports mean softplus(-D) as adv_swap and adds it at weight
+ * w_adv_swap to its total; the discriminator's loss exceeds the one of a model without the
+ * changes, trained identically until then, by w_adv_swap mean softplus(D). A model without
+ * them has no such column, and a team refuses them. */
 static double mean_softplus(const float *logits, int n, double sign) {
   double s = 0;
   for (int i = 0; i < n; i++) s += log1p(exp(sign * (double)logits[i]));
@@ -252,7 +266,9 @@ static double mean_softplus(const float *logits, int n, double sign) {
 START_TEST(stage3_label_changes_are_judged) {
   const float w = 2.0f;
   const double TOL = 1e-5;
-  overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT), off = c;
+  overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT);
+  c.dis_projection = _i;
+  overlord_cfg off = c;
   c.w_adv_swap = w;
   float *data = tiny_images();
   overlord_model *m = overlord_new(test_runtime(), &c, NULL), *plain = overlord_new(test_runtime(), &off, NULL);
@@ -275,14 +291,15 @@ START_TEST(stage3_label_changes_are_judged) {
   ck_assert_ut_ok(overlord_encode(m, 3, b->images, NULL, BATCH, u, NULL, corr));
   ck_assert_ut_ok(overlord_embedded_codes(m, NULL, rolled, BATCH, NULL, target));
   ck_assert_ut_ok(overlord_generate(m, 3, u, target, corr, BATCH, changed));
-  ck_assert_ut_ok(overlord_discriminate(m, changed, BATCH, logits));
+  const int32_t *judged_as = c.dis_projection ? rolled : NULL, *own_labels = c.dis_projection ? b->labels : NULL;
+  ck_assert_ut_ok(overlord_discriminate(m, changed, judged_as, BATCH, logits));
   double judged_fake = mean_softplus(logits, BATCH, 1.0);
   /* What the same images give under their own labels: the checks below must tell the two apart
    * (about 3e-4 relative here; the plan and the host agree to about 4e-8). */
   float own_rows[BATCH * L], own[BATCH * PER], own_logits[BATCH];
   ck_assert_ut_ok(overlord_embedded_codes(m, NULL, b->labels, BATCH, NULL, own_rows));
   ck_assert_ut_ok(overlord_generate(m, 3, u, own_rows, corr, BATCH, own));
-  ck_assert_ut_ok(overlord_discriminate(m, own, BATCH, own_logits));
+  ck_assert_ut_ok(overlord_discriminate(m, own, own_labels, BATCH, own_logits));
   double judged_own = mean_softplus(own_logits, BATCH, 1.0);
   ck_assert_msg(fabs(judged_fake - judged_own) > 10 * TOL * judged_fake, "own labels %.9g, changed %.9g: too close for "
                 "the check to tell them apart", judged_own, judged_fake);
@@ -296,7 +313,7 @@ START_TEST(stage3_label_changes_are_judged) {
                 "changes, expected %.7g", gap, w * judged_fake);
 
   /* The generator side, against the discriminator just updated. */
-  ck_assert_ut_ok(overlord_discriminate(m, changed, BATCH, logits));
+  ck_assert_ut_ok(overlord_discriminate(m, changed, judged_as, BATCH, logits));
   ck_assert_ut_ok(overlord_gen_step(m, b, ls));
   ck_assert_ut_ok(overlord_gen_step(plain, b, lp));
   double judged_real = mean_softplus(logits, BATCH, -1.0);
@@ -308,6 +325,17 @@ START_TEST(stage3_label_changes_are_judged) {
                 (double)ls[OVERLORD_LOSS_TOTAL], (double)expect);
   ck_assert_msg(isnan(lp[OVERLORD_LOSS_ADV_SWAP]), "a model without label changes reported %g for them",
                 (double)lp[OVERLORD_LOSS_ADV_SWAP]);
+  if (c.dis_projection) {
+    /* The label decides the projection discriminator's judgement of the same images, and it
+     * needs the labels. */
+    float as_own[BATCH];
+    ck_assert_ut_ok(overlord_discriminate(m, changed, own_labels, BATCH, as_own));
+    double apart = 0;
+    for (int k = 0; k < BATCH; k++) apart += fabs((double)as_own[k] - logits[k]);
+    ck_assert_msg(apart > 1e-3 * BATCH, "judged as their own labels and as the rolled ones: %g apart", apart);
+    ck_assert_int_eq(overlord_discriminate(m, changed, NULL, BATCH, as_own), UT_ERR_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(ut_last_error(), "no labels"), "%s", ut_last_error());
+  }
   overlord_free(m);
   overlord_free(plain);
   /* A share of the batch would pair its images differently: refused on a team, before the team
@@ -323,7 +351,8 @@ START_TEST(stage3_label_changes_are_judged) {
 END_TEST
 
 /* R1 = 1/2 mean_b sum (d sum D(x) / dx)^2 through overlord_discriminator (equalized layers,
- * blur down-sampling, minibatch stddev, fused leaky ReLU), its weight gradient by double
+ * blur down-sampling, minibatch stddev, fused leaky ReLU; in the second run with the
+ * projection onto the rows of its class table), its weight gradient by double
  * backward against central differences. D is piecewise smooth in its weights: where a
  * pre-activation crosses zero inside the step R1 jumps, which shows as a difference quotient
  * that changes with the step; such elements are skipped (most must be checked). Small steps
@@ -343,7 +372,12 @@ START_TEST(r1_gradient_through_the_discriminator) {
   for (int k = 0; k < 2; k++) { /* 0: R1 and its weight gradients; 1: R1 alone, for the differences */
     g[k] = ut_graph_new(rt, st);
     in[k] = ut_input(g[k], "real", UT_F32, UT_SHAPE(BATCH, 3, 8, 8));
-    ut_tensor *d = overlord_discriminator(g[k], &c, in[k], "d");
+    ut_tensor *classes = NULL;
+    if (_i) {
+      c.dis_projection = 1;
+      classes = overlord_dis_class_rows(g[k], &c, ut_constant_i32(g[k], UT_SHAPE(BATCH), (int32_t[BATCH]){ 1, 0, 1, 0 }), "d");
+    }
+    ut_tensor *d = overlord_discriminator(g[k], &c, in[k], classes, "d");
     ck_assert_ut_ok(ut_backward(g[k], ut_sum_all(g[k], d), (ut_tensor_list){ 1, &in[k] }));
     r1[k] = ut_scale(g[k], ut_sum_all(g[k], ut_square(g[k], ut_grad(g[k], in[k]))), 0.5f / BATCH);
     ck_assert_ut_ptr(r1[k]);
@@ -363,7 +397,7 @@ START_TEST(r1_gradient_through_the_discriminator) {
   float r10;
   ck_assert_ut_ok(ut_read(p[0], r1[0], &r10));
   ck_assert_msg(r10 > 1e-6f, "R1 = %g: the check needs a non-trivial penalty", (double)r10);
-  int checked = 0, skipped = 0, nonzero = 0;
+  int checked = 0, skipped = 0, nonzero = 0, table_checked = 0;
   for (int k = 0; k < params.n; k++) {
     ut_tensor *gt = ut_grad(g[0], params.t[k]);
     ut_store_tensor *t = ut_store_find(st, ut_tensor_name(params.t[k]));
@@ -400,11 +434,13 @@ START_TEST(r1_gradient_through_the_discriminator) {
                     ut_tensor_name(params.t[k]), (long long)e, (double)ga[e], q[0], (double)r10);
       checked++;
       nonzero += fabs(q[0]) > tol;
+      table_checked += fabs(q[0]) > tol && strstr(ut_tensor_name(params.t[k]), OV_DIS_CLASS_TABLE) != NULL;
     }
     free(v);
     free(ga);
   }
   ck_assert_msg(checked >= 3 * (checked + skipped) / 4, "only %d of %d elements were smooth", checked, checked + skipped);
+  ck_assert_msg(!_i || table_checked, "the class table's gradient was not checked");
   ck_assert_msg(nonzero >= 15, "only %d of %d checked gradients are clearly non-zero", nonzero, checked);
   for (int k = 0; k < 2; k++) {
     ut_plan_free(p[k]);
@@ -644,6 +680,12 @@ START_TEST(config_and_bad_input) {
   ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
   ck_assert_float_eq(back.w_adv_swap, 0.0f);
   free(old);
+  later.dis_projection = 1; /* and before dis_projection: an unconditional discriminator */
+  old = config_without(&later, "dis_projection");
+  back.dis_projection = -1;
+  ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
+  ck_assert_int_eq(back.dis_projection, 0);
+  free(old);
 
   static const struct {
     const char *field, *value, *says;
@@ -651,6 +693,7 @@ START_TEST(config_and_bad_input) {
     { "size", "48", "size 48" },         { "channels", "2", "channels 2" },       { "batch", "6", "batch 6" },
     { "crop_min", "0", "crop_min" },     { "n_classes", "1", "n_classes 1" },     { "rotation", "200", "rotation" },
     { "w_adv", "-1", "w_adv" },          { "lr_dis", "0", "learning rates" },     { "w_adv_swap", "-2", "w_adv_swap" },
+    { "dis_projection", "2", "dis_projection 2" },
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     overlord_cfg b = c;
@@ -684,10 +727,10 @@ int main(void) {
   TCase *t = tcase_create("overlord");
   tcase_set_timeout(t, 600);
   tcase_add_test(t, each_stage_loss_falls);
-  tcase_add_loop_test(t, stage3_updates_each_side_from_its_own_loss, 0, 2);
-  tcase_add_test(t, stage3_label_changes_are_judged);
+  tcase_add_loop_test(t, stage3_updates_each_side_from_its_own_loss, 0, 3);
+  tcase_add_loop_test(t, stage3_label_changes_are_judged, 0, 2);
   tcase_add_test(t, stage3_total_weighs_the_adversarial_term);
-  tcase_add_test(t, r1_gradient_through_the_discriminator);
+  tcase_add_loop_test(t, r1_gradient_through_the_discriminator, 0, 2);
   tcase_add_test(t, transform_follows_the_seed);
   tcase_add_test(t, checkpoint_round_trip_and_resume_across_stages);
   tcase_add_test(t, config_and_bad_input);
