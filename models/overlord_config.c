@@ -25,8 +25,8 @@ overlord_cfg overlord_preset(overlord_preset_kind kind, int channels, int64_t n_
      * uncorrelated code carries the class. Label judged in the held-out translations of
      * stage 2: 40 epochs at 3x 0.22 (L1 0.070); 120 epochs at 10x 0.70 (0.056), at 20x 0.80
      * (0.054) with 0.06 less of the paint kept; 240 epochs at 20x 0.83 (0.051), the paint
-     * kept as at 10x; 480 epochs 0.91 (0.048), paint kept 0.90 in one run, 0.85-0.86 in two
-     * others (a second seed, and the same seed on another machine). */
+     * kept as at 10x; 480 epochs 0.91 (0.048), paint kept 0.90 in one run, 0.85-0.87 in four
+     * others (two seeds, each on two other machines). */
     c.size = 32;
     c.label_dim = 32;
     c.uncorr_dim = 16;
