@@ -5,6 +5,9 @@
 
 #include <stdio.h>
 
+/* The whole command line (untangle.c): global options, then the command; main.c calls it. */
+int untangle_main(int argc, char **argv);
+
 int cmd_devices(int argc, char **argv);
 void help_devices(FILE *out);
 

@@ -1,12 +1,9 @@
 /* The `untangle` program: global options, then one subcommand per file (commands.h). */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
-#include "untangle.h"
 
 #ifndef UNTANGLE_VERSION
 #define UNTANGLE_VERSION "unknown"
@@ -88,22 +85,7 @@ static int run_help(int argc, char **argv) {
   return c->run(3, sub);
 }
 
-/* Where OpenBLAS fell back to old kernels on a processor it does not know (engine/blas_kernels.c),
- * the program starts itself again with OPENBLAS_CORETYPE naming the kernels that fit, once: the
- * variable is then set, and a user's own OPENBLAS_CORETYPE is never overridden. What OpenBLAS
- * chose by itself travels in $UNTANGLE_BLAS_DETECTED, for 'untangle devices' to report. If the
- * new start fails, the program goes on with the old kernels. */
-static void restart_with_better_blas(char **argv) {
-  const char *better = ut_blas_better_kernels();
-  if (!better || getenv("OPENBLAS_CORETYPE")) return;
-  if (setenv(CLI_BLAS_DETECTED_ENV, ut_blas_kernels(), 1) || setenv("OPENBLAS_CORETYPE", better, 1)) return;
-  execv("/proc/self/exe", argv);
-  unsetenv("OPENBLAS_CORETYPE");
-  unsetenv(CLI_BLAS_DETECTED_ENV);
-}
-
-int main(int argc, char **argv) {
-  restart_with_better_blas(argv);
+int untangle_main(int argc, char **argv) {
   if (argc < 2) {
     print_usage(stderr);
     return CLI_USAGE;

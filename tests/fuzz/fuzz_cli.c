@@ -1,5 +1,5 @@
-/* The `untangle` command line (apps/: main, the command table and every command's option
- * parser) on any argument vector. The first input byte picks a command (or none: the first
+/* The `untangle` command line (apps/: untangle_main, the command table and every command's
+ * option parser) on any argument vector. The first input byte picks a command (or none: the first
  * argument then names it), the rest is split at NUL bytes into up to 24 arguments, and two
  * unknown options end the vector. Whatever the fuzzed arguments say, the parser reaches an
  * unknown option before any work starts: each fuzzed option can take at most the next element
@@ -16,7 +16,9 @@
 
 #include "fuzz_support.h"
 
-int untangle_main(int argc, char **argv); /* apps/untangle.c's main, renamed for this target */
+/* apps/untangle.c: the command line, without main.c's process entry (which may start the
+ * process again). */
+int untangle_main(int argc, char **argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
