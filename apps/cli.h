@@ -14,7 +14,7 @@
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 
 /* Set by the program where it started itself again with other OpenBLAS kernels
- * (apps/untangle.c): the kernels OpenBLAS had chosen by itself. */
+ * (apps/main.c): the kernels OpenBLAS had chosen by itself. */
 #define CLI_BLAS_DETECTED_ENV "UNTANGLE_BLAS_DETECTED"
 
 /* Prints "untangle CMD: <message>" and a pointer to the command's help on stderr, and

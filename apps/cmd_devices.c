@@ -64,7 +64,7 @@ static void print_line(const char *const cells[COLS], const int width[COLS]) {
 }
 
 /* What OpenBLAS chose by itself where this process was started again with other kernels
- * (apps/untangle.c), else NULL. */
+ * (apps/main.c), else NULL. */
 static const char *blas_detected(void) {
   const char *d = getenv(CLI_BLAS_DETECTED_ENV);
   return d && *d ? d : NULL;

@@ -107,8 +107,8 @@ const char *ut_device_type_name(ut_device_type t);
  * kernels it chose for this processor ("SkylakeX", "Haswell", "Prescott", ...); and where it
  * did not know the processor and fell back to kernels that use neither AVX2 nor AVX-512 on one
  * that has them, the OPENBLAS_CORETYPE that would use them (NULL otherwise). OpenBLAS reads
- * OPENBLAS_CORETYPE once, when it is loaded: only a new process takes it (apps/untangle.c
- * starts itself again with it). */
+ * OPENBLAS_CORETYPE once, when it is loaded: only a new process takes it (the program starts
+ * itself again with it, apps/main.c). */
 const char *ut_blas_kernels(void);
 const char *ut_blas_better_kernels(void);
 
