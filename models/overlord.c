@@ -246,14 +246,13 @@ static ut_tensor *stage3_label_change(overlord_model *m, step_plan *s, ut_tensor
 }
 
 /* What the discriminator judges images as, with dis_projection: the rows of its class table
- * for the batch's own labels (real images and reconstructions), and for the label changes
- * those of the next image's label. NULL when off. */
+ * for the batch's own labels (real images and reconstructions), and for the label changes the
+ * next image's row of those. NULL when off. */
 static ut_tensor *own_classes(overlord_model *m, step_plan *s) {
   return overlord_dis_class_rows(s->g, &m->cfg, s->labels, OV_DIS);
 }
-static ut_tensor *changed_classes(overlord_model *m, step_plan *s) {
-  ut_tensor *own = own_classes(m, s);
-  return own ? next_rows(m, s->g, own) : NULL;
+static ut_tensor *changed_classes(overlord_model *m, ut_graph *g, ut_tensor *own) {
+  return own ? next_rows(m, g, own) : NULL;
 }
 
 /* Stage 3's discriminator step: BCE(D(fake), 0) + BCE(D(real), 1) (+ w_adv_swap BCE(D(label
@@ -275,10 +274,10 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
   /* Over this graph's rows (the batch, or a share of it on a team), as every mean here. */
   ut_tensor *r1 = ut_scale(g, ut_sum_all(g, ut_square(g, ut_grad(g, s->images))), 0.5f * c->w_r1 / (float)m->rows);
   ut_tensor *bce = ut_add(g, ut_bce_with_logits_const(g, d_fake, 0.0f), ut_bce_with_logits_const(g, d_real, 1.0f));
-  if (changed)
-    bce = ut_add(g, bce, ut_scale(g, ut_bce_with_logits_const(
-                                       g, overlord_discriminator(g, c, changed, changed_classes(m, s), OV_DIS), 0.0f),
-                                  c->w_adv_swap));
+  if (changed) {
+    ut_tensor *d_changed = overlord_discriminator(g, c, changed, changed_classes(m, g, classes), OV_DIS);
+    bce = ut_add(g, bce, ut_scale(g, ut_bce_with_logits_const(g, d_changed, 0.0f), c->w_adv_swap));
+  }
   s->loss[OVERLORD_LOSS_DIS] = ut_name(ut_add(g, bce, r1), "ov.s3.dis_loss");
   /* The discriminator's step reads the images alone, and the labels for the label changes
    * and the projection. */
@@ -300,16 +299,16 @@ static ut_status build_gen(overlord_model *m, step_plan *s) {
   ut_tensor *fake = stage3_fake(g, c, s, &u, &l, &corr);
   ut_tensor **l3 = s->loss;
   l3[OVERLORD_LOSS_RECON] = ut_name(overlord_reconstruction_loss(g, c, fake, s->images), "ov.s3.recon");
+  ut_tensor *classes = own_classes(m, s);
   l3[OVERLORD_LOSS_ADV] =
-    ut_name(ut_bce_with_logits_const(g, overlord_discriminator(g, c, fake, own_classes(m, s), OV_DIS), 1.0f), "ov.s3.adv");
+    ut_name(ut_bce_with_logits_const(g, overlord_discriminator(g, c, fake, classes, OV_DIS), 1.0f), "ov.s3.adv");
   l3[OVERLORD_LOSS_REGRESSION] = ut_name(regression(g, c, s, u, l, corr, "ov.s3.T"), "ov.s3.regression");
   ut_tensor *weighted = ut_add(g, l3[OVERLORD_LOSS_RECON], ut_scale(g, l3[OVERLORD_LOSS_REGRESSION], c->w_latent));
   ut_tensor *total = ut_add(g, weighted, ut_scale(g, l3[OVERLORD_LOSS_ADV], c->w_adv));
   ut_tensor *changed = stage3_label_change(m, s, u, corr);
   if (changed) {
-    l3[OVERLORD_LOSS_ADV_SWAP] =
-      ut_name(ut_bce_with_logits_const(g, overlord_discriminator(g, c, changed, changed_classes(m, s), OV_DIS), 1.0f),
-              "ov.s3.adv_swap");
+    ut_tensor *d_changed = overlord_discriminator(g, c, changed, changed_classes(m, g, classes), OV_DIS);
+    l3[OVERLORD_LOSS_ADV_SWAP] = ut_name(ut_bce_with_logits_const(g, d_changed, 1.0f), "ov.s3.adv_swap");
     total = ut_add(g, total, ut_scale(g, l3[OVERLORD_LOSS_ADV_SWAP], c->w_adv_swap));
   }
   l3[OVERLORD_LOSS_TOTAL] = ut_name(total, "ov.s3.gen_loss");
