@@ -75,7 +75,7 @@ typedef struct {
   int64_t n, pairs, per, pixels;
   int32_t *ids;
   float *images, *masks, *truth, *out;
-  int32_t *target, *paint; /* per pair: target label, input's paint - 1 */
+  int32_t *target, *source, *paint; /* per pair: target label, input's label, input's paint - 1 */
 } pair_set;
 
 static void pair_set_free(pair_set *ps) {
@@ -85,6 +85,7 @@ static void pair_set_free(pair_set *ps) {
   free(ps->truth);
   free(ps->out);
   free(ps->target);
+  free(ps->source);
   free(ps->paint);
   *ps = (pair_set){ 0 };
 }
@@ -100,9 +101,10 @@ static ut_status pair_set_make(const ut_dataset *ds, const three_factors *t, con
   ps->truth = malloc((size_t)(ps->pairs * ps->per) * sizeof *ps->truth);
   ps->out = malloc((size_t)(ps->pairs * ps->per) * sizeof *ps->out);
   ps->target = malloc((size_t)ps->pairs * sizeof *ps->target);
+  ps->source = malloc((size_t)ps->pairs * sizeof *ps->source);
   ps->paint = malloc((size_t)ps->pairs * sizeof *ps->paint);
   uint8_t *rgb = malloc((size_t)ps->pixels * 3);
-  ut_status st = ps->ids && ps->images && ps->masks && ps->truth && ps->out && ps->target && ps->paint && rgb
+  ut_status st = ps->ids && ps->images && ps->masks && ps->truth && ps->out && ps->target && ps->source && ps->paint && rgb
                    ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the evaluation");
   for (int64_t i = 0; st == UT_OK && i < n; i++) {
     int32_t id = ps->ids[i] = pool[(i * (n_pool / n)) % n_pool];
@@ -114,6 +116,7 @@ static ut_status pair_set_make(const ut_dataset *ds, const three_factors *t, con
     for (int k = 0; st == UT_OK && k < targets; k++) {
       int64_t pi = i * targets + k;
       ps->target[pi] = (int32_t)((cls + 1 + (i * 7 + k) % (c->n_classes - 1)) % c->n_classes);
+      ps->source[pi] = cls;
       ps->paint[pi] = p - 1;
       ut_synth_cfg one = t->synth;
       one.paint = p;
@@ -131,13 +134,21 @@ typedef struct {
 } judging;
 
 /* Scores `out` (ps->out, or the truth itself) against the pairs of ps. */
-static ut_status score(const judging *j, const pair_set *ps, const float *out, overlord_eval_scores *sc, int c, int s) {
+static ut_status score(const judging *j, const pair_set *ps, const float *out, overlord_eval_scores *sc, int c, int s,
+                       int64_t n_classes) {
   sc->l1 = mean_abs_diff(out, ps->truth, ps->pairs * ps->per);
   sc->sharpness = sharpness(out, ps->pairs, c, s);
   ut_status st = image_classifier_predict(j->label_judge, out, ps->pairs, j->predicted);
-  int64_t hit = 0;
-  for (int64_t i = 0; st == UT_OK && i < ps->pairs; i++) hit += j->predicted[i] == ps->target[i];
+  int64_t hit = 0, kept = 0, per_hit[OVERLORD_EVAL_MAX_LISTED_LABELS] = { 0 }, per_n[OVERLORD_EVAL_MAX_LISTED_LABELS] = { 0 };
+  sc->n_listed = n_classes <= OVERLORD_EVAL_MAX_LISTED_LABELS ? (int)n_classes : 0;
+  for (int64_t i = 0; st == UT_OK && i < ps->pairs; i++) {
+    hit += j->predicted[i] == ps->target[i];
+    kept += j->predicted[i] == ps->source[i];
+    if (sc->n_listed) per_hit[ps->target[i]] += j->predicted[i] == ps->target[i], per_n[ps->target[i]]++;
+  }
   sc->label_judged = (double)hit / (double)ps->pairs;
+  sc->label_of_input = (double)kept / (double)ps->pairs;
+  for (int k = 0; k < sc->n_listed; k++) sc->label_judged_by_target[k] = per_n[k] ? (double)per_hit[k] / (double)per_n[k] : -1;
   if (st == UT_OK) st = image_classifier_predict(j->paint_judge, out, ps->pairs, j->predicted);
   hit = 0;
   for (int64_t i = 0; st == UT_OK && i < ps->pairs; i++) hit += j->predicted[i] == ps->paint[i];
@@ -330,26 +341,26 @@ ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const 
     part(cfg, "translating training images with stage 1");
     st = translate_pairs(m, 1, trained.ids, trained.images, localized ? trained.masks : NULL, trained.n, targets,
                          trained.target, trained.out);
-    if (st == UT_OK) st = score(&j, &trained, trained.out, &r->stage1, c->channels, c->size);
+    if (st == UT_OK) st = score(&j, &trained, trained.out, &r->stage1, c->channels, c->size, c->n_classes);
   }
   if (st == UT_OK && held.n > 0) {
     part(cfg, "scoring the true images and the copy baseline");
-    st = score(&j, &held, held.truth, &r->truth, c->channels, c->size);
+    st = score(&j, &held, held.truth, &r->truth, c->channels, c->size, c->n_classes);
     for (int64_t p = 0; p < held.pairs; p++)
       memcpy(held.out + p * held.per, held.images + (p / targets) * held.per, (size_t)held.per * sizeof(float));
-    if (st == UT_OK) st = score(&j, &held, held.out, &r->copy, c->channels, c->size);
+    if (st == UT_OK) st = score(&j, &held, held.out, &r->copy, c->channels, c->size, c->n_classes);
   }
   for (int s = 2; st == UT_OK && s <= 3 && s <= stage; s++) {
     part(cfg, s == 2 ? "translating with stage 2" : "translating with stage 3");
     st = translate_pairs(m, s, NULL, held.images, localized ? held.masks : NULL, held.n, targets, held.target, held.out);
-    if (st == UT_OK) st = score(&j, &held, held.out, s == 2 ? &r->stage2 : &r->stage3, c->channels, c->size);
+    if (st == UT_OK) st = score(&j, &held, held.out, s == 2 ? &r->stage2 : &r->stage3, c->channels, c->size, c->n_classes);
   }
   if (st == UT_OK && lord_run && held.n > 0) {
     part(cfg, "translating with LORD");
     st = lord_pairs(rt, lord_run, c, held.images, held.n, targets, held.target, held.out);
     if (st == UT_OK) {
       clamp01(held.out, held.pairs * held.per);
-      st = score(&j, &held, held.out, &r->lord, c->channels, c->size);
+      st = score(&j, &held, held.out, &r->lord, c->channels, c->size, c->n_classes);
       r->has_lord = 1;
     }
   }
@@ -370,8 +381,15 @@ ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const 
 }
 
 static json_t *scores_json(const overlord_eval_scores *s) {
-  return json_pack("{s:f, s:f, s:f, s:f}", "l1", s->l1, "label_judged", s->label_judged, "paint_kept", s->paint_kept,
-                   "sharpness", s->sharpness);
+  json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:f}", "l1", s->l1, "label_judged", s->label_judged, "label_of_input",
+                        s->label_of_input, "paint_kept", s->paint_kept, "sharpness", s->sharpness);
+  if (o && s->n_listed) {
+    json_t *by = json_array();
+    for (int k = 0; k < s->n_listed; k++)
+      json_array_append_new(by, s->label_judged_by_target[k] < 0 ? json_null() : json_real(s->label_judged_by_target[k]));
+    json_object_set_new(o, "label_judged_by_target", by);
+  }
+  return o;
 }
 
 static json_t *probe_json(const probe_result *p) {
@@ -410,8 +428,14 @@ char *overlord_eval_json(const overlord_eval_report *r, const char *run, const c
 }
 
 static void print_scores(FILE *out, const char *name, const overlord_eval_scores *s) {
-  fprintf(out, "  %-8s L1 %.4f   label judged %.3f   paint kept %.3f   sharpness %.4f\n", name, s->l1, s->label_judged,
-          s->paint_kept, s->sharpness);
+  fprintf(out, "  %-8s L1 %.4f   label judged %.3f (the input's %.3f)   paint kept %.3f   sharpness %.4f\n", name, s->l1,
+          s->label_judged, s->label_of_input, s->paint_kept, s->sharpness);
+  if (!s->n_listed) return;
+  fprintf(out, "  %-8s label judged per target label:", "");
+  for (int k = 0; k < s->n_listed; k++)
+    if (s->label_judged_by_target[k] < 0) fprintf(out, " -");
+    else fprintf(out, " %.2f", s->label_judged_by_target[k]);
+  fprintf(out, "\n");
 }
 
 void overlord_eval_print(FILE *out, const overlord_eval_report *r) {

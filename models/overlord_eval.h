@@ -7,8 +7,9 @@
  *  - pixel L1 per stage (2 and 3), beside the input copied and, when a LORD run of the same set
  *    is given, LORD's translation of the same pairs (its content code from the image, the class
  *    code of c');
- *  - label judged: the share of translations a CNN assigns to c', and paint kept: the share
- *    another assigns to p, both trained on renders in which label and paint are independent
+ *  - label judged: the share of translations a CNN assigns to c' (beside the share it assigns to
+ *    c, the input's own label, and per target label), and paint kept: the share another assigns
+ *    to p, both trained on renders in which label and paint are independent
  *    (overlord_judges.h: the data set's own correlation would teach paint as a cue for label);
  *  - leakage probes on the encoders' codes: the label and the paint from the uncorrelated code,
  *    beside the label from the label code and the paint from the correlated code;
@@ -40,12 +41,18 @@ typedef struct {
 
 overlord_eval_cfg overlord_eval_default_cfg(void);
 
+/* Sets of up to this many classes also get the label judged per target label. */
+#define OVERLORD_EVAL_MAX_LISTED_LABELS 64
+
 /* One translator's scores on the pairs. */
 typedef struct {
   double l1;            /* mean |translation - truth| over pixels in [0, 1] */
   double label_judged;  /* share judged as the target label */
+  double label_of_input; /* share judged as the input's own label: the label the translation failed to change */
   double paint_kept;    /* share judged as the input's paint */
   double sharpness;     /* mean |neighbour difference| */
+  int n_listed;         /* n_classes when at most OVERLORD_EVAL_MAX_LISTED_LABELS, else 0 */
+  double label_judged_by_target[OVERLORD_EVAL_MAX_LISTED_LABELS]; /* the share per target label (-1: never a target) */
 } overlord_eval_scores;
 
 typedef struct {

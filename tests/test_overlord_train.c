@@ -183,7 +183,8 @@ START_TEST(localized_and_eval) {
   static const char *const keys[] = { "\"stage2\"", "\"stage3\"", "\"copy\"", "\"truth\"", "\"paint_kept\"",
                                       "\"label_from_uncorrelated\"", "\"paint_from_correlated\"", "\"pairs\": 8",
                                       "\"train_renders\": 63", "\"heldout_renders\": 9", /* 3 labels x 3 paints x views 0-3, 5-7 / view 4 */
-                                      "\"stage1_training_images\"", "\"label_from_uncorrelated_embedding\"" };
+                                      "\"stage1_training_images\"", "\"label_from_uncorrelated_embedding\"", "\"label_of_input\"",
+                                      "\"label_judged_by_target\"" };
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) assert_contains(json, keys[i]);
   free(json);
   /* A run of stage 1 alone is evaluated on its training images, without the later stages. */
