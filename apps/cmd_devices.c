@@ -76,7 +76,10 @@ static void print_blas(void) {
   if (detected)
     printf(" (OpenBLAS by itself chose %s on this processor, which it does not know; untangle set "
            "OPENBLAS_CORETYPE=%s)", detected, getenv("OPENBLAS_CORETYPE"));
+  const int lanes = ut_host_conv_lanes();
+  if (lanes) printf(", and run narrow convolutions as direct loops in %d-float vectors (%s)", lanes, lanes == 16 ? "AVX-512" : "AVX2 or SSE");
   printf(".\n");
+  if (!lanes) printf("%s\n", ut_last_error());
 }
 
 static int print_table(const ut_device_info *devs, int n) {
@@ -124,6 +127,7 @@ static json_t *device_json(const ut_device_info *d) {
   json_t *o = device_fields(d);
   if (o && d->type == UT_DEVICE_CPU) {
     json_object_set_new(o, "host_blas_kernels", json_string(ut_blas_kernels()));
+    json_object_set_new(o, "host_conv_lanes", json_integer(ut_host_conv_lanes()));
     if (blas_detected()) json_object_set_new(o, "host_blas_detected", json_string(blas_detected()));
   }
   return o;

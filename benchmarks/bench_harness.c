@@ -82,8 +82,12 @@ ut_status bench_emit(bench_ctx *c, bench_record *r) {
   json_object_set_new(o, "driver", json_string(d->driver_version));
   json_object_set_new(o, "platform", json_string(d->platform));
   json_object_set_new(o, "clblast", json_string(CLBLAST_VERSION_TEXT " (clblast_c.h at build time)"));
-  /* A CPU device's products run on OpenBLAS, whose kernels for the processor decide them. */
-  if (d->type == UT_DEVICE_CPU) json_object_set_new(o, "host_blas_kernels", json_string(ut_blas_kernels()));
+  /* A CPU device's products run on OpenBLAS, whose kernels for the processor decide them, and
+   * its narrow convolutions on direct loops of a vector width chosen for the processor. */
+  if (d->type == UT_DEVICE_CPU) {
+    json_object_set_new(o, "host_blas_kernels", json_string(ut_blas_kernels()));
+    json_object_set_new(o, "host_conv_lanes", json_integer(ut_host_conv_lanes()));
+  }
   json_object_set_new(o, "suite", json_string(r->suite));
   json_object_set_new(o, "case", json_string(r->name));
   json_object_set_new(o, "shape", json_string(r->shape));

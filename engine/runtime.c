@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "host_gemm.h"
+#include "ops/conv_direct.h"
 #include "runtime_internal.h"
 
 struct ut_program_entry {
@@ -76,6 +77,21 @@ static ut_status consider(cl_platform_id p, cl_device_id d, int index, void *ctx
 
 /* ---- open and close ------------------------------------------------------------------------ */
 
+/* The widest the processor runs, or 8 where $UNTANGLE_CONV_LANES says so (one binary timed both
+ * ways side by side, benchmarks/README.md); 16 there on a processor without x86-64-v4 is an error. */
+int ut_host_conv_lanes(void) {
+  const char *lanes = getenv("UNTANGLE_CONV_LANES");
+  int widest = ut_conv_direct_widest_lanes();
+  if (!lanes || !*lanes) return widest;
+  if (!strcmp(lanes, "8")) return 8;
+  if (!strcmp(lanes, "16") && widest == 16) return 16;
+  ut_fail(UT_ERR_INVALID_ARGUMENT,
+          "$UNTANGLE_CONV_LANES is '%s'; expected 8 (the direct convolution loops in 8-float vectors) or, on a processor "
+          "with AVX-512 (x86-64-v4), 16 (the default there); this processor and build run at most %d",
+          lanes, widest);
+  return 0;
+}
+
 static char *default_cache_dir(void) {
   const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
   char path[4096];
@@ -124,8 +140,11 @@ ut_runtime *ut_runtime_open(const ut_device_query *query) {
     ut_runtime_close(rt);
     return NULL;
   }
-  rt->conv_direct = 1;
   rt->conv_flip = 1;
+  if ((rt->conv_direct = ut_host_conv_lanes()) == 0) {
+    ut_runtime_close(rt);
+    return NULL;
+  }
   /* UNTANGLE_CONV_WINOGRAD=0 keeps wide 3x3 layers on im2col + GEMM, so one binary can be timed
    * both ways side by side (benchmarks/README.md). */
   const char *winograd = getenv("UNTANGLE_CONV_WINOGRAD");

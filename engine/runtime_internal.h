@@ -21,7 +21,8 @@ struct ut_runtime {
   int profiling;
   int host_gemm; /* GEMMs (and convolutions) run on the host with OpenBLAS (host_gemm.c) */
   int conv_chunk_images; /* > 0: at most this many images per convolution chunk (tests) */
-  int conv_direct; /* host convolutions with few channels use direct loops (conv_direct.c); tests turn it off */
+  int conv_direct; /* host convolutions with few channels use direct loops (conv_direct.c) in vectors of this many floats
+                   * (8 or 16; 0: off). Tests turn it off or pick the width */
   int conv_winograd; /* wide 3x3 host convolutions run as Winograd F(2x2, 3x3) (conv_winograd.c); tests turn it off */
   int conv_flip;   /* host input gradients run as flipped-kernel convolutions where they can (conv_internal.h);
                       tests turn it off */

@@ -139,6 +139,12 @@ START_TEST(test_blas_kernels) {
   } else {
     ck_assert_msg(!strstr(r.out, "by itself chose"), "OpenBLAS's own choice was replaced:\n%s", r.out);
   }
+  snprintf(expect, sizeof expect, "direct loops in %d-float vectors", ut_host_conv_lanes());
+  assert_contains(r.out, expect);
+  cli_result_free(&r);
+  r = cli_run_under("UNTANGLE_CONV_LANES=8", "devices --json");
+  ck_assert_msg(r.status == 0, "devices exited %d: %s", r.status, r.err);
+  assert_contains(r.out, "\"host_conv_lanes\": 8");
   cli_result_free(&r);
 #if defined(__x86_64__)
   r = cli_run_under("OPENBLAS_CORETYPE=Haswell", "devices --json");

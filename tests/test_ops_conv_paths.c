@@ -3,7 +3,8 @@
  *
  *   - host: one host function per node with OpenBLAS (CPU devices with host memory), and its
  *     direct loops for stride-1 layers of at most 32 channels with 4 or fewer outputs or rows
- *     of 16 or more (on, and off so im2col + GEMM runs), with input gradients as
+ *     of 16 or more (on in 8-float vectors, in 16-float ones where the processor has AVX-512,
+ *     and off so im2col + GEMM runs), with input gradients as
  *     flipped-kernel convolutions where they qualify (on and off), and Winograd F(2x2, 3x3) for
  *     wide 3x3 layers (on, and off);
  *   - device: OpenCL kernels and CLBlast GEMMs per chunk (any device; forced here by turning
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "gradcheck.h"
+#include "ops/conv_direct.h"
 #include "ops/conv_internal.h"
 #include "runtime_internal.h"
 
@@ -54,8 +56,8 @@ static const path_case cases[] = {
   { 0, 3, 7, 5, 6, 7, 5, 1, 2, 0, 1 },
   { 1, 3, 5, 6, 4, 5, 3, 1, 1, 0, 1 },  /* transposed, stride 1: its forward is that input gradient */
   /* rows of 16 or more, so the host's direct loops take every output count: tails (43 = 16 +
-   * 16 + 8 + 3 columns) and 13 outputs (forward blocks of 6, 6, 1; weight-gradient blocks of
-   * 4, 4, 4, 1), reflected; 5x5 (taps in blocks of 3 and 2) with 5 outputs from 8 inputs;
+   * 16 + 8 + 3 columns in 8-float vectors, 32 + 11 in 16-float ones) and 13 outputs (forward
+   * blocks of 6, 6, 1 or 8, 5; weight-gradient blocks of 4, 4, 4, 1 or 8, 5), reflected; 5x5 (taps in blocks of 3 and 2) with 5 outputs from 8 inputs;
    * more outputs than inputs; 7x7 reflected, 32 wide; more outputs than inputs, 32 wide and
    * zero-padded, whose input gradient is the flipped forward pass on the direct loops; rows
    * of exactly 16 with 12 outputs (two whole blocks) and 5x5; 17 wide, reflected, 7 outputs */
@@ -174,17 +176,18 @@ static void free_results(results *r) {
 
 /* The settings each case runs under. */
 static const struct {
-  int device_path, direct, one_image_chunks, flip, winograd;
+  int device_path, direct, one_image_chunks, flip, winograd; /* direct: 0 off, else the loops' vector width */
   const char *name;
 } settings[] = {
-  { 0, 1, 0, 1, 1, "host path (direct loops, Winograd and flipped input gradients on)" },
+  { 0, 16, 0, 1, 1, "host path (direct loops in 16-float vectors, Winograd and flipped input gradients on)" },
+  { 0, 8, 0, 1, 1, "host path (direct loops in 8-float vectors, Winograd and flipped input gradients on)" },
   { 0, 0, 0, 1, 0, "host path, im2col + GEMM" },
   { 0, 0, 1, 1, 0, "host path, im2col + GEMM, one-image chunks" },
   { 0, 0, 0, 0, 0, "host path, im2col + GEMM, input gradients through col2im" },
   { 0, 0, 0, 0, 1, "host path, Winograd forward, input gradients through col2im" },
   { 1, 0, 0, 0, 0, "device path" },
   { 1, 0, 1, 0, 0, "device path, one-image chunks" },
-  { 1, 1, 0, 0, 0, "device path, direct kernels for 4 or fewer output channels" },
+  { 1, 8, 0, 0, 0, "device path, direct kernels for 4 or fewer output channels" },
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
@@ -213,6 +216,8 @@ START_TEST(test_paths_match_reference) {
   else if (!rt->host_gemm) { /* a GPU has only the device path */
     return;
   }
+  if (settings[s].direct > ut_conv_direct_widest_lanes()) return; /* no AVX-512 here */
+  const int saved_direct = rt->conv_direct;
   rt->conv_chunk_images = settings[s].one_image_chunks;
   rt->conv_direct = settings[s].direct;
   rt->conv_flip = settings[s].flip;
@@ -222,7 +227,7 @@ START_TEST(test_paths_match_reference) {
   results ref = run_case(k, 1, 42), got = run_case(k, 0, 42);
   rt->host_gemm = saved_host;
   rt->conv_chunk_images = 0;
-  rt->conv_direct = 1;
+  rt->conv_direct = saved_direct;
   rt->conv_flip = 1;
   rt->conv_winograd = 1;
   assert_matches(label, settings[s].name, &ref, &got);
@@ -273,7 +278,7 @@ static int launches_of(const path_case *k) {
  * per node where a direct kernel takes the pass (4 or fewer output channels). */
 START_TEST(test_launch_structure) {
   ut_runtime *rt = test_runtime();
-  int saved_host = rt->host_gemm;
+  int saved_host = rt->host_gemm, saved_direct = rt->conv_direct;
   const path_case *conv = &cases[0], *tconv = &cases[6], *wide = &cases[9];
   if (saved_host) {
     ck_assert_int_eq(launches_of(conv), 1);
@@ -287,7 +292,7 @@ START_TEST(test_launch_structure) {
   int chunked_conv = launches_of(conv), chunked_tconv = launches_of(tconv);
   rt->conv_chunk_images = 0;
   int whole_conv = launches_of(conv);
-  rt->conv_direct = 1;
+  rt->conv_direct = saved_direct;
   rt->host_gemm = saved_host;
   ck_assert_int_eq(direct_conv, 1);
   ck_assert_int_eq(direct_tconv, 1);
@@ -349,6 +354,69 @@ START_TEST(test_winograd_environment_switch) {
 }
 END_TEST
 
+/* The direct loops' forward pass sums each output in the same order at either width, so where
+ * the processor runs both (16 needs x86-64-v4, on which the 8-float loops run their FMA clone)
+ * the outputs and the input gradients (the flipped forward pass) are the same bits: 13 outputs
+ * in rows of 43 and 5x5 over 33 columns, the tails and partial blocks of both widths. */
+START_TEST(test_direct_widths_same_forward_bits) {
+  ut_runtime *rt = test_runtime();
+  if (!rt->host_gemm || ut_conv_direct_widest_lanes() < 16) return;
+  const int saved = rt->conv_direct;
+  for (int i = 0; i < 2; i++) {
+    const path_case *k = &cases[i == 0 ? 17 : 18];
+    ck_assert_int_eq(k->w >= 32 && !k->transpose, 1);
+    rt->conv_direct = 8;
+    results narrow = run_case(k, 0, 42);
+    rt->conv_direct = 16;
+    results wide = run_case(k, 0, 42);
+    rt->conv_direct = saved;
+    char label[200];
+    case_str(k, label, sizeof label);
+    for (int r = R_Y; r <= R_GX; r++)
+      ck_assert_msg(!memcmp(narrow.v[r], wide.v[r], (size_t)narrow.n[r] * sizeof(float)), "%s: %s differs between widths",
+                    label, result_names[r]);
+    free_results(&narrow);
+    free_results(&wide);
+  }
+}
+END_TEST
+
+/* $UNTANGLE_CONV_LANES: 8 keeps the direct loops at 8-float vectors, unset takes the widest the
+ * processor runs, 16 is taken only where it runs them, and anything else is refused. */
+static ut_runtime *open_with_lanes(const char *value) {
+  if (value) setenv("UNTANGLE_CONV_LANES", value, 1);
+  const char *sel = getenv("UNTANGLE_TEST_DEVICE");
+  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = sel ? sel : "best" });
+  unsetenv("UNTANGLE_CONV_LANES");
+  return rt;
+}
+
+START_TEST(test_lanes_environment_switch) {
+  const int widest = ut_conv_direct_widest_lanes();
+  ck_assert(widest == 8 || widest == 16);
+  ut_runtime *rt = open_with_lanes(NULL);
+  ck_assert_ut_ptr(rt);
+  ck_assert_int_eq(rt->conv_direct, widest);
+  ut_runtime_close(rt);
+  rt = open_with_lanes("8");
+  ck_assert_ut_ptr(rt);
+  ck_assert_int_eq(rt->conv_direct, 8);
+  ut_runtime_close(rt);
+  rt = open_with_lanes("16");
+  if (widest == 16) {
+    ck_assert_ut_ptr(rt);
+    ck_assert_int_eq(rt->conv_direct, 16);
+    ut_runtime_close(rt);
+  } else {
+    ck_assert_ptr_null(rt);
+    ck_assert_msg(strstr(ut_last_error(), "at most 8"), "%s", ut_last_error());
+  }
+  ck_assert_ptr_null(open_with_lanes("4"));
+  const char *msg = ut_last_error();
+  ck_assert_msg(strstr(msg, "$UNTANGLE_CONV_LANES is '4'") && strstr(msg, "expected 8"), "%s", msg);
+}
+END_TEST
+
 /* Arena of a training step through one convolution layer of a batch of 16, for the new ops
  * and for the reference: the reference keeps the batch's column matrix (C*k*k x B*OH*OW) from
  * the forward pass to the weight gradient; the chunked ops hold one chunk's at a time. */
@@ -385,6 +453,8 @@ static Suite *paths_suite(void) {
   tcase_add_test(tc, test_launch_structure);
   tcase_add_test(tc, test_winograd_takes_wide_3x3_layers);
   tcase_add_test(tc, test_winograd_environment_switch);
+  tcase_add_test(tc, test_direct_widths_same_forward_bits);
+  tcase_add_test(tc, test_lanes_environment_switch);
   tcase_add_test(tc, test_chunks_save_memory);
   suite_add_tcase(s, tc);
   return s;

@@ -112,6 +112,12 @@ const char *ut_device_type_name(ut_device_type t);
 const char *ut_blas_kernels(void);
 const char *ut_blas_better_kernels(void);
 
+/* The vector width, in floats, of the direct convolution loops that CPU devices run on the host
+ * for layers of few channels: 16 (AVX-512) on an x86-64-v4 processor in a GCC x86-64 build, 8
+ * otherwise or where $UNTANGLE_CONV_LANES is 8. 0, with the last error set, when that variable
+ * holds anything else (a runtime then fails to open). */
+int ut_host_conv_lanes(void);
+
 typedef struct {
   /* NULL or "best": the GPU with most compute units, else the first CPU, else device 0.
    * "gpu" / "cpu": the device of that kind with most compute units. A decimal number: that index of the flat

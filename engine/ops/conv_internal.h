@@ -43,8 +43,12 @@
  * spends compiling conv_direct.c with ASan (about a minute with both copies). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !UT_CONV_SANITIZED
 #define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+/* The direct loops also come in 16-float vectors for x86-64-v4 (AVX-512) processors; they are
+ * chosen at run time (conv_direct.c). */
+#define UT_CONV_WIDE_LOOPS 1
 #else
 #define VECTOR_CLONES
+#define UT_CONV_WIDE_LOOPS 0
 #endif
 
 /* One convolution's geometry, seen from the image side: the image [b, c, h, w] that the
@@ -93,7 +97,8 @@ typedef enum { UT_CONV_FORWARD, UT_CONV_GRAD_INPUT, UT_CONV_GRAD_WEIGHT } ut_con
  * flipped kernel (ut_conv_flipped), and the chunks are that forward pass's; the flipped
  * kernel [C, O, kh, kw] lives at `weights_offset`. `workspace` is the node's total. */
 typedef struct {
-  int direct;
+  int direct;   /* the direct loops (conv_direct.c), in vectors of `lanes` floats */
+  int lanes;
   int winograd; /* the forward pass runs as Winograd F(2x2, 3x3) on the host (conv_winograd.c) */
   int64_t images;
   size_t col_floats, t_offset;
