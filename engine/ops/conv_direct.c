@@ -49,6 +49,7 @@ typedef struct {
   int lanes;      /* 8 or 16: which width of the loops runs */
   int64_t lo, hi; /* this share's images (forward) or input channels (grad weight) */
   float *pad;     /* this share's padded planes: C of hp * wp floats (forward), or 1 */
+  float *sums;    /* grad weight: this share's vector sums, o x (hi - lo) x kh x kw of `lanes` floats */
 } job;
 
 static int64_t padded_h(const ut_conv_geom *gm) { return gm->h + 2 * gm->pad; }
@@ -114,7 +115,13 @@ static int run_share(void *ctx, int64_t lo, int64_t hi) {
   j.lo = lo, j.hi = hi;
   size_t planes = j.pass == UT_CONV_FORWARD ? (size_t)j.gm->c : 1;
   j.pad = malloc(planes * (size_t)(padded_h(j.gm) * padded_w(j.gm)) * sizeof(float));
-  if (!j.pad) return 1;
+  const size_t sums = j.pass == UT_CONV_FORWARD ? 0 : (size_t)(j.o * (hi - lo) * j.gm->kh * j.gm->kw * j.lanes);
+  j.sums = sums ? calloc(sums, sizeof(float)) : NULL;
+  if (!j.pad || (sums && !j.sums)) {
+    free(j.pad);
+    free(j.sums);
+    return 1;
+  }
 #if UT_CONV_WIDE_LOOPS
   if (j.lanes == 16) {
     if (j.pass == UT_CONV_FORWARD) forward_images_16(&j);
@@ -124,6 +131,7 @@ static int run_share(void *ctx, int64_t lo, int64_t hi) {
   if (j.pass == UT_CONV_FORWARD) forward_images_8(&j);
   else grad_weight_channels_8(&j);
   free(j.pad);
+  free(j.sums);
   return 0;
 }
 
@@ -137,6 +145,6 @@ ut_status ut_conv_direct_run(const ut_conv_geom *gm, int64_t o, ut_conv_pass pas
   job all = { .gm = gm, .o = o, .pass = pass, .in0 = in0, .in1 = in1, .bias = bias, .out = out, .lanes = lanes };
   int64_t items = pass == UT_CONV_GRAD_WEIGHT ? gm->c : gm->b;
   if (ut_host_parallel(threads, items, run_share, &all))
-    return ut_fail(UT_ERR_HOST_MEMORY, "direct convolution: out of host memory for a padded plane");
+    return ut_fail(UT_ERR_HOST_MEMORY, "direct convolution: out of host memory for a padded plane or the weight gradient's sums");
   return UT_OK;
 }

@@ -147,18 +147,21 @@ static inline __attribute__((always_inline)) void LOOPS(tap_block)(LOOPS(vec) ac
   }
 }
 
-/* dw[o, t] (o < o_n output channels c * kh * kw floats apart, t < t_n neighbouring taps of one
- * kernel row) += the sum over one image of dy[o] times the padded plane shifted to x0 + t (x0:
- * the first tap's origin). Inlined with o_n and t_n constants, as forward_block. */
+/* The vector sums s[o, t] (o < o_n output channels `stride_o` vectors apart, t < t_n
+ * neighbouring taps of one kernel row) += dy[o] times the padded plane shifted to x0 + t (x0:
+ * the first tap's origin), over one image, lane by lane. Inlined with o_n and t_n constants, as
+ * forward_block. The lanes are summed once, after the last image (grad_weight_channels): summed
+ * here, for every image, the 16-float loops spent about as long extracting lanes as multiplying. */
 static inline __attribute__((always_inline)) void LOOPS(tap_sums)(const ut_conv_geom *gm, const float *x0, const float *dy,
-                                                           float *dw, const int64_t o_n, const int64_t t_n) {
-  const int64_t wp = padded_w(gm), q = gm->oh * gm->ow, stride_o = gm->c * gm->kh * gm->kw;
+                                                                  float *s, const int64_t stride_o, const int64_t o_n,
+                                                                  const int64_t t_n) {
+  const int64_t wp = padded_w(gm), q = gm->oh * gm->ow;
   const int64_t whole = gm->ow / LANES * LANES;
   LOOPS(vec) acc[OUT_BLOCK][TAP_BLOCK];
 #pragma GCC unroll 8
   for (int64_t o = 0; o < o_n; o++)
 #pragma GCC unroll 3
-    for (int64_t t = 0; t < t_n; t++) acc[o][t] = (LOOPS(vec)){ 0 };
+    for (int64_t t = 0; t < t_n; t++) memcpy(&acc[o][t], s + (o * stride_o + t) * LANES, sizeof acc[o][t]);
   for (int64_t oy = 0; oy < gm->oh; oy++) {
     const float *xr = x0 + oy * wp, *gr = dy + oy * gm->ow;
     for (int64_t ox = 0; ox < whole; ox += LANES) LOOPS(tap_block)(acc, xr, gr, q, ox, LANES, o_n, t_n);
@@ -167,26 +170,21 @@ static inline __attribute__((always_inline)) void LOOPS(tap_sums)(const ut_conv_
 #pragma GCC unroll 8
   for (int64_t o = 0; o < o_n; o++)
 #pragma GCC unroll 3
-    for (int64_t t = 0; t < t_n; t++) {
-      float sum = 0.0f;
-      for (int l = 0; l < LANES; l++) sum += acc[o][t][l];
-      dw[o * stride_o + t] += sum;
-    }
+    for (int64_t t = 0; t < t_n; t++) memcpy(s + (o * stride_o + t) * LANES, &acc[o][t], sizeof acc[o][t]);
 }
 
 /* Items are input channels c: each thread owns dw[:, c] and sums over the batch in order. For
  * each block of output channels and of taps the products are summed in vector registers over
- * all rows of an image, then reduced across lanes in a fixed order. Images are the outer loop,
- * so that one image's output gradient (128 KB for 32 channels at 32x32) stays in the core's
- * cache for all of the share's channels (with channels outside, the whole batch's went through
- * it once per channel: 0.93-0.94 of the time single-threaded at LORD's 32x32 layers). */
+ * all rows of an image and added to the share's vector sums (j->sums: [o, share's c, taps] of
+ * LANES floats, zeroed), whose lanes are summed in a fixed order after the last image. Images
+ * are the outer loop, so that one image's output gradient (128 KB for 32 channels at 32x32)
+ * stays in the core's cache for all of the share's channels (with channels outside, the whole
+ * batch's went through it once per channel: 0.93-0.94 of the time single-threaded at LORD's
+ * 32x32 layers). */
 LOOPS_TARGET static void LOOPS(grad_weight_channels)(job *j) {
   const ut_conv_geom *gm = j->gm;
-  const int64_t wp = padded_w(gm), q = gm->oh * gm->ow, taps = gm->kh * gm->kw;
+  const int64_t wp = padded_w(gm), q = gm->oh * gm->ow, taps = gm->kh * gm->kw, share = j->hi - j->lo;
   float *xp = j->pad;
-  for (int64_t c = j->lo; c < j->hi; c++)
-    for (int64_t o = 0; o < j->o; o++)
-      for (int64_t t = 0; t < taps; t++) j->out[(o * gm->c + c) * taps + t] = 0.0f;
   for (int64_t b = 0; b < gm->b; b++) {
     for (int64_t c = j->lo; c < j->hi; c++) {
       pad_plane(xp, j->in1 + (b * gm->c + c) * gm->h * gm->w, gm);
@@ -196,10 +194,10 @@ LOOPS_TARGET static void LOOPS(grad_weight_channels)(job *j) {
         for (int64_t ki = 0; ki < gm->kh; ki++)
           for (int64_t kj = 0; kj < gm->kw; kj += TAP_BLOCK) {
             const float *x0 = xp + ki * wp + kj;
-            float *dw = j->out + ((o0 * gm->c + c) * gm->kh + ki) * gm->kw + kj;
+            float *s = j->sums + ((o0 * share + c - j->lo) * taps + ki * gm->kw + kj) * LANES;
             const int64_t t_n = gm->kw - kj < TAP_BLOCK ? gm->kw - kj : TAP_BLOCK;
 #define TAP_CASE(O, T) \
-  case ((O)-1) * TAP_BLOCK + (T)-1: LOOPS(tap_sums)(gm, x0, dy, dw, O, T); break;
+  case ((O)-1) * TAP_BLOCK + (T)-1: LOOPS(tap_sums)(gm, x0, dy, s, share * taps, O, T); break;
             switch ((o_n - 1) * TAP_BLOCK + t_n - 1) {
               TAP_CASE(1, 1) TAP_CASE(1, 2) TAP_CASE(1, 3) TAP_CASE(2, 1) TAP_CASE(2, 2) TAP_CASE(2, 3)
               TAP_CASE(3, 1) TAP_CASE(3, 2) TAP_CASE(3, 3) TAP_CASE(4, 1) TAP_CASE(4, 2) TAP_CASE(4, 3)
@@ -213,4 +211,12 @@ LOOPS_TARGET static void LOOPS(grad_weight_channels)(job *j) {
       }
     }
   }
+  for (int64_t o = 0; o < j->o; o++)
+    for (int64_t c = j->lo; c < j->hi; c++)
+      for (int64_t t = 0; t < taps; t++) {
+        const float *v = j->sums + ((o * share + c - j->lo) * taps + t) * LANES;
+        float sum = 0.0f;
+        for (int l = 0; l < LANES; l++) sum += v[l];
+        j->out[(o * gm->c + c) * taps + t] = sum;
+      }
 }
