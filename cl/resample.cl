@@ -22,6 +22,22 @@ __kernel void upsample2x(__global float *out, uint o_off, __global const float *
   out[o_off + r * ow + x] = (sy < h && sx < w) ? s * in[i_off + (plane * h + sy) * w + sx] : 0.0f;
 }
 
+/* upsample2x when oh = 2h and ow = 2w (every use but pooling's odd-size gradient): one
+ * work-item per input element, over a 2-D range of input columns x input rows r of all planes,
+ * writing its 2x2 block. Output row 2r of the merged planes is the block's top row, so there is
+ * no division at all, and each input element is read once (the general kernel's work-items
+ * gather in[x/2], which PoCL's vectoriser turns into scalar loads: 4.5 ms for LORD's largest
+ * upsampling, 32 x 32 planes of 16 x 16, against 0.9 ms for pooling the same data). */
+__kernel void upsample2x_even(__global float *out, uint o_off, __global const float *in, uint i_off, uint count,
+                              uint h, uint w, uint oh, uint ow, float s) {
+  uint x = get_global_id(0), r = get_global_id(1);
+  if (x >= w || r * w >= count / 4) return;
+  float v = s * in[i_off + r * w + x];
+  uint o = o_off + 2 * r * ow + 2 * x;
+  vstore2((float2)(v, v), 0, out + o);
+  vstore2((float2)(v, v), 0, out + o + ow);
+}
+
 __kernel void pool2x2(__global float *out, uint o_off, __global const float *in, uint i_off, uint count,
                       uint h, uint w, uint oh, uint ow, float s) {
   uint x = get_global_id(0), r = get_global_id(1);

@@ -49,7 +49,22 @@ static ut_status up_shape(ut_tensor *n) {
   return UT_OK;
 }
 
-static ut_status up_forward(ut_plan *p, ut_tensor *n) { return launch(p, n, "upsample2x"); }
+static ut_status up_forward(ut_plan *p, ut_tensor *n) {
+  ut_tensor *x = n->in[0];
+  if (n->shape.d[2] != 2 * x->shape.d[2] || n->shape.d[3] != 2 * x->shape.d[3]) return launch(p, n, "upsample2x");
+  /* cl/resample.cl: upsample2x_even's range is the input's columns x all its rows */
+  ut_launch *l = ut_plan_kernel(p, n, "resample", "upsample2x_even");
+  ut_arg_tensor(l, n);
+  ut_arg_tensor(l, x);
+  ut_arg_uint(l, (unsigned)ut_shape_numel(n->shape));
+  ut_arg_uint(l, (unsigned)x->shape.d[2]);
+  ut_arg_uint(l, (unsigned)x->shape.d[3]);
+  ut_arg_uint(l, (unsigned)n->shape.d[2]);
+  ut_arg_uint(l, (unsigned)n->shape.d[3]);
+  ut_arg_float(l, n->fattr[0]);
+  ut_launch_rows(l, (size_t)x->shape.d[3], (size_t)(x->shape.d[0] * x->shape.d[1] * x->shape.d[2]));
+  return UT_OK;
+}
 static ut_tensor *pool(ut_graph *g, ut_tensor *x, float s);
 
 static ut_status up_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
