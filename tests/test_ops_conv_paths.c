@@ -330,15 +330,19 @@ START_TEST(test_winograd_takes_wide_3x3_layers) {
 }
 END_TEST
 
-/* $UNTANGLE_CONV_WINOGRAD: 0 turns Winograd off for the runtime, 1 or unset keeps it on, and
- * anything else is refused with the variable, the value and what it takes. */
-static ut_runtime *open_with_winograd(const char *value) {
-  if (value) setenv("UNTANGLE_CONV_WINOGRAD", value, 1);
+/* A runtime of the tests' device opened with the environment variable `name` set to `value`
+ * (unset when NULL), which is unset again afterwards. */
+static ut_runtime *open_with(const char *name, const char *value) {
+  if (value) setenv(name, value, 1);
   const char *sel = getenv("UNTANGLE_TEST_DEVICE");
   ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = sel ? sel : "best" });
-  unsetenv("UNTANGLE_CONV_WINOGRAD");
+  unsetenv(name);
   return rt;
 }
+
+/* $UNTANGLE_CONV_WINOGRAD: 0 turns Winograd off for the runtime, 1 or unset keeps it on, and
+ * anything else is refused with the variable, the value and what it takes. */
+static ut_runtime *open_with_winograd(const char *value) { return open_with("UNTANGLE_CONV_WINOGRAD", value); }
 
 START_TEST(test_winograd_environment_switch) {
   const char *values[] = { NULL, "1", "0" };
@@ -383,13 +387,7 @@ END_TEST
 
 /* $UNTANGLE_CONV_LANES: 8 keeps the direct loops at 8-float vectors, unset takes the widest the
  * processor runs, 16 is taken only where it runs them, and anything else is refused. */
-static ut_runtime *open_with_lanes(const char *value) {
-  if (value) setenv("UNTANGLE_CONV_LANES", value, 1);
-  const char *sel = getenv("UNTANGLE_TEST_DEVICE");
-  ut_runtime *rt = ut_runtime_open(&(ut_device_query){ .select = sel ? sel : "best" });
-  unsetenv("UNTANGLE_CONV_LANES");
-  return rt;
-}
+static ut_runtime *open_with_lanes(const char *value) { return open_with("UNTANGLE_CONV_LANES", value); }
 
 START_TEST(test_lanes_environment_switch) {
   const int widest = ut_conv_direct_widest_lanes();

@@ -15,7 +15,8 @@ static ut_status check_nchw(ut_tensor *n, ut_tensor *x) {
   return UT_OK;
 }
 
-static ut_status launch(ut_plan *p, ut_tensor *n, const char *kernel) {
+/* A launch of `kernel` over a 2-D range of `cols` x `rows` work-items (cl/resample.cl). */
+static ut_status launch(ut_plan *p, ut_tensor *n, const char *kernel, int64_t cols, int64_t rows) {
   ut_tensor *x = n->in[0];
   size_t count = (size_t)ut_shape_numel(n->shape);
   ut_launch *l = ut_plan_kernel(p, n, "resample", kernel);
@@ -27,8 +28,14 @@ static ut_status launch(ut_plan *p, ut_tensor *n, const char *kernel) {
   ut_arg_uint(l, (unsigned)n->shape.d[2]);
   ut_arg_uint(l, (unsigned)n->shape.d[3]);
   ut_arg_float(l, n->fattr[0]);
-  ut_launch_rows(l, (size_t)n->shape.d[3], (size_t)(n->shape.d[0] * n->shape.d[1] * n->shape.d[2]));
+  ut_launch_rows(l, (size_t)cols, (size_t)rows);
   return UT_OK;
+}
+
+/* The range of the kernels that have a work-item per output element: output columns x output
+ * rows of all planes. */
+static ut_status launch_per_output(ut_plan *p, ut_tensor *n, const char *kernel) {
+  return launch(p, n, kernel, n->shape.d[3], n->shape.d[0] * n->shape.d[1] * n->shape.d[2]);
 }
 
 /* ---- nearest upsampling: iattr = output H, W (2h or 2h + 1); fattr[0] = s ------------------------ */
@@ -51,19 +58,9 @@ static ut_status up_shape(ut_tensor *n) {
 
 static ut_status up_forward(ut_plan *p, ut_tensor *n) {
   ut_tensor *x = n->in[0];
-  if (n->shape.d[2] != 2 * x->shape.d[2] || n->shape.d[3] != 2 * x->shape.d[3]) return launch(p, n, "upsample2x");
-  /* cl/resample.cl: upsample2x_even's range is the input's columns x all its rows */
-  ut_launch *l = ut_plan_kernel(p, n, "resample", "upsample2x_even");
-  ut_arg_tensor(l, n);
-  ut_arg_tensor(l, x);
-  ut_arg_uint(l, (unsigned)ut_shape_numel(n->shape));
-  ut_arg_uint(l, (unsigned)x->shape.d[2]);
-  ut_arg_uint(l, (unsigned)x->shape.d[3]);
-  ut_arg_uint(l, (unsigned)n->shape.d[2]);
-  ut_arg_uint(l, (unsigned)n->shape.d[3]);
-  ut_arg_float(l, n->fattr[0]);
-  ut_launch_rows(l, (size_t)x->shape.d[3], (size_t)(x->shape.d[0] * x->shape.d[1] * x->shape.d[2]));
-  return UT_OK;
+  if (n->shape.d[2] != 2 * x->shape.d[2] || n->shape.d[3] != 2 * x->shape.d[3]) return launch_per_output(p, n, "upsample2x");
+  /* upsample2x_even has a work-item per input element */
+  return launch(p, n, "upsample2x_even", x->shape.d[3], x->shape.d[0] * x->shape.d[1] * x->shape.d[2]);
 }
 static ut_tensor *pool(ut_graph *g, ut_tensor *x, float s);
 
@@ -94,7 +91,7 @@ static ut_status pool_shape(ut_tensor *n) {
   return UT_OK;
 }
 
-static ut_status pool_forward(ut_plan *p, ut_tensor *n) { return launch(p, n, "pool2x2"); }
+static ut_status pool_forward(ut_plan *p, ut_tensor *n) { return launch_per_output(p, n, "pool2x2"); }
 
 /* The rows and columns that a floor dropped get a zero gradient from the padded upsample. */
 static ut_status pool_backward(ut_graph *g, ut_tensor *n, ut_tensor *grad, ut_tensor **grad_in) {
