@@ -77,7 +77,9 @@ static void print_blas(void) {
     printf(" (OpenBLAS by itself chose %s on this processor, which it does not know; untangle set "
            "OPENBLAS_CORETYPE=%s)", detected, getenv("OPENBLAS_CORETYPE"));
   const int lanes = ut_host_conv_lanes();
-  if (lanes) printf(", and run narrow convolutions as direct loops in %d-float vectors (%s)", lanes, lanes == 16 ? "AVX-512" : "AVX2 or SSE");
+  if (lanes)
+    printf(", and run narrow convolutions as direct loops in %d-float vectors (%s)", lanes,
+           lanes == 16 ? "AVX-512" : "AVX2 or SSE");
   printf(".\n");
   if (!lanes) printf("%s\n", ut_last_error());
 }

@@ -289,7 +289,7 @@ static ut_status run(const void *args, float *const *ptr) {
   }
   if (hc->ch.direct)
     return ut_conv_direct_run(&hc->gm, hc->o, hc->pass, ptr[OP_FIRST], ptr[OP_SECOND], hc->has_bias ? ptr[OP_BIAS] : NULL,
-                              ptr[OP_OUT], hc->threads, hc->ch.lanes);
+                              ptr[OP_OUT], hc->threads, hc->ch.direct);
   pass_job job = { hc, ptr };
   ut_host_parallel(hc->ch.threads, hc->ch.threads, run_shares, &job);
   if (hc->pass == UT_CONV_GRAD_WEIGHT) { /* the partials, added in thread order */

@@ -97,8 +97,7 @@ typedef enum { UT_CONV_FORWARD, UT_CONV_GRAD_INPUT, UT_CONV_GRAD_WEIGHT } ut_con
  * flipped kernel (ut_conv_flipped), and the chunks are that forward pass's; the flipped
  * kernel [C, O, kh, kw] lives at `weights_offset`. `workspace` is the node's total. */
 typedef struct {
-  int direct;   /* the direct loops (conv_direct.c), in vectors of `lanes` floats */
-  int lanes;
+  int direct;   /* 0, or the direct path: on the host the loops of conv_direct.c in vectors of this many floats */
   int winograd; /* the forward pass runs as Winograd F(2x2, 3x3) on the host (conv_winograd.c) */
   int64_t images;
   size_t col_floats, t_offset;
