@@ -275,17 +275,17 @@ static void flip_kernel(float *wf, const float *w, int64_t o, int64_t c, int64_t
 
 static ut_status run(const void *args, float *const *ptr) {
   const host_conv *hc = args;
+  if (hc->ch.winograd) { /* reads a flipped kernel in place */
+    ut_conv_winograd_forward(&hc->gm, hc->o, ptr[OP_FIRST], ptr[OP_SECOND], hc->ch.flipped,
+                             hc->has_bias ? ptr[OP_BIAS] : NULL, ptr[OP_OUT], ptr[OP_WORKSPACE], hc->ch.threads);
+    return UT_OK;
+  }
   float *with_flipped[N_OPS];
   if (hc->ch.flipped) { /* hc describes the forward pass of dy; in1 becomes the flipped kernel */
     for (int i = 0; i < N_OPS; i++) with_flipped[i] = ptr[i];
     with_flipped[OP_SECOND] = ptr[OP_WORKSPACE] + hc->ch.weights_offset;
     flip_kernel(with_flipped[OP_SECOND], ptr[OP_SECOND], hc->gm.c, hc->o, hc->gm.kh, hc->gm.kw);
     ptr = with_flipped;
-  }
-  if (hc->ch.winograd) {
-    ut_conv_winograd_forward(&hc->gm, hc->o, ptr[OP_FIRST], ptr[OP_SECOND], hc->has_bias ? ptr[OP_BIAS] : NULL, ptr[OP_OUT],
-                             ptr[OP_WORKSPACE], hc->ch.threads);
-    return UT_OK;
   }
   if (hc->ch.direct)
     return ut_conv_direct_run(&hc->gm, hc->o, hc->pass, ptr[OP_FIRST], ptr[OP_SECOND], hc->has_bias ? ptr[OP_BIAS] : NULL,

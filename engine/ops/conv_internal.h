@@ -95,7 +95,8 @@ typedef enum { UT_CONV_FORWARD, UT_CONV_GRAD_INPUT, UT_CONV_GRAD_WEIGHT } ut_con
  *
  * `flipped`: the host runs this input gradient as the forward convolution of dy with the
  * flipped kernel (ut_conv_flipped), and the chunks are that forward pass's; the flipped
- * kernel [C, O, kh, kw] lives at `weights_offset`. `workspace` is the node's total. */
+ * kernel [C, O, kh, kw] lives at `weights_offset` (Winograd reads it in place and keeps no
+ * copy). `workspace` is the node's total. */
 typedef struct {
   int direct;   /* 0, or the direct path: on the host the loops of conv_direct.c in vectors of this many floats */
   int winograd; /* the forward pass runs as Winograd F(2x2, 3x3) on the host (conv_winograd.c) */

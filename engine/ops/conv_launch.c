@@ -58,8 +58,10 @@ ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t 
        (rt->conv_winograd && ut_conv_winograd_suits(&f, gm->c)))) {
     ut_conv_chunking c = ut_conv_chunks(rt, &f, gm->c, UT_CONV_FORWARD);
     c.flipped = 1;
-    c.weights_offset = c.workspace;
-    c.workspace += (size_t)o * k;
+    if (!c.winograd) { /* Winograd reads the kernel flipped in place */
+      c.weights_offset = c.workspace;
+      c.workspace += (size_t)o * k;
+    }
     return c;
   }
   if (threads > gm->b) threads = gm->b > 0 ? (int)gm->b : 1;

@@ -31,8 +31,11 @@
 #include "conv_winograd.h"
 #include "host_threads.h"
 
-/* Transformed floats (V and M) per thread and chunk: 4 MB, within the L3 a core shares. */
-enum { CHUNK_FLOATS = 1 << 20, MAX_CHUNK_TILES = 256, ALIGN = 16 };
+/* Transformed floats (V and M) per thread and chunk: at most 4 MB, within the L3 a core
+ * shares, and at most 128 tiles: with 64 channels in and out, chunks of 128 tiles (1 MB, in a
+ * core's L2) ran VGG's 32x32 layer in 0.85 of the time that 256 took; wider layers reach the
+ * limit on floats first. */
+enum { CHUNK_FLOATS = 1 << 20, MAX_CHUNK_TILES = 128, ALIGN = 16 };
 /* Where it paid (benchmarks/README.md): 64 or more channels in and out, images of at least 4x4.
  * At 2x2 an image is one tile, and transforming 512 x 512 kernels for 32 tiles cost more than
  * the products saved (VGG's last block: 11 ms against 8 through im2col + GEMM). */
@@ -68,9 +71,18 @@ static int64_t chunk_rows(const ut_conv_geom *gm, int64_t o, int threads) {
 /* A row of the padded image: input columns -1 .. 2 tx, so every tile's 4 columns are in it. */
 static int64_t padded_row(const ut_conv_geom *gm) { return 2 * tiles_x(gm) + 2; }
 
+/* Rows of padded_row floats a thread needs beside V and M: transform_patches' padded plane
+ * (2 ty + 2 rows), and at least the 5 that transform_outputs needs. */
+static int64_t buffer_rows(const ut_conv_geom *gm) { return 2 * tiles_y(gm) + 5; }
+
+/* Floats from one position's matrix of V or M (rows x ld) to the next: one cache line more
+ * than the matrix, since matrices a power of two bytes apart map to the same cache sets, and
+ * the transforms read or write all 16 at once. */
+static int64_t stride(int64_t rows, int64_t ld) { return rows * ld + ALIGN; }
+
 static size_t per_thread(const ut_conv_geom *gm, int64_t o, int threads) {
   const int64_t ld = chunk_rows(gm, o, threads) * tiles_x(gm);
-  return align_up((size_t)(16 * (gm->c + o) * ld)) + align_up((size_t)(8 * padded_row(gm)));
+  return align_up((size_t)(16 * (stride(gm->c, ld) + stride(o, ld)))) + align_up((size_t)(buffer_rows(gm) * padded_row(gm)));
 }
 
 size_t ut_conv_winograd_workspace(const ut_conv_geom *gm, int64_t o, int threads) {
@@ -84,18 +96,33 @@ typedef struct {
   const float *x, *w, *bias;
   float *y, *u, *scratch;
   int threads;
+  int flipped; /* w is the kernel [c, o, 3, 3] of the convolution whose input gradient this is */
 } job;
 
 /* U[xi] [o, c] for the output channels [lo, hi): G g G^T with G = [1 0 0; .5 .5 .5; .5 -.5 .5;
  * 0 0 1], rows first. Input channels go KERNEL_BLOCK at a time, their nine taps first turned
  * into rows, so every step below is a vector over input channels with contiguous loads and
- * stores (U's rows run over c): VGG's 512 x 512 layers transform 262144 kernels per pass. */
+ * stores (U's rows run over c): VGG's 512 x 512 layers transform 262144 kernels per pass.
+ *
+ * An input gradient's kernel g[i, j] is the forward kernel w[j, i] turned by 180 degrees:
+ * with J the reversal, G J = P G where P swaps rows 0 and 3, so its transform is
+ * P (G w[j, i] G^T) P^T. Its pass therefore transforms w as it is, rows [lo, hi) of w's
+ * first axis (c here), into U' [xi] [c, o], and each product reads U'[P xi] transposed
+ * (turned_position). Flipping 512 x 512 kernels into a copy first took about 7 ms on one
+ * thread, two thirds of the Winograd pass it fed; gathering them flipped in place cost as
+ * much (a few floats from every 18 KB). */
 enum { KERNEL_BLOCK = 64 };
+
+/* The position of U' that position xi of a turned kernel's transform reads (above). */
+static int turned_position(int xi) {
+  static const int p[4] = { 3, 1, 2, 0 };
+  return p[xi / 4] * 4 + p[xi % 4];
+}
 
 VECTOR_CLONES
 static int transform_kernels(void *ctx, int64_t lo, int64_t hi) {
   const job *jb = ctx;
-  const int64_t c = jb->gm->c, plane = jb->o * c;
+  const int64_t c = jb->flipped ? jb->o : jb->gm->c, plane = jb->o * jb->gm->c; /* c: w's second axis */
   float g[9][KERNEL_BLOCK], t[4][3][KERNEL_BLOCK];
   for (int64_t i = lo; i < hi; i++)
     for (int64_t j0 = 0; j0 < c; j0 += KERNEL_BLOCK) {
@@ -125,43 +152,65 @@ static int transform_kernels(void *ctx, int64_t lo, int64_t hi) {
   return 0;
 }
 
+/* One row of B^T d B for the tx tiles of a row of tiles: the row combination t = x + s y of
+ * two padded rows (B^T's row: s is 1 or -1, so the sum is exact), then along t split into its
+ * even and odd columns e and o, the four values of each tile. t is formed in registers where
+ * it is used, not stored: reading t[k + 1] back from a row just written in whole vectors
+ * straddles two stores, which the processor cannot forward, and that stall cost more than the
+ * GEMMs on VGG's 64-channel 32x32 layers. restrict: without it GCC kept such loops scalar. */
+static inline void combine_row(float *restrict v0, float *restrict v1, float *restrict v2, float *restrict v3,
+                               const float *restrict x, const float *restrict y, float s, int64_t half, int64_t tx) {
+  const float *xo = x + half, *yo = y + half;
+  for (int64_t k = 0; k < tx; k++) {
+    const float e0 = x[k] + s * y[k], e1 = x[k + 1] + s * y[k + 1];
+    const float o0 = xo[k] + s * yo[k], o1 = xo[k + 1] + s * yo[k + 1];
+    v0[k] = e0 - e1;
+    v1[k] = o0 + e1;
+    v2[k] = e1 - o0;
+    v3[k] = o0 - o1;
+  }
+}
+
 /* V[xi] [c, ld] for the rows of tiles [row0, row0 + rows): B^T d B with B^T = [1 0 -1 0;
  * 0 1 1 0; 0 -1 1 0; 0 1 0 -1], d a tile's 4x4 patch from input row 2 ty - 1 and column
- * 2 tx - 1, zeros outside the image. The row combination (B^T d) is done on the four padded
- * rows whole; then tile k's columns are entries 2k .. 2k + 3 of the combined rows. */
+ * 2 tx - 1, zeros outside the image.
+ *
+ * The rows of each plane that the chunk reads are first copied once into a zero-padded plane
+ * in buf whose rows are split into their even and odd padded columns, E and O: tile k's four
+ * columns are then E[k], O[k], E[k + 1], O[k + 1], and every step is a run of contiguous
+ * vectors (combine_row). Before, the four rows of every row of tiles were copied afresh and
+ * the tiles' overlapping columns read at stride 2. */
 VECTOR_CLONES
 static void transform_patches(const job *jb, int64_t row0, int64_t rows, float *v, int64_t ld, float *buf) {
   const ut_conv_geom *gm = jb->gm;
-  const int64_t c = gm->c, h = gm->h, w = gm->w, tx = tiles_x(gm), ty = tiles_y(gm), wp = padded_row(gm);
-  const int64_t step = c * ld;
-  float *d[4], *t[4];
-  for (int i = 0; i < 4; i++) d[i] = buf + i * wp, t[i] = buf + (4 + i) * wp;
+  const int64_t c = gm->c, h = gm->h, w = gm->w, tx = tiles_x(gm), ty = tiles_y(gm), wp = padded_row(gm), half = tx + 1;
+  const int64_t step = stride(c, ld);
+  float *pad = buf;
+  /* Entries that stay zero: row -1 and rows from h, column -1 (E[0]) and columns from w. */
+  memset(pad, 0, (size_t)((2 * ty + 2) * wp) * sizeof *pad);
   for (int64_t ch = 0; ch < c; ch++)
-    for (int64_t r = 0; r < rows; r++) {
-      const int64_t g = row0 + r, b = g / ty, y0 = 2 * (g % ty) - 1;
+    for (int64_t g = row0; g < row0 + rows;) {
+      const int64_t b = g / ty, first = g % ty, last = (row0 + rows - g < ty - first ? row0 + rows - g : ty - first) + first;
       const float *plane = jb->x + (b * c + ch) * h * w;
-      for (int i = 0; i < 4; i++) {
-        const int64_t yy = y0 + i, n = w < wp - 1 ? w : wp - 1;
-        memset(d[i], 0, (size_t)wp * sizeof *d[i]);
-        if (yy >= 0 && yy < h) memcpy(d[i] + 1, plane + yy * w, (size_t)n * sizeof *d[i]);
-      }
-      for (int64_t j = 0; j < wp; j++) {
-        t[0][j] = d[0][j] - d[2][j];
-        t[1][j] = d[1][j] + d[2][j];
-        t[2][j] = d[2][j] - d[1][j];
-        t[3][j] = d[1][j] - d[3][j];
-      }
-      float *dst = v + ch * ld + r * tx;
-      for (int i = 0; i < 4; i++) {
-        float *v0 = dst + (i * 4 + 0) * step, *v1 = dst + (i * 4 + 1) * step, *v2 = dst + (i * 4 + 2) * step,
-              *v3 = dst + (i * 4 + 3) * step;
-        const float *ti = t[i];
-        for (int64_t k = 0; k < tx; k++) {
-          v0[k] = ti[2 * k] - ti[2 * k + 2];
-          v1[k] = ti[2 * k + 1] + ti[2 * k + 2];
-          v2[k] = ti[2 * k + 2] - ti[2 * k + 1];
-          v3[k] = ti[2 * k + 1] - ti[2 * k + 3];
+      /* image rows 2 first - 1 .. 2 last, into padded rows one below */
+      const int64_t y_lo = 2 * first - 1 > 0 ? 2 * first - 1 : 0, y_hi = 2 * last + 1 < h ? 2 * last + 1 : h;
+      for (int64_t y = y_lo; y < y_hi; y++) {
+        float *e = pad + (y + 1) * wp, *o = e + half;
+        const float *src = plane + y * w;
+        for (int64_t k = 0; k < w / 2; k++) {
+          o[k] = src[2 * k];
+          e[k + 1] = src[2 * k + 1];
         }
+        if (w % 2) o[w / 2] = src[w - 1];
+      }
+      for (int64_t tyi = first; tyi < last; tyi++, g++) {
+        const float *d0 = pad + 2 * tyi * wp, *d1 = d0 + wp, *d2 = d1 + wp, *d3 = d2 + wp;
+        static const float sign[4] = { -1.0f, 1.0f, -1.0f, -1.0f };
+        const float *x[4] = { d0, d1, d2, d1 }, *y[4] = { d2, d2, d1, d3 }; /* B^T's rows */
+        float *dst = v + ch * ld + (g - row0) * tx;
+        for (int i = 0; i < 4; i++)
+          combine_row(dst + (i * 4 + 0) * step, dst + (i * 4 + 1) * step, dst + (i * 4 + 2) * step,
+                      dst + (i * 4 + 3) * step, x[i], y[i], sign[i], half, tx);
       }
     }
 }
@@ -172,7 +221,7 @@ static void transform_patches(const job *jb, int64_t row0, int64_t rows, float *
 VECTOR_CLONES
 static void transform_outputs(const job *jb, int64_t row0, int64_t rows, const float *m, int64_t ld, float *buf) {
   const ut_conv_geom *gm = jb->gm;
-  const int64_t o = jb->o, oh = gm->oh, ow = gm->ow, tx = tiles_x(gm), ty = tiles_y(gm), step = o * ld;
+  const int64_t o = jb->o, oh = gm->oh, ow = gm->ow, tx = tiles_x(gm), ty = tiles_y(gm), step = stride(o, ld);
   float *a[4], *e[4], *out = buf + 8 * tx;
   for (int j = 0; j < 4; j++) a[j] = buf + j * tx, e[j] = buf + (4 + j) * tx;
   for (int64_t oc = 0; oc < o; oc++) {
@@ -205,27 +254,31 @@ static int run_tiles(void *ctx, int64_t lo, int64_t hi) {
   const job *jb = ctx;
   const int64_t c = jb->gm->c, o = jb->o, tx = tiles_x(jb->gm), ld = jb->chunk * tx;
   for (int64_t s = lo; s < hi; s++) {
-    float *v = jb->scratch + (size_t)s * per_thread(jb->gm, o, jb->threads), *m = v + 16 * c * ld;
-    float *buf = v + align_up((size_t)(16 * (c + o) * ld));
+    float *v = jb->scratch + (size_t)s * per_thread(jb->gm, o, jb->threads), *m = v + 16 * stride(c, ld);
+    float *buf = v + align_up((size_t)(16 * (stride(c, ld) + stride(o, ld))));
     const int64_t first = jb->rows * s / jb->threads, last = jb->rows * (s + 1) / jb->threads;
     for (int64_t r0 = first; r0 < last; r0 += jb->chunk) {
       const int64_t rows = last - r0 < jb->chunk ? last - r0 : jb->chunk, n = rows * tx;
       transform_patches(jb, r0, rows, v, ld, buf);
       for (int xi = 0; xi < 16; xi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)o, (int)n, (int)c, 1.0f, jb->u + xi * o * c, (int)c,
-                    v + xi * c * ld, (int)ld, 0.0f, m + xi * o * ld, (int)ld);
+        if (jb->flipped)
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)o, (int)n, (int)c, 1.0f,
+                      jb->u + turned_position(xi) * o * c, (int)o, v + xi * stride(c, ld), (int)ld, 0.0f, m + xi * stride(o, ld), (int)ld);
+        else
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)o, (int)n, (int)c, 1.0f, jb->u + xi * o * c, (int)c,
+                      v + xi * stride(c, ld), (int)ld, 0.0f, m + xi * stride(o, ld), (int)ld);
       transform_outputs(jb, r0, rows, m, ld, buf);
     }
   }
   return 0;
 }
 
-void ut_conv_winograd_forward(const ut_conv_geom *gm, int64_t o, const float *x, const float *w, const float *bias, float *y,
-                              float *workspace, int threads) {
+void ut_conv_winograd_forward(const ut_conv_geom *gm, int64_t o, const float *x, const float *w, int flipped, const float *bias,
+                              float *y, float *workspace, int threads) {
   threads = row_threads(gm, threads);
   job jb = { .gm = gm, .o = o, .rows = gm->b * tiles_y(gm), .chunk = chunk_rows(gm, o, threads), .x = x, .w = w,
              .bias = bias, .y = y, .u = workspace, .scratch = workspace + align_up((size_t)(16 * o * gm->c)),
-             .threads = threads };
-  ut_host_parallel(threads, o, transform_kernels, &jb);
+             .threads = threads, .flipped = flipped };
+  ut_host_parallel(threads, flipped ? gm->c : o, transform_kernels, &jb); /* w's first axis */
   ut_host_parallel(threads, threads, run_tiles, &jb);
 }

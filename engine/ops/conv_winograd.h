@@ -15,8 +15,10 @@ int ut_conv_winograd_suits(const ut_conv_geom *gm, int64_t o);
 size_t ut_conv_winograd_workspace(const ut_conv_geom *gm, int64_t o, int threads);
 
 /* y [b, o, oh, ow] = conv(x [b, c, h, w], w [o, c, 3, 3]) (+ bias [o]), on `threads` threads,
- * with `workspace` of ut_conv_winograd_workspace floats. */
-void ut_conv_winograd_forward(const ut_conv_geom *gm, int64_t o, const float *x, const float *w, const float *bias, float *y,
-                              float *workspace, int threads);
+ * with `workspace` of ut_conv_winograd_workspace floats. With `flipped`, w is instead the
+ * kernel [c, o, 3, 3] of the convolution whose input gradient this pass is, and is read
+ * turned and with its channel axes swapped (ut_conv_flipped). */
+void ut_conv_winograd_forward(const ut_conv_geom *gm, int64_t o, const float *x, const float *w, int flipped, const float *bias,
+                              float *y, float *workspace, int threads);
 
 #endif
