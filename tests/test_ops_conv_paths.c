@@ -79,6 +79,8 @@ static const path_case cases[] = {
   { 0, 2, 64, 72, 4, 4, 3, 1, 1, 0, 0 },
   { 0, 3, 80, 64, 4, 5, 3, 1, 1, 0, 1 },
   { 0, 3, 64, 64, 3, 2, 3, 1, 1, 0, 1 },
+  /* stride 3, zero padding 2: the columns that read inside a row, found once per row */
+  { 0, 2, 3, 6, 11, 10, 5, 3, 2, 0, 1 },
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -17,8 +17,9 @@
  * thread order, so the results depend on the thread count (fixed: the device's compute
  * units), never on timing.
  *
- * Loops that know the stride is 1 and the padding zero copy whole runs of a row (memcpy); the
- * general loops handle strides and reflection. Narrow layers go to the direct loops instead
+ * Zero-padded loops find the columns of a row that read inside the image once per row: at
+ * stride 1 they copy whole runs (memcpy), at larger strides they take every stride-th entry
+ * without a test per column; reflection takes the general loops. Narrow layers go to the direct loops instead
  * (conv_direct.c), wide 3x3 ones to Winograd F(2x2, 3x3) (conv_winograd.c); ut_conv_chunks
  * decides. */
 #include <string.h>
@@ -40,10 +41,15 @@ typedef struct {
 
 enum { OP_FIRST, OP_SECOND, OP_BIAS, OP_OUT, OP_WORKSPACE, N_OPS }; /* the operands, in map order */
 
-/* The output columns [lo, hi) whose tap kj reads inside the row, for stride 1 and zero pad. */
+/* a / s rounded up, for s > 0; 0 for a <= 0. */
+static int64_t ceil_div(int64_t a, int64_t s) { return a <= 0 ? 0 : (a + s - 1) / s; }
+
+/* The output columns [lo, hi) whose tap kj reads inside the row (input column
+ * ox * stride + kj - pad in [0, w)), for zero padding. */
 static void inside(const ut_conv_geom *gm, int64_t kj, int64_t *lo, int64_t *hi) {
-  *lo = gm->pad - kj > 0 ? gm->pad - kj : 0;
-  *hi = gm->w + gm->pad - kj < gm->ow ? gm->w + gm->pad - kj : gm->ow;
+  *lo = ceil_div(gm->pad - kj, gm->stride);
+  *hi = ceil_div(gm->w + gm->pad - kj, gm->stride);
+  if (*hi > gm->ow) *hi = gm->ow;
   if (*hi < *lo) *hi = *lo;
 }
 
@@ -83,12 +89,12 @@ static void zero_borders(float *row, const same_run *r, int64_t ow, int64_t lo, 
 
 /* The col rows (c, ki, kj) of channel c, `ld` floats apart, columns q of one image. */
 static void im2col_plane(float *col, size_t ld, const float *img, int64_t c, const ut_conv_geom *gm) {
-  const int64_t ow = gm->ow, simple = gm->stride == 1 && !gm->reflect, same = same_conv(gm);
+  const int64_t ow = gm->ow, s = gm->stride, zero_pad = !gm->reflect, same = same_conv(gm);
   for (int64_t ki = 0; ki < gm->kh; ki++)
     for (int64_t kj = 0; kj < gm->kw; kj++) {
       float *row = col + (size_t)((c * gm->kh + ki) * gm->kw + kj) * ld;
       int64_t lo = 0, hi = 0;
-      if (simple) inside(gm, kj, &lo, &hi);
+      if (zero_pad) inside(gm, kj, &lo, &hi);
       if (same) {
         const same_run r = same_tap(gm, ki, kj, lo, hi);
         const float *plane = img + c * gm->h * gm->w;
@@ -106,10 +112,16 @@ static void im2col_plane(float *col, size_t ld, const float *img, int64_t c, con
           continue;
         }
         const float *src = img + (size_t)(c * gm->h + iy) * (size_t)gm->w;
-        if (simple) {
+        if (zero_pad && s == 1) {
           memset(dst, 0, (size_t)lo * sizeof *dst);
           memcpy(dst + lo, src + lo + kj - gm->pad, (size_t)(hi - lo) * sizeof *dst);
           memset(dst + hi, 0, (size_t)(ow - hi) * sizeof *dst);
+          continue;
+        }
+        if (zero_pad) { /* rows of a few to 16 columns (the encoders' stride 2): no calls */
+          for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+          for (int64_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * s + kj - gm->pad];
+          for (int64_t ox = hi; ox < ow; ox++) dst[ox] = 0.0f;
           continue;
         }
         for (int64_t ox = 0; ox < ow; ox++) {
@@ -124,14 +136,14 @@ static void im2col_plane(float *col, size_t ld, const float *img, int64_t c, con
  * in a fixed order. A same convolution's rows are added as one run each, after zeroing their
  * wrapped border entries (col is scratch). */
 static void col2im_plane(float *img, float *col, size_t ld, int64_t c, float bias, const ut_conv_geom *gm) {
-  const int64_t ow = gm->ow, simple = gm->stride == 1 && !gm->reflect, plane = gm->h * gm->w, same = same_conv(gm);
+  const int64_t ow = gm->ow, s = gm->stride, zero_pad = !gm->reflect, plane = gm->h * gm->w, same = same_conv(gm);
   float *out = img + c * plane;
   for (int64_t j = 0; j < plane; j++) out[j] = bias;
   for (int64_t ki = 0; ki < gm->kh; ki++)
     for (int64_t kj = 0; kj < gm->kw; kj++) {
       float *row = col + (size_t)((c * gm->kh + ki) * gm->kw + kj) * ld;
       int64_t lo = 0, hi = 0;
-      if (simple) inside(gm, kj, &lo, &hi);
+      if (zero_pad) inside(gm, kj, &lo, &hi);
       if (same) {
         const same_run r = same_tap(gm, ki, kj, lo, hi);
         zero_borders(row, &r, ow, lo, hi);
@@ -143,9 +155,8 @@ static void col2im_plane(float *img, float *col, size_t ld, int64_t c, float bia
         if (iy < 0) continue;
         float *dst = out + iy * gm->w;
         const float *src = row + oy * ow;
-        if (simple) {
-          float *d = dst + kj - gm->pad;
-          for (int64_t ox = lo; ox < hi; ox++) d[ox] += src[ox];
+        if (zero_pad) {
+          for (int64_t ox = lo; ox < hi; ox++) dst[ox * s + kj - gm->pad] += src[ox];
           continue;
         }
         for (int64_t ox = 0; ox < ow; ox++) {
