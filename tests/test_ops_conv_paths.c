@@ -79,6 +79,8 @@ static const path_case cases[] = {
   { 0, 2, 64, 72, 4, 4, 3, 1, 1, 0, 0 },
   { 0, 3, 80, 64, 4, 5, 3, 1, 1, 0, 1 },
   { 0, 3, 64, 64, 3, 2, 3, 1, 1, 0, 1 },
+  /* 32 channels in rows of 16: Winograd, where the direct loops would also take it */
+  { 0, 2, 32, 32, 5, 16, 3, 1, 1, 0, 1 },
   /* stride 3, zero padding 2: the columns that read inside a row, found once per row */
   { 0, 2, 3, 6, 11, 10, 5, 3, 2, 0, 1 },
 };
@@ -306,8 +308,8 @@ START_TEST(test_launch_structure) {
 END_TEST
 
 /* Which host passes Winograd takes: the forward pass and the (flipped) input gradient of a wide
- * 3x3 layer at 4x4 or more, not its weight gradient, not a 2x2 image, not a narrow or
- * reflected layer, and nothing when the runtime turns it off. */
+ * 3x3 layer at 4x4 or more (before the direct loops), not its weight gradient, not a 2x2 image,
+ * not a narrow or reflected layer, and nothing when the runtime turns it off. */
 START_TEST(test_winograd_takes_wide_3x3_layers) {
   ut_runtime *rt = test_runtime();
   if (!rt->host_gemm) return; /* a GPU: the device path only */
@@ -317,13 +319,18 @@ START_TEST(test_winograd_takes_wide_3x3_layers) {
   ut_conv_chunking grad_input = ut_conv_chunks(rt, &wide, 64, UT_CONV_GRAD_INPUT);
   ck_assert(grad_input.flipped && grad_input.winograd);
   ck_assert_int_eq(ut_conv_chunks(rt, &wide, 64, UT_CONV_GRAD_WEIGHT).winograd, 0);
-  ut_conv_geom small = wide, narrow = wide, reflected = wide;
+  ut_conv_geom small = wide, narrow = wide, reflected = wide, lord = wide;
   small.h = small.w = 2;
-  narrow.c = 32;
+  narrow.c = 16;
+  lord.c = 32, lord.h = lord.w = 32; /* the direct loops suit it too; Winograd comes first */
+  ck_assert_ut_ok(ut_conv_geom_check("test", &lord));
+  ut_conv_chunking lord_forward = ut_conv_chunks(rt, &lord, 32, UT_CONV_FORWARD);
+  ck_assert(lord_forward.winograd && !lord_forward.direct);
   reflected.reflect = 1;
   ck_assert_ut_ok(ut_conv_geom_check("test", &small));
   ck_assert_int_eq(ut_conv_chunks(rt, &small, 64, UT_CONV_FORWARD).winograd, 0);
   ck_assert_int_eq(ut_conv_chunks(rt, &narrow, 64, UT_CONV_FORWARD).winograd, 0);
+  ck_assert_int_eq(ut_conv_chunks(rt, &wide, 16, UT_CONV_FORWARD).winograd, 0);
   ck_assert_int_eq(ut_conv_chunks(rt, &reflected, 64, UT_CONV_FORWARD).winograd, 0);
   rt->conv_winograd = 0;
   int off = ut_conv_chunks(rt, &wide, 64, UT_CONV_FORWARD).winograd;

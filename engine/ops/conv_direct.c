@@ -1,5 +1,6 @@
 /* Direct convolution on the host for stride-1 layers of few channels (conv_host.c decides
- * when, by ut_conv_direct_suits): LORD's generator and encoder stem at 32x32, the RGB heads.
+ * when, by ut_conv_direct_suits; 3x3 layers of 32 channels go to Winograd first): LORD's
+ * generator's 5x5 layer and encoder stem at 32x32, the RGB heads.
  * Through im2col an image's column matrix there is 1-3 MB, larger than a core's cache, and
  * built and read again for every pass; and for few outputs the GEMM has a dimension that fills
  * no tile. Here each (image, channel) plane is padded once into a small buffer, and every

@@ -36,10 +36,11 @@
  * core's L2) ran VGG's 32x32 layer in 0.85 of the time that 256 took; wider layers reach the
  * limit on floats first. */
 enum { CHUNK_FLOATS = 1 << 20, MAX_CHUNK_TILES = 128, ALIGN = 16 };
-/* Where it paid (benchmarks/README.md): 64 or more channels in and out, images of at least 4x4.
- * At 2x2 an image is one tile, and transforming 512 x 512 kernels for 32 tiles cost more than
- * the products saved (VGG's last block: 11 ms against 8 through im2col + GEMM). */
-enum { MIN_CHANNELS = 64, MIN_SIDE = 4 };
+/* Where it paid (benchmarks/README.md): 32 or more channels in and out (64 before the
+ * transforms were made contiguous), images of at least 4x4. At 2x2 an image is one tile, and
+ * transforming 512 x 512 kernels for 32 tiles cost more than the products saved (VGG's last
+ * block: 11 ms against 8 through im2col + GEMM). */
+enum { MIN_CHANNELS = 32, MIN_SIDE = 4 };
 
 int ut_conv_winograd_suits(const ut_conv_geom *gm, int64_t o) {
   return gm->kh == 3 && gm->kw == 3 && gm->stride == 1 && gm->pad == 1 && !gm->reflect && gm->c >= MIN_CHANNELS &&
