@@ -307,9 +307,9 @@ START_TEST(test_launch_structure) {
 }
 END_TEST
 
-/* Which host passes Winograd takes: the forward pass and the (flipped) input gradient of a wide
- * 3x3 layer at 4x4 or more (before the direct loops), not its weight gradient, not a 2x2 image,
- * not a narrow or reflected layer, and nothing when the runtime turns it off. */
+/* Which host passes Winograd takes: all three passes of a wide 3x3 layer at 4x4 or more (the
+ * input gradient in the flipped form; before the direct loops), not a 2x2 image, not a narrow
+ * or reflected layer, and nothing when the runtime turns it off. */
 START_TEST(test_winograd_takes_wide_3x3_layers) {
   ut_runtime *rt = test_runtime();
   if (!rt->host_gemm) return; /* a GPU: the device path only */
@@ -318,7 +318,7 @@ START_TEST(test_winograd_takes_wide_3x3_layers) {
   ck_assert_int_eq(ut_conv_chunks(rt, &wide, 64, UT_CONV_FORWARD).winograd, 1);
   ut_conv_chunking grad_input = ut_conv_chunks(rt, &wide, 64, UT_CONV_GRAD_INPUT);
   ck_assert(grad_input.flipped && grad_input.winograd);
-  ck_assert_int_eq(ut_conv_chunks(rt, &wide, 64, UT_CONV_GRAD_WEIGHT).winograd, 0);
+  ck_assert_int_eq(ut_conv_chunks(rt, &wide, 64, UT_CONV_GRAD_WEIGHT).winograd, 1);
   ut_conv_geom small = wide, narrow = wide, reflected = wide, lord = wide;
   small.h = small.w = 2;
   narrow.c = 16;

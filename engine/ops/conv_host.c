@@ -286,6 +286,10 @@ static void flip_kernel(float *wf, const float *w, int64_t o, int64_t c, int64_t
 
 static ut_status run(const void *args, float *const *ptr) {
   const host_conv *hc = args;
+  if (hc->ch.winograd && hc->pass == UT_CONV_GRAD_WEIGHT) {
+    ut_conv_winograd_grad_weight(&hc->gm, hc->o, ptr[OP_FIRST], ptr[OP_SECOND], ptr[OP_OUT], ptr[OP_WORKSPACE], hc->ch.threads);
+    return UT_OK;
+  }
   if (hc->ch.winograd) { /* reads a flipped kernel in place */
     ut_conv_winograd_forward(&hc->gm, hc->o, ptr[OP_FIRST], ptr[OP_SECOND], hc->ch.flipped,
                              hc->has_bias ? ptr[OP_BIAS] : NULL, ptr[OP_OUT], ptr[OP_WORKSPACE], hc->ch.threads);

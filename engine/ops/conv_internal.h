@@ -99,7 +99,7 @@ typedef enum { UT_CONV_FORWARD, UT_CONV_GRAD_INPUT, UT_CONV_GRAD_WEIGHT } ut_con
  * copy). `workspace` is the node's total. */
 typedef struct {
   int direct;   /* 0, or the direct path: on the host the loops of conv_direct.c in vectors of this many floats */
-  int winograd; /* the forward pass runs as Winograd F(2x2, 3x3) on the host (conv_winograd.c) */
+  int winograd; /* the pass runs as Winograd F(2x2, 3x3) on the host (conv_winograd.c) */
   int64_t images;
   size_t col_floats, t_offset;
   int threads;

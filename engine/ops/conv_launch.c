@@ -44,10 +44,11 @@ ut_conv_chunking ut_conv_chunks(ut_runtime *rt, const ut_conv_geom *gm, int64_t 
   size_t q = (size_t)(gm->oh * gm->ow), k = (size_t)(gm->c * gm->kh * gm->kw), col_img = k * q, t_img = (size_t)o * q;
   int threads = rt->host_gemm && rt->info.compute_units > 1 ? (int)rt->info.compute_units : 1;
   /* Winograd before the direct loops: where both suit (LORD's 32 -> 32 layers at 32x32) it took
-   * 0.75-0.85 of their time (benchmarks/README.md). */
-  if (rt->host_gemm && rt->conv_winograd && pass == UT_CONV_FORWARD && ut_conv_winograd_suits(gm, o)) {
+   * 0.75-0.85 of their time (benchmarks/README.md). An input gradient gets there through the
+   * flipped form below. */
+  if (rt->host_gemm && rt->conv_winograd && pass != UT_CONV_GRAD_INPUT && ut_conv_winograd_suits(gm, o)) {
     return (ut_conv_chunking){ .winograd = 1, .images = gm->b, .threads = threads,
-                               .workspace = ut_conv_winograd_workspace(gm, o, threads) };
+                               .workspace = ut_conv_winograd_workspace(gm, o, threads, pass == UT_CONV_GRAD_WEIGHT) };
   }
   const int direct = rt->host_gemm ? rt->conv_direct && ut_conv_direct_suits(gm, o, pass)
                                     : rt->conv_direct && o <= DEVICE_DIRECT_OUTPUTS && pass != UT_CONV_GRAD_WEIGHT;

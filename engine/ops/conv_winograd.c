@@ -16,12 +16,17 @@
  * products but lose digits.
  *
  * The input gradient of such a layer is a forward pass of dy with the flipped kernel
- * (conv_internal.h), so it runs here too. The weight gradient stays on im2col + GEMM.
+ * (conv_internal.h), so it runs here too. The weight gradient is the adjoint of the same steps:
+ *
+ *   dM[xi] [o, t] = (A dY A^T)[xi]   per output-gradient tile dY of tile t
+ *   dU[xi] [o, c] = sum over t of dM[xi] V[xi]^T    16 GEMMs of o x tiles by tiles x c
+ *   dw[o, c]      = G^T dU G          per kernel
  *
  * Threads: the kernel transform is split over output channels; then every thread takes a
  * contiguous range of the batch's tiles, a chunk at a time in its own V and M, small enough to
- * stay in cache. Each output has one writer and each sum a fixed order, so the results do not
- * depend on the thread count.
+ * stay in cache (for the weight gradient, summing into its own dU; the threads' dU are added
+ * in thread order). Each output has one writer and each sum a fixed order, so the results do
+ * not depend on the thread count.
  *
  * Measured: benchmarks/README.md ("Winograd F(2x2, 3x3) for VGG's layers"). */
 #include <string.h>
@@ -86,16 +91,19 @@ static size_t per_thread(const ut_conv_geom *gm, int64_t o, int threads) {
   return align_up((size_t)(16 * (stride(gm->c, ld) + stride(o, ld)))) + align_up((size_t)(buffer_rows(gm) * padded_row(gm)));
 }
 
-size_t ut_conv_winograd_workspace(const ut_conv_geom *gm, int64_t o, int threads) {
+/* The workspace: U (or the summed dU) first, then each thread's V, M and buffer, then for a
+ * weight gradient the dU of every thread after the first. */
+size_t ut_conv_winograd_workspace(const ut_conv_geom *gm, int64_t o, int threads, int weight_gradient) {
   threads = row_threads(gm, threads);
-  return align_up((size_t)(16 * o * gm->c)) + (size_t)threads * per_thread(gm, o, threads);
+  const size_t u = align_up((size_t)(16 * o * gm->c));
+  return u + (size_t)threads * per_thread(gm, o, threads) + (weight_gradient ? (size_t)(threads - 1) * u : 0);
 }
 
 typedef struct {
   const ut_conv_geom *gm;
   int64_t o, rows, chunk; /* rows: of tiles in the batch; chunk: rows of tiles per chunk */
-  const float *x, *w, *bias;
-  float *y, *u, *scratch;
+  const float *x, *w, *bias, *dy; /* dy: a weight gradient's output gradient */
+  float *y, *u, *scratch, *dw;    /* u: U, or a weight gradient's dU */
   int threads;
   int flipped; /* w is the kernel [c, o, 3, 3] of the convolution whose input gradient this is */
 } job;
@@ -261,17 +269,136 @@ static int run_tiles(void *ctx, int64_t lo, int64_t hi) {
     for (int64_t r0 = first; r0 < last; r0 += jb->chunk) {
       const int64_t rows = last - r0 < jb->chunk ? last - r0 : jb->chunk, n = rows * tx;
       transform_patches(jb, r0, rows, v, ld, buf);
-      for (int xi = 0; xi < 16; xi++)
-        if (jb->flipped)
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)o, (int)n, (int)c, 1.0f,
-                      jb->u + turned_position(xi) * o * c, (int)o, v + xi * stride(c, ld), (int)ld, 0.0f, m + xi * stride(o, ld), (int)ld);
-        else
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)o, (int)n, (int)c, 1.0f, jb->u + xi * o * c, (int)c,
-                      v + xi * stride(c, ld), (int)ld, 0.0f, m + xi * stride(o, ld), (int)ld);
+      for (int xi = 0; xi < 16; xi++) {
+        const float *u = jb->u + (jb->flipped ? turned_position(xi) : xi) * o * c;
+        cblas_sgemm(CblasRowMajor, jb->flipped ? CblasTrans : CblasNoTrans, CblasNoTrans, (int)o, (int)n, (int)c, 1.0f, u,
+                    jb->flipped ? (int)o : (int)c, v + xi * stride(c, ld), (int)ld, 0.0f, m + xi * stride(o, ld), (int)ld);
+      }
       transform_outputs(jb, r0, rows, m, ld, buf);
     }
   }
   return 0;
+}
+
+/* ---- the weight gradient -------------------------------------------------------------------- */
+
+/* The 16 values of A dY A^T, A^T = [1 1 1 0; 0 1 -1 -1], for n tiles of a row of tiles whose
+ * output-gradient rows are y0 and y1 (whole tiles: columns 2k and 2k + 1). Down the two rows
+ * R = (Y0, Y0 + Y1, Y0 - Y1, -Y1); along each, (P, Q) -> (P, P + Q, P - Q, -Q). */
+static inline void output_grad_tiles(float *restrict dst, int64_t step, const float *restrict y0, const float *restrict y1,
+                                     int64_t n) {
+  for (int64_t k = 0; k < n; k++) {
+    const float p0 = y0[2 * k], q0 = y0[2 * k + 1], p1 = y1[2 * k], q1 = y1[2 * k + 1];
+    const float p[4] = { p0, p0 + p1, p0 - p1, -p1 }, q[4] = { q0, q0 + q1, q0 - q1, -q1 };
+    for (int i = 0; i < 4; i++) {
+      dst[(i * 4 + 0) * step + k] = p[i];
+      dst[(i * 4 + 1) * step + k] = p[i] + q[i];
+      dst[(i * 4 + 2) * step + k] = p[i] - q[i];
+      dst[(i * 4 + 3) * step + k] = -q[i];
+    }
+  }
+}
+
+/* dM[xi] [o, ld] for the rows of tiles [row0, row0 + rows): the adjoint of transform_outputs,
+ * from dy's 2x2 blocks, zeros past an odd edge (a zero row in buf, and the last column of an
+ * odd width on its own). */
+VECTOR_CLONES
+static void transform_output_grads(const job *jb, int64_t row0, int64_t rows, float *m, int64_t ld, float *buf) {
+  const ut_conv_geom *gm = jb->gm;
+  const int64_t o = jb->o, oh = gm->oh, ow = gm->ow, tx = tiles_x(gm), ty = tiles_y(gm), step = stride(o, ld);
+  float *zero = buf + (2 * ty + 2) * padded_row(gm); /* past transform_patches' padded plane */
+  memset(zero, 0, (size_t)(ow + 1) * sizeof *zero);
+  for (int64_t oc = 0; oc < o; oc++)
+    for (int64_t r = 0; r < rows; r++) {
+      const int64_t g = row0 + r, b = g / ty, y = 2 * (g % ty);
+      const float *y0 = jb->dy + ((b * o + oc) * oh + y) * ow, *y1 = y + 1 < oh ? y0 + ow : zero;
+      float *dst = m + oc * ld + r * tx;
+      output_grad_tiles(dst, step, y0, y1, ow / 2);
+      if (ow % 2) { /* the last tile's second column is outside */
+        const float p0 = y0[ow - 1], p1 = y1[ow - 1], p[4] = { p0, p0 + p1, p0 - p1, -p1 };
+        for (int i = 0; i < 4; i++)
+          for (int j = 0; j < 4; j++) dst[(i * 4 + j) * step + tx - 1] = j == 3 ? 0.0f : p[i];
+      }
+    }
+}
+
+/* dw[o, c] = G^T dU G for the output channels [lo, hi), G^T = [1 .5 .5 0; 0 .5 -.5 0;
+ * 0 .5 .5 1]: the adjoint of transform_kernels, input channels KERNEL_BLOCK at a time. */
+VECTOR_CLONES
+static int transform_kernel_grads(void *ctx, int64_t lo, int64_t hi) {
+  const job *jb = ctx;
+  const int64_t c = jb->gm->c, plane = jb->o * c;
+  float t[3][4][KERNEL_BLOCK], g[9][KERNEL_BLOCK];
+  for (int64_t i = lo; i < hi; i++)
+    for (int64_t j0 = 0; j0 < c; j0 += KERNEL_BLOCK) {
+      const int64_t n = c - j0 < KERNEL_BLOCK ? c - j0 : KERNEL_BLOCK;
+      const float *u = jb->u + i * c + j0;
+      for (int s = 0; s < 4; s++) {
+        const float *u0 = u + s * plane, *u1 = u + (4 + s) * plane, *u2 = u + (8 + s) * plane, *u3 = u + (12 + s) * plane;
+        for (int64_t j = 0; j < n; j++) {
+          t[0][s][j] = u0[j] + 0.5f * (u1[j] + u2[j]);
+          t[1][s][j] = 0.5f * (u1[j] - u2[j]);
+          t[2][s][j] = 0.5f * (u1[j] + u2[j]) + u3[j];
+        }
+      }
+      for (int r = 0; r < 3; r++)
+        for (int64_t j = 0; j < n; j++) {
+          g[r * 3 + 0][j] = t[r][0][j] + 0.5f * (t[r][1][j] + t[r][2][j]);
+          g[r * 3 + 1][j] = 0.5f * (t[r][1][j] - t[r][2][j]);
+          g[r * 3 + 2][j] = 0.5f * (t[r][1][j] + t[r][2][j]) + t[r][3][j];
+        }
+      float *w = jb->dw + (i * c + j0) * 9;
+      for (int64_t j = 0; j < n; j++)
+        for (int k = 0; k < 9; k++) w[j * 9 + k] = g[k][j];
+    }
+  return 0;
+}
+
+/* A thread's dU: the first thread's is the workspace's U, the others' follow the threads'
+ * scratch (ut_conv_winograd_workspace). */
+static float *thread_grads(const job *jb, int64_t s) {
+  const size_t u = align_up((size_t)(16 * jb->o * jb->gm->c));
+  return s == 0 ? jb->u : jb->scratch + (size_t)jb->threads * per_thread(jb->gm, jb->o, jb->threads) + (size_t)(s - 1) * u;
+}
+
+/* Share s of the threads: its rows of tiles, a chunk at a time, summed into its dU. */
+static int run_tiles_grad(void *ctx, int64_t lo, int64_t hi) {
+  const job *jb = ctx;
+  const int64_t c = jb->gm->c, o = jb->o, tx = tiles_x(jb->gm), ld = jb->chunk * tx;
+  for (int64_t s = lo; s < hi; s++) {
+    float *v = jb->scratch + (size_t)s * per_thread(jb->gm, o, jb->threads), *m = v + 16 * stride(c, ld);
+    float *buf = v + align_up((size_t)(16 * (stride(c, ld) + stride(o, ld)))), *du = thread_grads(jb, s);
+    const int64_t first = jb->rows * s / jb->threads, last = jb->rows * (s + 1) / jb->threads;
+    for (int64_t r0 = first; r0 < last; r0 += jb->chunk) {
+      const int64_t rows = last - r0 < jb->chunk ? last - r0 : jb->chunk, n = rows * tx;
+      transform_patches(jb, r0, rows, v, ld, buf);
+      transform_output_grads(jb, r0, rows, m, ld, buf);
+      for (int xi = 0; xi < 16; xi++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)o, (int)c, (int)n, 1.0f, m + xi * stride(o, ld), (int)ld,
+                    v + xi * stride(c, ld), (int)ld, r0 > first ? 1.0f : 0.0f, du + xi * o * c, (int)c);
+    }
+  }
+  return 0;
+}
+
+/* The threads' dU added into the first's, entries [lo, hi) of them, in thread order. */
+static int sum_thread_grads(void *ctx, int64_t lo, int64_t hi) {
+  const job *jb = ctx;
+  for (int s = 1; s < jb->threads; s++) {
+    const float *part = thread_grads(jb, s);
+    for (int64_t i = lo; i < hi; i++) jb->u[i] += part[i];
+  }
+  return 0;
+}
+
+void ut_conv_winograd_grad_weight(const ut_conv_geom *gm, int64_t o, const float *dy, const float *x, float *dw,
+                                  float *workspace, int threads) {
+  threads = row_threads(gm, threads);
+  job jb = { .gm = gm, .o = o, .rows = gm->b * tiles_y(gm), .chunk = chunk_rows(gm, o, threads), .x = x, .dy = dy,
+             .dw = dw, .u = workspace, .scratch = workspace + align_up((size_t)(16 * o * gm->c)), .threads = threads };
+  ut_host_parallel(threads, threads, run_tiles_grad, &jb);
+  ut_host_parallel(threads, 16 * o * gm->c, sum_thread_grads, &jb);
+  ut_host_parallel(threads, o, transform_kernel_grads, &jb);
 }
 
 void ut_conv_winograd_forward(const ut_conv_geom *gm, int64_t o, const float *x, const float *w, int flipped, const float *bias,

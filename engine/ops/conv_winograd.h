@@ -11,8 +11,9 @@
  * ut_conv_flipped. */
 int ut_conv_winograd_suits(const ut_conv_geom *gm, int64_t o);
 
-/* Floats of workspace one pass needs on `threads` threads. */
-size_t ut_conv_winograd_workspace(const ut_conv_geom *gm, int64_t o, int threads);
+/* Floats of workspace one pass (a forward pass or input gradient; or a weight gradient) needs
+ * on `threads` threads. */
+size_t ut_conv_winograd_workspace(const ut_conv_geom *gm, int64_t o, int threads, int weight_gradient);
 
 /* y [b, o, oh, ow] = conv(x [b, c, h, w], w [o, c, 3, 3]) (+ bias [o]), on `threads` threads,
  * with `workspace` of ut_conv_winograd_workspace floats. With `flipped`, w is instead the
@@ -20,5 +21,10 @@ size_t ut_conv_winograd_workspace(const ut_conv_geom *gm, int64_t o, int threads
  * turned and with its channel axes swapped (ut_conv_flipped). */
 void ut_conv_winograd_forward(const ut_conv_geom *gm, int64_t o, const float *x, const float *w, int flipped, const float *bias,
                               float *y, float *workspace, int threads);
+
+/* dw [o, c, 3, 3] = the weight gradient of that convolution for dy [b, o, oh, ow] and x, with
+ * ut_conv_winograd_workspace(gm, o, threads, 1) floats of workspace. */
+void ut_conv_winograd_grad_weight(const ut_conv_geom *gm, int64_t o, const float *dy, const float *x, float *dw,
+                                  float *workspace, int threads);
 
 #endif
