@@ -83,6 +83,9 @@ static const path_case cases[] = {
   { 0, 2, 32, 32, 5, 16, 3, 1, 1, 0, 1 },
   /* stride 3, zero padding 2: the columns that read inside a row, found once per row */
   { 0, 2, 3, 6, 11, 10, 5, 3, 2, 0, 1 },
+  /* stride 2 into output rows of 16 (from 33 columns, odd): input rows split into even and odd
+   * columns for im2col and col2im */
+  { 0, 2, 3, 5, 6, 33, 4, 2, 1, 0, 1 },
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

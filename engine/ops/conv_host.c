@@ -18,8 +18,9 @@
  * units), never on timing.
  *
  * Zero-padded loops find the columns of a row that read inside the image once per row: at
- * stride 1 they copy whole runs (memcpy), at larger strides they take every stride-th entry
- * without a test per column; reflection takes the general loops. Narrow layers go to the direct loops instead
+ * stride 1 they copy whole runs (memcpy), at stride 2 into rows of 16 or more they split each
+ * input row into its even and odd columns first (below), at other strides they take every
+ * stride-th entry without a test per column; reflection takes the general loops. Narrow layers go to the direct loops instead
  * (conv_direct.c), wide 3x3 ones to Winograd F(2x2, 3x3) (conv_winograd.c); ut_conv_chunks
  * decides. */
 #include <string.h>
@@ -87,8 +88,99 @@ static void zero_borders(float *row, const same_run *r, int64_t ow, int64_t lo, 
   }
 }
 
+/* Stride 2 with zero padding (the encoders' 4x4 down-sampling layers): output column ox of
+ * tap kj reads input column 2 ox + kj - pad, every other column of the row from an even or an
+ * odd one. Each input row is split once into its even and odd columns, and every tap of it is
+ * then a contiguous run of one half: per column, the strided reads stayed scalar, and the
+ * copies took two to three times as long as the GEMM they fed. Output rows from SPLIT_MIN
+ * columns (LORD's first encoder layer: its passes in about 0.8 of the time; on its 8- and
+ * 4-column layers splitting lost, col2im by up to half again) and input rows up to 2 SPLIT_MAX. */
+enum { SPLIT_MIN = 16, SPLIT_MAX = 1024 };
+
+static int split_rows(const ut_conv_geom *gm) {
+  return gm->stride == 2 && !gm->reflect && gm->ow >= SPLIT_MIN && gm->w <= 2 * SPLIT_MAX;
+}
+
+/* half[0] = the row's even columns, half[1] its odd ones. */
+static void split_row(float half[2][SPLIT_MAX], const float *src, int64_t w) {
+  for (int64_t j = 0; j < w / 2; j++) {
+    half[0][j] = src[2 * j];
+    half[1][j] = src[2 * j + 1];
+  }
+  if (w % 2) half[0][w / 2] = src[w - 1];
+}
+
+/* Where tap kj's run lies: input column 2 ox + kj - pad is entry ox + *base of half *parity. */
+static void split_tap(const ut_conv_geom *gm, int64_t kj, int *parity, int64_t *base) {
+  const int64_t off = kj - gm->pad;
+  *parity = (int)(off & 1);
+  *base = (off - *parity) / 2;
+}
+
+static void im2col_plane_split(float *col, size_t ld, const float *img, int64_t c, const ut_conv_geom *gm) {
+  float half[2][SPLIT_MAX];
+  const int64_t ow = gm->ow;
+  for (int64_t ki = 0; ki < gm->kh; ki++)
+    for (int64_t oy = 0; oy < gm->oh; oy++) {
+      float *taps = col + (size_t)((c * gm->kh + ki) * gm->kw) * ld + oy * ow; /* tap kj's row: + kj ld */
+      const int64_t iy = 2 * oy + ki - gm->pad;
+      if (iy < 0 || iy >= gm->h) {
+        for (int64_t kj = 0; kj < gm->kw; kj++)
+          for (int64_t ox = 0; ox < ow; ox++) taps[kj * ld + ox] = 0.0f;
+        continue;
+      }
+      split_row(half, img + (size_t)(c * gm->h + iy) * (size_t)gm->w, gm->w);
+      for (int64_t kj = 0; kj < gm->kw; kj++) {
+        int64_t lo, hi, base;
+        int parity;
+        inside(gm, kj, &lo, &hi);
+        split_tap(gm, kj, &parity, &base);
+        float *dst = taps + kj * ld;
+        const float *run = half[parity] + base;
+        for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+        for (int64_t ox = lo; ox < hi; ox++) dst[ox] = run[ox];
+        for (int64_t ox = hi; ox < ow; ox++) dst[ox] = 0.0f;
+      }
+    }
+}
+
+/* col2im of the same: every tap of an input row added into its even or odd half, then the
+ * halves added into the row. */
+static void col2im_plane_split(float *img, const float *col, size_t ld, int64_t c, float bias, const ut_conv_geom *gm) {
+  float half[2][SPLIT_MAX];
+  const int64_t ow = gm->ow, w = gm->w;
+  float *out = img + c * gm->h * w;
+  for (int64_t j = 0; j < gm->h * w; j++) out[j] = bias;
+  for (int64_t ki = 0; ki < gm->kh; ki++)
+    for (int64_t oy = 0; oy < gm->oh; oy++) {
+      const int64_t iy = 2 * oy + ki - gm->pad;
+      if (iy < 0 || iy >= gm->h) continue;
+      const float *taps = col + (size_t)((c * gm->kh + ki) * gm->kw) * ld + oy * ow;
+      for (int64_t j = 0; j < (w + 1) / 2; j++) half[0][j] = half[1][j] = 0.0f;
+      for (int64_t kj = 0; kj < gm->kw; kj++) {
+        int64_t lo, hi, base;
+        int parity;
+        inside(gm, kj, &lo, &hi);
+        split_tap(gm, kj, &parity, &base);
+        float *run = half[parity] + base;
+        const float *src = taps + kj * ld;
+        for (int64_t ox = lo; ox < hi; ox++) run[ox] += src[ox];
+      }
+      float *dst = out + iy * w;
+      for (int64_t j = 0; j < w / 2; j++) {
+        dst[2 * j] += half[0][j];
+        dst[2 * j + 1] += half[1][j];
+      }
+      if (w % 2) dst[w - 1] += half[0][w / 2];
+    }
+}
+
 /* The col rows (c, ki, kj) of channel c, `ld` floats apart, columns q of one image. */
 static void im2col_plane(float *col, size_t ld, const float *img, int64_t c, const ut_conv_geom *gm) {
+  if (split_rows(gm)) {
+    im2col_plane_split(col, ld, img, c, gm);
+    return;
+  }
   const int64_t ow = gm->ow, s = gm->stride, zero_pad = !gm->reflect, same = same_conv(gm);
   for (int64_t ki = 0; ki < gm->kh; ki++)
     for (int64_t kj = 0; kj < gm->kw; kj++) {
@@ -118,7 +210,7 @@ static void im2col_plane(float *col, size_t ld, const float *img, int64_t c, con
           memset(dst + hi, 0, (size_t)(ow - hi) * sizeof *dst);
           continue;
         }
-        if (zero_pad) { /* rows of a few to 16 columns (the encoders' stride 2): no calls */
+        if (zero_pad) { /* rows of a few to 16 columns: no calls */
           for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
           for (int64_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * s + kj - gm->pad];
           for (int64_t ox = hi; ox < ow; ox++) dst[ox] = 0.0f;
@@ -136,6 +228,10 @@ static void im2col_plane(float *col, size_t ld, const float *img, int64_t c, con
  * in a fixed order. A same convolution's rows are added as one run each, after zeroing their
  * wrapped border entries (col is scratch). */
 static void col2im_plane(float *img, float *col, size_t ld, int64_t c, float bias, const ut_conv_geom *gm) {
+  if (split_rows(gm)) {
+    col2im_plane_split(img, col, ld, c, bias, gm);
+    return;
+  }
   const int64_t ow = gm->ow, s = gm->stride, zero_pad = !gm->reflect, plane = gm->h * gm->w, same = same_conv(gm);
   float *out = img + c * plane;
   for (int64_t j = 0; j < plane; j++) out[j] = bias;
