@@ -20,9 +20,9 @@
  * Zero-padded loops find the columns of a row that read inside the image once per row: at
  * stride 1 they copy whole runs (memcpy), at stride 2 into rows of 16 or more they split each
  * input row into its even and odd columns first (below), at other strides they take every
- * stride-th entry without a test per column; reflection takes the general loops. Narrow layers go to the direct loops instead
- * (conv_direct.c), wide 3x3 ones to Winograd F(2x2, 3x3) (conv_winograd.c); ut_conv_chunks
- * decides. */
+ * stride-th entry without a test per column; reflection takes the general loops. Narrow
+ * layers go to the direct loops instead (conv_direct.c), 3x3 ones of 32 or more channels to
+ * Winograd F(2x2, 3x3) (conv_winograd.c); ut_conv_chunks decides. */
 #include <string.h>
 
 #include <cblas.h>
