@@ -79,7 +79,8 @@ static int64_t chunk_rows(const ut_conv_geom *gm, int64_t o, int threads) {
 static int64_t padded_row(const ut_conv_geom *gm) { return 2 * tiles_x(gm) + 2; }
 
 /* Rows of padded_row floats a thread needs beside V and M: transform_patches' padded plane
- * (2 ty + 2 rows), and at least the 5 that transform_outputs needs. */
+ * (2 ty + 2 rows), then room for transform_output_grads' zero row; transform_outputs uses
+ * fewer than the 2 ty + 5 rows in all. */
 static int64_t buffer_rows(const ut_conv_geom *gm) { return 2 * tiles_y(gm) + 5; }
 
 /* Floats from one position's matrix of V or M (rows x ld) to the next: one cache line more
@@ -92,11 +93,15 @@ static size_t per_thread(const ut_conv_geom *gm, int64_t o, int threads) {
   return align_up((size_t)(16 * (stride(gm->c, ld) + stride(o, ld)))) + align_up((size_t)(buffer_rows(gm) * padded_row(gm)));
 }
 
+/* Floats of U (or dU) [16, o, c], rounded up: the workspace's first part and each extra
+ * thread's dU. */
+static size_t u_floats(const ut_conv_geom *gm, int64_t o) { return align_up((size_t)(16 * o * gm->c)); }
+
 /* The workspace: U (or the summed dU) first, then each thread's V, M and buffer, then for a
  * weight gradient the dU of every thread after the first. */
 size_t ut_conv_winograd_workspace(const ut_conv_geom *gm, int64_t o, int threads, int weight_gradient) {
   threads = row_threads(gm, threads);
-  const size_t u = align_up((size_t)(16 * o * gm->c));
+  const size_t u = u_floats(gm, o);
   return u + (size_t)threads * per_thread(gm, o, threads) + (weight_gradient ? (size_t)(threads - 1) * u : 0);
 }
 
@@ -259,13 +264,21 @@ static void transform_outputs(const job *jb, int64_t row0, int64_t rows, const f
   }
 }
 
+/* Share s's V and M (a chunk of ld tiles each) and its buffer, in the scratch after U. */
+static void thread_space(const job *jb, int64_t s, int64_t ld, float **v, float **m, float **buf) {
+  const int64_t c = jb->gm->c, o = jb->o;
+  *v = jb->scratch + (size_t)s * per_thread(jb->gm, o, jb->threads);
+  *m = *v + 16 * stride(c, ld);
+  *buf = *v + align_up((size_t)(16 * (stride(c, ld) + stride(o, ld))));
+}
+
 /* Share s of the threads: its rows of tiles, a chunk at a time. */
 static int run_tiles(void *ctx, int64_t lo, int64_t hi) {
   const job *jb = ctx;
   const int64_t c = jb->gm->c, o = jb->o, tx = tiles_x(jb->gm), ld = jb->chunk * tx;
   for (int64_t s = lo; s < hi; s++) {
-    float *v = jb->scratch + (size_t)s * per_thread(jb->gm, o, jb->threads), *m = v + 16 * stride(c, ld);
-    float *buf = v + align_up((size_t)(16 * (stride(c, ld) + stride(o, ld))));
+    float *v, *m, *buf;
+    thread_space(jb, s, ld, &v, &m, &buf);
     const int64_t first = jb->rows * s / jb->threads, last = jb->rows * (s + 1) / jb->threads;
     for (int64_t r0 = first; r0 < last; r0 += jb->chunk) {
       const int64_t rows = last - r0 < jb->chunk ? last - r0 : jb->chunk, n = rows * tx;
@@ -358,8 +371,8 @@ static int transform_kernel_grads(void *ctx, int64_t lo, int64_t hi) {
 /* A thread's dU: the first thread's is the workspace's U, the others' follow the threads'
  * scratch (ut_conv_winograd_workspace). */
 static float *thread_grads(const job *jb, int64_t s) {
-  const size_t u = align_up((size_t)(16 * jb->o * jb->gm->c));
-  return s == 0 ? jb->u : jb->scratch + (size_t)jb->threads * per_thread(jb->gm, jb->o, jb->threads) + (size_t)(s - 1) * u;
+  const size_t others = (size_t)jb->threads * per_thread(jb->gm, jb->o, jb->threads); /* after every thread's scratch */
+  return s == 0 ? jb->u : jb->scratch + others + (size_t)(s - 1) * u_floats(jb->gm, jb->o);
 }
 
 /* Share s of the threads: its rows of tiles, a chunk at a time, summed into its dU. */
@@ -367,8 +380,8 @@ static int run_tiles_grad(void *ctx, int64_t lo, int64_t hi) {
   const job *jb = ctx;
   const int64_t c = jb->gm->c, o = jb->o, tx = tiles_x(jb->gm), ld = jb->chunk * tx;
   for (int64_t s = lo; s < hi; s++) {
-    float *v = jb->scratch + (size_t)s * per_thread(jb->gm, o, jb->threads), *m = v + 16 * stride(c, ld);
-    float *buf = v + align_up((size_t)(16 * (stride(c, ld) + stride(o, ld)))), *du = thread_grads(jb, s);
+    float *v, *m, *buf, *du = thread_grads(jb, s);
+    thread_space(jb, s, ld, &v, &m, &buf);
     const int64_t first = jb->rows * s / jb->threads, last = jb->rows * (s + 1) / jb->threads;
     for (int64_t r0 = first; r0 < last; r0 += jb->chunk) {
       const int64_t rows = last - r0 < jb->chunk ? last - r0 : jb->chunk, n = rows * tx;
@@ -396,7 +409,7 @@ void ut_conv_winograd_grad_weight(const ut_conv_geom *gm, int64_t o, const float
                                   float *workspace, int threads) {
   threads = row_threads(gm, threads);
   job jb = { .gm = gm, .o = o, .rows = gm->b * tiles_y(gm), .chunk = chunk_rows(gm, o, threads), .x = x, .dy = dy,
-             .dw = dw, .u = workspace, .scratch = workspace + align_up((size_t)(16 * o * gm->c)), .threads = threads };
+             .dw = dw, .u = workspace, .scratch = workspace + u_floats(gm, o), .threads = threads };
   ut_host_parallel(threads, threads, run_tiles_grad, &jb);
   ut_host_parallel(threads, 16 * o * gm->c, sum_thread_grads, &jb);
   ut_host_parallel(threads, o, transform_kernel_grads, &jb);
@@ -406,7 +419,7 @@ void ut_conv_winograd_forward(const ut_conv_geom *gm, int64_t o, const float *x,
                               float *y, float *workspace, int threads) {
   threads = row_threads(gm, threads);
   job jb = { .gm = gm, .o = o, .rows = gm->b * tiles_y(gm), .chunk = chunk_rows(gm, o, threads), .x = x, .w = w,
-             .bias = bias, .y = y, .u = workspace, .scratch = workspace + align_up((size_t)(16 * o * gm->c)),
+             .bias = bias, .y = y, .u = workspace, .scratch = workspace + u_floats(gm, o),
              .threads = threads, .flipped = flipped };
   ut_host_parallel(threads, flipped ? gm->c : o, transform_kernels, &jb); /* w's first axis */
   ut_host_parallel(threads, threads, run_tiles, &jb);
