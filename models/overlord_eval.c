@@ -128,6 +128,28 @@ static ut_status pair_set_make(const ut_dataset *ds, const three_factors *t, con
   return st;
 }
 
+void overlord_eval_tally_labels(const int32_t *judged, const int32_t *target, const int32_t *source, int64_t n,
+                                int64_t n_classes, overlord_eval_scores *sc) {
+  enum { L = OVERLORD_EVAL_MAX_LISTED_LABELS };
+  int64_t hit = 0, kept = 0, per_n[L] = { 0 }, judged_as[L][L] = { { 0 } }; /* [target][judged] */
+  sc->n_listed = n_classes <= L ? (int)n_classes : 0;
+  for (int64_t i = 0; i < n; i++) {
+    hit += judged[i] == target[i];
+    kept += judged[i] == source[i];
+    if (sc->n_listed) judged_as[target[i]][judged[i]]++, per_n[target[i]]++;
+  }
+  sc->label_judged = n ? (double)hit / (double)n : 0;
+  sc->label_of_input = n ? (double)kept / (double)n : 0;
+  for (int k = 0; k < sc->n_listed; k++) {
+    sc->label_judged_by_target[k] = per_n[k] ? (double)judged_as[k][k] / (double)per_n[k] : -1;
+    int instead = -1;
+    for (int m = 0; m < sc->n_listed; m++)
+      if (m != k && judged_as[k][m] > 0 && (instead < 0 || judged_as[k][m] > judged_as[k][instead])) instead = m;
+    sc->label_instead[k] = instead;
+    sc->label_instead_share[k] = instead < 0 ? 0 : (double)judged_as[k][instead] / (double)per_n[k];
+  }
+}
+
 typedef struct {
   image_classifier *label_judge, *paint_judge;
   int32_t *predicted; /* [pairs] of the larger pair set */
@@ -139,18 +161,9 @@ static ut_status score(const judging *j, const pair_set *ps, const float *out, o
   sc->l1 = mean_abs_diff(out, ps->truth, ps->pairs * ps->per);
   sc->sharpness = sharpness(out, ps->pairs, c, s);
   ut_status st = image_classifier_predict(j->label_judge, out, ps->pairs, j->predicted);
-  int64_t hit = 0, kept = 0, per_hit[OVERLORD_EVAL_MAX_LISTED_LABELS] = { 0 }, per_n[OVERLORD_EVAL_MAX_LISTED_LABELS] = { 0 };
-  sc->n_listed = n_classes <= OVERLORD_EVAL_MAX_LISTED_LABELS ? (int)n_classes : 0;
-  for (int64_t i = 0; st == UT_OK && i < ps->pairs; i++) {
-    hit += j->predicted[i] == ps->target[i];
-    kept += j->predicted[i] == ps->source[i];
-    if (sc->n_listed) per_hit[ps->target[i]] += j->predicted[i] == ps->target[i], per_n[ps->target[i]]++;
-  }
-  sc->label_judged = (double)hit / (double)ps->pairs;
-  sc->label_of_input = (double)kept / (double)ps->pairs;
-  for (int k = 0; k < sc->n_listed; k++) sc->label_judged_by_target[k] = per_n[k] ? (double)per_hit[k] / (double)per_n[k] : -1;
+  if (st == UT_OK) overlord_eval_tally_labels(j->predicted, ps->target, ps->source, ps->pairs, n_classes, sc);
   if (st == UT_OK) st = image_classifier_predict(j->paint_judge, out, ps->pairs, j->predicted);
-  hit = 0;
+  int64_t hit = 0;
   for (int64_t i = 0; st == UT_OK && i < ps->pairs; i++) hit += j->predicted[i] == ps->paint[i];
   sc->paint_kept = (double)hit / (double)ps->pairs;
   return st;
@@ -388,6 +401,12 @@ static json_t *scores_json(const overlord_eval_scores *s) {
     for (int k = 0; k < s->n_listed; k++)
       json_array_append_new(by, s->label_judged_by_target[k] < 0 ? json_null() : json_real(s->label_judged_by_target[k]));
     json_object_set_new(o, "label_judged_by_target", by);
+    json_t *instead = json_array();
+    for (int k = 0; k < s->n_listed; k++)
+      json_array_append_new(instead, s->label_instead[k] < 0 ? json_null()
+                                                             : json_pack("{s:i, s:f}", "label", s->label_instead[k], "share",
+                                                                         s->label_instead_share[k]));
+    json_object_set_new(o, "label_judged_instead_by_target", instead);
   }
   return o;
 }
@@ -436,6 +455,12 @@ static void print_scores(FILE *out, const char *name, const overlord_eval_scores
     if (s->label_judged_by_target[k] < 0) fprintf(out, " -");
     else fprintf(out, " %.2f", s->label_judged_by_target[k]);
   fprintf(out, "\n");
+  static const char *const heading = "           read instead (target->label judged, share of the target's changes):";
+  int misses = 0;
+  for (int k = 0; k < s->n_listed; k++)
+    if (s->label_instead[k] >= 0)
+      fprintf(out, "%s %d->%d %.2f", misses++ ? "," : heading, k, s->label_instead[k], s->label_instead_share[k]);
+  if (misses) fprintf(out, "\n");
 }
 
 void overlord_eval_print(FILE *out, const overlord_eval_report *r) {

@@ -8,7 +8,8 @@
  *    is given, LORD's translation of the same pairs (its content code from the image, the class
  *    code of c');
  *  - label judged: the share of translations a CNN assigns to c' (beside the share it assigns to
- *    c, the input's own label, and per target label), and paint kept: the share another assigns
+ *    c, the input's own label, and per target label with the label most often read instead),
+ *    and paint kept: the share another assigns
  *    to p, both trained on renders in which label and paint are independent
  *    (overlord_judges.h: the data set's own correlation would teach paint as a cue for label);
  *  - leakage probes on the encoders' codes: the label and the paint from the uncorrelated code,
@@ -53,7 +54,18 @@ typedef struct {
   double sharpness;     /* mean |neighbour difference| */
   int n_listed;         /* n_classes when at most OVERLORD_EVAL_MAX_LISTED_LABELS, else 0 */
   double label_judged_by_target[OVERLORD_EVAL_MAX_LISTED_LABELS]; /* the share per target label (-1: never a target) */
+  /* Per target label, the label its translations were most often judged as instead (-1: no
+   * miss) and the share of that target's changes judged so: what a missed change becomes. */
+  int label_instead[OVERLORD_EVAL_MAX_LISTED_LABELS];
+  double label_instead_share[OVERLORD_EVAL_MAX_LISTED_LABELS];
 } overlord_eval_scores;
+
+/* The label figures of sc from the judge's labels of n translations, their target labels and
+ * their inputs' labels (all in [0, n_classes)): label_judged, label_of_input and, for up to
+ * OVERLORD_EVAL_MAX_LISTED_LABELS classes, the per-target shares and misreads (ties go to the
+ * lower label). */
+void overlord_eval_tally_labels(const int32_t *judged, const int32_t *target, const int32_t *source, int64_t n,
+                                int64_t n_classes, overlord_eval_scores *sc);
 
 typedef struct {
   int n_images, n_pairs, stage; /* stage: the last one trained */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "overlord_eval.h"
 #include "overlord_internal.h"
 #include "overlord_judges.h"
 #include "test_support.h"
@@ -722,6 +723,34 @@ START_TEST(config_and_bad_input) {
 }
 END_TEST
 
+/* What eval reports of the label judge's verdicts, on verdicts written by hand: the share per
+ * target, and per target the label read most often instead (ties to the lower label). */
+START_TEST(misreads_are_tallied_per_target) {
+  enum { N = 10 };
+  const int32_t target[N] = { 1, 1, 1, 1, 1, 1, 2, 2, 0, 0 };
+  const int32_t judged[N] = { 1, 1, 3, 3, 3, 0, 2, 2, 3, 1 };
+  const int32_t source[N] = { 0, 0, 0, 2, 2, 0, 1, 1, 3, 2 };
+  overlord_eval_scores sc;
+  memset(&sc, 0xff, sizeof sc);
+  overlord_eval_tally_labels(judged, target, source, N, 4, &sc);
+  ck_assert_double_eq_tol(sc.label_judged, 4.0 / N, 1e-12);
+  ck_assert_double_eq_tol(sc.label_of_input, 2.0 / N, 1e-12); /* pairs 5 and 8 read as their input's label */
+  ck_assert_int_eq(sc.n_listed, 4);
+  const double by_target[4] = { 0, 2.0 / 6, 1, -1 };
+  const int instead[4] = { 1, 3, -1, -1 };
+  const double instead_share[4] = { 0.5, 3.0 / 6, 0, 0 };
+  for (int k = 0; k < 4; k++) {
+    ck_assert_double_eq_tol(sc.label_judged_by_target[k], by_target[k], 1e-12);
+    ck_assert_int_eq(sc.label_instead[k], instead[k]);
+    ck_assert_double_eq_tol(sc.label_instead_share[k], instead_share[k], 1e-12);
+  }
+  /* Beyond the listed count only the totals are kept. */
+  overlord_eval_tally_labels(judged, target, source, N, OVERLORD_EVAL_MAX_LISTED_LABELS + 1, &sc);
+  ck_assert_int_eq(sc.n_listed, 0);
+  ck_assert_double_eq_tol(sc.label_judged, 4.0 / N, 1e-12);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("overlord");
   TCase *t = tcase_create("overlord");
@@ -735,6 +764,7 @@ int main(void) {
   tcase_add_test(t, checkpoint_round_trip_and_resume_across_stages);
   tcase_add_test(t, config_and_bad_input);
   tcase_add_test(t, judges_train_on_independent_renders);
+  tcase_add_test(t, misreads_are_tallied_per_target);
   suite_add_tcase(s, t);
   return test_run_suite(s);
 }

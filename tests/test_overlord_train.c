@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "cli_runner.h"
 #include "untangle_data.h"
 
@@ -42,6 +44,33 @@ static char *log_of(const char *run) {
   char *text = cli_slurp(path, NULL);
   ck_assert_ptr_nonnull(text);
   return text;
+}
+
+/* Every translator's misreads in eval.json: per target label, the label read instead is another
+ * label, and its share and the share read as the target add up to at most all of the target's
+ * changes. */
+static void assert_misreads_consistent(const char *text) {
+  json_t *root = json_loads(text, 0, NULL);
+  ck_assert_ptr_nonnull(root);
+  const char *name;
+  json_t *scores;
+  json_object_foreach(json_object_get(root, "translation"), name, scores) {
+    json_t *judged = json_object_get(scores, "label_judged_by_target");
+    json_t *instead = json_object_get(scores, "label_judged_instead_by_target");
+    ck_assert_msg(json_is_array(judged) && json_is_array(instead) && json_array_size(judged) == json_array_size(instead),
+                  "%s: per-target lists missing or of different lengths", name);
+    for (size_t k = 0; k < json_array_size(instead); k++) {
+      json_t *miss = json_array_get(instead, k), *hit = json_array_get(judged, k);
+      if (json_is_null(miss)) continue;
+      json_int_t label = json_integer_value(json_object_get(miss, "label"));
+      double share = json_real_value(json_object_get(miss, "share"));
+      ck_assert_msg(label >= 0 && (size_t)label < json_array_size(judged) && (size_t)label != k,
+                    "%s: target %zu read instead as %lld", name, k, (long long)label);
+      ck_assert_msg(share > 0 && share + json_number_value(hit) <= 1 + 1e-9, "%s: target %zu: judged %g and read instead %g",
+                    name, k, json_number_value(hit), share);
+    }
+  }
+  json_decref(root);
 }
 
 START_TEST(train_resume_translate) {
@@ -184,8 +213,9 @@ START_TEST(localized_and_eval) {
                                       "\"label_from_uncorrelated\"", "\"paint_from_correlated\"", "\"pairs\": 8",
                                       "\"train_renders\": 63", "\"heldout_renders\": 9", /* 3 labels x 3 paints x views 0-3, 5-7 / view 4 */
                                       "\"stage1_training_images\"", "\"label_from_uncorrelated_embedding\"", "\"label_of_input\"",
-                                      "\"label_judged_by_target\"" };
+                                      "\"label_judged_by_target\"", "\"label_judged_instead_by_target\"" };
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) assert_contains(json, keys[i]);
+  assert_misreads_consistent(json);
   free(json);
   /* A run of stage 1 alone is evaluated on its training images, without the later stages. */
   char run1[1024];
