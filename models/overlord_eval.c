@@ -76,6 +76,7 @@ typedef struct {
   int32_t *ids;
   float *images, *masks, *truth, *out;
   int32_t *target, *source, *paint; /* per pair: target label, input's label, input's paint - 1 */
+  uint8_t *foreign; /* per pair: 1 when the target class never comes in the input's paint */
 } pair_set;
 
 static void pair_set_free(pair_set *ps) {
@@ -87,6 +88,7 @@ static void pair_set_free(pair_set *ps) {
   free(ps->target);
   free(ps->source);
   free(ps->paint);
+  free(ps->foreign);
   *ps = (pair_set){ 0 };
 }
 
@@ -103,8 +105,10 @@ static ut_status pair_set_make(const ut_dataset *ds, const three_factors *t, con
   ps->target = malloc((size_t)ps->pairs * sizeof *ps->target);
   ps->source = malloc((size_t)ps->pairs * sizeof *ps->source);
   ps->paint = malloc((size_t)ps->pairs * sizeof *ps->paint);
+  ps->foreign = malloc((size_t)ps->pairs);
   uint8_t *rgb = malloc((size_t)ps->pixels * 3);
-  ut_status st = ps->ids && ps->images && ps->masks && ps->truth && ps->out && ps->target && ps->source && ps->paint && rgb
+  ut_status st = ps->ids && ps->images && ps->masks && ps->truth && ps->out && ps->target && ps->source && ps->paint &&
+                     ps->foreign && rgb
                    ? UT_OK : ut_fail(UT_ERR_HOST_MEMORY, "out of host memory for the evaluation");
   for (int64_t i = 0; st == UT_OK && i < n; i++) {
     int32_t id = ps->ids[i] = pool[(i * (n_pool / n)) % n_pool];
@@ -118,6 +122,7 @@ static ut_status pair_set_make(const ut_dataset *ds, const three_factors *t, con
       ps->target[pi] = (int32_t)((cls + 1 + (i * 7 + k) % (c->n_classes - 1)) % c->n_classes);
       ps->source[pi] = cls;
       ps->paint[pi] = p - 1;
+      ps->foreign[pi] = ut_synth_paint_probability(&t->synth, t->paints, ps->target[pi], p) == 0;
       ut_synth_cfg one = t->synth;
       one.paint = p;
       st = ut_synth_render(&one, ps->target[pi], view, rgb);
@@ -128,8 +133,20 @@ static ut_status pair_set_make(const ut_dataset *ds, const three_factors *t, con
   return st;
 }
 
-void overlord_eval_tally_labels(const int32_t *judged, const int32_t *target, const int32_t *source, int64_t n,
-                                int64_t n_classes, overlord_eval_scores *sc) {
+/* The share of pairs where a[i] == b[i], over the pairs whose foreign[i] is `which` (all pairs
+ * count as usual when foreign is NULL); -1 when there are none. */
+static double split_share(const int32_t *a, const int32_t *b, const uint8_t *foreign, int which, int64_t n, int64_t *pairs) {
+  int64_t hit = 0, count = 0;
+  for (int64_t i = 0; i < n; i++)
+    if ((foreign ? foreign[i] != 0 : 0) == which) hit += a[i] == b[i], count++;
+  *pairs = count;
+  return count ? (double)hit / (double)count : -1;
+}
+
+void overlord_eval_tally_labels(const int32_t *judged, const int32_t *target, const int32_t *source, const uint8_t *foreign,
+                                int64_t n, int64_t n_classes, overlord_eval_scores *sc) {
+  sc->usual_paint.label_judged = split_share(judged, target, foreign, 0, n, &sc->usual_paint.pairs);
+  sc->foreign_paint.label_judged = split_share(judged, target, foreign, 1, n, &sc->foreign_paint.pairs);
   enum { L = OVERLORD_EVAL_MAX_LISTED_LABELS };
   int64_t hit = 0, kept = 0, per_n[L] = { 0 }, judged_as[L][L] = { { 0 } }; /* [target][judged] */
   sc->n_listed = n_classes <= L ? (int)n_classes : 0;
@@ -161,11 +178,14 @@ static ut_status score(const judging *j, const pair_set *ps, const float *out, o
   sc->l1 = mean_abs_diff(out, ps->truth, ps->pairs * ps->per);
   sc->sharpness = sharpness(out, ps->pairs, c, s);
   ut_status st = image_classifier_predict(j->label_judge, out, ps->pairs, j->predicted);
-  if (st == UT_OK) overlord_eval_tally_labels(j->predicted, ps->target, ps->source, ps->pairs, n_classes, sc);
+  if (st == UT_OK) overlord_eval_tally_labels(j->predicted, ps->target, ps->source, ps->foreign, ps->pairs, n_classes, sc);
   if (st == UT_OK) st = image_classifier_predict(j->paint_judge, out, ps->pairs, j->predicted);
-  int64_t hit = 0;
-  for (int64_t i = 0; st == UT_OK && i < ps->pairs; i++) hit += j->predicted[i] == ps->paint[i];
+  if (st != UT_OK) return st;
+  int64_t hit = 0, pairs = 0;
+  for (int64_t i = 0; i < ps->pairs; i++) hit += j->predicted[i] == ps->paint[i];
   sc->paint_kept = (double)hit / (double)ps->pairs;
+  sc->usual_paint.paint_kept = split_share(j->predicted, ps->paint, ps->foreign, 0, ps->pairs, &pairs);
+  sc->foreign_paint.paint_kept = split_share(j->predicted, ps->paint, ps->foreign, 1, ps->pairs, &pairs);
   return st;
 }
 
@@ -393,6 +413,13 @@ ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const 
   return st;
 }
 
+static json_t *share_or_null(double share) { return share < 0 ? json_null() : json_real(share); }
+
+static json_t *split_json(const overlord_eval_split *p) {
+  return json_pack("{s:I, s:o, s:o}", "pairs", (json_int_t)p->pairs, "label_judged", share_or_null(p->label_judged),
+                   "paint_kept", share_or_null(p->paint_kept));
+}
+
 static json_t *scores_json(const overlord_eval_scores *s) {
   json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:f}", "l1", s->l1, "label_judged", s->label_judged, "label_of_input",
                         s->label_of_input, "paint_kept", s->paint_kept, "sharpness", s->sharpness);
@@ -407,6 +434,10 @@ static json_t *scores_json(const overlord_eval_scores *s) {
                                                              : json_pack("{s:i, s:f}", "label", s->label_instead[k], "share",
                                                                          s->label_instead_share[k]));
     json_object_set_new(o, "label_judged_instead_by_target", instead);
+  }
+  if (o) {
+    json_object_set_new(o, "usual_paint", split_json(&s->usual_paint));
+    json_object_set_new(o, "foreign_paint", split_json(&s->foreign_paint));
   }
   return o;
 }
@@ -446,9 +477,17 @@ char *overlord_eval_json(const overlord_eval_report *r, const char *run, const c
   return text;
 }
 
+static void print_split(FILE *out, const char *what, const overlord_eval_split *p) {
+  if (p->pairs) fprintf(out, "  %s (%lld): label %.3f, paint %.3f", what, (long long)p->pairs, p->label_judged, p->paint_kept);
+}
+
 static void print_scores(FILE *out, const char *name, const overlord_eval_scores *s) {
   fprintf(out, "  %-8s L1 %.4f   label judged %.3f (the input's %.3f)   paint kept %.3f   sharpness %.4f\n", name, s->l1,
           s->label_judged, s->label_of_input, s->paint_kept, s->sharpness);
+  fprintf(out, "  %-8s input's paint", "");
+  print_split(out, "one the target class comes in", &s->usual_paint);
+  print_split(out, "never the target class's", &s->foreign_paint);
+  fprintf(out, "\n");
   if (!s->n_listed) return;
   fprintf(out, "  %-8s label judged per target label:", "");
   for (int k = 0; k < s->n_listed; k++)

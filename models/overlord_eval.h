@@ -8,8 +8,8 @@
  *    is given, LORD's translation of the same pairs (its content code from the image, the class
  *    code of c');
  *  - label judged: the share of translations a CNN assigns to c' (beside the share it assigns to
- *    c, the input's own label, and per target label with the label most often read instead),
- *    and paint kept: the share another assigns
+ *    c, the input's own label, per target label with the label most often read instead, and
+ *    apart for inputs in a paint the target class never comes in), and paint kept: the share another assigns
  *    to p, both trained on renders in which label and paint are independent
  *    (overlord_judges.h: the data set's own correlation would teach paint as a cue for label);
  *  - leakage probes on the encoders' codes: the label and the paint from the uncorrelated code,
@@ -45,6 +45,13 @@ overlord_eval_cfg overlord_eval_default_cfg(void);
 /* Sets of up to this many classes also get the label judged per target label. */
 #define OVERLORD_EVAL_MAX_LISTED_LABELS 64
 
+/* Scores over the pairs whose input's paint the target class comes in (usual) or never comes in
+ * (foreign): the second asks the generator for a combination it never saw in training. */
+typedef struct {
+  int64_t pairs;
+  double label_judged, paint_kept; /* -1 when pairs is 0 */
+} overlord_eval_split;
+
 /* One translator's scores on the pairs. */
 typedef struct {
   double l1;            /* mean |translation - truth| over pixels in [0, 1] */
@@ -58,14 +65,16 @@ typedef struct {
    * miss) and the share of that target's changes judged so: what a missed change becomes. */
   int label_instead[OVERLORD_EVAL_MAX_LISTED_LABELS];
   double label_instead_share[OVERLORD_EVAL_MAX_LISTED_LABELS];
+  overlord_eval_split usual_paint, foreign_paint;
 } overlord_eval_scores;
 
 /* The label figures of sc from the judge's labels of n translations, their target labels and
- * their inputs' labels (all in [0, n_classes)): label_judged, label_of_input and, for up to
+ * their inputs' labels (all in [0, n_classes)): label_judged, label_of_input, the label judged
+ * over the pairs with foreign[i] 0 and 1 (foreign may be NULL: every pair usual) and, for up to
  * OVERLORD_EVAL_MAX_LISTED_LABELS classes, the per-target shares and misreads (ties go to the
  * lower label). */
-void overlord_eval_tally_labels(const int32_t *judged, const int32_t *target, const int32_t *source, int64_t n,
-                                int64_t n_classes, overlord_eval_scores *sc);
+void overlord_eval_tally_labels(const int32_t *judged, const int32_t *target, const int32_t *source, const uint8_t *foreign,
+                                int64_t n, int64_t n_classes, overlord_eval_scores *sc);
 
 typedef struct {
   int n_images, n_pairs, stage; /* stage: the last one trained */

@@ -724,17 +724,23 @@ START_TEST(config_and_bad_input) {
 END_TEST
 
 /* What eval reports of the label judge's verdicts, on verdicts written by hand: the share per
- * target, and per target the label read most often instead (ties to the lower label). */
+ * target, per target the label read most often instead (ties to the lower label), and the share
+ * apart for inputs in a paint the target class never comes in. */
 START_TEST(misreads_are_tallied_per_target) {
   enum { N = 10 };
   const int32_t target[N] = { 1, 1, 1, 1, 1, 1, 2, 2, 0, 0 };
   const int32_t judged[N] = { 1, 1, 3, 3, 3, 0, 2, 2, 3, 1 };
   const int32_t source[N] = { 0, 0, 0, 2, 2, 0, 1, 1, 3, 2 };
+  const uint8_t foreign[N] = { 0, 1, 1, 0, 0, 0, 1, 0, 0, 1 };
   overlord_eval_scores sc;
   memset(&sc, 0xff, sizeof sc);
-  overlord_eval_tally_labels(judged, target, source, N, 4, &sc);
+  overlord_eval_tally_labels(judged, target, source, foreign, N, 4, &sc);
   ck_assert_double_eq_tol(sc.label_judged, 4.0 / N, 1e-12);
   ck_assert_double_eq_tol(sc.label_of_input, 2.0 / N, 1e-12); /* pairs 5 and 8 read as their input's label */
+  ck_assert_int_eq(sc.usual_paint.pairs, 6);
+  ck_assert_double_eq_tol(sc.usual_paint.label_judged, 2.0 / 6, 1e-12); /* pairs 0 and 7 of 0, 3, 4, 5, 7, 8 */
+  ck_assert_int_eq(sc.foreign_paint.pairs, 4);
+  ck_assert_double_eq_tol(sc.foreign_paint.label_judged, 2.0 / 4, 1e-12); /* pairs 1 and 6 of 1, 2, 6, 9 */
   ck_assert_int_eq(sc.n_listed, 4);
   const double by_target[4] = { 0, 2.0 / 6, 1, -1 };
   const int instead[4] = { 1, 3, -1, -1 };
@@ -744,10 +750,14 @@ START_TEST(misreads_are_tallied_per_target) {
     ck_assert_int_eq(sc.label_instead[k], instead[k]);
     ck_assert_double_eq_tol(sc.label_instead_share[k], instead_share[k], 1e-12);
   }
-  /* Beyond the listed count only the totals are kept. */
-  overlord_eval_tally_labels(judged, target, source, N, OVERLORD_EVAL_MAX_LISTED_LABELS + 1, &sc);
+  /* Beyond the listed count only the totals are kept; without the paints every pair is usual. */
+  overlord_eval_tally_labels(judged, target, source, NULL, N, OVERLORD_EVAL_MAX_LISTED_LABELS + 1, &sc);
   ck_assert_int_eq(sc.n_listed, 0);
   ck_assert_double_eq_tol(sc.label_judged, 4.0 / N, 1e-12);
+  ck_assert_int_eq(sc.usual_paint.pairs, N);
+  ck_assert_double_eq_tol(sc.usual_paint.label_judged, 4.0 / N, 1e-12);
+  ck_assert_int_eq(sc.foreign_paint.pairs, 0);
+  ck_assert_double_eq_tol(sc.foreign_paint.label_judged, -1, 1e-12);
 }
 END_TEST
 

@@ -213,7 +213,7 @@ START_TEST(localized_and_eval) {
                                       "\"label_from_uncorrelated\"", "\"paint_from_correlated\"", "\"pairs\": 8",
                                       "\"train_renders\": 63", "\"heldout_renders\": 9", /* 3 labels x 3 paints x views 0-3, 5-7 / view 4 */
                                       "\"stage1_training_images\"", "\"label_from_uncorrelated_embedding\"", "\"label_of_input\"",
-                                      "\"label_judged_by_target\"", "\"label_judged_instead_by_target\"" };
+                                      "\"label_judged_by_target\"", "\"label_judged_instead_by_target\"", "\"foreign_paint\"" };
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) assert_contains(json, keys[i]);
   assert_misreads_consistent(json);
   free(json);
