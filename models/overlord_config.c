@@ -16,22 +16,25 @@ overlord_cfg overlord_preset(overlord_preset_kind kind, int channels, int64_t n_
                      .lr_latent = 0.01f, .lr_gen = 1e-3f, .lr_corr = 1e-4f, .lr_enc = 1e-4f, .lr_min = 1e-5f,
                      .lr_gan = 1e-4f, .lr_dis = 1e-4f, .w_latent = 10.0f, .w_r1 = 1.0f, .w_adv = 1.0f, .recon = OVERLORD_RECON_L1, .seed = 1 };
   if (kind == OVERLORD_PRESET_SMALL) {
-    /* 32x32 and about a sixteenth of the width: a step of 16 images takes a fraction of a
-     * second on two CPU cores. The rotation of T is on (+-15 degrees): the rendered objects
-     * turn, so a crop alone would leave the pose readable from the silhouette's tilt. The
-     * codes and the generator learn 5x and 20x faster than the official rates, and stage 1
-     * runs 480 epochs: on 12 rendered classes x 48 views (docs/overlord.md) the generator
-     * needs these steps to draw a class's shape in a given pose at all; until it does, the
-     * uncorrelated code carries the class. Label judged in the held-out translations of
-     * stage 2: 40 epochs at 3x 0.22 (L1 0.070); 120 epochs at 10x 0.70 (0.056), at 20x 0.80
-     * (0.054) with 0.06 less of the paint kept; 240 epochs at 20x 0.83 (0.051), the paint
-     * kept as at 10x; 480 epochs 0.91 (0.048), paint kept 0.90 in one run, 0.85-0.87 in four
-     * others (two seeds, each on two other machines). */
+    /* 32x32, the generator an eighth of the width and the rest about a sixteenth: a step of 16
+     * images takes a fraction of a second on two CPU cores. The rotation of T is on (+-15
+     * degrees): the rendered objects turn, so a crop alone would leave the pose readable from the
+     * silhouette's tilt. The codes and the generator learn 5x and 20x faster than the official
+     * rates, and stage 1 runs 480 epochs: on 12 rendered classes x 48 views (docs/overlord.md) the
+     * generator needs these steps to draw a class's shape in a given pose at all; until it does,
+     * the uncorrelated code carries the class. Label judged in the held-out translations of stage
+     * 2: 40 epochs at 3x 0.22 (L1 0.070); 120 epochs at 10x 0.70 (0.056), at 20x 0.80 (0.054) with
+     * 0.06 less of the paint kept; 240 epochs at 20x 0.83 (0.051), the paint kept as at 10x; 480
+     * epochs 0.91 (0.048), paint kept 0.90 in one run, 0.85-0.87 in four others (two seeds, each
+     * on two other machines). The misses are the thin parts that tell similar classes apart
+     * (wheels, a step) drawn too faintly: a 64-channel generator, about 1.6x the step's time, gave
+     * 0.92 and 0.95 on two seeds at 480 epochs (L1 0.045, paint kept 0.91 and 0.93), more than 960
+     * epochs at 32 channels did (0.88, 0.90). */
     c.size = 32;
     c.label_dim = 32;
     c.uncorr_dim = 16;
     c.corr_dim = 16;
-    c.gen_channels = 32;
+    c.gen_channels = 64;
     c.enc_channels = 16;
     c.enc_max = 64;
     c.dis_channels = 32;
