@@ -30,9 +30,9 @@ void overlord_help_train(FILE *out) {
           "     codes and an adversarial loss (StyleGAN2 discriminator, R1 penalty every step).\n"
           "A share of the images is held out for the grids and 'untangle eval'. After every epoch\n"
           "RUN/" OVERLORD_CHECKPOINT " is written atomically, losses are appended to RUN/losses.tsv\n"
-          "(stage, epoch, step, total, recon, decay, regression, adv, dis, and adv_swap with\n"
-          "w_adv_swap > 0; 0 where a stage has no such term) and RUN/grid.jpg shows inputs down the\n"
-          "side and each of their labels across.\n"
+          "(stage, epoch, step, total, recon, decay, regression, adv, dis, adv_swap with\n"
+          "w_adv_swap > 0 and swap_label with w_swap_label > 0; 0 where a stage has no such term) and\n"
+          "RUN/grid.jpg shows inputs down the side and each of their labels across.\n"
           "\n"
           "Options:\n"
           "      --data FILE          the data set (required); the localized form needs masks\n"
@@ -54,10 +54,13 @@ void overlord_help_train(FILE *out) {
           "                           gen_channels, enc_channels, enc_max, dis_channels, uncorr_std,\n"
           "                           uncorr_decay, crop_min, crop_max, rotation, flip, normalize,\n"
           "                           lr_latent, lr_gen, lr_corr, lr_enc, lr_min, lr_gan, lr_dis, w_latent,\n"
-          "                           w_r1, w_adv, w_adv_swap, dis_projection); may repeat. w_adv_swap > 0\n"
-          "                           (off by default, as in the official code) makes stage 3's\n"
-          "                           discriminator also judge each image drawn under the next image's\n"
-          "                           label, and the generator side learn from that with this weight;\n"
+          "                           w_r1, w_adv, w_adv_swap, w_swap_label, dis_projection); may repeat.\n"
+          "                           w_adv_swap > 0 (off by default, as in the official code) makes\n"
+          "                           stage 3's discriminator also judge each image drawn under the next\n"
+          "                           image's label, and the generator side learn from that with this\n"
+          "                           weight; w_swap_label > 0 (off by default; needs w_adv_swap > 0)\n"
+          "                           adds, at this weight, the MSE between the label code stage 2's\n"
+          "                           label encoder reads from those images and the target's;\n"
           "                           dis_projection=1 (off by default) makes it judge every image as\n"
           "                           one of its label (a projection discriminator)\n"
           "      --save-every N       also write the checkpoint every N steps\n"
@@ -212,6 +215,7 @@ typedef struct {
   progress bar;
   int stage; /* whose bar it is: each stage has its own */
   int label_changes; /* stage 3 also trains on label changes (w_adv_swap > 0) */
+  int label_read;    /* and on their label as stage 2's encoder reads it (w_swap_label > 0) */
   const kit_team *team;
 } stage_bar;
 
@@ -226,8 +230,10 @@ static void on_step(void *user, const overlord_progress *p) {
     sb->stage = p->stage;
   }
   const float *l = p->losses;
-  char metrics[240], swap[32];
-  snprintf(swap, sizeof swap, " label changes %.3f", (double)l[OVERLORD_LOSS_ADV_SWAP]);
+  char metrics[260], swap[64];
+  int k = snprintf(swap, sizeof swap, " label changes %.3f", (double)l[OVERLORD_LOSS_ADV_SWAP]);
+  if (sb->label_read && k > 0 && (size_t)k < sizeof swap)
+    snprintf(swap + k, sizeof swap - (size_t)k, " read %.4f", (double)l[OVERLORD_LOSS_SWAP_LABEL]);
   int n;
   if (p->stage == 1)
     n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld loss %.4f (recon %.4f decay %.4f) %.0f img/s", (long long)p->epoch + 1,
@@ -296,7 +302,7 @@ static int train(const void *options, kit_team *team) {
     printf("note: without VGG weights (--vgg) the reconstruction is pixel L1 alone, not the paper's perceptual loss\n");
   if (team) printf("data-parallel over %d ranks: %d images each per step\n", team->size, cfg.batch / team->size);
   fflush(stdout);
-  stage_bar bar = { .team = team, .label_changes = cfg.w_adv_swap > 0 };
+  stage_bar bar = { .team = team, .label_changes = cfg.w_adv_swap > 0, .label_read = cfg.w_swap_label > 0 };
   double t0 = ut_seconds();
   if (overlord_train(m, ds, &(overlord_train_opts){ .run_dir = o.out, .test_ratio = test_ratio, .save_every = o.save_every,
                                                    .on_step = on_step, .user = &bar, .team = team }) != UT_OK) {

@@ -234,15 +234,28 @@ static ut_tensor *next_rows(overlord_model *m, ut_graph *g, ut_tensor *t) {
 /* With w_adv_swap > 0, stage 3 also draws every image under another label: its own
  * uncorrelated and correlated codes with stage 1's label code of the next image's label
  * (where the two labels agree, a reconstruction from the table's row). The label code is the
- * table's row, as the eval's and translate's label changes take it. NULL when off. */
-static ut_tensor *stage3_label_change(overlord_model *m, step_plan *s, ut_tensor *u, ut_tensor *corr) {
+ * table's row, as the eval's and translate's label changes take it, and goes to *target when
+ * that is not NULL. NULL when off. */
+static ut_tensor *stage3_label_change(overlord_model *m, step_plan *s, ut_tensor *u, ut_tensor *corr, ut_tensor **target) {
   const overlord_cfg *c = &m->cfg;
   if (c->w_adv_swap <= 0) return NULL;
   ut_graph *g = s->g;
   char name[KIT_SCOPE_MAX];
   snprintf(name, sizeof name, "%sgen", OV_S3);
-  ut_tensor *target = next_rows(m, g, ut_embedding(g, label_table(g, c), s->labels));
-  return overlord_generator(g, c, overlord_latent(g, u, target, corr), name);
+  ut_tensor *row = next_rows(m, g, ut_embedding(g, label_table(g, c), s->labels));
+  if (target) *target = row;
+  return overlord_generator(g, c, overlord_latent(g, u, row, corr), name);
+}
+
+/* With w_swap_label > 0: the label changes read by stage 2's label encoder, which stage 3
+ * leaves as it was, against the target's row. An unconditional discriminator accepts a sharp
+ * image of any class; this term asks the generator side for the target's label as well,
+ * through an encoder trained on real images only. Its gradient reaches stage 3's generator and
+ * encoders; the reader and the table are not among the parameters the step updates. */
+static ut_tensor *swap_label_loss(ut_graph *g, const overlord_cfg *c, ut_tensor *changed, ut_tensor *target) {
+  char name[KIT_SCOPE_MAX];
+  snprintf(name, sizeof name, "%senc_label", OV_S2);
+  return ut_mse_loss(g, overlord_encoder(g, c, changed, name, c->label_dim), target);
 }
 
 /* What the discriminator judges images as, with dis_projection: the rows of its class table
@@ -263,7 +276,7 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
   ut_graph *g = s->g;
   ut_tensor *u, *l, *corr;
   ut_tensor *fake = stage3_fake(g, c, s, &u, &l, &corr);
-  ut_tensor *changed = stage3_label_change(m, s, u, corr);
+  ut_tensor *changed = stage3_label_change(m, s, u, corr, NULL);
   ut_tensor *classes = own_classes(m, s);
   ut_tensor *d_real = overlord_discriminator(g, c, s->images, classes, OV_DIS);
   ut_tensor *d_fake = overlord_discriminator(g, c, fake, classes, OV_DIS);
@@ -291,7 +304,8 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
 }
 
 /* Stage 3's generator step: recon + w_latent regression + w_adv BCE(D(fake), 1) (+ w_adv_swap
- * BCE(D(label change), 1)), over stage 3's encoders and generator. */
+ * BCE(D(label change), 1) + w_swap_label swap_label_loss), over stage 3's encoders and
+ * generator. */
 static ut_status build_gen(overlord_model *m, step_plan *s) {
   const overlord_cfg *c = &m->cfg;
   ut_graph *g = s->g;
@@ -305,11 +319,16 @@ static ut_status build_gen(overlord_model *m, step_plan *s) {
   l3[OVERLORD_LOSS_REGRESSION] = ut_name(regression(g, c, s, u, l, corr, "ov.s3.T"), "ov.s3.regression");
   ut_tensor *weighted = ut_add(g, l3[OVERLORD_LOSS_RECON], ut_scale(g, l3[OVERLORD_LOSS_REGRESSION], c->w_latent));
   ut_tensor *total = ut_add(g, weighted, ut_scale(g, l3[OVERLORD_LOSS_ADV], c->w_adv));
-  ut_tensor *changed = stage3_label_change(m, s, u, corr);
+  ut_tensor *target = NULL;
+  ut_tensor *changed = stage3_label_change(m, s, u, corr, &target);
   if (changed) {
     ut_tensor *d_changed = overlord_discriminator(g, c, changed, changed_classes(m, g, classes), OV_DIS);
     l3[OVERLORD_LOSS_ADV_SWAP] = ut_name(ut_bce_with_logits_const(g, d_changed, 1.0f), "ov.s3.adv_swap");
     total = ut_add(g, total, ut_scale(g, l3[OVERLORD_LOSS_ADV_SWAP], c->w_adv_swap));
+  }
+  if (changed && c->w_swap_label > 0) {
+    l3[OVERLORD_LOSS_SWAP_LABEL] = ut_name(swap_label_loss(g, c, changed, target), "ov.s3.swap_label");
+    total = ut_add(g, total, ut_scale(g, l3[OVERLORD_LOSS_SWAP_LABEL], c->w_swap_label));
   }
   l3[OVERLORD_LOSS_TOTAL] = ut_name(total, "ov.s3.gen_loss");
   ut_tensor_list net = ut_params(g, OV_S3);

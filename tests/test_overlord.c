@@ -192,13 +192,15 @@ static void drop(snapshot *s) {
   }
 }
 
-/* With and without the label changes (w_adv_swap), and with them and the projection
- * discriminator (whose class table is its own): neither step touches the label table the
- * changes read, nor the other side's networks. */
+/* With and without the label changes (w_adv_swap), with them and the projection
+ * discriminator (whose class table is its own), and with them read by stage 2's label encoder
+ * (w_swap_label): neither step touches the label table the changes read, stage 2's encoders
+ * nor the other side's networks. */
 START_TEST(stage3_updates_each_side_from_its_own_loss) {
   overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT);
   c.w_adv_swap = _i ? 2.0f : 0.0f;
   c.dis_projection = _i == 2;
+  c.w_swap_label = _i == 3 ? 5.0f : 0.0f;
   float *data = tiny_images();
   overlord_model *m = overlord_new(test_runtime(), &c, NULL);
   static float l[OVERLORD_N_LOSSES];
@@ -268,9 +270,10 @@ START_TEST(stage3_label_changes_are_judged) {
   const float w = 2.0f;
   const double TOL = 1e-5;
   overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT);
-  c.dis_projection = _i;
+  c.dis_projection = _i == 1;
   overlord_cfg off = c;
   c.w_adv_swap = w;
+  c.w_swap_label = _i == 2 ? 3.0f : 0.0f;
   float *data = tiny_images();
   overlord_model *m = overlord_new(test_runtime(), &c, NULL), *plain = overlord_new(test_runtime(), &off, NULL);
   reach_stage3(m, data, 2);
@@ -281,6 +284,28 @@ START_TEST(stage3_label_changes_are_judged) {
   for (int i = 0; i < N_CLASSES * 4; i++) rows[i] = (i < 4 ? 1.0f : -1.0f) * (2.0f + (float)(i % 4));
   ck_assert_ut_ok(ut_store_tensor_write(overlord_store(m), ut_store_find(overlord_store(m), OV_LABEL_EMB), rows));
   ck_assert_ut_ok(ut_store_tensor_write(overlord_store(plain), ut_store_find(overlord_store(plain), OV_LABEL_EMB), rows));
+  if (c.w_swap_label > 0) {
+    /* Stage 3's label encoder starts as a copy of stage 2's: the reader is made to differ, so
+     * that reading with the wrong one shows. Neither model's steps below read it otherwise. */
+    ut_store *st = overlord_store(m);
+    int scaled = 0;
+    for (int i = 0; i < ut_store_count(st); i++) {
+      ut_store_tensor *t = ut_store_at(st, i);
+      if (strncmp(ut_store_tensor_name(t), OV_S2 "enc_label", strlen(OV_S2 "enc_label")) ||
+          strstr(ut_store_tensor_name(t), ".adam"))
+        continue;
+      ut_shape sh = ut_store_tensor_shape(t);
+      int64_t n = 1;
+      for (int d = 0; d < sh.rank; d++) n *= sh.d[d];
+      float *v = malloc((size_t)n * sizeof *v);
+      ck_assert_ut_ok(ut_store_tensor_read(st, t, v));
+      for (int64_t k = 0; k < n; k++) v[k] = v[k] * 1.25f + 0.01f;
+      ck_assert_ut_ok(ut_store_tensor_write(st, t, v));
+      free(v);
+      scaled++;
+    }
+    ck_assert_int_gt(scaled, 2);
+  }
   batch_buf bb;
   const overlord_batch *b = batch_of(&bb, data, 1);
   int32_t rolled[BATCH];
@@ -295,6 +320,12 @@ START_TEST(stage3_label_changes_are_judged) {
   const int32_t *judged_as = c.dis_projection ? rolled : NULL, *own_labels = c.dis_projection ? b->labels : NULL;
   ck_assert_ut_ok(overlord_discriminate(m, changed, judged_as, BATCH, logits));
   double judged_fake = mean_softplus(logits, BATCH, 1.0);
+  /* With w_swap_label: the label code stage 2's label encoder reads from the changes. */
+  float read[BATCH * L];
+  double read_error = 0;
+  ck_assert_ut_ok(overlord_encode(m, 2, changed, NULL, BATCH, NULL, read, NULL));
+  for (int i = 0; i < BATCH * L; i++) read_error += ((double)read[i] - target[i]) * ((double)read[i] - target[i]);
+  read_error /= BATCH * L;
   /* What the same images give under their own labels: the checks below must tell the two apart
    * (about 3e-4 relative here; the plan and the host agree to about 4e-8). */
   float own_rows[BATCH * L], own[BATCH * PER], own_logits[BATCH];
@@ -306,7 +337,7 @@ START_TEST(stage3_label_changes_are_judged) {
                 "the check to tell them apart", judged_own, judged_fake);
 
   float ls[OVERLORD_N_LOSSES], lp[OVERLORD_N_LOSSES];
-  lp[OVERLORD_LOSS_ADV_SWAP] = NAN; /* the steps write their own columns only */
+  lp[OVERLORD_LOSS_ADV_SWAP] = ls[OVERLORD_LOSS_SWAP_LABEL] = NAN; /* the steps write their own columns only */
   ck_assert_ut_ok(overlord_dis_step(m, b, ls));
   ck_assert_ut_ok(overlord_dis_step(plain, b, lp));
   double gap = (double)ls[OVERLORD_LOSS_DIS] - (double)lp[OVERLORD_LOSS_DIS];
@@ -322,6 +353,14 @@ START_TEST(stage3_label_changes_are_judged) {
                 (double)ls[OVERLORD_LOSS_ADV_SWAP], judged_real);
   float expect = ls[OVERLORD_LOSS_RECON] + c.w_latent * ls[OVERLORD_LOSS_REGRESSION] + c.w_adv * ls[OVERLORD_LOSS_ADV] +
                  w * ls[OVERLORD_LOSS_ADV_SWAP];
+  if (c.w_swap_label > 0) {
+    ck_assert_msg(fabs(ls[OVERLORD_LOSS_SWAP_LABEL] - read_error) <= TOL * read_error, "swap_label %.7g, host %.7g",
+                  (double)ls[OVERLORD_LOSS_SWAP_LABEL], read_error);
+    expect += c.w_swap_label * ls[OVERLORD_LOSS_SWAP_LABEL];
+  } else {
+    ck_assert_msg(isnan(ls[OVERLORD_LOSS_SWAP_LABEL]), "a model without w_swap_label reported %g for it",
+                  (double)ls[OVERLORD_LOSS_SWAP_LABEL]);
+  }
   ck_assert_msg(fabsf(ls[OVERLORD_LOSS_TOTAL] - expect) <= 1e-5f * fabsf(expect), "total %.7g, expected %.7g",
                 (double)ls[OVERLORD_LOSS_TOTAL], (double)expect);
   ck_assert_msg(isnan(lp[OVERLORD_LOSS_ADV_SWAP]), "a model without label changes reported %g for them",
@@ -687,6 +726,12 @@ START_TEST(config_and_bad_input) {
   ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
   ck_assert_int_eq(back.dis_projection, 0);
   free(old);
+  later.w_swap_label = 2.0f; /* and before w_swap_label: the label changes not read back */
+  old = config_without(&later, "w_swap_label");
+  back.w_swap_label = -1.0f;
+  ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
+  ck_assert_float_eq(back.w_swap_label, 0.0f);
+  free(old);
 
   static const struct {
     const char *field, *value, *says;
@@ -694,7 +739,7 @@ START_TEST(config_and_bad_input) {
     { "size", "48", "size 48" },         { "channels", "2", "channels 2" },       { "batch", "6", "batch 6" },
     { "crop_min", "0", "crop_min" },     { "n_classes", "1", "n_classes 1" },     { "rotation", "200", "rotation" },
     { "w_adv", "-1", "w_adv" },          { "lr_dis", "0", "learning rates" },     { "w_adv_swap", "-2", "w_adv_swap" },
-    { "dis_projection", "2", "dis_projection 2" },
+    { "dis_projection", "2", "dis_projection 2" }, { "w_swap_label", "-1", "w_swap_label" },
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     overlord_cfg b = c;
@@ -702,6 +747,19 @@ START_TEST(config_and_bad_input) {
     ck_assert_int_eq(overlord_cfg_check(&b), UT_ERR_INVALID_ARGUMENT);
     ck_assert_msg(strstr(ut_last_error(), bad[i].says) != NULL, "%s=%s: %s", bad[i].field, bad[i].value, ut_last_error());
   }
+  /* w_swap_label reads the label changes of w_adv_swap with stage 2's label encoder: without
+   * either there is nothing to read or nothing trained to read it. */
+  overlord_cfg r = c;
+  r.w_swap_label = 1.0f;
+  r.w_adv_swap = 1.0f;
+  ck_assert_ut_ok(overlord_cfg_check(&r));
+  r.w_adv_swap = 0.0f;
+  ck_assert_int_eq(overlord_cfg_check(&r), UT_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(ut_last_error(), "w_swap_label 1 reads the label changes"), "%s", ut_last_error());
+  r.w_adv_swap = 1.0f;
+  r.epochs2 = 0;
+  ck_assert_int_eq(overlord_cfg_check(&r), UT_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(ut_last_error(), "epochs2 0 leaves"), "%s", ut_last_error());
   ck_assert_int_eq(kit_config_set(overlord_cfg_table(), &c, "correlation", "global"), UT_ERR_INVALID_ARGUMENT);
   overlord_cfg v = c;
   v.recon = OVERLORD_RECON_VGG;
@@ -766,8 +824,8 @@ int main(void) {
   TCase *t = tcase_create("overlord");
   tcase_set_timeout(t, 600);
   tcase_add_test(t, each_stage_loss_falls);
-  tcase_add_loop_test(t, stage3_updates_each_side_from_its_own_loss, 0, 3);
-  tcase_add_loop_test(t, stage3_label_changes_are_judged, 0, 2);
+  tcase_add_loop_test(t, stage3_updates_each_side_from_its_own_loss, 0, 4);
+  tcase_add_loop_test(t, stage3_label_changes_are_judged, 0, 3);
   tcase_add_test(t, stage3_total_weighs_the_adversarial_term);
   tcase_add_loop_test(t, r1_gradient_through_the_discriminator, 0, 2);
   tcase_add_test(t, transform_follows_the_seed);
