@@ -20,6 +20,7 @@ typedef struct {
   const ut_device_info *dev;
   int repeats, warmup;
   double peak_gflops, peak_gbps; /* measured by the peak suite on this device; 0: not measured */
+  double sgemm_gflops;           /* the gemm suite's fastest square SGEMM on this device; 0: not measured */
   int done, total;               /* figures, for the progress line */
   int failures;
   ut_status write_status; /* the first failure to write a line: it ends the run */

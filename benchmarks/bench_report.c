@@ -84,14 +84,14 @@ static ut_status parse_line(const char *text, const char *file, long line, repor
   }
   /* Optional: the memory suite's lines say whether ms timed a step or only the compile. */
   const char *timed = json_string_value(json_object_get(o, "timed"));
-  double num[4];
-  static const char *const numbers[4] = { "gflops", "gbps", "pct_peak", "images_per_s" };
-  for (int i = 0; i < 4; i++)
+  double num[5];
+  static const char *const numbers[5] = { "gflops", "gbps", "pct_peak", "images_per_s", "pct_sgemm_peak" };
+  for (int i = 0; i < 5; i++)
     if (!optional_number(o, numbers[i], &num[i], file, line)) goto done;
   *r = (report_row){ .framework = strdup(values[0]), .device = strdup(values[1]), .device_type = strdup(values[2]),
                      .suite = strdup(values[3]), .name = strdup(values[4]), .shape = strdup(values[5]),
                      .median = t[0], .min = t[1], .max = t[2], .gflops = num[0], .gbps = num[1], .pct_peak = num[2],
-                     .images_per_s = num[3], .reference = !is_untangle, .ratio = -1,
+                     .images_per_s = num[3], .pct_sgemm_peak = num[4], .reference = !is_untangle, .ratio = -1,
                      .compile_only = !strcmp(timed ? timed : "", "compile") };
   st = UT_OK;
 done:
@@ -160,9 +160,9 @@ static void cell(FILE *f, double v, const char *fmt) {
 }
 
 static void write_markdown(FILE *f, const report_row *rows, int n) {
-  fprintf(f, "| suite | case | shape | device | ms median (min-max) | GFLOP/s | GB/s | %% of peak | images/s | "
-             "untangle / PyTorch |\n");
-  fprintf(f, "|---|---|---|---|---|---|---|---|---|---|\n");
+  fprintf(f, "| suite | case | shape | device | ms median (min-max) | GFLOP/s | GB/s | %% of peak | %% of SGEMM | "
+             "images/s | untangle / PyTorch |\n");
+  fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int i = 0; i < n; i++) {
     const report_row *r = &rows[i];
     char label[320];
@@ -174,6 +174,7 @@ static void write_markdown(FILE *f, const report_row *rows, int n) {
     cell(f, r->gflops, " %.1f |");
     cell(f, r->gbps, " %.1f |");
     cell(f, r->pct_peak, " %.0f%% |");
+    cell(f, r->pct_sgemm_peak, " %.0f%% |");
     cell(f, r->images_per_s, " %.1f |");
     cell(f, r->ratio, " %.2f |");
     fputc('\n', f);

@@ -28,7 +28,7 @@ static void num_cell(FILE *f, double v, const char *fmt) {
 
 static void table(FILE *f, const report_row *rows, int n) {
   fputs("<table><tr><th>suite</th><th>case</th><th>shape</th><th>device</th><th>ms median (min-max)</th>"
-        "<th>GFLOP/s</th><th>GB/s</th><th>% of peak</th><th>images/s</th><th>untangle / PyTorch</th></tr>\n",
+        "<th>GFLOP/s</th><th>GB/s</th><th>% of peak</th><th>% of SGEMM</th><th>images/s</th><th>untangle / PyTorch</th></tr>\n",
         f);
   for (int i = 0; i < n; i++) {
     const report_row *r = &rows[i];
@@ -46,6 +46,7 @@ static void table(FILE *f, const report_row *rows, int n) {
     num_cell(f, r->gflops, "%.1f");
     num_cell(f, r->gbps, "%.1f");
     num_cell(f, r->pct_peak, "%.0f%%");
+    num_cell(f, r->pct_sgemm_peak, "%.0f%%");
     num_cell(f, r->images_per_s, "%.1f");
     num_cell(f, r->ratio, "%.2f");
     fputs("</tr>\n", f);

@@ -8,7 +8,7 @@
 typedef struct {
   char *framework, *device, *device_type, *suite, *name, *shape;
   double median, min, max;              /* ms */
-  double gflops, gbps, pct_peak, images_per_s; /* < 0: none */
+  double gflops, gbps, pct_peak, pct_sgemm_peak, images_per_s; /* < 0: none */
   int group;     /* rows of one (suite, case, shape) share a group, numbered by first appearance */
   int reference; /* written by another framework (PyTorch) */
   double ratio;  /* untangle ms / the reference's ms for this case; < 0: no reference */

@@ -10,8 +10,8 @@
 # SECONDS (default 420) bounds the whole run: each part gets a share and is stopped with what it
 # has written when its share is spent, so a slow part costs its own figures only. OUT_DIR gets
 # machine.txt (GPU, driver, load average before each part), untangle.jsonl and torch.jsonl (the
-# figures), report.md and report.html (`untangle bench report`), conv-share.md (each convolution
-# against the measured SGEMM peak, benchmarks/conv_share.py) and a log per part.
+# figures), report.md and report.html (`untangle bench report`; its '% of SGEMM' column gives
+# each convolution against the fastest square SGEMM the device measured) and a log per part.
 #
 # Environment: DEVICES (default gpu) and TORCH_DEVICE (default cuda) select where each side
 # runs; PYTHON (default python3) is an interpreter with PyTorch; QUICK=1 passes --quick and
@@ -66,6 +66,7 @@ if [[ $quick == 1 ]]; then
   torch_presets=small
 fi
 # The device's own figures first: they are what the issue asks for, the reference only pairs.
+# gemm before ops in one run, so that the convolutions get their share of the SGEMM peak.
 part 30 untangle-kernels untangle bench --devices "$devices" --suite peak,gemm,ops "${size_flag[@]}" -o "$out/untangle-kernels.jsonl"
 part 45 untangle-models untangle bench --devices "$devices" --suite models "${size_flag[@]}" -o "$out/untangle-models.jsonl"
 # PyTorch: each preset at its harness batch (32), the official batch 128, pixel L1, UNIT.
@@ -82,6 +83,4 @@ reports=()
 for f in "$out/untangle.jsonl" "$out/torch.jsonl"; do [[ -s $f ]] && reports+=("$f"); done
 ((${#reports[@]})) && untangle bench report "${reports[@]}" -o "$out/report.html" --markdown "$out/report.md" \
   > "$out/report.log" 2>&1 || note "the report failed (report.log)"
-"$python" "$(dirname "$reference")/conv_share.py" "$out/untangle.jsonl" > "$out/conv-share.md" 2> "$out/conv-share.log" ||
-  note "no convolution shares (conv-share.log)"
 note "done"

@@ -194,12 +194,25 @@ START_TEST(test_smoke_and_report) {
   /* PyTorch lines twice as slow as each of untangle's model figures, built on the way. */
   char *refs = calloc(1, 1);
   unsigned seen = 0;
-  int lines = 0, models = 0, memory = 0;
+  int lines = 0, models = 0, memory = 0, shares = 0;
+  double sgemm_best = 0; /* the fastest square SGEMM so far: the gemm suite runs before the ops suite */
   for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
     json_error_t err;
     json_t *o = json_loads(line, 0, &err);
     ck_assert_msg(o != NULL, "line %d is not JSON (%s): %s", lines + 1, err.text, line);
     unsigned bit = check_line(o, line);
+    const char *name = json_string_value(json_object_get(o, "case"));
+    json_t *share = json_object_get(o, "pct_sgemm_peak");
+    if (bit == 2 && !strcmp(name, "sgemm.square") && num(o, "gflops") > sgemm_best) sgemm_best = num(o, "gflops");
+    if (bit == 4 && json_is_number(json_object_get(o, "gflops"))) {
+      double expect = 100.0 * num(o, "gflops") / sgemm_best;
+      ck_assert_msg(json_is_number(share) && fabs(json_number_value(share) - expect) <= 1e-4 * expect,
+                    "%s: pct_sgemm_peak %g, its GFLOP/s against the fastest square SGEMM give %g", name,
+                    json_is_number(share) ? json_number_value(share) : -1.0, expect);
+      shares++;
+    } else {
+      ck_assert_msg(!share, "%s (suite bit %u) has a pct_sgemm_peak", name, bit);
+    }
     if (bit == 8) {
       models++;
       json_object_set_new(o, "framework", json_string("pytorch 1.13"));
@@ -218,6 +231,7 @@ START_TEST(test_smoke_and_report) {
   ck_assert_msg(seen == 31, "suites seen: mask %u of 31", seen);
   ck_assert_int_eq(models, 5); /* LORD's stage 1 and 2, VGG and L1; UNIT's small iteration */
   ck_assert_int_eq(memory, 2);
+  ck_assert_msg(sgemm_best > 0 && shares > 0, "SGEMM peak %g, %d ops figures with a share of it", sgemm_best, shares);
   free(text);
 
   snprintf(args, sizeof args, "bench report '%s' -o '%s' --markdown '%s'", results, html, md);
