@@ -134,12 +134,13 @@ static ut_status pair_set_make(const ut_dataset *ds, const three_factors *t, con
 }
 
 /* The share of pairs where a[i] == b[i], over the pairs whose foreign[i] is `which` (all pairs
- * count as usual when foreign is NULL); -1 when there are none. */
+ * count as usual when foreign is NULL); -1 when there are none. Their number goes to *pairs
+ * unless that is NULL. */
 static double split_share(const int32_t *a, const int32_t *b, const uint8_t *foreign, int which, int64_t n, int64_t *pairs) {
   int64_t hit = 0, count = 0;
   for (int64_t i = 0; i < n; i++)
     if ((foreign ? foreign[i] != 0 : 0) == which) hit += a[i] == b[i], count++;
-  *pairs = count;
+  if (pairs) *pairs = count;
   return count ? (double)hit / (double)count : -1;
 }
 
@@ -181,11 +182,12 @@ static ut_status score(const judging *j, const pair_set *ps, const float *out, o
   if (st == UT_OK) overlord_eval_tally_labels(j->predicted, ps->target, ps->source, ps->foreign, ps->pairs, n_classes, sc);
   if (st == UT_OK) st = image_classifier_predict(j->paint_judge, out, ps->pairs, j->predicted);
   if (st != UT_OK) return st;
-  int64_t hit = 0, pairs = 0;
+  int64_t hit = 0;
   for (int64_t i = 0; i < ps->pairs; i++) hit += j->predicted[i] == ps->paint[i];
   sc->paint_kept = (double)hit / (double)ps->pairs;
-  sc->usual_paint.paint_kept = split_share(j->predicted, ps->paint, ps->foreign, 0, ps->pairs, &pairs);
-  sc->foreign_paint.paint_kept = split_share(j->predicted, ps->paint, ps->foreign, 1, ps->pairs, &pairs);
+  /* The counts of each part are the label tally's. */
+  sc->usual_paint.paint_kept = split_share(j->predicted, ps->paint, ps->foreign, 0, ps->pairs, NULL);
+  sc->foreign_paint.paint_kept = split_share(j->predicted, ps->paint, ps->foreign, 1, ps->pairs, NULL);
   return st;
 }
 
