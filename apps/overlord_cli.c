@@ -31,8 +31,9 @@ void overlord_help_train(FILE *out) {
           "A share of the images is held out for the grids and 'untangle eval'. After every epoch\n"
           "RUN/" OVERLORD_CHECKPOINT " is written atomically, losses are appended to RUN/losses.tsv\n"
           "(stage, epoch, step, total, recon, decay, regression, adv, dis, adv_swap with\n"
-          "w_adv_swap > 0 and swap_label with w_swap_label > 0; 0 where a stage has no such term) and\n"
-          "RUN/grid.jpg shows inputs down the side and each of their labels across.\n"
+          "w_adv_swap > 0, swap_label and swap_corr with w_swap_label or w_swap_corr > 0; 0 where a\n"
+          "stage has no such term) and RUN/grid.jpg shows inputs down the side and each of their\n"
+          "labels across.\n"
           "\n"
           "Options:\n"
           "      --data FILE          the data set (required); the localized form needs masks\n"
@@ -54,13 +55,16 @@ void overlord_help_train(FILE *out) {
           "                           gen_channels, enc_channels, enc_max, dis_channels, uncorr_std,\n"
           "                           uncorr_decay, crop_min, crop_max, rotation, flip, normalize,\n"
           "                           lr_latent, lr_gen, lr_corr, lr_enc, lr_min, lr_gan, lr_dis, w_latent,\n"
-          "                           w_r1, w_adv, w_adv_swap, w_swap_label, dis_projection); may repeat.\n"
+          "                           w_r1, w_adv, w_adv_swap, w_swap_label, w_swap_corr, dis_projection);\n"
+          "                           may repeat.\n"
           "                           w_adv_swap > 0 (off by default, as in the official code) makes\n"
           "                           stage 3's discriminator also judge each image drawn under the next\n"
           "                           image's label, and the generator side learn from that with this\n"
           "                           weight; w_swap_label > 0 (off by default; needs w_adv_swap > 0)\n"
           "                           adds, at this weight, the MSE between the label code stage 2's\n"
           "                           label encoder reads from those images and the target's;\n"
+          "                           w_swap_corr > 0 the same for stage 2's correlated encoder,\n"
+          "                           against its code of the input;\n"
           "                           dis_projection=1 (off by default) makes it judge every image as\n"
           "                           one of its label (a projection discriminator)\n"
           "      --save-every N       also write the checkpoint every N steps\n"
@@ -216,6 +220,7 @@ typedef struct {
   int stage; /* whose bar it is: each stage has its own */
   int label_changes; /* stage 3 also trains on label changes (w_adv_swap > 0) */
   int label_read;    /* and on their label as stage 2's encoder reads it (w_swap_label > 0) */
+  int corr_read;     /* and on their correlated code read the same way (w_swap_corr > 0) */
   const kit_team *team;
 } stage_bar;
 
@@ -230,10 +235,12 @@ static void on_step(void *user, const overlord_progress *p) {
     sb->stage = p->stage;
   }
   const float *l = p->losses;
-  char metrics[260], swap[64];
+  char metrics[300], swap[96];
   int k = snprintf(swap, sizeof swap, " label changes %.3f", (double)l[OVERLORD_LOSS_ADV_SWAP]);
   if (sb->label_read && k > 0 && (size_t)k < sizeof swap)
-    snprintf(swap + k, sizeof swap - (size_t)k, " read %.4f", (double)l[OVERLORD_LOSS_SWAP_LABEL]);
+    k += snprintf(swap + k, sizeof swap - (size_t)k, " label read %.4f", (double)l[OVERLORD_LOSS_SWAP_LABEL]);
+  if (sb->corr_read && k > 0 && (size_t)k < sizeof swap)
+    snprintf(swap + k, sizeof swap - (size_t)k, " corr read %.4f", (double)l[OVERLORD_LOSS_SWAP_CORR]);
   int n;
   if (p->stage == 1)
     n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld loss %.4f (recon %.4f decay %.4f) %.0f img/s", (long long)p->epoch + 1,
@@ -302,7 +309,8 @@ static int train(const void *options, kit_team *team) {
     printf("note: without VGG weights (--vgg) the reconstruction is pixel L1 alone, not the paper's perceptual loss\n");
   if (team) printf("data-parallel over %d ranks: %d images each per step\n", team->size, cfg.batch / team->size);
   fflush(stdout);
-  stage_bar bar = { .team = team, .label_changes = cfg.w_adv_swap > 0, .label_read = cfg.w_swap_label > 0 };
+  stage_bar bar = { .team = team, .label_changes = cfg.w_adv_swap > 0, .label_read = cfg.w_swap_label > 0,
+                    .corr_read = cfg.w_swap_corr > 0 };
   double t0 = ut_seconds();
   if (overlord_train(m, ds, &(overlord_train_opts){ .run_dir = o.out, .test_ratio = test_ratio, .save_every = o.save_every,
                                                    .on_step = on_step, .user = &bar, .team = team }) != UT_OK) {

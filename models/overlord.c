@@ -258,6 +258,19 @@ static ut_tensor *swap_label_loss(ut_graph *g, const overlord_cfg *c, ut_tensor 
   return ut_mse_loss(g, overlord_encoder(g, c, changed, name, c->label_dim), target);
 }
 
+/* With w_swap_corr > 0: the same reader for the correlated code. A label reader trained on
+ * data where the label and the paint go together moves the paint towards the target class's;
+ * this term asks the change to keep the input's correlated code as stage 2's correlated
+ * encoder reads both (untransformed in the pose-invariant form, through the input's mask in
+ * the localized one, as encode() reads), so neither side of the MSE is a parameter of the step. */
+static ut_tensor *swap_corr_loss(ut_graph *g, const overlord_cfg *c, step_plan *s, ut_tensor *changed) {
+  char name[KIT_SCOPE_MAX];
+  snprintf(name, sizeof name, "%senc_corr", OV_S2);
+  ut_tensor *read = overlord_encoder(g, c, overlord_transform(g, c, changed, s->masks, NULL, 0), name, c->corr_dim);
+  ut_tensor *input = overlord_encoder(g, c, overlord_transform(g, c, s->images, s->masks, NULL, 0), name, c->corr_dim);
+  return ut_mse_loss(g, read, input);
+}
+
 /* What the discriminator judges images as, with dis_projection: the rows of its class table
  * for the batch's own labels (real images and reconstructions), and for the label changes the
  * next image's row of those. NULL when off. */
@@ -304,8 +317,8 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
 }
 
 /* Stage 3's generator step: recon + w_latent regression + w_adv BCE(D(fake), 1) (+ w_adv_swap
- * BCE(D(label change), 1) + w_swap_label swap_label_loss), over stage 3's encoders and
- * generator. */
+ * BCE(D(label change), 1) + w_swap_label swap_label_loss + w_swap_corr swap_corr_loss), over
+ * stage 3's encoders and generator. */
 static ut_status build_gen(overlord_model *m, step_plan *s) {
   const overlord_cfg *c = &m->cfg;
   ut_graph *g = s->g;
@@ -329,6 +342,10 @@ static ut_status build_gen(overlord_model *m, step_plan *s) {
   if (changed && c->w_swap_label > 0) {
     l3[OVERLORD_LOSS_SWAP_LABEL] = ut_name(swap_label_loss(g, c, changed, target), "ov.s3.swap_label");
     total = ut_add(g, total, ut_scale(g, l3[OVERLORD_LOSS_SWAP_LABEL], c->w_swap_label));
+  }
+  if (changed && c->w_swap_corr > 0) {
+    l3[OVERLORD_LOSS_SWAP_CORR] = ut_name(swap_corr_loss(g, c, s, changed), "ov.s3.swap_corr");
+    total = ut_add(g, total, ut_scale(g, l3[OVERLORD_LOSS_SWAP_CORR], c->w_swap_corr));
   }
   l3[OVERLORD_LOSS_TOTAL] = ut_name(total, "ov.s3.gen_loss");
   ut_tensor_list net = ut_params(g, OV_S3);

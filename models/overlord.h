@@ -69,6 +69,8 @@ typedef struct {
                                 * stage 3 judges reconstructions alone) */
   float w_swap_label;          /* stage 3's weight of the label changes' label as stage 2's label encoder reads it: MSE
                                 * against the target's row (0, off: not in the official code; needs w_adv_swap > 0) */
+  float w_swap_corr;           /* the same for the correlated code: stage 2's correlated encoder on the label change
+                                * against the same encoder on the input (0, off; needs w_adv_swap > 0) */
   int dis_projection;          /* 1: stage 3's discriminator is conditioned on the label by a projection (0, off: the
                                 * official discriminator is unconditional) */
   overlord_recon recon;
@@ -125,6 +127,7 @@ enum {
   OVERLORD_LOSS_DIS,       /* stage 3: the discriminator's BCE + R1 */
   OVERLORD_LOSS_ADV_SWAP,  /* stage 3 with w_adv_swap > 0: BCE(D(label change), 1), unweighted */
   OVERLORD_LOSS_SWAP_LABEL, /* stage 3 with w_swap_label > 0: MSE(stage 2's E_label(label change), target row), unweighted */
+  OVERLORD_LOSS_SWAP_CORR, /* stage 3 with w_swap_corr > 0: MSE(stage 2's E_corr(T(label change)), E_corr(T(x))), unweighted */
   OVERLORD_N_LOSSES
 };
 /* One training step of `stage` (1, 2 or 3) with losses[OVERLORD_N_LOSSES] before the update.

@@ -90,13 +90,15 @@ ut_status overlord_cfg_check(const overlord_cfg *c) {
   REQUIRE(c->lr_latent > 0 && c->lr_gen > 0 && c->lr_corr > 0 && c->lr_enc > 0 && c->lr_gan > 0 && c->lr_dis > 0 &&
               c->lr_min >= 0,
           "learning rates must be positive");
-  REQUIRE(c->w_latent >= 0 && c->w_r1 >= 0 && c->w_adv >= 0 && c->w_adv_swap >= 0 && c->w_swap_label >= 0,
-          "w_latent, w_r1, w_adv, w_adv_swap and w_swap_label must not be negative");
-  REQUIRE(c->w_swap_label == 0 || c->w_adv_swap > 0,
-          "w_swap_label %g reads the label changes that w_adv_swap > 0 draws; w_adv_swap is 0", (double)c->w_swap_label);
-  REQUIRE(c->w_swap_label == 0 || c->epochs2 > 0 || c->epochs3 == 0,
-          "w_swap_label %g reads the label changes with stage 2's label encoder, which epochs2 0 leaves untrained",
-          (double)c->w_swap_label);
+  REQUIRE(c->w_latent >= 0 && c->w_r1 >= 0 && c->w_adv >= 0 && c->w_adv_swap >= 0 && c->w_swap_label >= 0 &&
+              c->w_swap_corr >= 0,
+          "w_latent, w_r1, w_adv, w_adv_swap, w_swap_label and w_swap_corr must not be negative");
+  const float read = c->w_swap_label > 0 ? c->w_swap_label : c->w_swap_corr;
+  const char *reader = c->w_swap_label > 0 ? "w_swap_label" : "w_swap_corr";
+  REQUIRE(read == 0 || c->w_adv_swap > 0, "%s %g reads the label changes that w_adv_swap > 0 draws; w_adv_swap is 0",
+          reader, (double)read);
+  REQUIRE(read == 0 || c->epochs2 > 0 || c->epochs3 == 0,
+          "%s %g reads the label changes with stage 2's encoders, which epochs2 0 leaves untrained", reader, (double)read);
   REQUIRE(c->dis_projection == 0 || c->dis_projection == 1, "dis_projection %d must be 0 or 1", c->dis_projection);
   REQUIRE((unsigned)c->recon <= OVERLORD_RECON_VGG_RANDOM, "recon %d is not l1, vgg or vgg-random", (int)c->recon);
   REQUIRE(c->recon == OVERLORD_RECON_L1 || c->size >= 32, "the VGG loss needs images of at least 32x32");
@@ -127,6 +129,7 @@ static const kit_field fields[] = {
   { "w_adv_swap", KIT_FIELD_F32, offsetof(overlord_cfg, w_adv_swap), NULL, 1 },
   { "dis_projection", KIT_FIELD_INT, offsetof(overlord_cfg, dis_projection), NULL, 1 },
   { "w_swap_label", KIT_FIELD_F32, offsetof(overlord_cfg, w_swap_label), NULL, 1 },
+  { "w_swap_corr", KIT_FIELD_F32, offsetof(overlord_cfg, w_swap_corr), NULL, 1 },
 };
 #undef F
 static const kit_config_table table = { "OverLORD configuration", fields, (int)(sizeof fields / sizeof fields[0]) };
@@ -138,7 +141,7 @@ char *overlord_cfg_to_json(const overlord_cfg *c) { return kit_config_to_json(&t
 ut_status overlord_cfg_from_json(const char *text, overlord_cfg *out) {
   /* Every field is required but the ones added later, which read as the runs before them
    * trained where absent: w_adv 1, lr_dis the same as lr_gan, w_adv_swap 0, dis_projection 0,
-   * w_swap_label 0. Nothing of the caller's struct survives. */
+   * w_swap_label 0, w_swap_corr 0. Nothing of the caller's struct survives. */
   overlord_cfg c = { .w_adv = 1.0f, .lr_dis = -1.0f };
   ut_status st = kit_config_from_json(&table, text, &c);
   if (st == UT_OK && c.lr_dis == -1.0f) c.lr_dis = c.lr_gan;

@@ -193,14 +193,15 @@ static void drop(snapshot *s) {
 }
 
 /* With and without the label changes (w_adv_swap), with them and the projection
- * discriminator (whose class table is its own), and with them read by stage 2's label encoder
- * (w_swap_label): neither step touches the label table the changes read, stage 2's encoders
- * nor the other side's networks. */
+ * discriminator (whose class table is its own), and with them read by stage 2's label and
+ * correlated encoders (w_swap_label, w_swap_corr): neither step touches the label table the
+ * changes read, stage 2's encoders nor the other side's networks. */
 START_TEST(stage3_updates_each_side_from_its_own_loss) {
   overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT);
   c.w_adv_swap = _i ? 2.0f : 0.0f;
   c.dis_projection = _i == 2;
   c.w_swap_label = _i == 3 ? 5.0f : 0.0f;
+  c.w_swap_corr = _i == 3 ? 7.0f : 0.0f;
   float *data = tiny_images();
   overlord_model *m = overlord_new(test_runtime(), &c, NULL);
   static float l[OVERLORD_N_LOSSES];
@@ -274,6 +275,7 @@ START_TEST(stage3_label_changes_are_judged) {
   overlord_cfg off = c;
   c.w_adv_swap = w;
   c.w_swap_label = _i == 2 ? 3.0f : 0.0f;
+  c.w_swap_corr = _i >= 2 ? 4.0f : 0.0f; /* 2: both read back, 3: the correlated code alone */
   float *data = tiny_images();
   overlord_model *m = overlord_new(test_runtime(), &c, NULL), *plain = overlord_new(test_runtime(), &off, NULL);
   reach_stage3(m, data, 2);
@@ -284,15 +286,17 @@ START_TEST(stage3_label_changes_are_judged) {
   for (int i = 0; i < N_CLASSES * 4; i++) rows[i] = (i < 4 ? 1.0f : -1.0f) * (2.0f + (float)(i % 4));
   ck_assert_ut_ok(ut_store_tensor_write(overlord_store(m), ut_store_find(overlord_store(m), OV_LABEL_EMB), rows));
   ck_assert_ut_ok(ut_store_tensor_write(overlord_store(plain), ut_store_find(overlord_store(plain), OV_LABEL_EMB), rows));
-  if (c.w_swap_label > 0) {
-    /* Stage 3's label encoder starts as a copy of stage 2's: the reader is made to differ, so
-     * that reading with the wrong one shows. Neither model's steps below read it otherwise. */
+  if (c.w_swap_corr > 0) {
+    /* Stage 3's encoders start as copies of stage 2's: the readers are made to differ, so that
+     * reading with the wrong ones shows. Neither model's steps below read them otherwise. */
     ut_store *st = overlord_store(m);
     int scaled = 0;
     for (int i = 0; i < ut_store_count(st); i++) {
       ut_store_tensor *t = ut_store_at(st, i);
-      if (strncmp(ut_store_tensor_name(t), OV_S2 "enc_label", strlen(OV_S2 "enc_label")) ||
-          strstr(ut_store_tensor_name(t), ".adam"))
+      const char *name = ut_store_tensor_name(t);
+      if ((strncmp(name, OV_S2 "enc_label", strlen(OV_S2 "enc_label")) &&
+           strncmp(name, OV_S2 "enc_corr", strlen(OV_S2 "enc_corr"))) ||
+          strstr(name, ".adam"))
         continue;
       ut_shape sh = ut_store_tensor_shape(t);
       int64_t n = 1;
@@ -304,7 +308,7 @@ START_TEST(stage3_label_changes_are_judged) {
       free(v);
       scaled++;
     }
-    ck_assert_int_gt(scaled, 2);
+    ck_assert_int_gt(scaled, 4);
   }
   batch_buf bb;
   const overlord_batch *b = batch_of(&bb, data, 1);
@@ -320,12 +324,17 @@ START_TEST(stage3_label_changes_are_judged) {
   const int32_t *judged_as = c.dis_projection ? rolled : NULL, *own_labels = c.dis_projection ? b->labels : NULL;
   ck_assert_ut_ok(overlord_discriminate(m, changed, judged_as, BATCH, logits));
   double judged_fake = mean_softplus(logits, BATCH, 1.0);
-  /* With w_swap_label: the label code stage 2's label encoder reads from the changes. */
-  float read[BATCH * L];
-  double read_error = 0;
-  ck_assert_ut_ok(overlord_encode(m, 2, changed, NULL, BATCH, NULL, read, NULL));
+  /* With w_swap_label and w_swap_corr: the label and correlated codes stage 2's encoders read
+   * from the changes, against the target's row and the same encoder's code of the input. */
+  float read[BATCH * L], corr_read[BATCH * K], corr_input[BATCH * K];
+  double read_error = 0, corr_error = 0;
+  ck_assert_ut_ok(overlord_encode(m, 2, changed, NULL, BATCH, NULL, read, corr_read));
+  ck_assert_ut_ok(overlord_encode(m, 2, b->images, NULL, BATCH, NULL, NULL, corr_input));
   for (int i = 0; i < BATCH * L; i++) read_error += ((double)read[i] - target[i]) * ((double)read[i] - target[i]);
   read_error /= BATCH * L;
+  for (int i = 0; i < BATCH * K; i++)
+    corr_error += ((double)corr_read[i] - corr_input[i]) * ((double)corr_read[i] - corr_input[i]);
+  corr_error /= BATCH * K;
   /* What the same images give under their own labels: the checks below must tell the two apart
    * (about 3e-4 relative here; the plan and the host agree to about 4e-8). */
   float own_rows[BATCH * L], own[BATCH * PER], own_logits[BATCH];
@@ -337,7 +346,8 @@ START_TEST(stage3_label_changes_are_judged) {
                 "the check to tell them apart", judged_own, judged_fake);
 
   float ls[OVERLORD_N_LOSSES], lp[OVERLORD_N_LOSSES];
-  lp[OVERLORD_LOSS_ADV_SWAP] = ls[OVERLORD_LOSS_SWAP_LABEL] = NAN; /* the steps write their own columns only */
+  /* The steps write their own columns only. */
+  lp[OVERLORD_LOSS_ADV_SWAP] = ls[OVERLORD_LOSS_SWAP_LABEL] = ls[OVERLORD_LOSS_SWAP_CORR] = NAN;
   ck_assert_ut_ok(overlord_dis_step(m, b, ls));
   ck_assert_ut_ok(overlord_dis_step(plain, b, lp));
   double gap = (double)ls[OVERLORD_LOSS_DIS] - (double)lp[OVERLORD_LOSS_DIS];
@@ -360,6 +370,14 @@ START_TEST(stage3_label_changes_are_judged) {
   } else {
     ck_assert_msg(isnan(ls[OVERLORD_LOSS_SWAP_LABEL]), "a model without w_swap_label reported %g for it",
                   (double)ls[OVERLORD_LOSS_SWAP_LABEL]);
+  }
+  if (c.w_swap_corr > 0) {
+    ck_assert_msg(fabs(ls[OVERLORD_LOSS_SWAP_CORR] - corr_error) <= TOL * corr_error, "swap_corr %.7g, host %.7g",
+                  (double)ls[OVERLORD_LOSS_SWAP_CORR], corr_error);
+    expect += c.w_swap_corr * ls[OVERLORD_LOSS_SWAP_CORR];
+  } else {
+    ck_assert_msg(isnan(ls[OVERLORD_LOSS_SWAP_CORR]), "a model without w_swap_corr reported %g for it",
+                  (double)ls[OVERLORD_LOSS_SWAP_CORR]);
   }
   ck_assert_msg(fabsf(ls[OVERLORD_LOSS_TOTAL] - expect) <= 1e-5f * fabsf(expect), "total %.7g, expected %.7g",
                 (double)ls[OVERLORD_LOSS_TOTAL], (double)expect);
@@ -726,11 +744,18 @@ START_TEST(config_and_bad_input) {
   ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
   ck_assert_int_eq(back.dis_projection, 0);
   free(old);
-  later.w_swap_label = 2.0f; /* and before w_swap_label: the label changes not read back */
+  later.w_swap_label = 2.0f; /* and before w_swap_label and w_swap_corr: the changes not read back */
   old = config_without(&later, "w_swap_label");
   back.w_swap_label = -1.0f;
   ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
   ck_assert_float_eq(back.w_swap_label, 0.0f);
+  free(old);
+  later.w_swap_corr = 3.0f;
+  old = config_without(&later, "w_swap_corr");
+  back.w_swap_corr = -1.0f;
+  ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
+  ck_assert_float_eq(back.w_swap_corr, 0.0f);
+  ck_assert_float_eq(back.w_swap_label, 2.0f);
   free(old);
 
   static const struct {
@@ -740,6 +765,7 @@ START_TEST(config_and_bad_input) {
     { "crop_min", "0", "crop_min" },     { "n_classes", "1", "n_classes 1" },     { "rotation", "200", "rotation" },
     { "w_adv", "-1", "w_adv" },          { "lr_dis", "0", "learning rates" },     { "w_adv_swap", "-2", "w_adv_swap" },
     { "dis_projection", "2", "dis_projection 2" }, { "w_swap_label", "-1", "w_swap_label" },
+    { "w_swap_corr", "-1", "w_swap_corr" },
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     overlord_cfg b = c;
@@ -760,6 +786,10 @@ START_TEST(config_and_bad_input) {
   r.epochs2 = 0;
   ck_assert_int_eq(overlord_cfg_check(&r), UT_ERR_INVALID_ARGUMENT);
   ck_assert_msg(strstr(ut_last_error(), "epochs2 0 leaves"), "%s", ut_last_error());
+  r = c;
+  r.w_swap_corr = 2.0f;
+  ck_assert_int_eq(overlord_cfg_check(&r), UT_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(ut_last_error(), "w_swap_corr 2 reads the label changes"), "%s", ut_last_error());
   ck_assert_int_eq(kit_config_set(overlord_cfg_table(), &c, "correlation", "global"), UT_ERR_INVALID_ARGUMENT);
   overlord_cfg v = c;
   v.recon = OVERLORD_RECON_VGG;
@@ -825,7 +855,7 @@ int main(void) {
   tcase_set_timeout(t, 600);
   tcase_add_test(t, each_stage_loss_falls);
   tcase_add_loop_test(t, stage3_updates_each_side_from_its_own_loss, 0, 4);
-  tcase_add_loop_test(t, stage3_label_changes_are_judged, 0, 3);
+  tcase_add_loop_test(t, stage3_label_changes_are_judged, 0, 4);
   tcase_add_test(t, stage3_total_weighs_the_adversarial_term);
   tcase_add_loop_test(t, r1_gradient_through_the_discriminator, 0, 2);
   tcase_add_test(t, transform_follows_the_seed);
