@@ -267,6 +267,17 @@ static double mean_softplus(const float *logits, int n, double sign) {
   return s / n;
 }
 
+/* A read-back column against the host's figure, its weighted share of the total; NaN (never
+ * written) where the weight is 0. */
+static float read_term(float reported, float weight, double host, const char *name) {
+  if (weight == 0) {
+    ck_assert_msg(isnan(reported), "a model without %s reported %g for it", name, (double)reported);
+    return 0;
+  }
+  ck_assert_msg(fabs(reported - host) <= 1e-5 * host, "%s %.7g, host %.7g", name, (double)reported, host);
+  return weight * reported;
+}
+
 START_TEST(stage3_label_changes_are_judged) {
   const float w = 2.0f;
   const double TOL = 1e-5;
@@ -363,22 +374,8 @@ START_TEST(stage3_label_changes_are_judged) {
                 (double)ls[OVERLORD_LOSS_ADV_SWAP], judged_real);
   float expect = ls[OVERLORD_LOSS_RECON] + c.w_latent * ls[OVERLORD_LOSS_REGRESSION] + c.w_adv * ls[OVERLORD_LOSS_ADV] +
                  w * ls[OVERLORD_LOSS_ADV_SWAP];
-  if (c.w_swap_label > 0) {
-    ck_assert_msg(fabs(ls[OVERLORD_LOSS_SWAP_LABEL] - read_error) <= TOL * read_error, "swap_label %.7g, host %.7g",
-                  (double)ls[OVERLORD_LOSS_SWAP_LABEL], read_error);
-    expect += c.w_swap_label * ls[OVERLORD_LOSS_SWAP_LABEL];
-  } else {
-    ck_assert_msg(isnan(ls[OVERLORD_LOSS_SWAP_LABEL]), "a model without w_swap_label reported %g for it",
-                  (double)ls[OVERLORD_LOSS_SWAP_LABEL]);
-  }
-  if (c.w_swap_corr > 0) {
-    ck_assert_msg(fabs(ls[OVERLORD_LOSS_SWAP_CORR] - corr_error) <= TOL * corr_error, "swap_corr %.7g, host %.7g",
-                  (double)ls[OVERLORD_LOSS_SWAP_CORR], corr_error);
-    expect += c.w_swap_corr * ls[OVERLORD_LOSS_SWAP_CORR];
-  } else {
-    ck_assert_msg(isnan(ls[OVERLORD_LOSS_SWAP_CORR]), "a model without w_swap_corr reported %g for it",
-                  (double)ls[OVERLORD_LOSS_SWAP_CORR]);
-  }
+  expect += read_term(ls[OVERLORD_LOSS_SWAP_LABEL], c.w_swap_label, read_error, "swap_label");
+  expect += read_term(ls[OVERLORD_LOSS_SWAP_CORR], c.w_swap_corr, corr_error, "swap_corr");
   ck_assert_msg(fabsf(ls[OVERLORD_LOSS_TOTAL] - expect) <= 1e-5f * fabsf(expect), "total %.7g, expected %.7g",
                 (double)ls[OVERLORD_LOSS_TOTAL], (double)expect);
   ck_assert_msg(isnan(lp[OVERLORD_LOSS_ADV_SWAP]), "a model without label changes reported %g for them",
