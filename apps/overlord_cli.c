@@ -58,7 +58,7 @@ void overlord_help_train(FILE *out) {
           "                           w_r1, w_adv, w_adv_swap, w_swap_label, w_swap_corr, dis_projection);\n"
           "                           may repeat.\n"
           "                           w_adv_swap > 0 (off by default, as in the official code) makes\n"
-          "                           stage 3's discriminator also judge each image drawn under the next\n"
+          "                           stage 3's discriminator also judge each image drawn under another\n"
           "                           image's label, and the generator side learn from that with this\n"
           "                           weight; w_swap_label > 0 (off by default; needs w_adv_swap > 0)\n"
           "                           adds, at this weight, the MSE between the label code stage 2's\n"

@@ -102,12 +102,6 @@ ut_status overlord_set_team(overlord_model *m, const kit_team *team) {
                      "gives shares of %d; use a batch that is a multiple of %d, or train stage 3 on fewer processes "
                      "(--epochs A,B,0 here, then --resume --epochs A,B,C)", team->size, OVERLORD_STDDEV_GROUP,
                      m->cfg.batch, share, OVERLORD_STDDEV_GROUP * team->size);
-    /* The label changes pair each image with the next one of the batch, which a share
-     * would pair differently at its ends. */
-    if (m->cfg.epochs3 > 0 && m->cfg.w_adv_swap > 0)
-      return ut_fail(UT_ERR_INVALID_ARGUMENT, "OverLORD: w_adv_swap %g pairs every image with the next one of the whole "
-                     "batch, which a share of it cannot; train stage 3 in one process, or with w_adv_swap 0",
-                     (double)m->cfg.w_adv_swap);
     if ((st = team->sparse_rows(team->user, OV_UNCORR_EMB, 0)) != UT_OK) return st;
   }
   m->team = team;
@@ -217,25 +211,29 @@ static ut_tensor *stage3_fake(ut_graph *g, const overlord_cfg *c, step_plan *s, 
   return overlord_generator(g, c, overlord_latent(g, *u, *l, *corr), name);
 }
 
-/* Row k of t [rows, ...] becomes row k + 1 of it: the label changes pair each image with the
- * next one of the batch (a fixed permutation of the rows). */
+/* Row k of t [rows, ...] becomes the next row of its group of OVERLORD_STDDEV_GROUP
+ * consecutive rows (the last one's the first of the group): the label changes pair each image
+ * with a neighbour, a fixed permutation of rows that come in random order. Inside the groups
+ * the discriminator's minibatch stddev forms, so that a team's shares, which hold whole
+ * groups, pair their images as one process pairs the whole batch. */
 static ut_tensor *next_rows(overlord_model *m, ut_graph *g, ut_tensor *t) {
   int32_t *next = malloc((size_t)m->rows * sizeof *next);
   if (!next) {
     ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
     return ut_graph_fail(g, UT_ERR_HOST_MEMORY);
   }
-  for (int k = 0; k < m->rows; k++) next[k] = (k + 1) % m->rows;
+  const int group = m->rows < OVERLORD_STDDEV_GROUP ? m->rows : OVERLORD_STDDEV_GROUP;
+  for (int k = 0; k < m->rows; k++) next[k] = k / group * group + (k % group + 1) % group;
   ut_tensor *permuted = ut_embedding(g, t, ut_constant_i32(g, UT_SHAPE(m->rows), next));
   free(next);
   return permuted;
 }
 
 /* With w_adv_swap > 0, stage 3 also draws every image under another label: its own
- * uncorrelated and correlated codes with stage 1's label code of the next image's label
- * (where the two labels agree, a reconstruction from the table's row). The label code is the
- * table's row, as the eval's and translate's label changes take it, and goes to *target when
- * that is not NULL. NULL when off. */
+ * uncorrelated and correlated codes with stage 1's label code of its neighbour's label
+ * (next_rows; where the two labels agree, a reconstruction from the table's row). The label
+ * code is the table's row, as the eval's and translate's label changes take it, and goes to
+ * *target when that is not NULL. NULL when off. */
 static ut_tensor *stage3_label_change(overlord_model *m, step_plan *s, ut_tensor *u, ut_tensor *corr, ut_tensor **target) {
   const overlord_cfg *c = &m->cfg;
   if (c->w_adv_swap <= 0) return NULL;
@@ -273,7 +271,7 @@ static ut_tensor *swap_corr_loss(ut_graph *g, const overlord_cfg *c, step_plan *
 
 /* What the discriminator judges images as, with dis_projection: the rows of its class table
  * for the batch's own labels (real images and reconstructions), and for the label changes the
- * next image's row of those. NULL when off. */
+ * neighbour's row of those (next_rows). NULL when off. */
 static ut_tensor *own_classes(overlord_model *m, step_plan *s) {
   return overlord_dis_class_rows(s->g, &m->cfg, s->labels, OV_DIS);
 }
