@@ -34,6 +34,12 @@ static overlord_cfg tiny_cfg(overlord_correlation corr) {
   c.lr_gen = 1e-3f;
   c.lr_enc = 3e-3f; /* a few steps to show stages 2 and 3 learning, not 40 epochs */
   c.lr_gan = 1e-3f;
+  /* Stage 3 as the official code has it (the preset's label changes and their read-back terms
+   * off, the discriminator at the earlier preset's rate and R1 weight): the tests of those
+   * terms turn them on, and each_stage_loss_falls runs the preset's as well. */
+  c.lr_dis = 2e-4f;
+  c.w_r1 = 1.0f;
+  c.w_adv_swap = c.w_swap_label = c.w_swap_corr = 0.0f;
   c.seed = 5;
   return c;
 }
@@ -99,8 +105,19 @@ static double mean_loss(const float *losses, int from, int n, int which) {
   return s / n;
 }
 
+/* Each stage's own loss falls; stage 3 in its official form and with the small preset's
+ * label changes and read-back terms. */
 START_TEST(each_stage_loss_falls) {
   overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT);
+  if (_i) {
+    const overlord_cfg p = overlord_preset(OVERLORD_PRESET_SMALL, 3, N_IMAGES, N_CLASSES);
+    ck_assert_msg(p.w_adv_swap > 0 && p.w_swap_label > 0 && p.w_swap_corr > 0, "the preset has no read-back terms");
+    c.lr_dis = p.lr_dis;
+    c.w_r1 = p.w_r1;
+    c.w_adv_swap = p.w_adv_swap;
+    c.w_swap_label = p.w_swap_label;
+    c.w_swap_corr = p.w_swap_corr;
+  }
   float *data = tiny_images();
   overlord_model *m = overlord_new(test_runtime(), &c, NULL);
   ck_assert_ut_ptr(m);
@@ -118,9 +135,10 @@ START_TEST(each_stage_loss_falls) {
   enum { STEPS3 = 40 };
   train(m, 3, data, 0, STEPS3, l);
   /* Stage 3 starts from stage 2's encoders and the stage-1 generator, which never saw the
-   * encoders' codes: fine-tuning them together lowers the reconstruction. */
-  ck_assert_msg(mean_loss(l, STEPS3 - 6, 6, R) < 0.8 * mean_loss(l, 0, 6, R), "stage 3 reconstruction %g -> %g",
-                mean_loss(l, 0, 6, R), mean_loss(l, STEPS3 - 6, 6, R));
+   * encoders' codes: fine-tuning them together lowers the reconstruction (with the preset's
+   * terms, which pull the generator elsewhere as well, by 18% here). */
+  ck_assert_msg(mean_loss(l, STEPS3 - 6, 6, R) < (_i ? 0.85 : 0.8) * mean_loss(l, 0, 6, R),
+                "stage 3 reconstruction %g -> %g", mean_loss(l, 0, 6, R), mean_loss(l, STEPS3 - 6, 6, R));
 
   /* Codes, images and logits have the promised shapes; a bad id is refused. */
   float u[3 * 4], lab[3 * 4], corr[3 * 4], img[3 * PER], logits[3];
@@ -842,7 +860,7 @@ int main(void) {
   Suite *s = suite_create("overlord");
   TCase *t = tcase_create("overlord");
   tcase_set_timeout(t, 600);
-  tcase_add_test(t, each_stage_loss_falls);
+  tcase_add_loop_test(t, each_stage_loss_falls, 0, 2);
   tcase_add_loop_test(t, stage3_updates_each_side_from_its_own_loss, 0, 4);
   tcase_add_loop_test(t, stage3_label_changes_are_judged, 0, 4);
   tcase_add_test(t, stage3_total_weighs_the_adversarial_term);
