@@ -171,9 +171,7 @@ static void take(ut_store *st, snapshot *s) {
     ut_store_tensor *t = ut_store_at(st, i);
     const char *name = ut_store_tensor_name(t);
     if (strncmp(name, "ov.", 3) || strstr(name, ".adam")) continue; /* parameters, not optimiser moments */
-    ut_shape sh = ut_store_tensor_shape(t);
-    int64_t n = 1;
-    for (int d = 0; d < sh.rank; d++) n *= sh.d[d];
+    int64_t n = ut_shape_numel(ut_store_tensor_shape(t));
     ck_assert_int_lt(s->n, 256);
     s->names[s->n] = strdup(name);
     s->values[s->n] = malloc((size_t)n * sizeof(float));
@@ -327,9 +325,7 @@ START_TEST(stage3_label_changes_are_judged) {
            strncmp(name, OV_S2 "enc_corr", strlen(OV_S2 "enc_corr"))) ||
           strstr(name, ".adam"))
         continue;
-      ut_shape sh = ut_store_tensor_shape(t);
-      int64_t n = 1;
-      for (int d = 0; d < sh.rank; d++) n *= sh.d[d];
+      int64_t n = ut_shape_numel(ut_store_tensor_shape(t));
       float *v = malloc((size_t)n * sizeof *v);
       ck_assert_ut_ok(ut_store_tensor_read(st, t, v));
       for (int64_t k = 0; k < n; k++) v[k] = v[k] * 1.25f + 0.01f;
@@ -466,9 +462,7 @@ START_TEST(r1_gradient_through_the_discriminator) {
   for (int k = 0; k < params.n; k++) {
     ut_tensor *gt = ut_grad(g[0], params.t[k]);
     ut_store_tensor *t = ut_store_find(st, ut_tensor_name(params.t[k]));
-    ut_shape sh = ut_store_tensor_shape(t);
-    int64_t n = 1;
-    for (int d = 0; d < sh.rank; d++) n *= sh.d[d];
+    int64_t n = ut_shape_numel(ut_store_tensor_shape(t));
     float *v = malloc((size_t)n * sizeof *v), *ga = calloc((size_t)n, sizeof *ga);
     ck_assert_ut_ok(ut_store_tensor_read(st, t, v));
     if (gt) ck_assert_ut_ok(ut_read(p[0], gt, ga));
