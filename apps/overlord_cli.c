@@ -1,5 +1,6 @@
 /* `untangle train overlord`, and translate and grid of an OverLORD run (models/overlord*.h). */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -96,7 +97,8 @@ typedef struct {
 
 enum { OPT_DATA = 256, OPT_PRESET, OPT_EPOCHS, OPT_CORRELATION, OPT_RECON, OPT_VGG, OPT_TEST_RATIO, OPT_SET,
        OPT_SAVE_EVERY, OPT_LABEL, OPT_CONTENT, OPT_REFERENCE, OPT_MASK, OPT_REFERENCE_MASK, OPT_STAGE, OPT_IMAGES,
-       OPT_LABELS, OPT_MASKS, OPT_LORD, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS, OPT_JUDGE_MIN, OPT_MPI };
+       OPT_LABELS, OPT_MASKS, OPT_LORD, OPT_MAX_IMAGES, OPT_JUDGE_EPOCHS, OPT_JUDGE_MIN, OPT_MPI,
+       OPT_TARGETS };
 
 static int parse_epochs(const char *cmd, const char *text, train_options *o) {
   char buf[96];
@@ -597,7 +599,9 @@ void overlord_help_eval(FILE *out) {
           "      --lord RUN2          a LORD run of the same set, translated on the same pairs\n"
           "  -o, --out JSON           write the report here instead of RUN/eval.json\n"
           "  -d, --device D           an index from 'untangle devices', gpu, cpu, best or part of a name\n"
-          "      --max-images N       held-out images at most (default 200; 3 labels each)\n"
+          "      --max-images N       held-out images at most (default 200)\n"
+          "      --targets K          target labels per image (default 3; 0 or K >= the classes - 1: every\n"
+          "                           other label, so each image is changed into every class once)\n"
           "      --judge-epochs N     training epochs of the judges (default 30, at least 600 steps)\n"
           "      --judge-min-accuracy A  the judges' held-out accuracy needed to judge (default 0.9)\n"
           "  -s, --seed S             seed of the judges and probes (default 1)\n"
@@ -610,13 +614,13 @@ int overlord_cmd_eval(int argc, char **argv) {
     { "data", required_argument, NULL, OPT_DATA },         { "lord", required_argument, NULL, OPT_LORD },
     { "out", required_argument, NULL, 'o' },               { "device", required_argument, NULL, 'd' },
     { "max-images", required_argument, NULL, OPT_MAX_IMAGES }, { "judge-epochs", required_argument, NULL, OPT_JUDGE_EPOCHS },
-    { "judge-min-accuracy", required_argument, NULL, OPT_JUDGE_MIN },
+    { "judge-min-accuracy", required_argument, NULL, OPT_JUDGE_MIN }, { "targets", required_argument, NULL, OPT_TARGETS },
     { "seed", required_argument, NULL, 's' },              { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   const char *data = NULL, *out = NULL, *lord = NULL, *device = cli_default_device();
   overlord_eval_cfg cfg = overlord_eval_default_cfg();
-  int64_t epochs = cfg.judge_epochs;
+  int64_t epochs = cfg.judge_epochs, targets = cfg.targets;
   cli_getopt_reset();
   opterr = 0;
   int rc = CLI_OK;
@@ -628,6 +632,7 @@ int overlord_cmd_eval(int argc, char **argv) {
     case 'd': device = optarg; break;
     case OPT_MAX_IMAGES: rc = cli_parse_i64(cmd, "--max-images", optarg, 1, 1 << 20, &cfg.max_images); break;
     case OPT_JUDGE_EPOCHS: rc = cli_parse_i64(cmd, "--judge-epochs", optarg, 1, 1000, &epochs); break;
+    case OPT_TARGETS: rc = cli_parse_i64(cmd, "--targets", optarg, 0, 1 << 20, &targets); break;
     case OPT_JUDGE_MIN: rc = cli_parse_double(cmd, "--judge-min-accuracy", optarg, 0, 1, &cfg.judge_min_accuracy); break;
     case 's': rc = cli_parse_u64(cmd, "--seed", optarg, UINT64_MAX, &cfg.seed); break;
     case 'h': overlord_help_eval(stdout); return CLI_OK;
@@ -636,6 +641,7 @@ int overlord_cmd_eval(int argc, char **argv) {
   }
   if (rc != CLI_OK) return rc;
   cfg.judge_epochs = (int)epochs;
+  cfg.targets = targets == 0 ? INT_MAX : (int)targets; /* every other label */
   const char *run = NULL;
   if ((rc = cli_eval_operands(cmd, argc, argv, data, &run)) != CLI_OK) return rc;
   rc = CLI_FAILED;

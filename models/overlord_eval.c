@@ -340,6 +340,7 @@ ut_status overlord_evaluate(ut_runtime *rt, overlord_model *m, int stage, const 
   int targets = cfg->targets < c->n_classes - 1 ? cfg->targets : (int)c->n_classes - 1;
   if (targets < 1) return ut_fail(UT_ERR_INVALID_ARGUMENT, "%d target labels per image", cfg->targets);
   r->stage = stage;
+  r->targets = targets;
   r->paints = t.paints;
   ut_dataset_split sp;
   if ((st = overlord_run_split(ds, c, test_ratio, &sp)) != UT_OK) return st;
@@ -449,8 +450,9 @@ static json_t *probe_json(const probe_result *p) {
 }
 
 char *overlord_eval_json(const overlord_eval_report *r, const char *run, const char *data, const char *device) {
-  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i}", "model", "overlord", "run", run, "data", data, "device",
-                        device, "stage", r->stage, "images", r->n_images, "pairs", r->n_pairs, "paints", r->paints);
+  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i}", "model", "overlord", "run", run, "data", data,
+                        "device", device, "stage", r->stage, "images", r->n_images, "targets_per_image", r->targets, "pairs",
+                        r->n_pairs, "paints", r->paints);
   if (!o) return NULL;
   json_t *tr = json_object();
   if (r->n_train_pairs) json_object_set_new(tr, "stage1_training_images", scores_json(&r->stage1));
@@ -505,8 +507,8 @@ static void print_scores(FILE *out, const char *name, const overlord_eval_scores
 }
 
 void overlord_eval_print(FILE *out, const overlord_eval_report *r) {
-  fprintf(out, "%d held-out images, %d label changes, against the renders of the target label in the input's paint and pose\n",
-          r->n_images, r->n_pairs);
+  fprintf(out, "%d held-out images, %d label changes (%d target labels each), against the renders of the target label in "
+          "the input's paint and pose\n", r->n_images, r->n_pairs, r->targets);
   if (r->n_train_pairs) {
     fprintf(out, "stage 1 on %d label changes of training images (their embedding's rows):\n", r->n_train_pairs);
     print_scores(out, "stage 1", &r->stage1);

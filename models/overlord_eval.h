@@ -30,7 +30,7 @@
 
 typedef struct {
   int64_t max_images;  /* held-out images at most (200) */
-  int targets;         /* target labels per image (3) */
+  int targets;         /* target labels per image (3); n_classes - 1 or more: every other label */
   int judge_epochs;    /* training epochs of the two judges (30; overlord_judges.h) */
   double judge_min_accuracy; /* held-out accuracy each judge must reach before it judges (0.9) */
   int64_t judge_images; /* renders the judges see at most (20000) */
@@ -78,6 +78,7 @@ void overlord_eval_tally_labels(const int32_t *judged, const int32_t *target, co
 
 typedef struct {
   int n_images, n_pairs, stage; /* stage: the last one trained */
+  int targets;                  /* target labels per image (n_pairs / n_images) */
   int n_train_pairs;            /* stage 1's pairs, of training images */
   overlord_eval_scores stage1, stage2, stage3, copy, truth, lord;
   int has_lord;

@@ -201,7 +201,7 @@ START_TEST(localized_and_eval) {
   ck_assert_msg(r.status == 0, "train failed:\n%s\n%s", r.out, r.err);
   assert_contains(r.out, "localized");
   cli_result_free(&r);
-  snprintf(args, sizeof args, "eval %s --data %s --device %s --max-images 4 --judge-epochs 1", run, painted, device);
+  snprintf(args, sizeof args, "eval %s --data %s --device %s --max-images 4 --judge-epochs 1 --targets 0", run, painted, device);
   r = cli_run(args);
   ck_assert_msg(r.status == 0, "eval failed:\n%s\n%s", r.out, r.err);
   assert_contains(r.out, "stage 3");
@@ -211,6 +211,7 @@ START_TEST(localized_and_eval) {
   ck_assert_ptr_nonnull(json);
   static const char *const keys[] = { "\"stage2\"", "\"stage3\"", "\"copy\"", "\"truth\"", "\"paint_kept\"",
                                       "\"label_from_uncorrelated\"", "\"paint_from_correlated\"", "\"pairs\": 8",
+                                      "\"targets_per_image\": 2", /* --targets 0: both other labels */
                                       "\"train_renders\": 63", "\"heldout_renders\": 9", /* 3 labels x 3 paints x views 0-3, 5-7 / view 4 */
                                       "\"stage1_training_images\"", "\"label_from_uncorrelated_embedding\"", "\"label_of_input\"",
                                       "\"label_judged_by_target\"", "\"label_judged_instead_by_target\"", "\"foreign_paint\"" };
@@ -228,7 +229,8 @@ START_TEST(localized_and_eval) {
   r = cli_run(args);
   ck_assert_msg(r.status == 0, "train of stage 1 failed:\n%s\n%s", r.out, r.err);
   cli_result_free(&r);
-  snprintf(args, sizeof args, "eval %s --data %s --device %s --max-images 4 --judge-epochs 1", run1, painted, device);
+  snprintf(args, sizeof args, "eval %s --data %s --device %s --max-images 4 --judge-epochs 1 --targets 1", run1, painted,
+           device);
   r = cli_run(args);
   ck_assert_msg(r.status == 0, "eval of stage 1 failed:\n%s\n%s", r.out, r.err);
   assert_contains(r.out, "stage 1 on");
@@ -238,6 +240,7 @@ START_TEST(localized_and_eval) {
   json = cli_slurp(path, NULL);
   ck_assert_ptr_nonnull(json);
   assert_contains(json, "\"stage1_training_images\"");
+  assert_contains(json, "\"targets_per_image\": 1");
   ck_assert_msg(!strstr(json, "\"stage2\""), "a stage-1 run's eval.json holds stage 2:\n%s", json);
   free(json);
   /* A set without paints has no ground truth for the paint. */
