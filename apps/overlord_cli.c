@@ -30,13 +30,14 @@ void overlord_help_train(FILE *out) {
           "  3. copies of the encoders and the generator are fine-tuned with the reconstruction, the\n"
           "     codes and an adversarial loss (StyleGAN2 discriminator, R1 penalty every step); the\n"
           "     small preset also draws each image under another label, which the discriminator\n"
-          "     judges and stage 2's encoders read back (w_adv_swap, w_swap_label, w_swap_corr).\n"
+          "     judges and stage 2's encoders read back (w_adv_swap, w_swap_label, w_swap_corr;\n"
+          "     w_swap_class, off in both presets, reads the label as a classification).\n"
           "A share of the images is held out for the grids and 'untangle eval'. After every epoch\n"
           "RUN/" OVERLORD_CHECKPOINT " is written atomically, losses are appended to RUN/losses.tsv\n"
           "(stage, epoch, step, total, recon, decay, regression, adv, dis, adv_swap with\n"
-          "w_adv_swap > 0, swap_label and swap_corr with w_swap_label or w_swap_corr > 0; 0 where a\n"
-          "stage has no such term) and RUN/grid.jpg shows inputs down the side and each of their\n"
-          "labels across.\n"
+          "w_adv_swap > 0, swap_label, swap_corr and swap_class up to the last of w_swap_label,\n"
+          "w_swap_corr and w_swap_class > 0; 0 where a stage has no such term) and RUN/grid.jpg\n"
+          "shows inputs down the side and each of their labels across.\n"
           "\n"
           "Options:\n"
           "      --data FILE          the data set (required); the localized form needs masks\n"
@@ -58,7 +59,8 @@ void overlord_help_train(FILE *out) {
           "                           gen_channels, enc_channels, enc_max, dis_channels, uncorr_std,\n"
           "                           uncorr_decay, crop_min, crop_max, rotation, flip, normalize,\n"
           "                           lr_latent, lr_gen, lr_corr, lr_enc, lr_min, lr_gan, lr_dis, w_latent,\n"
-          "                           w_r1, w_adv, w_adv_swap, w_swap_label, w_swap_corr, dis_projection);\n"
+          "                           w_r1, w_adv, w_adv_swap, w_swap_label, w_swap_corr, w_swap_class,\n"
+          "                           dis_projection);\n"
           "                           may repeat.\n"
           "                           w_adv_swap > 0 (1 in the small preset, 0 in the default one as in\n"
           "                           the official code) makes stage 3's discriminator also judge each\n"
@@ -68,7 +70,10 @@ void overlord_help_train(FILE *out) {
           "                           between the label code stage 2's label encoder reads from those\n"
           "                           images and the target's; w_swap_corr > 0 (small 100, default 0)\n"
           "                           the same for stage 2's correlated encoder, against its code of\n"
-          "                           the input; dis_projection=1 (off by default) makes the\n"
+          "                           the input; w_swap_class > 0 (off by default; needs w_adv_swap > 0)\n"
+          "                           the cross-entropy of the target label when stage 2's label\n"
+          "                           encoder's code of those images is classified as its nearest\n"
+          "                           label row; dis_projection=1 (off by default) makes the\n"
           "                           discriminator judge every image as one of its label\n"
           "      --save-every N       also write the checkpoint every N steps\n"
           "  -s, --seed S             seed of parameters, noise, transforms, batches and the split\n"
@@ -222,9 +227,7 @@ static int choose_config(ut_runtime *rt, const train_options *o, const ut_datase
 typedef struct {
   progress bar;
   int stage; /* whose bar it is: each stage has its own */
-  int label_changes; /* stage 3 also trains on label changes (w_adv_swap > 0) */
-  int label_read;    /* and on their label as stage 2's encoder reads it (w_swap_label > 0) */
-  int corr_read;     /* and on their correlated code read the same way (w_swap_corr > 0) */
+  const overlord_cfg *cfg; /* which of stage 3's optional terms the run has */
   const kit_team *team;
 } stage_bar;
 
@@ -239,12 +242,14 @@ static void on_step(void *user, const overlord_progress *p) {
     sb->stage = p->stage;
   }
   const float *l = p->losses;
-  char metrics[300], swap[96];
+  char metrics[300], swap[128];
   int k = snprintf(swap, sizeof swap, " label changes %.3f", (double)l[OVERLORD_LOSS_ADV_SWAP]);
-  if (sb->label_read && k > 0 && (size_t)k < sizeof swap)
+  if (sb->cfg->w_swap_label > 0 && k > 0 && (size_t)k < sizeof swap)
     k += snprintf(swap + k, sizeof swap - (size_t)k, " label read %.4f", (double)l[OVERLORD_LOSS_SWAP_LABEL]);
-  if (sb->corr_read && k > 0 && (size_t)k < sizeof swap)
-    snprintf(swap + k, sizeof swap - (size_t)k, " corr read %.4f", (double)l[OVERLORD_LOSS_SWAP_CORR]);
+  if (sb->cfg->w_swap_corr > 0 && k > 0 && (size_t)k < sizeof swap)
+    k += snprintf(swap + k, sizeof swap - (size_t)k, " corr read %.4f", (double)l[OVERLORD_LOSS_SWAP_CORR]);
+  if (sb->cfg->w_swap_class > 0 && k > 0 && (size_t)k < sizeof swap)
+    snprintf(swap + k, sizeof swap - (size_t)k, " class read %.4f", (double)l[OVERLORD_LOSS_SWAP_CLASS]);
   int n;
   if (p->stage == 1)
     n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld loss %.4f (recon %.4f decay %.4f) %.0f img/s", (long long)p->epoch + 1,
@@ -257,7 +262,7 @@ static void on_step(void *user, const overlord_progress *p) {
     n = snprintf(metrics, sizeof metrics, "epoch %lld/%lld D %.3f G %.3f (recon %.4f regression %.5f adv %.3f%s) %.0f img/s",
              (long long)p->epoch + 1, (long long)p->epochs, (double)l[OVERLORD_LOSS_DIS], (double)l[OVERLORD_LOSS_TOTAL],
              (double)l[OVERLORD_LOSS_RECON], (double)l[OVERLORD_LOSS_REGRESSION], (double)l[OVERLORD_LOSS_ADV],
-             sb->label_changes ? swap : "", p->images_per_second);
+             sb->cfg->w_adv_swap > 0 ? swap : "", p->images_per_second);
   if (sb->team && n > 0 && (size_t)n < sizeof metrics)
     snprintf(metrics + n, sizeof metrics - (size_t)n, " (%d ranks, comm %.0f%%)", sb->team->size, 100 * p->comm_share);
   if (p->step == p->steps) progress_end(bar, p->step, metrics);
@@ -313,8 +318,7 @@ static int train(const void *options, kit_team *team) {
     printf("note: without VGG weights (--vgg) the reconstruction is pixel L1 alone, not the paper's perceptual loss\n");
   if (team) printf("data-parallel over %d ranks: %d images each per step\n", team->size, cfg.batch / team->size);
   fflush(stdout);
-  stage_bar bar = { .team = team, .label_changes = cfg.w_adv_swap > 0, .label_read = cfg.w_swap_label > 0,
-                    .corr_read = cfg.w_swap_corr > 0 };
+  stage_bar bar = { .team = team, .cfg = &cfg };
   double t0 = ut_seconds();
   if (overlord_train(m, ds, &(overlord_train_opts){ .run_dir = o.out, .test_ratio = test_ratio, .save_every = o.save_every,
                                                    .on_step = on_step, .user = &bar, .team = team }) != UT_OK) {

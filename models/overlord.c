@@ -211,23 +211,26 @@ static ut_tensor *stage3_fake(ut_graph *g, const overlord_cfg *c, step_plan *s, 
   return overlord_generator(g, c, overlord_latent(g, *u, *l, *corr), name);
 }
 
-/* Row k of t [rows, ...] becomes the next row of its group of OVERLORD_STDDEV_GROUP
- * consecutive rows (the last one's the first of the group): the label changes pair each image
- * with a neighbour, a fixed permutation of rows that come in random order. Inside the groups
- * the discriminator's minibatch stddev forms, so that a team's shares, which hold whole
- * groups, pair their images as one process pairs the whole batch. */
-static ut_tensor *next_rows(overlord_model *m, ut_graph *g, ut_tensor *t) {
+/* Row k of t [rows, ...] becomes row k + shift of its group of OVERLORD_STDDEV_GROUP
+ * consecutive rows, counted round the group: shift 1 (next_rows) pairs each image with a
+ * neighbour for the label changes, a fixed permutation of rows that come in random order, and
+ * shift -1 (previous_rows) undoes it. Inside the groups the discriminator's minibatch stddev
+ * forms, so that a team's shares, which hold whole groups, pair their images as one process
+ * pairs the whole batch. */
+static ut_tensor *shifted_rows(overlord_model *m, ut_graph *g, ut_tensor *t, int shift) {
   int32_t *next = malloc((size_t)m->rows * sizeof *next);
   if (!next) {
     ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
     return ut_graph_fail(g, UT_ERR_HOST_MEMORY);
   }
   const int group = m->rows < OVERLORD_STDDEV_GROUP ? m->rows : OVERLORD_STDDEV_GROUP;
-  for (int k = 0; k < m->rows; k++) next[k] = k / group * group + (k % group + 1) % group;
+  for (int k = 0; k < m->rows; k++) next[k] = k / group * group + (k % group + group + shift % group) % group;
   ut_tensor *permuted = ut_embedding(g, t, ut_constant_i32(g, UT_SHAPE(m->rows), next));
   free(next);
   return permuted;
 }
+static ut_tensor *next_rows(overlord_model *m, ut_graph *g, ut_tensor *t) { return shifted_rows(m, g, t, 1); }
+static ut_tensor *previous_rows(overlord_model *m, ut_graph *g, ut_tensor *t) { return shifted_rows(m, g, t, -1); }
 
 /* With w_adv_swap > 0, stage 3 also draws every image under another label: its own
  * uncorrelated and correlated codes with stage 1's label code of its neighbour's label
@@ -267,6 +270,26 @@ static ut_tensor *swap_corr_loss(ut_graph *g, const overlord_cfg *c, step_plan *
   ut_tensor *read = overlord_encoder(g, c, overlord_transform(g, c, changed, s->masks, NULL, 0), name, c->corr_dim);
   ut_tensor *input = overlord_encoder(g, c, overlord_transform(g, c, s->images, s->masks, NULL, 0), name, c->corr_dim);
   return ut_mse_loss(g, read, input);
+}
+
+/* With w_swap_class > 0: stage 2's label encoder reads the label changes, and the read is
+ * classified as the nearest row of the label table (logits -|read - row k|^2, written as
+ * 2 read . row k - |row k|^2, which differ from them by the same -|read|^2 in every logit of a
+ * row) with the cross-entropy of the target label. Unlike the MSE of w_swap_label, which asks
+ * for the whole target row, it asks only that the target row be the nearest, as a judge asks
+ * for the label alone, and stops pulling once a change reads as the target. Change k's target
+ * is label next(k), so the logits go back by one row of their group to meet s->labels. */
+static ut_tensor *swap_class_loss(overlord_model *m, step_plan *s, ut_tensor *changed) {
+  const overlord_cfg *c = &m->cfg;
+  ut_graph *g = s->g;
+  char name[KIT_SCOPE_MAX];
+  snprintf(name, sizeof name, "%senc_label", OV_S2);
+  ut_tensor *read = overlord_encoder(g, c, changed, name, c->label_dim);
+  ut_tensor *rows = label_table(g, c);
+  ut_tensor *row_norms = ut_reshape(g, ut_sum(g, ut_square(g, rows), 1u << 1), UT_SHAPE(1, c->n_classes));
+  ut_tensor *logits = ut_sub(g, ut_scale(g, ut_matmul(g, read, rows, 0, 1), 2.0f),
+                             ut_broadcast(g, row_norms, UT_SHAPE(m->rows, c->n_classes)));
+  return ut_cross_entropy(g, previous_rows(m, g, logits), s->labels);
 }
 
 /* What the discriminator judges images as, with dis_projection: the rows of its class table
@@ -315,7 +338,8 @@ static ut_status build_dis(overlord_model *m, step_plan *s) {
 }
 
 /* Stage 3's generator step: recon + w_latent regression + w_adv BCE(D(fake), 1) (+ w_adv_swap
- * BCE(D(label change), 1) + w_swap_label swap_label_loss + w_swap_corr swap_corr_loss), over
+ * BCE(D(label change), 1) + w_swap_label swap_label_loss + w_swap_corr swap_corr_loss +
+ * w_swap_class swap_class_loss), over
  * stage 3's encoders and generator. */
 static ut_status build_gen(overlord_model *m, step_plan *s) {
   const overlord_cfg *c = &m->cfg;
@@ -344,6 +368,10 @@ static ut_status build_gen(overlord_model *m, step_plan *s) {
   if (changed && c->w_swap_corr > 0) {
     l3[OVERLORD_LOSS_SWAP_CORR] = ut_name(swap_corr_loss(g, c, s, changed), "ov.s3.swap_corr");
     total = ut_add(g, total, ut_scale(g, l3[OVERLORD_LOSS_SWAP_CORR], c->w_swap_corr));
+  }
+  if (changed && c->w_swap_class > 0) {
+    l3[OVERLORD_LOSS_SWAP_CLASS] = ut_name(swap_class_loss(m, s, changed), "ov.s3.swap_class");
+    total = ut_add(g, total, ut_scale(g, l3[OVERLORD_LOSS_SWAP_CLASS], c->w_swap_class));
   }
   l3[OVERLORD_LOSS_TOTAL] = ut_name(total, "ov.s3.gen_loss");
   ut_tensor_list net = ut_params(g, OV_S3);

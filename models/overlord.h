@@ -71,6 +71,9 @@ typedef struct {
                                 * against the target's row (0, off: not in the official code; needs w_adv_swap > 0) */
   float w_swap_corr;           /* the same for the correlated code: stage 2's correlated encoder on the label change
                                 * against the same encoder on the input (0, off; needs w_adv_swap > 0) */
+  float w_swap_class;          /* the label changes' label as a classification: cross-entropy of the target label
+                                * over logits -|stage 2's E_label(change) - row k|^2 of the label table (0, off; needs
+                                * w_adv_swap > 0) */
   int dis_projection;          /* 1: stage 3's discriminator is conditioned on the label by a projection (0, off: the
                                 * official discriminator is unconditional) */
   overlord_recon recon;
@@ -128,6 +131,7 @@ enum {
   OVERLORD_LOSS_ADV_SWAP,  /* stage 3 with w_adv_swap > 0: BCE(D(label change), 1), unweighted */
   OVERLORD_LOSS_SWAP_LABEL, /* stage 3 with w_swap_label > 0: MSE(stage 2's E_label(label change), target row), unweighted */
   OVERLORD_LOSS_SWAP_CORR, /* stage 3 with w_swap_corr > 0: MSE(stage 2's E_corr(T(label change)), E_corr(T(x))), unweighted */
+  OVERLORD_LOSS_SWAP_CLASS, /* stage 3 with w_swap_class > 0: the target label's cross-entropy over the label rows, unweighted */
   OVERLORD_N_LOSSES
 };
 /* One training step of `stage` (1, 2 or 3) with losses[OVERLORD_N_LOSSES] before the update.

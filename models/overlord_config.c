@@ -102,10 +102,11 @@ ut_status overlord_cfg_check(const overlord_cfg *c) {
               c->lr_min >= 0,
           "learning rates must be positive");
   REQUIRE(c->w_latent >= 0 && c->w_r1 >= 0 && c->w_adv >= 0 && c->w_adv_swap >= 0 && c->w_swap_label >= 0 &&
-              c->w_swap_corr >= 0,
-          "w_latent, w_r1, w_adv, w_adv_swap, w_swap_label and w_swap_corr must not be negative");
-  const float read = c->w_swap_label > 0 ? c->w_swap_label : c->w_swap_corr;
-  const char *reader = c->w_swap_label > 0 ? "w_swap_label" : "w_swap_corr";
+              c->w_swap_corr >= 0 && c->w_swap_class >= 0,
+          "w_latent, w_r1, w_adv, w_adv_swap, w_swap_label, w_swap_corr and w_swap_class must not be negative");
+  /* The first of the read-back weights that is on names the refusal. */
+  const float read = c->w_swap_label > 0 ? c->w_swap_label : c->w_swap_corr > 0 ? c->w_swap_corr : c->w_swap_class;
+  const char *reader = c->w_swap_label > 0 ? "w_swap_label" : c->w_swap_corr > 0 ? "w_swap_corr" : "w_swap_class";
   REQUIRE(read == 0 || c->w_adv_swap > 0, "%s %g reads the label changes that w_adv_swap > 0 draws; w_adv_swap is 0",
           reader, (double)read);
   REQUIRE(read == 0 || c->epochs2 > 0 || c->epochs3 == 0,
@@ -141,6 +142,7 @@ static const kit_field fields[] = {
   { "dis_projection", KIT_FIELD_INT, offsetof(overlord_cfg, dis_projection), NULL, 1 },
   { "w_swap_label", KIT_FIELD_F32, offsetof(overlord_cfg, w_swap_label), NULL, 1 },
   { "w_swap_corr", KIT_FIELD_F32, offsetof(overlord_cfg, w_swap_corr), NULL, 1 },
+  { "w_swap_class", KIT_FIELD_F32, offsetof(overlord_cfg, w_swap_class), NULL, 1 },
 };
 #undef F
 static const kit_config_table table = { "OverLORD configuration", fields, (int)(sizeof fields / sizeof fields[0]) };
@@ -152,7 +154,7 @@ char *overlord_cfg_to_json(const overlord_cfg *c) { return kit_config_to_json(&t
 ut_status overlord_cfg_from_json(const char *text, overlord_cfg *out) {
   /* Every field is required but the ones added later, which read as the runs before them
    * trained where absent: w_adv 1, lr_dis the same as lr_gan, w_adv_swap 0, dis_projection 0,
-   * w_swap_label 0, w_swap_corr 0. Nothing of the caller's struct survives. */
+   * w_swap_label 0, w_swap_corr 0, w_swap_class 0. Nothing of the caller's struct survives. */
   overlord_cfg c = { .w_adv = 1.0f, .lr_dis = -1.0f };
   ut_status st = kit_config_from_json(&table, text, &c);
   if (st == UT_OK && c.lr_dis == -1.0f) c.lr_dis = c.lr_gan;

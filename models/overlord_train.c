@@ -208,11 +208,11 @@ static void stage_on_epoch(void *user, const kit_progress *p, const char *grid) 
 }
 
 /* losses.tsv: one set of columns for every stage (overlord.h); the optional terms' columns
- * (adv_swap, swap_label, swap_corr) last, up to the last one the run has, so that runs without
+ * (adv_swap, swap_label, swap_corr, swap_class) last, up to the last one the run has, so that runs without
  * them keep the columns they had before them (an earlier optional column of a term the run
  * does not have reads 0). */
 static const char *const loss_names[OVERLORD_N_LOSSES] = { "total", "recon", "decay", "regression", "adv", "dis",
-                                                           "adv_swap", "swap_label", "swap_corr" };
+                                                           "adv_swap", "swap_label", "swap_corr", "swap_class" };
 
 static void step_key(char *key, size_t size, int stage) { snprintf(key, size, "overlord.stage%d.step", stage); }
 
@@ -230,7 +230,8 @@ static ut_status train_stage(overlord_model *m, const ut_dataset *ds, const over
   ut_status st = kit_steps_done(overlord_store(m), key) == 0 && epochs > 0 ? overlord_begin_stage(m, stage) : UT_OK;
   if (st != UT_OK) return st;
   stage_ctx ctx = { .m = m, .ds = ds, .o = o, .sp = sp, .stage = stage };
-  int n_losses = c->w_swap_corr > 0    ? OVERLORD_LOSS_SWAP_CORR + 1
+  int n_losses = c->w_swap_class > 0   ? OVERLORD_LOSS_SWAP_CLASS + 1
+                 : c->w_swap_corr > 0  ? OVERLORD_LOSS_SWAP_CORR + 1
                  : c->w_swap_label > 0 ? OVERLORD_LOSS_SWAP_LABEL + 1
                  : c->w_adv_swap > 0   ? OVERLORD_LOSS_ADV_SWAP + 1
                                        : OVERLORD_LOSS_ADV_SWAP;

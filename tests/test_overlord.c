@@ -39,7 +39,7 @@ static overlord_cfg tiny_cfg(overlord_correlation corr) {
    * terms turn them on, and each_stage_loss_falls runs the preset's as well. */
   c.lr_dis = 2e-4f;
   c.w_r1 = 1.0f;
-  c.w_adv_swap = c.w_swap_label = c.w_swap_corr = 0.0f;
+  c.w_adv_swap = c.w_swap_label = c.w_swap_corr = c.w_swap_class = 0.0f;
   c.seed = 5;
   return c;
 }
@@ -210,7 +210,7 @@ static void drop(snapshot *s) {
 
 /* With and without the label changes (w_adv_swap), with them and the projection
  * discriminator (whose class table is its own), and with them read by stage 2's label and
- * correlated encoders (w_swap_label, w_swap_corr): neither step touches the label table the
+ * correlated encoders (w_swap_label, w_swap_corr, w_swap_class): neither step touches the label table the
  * changes read, stage 2's encoders nor the other side's networks. */
 START_TEST(stage3_updates_each_side_from_its_own_loss) {
   overlord_cfg c = tiny_cfg(OVERLORD_POSE_INVARIANT);
@@ -218,6 +218,7 @@ START_TEST(stage3_updates_each_side_from_its_own_loss) {
   c.dis_projection = _i == 2;
   c.w_swap_label = _i == 3 ? 5.0f : 0.0f;
   c.w_swap_corr = _i == 3 ? 7.0f : 0.0f;
+  c.w_swap_class = _i == 3 ? 6.0f : 0.0f;
   float *data = tiny_images();
   overlord_model *m = overlord_new(test_runtime(), &c, NULL);
   static float l[OVERLORD_N_LOSSES];
@@ -302,7 +303,8 @@ START_TEST(stage3_label_changes_are_judged) {
   overlord_cfg off = c;
   c.w_adv_swap = w;
   c.w_swap_label = _i == 2 ? 3.0f : 0.0f;
-  c.w_swap_corr = _i >= 2 ? 4.0f : 0.0f; /* 2: both read back, 3: the correlated code alone */
+  c.w_swap_corr = _i == 2 || _i == 3 ? 4.0f : 0.0f; /* 2: both read back, 3: the correlated code alone */
+  c.w_swap_class = _i == 4 ? 5.0f : 0.0f;            /* 4: the label read as a classification alone */
   float *data = tiny_images();
   overlord_model *m = overlord_new(test_runtime(), &c, NULL), *plain = overlord_new(test_runtime(), &off, NULL);
   reach_stage3(m, data, 2);
@@ -313,7 +315,7 @@ START_TEST(stage3_label_changes_are_judged) {
   for (int i = 0; i < N_CLASSES * 4; i++) rows[i] = (i < 4 ? 1.0f : -1.0f) * (2.0f + (float)(i % 4));
   ck_assert_ut_ok(ut_store_tensor_write(overlord_store(m), ut_store_find(overlord_store(m), OV_LABEL_EMB), rows));
   ck_assert_ut_ok(ut_store_tensor_write(overlord_store(plain), ut_store_find(overlord_store(plain), OV_LABEL_EMB), rows));
-  if (c.w_swap_corr > 0) {
+  if (c.w_swap_corr > 0 || c.w_swap_class > 0) {
     /* Stage 3's encoders start as copies of stage 2's: the readers are made to differ, so that
      * reading with the wrong ones shows. Neither model's steps below read them otherwise. */
     ut_store *st = overlord_store(m);
@@ -337,6 +339,12 @@ START_TEST(stage3_label_changes_are_judged) {
   }
   batch_buf bb;
   const overlord_batch *b = batch_of(&bb, data, 1);
+  if (c.w_swap_class > 0) {
+    /* Labels 0 1 1 0: the next image's label and the previous one's differ, so a cross-entropy
+     * that paired a change's logits with the wrong neighbour's label would show. */
+    bb.labels[2] = 1;
+    bb.labels[3] = 0;
+  }
   int32_t rolled[BATCH];
   for (int k = 0; k < BATCH; k++) rolled[k] = b->labels[(k + 1) % BATCH];
   ck_assert_int_ne(rolled[0], b->labels[0]); /* the tiny batch alternates its two labels */
@@ -360,6 +368,19 @@ START_TEST(stage3_label_changes_are_judged) {
   for (int i = 0; i < BATCH * K; i++)
     corr_error += ((double)corr_read[i] - corr_input[i]) * ((double)corr_read[i] - corr_input[i]);
   corr_error /= BATCH * K;
+  /* With w_swap_class: the read's cross-entropy of the target over logits -|read - row j|^2. */
+  double class_error = 0;
+  for (int k = 0; k < BATCH; k++) {
+    double logit[N_CLASSES], most = -INFINITY, sum = 0;
+    for (int j = 0; j < N_CLASSES; j++) {
+      logit[j] = 0;
+      for (int i = 0; i < L; i++) logit[j] -= ((double)read[k * L + i] - rows[j * L + i]) * ((double)read[k * L + i] - rows[j * L + i]);
+      most = fmax(most, logit[j]);
+    }
+    for (int j = 0; j < N_CLASSES; j++) sum += exp(logit[j] - most);
+    class_error += most + log(sum) - logit[rolled[k]];
+  }
+  class_error /= BATCH;
   /* What the same images give under their own labels: the checks below must tell the two apart
    * (about 3e-4 relative here; the plan and the host agree to about 4e-8). */
   float own_rows[BATCH * L], own[BATCH * PER], own_logits[BATCH];
@@ -372,7 +393,7 @@ START_TEST(stage3_label_changes_are_judged) {
 
   float ls[OVERLORD_N_LOSSES], lp[OVERLORD_N_LOSSES];
   /* The steps write their own columns only. */
-  lp[OVERLORD_LOSS_ADV_SWAP] = ls[OVERLORD_LOSS_SWAP_LABEL] = ls[OVERLORD_LOSS_SWAP_CORR] = NAN;
+  lp[OVERLORD_LOSS_ADV_SWAP] = ls[OVERLORD_LOSS_SWAP_LABEL] = ls[OVERLORD_LOSS_SWAP_CORR] = ls[OVERLORD_LOSS_SWAP_CLASS] = NAN;
   ck_assert_ut_ok(overlord_dis_step(m, b, ls));
   ck_assert_ut_ok(overlord_dis_step(plain, b, lp));
   double gap = (double)ls[OVERLORD_LOSS_DIS] - (double)lp[OVERLORD_LOSS_DIS];
@@ -390,6 +411,7 @@ START_TEST(stage3_label_changes_are_judged) {
                  w * ls[OVERLORD_LOSS_ADV_SWAP];
   expect += read_term(ls[OVERLORD_LOSS_SWAP_LABEL], c.w_swap_label, read_error, "swap_label");
   expect += read_term(ls[OVERLORD_LOSS_SWAP_CORR], c.w_swap_corr, corr_error, "swap_corr");
+  expect += read_term(ls[OVERLORD_LOSS_SWAP_CLASS], c.w_swap_class, class_error, "swap_class");
   ck_assert_msg(fabsf(ls[OVERLORD_LOSS_TOTAL] - expect) <= 1e-5f * fabsf(expect), "total %.7g, expected %.7g",
                 (double)ls[OVERLORD_LOSS_TOTAL], (double)expect);
   ck_assert_msg(isnan(lp[OVERLORD_LOSS_ADV_SWAP]), "a model without label changes reported %g for them",
@@ -758,6 +780,13 @@ START_TEST(config_and_bad_input) {
   ck_assert_float_eq(back.w_swap_corr, 0.0f);
   ck_assert_float_eq(back.w_swap_label, 2.0f);
   free(old);
+  later.w_swap_class = 4.0f;
+  old = config_without(&later, "w_swap_class");
+  back.w_swap_class = -1.0f;
+  ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
+  ck_assert_float_eq(back.w_swap_class, 0.0f);
+  ck_assert_float_eq(back.w_swap_corr, 3.0f);
+  free(old);
 
   static const struct {
     const char *field, *value, *says;
@@ -766,7 +795,7 @@ START_TEST(config_and_bad_input) {
     { "crop_min", "0", "crop_min" },     { "n_classes", "1", "n_classes 1" },     { "rotation", "200", "rotation" },
     { "w_adv", "-1", "w_adv" },          { "lr_dis", "0", "learning rates" },     { "w_adv_swap", "-2", "w_adv_swap" },
     { "dis_projection", "2", "dis_projection 2" }, { "w_swap_label", "-1", "w_swap_label" },
-    { "w_swap_corr", "-1", "w_swap_corr" },
+    { "w_swap_corr", "-1", "w_swap_corr" },  { "w_swap_class", "-1", "w_swap_class" },
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     overlord_cfg b = c;
@@ -791,6 +820,10 @@ START_TEST(config_and_bad_input) {
   r.w_swap_corr = 2.0f;
   ck_assert_int_eq(overlord_cfg_check(&r), UT_ERR_INVALID_ARGUMENT);
   ck_assert_msg(strstr(ut_last_error(), "w_swap_corr 2 reads the label changes"), "%s", ut_last_error());
+  r = c;
+  r.w_swap_class = 3.0f;
+  ck_assert_int_eq(overlord_cfg_check(&r), UT_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(ut_last_error(), "w_swap_class 3 reads the label changes"), "%s", ut_last_error());
   ck_assert_int_eq(kit_config_set(overlord_cfg_table(), &c, "correlation", "global"), UT_ERR_INVALID_ARGUMENT);
   overlord_cfg v = c;
   v.recon = OVERLORD_RECON_VGG;
@@ -856,7 +889,7 @@ int main(void) {
   tcase_set_timeout(t, 600);
   tcase_add_loop_test(t, each_stage_loss_falls, 0, 2);
   tcase_add_loop_test(t, stage3_updates_each_side_from_its_own_loss, 0, 4);
-  tcase_add_loop_test(t, stage3_label_changes_are_judged, 0, 4);
+  tcase_add_loop_test(t, stage3_label_changes_are_judged, 0, 5);
   tcase_add_test(t, stage3_total_weighs_the_adversarial_term);
   tcase_add_loop_test(t, r1_gradient_through_the_discriminator, 0, 2);
   tcase_add_test(t, transform_follows_the_seed);

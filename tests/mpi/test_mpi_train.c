@@ -472,11 +472,13 @@ static void check_continues(const char *a, const char *b, int first_col, int row
 
 /* OverLORD at 16x16: 24 training images in batches of 8, 3 steps an epoch; stage 3 with its
  * optional terms on (the label changes pair images inside the discriminator's groups of 4,
- * which each share holds whole, and are read back by stage 2's encoders). */
+ * which each share holds whole, and are read back by stage 2's encoders, the label also as a
+ * classification). */
 static void overlord_args(char *args, size_t size) {
   snprintf(args, size, "--data '%s' --preset small --batch 8 --test-ratio 0.25 --set size=16 --set gen_channels=8 "
            "--set enc_channels=4 --set enc_max=8 --set dis_channels=8 --set label_dim=4 --set uncorr_dim=4 "
-           "--set corr_dim=4 --set w_adv_swap=1 --set w_swap_label=2 --set w_swap_corr=2 -d cpu", data_lord);
+           "--set corr_dim=4 --set w_adv_swap=1 --set w_swap_label=2 --set w_swap_corr=2 --set w_swap_class=1 -d cpu",
+           data_lord);
 }
 
 /* OverLORD's three stages on a team: two ranks against one process from a fresh start; then
