@@ -99,7 +99,8 @@ ut_status bench_emit(bench_ctx *c, bench_record *r) {
   json_object_set_new(o, "gbps", number_or_null(r->gbps));
   json_object_set_new(o, "pct_peak", number_or_null(pct));
   /* What a product-shaped kernel reaches against what the device's GEMM itself does (the FMA
-   * peak above is out of any real kernel's reach): for the ops and models suites' figures. */
+   * peak above is out of any real kernel's reach): for every figure with GFLOP/s outside the
+   * gemm and peak suites, which today means the ops suite's (no models figure carries any). */
   if (r->gflops >= 0 && c->sgemm_gflops > 0 && strcmp(r->suite, "gemm") && strcmp(r->suite, "peak"))
     json_object_set_new(o, "pct_sgemm_peak", json_real(100.0 * r->gflops / c->sgemm_gflops));
   if (r->extra) {
