@@ -4,6 +4,7 @@
  * resumed run continues bit for bit inside a stage and across a stage boundary; bad
  * configurations and batches are refused by name. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -755,38 +756,31 @@ START_TEST(config_and_bad_input) {
   ck_assert_float_eq(back.lr_dis, 3e-4f);
   ck_assert_float_eq(back.w_adv, 4.0f);
   free(old);
-  later.w_adv_swap = 0.5f; /* and before w_adv_swap: without the label changes */
-  old = config_without(&later, "w_adv_swap");
-  back.w_adv_swap = -1.0f;
-  ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
-  ck_assert_float_eq(back.w_adv_swap, 0.0f);
-  free(old);
   later.dis_projection = 1; /* and before dis_projection: an unconditional discriminator */
   old = config_without(&later, "dis_projection");
   back.dis_projection = -1;
   ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
   ck_assert_int_eq(back.dis_projection, 0);
   free(old);
-  later.w_swap_label = 2.0f; /* and before w_swap_label and w_swap_corr: the changes not read back */
-  old = config_without(&later, "w_swap_label");
-  back.w_swap_label = -1.0f;
-  ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
-  ck_assert_float_eq(back.w_swap_label, 0.0f);
-  free(old);
-  later.w_swap_corr = 3.0f;
-  old = config_without(&later, "w_swap_corr");
-  back.w_swap_corr = -1.0f;
-  ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
-  ck_assert_float_eq(back.w_swap_corr, 0.0f);
-  ck_assert_float_eq(back.w_swap_label, 2.0f);
-  free(old);
-  later.w_swap_class = 4.0f;
-  old = config_without(&later, "w_swap_class");
-  back.w_swap_class = -1.0f;
-  ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
-  ck_assert_float_eq(back.w_swap_class, 0.0f);
-  ck_assert_float_eq(back.w_swap_corr, 3.0f);
-  free(old);
+  /* And before each of the weights of stage 3's optional terms: the term off, the weights
+   * added before it as written. */
+  static const struct {
+    const char *name;
+    size_t offset;
+  } weights[] = { { "w_adv_swap", offsetof(overlord_cfg, w_adv_swap) }, { "w_swap_label", offsetof(overlord_cfg, w_swap_label) },
+                  { "w_swap_corr", offsetof(overlord_cfg, w_swap_corr) }, { "w_swap_class", offsetof(overlord_cfg, w_swap_class) } };
+  for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) {
+    *(float *)((char *)&later + weights[i].offset) = 2.0f + (float)i;
+    old = config_without(&later, weights[i].name);
+    *(float *)((char *)&back + weights[i].offset) = -1.0f;
+    ck_assert_ut_ok(overlord_cfg_from_json(old, &back));
+    ck_assert_msg(*(float *)((char *)&back + weights[i].offset) == 0.0f, "%s missing read as %g", weights[i].name,
+                  (double)*(float *)((char *)&back + weights[i].offset));
+    for (size_t k = 0; k < i; k++)
+      ck_assert_msg(*(float *)((char *)&back + weights[k].offset) == 2.0f + (float)k, "%s lost when %s is missing",
+                    weights[k].name, weights[i].name);
+    free(old);
+  }
 
   static const struct {
     const char *field, *value, *says;
