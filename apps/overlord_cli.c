@@ -604,8 +604,8 @@ void overlord_help_eval(FILE *out) {
           "  -o, --out JSON           write the report here instead of RUN/eval.json\n"
           "  -d, --device D           an index from 'untangle devices', gpu, cpu, best or part of a name\n"
           "      --max-images N       held-out images at most (default 200)\n"
-          "      --targets K          target labels per image (default 3; 0 or K >= the classes - 1: every\n"
-          "                           other label, so each image is changed into every class once)\n"
+          "      --targets K          target labels per image (default 0: every other label, so each image\n"
+          "                           is changed into every class once; K >= the classes - 1 the same)\n"
           "      --judge-epochs N     training epochs of the judges (default 30, at least 600 steps)\n"
           "      --judge-min-accuracy A  the judges' held-out accuracy needed to judge (default 0.9)\n"
           "  -s, --seed S             seed of the judges and probes (default 1)\n"
@@ -624,7 +624,7 @@ int overlord_cmd_eval(int argc, char **argv) {
   };
   const char *data = NULL, *out = NULL, *lord = NULL, *device = cli_default_device();
   overlord_eval_cfg cfg = overlord_eval_default_cfg();
-  int64_t epochs = cfg.judge_epochs, targets = cfg.targets;
+  int64_t epochs = cfg.judge_epochs, targets = 0;
   cli_getopt_reset();
   opterr = 0;
   int rc = CLI_OK;

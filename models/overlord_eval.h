@@ -30,7 +30,7 @@
 
 typedef struct {
   int64_t max_images;  /* held-out images at most (200) */
-  int targets;         /* target labels per image (3); n_classes - 1 or more: every other label */
+  int targets;         /* target labels per image; n_classes - 1 or more (the default): every other label */
   int judge_epochs;    /* training epochs of the two judges (30; overlord_judges.h) */
   double judge_min_accuracy; /* held-out accuracy each judge must reach before it judges (0.9) */
   int64_t judge_images; /* renders the judges see at most (20000) */
