@@ -218,15 +218,15 @@ static ut_tensor *stage3_fake(ut_graph *g, const overlord_cfg *c, step_plan *s, 
  * forms, so that a team's shares, which hold whole groups, pair their images as one process
  * pairs the whole batch. */
 static ut_tensor *shifted_rows(overlord_model *m, ut_graph *g, ut_tensor *t, int shift) {
-  int32_t *next = malloc((size_t)m->rows * sizeof *next);
-  if (!next) {
+  int32_t *order = malloc((size_t)m->rows * sizeof *order);
+  if (!order) {
     ut_fail(UT_ERR_HOST_MEMORY, "out of host memory");
     return ut_graph_fail(g, UT_ERR_HOST_MEMORY);
   }
   const int group = m->rows < OVERLORD_STDDEV_GROUP ? m->rows : OVERLORD_STDDEV_GROUP;
-  for (int k = 0; k < m->rows; k++) next[k] = k / group * group + (k % group + group + shift % group) % group;
-  ut_tensor *permuted = ut_embedding(g, t, ut_constant_i32(g, UT_SHAPE(m->rows), next));
-  free(next);
+  for (int k = 0; k < m->rows; k++) order[k] = k / group * group + (k % group + group + shift % group) % group;
+  ut_tensor *permuted = ut_embedding(g, t, ut_constant_i32(g, UT_SHAPE(m->rows), order));
+  free(order);
   return permuted;
 }
 static ut_tensor *next_rows(overlord_model *m, ut_graph *g, ut_tensor *t) { return shifted_rows(m, g, t, 1); }
