@@ -107,13 +107,20 @@ ut_status overlord_cfg_check(const overlord_cfg *c) {
   REQUIRE(c->w_latent >= 0 && c->w_r1 >= 0 && c->w_adv >= 0 && c->w_adv_swap >= 0 && c->w_swap_label >= 0 &&
               c->w_swap_corr >= 0 && c->w_swap_class >= 0,
           "w_latent, w_r1, w_adv, w_adv_swap, w_swap_label, w_swap_corr and w_swap_class must not be negative");
-  /* The first of the read-back weights that is on names the refusal. */
-  const float read = c->w_swap_label > 0 ? c->w_swap_label : c->w_swap_corr > 0 ? c->w_swap_corr : c->w_swap_class;
-  const char *reader = c->w_swap_label > 0 ? "w_swap_label" : c->w_swap_corr > 0 ? "w_swap_corr" : "w_swap_class";
-  REQUIRE(read == 0 || c->w_adv_swap > 0, "%s %g reads the label changes that w_adv_swap > 0 draws; w_adv_swap is 0",
-          reader, (double)read);
-  REQUIRE(read == 0 || c->epochs2 > 0 || c->epochs3 == 0,
-          "%s %g reads the label changes with stage 2's encoders, which epochs2 0 leaves untrained", reader, (double)read);
+  /* The read-back terms need label changes to read and a trained stage 2 to read them; the
+   * first one that is on names the refusal. */
+  const struct {
+    const char *name;
+    float weight;
+  } readers[] = { { "w_swap_label", c->w_swap_label }, { "w_swap_corr", c->w_swap_corr }, { "w_swap_class", c->w_swap_class } };
+  for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++) {
+    if (readers[i].weight == 0) continue;
+    REQUIRE(c->w_adv_swap > 0, "%s %g reads the label changes that w_adv_swap > 0 draws; w_adv_swap is 0", readers[i].name,
+            (double)readers[i].weight);
+    REQUIRE(c->epochs2 > 0 || c->epochs3 == 0,
+            "%s %g reads the label changes with stage 2's encoders, which epochs2 0 leaves untrained", readers[i].name,
+            (double)readers[i].weight);
+  }
   REQUIRE(c->dis_projection == 0 || c->dis_projection == 1, "dis_projection %d must be 0 or 1", c->dis_projection);
   REQUIRE((unsigned)c->recon <= OVERLORD_RECON_VGG_RANDOM, "recon %d is not l1, vgg or vgg-random", (int)c->recon);
   REQUIRE(c->recon == OVERLORD_RECON_L1 || c->size >= 32, "the VGG loss needs images of at least 32x32");
