@@ -348,7 +348,7 @@ START_TEST(stage3_label_changes_are_judged) {
   }
   int32_t rolled[BATCH];
   for (int k = 0; k < BATCH; k++) rolled[k] = b->labels[(k + 1) % BATCH];
-  ck_assert_int_ne(rolled[0], b->labels[0]); /* the tiny batch alternates its two labels */
+  ck_assert_int_ne(rolled[0], b->labels[0]); /* labels 0 1 0 1 (0 1 1 0 above): image 0 changes label */
   enum { U = 4, L = 4, K = 4 }; /* tiny_cfg's code sizes */
   ck_assert(c.uncorr_dim == U && c.label_dim == L && c.corr_dim == K);
   float u[BATCH * U], corr[BATCH * K], target[BATCH * L], changed[BATCH * PER], logits[BATCH];
