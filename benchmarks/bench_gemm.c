@@ -37,7 +37,8 @@ static void time_gemm(bench_ctx *c, const char *name, int64_t m, int64_t n, int6
   ut_plan *p = ut_plan_compile(g, &(ut_plan_cfg){ .outputs = &y, .n_outputs = 1 });
   float *av = p ? bench_random(m * k, 3) : NULL, *bv = av ? bench_random(k * n, 4) : NULL;
   bench_ms t = { 0 };
-  if (bv && ut_upload(p, a, av) == UT_OK && ut_upload(p, b, bv) == UT_OK) t = bench_time_plan(c, p, 0, NULL);
+  if (bv && ut_upload(p, a, av) == UT_OK && ut_upload(p, b, bv) == UT_OK)
+    t = bench_time_plan(c, p, (bench_launches){ 0 });
   if (t.ok) {
     double flops = 2.0 * (double)m * (double)n * (double)k;
     bench_record r = { .suite = "gemm", .name = name, .shape = shape, .ms = t, .repeats = c->repeats,

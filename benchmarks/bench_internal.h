@@ -45,11 +45,16 @@ void bench_step(bench_ctx *c, const char *what);
 /* Median, min and max of n values (n >= 1); reorders ms. */
 bench_ms bench_summarize(double *ms, int n);
 
-/* Which launches of a plan a figure sums: every launch of a node with index >= first, unless
- * skip says no. */
+/* Which launches of a plan a figure sums: every launch except those of the nodes with index in
+ * [skip_from, skip_to) (the graph's creation order) and those `skip` (when set) says no to.
+ * { 0 } sums them all. */
 typedef int (*bench_skip_fn)(const ut_profile_entry *e);
+typedef struct {
+  int skip_from, skip_to;
+  bench_skip_fn skip;
+} bench_launches;
 /* Runs the plan c->warmup times, then c->repeats times with the launches timed. */
-bench_ms bench_time_plan(bench_ctx *c, ut_plan *p, int first, bench_skip_fn skip);
+bench_ms bench_time_plan(bench_ctx *c, ut_plan *p, bench_launches which);
 
 /* Uniform values in [-0.5, 0.5) from a fixed seed (xorshift), malloc'd; NULL when out of memory. */
 float *bench_random(int64_t n, uint64_t seed);

@@ -8,8 +8,15 @@
  *   bwd_weight   the launches ut_backward adds for dL/dw and dL/db
  * The backward plans also hold the forward pass and the seed gradient of L (G itself); only
  * nodes made by ut_backward count, and the broadcast and multiply that form the seed are left
- * out. GFLOP/s counts the GEMM's 2 M N K; the normalisations' and the elementwise op's GB/s
- * count one read of x and one write of y, the least traffic they can do.
+ * out. GFLOP/s counts the GEMM's 2 M N K.
+ *
+ * The normalisations and the elementwise op are timed twice: forward alone (the case keeps the
+ * op's bare name, as in results from before the backward pass was timed) and as NAME.fwd_bwd, the
+ * forward pass and the launches ut_backward adds for L = sum(y * G) down to x (and AdaIN's scale
+ * and bias), the loss's own launches and the seed left out, as a training step runs them. GB/s
+ * counts the least traffic each can do: forward one read of x and one write of y; forward and
+ * backward that, plus reads of x and dL/dy and a write of dL/dx (the per-plane gradients of
+ * scale and bias are too small to count).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +25,19 @@
 #include "bench_internal.h"
 #include "lord.h"
 
-enum { MAX_CONV = 24, N_POINTWISE = 3 };
+enum { MAX_CONV = 24, N_POINTWISE = 3, POINTWISE_PASSES = 2 };
 static const char *const pointwise_name[N_POINTWISE] = { "adain", "instance_norm", "leaky_relu" };
 
 int bench_ops_count(const bench_ctx *c) {
   bench_conv cv[MAX_CONV];
-  return BENCH_CONV_PASSES * bench_conv_cases(c->cfg->size, cv, MAX_CONV) + N_POINTWISE;
+  return BENCH_CONV_PASSES * bench_conv_cases(c->cfg->size, cv, MAX_CONV) + POINTWISE_PASSES * N_POINTWISE;
 }
 
 static int is_seed_op(const ut_profile_entry *e) { return !strcmp(e->op, "broadcast") || !strcmp(e->op, "mul"); }
 
 /* Builds, uploads and times one plan; the graph is built by the caller up to `outs`. */
 static bench_ms time_graph(bench_ctx *c, ut_graph *g, ut_tensor **outs, int n_outs, ut_tensor **inputs, int n_inputs,
-                           int first, bench_skip_fn skip) {
+                           bench_launches which) {
   bench_ms t = { 0 };
   ut_plan *p = ut_graph_status(g) == UT_OK ? ut_plan_compile(g, &(ut_plan_cfg){ .outputs = outs, .n_outputs = n_outs })
                                            : NULL;
@@ -40,7 +47,7 @@ static bench_ms time_graph(bench_ctx *c, ut_graph *g, ut_tensor **outs, int n_ou
     ok = v && ut_upload(p, inputs[i], v) == UT_OK;
     free(v);
   }
-  if (ok) t = bench_time_plan(c, p, first, skip);
+  if (ok) t = bench_time_plan(c, p, which);
   ut_plan_free(p);
   return t;
 }
@@ -73,7 +80,7 @@ static void conv_pass(bench_ctx *c, const bench_conv *cv, int pass) {
       else outs[0] = ut_grad(g, w), outs[1] = ut_grad(g, b), n_outs = 2;
     }
   }
-  bench_ms t = time_graph(c, g, outs, n_outs, inputs, n_inputs, first, pass ? is_seed_op : NULL);
+  bench_ms t = time_graph(c, g, outs, n_outs, inputs, n_inputs, (bench_launches){ 0, first, pass ? is_seed_op : NULL });
   if (t.ok) {
     int64_t mnk[3];
     bench_conv_gemm(cv, pass, mnk);
@@ -91,31 +98,57 @@ static void conv_pass(bench_ctx *c, const bench_conv *cv, int pass) {
   ut_store_free(st);
 }
 
-/* AdaIN, instance norm or leaky ReLU over x [B, C, S, S]. */
-static void pointwise(bench_ctx *c, int which, ut_shape xs) {
-  char shape[64], what[96];
+/* AdaIN, instance norm or leaky ReLU over x [B, C, S, S]: forward alone, or with_backward the
+ * forward and backward passes of a training step (the file's head says which launches count). */
+static void pointwise(bench_ctx *c, int which, ut_shape xs, int with_backward) {
+  char shape[64], name[48], what[128];
   snprintf(shape, sizeof shape, "%lldx%lldx%lldx%lld", (long long)xs.d[0], (long long)xs.d[1], (long long)xs.d[2],
            (long long)xs.d[3]);
-  snprintf(what, sizeof what, "ops %s %s", pointwise_name[which], shape);
+  snprintf(name, sizeof name, "%s%s", pointwise_name[which], with_backward ? ".fwd_bwd" : "");
+  snprintf(what, sizeof what, "ops %s %s", name, shape);
   bench_step(c, what);
   ut_store *st = ut_store_new(c->rt, 7);
   ut_graph *g = ut_graph_new(c->rt, st);
-  ut_tensor *inputs[3] = { ut_input(g, "x", UT_F32, xs) }, *y;
-  int n_inputs = 1;
+  /* What the backward pass differentiates must be parameters; forward alone, they are inputs. */
+  ut_init uniform = { UT_INIT_UNIFORM, -1, 1 };
+  ut_tensor *x = with_backward ? ut_param(g, "x", xs, uniform) : ut_input(g, "x", UT_F32, xs);
+  ut_tensor *wrt[3] = { x }, *inputs[3] = { x }, *y;
+  int n_wrt = 1, n_inputs = with_backward ? 0 : 1;
   if (which == 0) {
-    inputs[1] = ut_input(g, "scale", UT_F32, UT_SHAPE(xs.d[0], xs.d[1]));
-    inputs[2] = ut_input(g, "bias", UT_F32, UT_SHAPE(xs.d[0], xs.d[1]));
-    n_inputs = 3;
-    y = ut_adain(g, inputs[0], inputs[1], inputs[2], 1e-5f);
+    ut_shape ps = UT_SHAPE(xs.d[0], xs.d[1]);
+    for (int i = 1; i < 3; i++) {
+      const char *pn = i == 1 ? "scale" : "bias";
+      wrt[i] = with_backward ? ut_param(g, pn, ps, uniform) : ut_input(g, pn, UT_F32, ps);
+      if (!with_backward) inputs[n_inputs++] = wrt[i];
+    }
+    n_wrt = 3;
+    y = ut_adain(g, x, wrt[1], wrt[2], 1e-5f);
   } else if (which == 1) {
-    y = ut_instance_norm(g, inputs[0], NULL, NULL, 1e-5f);
+    y = ut_instance_norm(g, x, NULL, NULL, 1e-5f);
   } else {
-    y = ut_leaky_relu(g, inputs[0], 0.01f);
+    y = ut_leaky_relu(g, x, 0.01f);
   }
-  bench_ms t = time_graph(c, g, &y, 1, inputs, n_inputs, 0, NULL);
+  /* y stays an output: the backward kernels read x, not y, so the planner would drop the
+   * forward pass otherwise. */
+  ut_tensor *outs[4] = { y };
+  int n_outs = 1;
+  bench_launches counted = { 0 };
+  int built = 1;
+  if (with_backward) {
+    ut_tensor *gy = ut_input(g, "G", UT_F32, ut_tensor_shape(y));
+    inputs[n_inputs++] = gy;
+    counted.skip_from = ut_graph_node_count(g);
+    ut_tensor *loss = ut_sum_all(g, ut_mul(g, y, gy));
+    counted.skip_to = ut_graph_node_count(g);
+    counted.skip = is_seed_op;
+    built = ut_graph_status(g) == UT_OK && ut_backward(g, loss, (ut_tensor_list){ n_wrt, wrt }) == UT_OK;
+    for (int i = 0; built && i < n_wrt; i++) outs[n_outs++] = ut_grad(g, wrt[i]);
+  }
+  /* Without its backward pass the plan would time the forward alone under the backward's name. */
+  bench_ms t = built ? time_graph(c, g, outs, n_outs, inputs, n_inputs, counted) : (bench_ms){ 0 };
   if (t.ok) {
-    double bytes = 2.0 * 4.0 * (double)ut_shape_numel(xs);
-    bench_record r = { .suite = "ops", .name = pointwise_name[which], .shape = shape, .ms = t, .repeats = c->repeats,
+    double bytes = (with_backward ? 5.0 : 2.0) * 4.0 * (double)ut_shape_numel(xs);
+    bench_record r = { .suite = "ops", .name = name, .shape = shape, .ms = t, .repeats = c->repeats,
                        .gflops = -1, .gbps = bytes / (t.median * 1e6) };
     bench_emit(c, &r);
   } else {
@@ -133,6 +166,7 @@ ut_status bench_ops_run(bench_ctx *c) {
   lord_cfg m = lord_preset(c->cfg->size == BENCH_SIZE_FULL ? LORD_PRESET_DEFAULT : LORD_PRESET_SMALL, 3, 1, 1);
   ut_shape xs = c->cfg->size == BENCH_SIZE_TINY ? UT_SHAPE(2, m.gen_channels, 8, 8)
                                                 : UT_SHAPE(m.batch, m.gen_channels, m.size, m.size);
-  for (int i = 0; i < N_POINTWISE; i++) pointwise(c, i, xs);
+  for (int i = 0; i < N_POINTWISE; i++)
+    for (int with_backward = 0; with_backward < POINTWISE_PASSES; with_backward++) pointwise(c, i, xs, with_backward);
   return UT_OK;
 }

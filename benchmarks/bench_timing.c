@@ -18,7 +18,7 @@ bench_ms bench_summarize(double *ms, int n) {
   return (bench_ms){ .median = ms[(n - 1) / 2], .min = ms[0], .max = ms[n - 1], .ok = 1 };
 }
 
-bench_ms bench_time_plan(bench_ctx *c, ut_plan *p, int first, bench_skip_fn skip) {
+bench_ms bench_time_plan(bench_ctx *c, ut_plan *p, bench_launches which) {
   bench_ms fail = { 0 };
   double *dev = calloc((size_t)c->repeats, sizeof *dev), *wall = calloc((size_t)c->repeats, sizeof *wall);
   int have_events = 1;
@@ -41,8 +41,10 @@ bench_ms bench_time_plan(bench_ctx *c, ut_plan *p, int first, bench_skip_fn skip
       have_events = 0;
       continue;
     }
-    for (int i = 0; i < n; i++)
-      if (e[i].node_index >= first && !(skip && skip(&e[i]))) dev[r] += e[i].ms;
+    for (int i = 0; i < n; i++) {
+      int left_out = e[i].node_index >= which.skip_from && e[i].node_index < which.skip_to;
+      if (!left_out && !(which.skip && which.skip(&e[i]))) dev[r] += e[i].ms;
+    }
     if (dev[r] <= 0) have_events = 0;
     free(e);
   }

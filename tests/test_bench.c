@@ -128,7 +128,20 @@ static unsigned check_line(json_t *o, const char *text) {
     ck_assert_msg(num(o, !strncmp(name, "fma", 3) ? "gflops" : "gbps") > 0, "%s has no throughput", name);
     return 1;
   }
-  if (!strcmp(suite, "ops")) return 4;
+  if (!strcmp(suite, "ops")) {
+    if (strncmp(name, "conv.", 5)) {
+      /* A normalisation or leaky ReLU: GB/s is the least traffic of its passes (x and y
+       * forward; x, dL/dy and dL/dx more with the backward pass) over the median time. */
+      long long b, ch, h, w;
+      ck_assert_msg(sscanf(shape, "%lldx%lldx%lldx%lld", &b, &ch, &h, &w) == 4, "%s: shape '%s'", name, shape);
+      size_t len = strlen(name);
+      int fwd_bwd = len > 8 && !strcmp(name + len - 8, ".fwd_bwd");
+      double expect = (fwd_bwd ? 5.0 : 2.0) * 4.0 * (double)(b * ch * h * w) / (med * 1e6);
+      ck_assert_msg(fabs(num(o, "gbps") - expect) <= 1e-3 * expect, "%s: %g GB/s, the shape and time give %g", name,
+                    num(o, "gbps"), expect);
+    }
+    return 4;
+  }
   if (!strcmp(suite, "memory")) return check_memory_line(o, text);
   ck_assert_str_eq(suite, "models");
   if (!strncmp(name, "unit.", 5)) {
@@ -194,7 +207,7 @@ START_TEST(test_smoke_and_report) {
   /* PyTorch lines twice as slow as each of untangle's model figures, built on the way. */
   char *refs = calloc(1, 1);
   unsigned seen = 0;
-  int lines = 0, models = 0, memory = 0, shares = 0;
+  int lines = 0, models = 0, memory = 0, shares = 0, pointwise = 0;
   double sgemm_best = 0; /* the fastest square SGEMM so far: the gemm suite runs before the ops suite */
   for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
     json_error_t err;
@@ -225,12 +238,14 @@ START_TEST(test_smoke_and_report) {
       free(ref);
     }
     memory += bit == 16;
+    pointwise += bit == 4 && strncmp(name, "conv.", 5) != 0;
     seen |= bit;
     json_decref(o);
   }
   ck_assert_msg(seen == 31, "suites seen: mask %u of 31", seen);
   ck_assert_int_eq(models, 5); /* LORD's stage 1 and 2, VGG and L1; UNIT's small iteration */
   ck_assert_int_eq(memory, 2);
+  ck_assert_int_eq(pointwise, 6); /* AdaIN, instance norm, leaky ReLU: forward, and with backward */
   ck_assert_msg(sgemm_best > 0 && shares > 0, "SGEMM peak %g, %d ops figures with a share of it", sgemm_best, shares);
   free(text);
 
