@@ -52,6 +52,27 @@ static bench_ms time_graph(bench_ctx *c, ut_graph *g, ut_tensor **outs, int n_ou
   return t;
 }
 
+/* The backward pass the suite times: adds the input G (to *inputs) and the loss L = sum(y * G),
+ * differentiates L with respect to wrt and appends the gradients to outs. ok is 0 where the
+ * backward pass could not be built; timing the plan then would time the forward pass under a
+ * backward case's name. The loss's nodes are [loss_first, backward_first); ut_backward's follow. */
+typedef struct {
+  int ok, loss_first, backward_first;
+} backward_nodes;
+
+static backward_nodes add_backward(ut_graph *g, ut_tensor *y, ut_tensor_list wrt, ut_tensor **inputs, int *n_inputs,
+                                   ut_tensor **outs, int *n_outs) {
+  backward_nodes bn = { 0 };
+  ut_tensor *gy = ut_input(g, "G", UT_F32, ut_tensor_shape(y));
+  inputs[(*n_inputs)++] = gy;
+  bn.loss_first = ut_graph_node_count(g);
+  ut_tensor *loss = ut_sum_all(g, ut_mul(g, y, gy));
+  bn.backward_first = ut_graph_node_count(g);
+  bn.ok = ut_graph_status(g) == UT_OK && ut_backward(g, loss, wrt) == UT_OK;
+  for (int i = 0; bn.ok && i < wrt.n; i++) outs[(*n_outs)++] = ut_grad(g, wrt.t[i]);
+  return bn;
+}
+
 static void conv_pass(bench_ctx *c, const bench_conv *cv, int pass) {
   char shape[96], name[96], what[112];
   snprintf(shape, sizeof shape, "%dx%dx%dx%d k%d s%d o%d", cv->batch, cv->c, cv->hw, cv->hw, cv->k, cv->stride, cv->o);
@@ -66,21 +87,17 @@ static void conv_pass(bench_ctx *c, const bench_conv *cv, int pass) {
   ut_tensor *b = ut_param(g, "b", UT_SHAPE(cv->o), (ut_init){ UT_INIT_FAN_IN_UNIFORM, (float)(cv->c * cv->k * cv->k), 0 });
   ut_tensor *y = ut_conv2d(g, x, w, b, UT_CONV(cv->stride, cv->pad));
   ut_tensor *inputs[2] = { x, NULL }, *outs[2] = { y, NULL };
-  int n_inputs = pass == 1 ? 0 : 1, n_outs = 1, first = 0;
+  int n_inputs = pass == 1 ? 0 : 1, n_outs = 1;
+  backward_nodes bn = { .ok = 1 };
   if (pass != 0) {
-    ut_tensor *gy = ut_input(g, "G", UT_F32, ut_tensor_shape(y));
-    inputs[n_inputs++] = gy;
-    ut_tensor *loss = ut_sum_all(g, ut_mul(g, y, gy));
-    first = ut_graph_node_count(g);
     ut_tensor *wb[2] = { w, b };
     ut_tensor_list wrt = pass == 1 ? (ut_tensor_list){ 1, &x } : (ut_tensor_list){ 2, wb };
-    if (ut_graph_status(g) == UT_OK && ut_backward(g, loss, wrt) == UT_OK) {
-      /* The gradients are the outputs, so the planner keeps just what they need. */
-      if (pass == 1) outs[0] = ut_grad(g, x);
-      else outs[0] = ut_grad(g, w), outs[1] = ut_grad(g, b), n_outs = 2;
-    }
+    /* The gradients alone are the outputs, so the planner keeps just what they need. */
+    n_outs = 0;
+    bn = add_backward(g, y, wrt, inputs, &n_inputs, outs, &n_outs);
   }
-  bench_ms t = time_graph(c, g, outs, n_outs, inputs, n_inputs, (bench_launches){ 0, first, pass ? is_seed_op : NULL });
+  bench_launches counted = { 0, bn.backward_first, pass ? is_seed_op : NULL };
+  bench_ms t = bn.ok ? time_graph(c, g, outs, n_outs, inputs, n_inputs, counted) : (bench_ms){ 0 };
   if (t.ok) {
     int64_t mnk[3];
     bench_conv_gemm(cv, pass, mnk);
@@ -133,19 +150,12 @@ static void pointwise(bench_ctx *c, int which, ut_shape xs, int with_backward) {
   ut_tensor *outs[4] = { y };
   int n_outs = 1;
   bench_launches counted = { 0 };
-  int built = 1;
+  backward_nodes bn = { .ok = 1 };
   if (with_backward) {
-    ut_tensor *gy = ut_input(g, "G", UT_F32, ut_tensor_shape(y));
-    inputs[n_inputs++] = gy;
-    counted.skip_from = ut_graph_node_count(g);
-    ut_tensor *loss = ut_sum_all(g, ut_mul(g, y, gy));
-    counted.skip_to = ut_graph_node_count(g);
-    counted.skip = is_seed_op;
-    built = ut_graph_status(g) == UT_OK && ut_backward(g, loss, (ut_tensor_list){ n_wrt, wrt }) == UT_OK;
-    for (int i = 0; built && i < n_wrt; i++) outs[n_outs++] = ut_grad(g, wrt[i]);
+    bn = add_backward(g, y, (ut_tensor_list){ n_wrt, wrt }, inputs, &n_inputs, outs, &n_outs);
+    counted = (bench_launches){ bn.loss_first, bn.backward_first, is_seed_op };
   }
-  /* Without its backward pass the plan would time the forward alone under the backward's name. */
-  bench_ms t = built ? time_graph(c, g, outs, n_outs, inputs, n_inputs, counted) : (bench_ms){ 0 };
+  bench_ms t = bn.ok ? time_graph(c, g, outs, n_outs, inputs, n_inputs, counted) : (bench_ms){ 0 };
   if (t.ok) {
     double bytes = (with_backward ? 5.0 : 2.0) * 4.0 * (double)ut_shape_numel(xs);
     bench_record r = { .suite = "ops", .name = name, .shape = shape, .ms = t, .repeats = c->repeats,
